@@ -1,0 +1,103 @@
+# Rhodes - one Makefile for the whole toolchain.
+#   make            build everything that exists (into build/)
+#   make test       build and run every test (TAP, run by prove)
+#   make bench      run the benchmarks and write BENCHMARKS.md
+#   make demo       run the demo
+#   make install    PREFIX=/usr/local DESTDIR=
+# Parts that are not written yet (gcc-plugin, clang-plugin, rewriter, govctl)
+# have no rules here yet; see the issues.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       := build
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Iruntime -MMD -MP
+LDLIBS_RT := -lpthread
+
+RT_SHARED  := runtime/wire.c runtime/util.c runtime/decision.c runtime/syscalls.c
+RT_SRCS    := runtime/govrt.c runtime/channel.c runtime/dispatch.c $(RT_SHARED)
+AGENT_SRCS := runtime/agent/main.c runtime/agent/serve.c runtime/agent/log.c \
+              rules/verdicts.c $(RT_SHARED)
+
+RT_PIC_OBJS   := $(RT_SRCS:%.c=$(B)/pic/%.o)
+RT_OBJS       := $(RT_SRCS:%.c=$(B)/obj/%.o)
+AGENT_OBJS    := $(AGENT_SRCS:%.c=$(B)/obj/%.o)
+
+LIBGOVRT_SO := $(B)/lib/libgovrt.so
+LIBGOVRT_A  := $(B)/lib/libgovrt.a
+GOVAGENT    := $(B)/bin/govagent
+
+all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(B)/govrt.pc
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBGOVRT_SO): $(RT_PIC_OBJS) runtime/libgovrt.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libgovrt.so.1 -Wl,--version-script=runtime/libgovrt.map \
+	  -o $@.1 $(RT_PIC_OBJS) $(LDLIBS_RT)
+	ln -sf libgovrt.so.1 $@
+$(LIBGOVRT_A): $(RT_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(GOVAGENT): $(AGENT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ -lyaml -lpthread
+
+$(B)/govrt.pc: runtime/govrt.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
+
+# ---- tests ----------------------------------------------------------------
+TEST_SRCS := $(wildcard tests/t_*.c)
+TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
+HARNESS   := tests/harness.c
+TEST_CFLAGS = $(CFLAGS) -Itests -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"'
+
+$(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) $(GOVAGENT) \
+                rules/verdicts.c $(RT_SHARED)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) rules/verdicts.c $(RT_SHARED) \
+	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt -lyaml -lpthread
+
+tests: $(TESTS)
+
+# prove runs each test binary and prints the counts; slow soaks are included.
+test: all tests
+	prove --exec '' --timer $(TESTS)
+
+# ---- benchmarks, demo -----------------------------------------------------
+BENCH_IPC := $(B)/bench/ipc
+$(BENCH_IPC): bench/ipc/main.c bench/ipc/baselines.c bench/ipc/baselines.h $(LIBGOVRT_SO) $(GOVAGENT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench/ipc -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"' -o $@ \
+	  bench/ipc/main.c bench/ipc/baselines.c -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) \
+	  -lgovrt -lrt -lpthread
+
+bench: $(BENCH_IPC)
+	$(BENCH_IPC) --markdown BENCHMARKS.md
+
+demo: all
+	examples/hello/run.sh
+
+# ---- install --------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/gov
+	install -m 755 $(GOVAGENT) $(DESTDIR)$(PREFIX)/bin/govagent
+	install -m 755 $(LIBGOVRT_SO).1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so.1
+	ln -sf libgovrt.so.1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so
+	install -m 644 $(LIBGOVRT_A) $(DESTDIR)$(PREFIX)/lib/libgovrt.a
+	install -m 644 include/gov/*.h include/gov/*.def $(DESTDIR)$(PREFIX)/include/gov/
+	install -m 644 $(B)/govrt.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/govrt.pc
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all test tests bench demo install clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

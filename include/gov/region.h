@@ -1,0 +1,121 @@
+/* gov/region.h - the shared region between one process and its agent.
+ *
+ * The agent creates the region (a memfd) when a process connects and passes
+ * the descriptor over the unix socket; both map it MAP_SHARED. Layout:
+ *
+ *   offset 0            struct gov_region_hdr
+ *   hdr.table_off       struct gov_decision[hdr.table_cap]   (agent writes)
+ *   hdr.slots_off       hdr.nslots slots of hdr.slot_size bytes each
+ *
+ * Each slot is a struct gov_slot followed by its payload: one wire frame
+ * (gov/wire.h), a request from the process, then the agent's reply in place.
+ * A thread owns a slot for the length of one call (owner_tid, taken by CAS),
+ * and keeps using the same one call after call, so no lock is shared between
+ * threads on the data path. All futex words are process-shared futexes.
+ * Documented in docs/region.md.
+ */
+#ifndef GOV_REGION_H
+#define GOV_REGION_H
+
+#include <stdint.h>
+#include "gov/abi.h"
+
+#define GOV_REGION_MAGIC 0x474f5652u /* "GOVR" */
+#define GOV_REGION_VERSION 1
+#define GOV_CACHELINE 64
+
+/* Slot states (gov_slot.state), the futex word a waiting thread sleeps on. */
+enum gov_slot_state {
+	GOV_SLOT_IDLE = 0,      /* no call in flight */
+	GOV_SLOT_REQUEST = 1,   /* process wrote a request; agent may take it */
+	GOV_SLOT_SERVING = 2,   /* agent took it and is working on it */
+	GOV_SLOT_REPLY = 3,     /* agent wrote the reply; process may read it */
+	GOV_SLOT_ABANDONED = 4, /* process gave up (timeout); agent frees it */
+};
+
+struct gov_region_hdr {
+	uint32_t magic;        /* GOV_REGION_MAGIC */
+	uint16_t version;      /* GOV_REGION_VERSION */
+	uint16_t hdr_size;     /* sizeof(struct gov_region_hdr) */
+	uint64_t size;         /* bytes of the whole region */
+	uint64_t agent_epoch;  /* changes every time an agent starts */
+	uint32_t nslots;
+	uint32_t slot_size;    /* bytes per slot, struct gov_slot included */
+	uint32_t slots_off;
+	uint32_t table_off;
+	uint32_t table_cap;    /* entries the decision table can hold */
+	uint32_t reserved;
+
+	/* The decision table, under a sequence lock: odd while the agent
+	 * rewrites it. A reader copies it and retries if table_seq moved. */
+	_Alignas(GOV_CACHELINE) volatile uint32_t table_seq;
+	uint32_t table_count;
+	uint64_t table_rev;    /* rule revision the table reflects */
+
+	/* 1 while the agent's worker sleeps on this word; a process that posts
+	 * a request and finds it 1 clears it and wakes the agent. While the
+	 * agent is busy nobody makes a system call. */
+	_Alignas(GOV_CACHELINE) volatile uint32_t agent_sleeping;
+	/* highest slot index + 1 ever taken: the agent scans below it */
+	_Alignas(GOV_CACHELINE) volatile uint32_t slots_used;
+};
+
+/* One row of the decision table: what to do with the sites it matches.
+ * A row matches a call site by callee name, or any site by syscall number. */
+struct gov_decision {
+	uint8_t match;       /* GOV_MATCH_FUNCTION or GOV_MATCH_SYSCALL */
+	uint8_t action;      /* enum gov_action */
+	uint16_t reserved;
+	int32_t sysno;       /* for GOV_MATCH_SYSCALL */
+	int32_t err;         /* errno for DENY */
+	int32_t reserved2;
+	int64_t value;       /* return value for EMULATE */
+	char name[GOV_NAME_MAX]; /* function name for GOV_MATCH_FUNCTION */
+};
+
+enum gov_match { GOV_MATCH_FUNCTION = 1, GOV_MATCH_SYSCALL = 2 };
+
+struct gov_slot {
+	_Alignas(GOV_CACHELINE) volatile uint32_t state; /* enum gov_slot_state */
+	volatile uint32_t client_sleeping; /* 1 while the caller sleeps on state */
+	volatile uint32_t owner_tid;       /* 0 = free */
+	uint32_t len;                      /* bytes of the frame in payload */
+	uint64_t seq;                      /* sequence number of the call */
+	uint8_t pad[GOV_CACHELINE - 24];
+	unsigned char payload[];           /* slot_size - sizeof(struct gov_slot) */
+};
+
+static inline struct gov_slot *gov_region_slot(struct gov_region_hdr *h,
+					       uint32_t i)
+{
+	return (struct gov_slot *)((char *)h + h->slots_off +
+				   (uint64_t)i * h->slot_size);
+}
+
+static inline struct gov_decision *gov_region_table(struct gov_region_hdr *h)
+{
+	return (struct gov_decision *)((char *)h + h->table_off);
+}
+
+/* Checks a region header a process has just mapped. Returns NULL if it is
+ * usable, otherwise the name of the first field that is wrong. */
+static inline const char *gov_region_check(const struct gov_region_hdr *h,
+					   uint64_t mapped_size)
+{
+	if (mapped_size < sizeof *h) return "size";
+	if (h->magic != GOV_REGION_MAGIC) return "magic";
+	if (h->version != GOV_REGION_VERSION) return "version";
+	if (h->hdr_size != sizeof *h) return "hdr_size";
+	if (h->size != mapped_size) return "size";
+	if (h->slot_size < sizeof(struct gov_slot) + 512 || h->slot_size % GOV_CACHELINE) return "slot_size";
+	if (h->nslots == 0) return "nslots";
+	if (h->table_off < sizeof *h ||
+	    h->table_off + (uint64_t)h->table_cap * sizeof(struct gov_decision) > h->slots_off)
+		return "table_off";
+	if (h->slots_off % GOV_CACHELINE ||
+	    h->slots_off + (uint64_t)h->nslots * h->slot_size > h->size)
+		return "slots_off";
+	return 0;
+}
+
+#endif

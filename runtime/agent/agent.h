@@ -1,0 +1,77 @@
+/* runtime/agent/agent.h - govagent's parts: the daemon (main.c: options,
+ * socket, signals, clients), serving one process's region (serve.c), and
+ * the structured log (log.c). */
+#ifndef GOV_AGENT_H
+#define GOV_AGENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include "gov/region.h"
+#include "../internal.h"
+#include "../../rules/verdicts.h"
+
+struct agent_config {
+	const char *resource;
+	const char *rules_path;   /* NULL: no rules, every site native */
+	uint32_t nslots;
+	uint32_t slot_size;
+	long spin_ns;             /* how long a worker spins before sleeping */
+	uid_t allow_uid[16];
+	int nallow;
+};
+
+/* The rules in force; replaced whole on reload, under rules_lock. */
+struct agent_rules {
+	struct gov_verdicts v;
+	uint64_t rev;
+};
+
+/* A counter per site a client has called, filled by its worker only. */
+struct site_count {
+	uint64_t site_id;         /* 0 = empty */
+	char callee[GOV_NAME_MAX];
+	atomic_ullong calls;
+};
+#define SITE_COUNTS 1024 /* open addressing; sites past this share "other" */
+
+struct client {
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	struct gov_region_hdr *region;
+	size_t size;
+	int region_fd;            /* the memfd, until it is sent; then -1 */
+	pthread_t worker;
+	atomic_int stop;
+	atomic_ullong calls, malformed;
+	struct site_count sites[SITE_COUNTS];
+	atomic_ullong other_calls;
+	struct client *next;
+};
+
+struct agent {
+	struct agent_config cfg;
+	uint64_t epoch;
+	pthread_rwlock_t rules_lock;
+	struct agent_rules rules;
+	pthread_mutex_t clients_lock;
+	struct client *clients;
+	/* counts of clients that have gone, kept for the statistics */
+	struct site_count gone[SITE_COUNTS];
+	uint64_t gone_other, gone_calls, gone_malformed;
+};
+
+/* serve.c */
+struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
+			     char *why, size_t whylen);
+int client_start(struct agent *a, struct client *c);
+void client_stop(struct agent *a, struct client *c);  /* joins, unmaps, frees */
+void client_publish_table(struct agent *a, struct client *c);
+char *agent_stats_json(struct agent *a);  /* malloc'ed */
+
+/* log.c: one logfmt line per event on stderr: ts=... level=... event=... */
+void agent_log(const char *level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

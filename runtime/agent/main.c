@@ -1,0 +1,454 @@
+/* runtime/agent/main.c - govagent, the agent of one resource.
+ *
+ *   govagent --resource NAME [--rules FILE] [options]   serve NAME
+ *   govagent --stats NAME                               print its counts (JSON)
+ *
+ * The daemon listens on <run dir>/NAME.sock (SOCK_SEQPACKET), checks each
+ * process's credentials (SO_PEERCRED), gives it a shared region and a worker
+ * thread (serve.c), reloads its rules on SIGHUP and leaves cleanly on
+ * SIGTERM or SIGINT. One thread (this one) handles the socket and signals
+ * with epoll; workers only touch their region. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include "gov/wire.h"
+#include "agent.h"
+
+enum { EXIT_USAGE = 1, EXIT_START = 2 };
+
+static const char usage[] =
+	"usage: govagent --resource NAME [--rules FILE] [options]\n"
+	"       govagent --stats NAME\n"
+	"\n"
+	"The agent of resource NAME: governed processes of NAME connect to it at\n"
+	"<run dir>/NAME.sock and it answers their governed calls from its rules.\n"
+	"\n"
+	"  -r, --resource NAME   resource to serve (1-63 of A-Z a-z 0-9 . _ -)\n"
+	"  -f, --rules FILE      verdict rules (YAML, docs/rules.md); reloaded on SIGHUP\n"
+	"      --run-dir DIR     where sockets and pid files live (default: GOV_RUN_DIR,\n"
+	"                        else $XDG_RUNTIME_DIR/rhodes, else /tmp/rhodes-UID)\n"
+	"      --spin-us N       spin N microseconds for the next call before sleeping\n"
+	"                        (default 50; 0 = sleep at once)\n"
+	"      --slots N         slots per process, i.e. calls in flight at once (default 64)\n"
+	"      --slot-size N     bytes per slot, the largest frame + 64 (default 135168)\n"
+	"      --allow-uid UID   also accept processes of UID (default: only the agent's uid)\n"
+	"      --stats NAME      print the statistics of NAME's running agent as JSON and exit\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"example:\n"
+	"  govagent --resource billing --rules rules/examples/deny-unlink.yaml &\n"
+	"  GOV_RESOURCE=billing ./my-governed-program\n"
+	"  govagent --stats billing\n"
+	"\n"
+	"exit status: 0 stopped cleanly, 1 bad usage, 2 could not start (socket in use,\n"
+	"bad rules file, no run directory), 3 --stats found no agent.\n";
+
+static struct agent A;
+static char sock_path[PATH_MAX], pid_path[PATH_MAX];
+
+static long parse_num(const char *opt, const char *v, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long x = strtol(v, &end, 10);
+	if (errno || !*v || *end || x < min || x > max) {
+		fprintf(stderr, "govagent: %s %s: expected a number in %ld..%ld\n", opt, v, min, max);
+		exit(EXIT_USAGE);
+	}
+	return x;
+}
+
+static int load_rules(struct agent_rules *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (!A.cfg.rules_path)
+		return 0;
+	return gov_verdicts_load(A.cfg.rules_path, A.cfg.resource, &out->v, err, errlen);
+}
+
+static void reload(void)
+{
+	struct agent_rules fresh;
+	char err[512];
+	if (load_rules(&fresh, err, sizeof err) < 0) {
+		agent_log("error", "reload_failed", "resource=%s error=\"%s\" kept_rev=%llu",
+			  A.cfg.resource, err, (unsigned long long)A.rules.rev);
+		return;
+	}
+	pthread_rwlock_wrlock(&A.rules_lock);
+	fresh.rev = A.rules.rev + 1;
+	gov_verdicts_free(&A.rules.v);
+	A.rules = fresh;
+	pthread_rwlock_unlock(&A.rules_lock);
+	pthread_mutex_lock(&A.clients_lock);
+	for (struct client *c = A.clients; c; c = c->next)
+		client_publish_table(&A, c);
+	pthread_mutex_unlock(&A.clients_lock);
+	agent_log("info", "rules_applied", "resource=%s rev=%llu rows=%u",
+		  A.cfg.resource, (unsigned long long)fresh.rev, fresh.v.nrows);
+}
+
+static int uid_allowed(uid_t uid)
+{
+	if (uid == geteuid())
+		return 1;
+	for (int i = 0; i < A.cfg.nallow; i++)
+		if (A.cfg.allow_uid[i] == uid)
+			return 1;
+	return 0;
+}
+
+static void send_welcome(int fd, int status, const char *text, int region_fd, uint64_t size)
+{
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_WELCOME, .status = status,
+			     .epoch = A.epoch, .size = size };
+	snprintf(m.name, sizeof m.name, "%s", A.cfg.resource);
+	snprintf(m.text, sizeof m.text, "%s", text ? text : "");
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (region_fd >= 0) {
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &region_fd, sizeof(int));
+	}
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+		agent_log("warning", "send_failed", "error=\"%s\"", strerror(errno));
+}
+
+static void send_stats(int fd)
+{
+	char *json = agent_stats_json(&A);
+	if (json) {
+		ssize_t n = send(fd, json, strlen(json), MSG_NOSIGNAL);
+		(void)n;
+		free(json);
+	}
+}
+
+/* A new connection: read HELLO, check who it is, then serve or refuse.
+ * Returns the client to watch, or NULL (the fd is closed then). */
+static struct client *accept_client(int lfd, int epfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct ucred cred;
+	socklen_t clen = sizeof cred;
+	struct gov_msg m;
+	char why[200] = "";
+	struct timeval tv = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	ssize_t n = recv(fd, &m, sizeof m, 0);
+	const char *bad = n < 0 ? "length" : gov_msg_check(&m, (size_t)n);
+	if (!bad && m.type != GOV_MSG_HELLO)
+		bad = "type";
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		snprintf(why, sizeof why, "cannot read peer credentials: %s", strerror(errno));
+	} else if (bad) {
+		snprintf(why, sizeof why, "malformed hello: field %s is wrong", bad);
+	} else if (!uid_allowed(cred.uid)) {
+		snprintf(why, sizeof why,
+			 "uid %u may not join resource %s (the agent runs as uid %u; see --allow-uid)",
+			 (unsigned)cred.uid, A.cfg.resource, (unsigned)geteuid());
+	} else if (m.role == GOV_ROLE_CONTROL && m.type == GOV_MSG_HELLO) {
+		send_stats(fd);
+		close(fd);
+		return NULL;
+	} else if (m.role != GOV_ROLE_PROCESS) {
+		snprintf(why, sizeof why, "malformed hello: field role is wrong");
+	} else if (strcmp(m.name, A.cfg.resource) != 0) {
+		snprintf(why, sizeof why, "this agent serves resource %s, not %s",
+			 A.cfg.resource, m.name);
+	}
+	if (why[0]) {
+		agent_log("warning", "refused", "resource=%s pid=%d uid=%d reason=\"%s\"",
+			  A.cfg.resource, (int)cred.pid, (int)cred.uid, why);
+		send_welcome(fd, EACCES, why, -1, 0);
+		close(fd);
+		return NULL;
+	}
+	struct client *c = client_create(&A, fd, cred.pid, cred.uid, why, sizeof why);
+	if (!c || client_start(&A, c) < 0) {
+		agent_log("error", "client_failed", "pid=%d reason=\"%s\"", (int)cred.pid,
+			  why[0] ? why : "cannot start a worker thread");
+		send_welcome(fd, ENOMEM, why, -1, 0);
+		if (c)
+			client_stop(&A, c);
+		close(fd);
+		return NULL;
+	}
+	pthread_mutex_lock(&A.clients_lock);
+	c->next = A.clients;
+	A.clients = c;
+	pthread_mutex_unlock(&A.clients_lock);
+	send_welcome(fd, 0, NULL, c->region_fd, c->size);
+	close(c->region_fd);
+	c->region_fd = -1;
+	tv.tv_sec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+	epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+	agent_log("info", "connected", "resource=%s pid=%d uid=%d", A.cfg.resource,
+		  (int)c->pid, (int)c->uid);
+	return c;
+}
+
+static void drop_client(struct client *c, int epfd)
+{
+	pthread_mutex_lock(&A.clients_lock);
+	for (struct client **pp = &A.clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	agent_log("info", "disconnected", "resource=%s pid=%d calls=%llu", A.cfg.resource,
+		  (int)c->pid, (unsigned long long)atomic_load(&c->calls));
+	client_stop(&A, c);
+	pthread_mutex_unlock(&A.clients_lock);
+}
+
+/* Binds the socket, refusing to steal it from a live agent. */
+static int listen_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(sock_path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "govagent: socket path %s is too long for a unix socket\n", sock_path);
+		return -1;
+	}
+	strcpy(sa.sun_path, sock_path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+		fprintf(stderr, "govagent: an agent for %s already listens at %s\n",
+			A.cfg.resource, sock_path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	unlink(sock_path); /* stale: its agent died */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	mode_t old = umask(0);
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	umask(old);
+	if (!ok || listen(fd, 128) < 0) {
+		fprintf(stderr, "govagent: cannot listen at %s: %s\n", sock_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int write_pid_file(void)
+{
+	char tmp[PATH_MAX + 8];
+	snprintf(tmp, sizeof tmp, "%s.tmp", pid_path);
+	FILE *f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 ||
+	    rename(tmp, pid_path) < 0) {
+		fprintf(stderr, "govagent: cannot write %s: %s\n", pid_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int print_stats(const char *resource)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[PATH_MAX];
+	if (!gov_resource_name_ok(resource) ||
+	    gov_run_path(path, sizeof path, resource, "sock") < 0 || strlen(path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "govagent: --stats %s: not a resource name\n", resource);
+		return EXIT_USAGE;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		fprintf(stderr, "govagent: no agent for %s at %s: %s\n", resource, path, strerror(errno));
+		return 3;
+	}
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_CONTROL, .pid = getpid() };
+	snprintf(m.name, sizeof m.name, "%s", resource);
+	size_t cap = 1 << 20;
+	char *buf = malloc(cap);
+	ssize_t n = -1;
+	if (buf && send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m)
+		n = recv(fd, buf, cap - 1, 0);
+	close(fd);
+	if (n <= 0) {
+		fprintf(stderr, "govagent: the agent for %s sent no statistics\n", resource);
+		free(buf);
+		return 3;
+	}
+	if ((size_t)n == sizeof m && ((struct gov_msg *)buf)->magic == GOV_MSG_MAGIC) {
+		fprintf(stderr, "govagent: the agent for %s refused: %s\n", resource,
+			((struct gov_msg *)buf)->text);
+		free(buf);
+		return 3;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	free(buf);
+	return 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS };
+	static const struct option opts[] = {
+		{ "resource", required_argument, 0, 'r' },
+		{ "rules", required_argument, 0, 'f' },
+		{ "run-dir", required_argument, 0, O_RUN_DIR },
+		{ "spin-us", required_argument, 0, O_SPIN },
+		{ "slots", required_argument, 0, O_SLOTS },
+		{ "slot-size", required_argument, 0, O_SLOT_SIZE },
+		{ "allow-uid", required_argument, 0, O_ALLOW },
+		{ "stats", required_argument, 0, O_STATS },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	A.cfg.nslots = 64;
+	A.cfg.slot_size = 135168;
+	A.cfg.spin_ns = 50000;
+	for (int o; (o = getopt_long(argc, argv, "r:f:h", opts, NULL)) != -1;) {
+		switch (o) {
+		case 'r': A.cfg.resource = optarg; break;
+		case 'f': A.cfg.rules_path = optarg; break;
+		case O_RUN_DIR: setenv("GOV_RUN_DIR", optarg, 1); break;
+		case O_SPIN: A.cfg.spin_ns = parse_num("--spin-us", optarg, 0, 10000000) * 1000; break;
+		case O_SLOTS: A.cfg.nslots = (uint32_t)parse_num("--slots", optarg, 1, 4096); break;
+		case O_SLOT_SIZE:
+			A.cfg.slot_size = (uint32_t)parse_num("--slot-size", optarg, 1024, 16 << 20);
+			A.cfg.slot_size = (A.cfg.slot_size + GOV_CACHELINE - 1) & ~(uint32_t)(GOV_CACHELINE - 1);
+			break;
+		case O_ALLOW:
+			if (A.cfg.nallow == (int)GOV_ARRAY_LEN(A.cfg.allow_uid)) {
+				fprintf(stderr, "govagent: at most %zu --allow-uid\n", GOV_ARRAY_LEN(A.cfg.allow_uid));
+				exit(EXIT_USAGE);
+			}
+			A.cfg.allow_uid[A.cfg.nallow++] = (uid_t)parse_num("--allow-uid", optarg, 0, INT_MAX);
+			break;
+		case O_STATS: exit(print_stats(optarg));
+		case 'h': fputs(usage, stdout); exit(0);
+		default: fputs(usage, stderr); exit(EXIT_USAGE);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "govagent: unexpected argument '%s'\n%s", argv[optind], usage);
+		exit(EXIT_USAGE);
+	}
+	if (!A.cfg.resource) {
+		fprintf(stderr, "govagent: --resource NAME is required\n%s", usage);
+		exit(EXIT_USAGE);
+	}
+	if (!gov_resource_name_ok(A.cfg.resource)) {
+		fprintf(stderr, "govagent: '%s' is not a resource name (1-63 of A-Z a-z 0-9 . _ -)\n",
+			A.cfg.resource);
+		exit(EXIT_USAGE);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	char err[512], dir[PATH_MAX];
+	if (load_rules(&A.rules, err, sizeof err) < 0) {
+		fprintf(stderr, "govagent: %s\n", err);
+		return EXIT_START;
+	}
+	A.rules.rev = 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	A.epoch = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&A.rules_lock, &ra);
+	pthread_mutex_init(&A.clients_lock, NULL);
+
+	if (gov_run_dir(dir, sizeof dir) < 0 || (mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    gov_run_path(sock_path, sizeof sock_path, A.cfg.resource, "sock") < 0 ||
+	    gov_run_path(pid_path, sizeof pid_path, A.cfg.resource, "pid") < 0) {
+		fprintf(stderr, "govagent: cannot use the run directory %s: %s\n", dir, strerror(errno));
+		return EXIT_START;
+	}
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* workers inherit the mask */
+	int lfd = listen_socket();
+	if (lfd < 0)
+		return EXIT_START;
+	if (write_pid_file() < 0) {
+		unlink(sock_path);
+		return EXIT_START;
+	}
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lfd };
+	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+	ev.data.ptr = &sfd;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+	agent_log("info", "started", "resource=%s pid=%d socket=%s rules=%s rows=%u slots=%u spin_us=%ld",
+		  A.cfg.resource, (int)getpid(), sock_path,
+		  A.cfg.rules_path ? A.cfg.rules_path : "none", A.rules.v.nrows, A.cfg.nslots,
+		  A.cfg.spin_ns / 1000);
+
+	for (int running = 1; running;) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(epfd, evs, 16, -1);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &lfd) {
+				accept_client(lfd, epfd);
+			} else if (evs[i].data.ptr == &sfd) {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof si) != sizeof si)
+					continue;
+				if (si.ssi_signo == SIGHUP)
+					reload();
+				else if (si.ssi_signo != SIGPIPE)
+					running = 0;
+			} else {
+				struct client *c = evs[i].data.ptr;
+				char b[sizeof(struct gov_msg)];
+				ssize_t r = recv(c->fd, b, sizeof b, MSG_DONTWAIT);
+				if (r == 0 || (r < 0 && errno != EAGAIN) ||
+				    (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+					drop_client(c, epfd);
+			}
+		}
+	}
+	unlink(sock_path);
+	unlink(pid_path);
+	close(lfd);
+	while (A.clients)
+		drop_client(A.clients, epfd);
+	agent_log("info", "stopped", "resource=%s", A.cfg.resource);
+	gov_verdicts_free(&A.rules.v);
+	return 0;
+}

@@ -1,0 +1,257 @@
+/* runtime/dispatch.c - one governed call: __govrt_dispatch.
+ *
+ * A site whose verdict byte is set lands here. Decisions govrt can take by
+ * itself (deny, emulate) are answered at once from the site's decision; the
+ * rest go to the agent through a slot of the shared region:
+ *
+ *   take a slot (CAS on owner_tid; each thread keeps coming back to the same
+ *   one) -> write the request frame -> state = REQUEST -> wake the agent only
+ *   if it sleeps -> spin up to GOV_SPIN_US on state, then sleep on it as a
+ *   futex (client_sleeping tells the agent to wake us) -> read the reply.
+ *
+ * A call the agent does not answer in GOV_TIMEOUT_MS, or that finds no
+ * agent, takes the fail outcome (GOV_FAIL). A signal that interrupts the
+ * wait runs its handler and the wait goes on: the call itself has not run
+ * yet, so it keeps its own EINTR behaviour when it does. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "gov/wire.h"
+#include "govrt_private.h"
+
+struct thread_state {
+	unsigned gen;       /* govrt.fork_gen when tid was read */
+	uint32_t tid;
+	uint32_t slot_hint; /* the slot this thread used last */
+	uint32_t counter;   /* per-thread call counter, low half of seq */
+};
+static __thread struct thread_state me;
+
+static uint32_t my_tid(void)
+{
+	unsigned gen = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed);
+	if (!me.tid || me.gen != gen) {
+		me.tid = (uint32_t)syscall(SYS_gettid);
+		me.gen = gen;
+	}
+	return me.tid;
+}
+
+#define COUNT(name) atomic_fetch_add_explicit(&govrt.n.name, 1, memory_order_relaxed)
+
+/* Fills call->ret for "fail with err" in the site's convention. */
+static int return_error(const struct gov_site *site, struct gov_call *call, int err)
+{
+	if (site->ret_conv == GOV_RET_RAW) {
+		call->ret = -err;
+	} else {
+		call->ret = site->types && site->types[0] == GOV_T_PTR ? 0 : -1;
+		errno = err;
+	}
+	return GOV_RUN_RETURN;
+}
+
+static int fail_outcome(const struct gov_site *site, struct gov_call *call)
+{
+	if (govrt.cfg.fail_closed) {
+		COUNT(fail_closed);
+		return return_error(site, call, govrt.cfg.fail_errno);
+	}
+	COUNT(fail_open);
+	return GOV_RUN_NATIVE;
+}
+
+static int apply(const struct gov_site *site, struct gov_call *call,
+		 int action, int err, int64_t value)
+{
+	switch (action) {
+	case GOV_ACT_DENY:
+		COUNT(denied);
+		return return_error(site, call, err > 0 ? err : EPERM);
+	case GOV_ACT_EMULATE:
+		COUNT(emulated);
+		call->ret = value;
+		return GOV_RUN_RETURN;
+	default:
+		return GOV_RUN_NATIVE;
+	}
+}
+
+/* Takes slot i if it is free, and makes sure the agent scans that far. */
+static struct gov_slot *try_slot(struct gov_region_hdr *h, uint32_t i, uint32_t tid)
+{
+	struct gov_slot *s = gov_region_slot(h, i);
+	uint32_t free_owner = 0;
+	if (s->owner_tid != 0 ||
+	    !__atomic_compare_exchange_n(&s->owner_tid, &free_owner, tid, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return NULL;
+	uint32_t used = __atomic_load_n(&h->slots_used, __ATOMIC_RELAXED);
+	while (used < i + 1 &&
+	       !__atomic_compare_exchange_n(&h->slots_used, &used, i + 1, 0,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+	return s;
+}
+
+/* A free slot, preferring the one this thread used last; waits (yielding)
+ * while every slot is taken, up to the deadline. */
+static struct gov_slot *take_slot(struct govrt_conn *c, uint64_t deadline)
+{
+	struct gov_region_hdr *h = c->region;
+	uint32_t tid = my_tid(), n = h->nslots;
+	struct gov_slot *s;
+	if (me.slot_hint < n && (s = try_slot(h, me.slot_hint, tid)))
+		return s;
+	for (int waited = 0;; waited = 1) {
+		for (uint32_t i = 0; i < n; i++) {
+			if ((s = try_slot(h, i, tid))) {
+				me.slot_hint = i;
+				if (waited)
+					COUNT(slot_waits);
+				return s;
+			}
+		}
+		if (gov_now_ns() >= deadline || !atomic_load(&c->alive))
+			return NULL;
+		sched_yield();
+	}
+}
+
+static void release_slot(struct gov_slot *s)
+{
+	__atomic_store_n(&s->state, GOV_SLOT_IDLE, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->owner_tid, 0, __ATOMIC_RELEASE);
+}
+
+static void wake_agent(struct gov_region_hdr *h)
+{
+	uint32_t sleeping = 1;
+	if (__atomic_load_n(&h->agent_sleeping, __ATOMIC_SEQ_CST) &&
+	    __atomic_compare_exchange_n(&h->agent_sleeping, &sleeping, 0, 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		gov_futex_wake(&h->agent_sleeping, 1);
+}
+
+/* Waits for REPLY. Returns 1 with the reply there, 0 if the call was
+ * abandoned (timeout or agent gone); then the slot stays the agent's to free
+ * (or dies with the region). */
+static int wait_reply(struct govrt_conn *c, struct gov_slot *s, uint64_t deadline)
+{
+	uint64_t spin_until = gov_now_ns() + (uint64_t)govrt.cfg.spin_ns;
+	for (unsigned i = 0;; i++) {
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY)
+			return 1;
+		if ((i & 63) == 0 && (gov_now_ns() >= spin_until || !atomic_load(&c->alive)))
+			break;
+		__builtin_ia32_pause();
+	}
+	for (;;) {
+		uint64_t now = gov_now_ns();
+		if (!atomic_load(&c->alive) || now >= deadline) {
+			uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+			while (st == GOV_SLOT_REQUEST || st == GOV_SLOT_SERVING) {
+				if (__atomic_compare_exchange_n(&s->state, &st, GOV_SLOT_ABANDONED, 0,
+								__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+					return 0;
+			}
+			return st == GOV_SLOT_REPLY;
+		}
+		__atomic_store_n(&s->client_sleeping, 1, __ATOMIC_SEQ_CST);
+		uint32_t st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
+		if (st != GOV_SLOT_REPLY) {
+			long slice = (long)(deadline - now);
+			if (slice > 100000000L)
+				slice = 100000000L; /* look at alive at least every 100 ms */
+			gov_futex_wait(&s->state, st, slice);
+		}
+		__atomic_store_n(&s->client_sleeping, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY)
+			return 1;
+	}
+}
+
+static int ask_agent(struct gov_site *site, struct gov_call *call)
+{
+	struct govrt_conn *c = govrt_conn_get();
+	if (!c) {
+		govrt_try_reconnect();
+		if (!(c = govrt_conn_get()))
+			return fail_outcome(site, call);
+	}
+	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
+	struct gov_slot *s = take_slot(c, deadline);
+	if (!s) {
+		COUNT(timeouts);
+		govrt_conn_put(c);
+		return fail_outcome(site, call);
+	}
+	uint32_t cap = c->region->slot_size - (uint32_t)sizeof *s;
+	uint64_t seq = ((uint64_t)me.tid << 32) | ++me.counter;
+	char why[160];
+	long len = gov_wire_encode_req(s->payload, cap, seq, site, call, why, sizeof why);
+	if (len < 0) {
+		release_slot(s);
+		govrt_conn_put(c);
+		govrt_warn("%s:%u: call to %s not sent to the agent: %s", site->file,
+			   site->line, site->callee, why);
+		return fail_outcome(site, call);
+	}
+	s->len = (uint32_t)len;
+	s->seq = seq;
+	__atomic_store_n(&s->state, GOV_SLOT_REQUEST, __ATOMIC_SEQ_CST);
+	wake_agent(c->region);
+
+	int result;
+	if (!wait_reply(c, s, deadline)) {
+		if (atomic_load(&c->alive))
+			COUNT(timeouts);
+		result = fail_outcome(site, call);
+	} else {
+		struct gov_wire_rep rep;
+		const char *text;
+		uint32_t n = s->len <= cap ? s->len : cap;
+		if (gov_wire_decode_rep(s->payload, n, seq, &rep, &text, why, sizeof why) < 0) {
+			govrt_warn("bad reply from the agent for %s: %s", site->callee, why);
+			result = fail_outcome(site, call);
+		} else if (rep.status == GOV_WIRE_MALFORMED) {
+			COUNT(malformed);
+			govrt_warn("agent refused the call to %s: %s", site->callee,
+				   text ? text : "malformed");
+			result = fail_outcome(site, call);
+		} else {
+			COUNT(agent_calls);
+			result = apply(site, call, rep.action, rep.err, rep.value);
+		}
+		release_slot(s);
+	}
+	govrt_conn_put(c);
+	return result;
+}
+
+int __govrt_dispatch(struct gov_site *site, struct gov_call *call)
+{
+	COUNT(dispatched);
+	uint32_t di = __atomic_load_n(&site->decision, __ATOMIC_ACQUIRE);
+	if (di >= atomic_load_explicit(&govrt.ndecisions, memory_order_acquire))
+		di = GOVRT_DECISION_AGENT;
+	const struct gov_decision *d = &govrt.decisions[di];
+	switch (d->action) {
+	case GOV_ACT_NATIVE:
+		return GOV_RUN_NATIVE;
+	case GOV_ACT_DENY:
+	case GOV_ACT_EMULATE:
+		return apply(site, call, d->action, d->err, d->value);
+	default: {
+		/* the program sees errno as if govrt were not there, unless
+		 * the answer sets it */
+		int saved = errno;
+		int r = ask_agent(site, call);
+		if (r == GOV_RUN_NATIVE)
+			errno = saved;
+		return r;
+	}
+	}
+}
