@@ -57,7 +57,7 @@ $(B)/govrt.pc: runtime/govrt.pc.in
 TEST_SRCS := $(wildcard tests/t_*.c)
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
 HARNESS   := tests/harness.c
-TEST_CFLAGS = $(CFLAGS) -Itests -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"'
+TEST_CFLAGS = $(CFLAGS) -Itests -Irules -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"'
 
 $(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) $(GOVAGENT) \
                 rules/verdicts.c $(RT_SHARED)

@@ -21,6 +21,8 @@
 #include "gov/wire.h"
 #include "govrt_private.h"
 
+#define PURE_SPIN_NS 2000
+
 struct thread_state {
 	unsigned gen;       /* govrt.fork_gen when tid was read */
 	uint32_t tid;
@@ -140,12 +142,23 @@ static void wake_agent(struct gov_region_hdr *h)
  * (or dies with the region). */
 static int wait_reply(struct govrt_conn *c, struct gov_slot *s, uint64_t deadline)
 {
-	uint64_t spin_until = gov_now_ns() + (uint64_t)govrt.cfg.spin_ns;
+	/* Spin a little with pause (the answer of a hot agent comes in well
+	 * under a microsecond), then spin with sched_yield so that on a busy
+	 * machine the agent, or another caller, gets our CPU; then sleep. */
+	uint64_t start = gov_now_ns(), spin_until = start + (uint64_t)govrt.cfg.spin_ns;
+	uint64_t pause_until = start + PURE_SPIN_NS;
 	for (unsigned i = 0;; i++) {
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY)
 			return 1;
-		if ((i & 63) == 0 && (gov_now_ns() >= spin_until || !atomic_load(&c->alive)))
-			break;
+		if ((i & 15) == 0) {
+			uint64_t now = gov_now_ns();
+			if (now >= spin_until || !atomic_load(&c->alive))
+				break;
+			if (now >= pause_until) {
+				sched_yield();
+				continue;
+			}
+		}
 		__builtin_ia32_pause();
 	}
 	for (;;) {

@@ -27,7 +27,9 @@
  *
  * Link with -lrt -lpthread.
  */
+#ifndef _GNU_SOURCE	/* the Makefile passes -D_GNU_SOURCE already */
 #define _GNU_SOURCE
+#endif
 #include "baselines.h"
 
 #include <errno.h>
@@ -106,6 +108,9 @@ struct run {
 	struct timespec mq_deadline;	/* CLOCK_REALTIME watchdog for mq */
 	pid_t child;			/* process server, -1 if none */
 	pthread_t thread;		/* thread server, if thread_started */
+	int server_cpu;			/* spin: the server thread's CPU, or -1 */
+	cpu_set_t saved_affinity;	/* spin: caller's mask, if affinity_saved */
+	bool affinity_saved;
 	bool thread_started;
 	int server_rc;			/* thread server's result */
 };
@@ -423,6 +428,13 @@ static int mq_create(struct run *r, const char *tag, long msgsize, mqd_t *out)
 			    MQ_MSGSIZE_MAX_PATH, limit, errtext(errno));
 		errno = err;
 	}
+	if (q == (mqd_t)-1 && errno == EMFILE) {
+		/* Also what mq_open says when the queue would exceed the
+		 * per-user byte budget, which is the likelier cause here. */
+		say(r, "mq_open: %s (a %ld-byte queue may exceed RLIMIT_MSGQUEUE)",
+		    errtext(errno), msgsize);
+		return -1;
+	}
 	if (q == (mqd_t)-1)
 		return fail(r, "mq_open");
 	*out = q;
@@ -472,6 +484,10 @@ static int mq_call(struct run *r, uint64_t seq, uint64_t *reply)
 		n = mq_timedreceive(r->mq_rep, (char *)reply, sizeof *reply,
 				    NULL, &r->mq_deadline);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == ETIMEDOUT) {
+		say(r, "mq_timedreceive (reply): no reply before the run's deadline; server gone?");
+		return -1;
+	}
 	if (n < 0)
 		return fail(r, "mq_timedreceive (reply)");
 	if (n != sizeof *reply) {
@@ -606,19 +622,46 @@ static void cpu_relax(void)
 }
 
 /* Two busy-waiters on one CPU hand over only when the scheduler preempts
- * one of them (milliseconds per round trip), which measures the timeslice,
- * not the handoff. Refuse rather than report such a number. */
+ * one of them, which measures the timeslice, not the handoff; and this
+ * VM's scheduler was seen to leave both spinners on one vCPU for whole
+ * runs. So the spin baseline pins client and server to two distinct CPUs
+ * (the caller's mask is restored afterwards), and refuses to run with
+ * fewer than two. */
 static int spin_open(struct run *r)
 {
-	cpu_set_t set;
+	cpu_set_t one;
+	int here = sched_getcpu();
 
-	if (sched_getaffinity(0, sizeof set, &set) < 0)
-		return fail(r, "sched_getaffinity");
-	if (CPU_COUNT(&set) < 2) {
-		say(r, "sched_getaffinity: spinning needs at least 2 CPUs, have %d",
-		    CPU_COUNT(&set));
+	int err = pthread_getaffinity_np(pthread_self(), sizeof r->saved_affinity,
+					 &r->saved_affinity);
+	if (err) {
+		errno = err;
+		return fail(r, "pthread_getaffinity_np");
+	}
+	if (CPU_COUNT(&r->saved_affinity) < 2) {
+		say(r, "pthread_getaffinity_np: spinning needs at least 2 CPUs, have %d",
+		    CPU_COUNT(&r->saved_affinity));
 		return -1;
 	}
+	int client_cpu = -1;
+	if (here >= 0 && CPU_ISSET(here, &r->saved_affinity))
+		client_cpu = here;
+	for (int c = 0; c < CPU_SETSIZE && (client_cpu < 0 || r->server_cpu < 0); c++) {
+		if (!CPU_ISSET(c, &r->saved_affinity))
+			continue;
+		if (client_cpu < 0)
+			client_cpu = c;
+		else if (c != client_cpu)
+			r->server_cpu = c;
+	}
+	CPU_ZERO(&one);
+	CPU_SET(client_cpu, &one);
+	err = pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+	if (err) {
+		errno = err;
+		return fail(r, "pthread_setaffinity_np");
+	}
+	r->affinity_saved = true;
 	return 0;
 }
 
@@ -633,10 +676,15 @@ static int spin_call(struct run *r, uint64_t seq, uint64_t *reply)
 
 static int spin_recv(struct run *r, uint64_t seq)
 {
-	/* stop shares req's cache line, so checking it costs no extra miss. */
-	while (load_acq(&r->sh->req) != (uint32_t)(seq + 1)) {
+	/* stop shares req's cache line, so checking it costs no extra miss.
+	 * It is checked before the match: an abort may bump req to `want`. */
+	for (;;) {
+		uint32_t v = load_acq(&r->sh->req);
+
 		if (__atomic_load_n(&r->sh->stop, __ATOMIC_RELAXED))
 			return 1;
+		if (v == (uint32_t)(seq + 1))
+			break;
 		cpu_relax();
 	}
 	memcpy(r->sbuf, r->sh->payload, r->size);
@@ -737,7 +785,18 @@ static void server_child(struct run *r, pid_t parent)
 static int start_server(struct run *r)
 {
 	if (!r->k->process) {
-		int err = pthread_create(&r->thread, NULL, server_thread, r);
+		pthread_attr_t attr;
+		cpu_set_t one;
+		int err = pthread_attr_init(&attr);
+
+		if (!err && r->server_cpu >= 0) {
+			CPU_ZERO(&one);
+			CPU_SET(r->server_cpu, &one);
+			err = pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+		}
+		if (!err)
+			err = pthread_create(&r->thread, &attr, server_thread, r);
+		pthread_attr_destroy(&attr);
 		if (err) {
 			errno = err;
 			return fail(r, "pthread_create");
@@ -898,6 +957,10 @@ static void run_teardown(struct run *r)
 	free(r->cbuf);
 	free(r->sbuf);
 	r->cbuf = r->sbuf = NULL;
+	if (r->affinity_saved)
+		pthread_setaffinity_np(pthread_self(), sizeof r->saved_affinity,
+				       &r->saved_affinity);
+	r->affinity_saved = false;
 }
 
 /* A server that dies mid-run turns the client's next pipe write into
@@ -947,7 +1010,7 @@ int ipc_baseline(const char *kind, size_t size, long iters, struct ipc_result *o
 		.warmup = iters / 10, .total = iters / 10 + iters,
 		.c_rd = -1, .c_wr = -1, .s_rd = -1, .s_wr = -1,
 		.mq_req = (mqd_t)-1, .mq_rep = (mqd_t)-1,
-		.child = -1,
+		.child = -1, .server_cpu = -1,
 	};
 	if (size == 0 || iters < 1 || !out) {
 		say(&r, "bad arguments (size %zu, iters %ld, out %p)", size, iters,

@@ -1,0 +1,231 @@
+/* tests/harness.c - real agents for the tests (tests/harness.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "gov/govrt.h"
+#include "harness.h"
+
+long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static void cleanup(void)
+{
+	const char *dir = getenv("GOV_RUN_DIR");
+	if (getenv("GOV_TEST_OWNER") && dir && strncmp(dir, "/tmp/govtest.", 13) == 0 &&
+	    atoi(getenv("GOV_TEST_OWNER")) == getpid())
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void harness_reexec(char **argv, const char *resource, const char *const env[])
+{
+	if (getenv("GOV_TEST_CHILD")) {
+		char pid[16];
+		snprintf(pid, sizeof pid, "%d", (int)getpid());
+		setenv("GOV_TEST_OWNER", pid, 1);
+		atexit(cleanup);
+		return;
+	}
+	char tmpl[] = "/tmp/govtest.XXXXXX";
+	if (!mkdtemp(tmpl) || chmod(tmpl, 0777) < 0) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	setenv("GOV_RUN_DIR", tmpl, 1);
+	if (resource)
+		setenv("GOV_RESOURCE", resource, 1);
+	for (int i = 0; env && env[i]; i++)
+		putenv((char *)env[i]);
+	setenv("GOV_TEST_CHILD", "1", 1);
+	execv("/proc/self/exe", argv);
+	perror("execv");
+	exit(1);
+}
+
+const char *harness_run_dir(void)
+{
+	return getenv("GOV_RUN_DIR");
+}
+
+static void path_of(char *buf, size_t len, const char *resource, const char *suffix)
+{
+	snprintf(buf, len, "%s/%s.%s", harness_run_dir(), resource, suffix);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	char tmp[512];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static int can_connect(const char *resource)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	path_of(sa.sun_path, sizeof sa.sun_path, resource, "sock");
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	close(fd);
+	return r == 0;
+}
+
+pid_t agent_start(const char *resource, const char *rules, const char *const extra[])
+{
+	char rules_path[512], log_path[512];
+	path_of(rules_path, sizeof rules_path, resource, "yaml");
+	path_of(log_path, sizeof log_path, resource, "log");
+	if (rules)
+		write_text(rules_path, rules);
+	const char *argv[32] = { GOVAGENT_PATH, "--resource", resource };
+	int n = 3;
+	if (rules) {
+		argv[n++] = "--rules";
+		argv[n++] = rules_path;
+	}
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 2);
+		int devnull = open("/dev/null", O_RDWR);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		unsetenv("GOV_RESOURCE"); /* the agent is not a governed program */
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (long long end = now_ms() + 5000; now_ms() < end;) {
+		if (can_connect(resource))
+			return pid;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fprintf(stderr, "govagent for %s exited at start\n", resource);
+			return -1;
+		}
+		usleep(2000);
+	}
+	fprintf(stderr, "govagent for %s did not start\n", resource);
+	return -1;
+}
+
+int agent_stop(pid_t pid)
+{
+	int st = -1;
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+void agent_kill(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+void agent_set_rules(pid_t pid, const char *resource, const char *rules)
+{
+	char path[512];
+	path_of(path, sizeof path, resource, "yaml");
+	write_text(path, rules);
+	kill(pid, SIGHUP);
+}
+
+int run_capture(char *const argv[], char **out)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	for (ssize_t n; (n = read(p[0], buf + len, cap - len - 1)) > 0;) {
+		len += (size_t)n;
+		if (cap - len < 2048)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = 0;
+	close(p[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	*out = buf;
+	return st;
+}
+
+long agent_stat(const char *resource, const char *key)
+{
+	char *const argv[] = { GOVAGENT_PATH, "--stats", (char *)resource, NULL };
+	char *out, pat[64];
+	int st = run_capture(argv, &out);
+	long v = -1;
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	char *p = strstr(out, pat);
+	if (st == 0 && p)
+		v = strtol(p + strlen(pat), NULL, 10);
+	free(out);
+	return v;
+}
+
+char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	for (size_t n; (n = fread(buf + len, 1, cap - len - 1, f)) > 0;) {
+		len += n;
+		if (cap - len < 2048)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = 0;
+	fclose(f);
+	return buf;
+}
+
+char *agent_log_text(const char *resource)
+{
+	char path[512];
+	path_of(path, sizeof path, resource, "log");
+	char *t = read_file(path);
+	return t ? t : strdup("");
+}
+
+int wait_connected(int want, int timeout_ms)
+{
+	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(1000))
+		if (govrt_connected() == want)
+			return 0;
+	return govrt_connected() == want ? 0 : -1;
+}

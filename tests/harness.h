@@ -1,0 +1,43 @@
+/* tests/harness.h - what the tests need to run real agents: a private run
+ * directory, starting and stopping govagent, changing its rules, reading
+ * its statistics. */
+#ifndef GOV_TEST_HARNESS_H
+#define GOV_TEST_HARNESS_H
+
+#include <sys/types.h>
+
+/* govrt reads its environment before main, so a test that wants govrt
+ * connected calls this first: it makes a private run directory, sets
+ * GOV_RUN_DIR, GOV_RESOURCE (if resource) and any "NAME=VALUE" in env, and
+ * re-executes the test once. Returns in the re-executed process. */
+void harness_reexec(char **argv, const char *resource, const char *const env[]);
+
+const char *harness_run_dir(void);
+
+/* Starts govagent for resource with the given YAML rules text (NULL for no
+ * rules) and extra arguments (NULL-terminated, may be NULL); returns once
+ * the agent accepts connections. Its log goes to <run dir>/<resource>.log. */
+pid_t agent_start(const char *resource, const char *rules, const char *const extra[]);
+/* SIGTERM and reap; returns the exit status as waitpid encodes it. */
+int agent_stop(pid_t pid);
+void agent_kill(pid_t pid); /* SIGKILL and reap */
+/* Rewrites the rules file and sends SIGHUP. */
+void agent_set_rules(pid_t pid, const char *resource, const char *rules);
+/* The top-level number `key` of `govagent --stats` (calls, clients, ...);
+ * -1 if the agent did not answer. */
+long agent_stat(const char *resource, const char *key);
+/* The agent's log so far (malloc'ed). */
+char *agent_log_text(const char *resource);
+
+/* Waits until govrt is connected (1) or not (0); returns 0 or -1 on timeout. */
+int wait_connected(int want, int timeout_ms);
+
+/* Runs argv with stdout and stderr captured into *out (malloc'ed); returns
+ * the exit status as waitpid encodes it. */
+int run_capture(char *const argv[], char **out);
+
+/* Reads a whole file (malloc'ed) or NULL. */
+char *read_file(const char *path);
+long long now_ms(void);
+
+#endif

@@ -1,0 +1,104 @@
+/* tests/t_rules.c - the verdict rule file: what it accepts, and every
+ * malformed file refused with file:line:column and why, returning nothing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "verdicts.h"
+#include "internal.h"
+#include "tap.h"
+
+static char path[] = "/tmp/govrules.XXXXXX";
+static char err[512];
+
+static int load(const char *text, const char *resource, struct gov_verdicts *v)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	err[0] = 0;
+	return gov_verdicts_load(path, resource, v, err, sizeof err);
+}
+
+static void good(void)
+{
+	struct gov_verdicts v;
+	int r = load("# comment\n"
+		     "verdicts:\n"
+		     "  - function: unlink\n"
+		     "    action: deny\n"
+		     "    errno: EACCES\n"
+		     "  - syscall: getppid\n"
+		     "    action: emulate\n"
+		     "    value: -5\n"
+		     "  - function: send\n"
+		     "    action: trace\n"
+		     "    resource: other\n"
+		     "  - syscall: read\n"
+		     "    action: deny\n", "app", &v);
+	ok(r == 0, "a good file loads (%s)", err);
+	is_long(v.nrows, 3, "the row for another resource is left out");
+	ok(v.rows[0].match == GOV_MATCH_FUNCTION && strcmp(v.rows[0].name, "unlink") == 0 &&
+	   v.rows[0].action == GOV_ACT_DENY && v.rows[0].err == EACCES, "deny with an errno name");
+	ok(v.rows[1].match == GOV_MATCH_SYSCALL && v.rows[1].sysno == SYS_getppid &&
+	   v.rows[1].value == -5, "emulate on a syscall by name");
+	is_long(v.rows[2].err, EPERM, "deny without errno means EPERM");
+	gov_verdicts_free(&v);
+	ok(load("", "app", &v) == 0 && v.nrows == 0, "an empty file is no rules");
+	ok(load("verdicts: []\n", "app", &v) == 0 && v.nrows == 0, "an empty list is no rules");
+}
+
+struct bad { const char *what, *text, *where, *why; };
+
+static void bad(void)
+{
+	static const struct bad cases[] = {
+		{ "a syntax error", "verdicts:\n  - function: [x\n", ":3:", "" },
+		{ "an unknown top-level field", "rules: []\n", ":1:1:", "unknown top-level field 'rules'" },
+		{ "a list that is a mapping", "verdicts:\n  a: b\n", ":2:3:", "must be a list" },
+		{ "an unknown field", "verdicts:\n  - function: f\n    action: deny\n    colour: red\n",
+		  ":4:5:", "unknown field 'colour'" },
+		{ "an unknown action", "verdicts:\n  - function: f\n    action: zap\n", ":3:13:", "unknown action 'zap'" },
+		{ "an unknown syscall", "verdicts:\n  - syscall: frobnicate\n    action: deny\n", ":2:14:",
+		  "unknown syscall 'frobnicate'" },
+		{ "an unknown errno", "verdicts:\n  - function: f\n    action: deny\n    errno: EWHAT\n",
+		  ":4:12:", "unknown errno 'EWHAT'" },
+		{ "a value that is not a number", "verdicts:\n  - function: f\n    action: emulate\n    value: ten\n",
+		  ":4:12:", "'ten' is not an integer" },
+		{ "a value of the wrong type", "verdicts:\n  - function: f\n    action: emulate\n    value: [1]\n",
+		  ":4:12:", "must be a single value" },
+		{ "errno on a non-deny rule", "verdicts:\n  - function: f\n    action: trace\n    errno: EIO\n",
+		  ":4:12:", "only goes with action deny" },
+		{ "a rule without action", "verdicts:\n  - function: f\n", ":2:5:", "needs 'action'" },
+		{ "a rule without a target", "verdicts:\n  - action: deny\n", ":2:5:", "needs 'function' or 'syscall'" },
+		{ "both function and syscall", "verdicts:\n  - function: f\n    syscall: read\n    action: deny\n",
+		  ":3:5:", "not both" },
+		{ "a bad resource name", "verdicts:\n  - function: f\n    action: deny\n    resource: a/b\n",
+		  ":4:15:", "not a resource name" },
+		{ "a rule that is not a mapping", "verdicts:\n  - deny everything\n", ":2:5:", "must be a mapping" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct gov_verdicts v = { (void *)0x1, 42 };
+		int r = load(cases[i].text, "app", &v);
+		ok(r < 0 && strstr(err, path) && strstr(err, cases[i].where) && strstr(err, cases[i].why),
+		   "%s is refused with where and why", cases[i].what);
+		if (r == 0 || !strstr(err, cases[i].where) || !strstr(err, cases[i].why))
+			diag("error was: %s", err);
+		ok(v.rows == (void *)0x1 && v.nrows == 42, "and nothing is returned");
+	}
+	struct gov_verdicts v;
+	ok(gov_verdicts_load("/nonexistent/r.yaml", "app", &v, err, sizeof err) < 0 &&
+	   strstr(err, "cannot open"), "a missing file is refused");
+}
+
+int main(void)
+{
+	int fd = mkstemp(path);
+	close(fd);
+	good();
+	bad();
+	unlink(path);
+	return done_testing();
+}

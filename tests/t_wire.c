@@ -1,0 +1,179 @@
+/* tests/t_wire.c - the wire codec and the region and message checks: every
+ * type round-trips, and every malformed field is refused by name. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gov/wire.h"
+#include "gov/region.h"
+#include "tap.h"
+
+static char frame[4096];
+static struct gov_site site = {
+	.id = 77, .kind = GOV_SITE_CALL, .sysno = -1, .caller = "main",
+	.callee = "send_msg", .types = "lsbzdi", .file = "x.c", .line = 3,
+};
+
+static long encode_sample(void)
+{
+	static const char text[] = "hello";
+	static const unsigned char bytes[5] = { 1, 2, 3, 4, 5 };
+	double d = 2.5;
+	struct gov_call c = { { (uint64_t)(uintptr_t)text, (uint64_t)(uintptr_t)bytes, 5, 0, 0 }, 0 };
+	int neg = -7;
+	memcpy(&c.arg[3], &d, sizeof d);
+	memcpy(&c.arg[4], &neg, sizeof neg);
+	char err[200];
+	return gov_wire_encode_req(frame, sizeof frame, 99, &site, &c, err, sizeof err);
+}
+
+/* Decodes frame after mutating it; returns the error text. */
+static const char *decode_err(long len)
+{
+	static char err[200];
+	struct gov_wire_call out;
+	err[0] = 0;
+	if (gov_wire_decode_req(frame, (size_t)len, &out, err, sizeof err) == 0)
+		return "(decoded)";
+	return err;
+}
+
+static void test_roundtrip(void)
+{
+	long len = encode_sample();
+	ok(len > 0, "a call with a string, a buffer, a size, a double and an int encodes");
+	struct gov_wire_call out;
+	char err[200];
+	ok(gov_wire_decode_req(frame, (size_t)len, &out, err, sizeof err) == 0, "and decodes (%s)", err);
+	is_long(out.hdr->seq, 99, "seq survives");
+	is_long(out.hdr->site_id, 77, "site id survives");
+	ok(strcmp(out.hdr->callee, "send_msg") == 0, "callee survives");
+	ok(out.data[0] && strcmp(out.data[0], "hello") == 0, "the string travels by value");
+	ok(out.len[1] == 5 && memcmp(out.data[1], "\1\2\3\4\5", 5) == 0,
+	   "the buffer travels with the length of the next size parameter");
+	double d;
+	memcpy(&d, &out.value[3], sizeof d);
+	ok(d == 2.5, "a double travels bit for bit");
+	int i;
+	memcpy(&i, &out.value[4], sizeof i);
+	is_long(i, -7, "an int travels in the low bytes");
+}
+
+static void test_malformed(void)
+{
+	long len = encode_sample();
+	struct gov_wire_req *h = (struct gov_wire_req *)frame;
+	has_str(decode_err(10), "shorter than", "a truncated header is refused");
+	h->magic = 1;
+	has_str(decode_err(len), "field magic", "a bad magic is named");
+	encode_sample();
+	h->version = 9;
+	has_str(decode_err(len), "field version", "a bad version is named");
+	encode_sample();
+	h->kind = 5;
+	has_str(decode_err(len), "field kind", "a bad kind is named");
+	encode_sample();
+	h->nargs = 40;
+	has_str(decode_err(len), "field nargs", "too many arguments are named");
+	encode_sample();
+	memset(h->callee, 'x', sizeof h->callee);
+	has_str(decode_err(len), "field callee", "an unterminated callee is named");
+	encode_sample();
+	strcpy(h->types, "l");
+	has_str(decode_err(len), "field types", "types that disagree with nargs are named");
+	encode_sample();
+	has_str(decode_err(len - 8), "field body_len", "a body shorter than body_len is named");
+	encode_sample();
+	struct gov_wire_arg *a = (struct gov_wire_arg *)(h + 1);
+	a->type = 'Q';
+	has_str(decode_err(len), "argument 1 field type", "an unknown argument type is named");
+	encode_sample();
+	a->len = 100000;
+	has_str(decode_err(len), "argument 1 field len", "an argument running past the end is named");
+	encode_sample();
+	((char *)(a + 1))[5] = 'X'; /* the NUL of "hello" */
+	has_str(decode_err(len), "not NUL-terminated", "an unterminated string argument is refused");
+	encode_sample();
+	struct gov_wire_arg *last = (struct gov_wire_arg *)(frame + len - sizeof *last);
+	last->len = 8; /* an int claiming bytes */
+	has_str(decode_err(len), "for a scalar", "bytes attached to a scalar are refused");
+}
+
+static void test_too_big(void)
+{
+	static char big[8192];
+	struct gov_call c = { { (uint64_t)(uintptr_t)big, sizeof big }, 0 };
+	struct gov_site s = site;
+	char err[200] = "";
+	s.types = "lbz";
+	ok(gov_wire_encode_req(frame, sizeof frame, 1, &s, &c, err, sizeof err) < 0,
+	   "a buffer larger than the slot is not encoded");
+	has_str(err, "do not fit", "and the error says so");
+}
+
+static void test_reply(void)
+{
+	char buf[256], err[200];
+	struct gov_wire_rep rep;
+	const char *text;
+	size_t n = gov_wire_encode_rep(buf, sizeof buf, 5, GOV_WIRE_OK, GOV_ACT_DENY, EACCES, 0, NULL);
+	ok(gov_wire_decode_rep(buf, n, 5, &rep, &text, err, sizeof err) == 0 &&
+	   rep.action == GOV_ACT_DENY && rep.err == EACCES, "a reply round-trips");
+	ok(gov_wire_decode_rep(buf, n, 6, &rep, &text, err, sizeof err) < 0, "a reply to another call is refused");
+	has_str(err, "field seq", "naming seq");
+	n = gov_wire_encode_rep(buf, sizeof buf, 5, GOV_WIRE_MALFORMED, 0, 0, 0, "frame field nargs: 40");
+	ok(gov_wire_decode_rep(buf, n, 5, &rep, &text, err, sizeof err) == 0 && text &&
+	   strcmp(text, "frame field nargs: 40") == 0, "a malformed-frame reply carries its reason");
+	((struct gov_wire_rep *)buf)->action = 200;
+	ok(gov_wire_decode_rep(buf, n, 5, &rep, &text, err, sizeof err) < 0 && strstr(err, "field action"),
+	   "a reply with an unknown action is refused by name");
+}
+
+static void test_region_check(void)
+{
+	size_t size = 1 << 20;
+	struct gov_region_hdr *h = calloc(1, size);
+	h->magic = GOV_REGION_MAGIC;
+	h->version = GOV_REGION_VERSION;
+	h->hdr_size = sizeof *h;
+	h->size = size;
+	h->nslots = 4;
+	h->slot_size = 4096;
+	h->table_off = 256;
+	h->table_cap = 16;
+	h->slots_off = 8192;
+	ok(gov_region_check(h, size) == NULL, "a good region passes");
+	h->version = 2;
+	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "version") == 0,
+	   "a region of another version is refused, naming version");
+	h->version = GOV_REGION_VERSION;
+	h->magic = 0;
+	ok(strcmp(gov_region_check(h, size), "magic") == 0, "a bad magic is named");
+	h->magic = GOV_REGION_MAGIC;
+	ok(strcmp(gov_region_check(h, size / 2), "size") == 0, "a size that is not the mapping's is named");
+	h->nslots = 1000;
+	ok(strcmp(gov_region_check(h, size), "slots_off") == 0, "slots past the end are named");
+	free(h);
+}
+
+static void test_msg_check(void)
+{
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION, .type = GOV_MSG_HELLO };
+	ok(gov_msg_check(&m, sizeof m) == NULL, "a good message passes");
+	ok(strcmp(gov_msg_check(&m, 10), "length") == 0, "a short message is named");
+	m.type = 99;
+	ok(strcmp(gov_msg_check(&m, sizeof m), "type") == 0, "an unknown type is named");
+	m.type = GOV_MSG_HELLO;
+	memset(m.name, 'a', sizeof m.name);
+	ok(strcmp(gov_msg_check(&m, sizeof m), "name") == 0, "an unterminated name is named");
+}
+
+int main(void)
+{
+	test_roundtrip();
+	test_malformed();
+	test_too_big();
+	test_reply();
+	test_region_check();
+	test_msg_check();
+	return done_testing();
+}
