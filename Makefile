@@ -65,6 +65,12 @@ $(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) 
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) rules/verdicts.c $(RT_SHARED) \
 	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt -lyaml -lpthread
 
+# the same fast-path test against the static library
+$(B)/tests/t_fastpath_static.t: tests/t_fastpath.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(LIBGOVRT_A) -lpthread
+TESTS += $(B)/tests/t_fastpath_static.t
+
 tests: $(TESTS)
 
 # prove runs each test binary and prints the counts; slow soaks are included.

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,24 @@
 #define RETRY_SLOW_NS (250 * 1000000L)
 #define RETRY_FAST_FOR_NS (2000 * 1000000L)
 #define HANDSHAKE_TIMEOUT_S 2
+
+/* Connection problems are retried every few milliseconds; each distinct
+ * problem is reported once, until a connection succeeds. */
+static char last_problem[256];
+
+__attribute__((format(printf, 1, 2)))
+static void conn_warn(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (strcmp(msg, last_problem) == 0)
+		return;
+	snprintf(last_problem, sizeof last_problem, "%s", msg);
+	govrt_warn("%s", msg);
+}
 
 static int recv_welcome(int fd, struct gov_msg *m, int *region_fd)
 {
@@ -45,7 +64,7 @@ static int recv_welcome(int fd, struct gov_msg *m, int *region_fd)
 	if (!bad && m->type != GOV_MSG_WELCOME)
 		bad = "type";
 	if (bad) {
-		govrt_warn("agent's welcome message refused: field %s is wrong", bad);
+		conn_warn("agent's welcome message refused: field %s is wrong", bad);
 		return -EPROTO;
 	}
 	return 0;
@@ -60,7 +79,7 @@ static int connect_once(int quiet)
 	if (gov_run_path(path, sizeof path, govrt.cfg.resource, "sock") < 0 ||
 	    strlen(path) >= sizeof sa.sun_path) {
 		if (!quiet)
-			govrt_warn("run directory path too long for a unix socket");
+			conn_warn("run directory path too long for a unix socket");
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
@@ -71,7 +90,7 @@ static int connect_once(int quiet)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		err = -errno;
 		if (!quiet)
-			govrt_warn("no agent for resource %s at %s (%s); governed calls %s",
+			conn_warn("no agent for resource %s at %s (%s); governed calls %s",
 				   govrt.cfg.resource, path, strerror(-err),
 				   govrt.cfg.fail_closed ? "fail with an errno" : "run natively");
 		goto fail;
@@ -90,12 +109,12 @@ static int connect_once(int quiet)
 		goto fail;
 	if (m.status != 0) {
 		err = m.status > 0 ? -m.status : -EPROTO;
-		govrt_warn("agent for %s refused this process: %s", govrt.cfg.resource, m.text);
+		conn_warn("agent for %s refused this process: %s", govrt.cfg.resource, m.text);
 		goto fail;
 	}
 	struct stat st;
 	if (region_fd < 0 || fstat(region_fd, &st) < 0 || (uint64_t)st.st_size != m.size) {
-		govrt_warn("agent for %s sent no usable region", govrt.cfg.resource);
+		conn_warn("agent for %s sent no usable region", govrt.cfg.resource);
 		err = -EPROTO;
 		goto fail;
 	}
@@ -107,7 +126,7 @@ static int connect_once(int quiet)
 	const char *bad = gov_region_check(p, m.size);
 	if (bad) {
 		const struct gov_region_hdr *h = p;
-		govrt_warn("agent for %s sent a region this govrt cannot use: field %s "
+		conn_warn("agent for %s sent a region this govrt cannot use: field %s "
 			   "(version %u, this govrt speaks %u)", govrt.cfg.resource, bad,
 			   h->version, GOV_REGION_VERSION);
 		munmap(p, m.size);
@@ -133,6 +152,7 @@ static int connect_once(int quiet)
 	atomic_store(&govrt.conn, c);
 	atomic_fetch_add(&govrt.n.connects, 1);
 	govrt.warned_outage = 0;
+	last_problem[0] = 0;
 	govrt_debug("connected to agent %s (epoch %llu)", m.name, (unsigned long long)m.epoch);
 	return 0;
 fail:

@@ -1,0 +1,265 @@
+/* tests/t_security.c - what the agent and govrt refuse: a process of
+ * another uid, a malformed hello, a malformed call frame (through a real
+ * slot, by a client speaking the protocol by hand), and a shared region of
+ * the wrong version (from a fake agent). Each refusal names its reason and
+ * leaves both sides working. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "gov/govrt.h"
+#include "gov/wire.h"
+#include "harness.h"
+#include "internal.h"
+#include "tap.h"
+
+#define R "t-security"
+#define NOBODY 65534
+
+__attribute__((noinline)) long add(long a, long b) { return a + b; }
+static long gadd(long a, long b) { return GOV_CALL("lll", add, a, b); }
+
+static char stderr_path[512];
+
+static int raw_connect(const char *resource)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.sock", harness_run_dir(), resource);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* HELLO as a process of resource; returns the WELCOME and the region fd. */
+static int raw_hello(int fd, const char *resource, struct gov_msg *welcome, int *region_fd)
+{
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_PROCESS, .pid = getpid() };
+	snprintf(m.name, sizeof m.name, "%s", resource);
+	if (send(fd, &m, sizeof m, 0) != sizeof m)
+		return -1;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { welcome, sizeof *welcome };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	*region_fd = -1;
+	if (recvmsg(fd, &mh, 0) != sizeof *welcome)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(region_fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
+static void test_other_uid(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+			_exit(10);
+		int fd = raw_connect(R), rfd;
+		struct gov_msg w;
+		if (fd < 0 || raw_hello(fd, R, &w, &rfd) < 0)
+			_exit(11);
+		_exit(w.status == EACCES && rfd < 0 && strstr(w.text, "uid 65534 may not join") ? 0 : 12);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "a process of another uid is refused, told why, and given no region (%d)", WEXITSTATUS(st));
+	char *log = agent_log_text(R);
+	has_str(log, "event=refused", "the agent logs the refusal");
+	has_str(log, "uid=65534", "naming the uid");
+	free(log);
+
+	/* the same through govrt: a governed program run as nobody */
+	pid = fork();
+	if (pid == 0) {
+		int out = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+		dup2(out, 2);
+		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+			_exit(10);
+		char *args[] = { "/proc/self/exe", "as-nobody", NULL };
+		execv(args[0], args);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "govrt run as nobody is not connected and runs natively");
+	char *err = read_file(stderr_path);
+	has_str(err, "refused this process: uid 65534 may not join resource t-security", "and says why, once");
+	ok(err && strstr(err, "refused") && !strstr(strstr(err, "refused") + 1, "refused"),
+	   "only once, not at every retry");
+	free(err);
+}
+
+static void test_malformed_hello(void)
+{
+	int fd = raw_connect(R);
+	char junk[10] = "garbage!!";
+	send(fd, junk, sizeof junk, 0);
+	struct gov_msg w;
+	ssize_t n = recv(fd, &w, sizeof w, 0);
+	ok(n == sizeof w && w.status == EACCES && strstr(w.text, "malformed hello: field length"),
+	   "a malformed hello is refused, naming the field");
+	close(fd);
+}
+
+/* Posts a frame in slot 0 of a raw connection and returns the reply. */
+static int post(struct gov_region_hdr *h, const void *frame, uint32_t len, uint64_t seq,
+		struct gov_wire_rep *rep, const char **text)
+{
+	struct gov_slot *s = gov_region_slot(h, 0);
+	uint32_t cap = h->slot_size - (uint32_t)sizeof *s;
+	s->owner_tid = (uint32_t)getpid();
+	memcpy(s->payload, frame, len < cap ? len : 0); /* an oversized len is a lie to test */
+	s->len = len;
+	s->seq = seq;
+	__atomic_store_n(&h->slots_used, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->state, GOV_SLOT_REQUEST, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&h->agent_sleeping, 0, __ATOMIC_SEQ_CST))
+		gov_futex_wake(&h->agent_sleeping, 1);
+	for (long long end = now_ms() + 2000; now_ms() < end;)
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY) {
+			char err[200];
+			int r = gov_wire_decode_rep(s->payload, s->len, seq, rep, text, err, sizeof err);
+			s->state = GOV_SLOT_IDLE;
+			s->owner_tid = 0;
+			return r;
+		}
+	return -1;
+}
+
+static void test_malformed_frame(void)
+{
+	int fd = raw_connect(R), rfd;
+	struct gov_msg w;
+	ok(fd >= 0 && raw_hello(fd, R, &w, &rfd) == 0 && w.status == 0 && rfd >= 0,
+	   "a client speaking the protocol by hand is welcomed");
+	struct gov_region_hdr *h = mmap(NULL, w.size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+	ok(h != MAP_FAILED && gov_region_check(h, w.size) == NULL, "its region passes the checks");
+
+	static const struct gov_site site = { .id = 5, .kind = GOV_SITE_CALL, .sysno = -1,
+		.callee = "add", .types = "lll", .caller = "x", .file = "x.c", .line = 1 };
+	struct gov_call call = { { 1, 2 }, 0 };
+	char frame[1024], err[200];
+	long len = gov_wire_encode_req(frame, sizeof frame, 1, &site, &call, err, sizeof err);
+	struct gov_wire_rep rep;
+	const char *text;
+	ok(post(h, frame, (uint32_t)len, 1, &rep, &text) == 0 && rep.status == GOV_WIRE_OK,
+	   "a good frame is answered");
+
+	((struct gov_wire_req *)frame)->nargs = 40;
+	((struct gov_wire_req *)frame)->seq = 2;
+	ok(post(h, frame, (uint32_t)len, 2, &rep, &text) == 0 && rep.status == GOV_WIRE_MALFORMED,
+	   "a frame with a bad field gets a MALFORMED reply");
+	has_str(text, "field nargs", "naming the field");
+	ok(post(h, frame, 1u << 30, 3, &rep, &text) == 0 && rep.status == GOV_WIRE_MALFORMED,
+	   "a slot length past the payload is refused");
+	has_str(text, "slot field len", "naming the field");
+	len = gov_wire_encode_req(frame, sizeof frame, 4, &site, &call, err, sizeof err);
+	ok(post(h, frame, (uint32_t)len, 4, &rep, &text) == 0 && rep.status == GOV_WIRE_OK,
+	   "and the agent carries on answering good frames");
+	char *log = agent_log_text(R);
+	has_str(log, "event=malformed_frame", "the agent logs malformed frames");
+	free(log);
+	munmap(h, w.size);
+	close(rfd);
+	close(fd);
+	is_long(gadd(2, 2), 4, "the governed program itself was never disturbed");
+}
+
+/* A fake agent that hands out a region of another version. */
+static int fake_fd;
+static void *fake_agent(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int c = accept(fake_fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		struct gov_msg m;
+		if (recv(c, &m, sizeof m, 0) != sizeof m) {
+			close(c);
+			continue;
+		}
+		size_t size = 1 << 20;
+		int mfd = memfd_create("fake", 0);
+		ftruncate(mfd, (off_t)size);
+		struct gov_region_hdr *h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+		h->magic = GOV_REGION_MAGIC;
+		h->version = 99;
+		h->hdr_size = sizeof *h;
+		h->size = size;
+		munmap(h, size);
+		struct gov_msg w = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+				     .type = GOV_MSG_WELCOME, .size = size };
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct iovec iov = { &w, sizeof w };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof cbuf };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+		sendmsg(c, &mh, 0);
+		close(mfd);
+		close(c);
+	}
+}
+
+static void test_wrong_region(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.sock", harness_run_dir(), R);
+	fake_fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	bind(fake_fd, (struct sockaddr *)&sa, sizeof sa);
+	listen(fake_fd, 8);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_agent, NULL);
+	usleep(400000);
+	ok(!govrt_connected(), "govrt refuses a region of another version");
+	is_long(gadd(3, 4), 7, "and its calls keep running natively");
+	char *err = read_file(stderr_path);
+	has_str(err, "field version (version 99, this govrt speaks 1)", "the refusal names the field");
+	free(err);
+	shutdown(fake_fd, SHUT_RDWR);
+	close(fake_fd);
+	pthread_join(t, NULL);
+	unlink(sa.sun_path);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "as-nobody") == 0) {
+		usleep(300000); /* several retries: the refusal must be reported once */
+		return !govrt_connected() && gadd(1, 2) == 3 ? 0 : 1;
+	}
+	harness_reexec(argv, R, NULL);
+	snprintf(stderr_path, sizeof stderr_path, "%s/stderr.txt", harness_run_dir());
+	pid_t agent = agent_start(R, "verdicts:\n  - function: add\n    action: trace\n", NULL);
+	ok(agent > 0 && wait_connected(1, 3000) == 0, "govrt connects to the agent");
+	test_other_uid();
+	test_malformed_hello();
+	test_malformed_frame();
+	agent_stop(agent);
+	wait_connected(0, 2000);
+
+	int out = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0666), saved = dup(2);
+	dup2(out, 2);
+	test_wrong_region();
+	dup2(saved, 2);
+	agent = agent_start(R, "verdicts:\n  - function: add\n    action: trace\n", NULL);
+	ok(wait_connected(1, 3000) == 0, "with a real agent back, govrt connects");
+	agent_stop(agent);
+	return done_testing();
+}
