@@ -140,17 +140,18 @@ static void wake_agent(struct gov_region_hdr *h)
 /* Waits for REPLY. Returns 1 with the reply there, 0 if the call was
  * abandoned (timeout or agent gone); then the slot stays the agent's to free
  * (or dies with the region). */
-static int wait_reply(struct govrt_conn *c, struct gov_slot *s, uint64_t deadline)
+static int wait_reply(struct govrt_conn *c, struct gov_slot *s, uint64_t start,
+		      uint64_t deadline)
 {
 	/* Spin a little with pause (the answer of a hot agent comes in well
 	 * under a microsecond), then spin with sched_yield so that on a busy
 	 * machine the agent, or another caller, gets our CPU; then sleep. */
-	uint64_t start = gov_now_ns(), spin_until = start + (uint64_t)govrt.cfg.spin_ns;
+	uint64_t spin_until = start + (uint64_t)govrt.cfg.spin_ns;
 	uint64_t pause_until = start + PURE_SPIN_NS;
-	for (unsigned i = 0;; i++) {
+	for (unsigned i = 1;; i++) {
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY)
 			return 1;
-		if ((i & 15) == 0) {
+		if ((i & 63) == 0) {
 			uint64_t now = gov_now_ns();
 			if (now >= spin_until || !atomic_load(&c->alive))
 				break;
@@ -165,7 +166,7 @@ static int wait_reply(struct govrt_conn *c, struct gov_slot *s, uint64_t deadlin
 		uint64_t now = gov_now_ns();
 		if (!atomic_load(&c->alive) || now >= deadline) {
 			uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-			while (st == GOV_SLOT_REQUEST || st == GOV_SLOT_SERVING) {
+			while (st == GOV_SLOT_REQUEST) {
 				if (__atomic_compare_exchange_n(&s->state, &st, GOV_SLOT_ABANDONED, 0,
 								__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 					return 0;
@@ -194,7 +195,7 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 		if (!(c = govrt_conn_get()))
 			return fail_outcome(site, call);
 	}
-	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
+	uint64_t start = gov_now_ns(), deadline = start + (uint64_t)govrt.cfg.timeout_ns;
 	struct gov_slot *s = take_slot(c, deadline);
 	if (!s) {
 		COUNT(timeouts);
@@ -218,15 +219,14 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	wake_agent(c->region);
 
 	int result;
-	if (!wait_reply(c, s, deadline)) {
+	if (!wait_reply(c, s, start, deadline)) {
 		if (atomic_load(&c->alive))
 			COUNT(timeouts);
 		result = fail_outcome(site, call);
 	} else {
 		struct gov_wire_rep rep;
 		const char *text;
-		uint32_t n = s->len <= cap ? s->len : cap;
-		if (gov_wire_decode_rep(s->payload, n, seq, &rep, &text, why, sizeof why) < 0) {
+		if (gov_wire_decode_rep(&s->rep, s->payload, cap, seq, &rep, &text, why, sizeof why) < 0) {
 			govrt_warn("bad reply from the agent for %s: %s", site->callee, why);
 			result = fail_outcome(site, call);
 		} else if (rep.status == GOV_WIRE_MALFORMED) {

@@ -63,7 +63,6 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 			    site->callee ? site->callee : "?", types, ntypes, GOV_MAX_ARGS + 1);
 	if (cap < sizeof *h)
 		return fail(err, errlen, "frame buffer of %zu bytes is too small", cap);
-	memset(h, 0, sizeof *h);
 	h->magic = GOV_WIRE_REQ_MAGIC;
 	h->version = GOV_WIRE_VERSION;
 	h->kind = site->kind;
@@ -71,9 +70,11 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 	h->seq = seq;
 	h->site_id = site->id;
 	h->sysno = site->sysno;
-	if (site->callee)
-		snprintf(h->callee, sizeof h->callee, "%s", site->callee);
+	size_t clen = site->callee ? strnlen(site->callee, sizeof h->callee - 1) : 0;
+	memcpy(h->callee, site->callee ? site->callee : "", clen);
+	h->callee[clen] = 0;
 	memcpy(h->types, types, ntypes + 1);
+	memset(h->pad, 0, sizeof h->pad);
 
 	const char *params = types + 1;
 	size_t off = sizeof *h;
@@ -85,8 +86,8 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 				    "argument %d of %s: %zu bytes do not fit in the slot's %zu",
 				    i + 1, h->callee, n, cap - sizeof *h);
 		struct gov_wire_arg *a = (struct gov_wire_arg *)((char *)buf + off);
-		memset(a, 0, sizeof *a);
 		a->type = (uint8_t)params[i];
+		memset(a->pad, 0, sizeof a->pad);
 		a->len = (uint32_t)n;
 		a->value = call->arg[i];
 		off += sizeof *a;
@@ -159,15 +160,13 @@ int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 	return 0;
 }
 
-size_t gov_wire_encode_rep(void *buf, size_t cap, uint64_t seq, uint8_t status,
-			   uint8_t action, int32_t err, int64_t value,
-			   const char *text)
+size_t gov_wire_encode_rep(struct gov_wire_rep *r, void *text_buf, size_t text_cap,
+			   uint64_t seq, uint8_t status, uint8_t action, int32_t err,
+			   int64_t value, const char *text)
 {
-	struct gov_wire_rep *r = buf;
 	size_t n = text ? strlen(text) + 1 : 0;
-	if (n > cap - sizeof *r)
-		n = cap - sizeof *r;
-	memset(r, 0, sizeof *r);
+	if (n > text_cap)
+		n = text_cap;
 	r->magic = GOV_WIRE_REP_MAGIC;
 	r->version = GOV_WIRE_VERSION;
 	r->status = status;
@@ -177,20 +176,17 @@ size_t gov_wire_encode_rep(void *buf, size_t cap, uint64_t seq, uint8_t status,
 	r->value = value;
 	r->body_len = (uint32_t)n;
 	if (n) {
-		memcpy(r + 1, text, n);
-		((char *)(r + 1))[n - 1] = 0;
+		memcpy(text_buf, text, n);
+		((char *)text_buf)[n - 1] = 0;
 	}
-	return sizeof *r + n;
+	return n;
 }
 
-int gov_wire_decode_rep(const void *buf, size_t len, uint64_t seq,
-			struct gov_wire_rep *out, const char **text,
-			char *err, size_t errlen)
+int gov_wire_decode_rep(const struct gov_wire_rep *r, const void *text_buf,
+			size_t text_cap, uint64_t seq, struct gov_wire_rep *out,
+			const char **text, char *err, size_t errlen)
 {
-	const struct gov_wire_rep *r = buf;
 	*text = NULL;
-	if (len < sizeof *r)
-		return fail(err, errlen, "reply: %zu bytes, shorter than the header", len);
 	memcpy(out, r, sizeof *out);
 	if (out->magic != GOV_WIRE_REP_MAGIC)
 		return fail(err, errlen, "reply field magic: 0x%08x", out->magic);
@@ -203,10 +199,10 @@ int gov_wire_decode_rep(const void *buf, size_t len, uint64_t seq,
 		return fail(err, errlen, "reply field status: %u", out->status);
 	if (out->action >= GOV_ACT_COUNT)
 		return fail(err, errlen, "reply field action: %u", out->action);
-	if (out->body_len != len - sizeof *r)
-		return fail(err, errlen, "reply field body_len: %u", out->body_len);
+	if (out->body_len > text_cap)
+		return fail(err, errlen, "reply field body_len: %u exceeds %zu", out->body_len, text_cap);
 	if (out->body_len) {
-		const char *t = (const char *)(r + 1);
+		const char *t = text_buf;
 		if (t[out->body_len - 1] != 0)
 			return fail(err, errlen, "reply text: not NUL-terminated");
 		*text = t;

@@ -130,7 +130,8 @@ static int post(struct gov_region_hdr *h, const void *frame, uint32_t len, uint6
 	for (long long end = now_ms() + 2000; now_ms() < end;)
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY) {
 			char err[200];
-			int r = gov_wire_decode_rep(s->payload, s->len, seq, rep, text, err, sizeof err);
+			int r = gov_wire_decode_rep(&s->rep, s->payload, cap, seq, rep, text, err,
+						    sizeof err);
 			s->state = GOV_SLOT_IDLE;
 			s->owner_tid = 0;
 			return r;

@@ -112,20 +112,24 @@ static void test_too_big(void)
 
 static void test_reply(void)
 {
-	char buf[256], err[200];
-	struct gov_wire_rep rep;
+	char text_buf[128], err[200];
+	struct gov_wire_rep r, rep;
 	const char *text;
-	size_t n = gov_wire_encode_rep(buf, sizeof buf, 5, GOV_WIRE_OK, GOV_ACT_DENY, EACCES, 0, NULL);
-	ok(gov_wire_decode_rep(buf, n, 5, &rep, &text, err, sizeof err) == 0 &&
-	   rep.action == GOV_ACT_DENY && rep.err == EACCES, "a reply round-trips");
-	ok(gov_wire_decode_rep(buf, n, 6, &rep, &text, err, sizeof err) < 0, "a reply to another call is refused");
+	gov_wire_encode_rep(&r, text_buf, sizeof text_buf, 5, GOV_WIRE_OK, GOV_ACT_DENY, EACCES, 0, NULL);
+	ok(gov_wire_decode_rep(&r, text_buf, sizeof text_buf, 5, &rep, &text, err, sizeof err) == 0 &&
+	   rep.action == GOV_ACT_DENY && rep.err == EACCES && !text, "a reply round-trips");
+	ok(gov_wire_decode_rep(&r, text_buf, sizeof text_buf, 6, &rep, &text, err, sizeof err) < 0,
+	   "a reply to another call is refused");
 	has_str(err, "field seq", "naming seq");
-	n = gov_wire_encode_rep(buf, sizeof buf, 5, GOV_WIRE_MALFORMED, 0, 0, 0, "frame field nargs: 40");
-	ok(gov_wire_decode_rep(buf, n, 5, &rep, &text, err, sizeof err) == 0 && text &&
-	   strcmp(text, "frame field nargs: 40") == 0, "a malformed-frame reply carries its reason");
-	((struct gov_wire_rep *)buf)->action = 200;
-	ok(gov_wire_decode_rep(buf, n, 5, &rep, &text, err, sizeof err) < 0 && strstr(err, "field action"),
-	   "a reply with an unknown action is refused by name");
+	gov_wire_encode_rep(&r, text_buf, sizeof text_buf, 5, GOV_WIRE_MALFORMED, 0, 0, 0,
+			    "frame field nargs: 40");
+	ok(gov_wire_decode_rep(&r, text_buf, sizeof text_buf, 5, &rep, &text, err, sizeof err) == 0 &&
+	   text && strcmp(text, "frame field nargs: 40") == 0, "a malformed-frame reply carries its reason");
+	ok(gov_wire_decode_rep(&r, text_buf, 4, 5, &rep, &text, err, sizeof err) < 0 &&
+	   strstr(err, "field body_len"), "a reply text longer than its buffer is refused by name");
+	r.action = 200;
+	ok(gov_wire_decode_rep(&r, text_buf, sizeof text_buf, 5, &rep, &text, err, sizeof err) < 0 &&
+	   strstr(err, "field action"), "a reply with an unknown action is refused by name");
 }
 
 static void test_region_check(void)

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include "gov/abi.h"
+#include "gov/wire.h"
 
 #define GOV_REGION_MAGIC 0x474f5652u /* "GOVR" */
 #define GOV_REGION_VERSION 1
@@ -27,11 +28,15 @@
 /* Slot states (gov_slot.state), the futex word a waiting thread sleeps on. */
 enum gov_slot_state {
 	GOV_SLOT_IDLE = 0,      /* no call in flight */
-	GOV_SLOT_REQUEST = 1,   /* process wrote a request; agent may take it */
-	GOV_SLOT_SERVING = 2,   /* agent took it and is working on it */
+	GOV_SLOT_REQUEST = 1,   /* process wrote a request; the agent answers it */
 	GOV_SLOT_REPLY = 3,     /* agent wrote the reply; process may read it */
 	GOV_SLOT_ABANDONED = 4, /* process gave up (timeout); agent frees it */
 };
+/* The agent moves REQUEST -> REPLY and the process REQUEST -> ABANDONED,
+ * each with one compare-and-swap: whichever lands first decides, so a late
+ * answer is never read and an abandoned slot is never reused too early.
+ * (There is no "being served" state: it would cost the line the caller
+ * spins on one more trip between the CPUs. One worker serves a region.) */
 
 struct gov_region_hdr {
 	uint32_t magic;        /* GOV_REGION_MAGIC */
@@ -75,15 +80,20 @@ struct gov_decision {
 
 enum gov_match { GOV_MATCH_FUNCTION = 1, GOV_MATCH_SYSCALL = 2 };
 
+/* One cache line of control, then the payload. The reply header lives in
+ * the same line as the state word, so a caller reads its answer with the
+ * line that tells it the answer is there. */
 struct gov_slot {
 	_Alignas(GOV_CACHELINE) volatile uint32_t state; /* enum gov_slot_state */
 	volatile uint32_t client_sleeping; /* 1 while the caller sleeps on state */
 	volatile uint32_t owner_tid;       /* 0 = free */
-	uint32_t len;                      /* bytes of the frame in payload */
+	uint32_t len;                      /* bytes of the request frame in payload */
 	uint64_t seq;                      /* sequence number of the call */
-	uint8_t pad[GOV_CACHELINE - 24];
+	struct gov_wire_rep rep;           /* the reply; its text, if any, in payload */
+	uint8_t pad[GOV_CACHELINE - 24 - sizeof(struct gov_wire_rep)];
 	unsigned char payload[];           /* slot_size - sizeof(struct gov_slot) */
 };
+_Static_assert(sizeof(struct gov_slot) == GOV_CACHELINE, "a slot's control is one cache line");
 
 static inline struct gov_slot *gov_region_slot(struct gov_region_hdr *h,
 					       uint32_t i)

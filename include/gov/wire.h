@@ -78,16 +78,22 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 			char *err, size_t errlen);
 
-/* Writes a reply (text may be NULL) and returns its length. */
-size_t gov_wire_encode_rep(void *buf, size_t cap, uint64_t seq, uint8_t status,
-			   uint8_t action, int32_t err, int64_t value,
-			   const char *text);
+/* A reply is its header and, for MALFORMED, a text of body_len bytes. The
+ * two may sit apart: in a slot the header shares the cache line of the
+ * slot's state word (one line for the caller to read back) and the text goes
+ * in the payload; on a stream the text follows the header.
+ * Writes the header into *rep and the text (may be NULL) into text_buf;
+ * returns the text's length. */
+size_t gov_wire_encode_rep(struct gov_wire_rep *rep, void *text_buf, size_t text_cap,
+			   uint64_t seq, uint8_t status, uint8_t action, int32_t err,
+			   int64_t value, const char *text);
 
-/* Checks a reply against the request it answers (seq). Returns 0, or -1
- * with the bad field in err. */
-int gov_wire_decode_rep(const void *buf, size_t len, uint64_t seq,
-			struct gov_wire_rep *out, const char **text,
-			char *err, size_t errlen);
+/* Checks a reply against the request it answers (seq); text_buf holds
+ * text_cap bytes where its text may be. Returns 0, or -1 with the bad field
+ * in err. */
+int gov_wire_decode_rep(const struct gov_wire_rep *rep, const void *text_buf,
+			size_t text_cap, uint64_t seq, struct gov_wire_rep *out,
+			const char **text, char *err, size_t errlen);
 
 /* ---- messages on the unix socket (SOCK_SEQPACKET, one per packet) ---- */
 

@@ -111,6 +111,14 @@ static struct site_count *site_counter(struct client *c, uint64_t id, const char
 	return NULL;
 }
 
+/* Counters have one writer, the worker: no locked add needed, only a
+ * store that the statistics reader cannot see torn. */
+static void bump(atomic_ullong *n)
+{
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 /* The reply for one decoded request, from the rules in force. */
 static void decide(struct agent *a, const struct gov_wire_call *call,
 		   uint8_t *action, int32_t *err, int64_t *value)
@@ -141,7 +149,6 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 	uint8_t action;
 	int32_t err;
 	int64_t value;
-	size_t n;
 	if (len > cap) {
 		snprintf(why, sizeof why, "slot field len: %u exceeds the payload's %u bytes", len, cap);
 		goto malformed;
@@ -155,20 +162,20 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 	}
 	decide(a, &call, &action, &err, &value);
 	struct site_count *sc = site_counter(c, call.hdr->site_id, call.hdr->callee);
-	atomic_fetch_add_explicit(sc ? &sc->calls : &c->other_calls, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->calls, 1, memory_order_relaxed);
-	n = gov_wire_encode_rep(s->payload, cap, seq, GOV_WIRE_OK, action, err, value, NULL);
+	bump(sc ? &sc->calls : &c->other_calls);
+	bump(&c->calls);
+	gov_wire_encode_rep(&s->rep, s->payload, cap, seq, GOV_WIRE_OK, action, err, value, NULL);
 	goto reply;
 malformed:
 	atomic_fetch_add(&c->malformed, 1);
 	agent_log("warning", "malformed_frame", "resource=%s pid=%d error=\"%s\"",
 		  a->cfg.resource, (int)c->pid, why);
-	n = gov_wire_encode_rep(s->payload, cap, seq, GOV_WIRE_MALFORMED, GOV_ACT_NATIVE,
-				0, 0, why);
+	gov_wire_encode_rep(&s->rep, s->payload, cap, seq, GOV_WIRE_MALFORMED, GOV_ACT_NATIVE,
+			    0, 0, why);
 reply:
-	s->len = (uint32_t)n;
-	uint32_t serving = GOV_SLOT_SERVING;
-	if (!__atomic_compare_exchange_n(&s->state, &serving, GOV_SLOT_REPLY, 0,
+	;
+	uint32_t request = GOV_SLOT_REQUEST;
+	if (!__atomic_compare_exchange_n(&s->state, &request, GOV_SLOT_REPLY, 0,
 					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 		/* the caller gave up while we worked: the slot is ours to free */
 		__atomic_store_n(&s->state, GOV_SLOT_IDLE, __ATOMIC_RELAXED);
@@ -190,9 +197,7 @@ static int scan(struct agent *a, struct client *c)
 	for (uint32_t i = 0; i < used; i++) {
 		struct gov_slot *s = gov_region_slot(h, i);
 		uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-		if (st == GOV_SLOT_REQUEST &&
-		    __atomic_compare_exchange_n(&s->state, &st, GOV_SLOT_SERVING, 0,
-						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		if (st == GOV_SLOT_REQUEST) {
 			pthread_rwlock_rdlock(&a->rules_lock);
 			serve_slot(a, c, s);
 			pthread_rwlock_unlock(&a->rules_lock);
@@ -223,7 +228,9 @@ static void *worker(void *p)
 			idle = 0;
 			continue;
 		}
-		if ((++idle & 63) != 0 || gov_now_ns() - last_busy < (uint64_t)w.a->cfg.spin_ns) {
+		/* spin_ns 0 means sleep at once: no pause loop either */
+		if (w.a->cfg.spin_ns &&
+		    ((++idle & 63) != 0 || gov_now_ns() - last_busy < (uint64_t)w.a->cfg.spin_ns)) {
 			if (idle & 63)
 				__builtin_ia32_pause();
 			continue;
