@@ -29,6 +29,10 @@ LIBGOVRT_SO := $(B)/lib/libgovrt.so
 LIBGOVRT_A  := $(B)/lib/libgovrt.a
 GOVAGENT    := $(B)/bin/govagent
 
+# Installs missing Debian packages (nothing when all are there).
+deps:
+	@sh scripts/deps.sh
+
 all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(B)/govrt.pc
 
 $(B)/pic/%.o: %.c
@@ -57,7 +61,8 @@ $(B)/govrt.pc: runtime/govrt.pc.in
 TEST_SRCS := $(wildcard tests/t_*.c)
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
 HARNESS   := tests/harness.c
-TEST_CFLAGS = $(CFLAGS) -Itests -Irules -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"'
+TEST_CFLAGS = $(CFLAGS) -Itests -Irules -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"' \
+              -DRULES_EXAMPLES='"$(abspath rules/examples)"'
 
 $(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) $(GOVAGENT) \
                 rules/verdicts.c $(RT_SHARED)
@@ -74,7 +79,8 @@ TESTS += $(B)/tests/t_fastpath_static.t
 tests: $(TESTS)
 
 # prove runs each test binary and prints the counts; slow soaks are included.
-test: all tests
+test: deps
+	$(MAKE) all tests
 	prove --exec '' --timer $(TESTS)
 
 # ---- benchmarks, demo -----------------------------------------------------
@@ -85,10 +91,12 @@ $(BENCH_IPC): bench/ipc/main.c bench/ipc/baselines.c bench/ipc/baselines.h $(LIB
 	  bench/ipc/main.c bench/ipc/baselines.c -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) \
 	  -lgovrt -lrt -lpthread
 
-bench: $(BENCH_IPC)
+bench: deps
+	$(MAKE) $(BENCH_IPC)
 	$(BENCH_IPC) --markdown BENCHMARKS.md
 
-demo: all
+demo: deps
+	$(MAKE) all
 	examples/hello/run.sh
 
 # ---- install --------------------------------------------------------------
@@ -105,5 +113,5 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all test tests bench demo install clean
+.PHONY: deps all test tests bench demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,5 +1,6 @@
 /* tests/t_rules.c - the verdict rule file: what it accepts, and every
  * malformed file refused with file:line:column and why, returning nothing. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +94,34 @@ static void bad(void)
 	   strstr(err, "cannot open"), "a missing file is refused");
 }
 
+static void examples(void)
+{
+	DIR *d = opendir(RULES_EXAMPLES);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (!strstr(e->d_name, ".yaml"))
+			continue;
+		char p[1024];
+		struct gov_verdicts v;
+		snprintf(p, sizeof p, "%s/%s", RULES_EXAMPLES, e->d_name);
+		err[0] = 0;
+		ok(gov_verdicts_load(p, "billing", &v, err, sizeof err) == 0 && v.nrows > 0,
+		   "example %s loads (%s)", e->d_name, err);
+		gov_verdicts_free(&v);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	ok(n >= 2, "the examples were found (%d)", n);
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
 	close(fd);
 	good();
 	bad();
+	examples();
 	unlink(path);
 	return done_testing();
 }
