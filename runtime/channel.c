@@ -150,7 +150,7 @@ static int connect_once(int quiet)
 	atomic_store(&c->alive, 1);
 	govrt_apply_table(c);
 	atomic_store(&govrt.conn, c);
-	atomic_fetch_add(&govrt.n.connects, 1);
+	govrt_count(GOVRT_N_connects);
 	govrt.warned_outage = 0;
 	last_problem[0] = 0;
 	govrt_debug("connected to agent %s (epoch %llu)", m.name, (unsigned long long)m.epoch);
@@ -340,6 +340,7 @@ static void atfork_parent(void) { pthread_mutex_unlock(&govrt.lock); }
 void govrt_channel_atfork_child(void)
 {
 	pthread_mutex_init(&govrt.lock, NULL);
+	pthread_mutex_init(&govrt.counters_lock, NULL);
 	atomic_fetch_add(&govrt.fork_gen, 1);
 	struct govrt_conn *c = atomic_exchange(&govrt.conn, NULL);
 	if (c) {

@@ -41,7 +41,7 @@ static uint32_t my_tid(void)
 	return me.tid;
 }
 
-#define COUNT(name) atomic_fetch_add_explicit(&govrt.n.name, 1, memory_order_relaxed)
+#define COUNT(name) govrt_count(GOVRT_N_##name)
 
 /* Fills call->ret for "fail with err" in the site's convention. */
 static int return_error(const struct gov_site *site, struct gov_call *call, int err)
@@ -99,14 +99,15 @@ static struct gov_slot *try_slot(struct gov_region_hdr *h, uint32_t i, uint32_t 
 }
 
 /* A free slot, preferring the one this thread used last; waits (yielding)
- * while every slot is taken, up to the deadline. */
-static struct gov_slot *take_slot(struct govrt_conn *c, uint64_t deadline)
+ * while every slot is taken, up to the call's timeout. */
+static struct gov_slot *take_slot(struct govrt_conn *c)
 {
 	struct gov_region_hdr *h = c->region;
 	uint32_t tid = my_tid(), n = h->nslots;
 	struct gov_slot *s;
 	if (me.slot_hint < n && (s = try_slot(h, me.slot_hint, tid)))
 		return s;
+	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
 	for (int waited = 0;; waited = 1) {
 		for (uint32_t i = 0; i < n; i++) {
 			if ((s = try_slot(h, i, tid))) {
@@ -122,9 +123,10 @@ static struct gov_slot *take_slot(struct govrt_conn *c, uint64_t deadline)
 	}
 }
 
+/* The state stays REPLY (idle to the agent): writing IDLE would send the
+ * state line to this CPU and back once more per call. */
 static void release_slot(struct gov_slot *s)
 {
-	__atomic_store_n(&s->state, GOV_SLOT_IDLE, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->owner_tid, 0, __ATOMIC_RELEASE);
 }
 
@@ -140,12 +142,18 @@ static void wake_agent(struct gov_region_hdr *h)
 /* Waits for REPLY. Returns 1 with the reply there, 0 if the call was
  * abandoned (timeout or agent gone); then the slot stays the agent's to free
  * (or dies with the region). */
-static int wait_reply(struct govrt_conn *c, struct gov_slot *s, uint64_t start,
-		      uint64_t deadline)
+static int wait_reply(struct govrt_conn *c, struct gov_slot *s)
 {
-	/* Spin a little with pause (the answer of a hot agent comes in well
-	 * under a microsecond), then spin with sched_yield so that on a busy
-	 * machine the agent, or another caller, gets our CPU; then sleep. */
+	/* A hot agent answers within a few dozen polls: only then is the clock
+	 * read. After that, spin with pause for 2 us, then with sched_yield so
+	 * that on a busy machine the agent, or another caller, gets our CPU;
+	 * then sleep. The timeout counts from the first clock read. */
+	for (int i = 0; i < 64; i++) {
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY)
+			return 1;
+		__builtin_ia32_pause();
+	}
+	uint64_t start = gov_now_ns(), deadline = start + (uint64_t)govrt.cfg.timeout_ns;
 	uint64_t spin_until = start + (uint64_t)govrt.cfg.spin_ns;
 	uint64_t pause_until = start + PURE_SPIN_NS;
 	for (unsigned i = 1;; i++) {
@@ -195,8 +203,7 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 		if (!(c = govrt_conn_get()))
 			return fail_outcome(site, call);
 	}
-	uint64_t start = gov_now_ns(), deadline = start + (uint64_t)govrt.cfg.timeout_ns;
-	struct gov_slot *s = take_slot(c, deadline);
+	struct gov_slot *s = take_slot(c);
 	if (!s) {
 		COUNT(timeouts);
 		govrt_conn_put(c);
@@ -219,7 +226,7 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	wake_agent(c->region);
 
 	int result;
-	if (!wait_reply(c, s, start, deadline)) {
+	if (!wait_reply(c, s)) {
 		if (atomic_load(&c->alive))
 			COUNT(timeouts);
 		result = fail_outcome(site, call);

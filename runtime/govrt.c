@@ -12,7 +12,10 @@
 #include <unistd.h>
 #include "govrt_private.h"
 
-struct govrt govrt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+struct govrt govrt = { .lock = PTHREAD_MUTEX_INITIALIZER,
+		       .counters_lock = PTHREAD_MUTEX_INITIALIZER };
+static __thread struct govrt_thread_counters my_counters;
+static pthread_key_t counters_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void vlog(const char *level, const char *fmt, va_list ap)
@@ -262,20 +265,66 @@ void __govrt_register_module(const struct gov_module *m)
 		govrt_channel_start();
 }
 
+static void counters_thread_exit(void *p)
+{
+	struct govrt_thread_counters *t = p;
+	pthread_mutex_lock(&govrt.counters_lock);
+	for (int i = 0; i < GOVRT_NCOUNTERS; i++)
+		govrt.ended[i] += t->n[i];
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	t->state = 0;
+	pthread_mutex_unlock(&govrt.counters_lock);
+}
+
+static void counters_key_once(void)
+{
+	pthread_key_create(&counters_key, counters_thread_exit);
+}
+
+/* A thread's first count links its block into the list; a count made while
+ * that is under way (from a signal handler) goes to a shared atomic. */
+void govrt_count(enum govrt_counter c)
+{
+	struct govrt_thread_counters *t = &my_counters;
+	if (__builtin_expect(t->state == 2, 1)) {
+		__atomic_store_n(&t->n[c], t->n[c] + 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (t->state == 1) {
+		atomic_fetch_add(&govrt.unlinked[c], 1);
+		return;
+	}
+	t->state = 1;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, counters_key_once);
+	pthread_mutex_lock(&govrt.counters_lock);
+	t->next = govrt.threads;
+	t->pprev = &govrt.threads;
+	if (govrt.threads)
+		govrt.threads->pprev = &t->next;
+	govrt.threads = t;
+	pthread_mutex_unlock(&govrt.counters_lock);
+	pthread_setspecific(counters_key, t);
+	t->n[c]++;
+	__atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
+}
+
 void govrt_stats(struct govrt_stats *o)
 {
-	struct govrt_counters *n = &govrt.n;
+	uint64_t n[GOVRT_NCOUNTERS];
+	pthread_mutex_lock(&govrt.counters_lock);
+	for (int i = 0; i < GOVRT_NCOUNTERS; i++)
+		n[i] = govrt.ended[i] + atomic_load(&govrt.unlinked[i]);
+	for (struct govrt_thread_counters *t = govrt.threads; t; t = t->next)
+		for (int i = 0; i < GOVRT_NCOUNTERS; i++)
+			n[i] += __atomic_load_n(&t->n[i], __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&govrt.counters_lock);
 	memset(o, 0, sizeof *o);
-	o->dispatched = atomic_load(&n->dispatched);
-	o->denied = atomic_load(&n->denied);
-	o->emulated = atomic_load(&n->emulated);
-	o->agent_calls = atomic_load(&n->agent_calls);
-	o->fail_open = atomic_load(&n->fail_open);
-	o->fail_closed = atomic_load(&n->fail_closed);
-	o->timeouts = atomic_load(&n->timeouts);
-	o->malformed = atomic_load(&n->malformed);
-	o->slot_waits = atomic_load(&n->slot_waits);
-	o->connects = atomic_load(&n->connects);
+#define GOVRT_COUNTER_COPY(name) o->name = n[GOVRT_N_##name];
+	GOVRT_COUNTERS(GOVRT_COUNTER_COPY)
+#undef GOVRT_COUNTER_COPY
 	o->table_rev = atomic_load(&govrt.table_rev);
 }
 

@@ -27,7 +27,8 @@
 
 /* Slot states (gov_slot.state), the futex word a waiting thread sleeps on. */
 enum gov_slot_state {
-	GOV_SLOT_IDLE = 0,      /* no call in flight */
+	GOV_SLOT_IDLE = 0,      /* no call in flight (a slot whose last call was
+				 * answered stays REPLY: that is idle too) */
 	GOV_SLOT_REQUEST = 1,   /* process wrote a request; the agent answers it */
 	GOV_SLOT_REPLY = 3,     /* agent wrote the reply; process may read it */
 	GOV_SLOT_ABANDONED = 4, /* process gave up (timeout); agent frees it */
@@ -80,20 +81,24 @@ struct gov_decision {
 
 enum gov_match { GOV_MATCH_FUNCTION = 1, GOV_MATCH_SYSCALL = 2 };
 
-/* One cache line of control, then the payload. The reply header lives in
- * the same line as the state word, so a caller reads its answer with the
- * line that tells it the answer is there. */
+/* Two cache lines of control, then the payload. The first is the one that
+ * travels between the caller's and the agent's CPUs: the state word, the
+ * request's length and sequence number, and the reply header, so that a
+ * call moves it there and back exactly once. The second, owner_tid, is
+ * touched by callers only (taking and giving back the slot). */
 struct gov_slot {
 	_Alignas(GOV_CACHELINE) volatile uint32_t state; /* enum gov_slot_state */
 	volatile uint32_t client_sleeping; /* 1 while the caller sleeps on state */
-	volatile uint32_t owner_tid;       /* 0 = free */
 	uint32_t len;                      /* bytes of the request frame in payload */
+	uint32_t reserved;
 	uint64_t seq;                      /* sequence number of the call */
 	struct gov_wire_rep rep;           /* the reply; its text, if any, in payload */
 	uint8_t pad[GOV_CACHELINE - 24 - sizeof(struct gov_wire_rep)];
+	_Alignas(GOV_CACHELINE) volatile uint32_t owner_tid; /* 0 = free */
+	uint8_t pad2[GOV_CACHELINE - 4];
 	unsigned char payload[];           /* slot_size - sizeof(struct gov_slot) */
 };
-_Static_assert(sizeof(struct gov_slot) == GOV_CACHELINE, "a slot's control is one cache line");
+_Static_assert(sizeof(struct gov_slot) == 2 * GOV_CACHELINE, "a slot's control is two cache lines");
 
 static inline struct gov_slot *gov_region_slot(struct gov_region_hdr *h,
 					       uint32_t i)
