@@ -33,7 +33,7 @@ GOVAGENT    := $(B)/bin/govagent
 deps:
 	@sh scripts/deps.sh
 
-all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(B)/govrt.pc
+all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT)
 
 $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,9 +54,6 @@ $(GOVAGENT): $(AGENT_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lyaml -lpthread
 
-$(B)/govrt.pc: runtime/govrt.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
-
 # ---- tests ----------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/t_*.c)
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
@@ -75,13 +72,14 @@ $(B)/tests/t_fastpath_static.t: tests/t_fastpath.c $(HARNESS) tests/harness.h te
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(LIBGOVRT_A) -lpthread
 TESTS += $(B)/tests/t_fastpath_static.t
+SCRIPT_TESTS := $(wildcard tests/t_*.sh)
 
 tests: $(TESTS)
 
 # prove runs each test binary and prints the counts; slow soaks are included.
 test: deps
 	$(MAKE) all tests
-	prove --exec '' --timer $(TESTS)
+	prove --exec '' --timer $(TESTS) $(SCRIPT_TESTS)
 
 # ---- benchmarks, demo -----------------------------------------------------
 BENCH_IPC := $(B)/bench/ipc
@@ -108,7 +106,7 @@ install: all
 	ln -sf libgovrt.so.1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so
 	install -m 644 $(LIBGOVRT_A) $(DESTDIR)$(PREFIX)/lib/libgovrt.a
 	install -m 644 include/gov/*.h include/gov/*.def $(DESTDIR)$(PREFIX)/include/gov/
-	install -m 644 $(B)/govrt.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/govrt.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' runtime/govrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/govrt.pc
 
 clean:
 	rm -rf $(B)
