@@ -19,7 +19,7 @@ LDLIBS_RT := -lpthread
 RT_SHARED  := runtime/wire.c runtime/util.c runtime/decision.c runtime/syscalls.c
 RT_SRCS    := runtime/govrt.c runtime/channel.c runtime/dispatch.c $(RT_SHARED)
 AGENT_SRCS := runtime/agent/main.c runtime/agent/serve.c runtime/agent/log.c \
-              rules/verdicts.c $(RT_SHARED)
+              rules/ruledoc.c $(RT_SHARED)
 
 RT_PIC_OBJS   := $(RT_SRCS:%.c=$(B)/pic/%.o)
 RT_OBJS       := $(RT_SRCS:%.c=$(B)/obj/%.o)
@@ -62,9 +62,9 @@ TEST_CFLAGS = $(CFLAGS) -Itests -Irules -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))
               -DRULES_EXAMPLES='"$(abspath rules/examples)"'
 
 $(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) $(GOVAGENT) \
-                rules/verdicts.c $(RT_SHARED)
+                rules/ruledoc.c $(RT_SHARED)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) rules/verdicts.c $(RT_SHARED) \
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) rules/ruledoc.c $(RT_SHARED) \
 	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt -lyaml -lpthread
 
 # the same fast-path test against the static library

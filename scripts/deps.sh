@@ -10,6 +10,8 @@ PACKAGES="
 build-essential
 pkg-config
 libyaml-dev
+libsqlite3-dev
+libjansson-dev
 perl
 "
 

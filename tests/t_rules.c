@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "verdicts.h"
+#include "ruledoc.h"
 #include "internal.h"
 #include "tap.h"
 
@@ -94,6 +94,62 @@ static void bad(void)
 	   strstr(err, "cannot open"), "a missing file is refused");
 }
 
+static int parse(const char *text, struct gov_ruledoc *d)
+{
+	err[0] = 0;
+	return gov_ruledoc_parse(text, strlen(text), "doc.yaml", d, err, sizeof err);
+}
+
+static void documents(void)
+{
+	struct gov_ruledoc d;
+	int r = parse("name: paper\n"
+		      "layers: [app, svc, drv, hw]\n"
+		      "edges:\n  - [app, svc]\n  - [svc, drv]\n  - [drv, hw]\n"
+		      "protocols:\n  - {from: vim, to: file-system, protocol: msgqueue}\n"
+		      "verdicts:\n  - function: f\n    action: trace\n    resource: vim\n", &d);
+	ok(r == 0, "a document with every section parses (%s)", err);
+	ok(strcmp(d.name, "paper") == 0 && d.nlayers == 4 && d.nedges == 3 && d.nprotocols == 1 &&
+	   d.nrows == 1, "and keeps each of them");
+	ok(d.edges[1][0] == 1 && d.edges[1][1] == 2, "edges refer to layers by position");
+	ok(strcmp(d.protocols[0].protocol, "msgqueue") == 0 && d.protocols[0].pos.line == 8,
+	   "a protocol rule records where it was written");
+	ok(strcmp(d.row_resource[0], "vim") == 0 && d.row_pos[0].line == 12 && d.row_pos[0].column == 15,
+	   "a verdict's resource records its line and column, for checks against the store");
+	struct gov_verdicts v = { 0 };
+	gov_verdicts_append(&v, &d, "other");
+	is_long(v.nrows, 0, "rows of another resource are not an agent's");
+	gov_verdicts_append(&v, &d, "vim");
+	is_long(v.nrows, 1, "rows of its own are");
+	gov_verdicts_free(&v);
+	gov_ruledoc_free(&d);
+
+	static const struct bad docs[] = {
+		{ "a cycle in the layer set", "layers: [a, b, c]\nedges:\n  - [a, b]\n  - [b, c]\n  - [c, a]\n",
+		  "doc.yaml:3:3:", "cycle in the layer set: a -> b -> c -> a" },
+		{ "an edge to an unknown layer", "layers: [a, b]\nedges:\n  - [a, z]\n", ":3:9:",
+		  "'z' is not one of the layers" },
+		{ "edges without layers", "edges:\n  - [a, b]\n", ":2:3:", "needs a 'layers' list" },
+		{ "layers without edges", "layers: [a, b]\n", ":1:1:", "'layers' needs 'edges'" },
+		{ "a layer listed twice", "layers: [a, a]\nedges: []\n", ":1:13:", "listed twice" },
+		{ "an edge that is not a pair", "layers: [a, b]\nedges:\n  - [a]\n", ":3:5:", "a pair" },
+		{ "an unknown protocol", "protocols:\n  - {from: a, to: b, protocol: carrier-pigeon}\n",
+		  ":2:32:", "unknown protocol 'carrier-pigeon'" },
+		{ "a protocol rule without its protocol", "protocols:\n  - {from: a, to: b}\n", ":2:5:",
+		  "needs from, to and protocol" },
+		{ "a bad rule name", "name: \"no spaces\"\n", ":1:7:", "a rule name must be" },
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		struct gov_ruledoc x = { .nrows = 42 };
+		int rc = parse(docs[i].text, &x);
+		ok(rc < 0 && strstr(err, docs[i].where) && strstr(err, docs[i].why),
+		   "%s is refused with where and why", docs[i].what);
+		if (rc == 0 || !strstr(err, docs[i].where) || !strstr(err, docs[i].why))
+			diag("error was: %s", err);
+		ok(x.nrows == 42 && !x.rows, "and nothing is returned");
+	}
+}
+
 static void examples(void)
 {
 	DIR *d = opendir(RULES_EXAMPLES);
@@ -121,6 +177,7 @@ int main(void)
 	close(fd);
 	good();
 	bad();
+	documents();
 	examples();
 	unlink(path);
 	return done_testing();

@@ -9,7 +9,7 @@
 #include <sys/types.h>
 #include "gov/region.h"
 #include "../internal.h"
-#include "../../rules/verdicts.h"
+#include "../../rules/ruledoc.h"
 
 struct agent_config {
 	const char *resource;

@@ -1,0 +1,30 @@
+/* gov/store_keys.h - where things live in the rule store (rules/store.h).
+ * Values are JSON objects unless said otherwise. Documented in docs/store.md.
+ *
+ *   /resources/<name>          {"name","type","refs":[...],"privilege":"user"|"kernel",
+ *                               "exports":[...]}
+ *   /layers                    {"layers":["application",...],
+ *                               "edges":[["application","service"],...]}
+ *                              absent: the default layer set (GOV_DEFAULT_LAYERS)
+ *   /rules/<name>/current      the version in force, as decimal text: "3"
+ *   /rules/<name>/v/<NNNNNNNNNN>  version N of rule <name>: the YAML text as
+ *                               published, immutable (N zero-padded to 10 digits)
+ *   /agents/<resource>         {"pid":..,"applied_rev":..} written by the agent
+ */
+#ifndef GOV_STORE_KEYS_H
+#define GOV_STORE_KEYS_H
+
+#define GOV_KEY_RESOURCES "/resources/"
+#define GOV_KEY_LAYERS "/layers"
+#define GOV_KEY_RULES "/rules/"
+#define GOV_KEY_AGENTS "/agents/"
+#define GOV_RULE_VERSION_FMT "/rules/%s/v/%010llu"
+#define GOV_RULE_CURRENT_FMT "/rules/%s/current"
+
+/* The paper's layer set: each layer calls only the next one down. */
+#define GOV_DEFAULT_LAYERS                                                     \
+	"{\"layers\":[\"application\",\"service\",\"driver\",\"hardware\"],"      \
+	"\"edges\":[[\"application\",\"service\"],[\"service\",\"driver\"],"      \
+	"[\"driver\",\"hardware\"]]}"
+
+#endif

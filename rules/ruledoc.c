@@ -1,0 +1,455 @@
+/* rules/ruledoc.c - parses and checks rule documents (rules/ruledoc.h) with
+ * libyaml's document loader, which keeps the line and column of every node
+ * for error messages. Nothing is returned unless the whole document checks.
+ * It is not the store (store.c) and does not know which resources exist:
+ * callers that do check the positions it records. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+#include "ruledoc.h"
+#include "../runtime/internal.h"
+
+struct ctx {
+	const char *origin;
+	yaml_document_t doc;
+	char *err;
+	size_t errlen;
+	struct gov_ruledoc d;
+};
+
+static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s:%zu:%zu: %s", c->origin,
+		 n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1, why);
+	return -1;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static struct gov_ruledoc_pos pos_of(const yaml_node_t *n)
+{
+	return (struct gov_ruledoc_pos){ (unsigned)n->start_mark.line + 1,
+					 (unsigned)n->start_mark.column + 1 };
+}
+
+static yaml_node_t *node(struct ctx *c, int id)
+{
+	return yaml_document_get_node(&c->doc, id);
+}
+
+#define FOR_PAIRS(c, map, k, v)                                                    \
+	for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start;               \
+	     p_ < (map)->data.mapping.pairs.top &&                                 \
+	     ((k) = node(c, p_->key), (v) = node(c, p_->value), 1); p_++)
+
+static size_t seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static int parse_long(struct ctx *c, const yaml_node_t *n, const char *field, long long *out)
+{
+	const char *s = scalar(n);
+	char *end;
+	errno = 0;
+	*out = strtoll(s, &end, 0);
+	if (errno || !*s || *end)
+		return fail(c, n, "field '%s': '%s' is not an integer", field, s);
+	return 0;
+}
+
+static int name_field(struct ctx *c, const yaml_node_t *v, const char *what, char *out)
+{
+	const char *val = scalar(v);
+	if (!val || !gov_resource_name_ok(val))
+		return fail(c, v, "%s must be 1-63 of A-Z a-z 0-9 . _ - (got '%s')", what,
+			    val ? val : "a list or mapping");
+	strcpy(out, val);
+	return 0;
+}
+
+static int parse_row(struct ctx *c, yaml_node_t *item, struct gov_decision *row,
+		     char *resource, struct gov_ruledoc_pos *rpos)
+{
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(c, item, "a verdict rule must be a mapping (function/syscall, action, ...)");
+	memset(row, 0, sizeof *row);
+	resource[0] = 0;
+	const yaml_node_t *action_node = NULL, *errno_node = NULL, *value_node = NULL, *k, *v;
+	FOR_PAIRS(c, item, k, v) {
+		const char *key = scalar(k), *val = scalar(v);
+		if (!key)
+			return fail(c, k, "keys must be plain words");
+		if (!val)
+			return fail(c, v, "field '%s' must be a single value", key);
+		if (strcmp(key, "function") == 0 || strcmp(key, "syscall") == 0) {
+			if (row->match)
+				return fail(c, k, "a rule names one function or one syscall, not both");
+			if (key[0] == 'f') {
+				if (!*val || strlen(val) >= sizeof row->name)
+					return fail(c, v, "function name must be 1..%zu characters",
+						    sizeof row->name - 1);
+				row->match = GOV_MATCH_FUNCTION;
+				strcpy(row->name, val);
+				row->sysno = -1;
+			} else {
+				int nr = gov_syscall_number(val);
+				if (nr < 0)
+					return fail(c, v, "unknown syscall '%s' (x86-64 names, e.g. openat)", val);
+				row->match = GOV_MATCH_SYSCALL;
+				row->sysno = nr;
+				snprintf(row->name, sizeof row->name, "%s", val);
+			}
+		} else if (strcmp(key, "action") == 0) {
+			int a = gov_action_from_word(val);
+			if (a < 0)
+				return fail(c, v, "unknown action '%s' (native, deny, emulate, trace)", val);
+			row->action = (uint8_t)a;
+			action_node = v;
+		} else if (strcmp(key, "errno") == 0) {
+			int e = gov_errno_from_name(val);
+			if (e <= 0)
+				return fail(c, v, "unknown errno '%s' (a name such as EACCES, or a number)", val);
+			row->err = e;
+			errno_node = v;
+		} else if (strcmp(key, "value") == 0) {
+			long long x;
+			if (parse_long(c, v, "value", &x) < 0)
+				return -1;
+			row->value = x;
+			value_node = v;
+		} else if (strcmp(key, "resource") == 0) {
+			if (!gov_resource_name_ok(val))
+				return fail(c, v, "'%s' is not a resource name", val);
+			strcpy(resource, val);
+			*rpos = pos_of(v);
+		} else {
+			return fail(c, k, "unknown field '%s' in a verdict rule "
+				    "(function, syscall, action, errno, value, resource)", key);
+		}
+	}
+	if (!row->match)
+		return fail(c, item, "a verdict rule needs 'function' or 'syscall'");
+	if (!action_node)
+		return fail(c, item, "a verdict rule needs 'action'");
+	if (errno_node && row->action != GOV_ACT_DENY)
+		return fail(c, errno_node, "'errno' only goes with action deny");
+	if (value_node && row->action != GOV_ACT_EMULATE)
+		return fail(c, value_node, "'value' only goes with action emulate");
+	if (row->action == GOV_ACT_DENY && !row->err)
+		row->err = EPERM;
+	return 0;
+}
+
+static int parse_verdicts(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'verdicts' must be a list of rules");
+	size_t n = seq_len(list);
+	c->d.rows = calloc(n + 1, sizeof *c->d.rows);
+	c->d.row_resource = calloc(n + 1, sizeof *c->d.row_resource);
+	c->d.row_pos = calloc(n + 1, sizeof *c->d.row_pos);
+	if (!c->d.rows || !c->d.row_resource || !c->d.row_pos)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+		if (parse_row(c, item, &c->d.rows[i], c->d.row_resource[i], &c->d.row_pos[i]) < 0)
+			return -1;
+		c->d.nrows++;
+	}
+	return 0;
+}
+
+static int layer_index(const struct gov_ruledoc *d, const char *name)
+{
+	for (unsigned i = 0; i < d->nlayers; i++)
+		if (strcmp(d->layers[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int parse_layers(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE || seq_len(list) == 0)
+		return fail(c, list, "'layers' must be a non-empty list of layer names");
+	size_t n = seq_len(list);
+	c->d.layers = calloc(n, sizeof *c->d.layers);
+	if (!c->d.layers)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+		if (name_field(c, item, "a layer name", c->d.layers[i]) < 0)
+			return -1;
+		if (layer_index(&c->d, c->d.layers[i]) >= 0)
+			return fail(c, item, "layer '%s' is listed twice", c->d.layers[i]);
+		c->d.nlayers++;
+	}
+	return 0;
+}
+
+/* Depth-first search for a cycle; fills path with it. */
+static int find_cycle(const struct gov_ruledoc *d, unsigned at, int *state, unsigned *path,
+		      unsigned depth, unsigned *len)
+{
+	state[at] = 1;
+	path[depth] = at;
+	for (unsigned e = 0; e < d->nedges; e++) {
+		if (d->edges[e][0] != at)
+			continue;
+		unsigned to = d->edges[e][1];
+		if (state[to] == 1) {
+			unsigned start = 0;
+			while (path[start] != to)
+				start++;
+			for (unsigned i = start; i <= depth; i++)
+				path[i - start] = path[i];
+			path[depth - start + 1] = to;
+			*len = depth - start + 2;
+			return 1;
+		}
+		if (state[to] == 0 && find_cycle(d, to, state, path, depth + 1, len))
+			return 1;
+	}
+	state[at] = 2;
+	return 0;
+}
+
+static int parse_edges(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'edges' must be a list of [from, to] pairs");
+	if (!c->d.nlayers)
+		return fail(c, list, "'edges' needs a 'layers' list in the same document");
+	size_t n = seq_len(list);
+	c->d.edges = calloc(n + 1, sizeof *c->d.edges);
+	if (!c->d.edges)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *e = node(c, list->data.sequence.items.start[i]);
+		if (e->type != YAML_SEQUENCE_NODE || seq_len(e) != 2)
+			return fail(c, e, "an edge is a pair [from, to]");
+		for (int k = 0; k < 2; k++) {
+			yaml_node_t *end = node(c, e->data.sequence.items.start[k]);
+			const char *s = scalar(end);
+			int idx = s ? layer_index(&c->d, s) : -1;
+			if (idx < 0)
+				return fail(c, end, "'%s' is not one of the layers", s ? s : "?");
+			c->d.edges[i][k] = (unsigned)idx;
+		}
+		c->d.nedges++;
+	}
+	int *state = calloc(c->d.nlayers, sizeof *state);
+	unsigned *path = calloc(c->d.nlayers + 1, sizeof *path), len = 0;
+	int cyc = 0;
+	for (unsigned l = 0; state && path && l < c->d.nlayers && !cyc; l++)
+		if (!state[l])
+			cyc = find_cycle(&c->d, l, state, path, 0, &len);
+	if (cyc) {
+		char desc[512] = "";
+		size_t o = 0;
+		for (unsigned i = 0; i < len && o < sizeof desc - 80; i++)
+			o += (size_t)snprintf(desc + o, sizeof desc - o, "%s%s", i ? " -> " : "",
+					      c->d.layers[path[i]]);
+		free(state);
+		free(path);
+		return fail(c, list, "cycle in the layer set: %s", desc);
+	}
+	free(state);
+	free(path);
+	return 0;
+}
+
+static int parse_protocols(struct ctx *c, yaml_node_t *list)
+{
+	static const char *const known[] = { "shm", "msgqueue", "unix", "tcp" };
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'protocols' must be a list of {from, to, protocol}");
+	size_t n = seq_len(list);
+	c->d.protocols = calloc(n + 1, sizeof *c->d.protocols);
+	if (!c->d.protocols)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		struct gov_ruledoc_protocol *p = &c->d.protocols[i];
+		if (item->type != YAML_MAPPING_NODE)
+			return fail(c, item, "a protocol rule is a mapping {from, to, protocol}");
+		p->pos = pos_of(item);
+		FOR_PAIRS(c, item, k, v) {
+			const char *key = scalar(k), *val = scalar(v);
+			if (key && strcmp(key, "from") == 0) {
+				if (name_field(c, v, "'from'", p->from) < 0)
+					return -1;
+			} else if (key && strcmp(key, "to") == 0) {
+				if (name_field(c, v, "'to'", p->to) < 0)
+					return -1;
+			} else if (key && strcmp(key, "protocol") == 0) {
+				int ok = 0;
+				for (size_t j = 0; val && j < sizeof known / sizeof known[0]; j++)
+					ok |= strcmp(val, known[j]) == 0;
+				if (!ok)
+					return fail(c, v, "unknown protocol '%s' (shm, msgqueue, unix, tcp)",
+						    val ? val : "?");
+				snprintf(p->protocol, sizeof p->protocol, "%s", val);
+			} else {
+				return fail(c, k, "unknown field '%s' in a protocol rule (from, to, protocol)",
+					    key ? key : "?");
+			}
+		}
+		if (!p->from[0] || !p->to[0] || !p->protocol[0])
+			return fail(c, item, "a protocol rule needs from, to and protocol");
+		c->d.nprotocols++;
+	}
+	return 0;
+}
+
+static int parse_doc(struct ctx *c)
+{
+	yaml_node_t *root = yaml_document_get_root_node(&c->doc), *k, *v;
+	if (!root)
+		return 0; /* an empty document: no rules */
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(c, root, "the top level must be a mapping (name, verdicts, layers, edges, protocols)");
+	yaml_node_t *edges = NULL;
+	FOR_PAIRS(c, root, k, v) {
+		const char *key = scalar(k);
+		int empty = v->type == YAML_SCALAR_NODE && !*scalar(v);
+		int r = 0;
+		if (!key)
+			return fail(c, k, "keys must be plain words");
+		if (strcmp(key, "name") == 0)
+			r = name_field(c, v, "a rule name", c->d.name);
+		else if (strcmp(key, "verdicts") == 0)
+			r = empty ? 0 : parse_verdicts(c, v);
+		else if (strcmp(key, "layers") == 0)
+			r = parse_layers(c, v);
+		else if (strcmp(key, "edges") == 0)
+			edges = v; /* after layers, wherever it stands */
+		else if (strcmp(key, "protocols") == 0)
+			r = empty ? 0 : parse_protocols(c, v);
+		else
+			return fail(c, k, "unknown top-level field '%s' "
+				    "(name, verdicts, layers, edges, protocols)", key);
+		if (r < 0)
+			return -1;
+	}
+	if (edges)
+		return parse_edges(c, edges);
+	if (c->d.nlayers)
+		return fail(c, root, "'layers' needs 'edges' (the calls the layer set allows)");
+	return 0;
+}
+
+int gov_ruledoc_parse(const char *text, size_t len, const char *origin,
+		      struct gov_ruledoc *out, char *err, size_t errlen)
+{
+	struct ctx c = { .origin = origin, .err = err, .errlen = errlen };
+	yaml_parser_t parser;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	int rc;
+	if (!yaml_parser_load(&parser, &c.doc)) {
+		snprintf(err, errlen, "%s:%zu:%zu: %s%s%s", origin, parser.problem_mark.line + 1,
+			 parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error",
+			 parser.context ? " " : "", parser.context ? parser.context : "");
+		rc = -1;
+	} else {
+		rc = parse_doc(&c);
+		yaml_document_delete(&c.doc);
+	}
+	yaml_parser_delete(&parser);
+	if (rc == 0)
+		*out = c.d;
+	else
+		gov_ruledoc_free(&c.d);
+	return rc;
+}
+
+int gov_ruledoc_load(const char *path, struct gov_ruledoc *out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	for (size_t n = 1; n > 0;) {
+		if (cap - len < 4096) {
+			char *t = realloc(text, cap = cap ? cap * 2 : 8192);
+			if (!t) {
+				free(text);
+				fclose(f);
+				snprintf(err, errlen, "%s: out of memory", path);
+				return -1;
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len, f);
+		len += n;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	int rc = bad ? (snprintf(err, errlen, "%s: read error", path), -1)
+		     : gov_ruledoc_parse(text, len, path, out, err, errlen);
+	free(text);
+	return rc;
+}
+
+void gov_ruledoc_free(struct gov_ruledoc *d)
+{
+	free(d->rows);
+	free(d->row_resource);
+	free(d->row_pos);
+	free(d->layers);
+	free(d->edges);
+	free(d->protocols);
+	memset(d, 0, sizeof *d);
+}
+
+int gov_verdicts_append(struct gov_verdicts *v, const struct gov_ruledoc *d,
+			const char *resource)
+{
+	struct gov_decision *rows = realloc(v->rows, (v->nrows + d->nrows + 1) * sizeof *rows);
+	if (!rows)
+		return -1;
+	v->rows = rows;
+	for (unsigned i = 0; i < d->nrows; i++)
+		if (!d->row_resource[i][0] || !resource || strcmp(d->row_resource[i], resource) == 0)
+			v->rows[v->nrows++] = d->rows[i];
+	return 0;
+}
+
+int gov_verdicts_load(const char *path, const char *resource,
+		      struct gov_verdicts *out, char *err, size_t errlen)
+{
+	struct gov_ruledoc d;
+	if (gov_ruledoc_load(path, &d, err, errlen) < 0)
+		return -1;
+	struct gov_verdicts v = { 0 };
+	int rc = gov_verdicts_append(&v, &d, resource);
+	gov_ruledoc_free(&d);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+void gov_verdicts_free(struct gov_verdicts *v)
+{
+	free(v->rows);
+	v->rows = NULL;
+	v->nrows = 0;
+}

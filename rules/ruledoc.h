@@ -1,0 +1,78 @@
+/* rules/ruledoc.h - a rule document: what a person writes in a rule file
+ * and `govctl rule publish` stores as one immutable version.
+ *
+ *     name: billing-policy          # the rule's name (else the file's base name)
+ *     verdicts:                     # verdict rules on sites and syscalls
+ *       - function: unlink          #   or  syscall: getppid
+ *         action: deny              #   native | deny | emulate | trace
+ *         errno: EACCES             #   deny only (default EPERM)
+ *         resource: billing         #   optional: only that resource's agent
+ *       - syscall: getuid
+ *         action: emulate
+ *         value: 0                  #   emulate only
+ *     layers: [application, service, driver, hardware]   # a layer set ...
+ *     edges:                        # ... and the calls it allows, acyclic
+ *       - [application, service]
+ *     protocols:                    # the protocol of an edge between resources
+ *       - {from: httpclient, to: net-service, protocol: msgqueue}  # shm | msgqueue | unix | tcp
+ *
+ * Every section is optional. Rows are tried in order; the first that matches
+ * a site decides. A document that does not parse or check is refused whole
+ * with ORIGIN:LINE:COLUMN and why. Schema: docs/rules.md. */
+#ifndef GOV_RULES_RULEDOC_H
+#define GOV_RULES_RULEDOC_H
+
+#include <stddef.h>
+#include "gov/region.h"
+
+#define GOV_RULE_NAME_MAX 64
+
+/* Where in the document something was written, for errors found later
+ * (e.g. by govctl, which knows which resources exist). */
+struct gov_ruledoc_pos {
+	unsigned line, column;
+};
+
+struct gov_ruledoc_protocol {
+	char from[GOV_NAME_MAX], to[GOV_NAME_MAX];
+	char protocol[16];
+	struct gov_ruledoc_pos pos;
+};
+
+struct gov_ruledoc {
+	char name[GOV_RULE_NAME_MAX];       /* "" if the document names none */
+	struct gov_decision *rows;
+	char (*row_resource)[GOV_NAME_MAX]; /* per row: its resource, or "" */
+	struct gov_ruledoc_pos *row_pos;    /* per row: where its resource was named */
+	unsigned nrows;
+	char (*layers)[GOV_NAME_MAX];
+	unsigned nlayers;
+	unsigned (*edges)[2];               /* indexes into layers */
+	unsigned nedges;
+	struct gov_ruledoc_protocol *protocols;
+	unsigned nprotocols;
+};
+
+/* Parses len bytes of YAML text; origin names it in errors. Returns 0, or -1
+ * with "origin:line:col: why" in err and *out untouched. */
+int gov_ruledoc_parse(const char *text, size_t len, const char *origin,
+		      struct gov_ruledoc *out, char *err, size_t errlen);
+/* Reads and parses a file. */
+int gov_ruledoc_load(const char *path, struct gov_ruledoc *out, char *err, size_t errlen);
+void gov_ruledoc_free(struct gov_ruledoc *d);
+
+/* The verdict rows of a document that apply to one resource. */
+struct gov_verdicts {
+	struct gov_decision *rows;
+	unsigned nrows;
+};
+/* Appends to *v the rows of d for resource (rows without a resource apply
+ * to all). Returns 0 or -1 (out of memory). */
+int gov_verdicts_append(struct gov_verdicts *v, const struct gov_ruledoc *d,
+			const char *resource);
+/* A file's rows for resource, in one call (govagent --rules). */
+int gov_verdicts_load(const char *path, const char *resource,
+		      struct gov_verdicts *out, char *err, size_t errlen);
+void gov_verdicts_free(struct gov_verdicts *v);
+
+#endif
