@@ -18,22 +18,27 @@ LDLIBS_RT := -lpthread
 
 RT_SHARED  := runtime/wire.c runtime/util.c runtime/decision.c runtime/syscalls.c
 RT_SRCS    := runtime/govrt.c runtime/channel.c runtime/dispatch.c $(RT_SHARED)
+RULES_SRCS := rules/ruledoc.c rules/store.c
 AGENT_SRCS := runtime/agent/main.c runtime/agent/serve.c runtime/agent/log.c \
-              rules/ruledoc.c $(RT_SHARED)
+              $(RULES_SRCS) $(RT_SHARED)
+GOVCTL_SRCS := $(wildcard govctl/*.c) $(RULES_SRCS) $(RT_SHARED)
 
 RT_PIC_OBJS   := $(RT_SRCS:%.c=$(B)/pic/%.o)
 RT_OBJS       := $(RT_SRCS:%.c=$(B)/obj/%.o)
 AGENT_OBJS    := $(AGENT_SRCS:%.c=$(B)/obj/%.o)
+GOVCTL_OBJS   := $(GOVCTL_SRCS:%.c=$(B)/obj/%.o)
 
 LIBGOVRT_SO := $(B)/lib/libgovrt.so
 LIBGOVRT_A  := $(B)/lib/libgovrt.a
 GOVAGENT    := $(B)/bin/govagent
+GOVCTL      := $(B)/bin/govctl
+STORE_LIBS  := -lsqlite3 -lyaml -ljansson -lpthread
 
 # Installs missing Debian packages (nothing when all are there).
 deps:
 	@sh scripts/deps.sh
 
-all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT)
+all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(GOVCTL)
 
 $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -52,20 +57,24 @@ $(LIBGOVRT_A): $(RT_OBJS)
 	rm -f $@ && ar rcs $@ $^
 $(GOVAGENT): $(AGENT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ -lyaml -lpthread
+	$(CC) -o $@ $^ $(STORE_LIBS)
+$(GOVCTL): $(GOVCTL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(STORE_LIBS) -lelf
 
 # ---- tests ----------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/t_*.c)
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
 HARNESS   := tests/harness.c
 TEST_CFLAGS = $(CFLAGS) -Itests -Irules -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"' \
+              -DGOVCTL_PATH='"$(abspath $(GOVCTL))"' \
               -DRULES_EXAMPLES='"$(abspath rules/examples)"'
 
 $(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) $(GOVAGENT) \
-                rules/ruledoc.c $(RT_SHARED)
+                $(GOVCTL) $(RULES_SRCS) $(RT_SHARED)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) rules/ruledoc.c $(RT_SHARED) \
-	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt -lyaml -lpthread
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(RULES_SRCS) $(RT_SHARED) \
+	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt $(STORE_LIBS)
 
 # the same fast-path test against the static library
 $(B)/tests/t_fastpath_static.t: tests/t_fastpath.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_A)
@@ -102,6 +111,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include/gov
 	install -m 755 $(GOVAGENT) $(DESTDIR)$(PREFIX)/bin/govagent
+	install -m 755 $(GOVCTL) $(DESTDIR)$(PREFIX)/bin/govctl
 	install -m 755 $(LIBGOVRT_SO).1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so.1
 	ln -sf libgovrt.so.1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so
 	install -m 644 $(LIBGOVRT_A) $(DESTDIR)$(PREFIX)/lib/libgovrt.a
@@ -112,4 +122,5 @@ clean:
 	rm -rf $(B)
 
 .PHONY: deps all test tests bench demo install clean
+.DELETE_ON_ERROR:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -12,7 +12,10 @@
  *
  * Functions return 0 on success, GOV_STORE_NOT_FOUND or GOV_STORE_CONFLICT
  * where documented, and -1 on error with "what: why" in err. A failed call
- * changes nothing. A store handle is for one thread at a time. */
+ * changes nothing. A store handle is for one thread at a time and must not be
+ * carried across fork(): a child opens its own. Empty or NULL keys are
+ * errors; a NULL value is allowed only with length 0. Every commit is
+ * fsynced (an acknowledged rule survives a power cut). */
 #ifndef GOV_RULES_STORE_H
 #define GOV_RULES_STORE_H
 
@@ -56,9 +59,12 @@ void gov_kv_free(struct gov_kv *items, size_t n);  /* frees the keys and values 
 void gov_kv_clear(struct gov_kv *kv);              /* one kv from gov_store_get */
 
 /* An atomic multi-key transaction: if every comparison holds, apply every
- * operation under one new revision; otherwise change nothing and return
- * GOV_STORE_CONFLICT. A comparison holds when key's mod_rev equals mod_rev
- * (0: the key must not exist). */
+ * operation, in order, under one new revision; otherwise change nothing and
+ * return GOV_STORE_CONFLICT (*rev is then the current revision). A
+ * comparison holds when key's mod_rev equals mod_rev (0: the key must not
+ * exist). A transaction that changes nothing (no operations, or only deletes
+ * of absent keys) returns 0 without a new revision, so revisions have no
+ * gaps. */
 struct gov_txn_cmp {
 	const char *key;
 	uint64_t mod_rev;
@@ -81,13 +87,18 @@ int gov_store_txn(struct gov_store *s, const struct gov_txn_cmp *cmps, size_t nc
 enum gov_event_kind { GOV_EVENT_PUT = 1, GOV_EVENT_DELETE = 2 };
 struct gov_event {
 	enum gov_event_kind kind;
-	struct gov_kv kv;     /* for DELETE: key, mod_rev = the delete's revision */
+	struct gov_kv kv;     /* for DELETE: key, mod_rev = the delete's revision,
+			       * value "" (len 0), create_rev 0, version 0 */
 };
 struct gov_watch;
+/* from_rev 0: only what commits after the watch is created. Each watch holds
+ * its own inotify instance (Linux allows 128 per user by default). */
 int gov_store_watch(struct gov_store *s, const char *prefix, uint64_t from_rev,
 		    struct gov_watch **out, char *err, size_t errlen);
-/* Waits up to timeout_ms (-1: forever) for events; returns how many (0 on
- * timeout) in *evs, or -1. Free them with gov_events_free. */
+/* Waits up to timeout_ms (-1: forever; a signal does not cut it short) for
+ * events; returns how many (0 on timeout) in *evs, or -1. While catching up
+ * it returns whole revisions, about 4096 events at a time (one large
+ * transaction may exceed that). Free them with gov_events_free. */
 int gov_watch_next(struct gov_watch *w, struct gov_event **evs, int timeout_ms,
 		   char *err, size_t errlen);
 void gov_events_free(struct gov_event *evs, int n);

@@ -12,6 +12,7 @@ pkg-config
 libyaml-dev
 libsqlite3-dev
 libjansson-dev
+libelf-dev
 perl
 "
 

@@ -164,6 +164,7 @@ int run_capture(char *const argv[], char **out)
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		close(p[0]);
+		close(p[1]);
 		execv(argv[0], argv);
 		_exit(127);
 	}

@@ -23,8 +23,10 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "gov/store_keys.h"
 #include "gov/wire.h"
 #include "agent.h"
+#include "../../rules/store.h"
 
 enum { EXIT_USAGE = 1, EXIT_START = 2 };
 
@@ -36,7 +38,10 @@ static const char usage[] =
 	"<run dir>/NAME.sock and it answers their governed calls from its rules.\n"
 	"\n"
 	"  -r, --resource NAME   resource to serve (1-63 of A-Z a-z 0-9 . _ -)\n"
-	"  -f, --rules FILE      verdict rules (YAML, docs/rules.md); reloaded on SIGHUP\n"
+	"  -s, --store URL       take rules from the rule store (sqlite:PATH, default from\n"
+	"                        GOV_STORE) and apply every change live\n"
+	"  -f, --rules FILE      or take them from a rule file (YAML, docs/rules.md),\n"
+	"                        reloaded on SIGHUP\n"
 	"      --run-dir DIR     where sockets and pid files live (default: GOV_RUN_DIR,\n"
 	"                        else $XDG_RUNTIME_DIR/rhodes, else /tmp/rhodes-UID)\n"
 	"      --spin-us N       spin N microseconds for the next call before sleeping\n"
@@ -56,6 +61,9 @@ static const char usage[] =
 	"bad rules file, no run directory), 3 --stats found no agent.\n";
 
 static struct agent A;
+static const char *store_url;      /* --store: rules come from the store */
+static struct gov_store *store;
+static struct gov_watch *watch;
 static char sock_path[PATH_MAX], pid_path[PATH_MAX];
 
 static long parse_num(const char *opt, const char *v, long min, long max)
@@ -70,9 +78,50 @@ static long parse_num(const char *opt, const char *v, long min, long max)
 	return x;
 }
 
+/* Every rule's current version, as the store has them at one revision; a
+ * version that does not parse (it passed govctl's checks, so the store was
+ * written by something else) is logged and left out. */
+static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
+{
+	struct gov_kv *items;
+	size_t n;
+	uint64_t rev;
+	if (gov_store_list(store, GOV_KEY_RULES, &items, &n, &rev, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = items[i].key + strlen(GOV_KEY_RULES), *slash = strchr(name, '/');
+		if (!slash || strcmp(slash, "/current") != 0)
+			continue;
+		char key[256], origin[256];
+		snprintf(key, sizeof key, "%.*s/v/%010llu", (int)(slash - items[i].key), items[i].key,
+			 strtoull((char *)items[i].value, NULL, 10));
+		snprintf(origin, sizeof origin, "%.*s version %s", (int)(slash - name), name,
+			 (char *)items[i].value);
+		struct gov_kv text;
+		struct gov_ruledoc d;
+		char why[512];
+		if (gov_store_get(store, key, &text, why, sizeof why) != 0) {
+			agent_log("error", "rule_unreadable", "rule=\"%s\" error=\"%s\"", origin, why);
+			continue;
+		}
+		if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, why, sizeof why) < 0) {
+			agent_log("error", "rule_invalid", "error=\"%s\"", why);
+		} else {
+			gov_verdicts_append(&out->v, &d, A.cfg.resource);
+			gov_ruledoc_free(&d);
+		}
+		gov_kv_clear(&text);
+	}
+	gov_kv_free(items, n);
+	out->rev = rev;
+	return 0;
+}
+
 static int load_rules(struct agent_rules *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
+	if (store)
+		return load_from_store(out, err, errlen);
 	if (!A.cfg.rules_path)
 		return 0;
 	return gov_verdicts_load(A.cfg.rules_path, A.cfg.resource, &out->v, err, errlen);
@@ -88,7 +137,8 @@ static void reload(void)
 		return;
 	}
 	pthread_rwlock_wrlock(&A.rules_lock);
-	fresh.rev = A.rules.rev + 1;
+	if (!store)
+		fresh.rev = A.rules.rev + 1; /* a file has no revisions: count reloads */
 	gov_verdicts_free(&A.rules.v);
 	A.rules = fresh;
 	pthread_rwlock_unlock(&A.rules_lock);
@@ -98,6 +148,23 @@ static void reload(void)
 	pthread_mutex_unlock(&A.clients_lock);
 	agent_log("info", "rules_applied", "resource=%s rev=%llu rows=%u",
 		  A.cfg.resource, (unsigned long long)fresh.rev, fresh.v.nrows);
+}
+
+/* The store changed under /rules/: take the events (they only say that
+ * something changed; the rules are rebuilt from the store as a whole). */
+static void follow_store(void)
+{
+	struct gov_event *ev;
+	char err[512];
+	int n = gov_watch_next(watch, &ev, 0, err, sizeof err);
+	if (n < 0) {
+		agent_log("error", "watch_failed", "resource=%s error=\"%s\"", A.cfg.resource, err);
+		return;
+	}
+	if (n > 0) {
+		gov_events_free(ev, n);
+		reload();
+	}
 }
 
 static int uid_allowed(uid_t uid)
@@ -320,6 +387,7 @@ static void parse_args(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "resource", required_argument, 0, 'r' },
 		{ "rules", required_argument, 0, 'f' },
+		{ "store", required_argument, 0, 's' },
 		{ "run-dir", required_argument, 0, O_RUN_DIR },
 		{ "spin-us", required_argument, 0, O_SPIN },
 		{ "slots", required_argument, 0, O_SLOTS },
@@ -332,9 +400,10 @@ static void parse_args(int argc, char **argv)
 	A.cfg.nslots = 64;
 	A.cfg.slot_size = 135168;
 	A.cfg.spin_ns = 50000;
-	for (int o; (o = getopt_long(argc, argv, "r:f:h", opts, NULL)) != -1;) {
+	for (int o; (o = getopt_long(argc, argv, "r:f:s:h", opts, NULL)) != -1;) {
 		switch (o) {
 		case 'r': A.cfg.resource = optarg; break;
+		case 's': store_url = optarg; break;
 		case 'f': A.cfg.rules_path = optarg; break;
 		case O_RUN_DIR: setenv("GOV_RUN_DIR", optarg, 1); break;
 		case O_SPIN: A.cfg.spin_ns = parse_num("--spin-us", optarg, 0, 10000000) * 1000; break;
@@ -363,6 +432,12 @@ static void parse_args(int argc, char **argv)
 		fprintf(stderr, "govagent: --resource NAME is required\n%s", usage);
 		exit(EXIT_USAGE);
 	}
+	if (!store_url && !A.cfg.rules_path && getenv("GOV_STORE") && *getenv("GOV_STORE"))
+		store_url = getenv("GOV_STORE");
+	if (store_url && A.cfg.rules_path) {
+		fprintf(stderr, "govagent: --store and --rules exclude each other\n");
+		exit(EXIT_USAGE);
+	}
 	if (!gov_resource_name_ok(A.cfg.resource)) {
 		fprintf(stderr, "govagent: '%s' is not a resource name (1-63 of A-Z a-z 0-9 . _ -)\n",
 			A.cfg.resource);
@@ -374,11 +449,21 @@ int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
 	char err[512], dir[PATH_MAX];
+	if (store_url && gov_store_open(store_url, &store, err, sizeof err) < 0) {
+		fprintf(stderr, "govagent: %s\n", err);
+		return EXIT_START;
+	}
 	if (load_rules(&A.rules, err, sizeof err) < 0) {
 		fprintf(stderr, "govagent: %s\n", err);
 		return EXIT_START;
 	}
-	A.rules.rev = 1;
+	if (!store)
+		A.rules.rev = 1;
+	/* follow the store from just after the revision the rules came from */
+	if (store && gov_store_watch(store, GOV_KEY_RULES, A.rules.rev + 1, &watch, err, sizeof err) < 0) {
+		fprintf(stderr, "govagent: %s\n", err);
+		return EXIT_START;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	A.epoch = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -414,10 +499,15 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = &sfd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
-	agent_log("info", "started", "resource=%s pid=%d socket=%s rules=%s rows=%u slots=%u spin_us=%ld",
+	int wfd = watch ? gov_watch_fd(watch) : -1;
+	if (wfd >= 0) {
+		ev.data.ptr = &wfd;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, wfd, &ev);
+	}
+	agent_log("info", "started", "resource=%s pid=%d socket=%s rules=%s rev=%llu rows=%u slots=%u spin_us=%ld",
 		  A.cfg.resource, (int)getpid(), sock_path,
-		  A.cfg.rules_path ? A.cfg.rules_path : "none", A.rules.v.nrows, A.cfg.nslots,
-		  A.cfg.spin_ns / 1000);
+		  store ? gov_store_url(store) : A.cfg.rules_path ? A.cfg.rules_path : "none",
+		  (unsigned long long)A.rules.rev, A.rules.v.nrows, A.cfg.nslots, A.cfg.spin_ns / 1000);
 
 	for (int running = 1; running;) {
 		struct epoll_event evs[16];
@@ -425,11 +515,13 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &lfd) {
 				accept_client(lfd, epfd);
+			} else if (evs[i].data.ptr == &wfd) {
+				follow_store();
 			} else if (evs[i].data.ptr == &sfd) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof si) != sizeof si)
 					continue;
-				if (si.ssi_signo == SIGHUP)
+				if (si.ssi_signo == SIGHUP && !store)
 					reload();
 				else if (si.ssi_signo != SIGPIPE)
 					running = 0;
@@ -450,5 +542,9 @@ int main(int argc, char **argv)
 		drop_client(A.clients, epfd);
 	agent_log("info", "stopped", "resource=%s", A.cfg.resource);
 	gov_verdicts_free(&A.rules.v);
+	if (watch)
+		gov_watch_close(watch);
+	if (store)
+		gov_store_close(store);
 	return 0;
 }
