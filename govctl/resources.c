@@ -695,7 +695,7 @@ static int register_attempt(struct govctl *g, struct reg *a)
 			"refs", refs, "privilege", a->privilege, "exports", a->exports);
 	size_t nrefs = json_array_size(refs), ncallers = json_array_size(callers);
 	cmps = calloc(2 + nrefs + ncallers, sizeof *cmps);
-	ops = calloc(1 + nrefs, sizeof *ops);
+	ops = calloc(2 + nrefs, sizeof *ops);
 	if (!rec || !cmps || !ops || !(value = dump(rec))) {
 		code = govctl_fail(GOVCTL_UNAVAILABLE, "out of memory");
 		goto out;
@@ -705,6 +705,9 @@ static int register_attempt(struct govctl *g, struct reg *a)
 	cmps[ncmps++] = (struct gov_txn_cmp){ GOV_KEY_LAYERS, L.mod_rev };
 	cmps[ncmps++] = (struct gov_txn_cmp){ key, self ? self->kv->mod_rev : 0 };
 	ops[nops++] = (struct gov_txn_op){ GOV_TXN_PUT, key, value, strlen(value) };
+	/* a layer-set publish compares this key: see store_keys.h */
+	ops[nops++] = (struct gov_txn_op){ GOV_TXN_PUT, GOV_KEY_RESOURCE_EPOCH, a->name,
+					   strlen(a->name) };
 	json_array_foreach(refs, i, v) {
 		const struct res *r = catalog_find(&C, json_string_value(v));
 		cmps[ncmps++] = (struct gov_txn_cmp){ r->kv->key, r->kv->mod_rev };

@@ -96,14 +96,16 @@ struct guard {
 static int guard_resource(struct gov_store *s, struct guard *g, const char *origin,
 			  const char *name, struct gov_ruledoc_pos pos, char *why, size_t whylen)
 {
+	char key[sizeof g->keys[0]];
+	snprintf(key, sizeof key, GOV_KEY_RESOURCES "%s", name);
 	for (size_t i = 0; i < g->n; i++)
-		if (strcmp(g->keys[i] + strlen(GOV_KEY_RESOURCES), name) == 0)
+		if (strcmp(g->cmp[i].key, key) == 0)
 			return 0;
 	if (g->n == sizeof g->cmp / sizeof g->cmp[0]) {
 		snprintf(why, whylen, "%s: names more than %zu resources", origin, g->n);
 		return GOVCTL_REFUSED;
 	}
-	snprintf(g->keys[g->n], sizeof g->keys[0], GOV_KEY_RESOURCES "%s", name);
+	memcpy(g->keys[g->n], key, sizeof key);
 	struct gov_kv kv;
 	char err[512];
 	int r = gov_store_get(s, g->keys[g->n], &kv, err, sizeof err);
@@ -211,6 +213,20 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 	char *layers = NULL;
 	for (int tries = 0; tries < MAX_TRIES; tries++) {
 		struct guard guard = { .n = 0 };
+		/* a layer set is checked against every resource: a registration
+		 * that commits after the check must make this publish retry */
+		if (d.nlayers) {
+			struct gov_kv kv;
+			int r = gov_store_get(s, GOV_KEY_RESOURCE_EPOCH, &kv, err, sizeof err);
+			if (r < 0) {
+				code = store_fail(err);
+				goto out;
+			}
+			guard.cmp[guard.n++] = (struct gov_txn_cmp){ GOV_KEY_RESOURCE_EPOCH,
+								     r == 0 ? kv.mod_rev : 0 };
+			if (r == 0)
+				gov_kv_clear(&kv);
+		}
 		for (unsigned i = 0; !code && i < d.nrows; i++)
 			if (d.row_resource[i][0])
 				code = guard_resource(s, &guard, origin, d.row_resource[i], d.row_pos[i],

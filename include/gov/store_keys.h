@@ -9,7 +9,10 @@
  *   /rules/<name>/current      the version in force, as decimal text: "3"
  *   /rules/<name>/v/<NNNNNNNNNN>  version N of rule <name>: the YAML text as
  *                               published, immutable (N zero-padded to 10 digits)
- *   /agents/<resource>         {"pid":..,"applied_rev":..} written by the agent
+ *   /resource-epoch            the name of the last resource registered: every
+ *                              registration writes it, and a layer-set publish
+ *                              compares it, so neither can slip past the
+ *                              other's check
  */
 #ifndef GOV_STORE_KEYS_H
 #define GOV_STORE_KEYS_H
@@ -17,7 +20,7 @@
 #define GOV_KEY_RESOURCES "/resources/"
 #define GOV_KEY_LAYERS "/layers"
 #define GOV_KEY_RULES "/rules/"
-#define GOV_KEY_AGENTS "/agents/"
+#define GOV_KEY_RESOURCE_EPOCH "/resource-epoch"
 #define GOV_RULE_VERSION_FMT "/rules/%s/v/%010llu"
 #define GOV_RULE_CURRENT_FMT "/rules/%s/current"
 
