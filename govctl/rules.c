@@ -195,6 +195,78 @@ static char *layers_json(const struct gov_ruledoc *d)
 	return s;
 }
 
+/* The agents a document is routed to: every resource its verdicts or
+ * protocols name, and every agent ("*") if a verdict names none. */
+static json_t *route_targets(const struct gov_ruledoc *d)
+{
+	json_t *set = json_object();
+	for (unsigned i = 0; i < d->nrows; i++)
+		json_object_set_new(set, d->row_resource[i][0] ? d->row_resource[i] : GOV_ROUTE_ALL,
+				    json_true());
+	for (unsigned i = 0; i < d->nprotocols; i++) {
+		json_object_set_new(set, d->protocols[i].from, json_true());
+		json_object_set_new(set, d->protocols[i].to, json_true());
+	}
+	json_t *list = json_array(), *v;
+	const char *k;
+	json_object_foreach(set, k, v)
+		json_array_append_new(list, json_string(k));
+	json_decref(set);
+	return list;
+}
+
+/* The route operations of a publish: new routes put, dropped ones deleted,
+ * the rule's route list replaced. Returns a malloc'ed array of *n ops whose
+ * strings live in keep. */
+static struct gov_txn_op *route_ops(struct gov_store *s, const char *name, uint64_t version,
+				    json_t *targets, json_t *keep, size_t *n)
+{
+	char key[256], err[512];
+	struct gov_kv kv;
+	size_t i;
+	json_t *old = NULL, *t;
+	snprintf(key, sizeof key, GOV_RULE_ROUTES_FMT, name);
+	if (gov_store_get(s, key, &kv, err, sizeof err) == 0) {
+		old = json_loadb((char *)kv.value, kv.len, 0, NULL);
+		gov_kv_clear(&kv);
+	}
+	struct gov_txn_op *ops = calloc(json_array_size(targets) + json_array_size(old) + 1, sizeof *ops);
+	if (!ops) {
+		json_decref(old);
+		return NULL;
+	}
+	*n = 0;
+	json_t *vtext = json_sprintf("%llu", (unsigned long long)version);
+	json_array_append_new(keep, vtext);
+	json_array_foreach(targets, i, t) {
+		json_t *k = json_sprintf(GOV_ROUTE_FMT, json_string_value(t), name);
+		json_array_append_new(keep, k);
+		ops[(*n)++] = (struct gov_txn_op){ GOV_TXN_PUT, json_string_value(k),
+						   json_string_value(vtext), strlen(json_string_value(vtext)) };
+	}
+	json_array_foreach(old, i, t) {
+		int still = 0;
+		size_t j;
+		json_t *u;
+		json_array_foreach(targets, j, u)
+			still |= json_equal(t, u);
+		if (still || !json_is_string(t))
+			continue;
+		json_t *k = json_sprintf(GOV_ROUTE_FMT, json_string_value(t), name);
+		json_array_append_new(keep, k);
+		ops[(*n)++] = (struct gov_txn_op){ GOV_TXN_DELETE, json_string_value(k), NULL, 0 };
+	}
+	json_decref(old);
+	char *list = json_dumps(targets, JSON_COMPACT);
+	json_t *lk = json_string(key), *lv = json_string(list);
+	free(list);
+	json_array_append_new(keep, lk);
+	json_array_append_new(keep, lv);
+	ops[(*n)++] = (struct gov_txn_op){ GOV_TXN_PUT, json_string_value(lk), json_string_value(lv),
+					   strlen(json_string_value(lv)) };
+	return ops;
+}
+
 /* Checks and writes one new version of name with text; returns an exit code. */
 static int publish_text(struct govctl *g, const char *name, const char *text, size_t len,
 			const char *origin, const char *what)
@@ -251,11 +323,22 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		snprintf(vkey, sizeof vkey, GOV_RULE_VERSION_FMT, name, (unsigned long long)version + 1);
 		snprintf(ckey, sizeof ckey, GOV_RULE_CURRENT_FMT, name);
 		snprintf(num, sizeof num, "%llu", (unsigned long long)version + 1);
-		struct gov_txn_op ops[3] = {
-			{ GOV_TXN_PUT, vkey, text, len },
-			{ GOV_TXN_PUT, ckey, num, strlen(num) },
-		};
-		size_t nops = 2;
+		json_t *targets = route_targets(&d), *keep = json_array();
+		size_t nroutes = 0;
+		struct gov_txn_op *routes = route_ops(s, name, version + 1, targets, keep, &nroutes);
+		struct gov_txn_op *ops = routes ? calloc(nroutes + 3, sizeof *ops) : NULL;
+		if (!ops) {
+			free(routes);
+			json_decref(targets);
+			json_decref(keep);
+			code = govctl_fail(GOVCTL_UNAVAILABLE, "out of memory");
+			goto out;
+		}
+		ops[0] = (struct gov_txn_op){ GOV_TXN_PUT, vkey, text, len };
+		ops[1] = (struct gov_txn_op){ GOV_TXN_PUT, ckey, num, strlen(num) };
+		memcpy(ops + 2, routes, nroutes * sizeof *ops);
+		free(routes);
+		size_t nops = 2 + nroutes;
 		if (d.nlayers) {
 			free(layers);
 			layers = layers_json(&d);
@@ -263,6 +346,9 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		}
 		guard.cmp[guard.n++] = (struct gov_txn_cmp){ ckey, cur_rev };
 		int r = gov_store_txn(s, guard.cmp, guard.n, ops, nops, &rev, err, sizeof err);
+		free(ops);
+		json_decref(targets);
+		json_decref(keep);
 		if (r < 0) {
 			code = store_fail(err);
 			goto out;

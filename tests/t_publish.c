@@ -139,6 +139,25 @@ int main(int argc, char **argv)
 	ok(wait_connected(1, 3000) == 0 && govrt_wait_table(rev, 2000) == 0, "and catches up to that revision");
 	errno = 0;
 	ok(gadd(1, 2) == -1 && errno == EACCES, "whose rule is in force");
+	/* routing: a rule naming one resource reaches only that resource's agent */
+	govctl(NULL, "register", R, "--type", "application", NULL);
+	govctl(NULL, "register", "t-other", "--type", "application", NULL);
+	is_long(govctl(&out, "agent", "start", "t-other", NULL, NULL), 0, "a second agent, for t-other");
+	free(out);
+	long other_before = agent_stat("t-other", "rules_rev");
+	rev = publish(write_rule("routed", "name: routed\nverdicts:\n  - function: add\n"
+				 "    action: emulate\n    value: 99\n    resource: t-publish\n"), NULL);
+	ok(rev > 0 && govrt_wait_table(rev, 2000) == 0, "a rule routed to t-publish reaches its program");
+	usleep(100000);
+	is_long(agent_stat("t-other", "rules_rev"), other_before,
+		"t-other's agent does not even see it (it watches only its routes)");
+	rev = publish(write_rule("routed2", "name: routed\nverdicts:\n  - function: add\n"
+				 "    action: emulate\n    value: 99\n    resource: t-other\n"), NULL);
+	ok(rev > 0 && govrt_wait_table(rev, 2000) == 0,
+	   "routing the rule elsewhere withdraws it from t-publish's agent");
+	usleep(100000);
+	is_long(agent_stat("t-other", "rules_rev"), (long)rev, "and delivers it to t-other's");
+	govctl(NULL, "agent", "stop", "t-other", NULL, NULL);
 	is_long(govctl(&out, "agent", "list", "--json", NULL, NULL), 0, "agent list --json");
 	has_str(out, "\"resource\": \"t-publish\"", "lists the agent");
 	has_str(out, "\"alive\": true", "alive");

@@ -9,6 +9,12 @@
  *   /rules/<name>/current      the version in force, as decimal text: "3"
  *   /rules/<name>/v/<NNNNNNNNNN>  version N of rule <name>: the YAML text as
  *                               published, immutable (N zero-padded to 10 digits)
+ *   /rules/<name>/routes       JSON array: the resources the current version is
+ *                              routed to ("*" for rows that name none)
+ *   /routes/<resource>/<name>  the version of rule <name> routed to <resource>'s
+ *                              agent ("*" for every agent); an agent watches
+ *                              only /routes/<its resource>/ and /routes/STAR/
+ *                              (STAR being the character *)
  *   /resource-epoch            the name of the last resource registered: every
  *                              registration writes it, and a layer-set publish
  *                              compares it, so neither can slip past the
@@ -23,6 +29,10 @@
 #define GOV_KEY_RESOURCE_EPOCH "/resource-epoch"
 #define GOV_RULE_VERSION_FMT "/rules/%s/v/%010llu"
 #define GOV_RULE_CURRENT_FMT "/rules/%s/current"
+#define GOV_RULE_ROUTES_FMT "/rules/%s/routes"
+#define GOV_KEY_ROUTES "/routes/"
+#define GOV_ROUTE_FMT "/routes/%s/%s"   /* resource (or "*"), rule */
+#define GOV_ROUTE_ALL "*"
 
 /* The paper's layer set: each layer calls only the next one down. */
 #define GOV_DEFAULT_LAYERS                                                     \

@@ -63,7 +63,7 @@ static const char usage[] =
 static struct agent A;
 static const char *store_url;      /* --store: rules come from the store */
 static struct gov_store *store;
-static struct gov_watch *watch;
+static struct gov_watch *watch[2]; /* /routes/<resource>/ and /routes/STAR/ */
 static char sock_path[PATH_MAX], pid_path[PATH_MAX];
 
 static long parse_num(const char *opt, const char *v, long min, long max)
@@ -78,41 +78,49 @@ static long parse_num(const char *opt, const char *v, long min, long max)
 	return x;
 }
 
-/* Every rule's current version, as the store has them at one revision; a
- * version that does not parse (it passed govctl's checks, so the store was
- * written by something else) is logged and left out. */
+/* The rules routed to this agent (/routes/<resource>/ and /routes/STAR/, as
+ * govctl maintains them; STAR is *), each at the version the route names.
+ * A version that does not parse (it passed govctl's checks, so something
+ * else wrote the store) is logged and left out. */
+static void route_prefix(char *buf, size_t len, const char *who)
+{
+	snprintf(buf, len, GOV_KEY_ROUTES "%s/", who);
+}
+
 static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
 {
-	struct gov_kv *items;
-	size_t n;
-	uint64_t rev;
-	if (gov_store_list(store, GOV_KEY_RULES, &items, &n, &rev, err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *name = items[i].key + strlen(GOV_KEY_RULES), *slash = strchr(name, '/');
-		if (!slash || strcmp(slash, "/current") != 0)
-			continue;
-		char key[256], origin[256];
-		snprintf(key, sizeof key, "%.*s/v/%010llu", (int)(slash - items[i].key), items[i].key,
-			 strtoull((char *)items[i].value, NULL, 10));
-		snprintf(origin, sizeof origin, "%.*s version %s", (int)(slash - name), name,
-			 (char *)items[i].value);
-		struct gov_kv text;
-		struct gov_ruledoc d;
-		char why[512];
-		if (gov_store_get(store, key, &text, why, sizeof why) != 0) {
-			agent_log("error", "rule_unreadable", "rule=\"%s\" error=\"%s\"", origin, why);
-			continue;
+	const char *whom[2] = { A.cfg.resource, GOV_ROUTE_ALL };
+	uint64_t rev = 0;
+	for (int w = 0; w < 2; w++) {
+		char prefix[GOV_NAME_MAX + 16];
+		struct gov_kv *items;
+		size_t n;
+		route_prefix(prefix, sizeof prefix, whom[w]);
+		/* one listing per prefix; the later revision covers both */
+		if (gov_store_list(store, prefix, &items, &n, &rev, err, errlen) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			const char *name = items[i].key + strlen(prefix);
+			char key[256], origin[256], why[512];
+			snprintf(key, sizeof key, GOV_RULE_VERSION_FMT, name,
+				 strtoull((char *)items[i].value, NULL, 10));
+			snprintf(origin, sizeof origin, "%s version %s", name, (char *)items[i].value);
+			struct gov_kv text;
+			struct gov_ruledoc d;
+			if (gov_store_get(store, key, &text, why, sizeof why) != 0) {
+				agent_log("error", "rule_unreadable", "rule=\"%s\" error=\"%s\"", origin, why);
+				continue;
+			}
+			if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, why, sizeof why) < 0) {
+				agent_log("error", "rule_invalid", "error=\"%s\"", why);
+			} else {
+				gov_verdicts_append(&out->v, &d, A.cfg.resource);
+				gov_ruledoc_free(&d);
+			}
+			gov_kv_clear(&text);
 		}
-		if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, why, sizeof why) < 0) {
-			agent_log("error", "rule_invalid", "error=\"%s\"", why);
-		} else {
-			gov_verdicts_append(&out->v, &d, A.cfg.resource);
-			gov_ruledoc_free(&d);
-		}
-		gov_kv_clear(&text);
+		gov_kv_free(items, n);
 	}
-	gov_kv_free(items, n);
 	out->rev = rev;
 	return 0;
 }
@@ -150,21 +158,25 @@ static void reload(void)
 		  A.cfg.resource, (unsigned long long)fresh.rev, fresh.v.nrows);
 }
 
-/* The store changed under /rules/: take the events (they only say that
- * something changed; the rules are rebuilt from the store as a whole). */
+/* A route to this agent changed: take the events (they only say that
+ * something changed; the rules are rebuilt from the routes as a whole). */
 static void follow_store(void)
 {
-	struct gov_event *ev;
-	char err[512];
-	int n = gov_watch_next(watch, &ev, 0, err, sizeof err);
-	if (n < 0) {
-		agent_log("error", "watch_failed", "resource=%s error=\"%s\"", A.cfg.resource, err);
-		return;
+	int changed = 0;
+	for (int w = 0; w < 2; w++) {
+		struct gov_event *ev;
+		char err[512];
+		int n = gov_watch_next(watch[w], &ev, 0, err, sizeof err);
+		if (n < 0) {
+			agent_log("error", "watch_failed", "resource=%s error=\"%s\"", A.cfg.resource, err);
+			continue;
+		}
+		if (n > 0)
+			gov_events_free(ev, n);
+		changed |= n > 0;
 	}
-	if (n > 0) {
-		gov_events_free(ev, n);
+	if (changed)
 		reload();
-	}
 }
 
 static int uid_allowed(uid_t uid)
@@ -459,10 +471,15 @@ int main(int argc, char **argv)
 	}
 	if (!store)
 		A.rules.rev = 1;
-	/* follow the store from just after the revision the rules came from */
-	if (store && gov_store_watch(store, GOV_KEY_RULES, A.rules.rev + 1, &watch, err, sizeof err) < 0) {
-		fprintf(stderr, "govagent: %s\n", err);
-		return EXIT_START;
+	/* follow the store from just after the revision the rules came from,
+	 * watching only the routes to this agent */
+	for (int w = 0; store && w < 2; w++) {
+		char prefix[GOV_NAME_MAX + 16];
+		route_prefix(prefix, sizeof prefix, w == 0 ? A.cfg.resource : GOV_ROUTE_ALL);
+		if (gov_store_watch(store, prefix, A.rules.rev + 1, &watch[w], err, sizeof err) < 0) {
+			fprintf(stderr, "govagent: %s\n", err);
+			return EXIT_START;
+		}
 	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -499,10 +516,11 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = &sfd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
-	int wfd = watch ? gov_watch_fd(watch) : -1;
-	if (wfd >= 0) {
-		ev.data.ptr = &wfd;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, wfd, &ev);
+	int wfd[2] = { -1, -1 };
+	for (int w = 0; w < 2 && watch[w]; w++) {
+		wfd[w] = gov_watch_fd(watch[w]);
+		ev.data.ptr = &wfd[w];
+		epoll_ctl(epfd, EPOLL_CTL_ADD, wfd[w], &ev);
 	}
 	agent_log("info", "started", "resource=%s pid=%d socket=%s rules=%s rev=%llu rows=%u slots=%u spin_us=%ld",
 		  A.cfg.resource, (int)getpid(), sock_path,
@@ -515,7 +533,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &lfd) {
 				accept_client(lfd, epfd);
-			} else if (evs[i].data.ptr == &wfd) {
+			} else if (evs[i].data.ptr == &wfd[0] || evs[i].data.ptr == &wfd[1]) {
 				follow_store();
 			} else if (evs[i].data.ptr == &sfd) {
 				struct signalfd_siginfo si;
@@ -542,8 +560,9 @@ int main(int argc, char **argv)
 		drop_client(A.clients, epfd);
 	agent_log("info", "stopped", "resource=%s", A.cfg.resource);
 	gov_verdicts_free(&A.rules.v);
-	if (watch)
-		gov_watch_close(watch);
+	for (int w = 0; w < 2; w++)
+		if (watch[w])
+			gov_watch_close(watch[w]);
 	if (store)
 		gov_store_close(store);
 	return 0;
