@@ -46,9 +46,18 @@ static uint32_t my_tid(void)
 /* Fills call->ret for "fail with err" in the site's convention. */
 static int return_error(const struct gov_site *site, struct gov_call *call, int err)
 {
-	if (site->ret_conv == GOV_RET_RAW) {
+	switch (site->ret_conv) {
+	case GOV_RET_RAW:
 		call->ret = -err;
-	} else {
+		break;
+	case GOV_RET_ERRNUM:
+		call->ret = err;
+		break;
+	case GOV_RET_MAP_FAILED:
+		call->ret = -1; /* (void *)-1 */
+		errno = err;
+		break;
+	default:
 		call->ret = site->types && site->types[0] == GOV_T_PTR ? 0 : -1;
 		errno = err;
 	}

@@ -25,6 +25,17 @@ static long call_mul(long a, long b) { return GOV_CALL("lll", mul, a, b); }
 static long call_sub(long a, long b) { return GOV_CALL("lll", sub, a, b); }
 static char *call_name(int i) { return GOV_CALL("pi", name_of, i); }
 static long sys_getppid(void) { return GOV_SYSCALL(SYS_getppid); }
+
+/* Sites as the compiler plugins emit them for wrappers whose errors are not
+ * -1/errno: mmap's MAP_FAILED and posix_fadvise's returned error number. */
+static struct gov_site map_site __attribute__((section(GOV_SITES_SECTION), used, aligned(8))) = {
+	.kind = GOV_SITE_CALL, .ret_conv = GOV_RET_MAP_FAILED, .nparams = 1, .sysno = -1,
+	.caller = "test", .callee = "fake_mmap", .types = "pp", .file = "t_agent.c", .line = 1,
+};
+static struct gov_site errnum_site __attribute__((section(GOV_SITES_SECTION), used, aligned(8))) = {
+	.kind = GOV_SITE_CALL, .ret_conv = GOV_RET_ERRNUM, .nparams = 1, .sysno = -1,
+	.caller = "test", .callee = "fake_fadvise", .types = "ii", .file = "t_agent.c", .line = 2,
+};
 static long sys_getuid(void) { return GOV_SYSCALL(SYS_getuid); }
 
 static const char rules1[] =
@@ -34,7 +45,9 @@ static const char rules1[] =
 	"  - function: sub\n    action: trace\n"
 	"  - function: name_of\n    action: deny\n    errno: ENOENT\n"
 	"  - syscall: getppid\n    action: emulate\n    value: 7\n"
-	"  - syscall: getuid\n    action: deny\n    errno: EPERM\n";
+	"  - syscall: getuid\n    action: deny\n    errno: EPERM\n"
+	"  - function: fake_mmap\n    action: deny\n    errno: ENOMEM\n"
+	"  - function: fake_fadvise\n    action: deny\n    errno: ESPIPE\n";
 
 static void verdicts(void)
 {
@@ -48,6 +61,14 @@ static void verdicts(void)
 	ok(call_name(1) == NULL && errno == ENOENT, "deny on a pointer-returning call gives NULL and errno");
 	is_long(sys_getppid(), 7, "emulate: a syscall returns the rule's value");
 	is_long(sys_getuid(), -EPERM, "deny: a raw syscall returns -errno");
+	struct gov_call c = { { 0 }, 0 };
+	errno = 0;
+	ok(map_site.verdict && __govrt_dispatch(&map_site, &c) == GOV_RUN_RETURN &&
+	   (void *)(intptr_t)c.ret == (void *)-1 && errno == ENOMEM,
+	   "deny on an mmap-like site returns MAP_FAILED with errno");
+	errno = 0;
+	ok(errnum_site.verdict && __govrt_dispatch(&errnum_site, &c) == GOV_RUN_RETURN &&
+	   c.ret == ESPIPE && errno == 0, "deny on a posix_fadvise-like site returns the error number");
 	for (int i = 0; i < 99; i++)
 		call_sub(i, 1);
 	is_long(agent_stat(R, "calls"), 100, "the agent counted each traced call once");

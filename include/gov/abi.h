@@ -38,8 +38,17 @@ enum gov_site_kind {
 
 /* How a site reports an error that govrt returns instead of running it. */
 enum gov_ret_conv {
-	GOV_RET_LIBC = 0,   /* return -1 (or NULL for a pointer) and set errno */
-	GOV_RET_RAW = 1,    /* return -errno, as the syscall instruction does */
+	GOV_RET_LIBC = 0,       /* return -1 (or NULL for a pointer) and set errno */
+	GOV_RET_RAW = 1,        /* return -errno, as the syscall instruction does */
+	GOV_RET_ERRNUM = 2,     /* return the error number itself, errno untouched
+				 * (posix_fadvise, pthread_kill, clock_nanosleep) */
+	GOV_RET_MAP_FAILED = 3, /* return (void *)-1 and set errno (mmap, shmat, sbrk) */
+};
+
+/* Flags of include/gov/libc.def's entries. */
+enum gov_libc_flags {
+	GOV_LIBC_VARIADIC = 1,  /* the function is variadic; types lists the fixed
+				 * parameters and the documented extra ones */
 };
 
 /* The verdict byte: the only thing the fast path reads. */
