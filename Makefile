@@ -92,15 +92,24 @@ test: deps
 
 # ---- benchmarks, demo -----------------------------------------------------
 BENCH_IPC := $(B)/bench/ipc
-$(BENCH_IPC): bench/ipc/main.c bench/ipc/baselines.c bench/ipc/baselines.h $(LIBGOVRT_SO) $(GOVAGENT)
+BENCH_PUBLISH := $(B)/bench/publish
+BENCH_FLAGS = $(CFLAGS) -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"'
+BENCH_LINK = -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt
+$(BENCH_IPC): bench/ipc/main.c bench/ipc/baselines.c bench/ipc/baselines.h bench/common.c \
+              $(LIBGOVRT_SO) $(GOVAGENT)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ibench/ipc -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"' -o $@ \
-	  bench/ipc/main.c bench/ipc/baselines.c -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) \
-	  -lgovrt -lrt -lpthread
+	$(CC) $(BENCH_FLAGS) -Ibench/ipc -o $@ bench/ipc/main.c bench/ipc/baselines.c \
+	  bench/common.c $(BENCH_LINK) -lrt -lpthread
+$(BENCH_PUBLISH): bench/publish/main.c bench/common.c $(RULES_SRCS) $(RT_SHARED) \
+                  $(LIBGOVRT_SO) $(GOVAGENT)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_FLAGS) -o $@ bench/publish/main.c bench/common.c $(RULES_SRCS) \
+	  $(RT_SHARED) $(BENCH_LINK) $(STORE_LIBS)
 
 bench: deps
-	$(MAKE) $(BENCH_IPC)
+	$(MAKE) $(BENCH_IPC) $(BENCH_PUBLISH)
 	$(BENCH_IPC) --markdown BENCHMARKS.md
+	$(BENCH_PUBLISH) --markdown BENCHMARKS.md
 
 demo: deps
 	$(MAKE) all

@@ -96,9 +96,12 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_DEL] = "DELETE FROM kv WHERE key = ?1",
 	[Q_LOG] = "INSERT INTO log(rev, seq, kind, key, value, create_rev, version) "
 		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	/* ?2 NULL: no upper bound (the prefix is empty or all 0xff bytes). */
+	/* ?2 NULL: no upper bound (the prefix is empty or all 0xff bytes);
+	 * then X'FF', a blob, which sorts after every text key. Written as one
+	 * bound, not "?2 IS NULL OR key < ?2", so that SQLite searches a range
+	 * of the primary key instead of reading every key after the prefix. */
 	[Q_LIST] = "SELECT key, value, create_rev, mod_rev, version FROM kv "
-		   "WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) ORDER BY key",
+		   "WHERE key >= ?1 AND key < coalesce(?2, X'FF') ORDER BY key",
 	[Q_EVENTS] = "SELECT key, value, create_rev, rev, version, kind FROM log "
 		     "WHERE rev > ?1 AND rev <= ?2 AND key >= ?3 AND (?4 IS NULL OR key < ?4) "
 		     "ORDER BY rev, seq",

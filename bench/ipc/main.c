@@ -12,7 +12,6 @@
  * It is not a test: it asserts nothing, it reports. With --markdown FILE it
  * replaces its own section of FILE (BENCHMARKS.md), keeping the others. */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "baselines.h"
+#include "../common.h"
 #include "gov/govrt.h"
 
 #define RESOURCE "bench-ipc"
@@ -108,31 +107,6 @@ static void stop_agent(void)
 		usleep(1000);
 }
 
-/* CPU time of every thread of pid, in ns (schedstat is ns-precise). */
-static uint64_t process_cpu_ns(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	uint64_t sum = 0;
-	if (!d)
-		return 0;
-	for (struct dirent *e; (e = readdir(d));) {
-		if (e->d_name[0] == '.')
-			continue;
-		char p[384];
-		snprintf(p, sizeof p, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-		FILE *f = fopen(p, "r");
-		unsigned long long ns;
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			sum += ns;
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
-	return sum;
-}
-
 /* ---- the measurements ------------------------------------------------- */
 
 static int governed(size_t size, long iters, struct ipc_result *out)
@@ -148,7 +122,7 @@ static int governed(size_t size, long iters, struct ipc_result *out)
 		GOV_CALL("lbz", bench_sink, (const void *)buf, size);
 	struct govrt_stats before, after;
 	govrt_stats(&before);
-	uint64_t cpu0 = ipc_thread_cpu_ns(), agent0 = process_cpu_ns(agent_pid);
+	uint64_t cpu0 = ipc_thread_cpu_ns(), agent0 = bench_process_cpu_ns(agent_pid);
 	uint64_t t0 = ipc_now_ns();
 	for (long i = 0; i < iters; i++) {
 		uint64_t a = ipc_now_ns();
@@ -166,7 +140,7 @@ static int governed(size_t size, long iters, struct ipc_result *out)
 	out->size = size;
 	out->iters = iters;
 	out->cpu_client_ns = (double)(ipc_thread_cpu_ns() - cpu0) / (double)iters;
-	out->cpu_server_ns = (double)(process_cpu_ns(agent_pid) - agent0) / (double)iters;
+	out->cpu_server_ns = (double)(bench_process_cpu_ns(agent_pid) - agent0) / (double)iters;
 	out->calls_per_s = (double)iters * 1e9 / (double)wall;
 	out->mb_per_s = out->calls_per_s * (double)size / 1e6;
 	ipc_summarize(samples, iters, out);
@@ -317,24 +291,8 @@ static void us(char *buf, size_t len, double ns)
 
 static void print_report(FILE *f, const struct fastpath *fp, const char *command)
 {
-	struct utsname u;
-	uname(&u);
-	char model[128] = "?";
-	FILE *ci = fopen("/proc/cpuinfo", "r");
-	for (char line[256]; ci && fgets(line, sizeof line, ci);)
-		if (strncmp(line, "model name", 10) == 0) {
-			snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-			model[strcspn(model, "\n")] = 0;
-			break;
-		}
-	if (ci)
-		fclose(ci);
-	time_t now = time(NULL);
-	char date[32];
-	strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
 	fprintf(f, "## bench/ipc: app -> agent -> app round trip\n\n");
-	fprintf(f, "Command: `%s`. Measured %s on %s %s, %ld CPUs (%s).\n", command, date,
-		u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), model);
+	bench_machine_line(f, command);
 	fprintf(f, "A round trip sends a request of the given size and gets an 8-byte answer. "
 		   "Each cell: median of %d interleaved rounds' medians (µs), with the spread of those "
 		   "medians; p99 and max over all rounds; CPU per call on the caller's and the "
@@ -409,45 +367,15 @@ static void print_report(FILE *f, const struct fastpath *fp, const char *command
 	fprintf(f, "\n");
 }
 
-/* Replaces the bench/ipc section of path (between its markers), or appends it. */
-static int write_markdown(const char *path, const struct fastpath *fp, const char *command)
+struct report {
+	const struct fastpath *fp;
+	const char *command;
+};
+
+static void report_body(FILE *f, void *arg)
 {
-	static const char begin[] = "<!-- bench/ipc: begin -->\n", end[] = "<!-- bench/ipc: end -->\n";
-	char *old = NULL;
-	size_t oldlen = 0;
-	FILE *in = fopen(path, "r");
-	if (in) {
-		fseek(in, 0, SEEK_END);
-		oldlen = (size_t)ftell(in);
-		rewind(in);
-		old = calloc(1, oldlen + 1);
-		if (!old || fread(old, 1, oldlen, in) != oldlen)
-			oldlen = 0;
-		fclose(in);
-	}
-	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return -1;
-	char *b = old ? strstr(old, begin) : NULL, *e = b ? strstr(b, end) : NULL;
-	if (b && e) {
-		fwrite(old, 1, (size_t)(b - old), f);
-	} else {
-		if (oldlen)
-			fputs(old, f);
-		else
-			fputs("# Benchmarks\n\nWritten by `make bench`; each section by its own benchmark.\n\n", f);
-	}
-	fputs(begin, f);
-	print_report(f, fp, command);
-	fputs(end, f);
-	if (b && e)
-		fputs(e + strlen(end), f);
-	free(old);
-	if (fclose(f) != 0 || rename(tmp, path) < 0)
-		return -1;
-	return 0;
+	const struct report *r = arg;
+	print_report(f, r->fp, r->command);
 }
 
 int main(int argc, char **argv)
@@ -516,7 +444,8 @@ int main(int argc, char **argv)
 		}
 	}
 	print_report(stdout, &fp, command);
-	if (markdown && write_markdown(markdown, &fp, command) < 0) {
+	struct report rep = { &fp, command };
+	if (markdown && bench_write_section(markdown, "bench/ipc", report_body, &rep) < 0) {
 		fprintf(stderr, "bench/ipc: cannot write %s: %s\n", markdown, strerror(errno));
 		return 1;
 	}

@@ -5,9 +5,10 @@
  * running governed programs, each served by its own agent (govagent --store,
  * resource bench-pub-0 .. bench-pub-<N-1>, --spin-us 0 so idle agents sleep),
  * for N = 1, 10, 100. Each round this process publishes one new version of
- * one verdict rule with no resource field (every agent applies it), writing
- * what `govctl rule publish` writes: the version key and `current` in one
- * transaction that compares current's mod_rev. The rule alternates between
+ * one verdict rule with no resource field (so it is routed to every agent),
+ * writing what `govctl rule publish` writes: the version, `current`, the
+ * route /routes/STAR/RULE and the rule's route list, in one transaction
+ * that compares current's mod_rev. The rule alternates between
  * trace and deny, so every table really changes. t0 is CLOCK_MONOTONIC just
  * before the transaction; "applied in all N" is the moment the last of the N
  * programs had that revision's decision table in force, minus t0; "first" is
@@ -51,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "gov/govrt.h"
+#include "../common.h"
 #include "gov/store_keys.h"
 #include "../../rules/ruledoc.h"
 #include "../../rules/store.h"
@@ -195,7 +197,6 @@ static int client_main(char **argv)
 				drain_log(pipefd, errfd);
 		}
 		uint64_t rev = table_rev();
-		if (getenv("BENCH_DEBUG")) dprintf(errfd, "client %u rev %llu last %llu base %llu\n", idx, (unsigned long long)rev, (unsigned long long)last, (unsigned long long)atomic_load(&sh->base_rev));
 		if (rev > last) {
 			record(sh, idx, last, rev, now_ns());
 			last = rev;
@@ -207,6 +208,7 @@ static int client_main(char **argv)
 /* ---- processes and clean-up ------------------------------------------ */
 
 static char run_dir[PATH_MAX];
+static char self_path[PATH_MAX];         /* this binary, for the programs */
 static char store_url[PATH_MAX + 16];
 static pid_t *agents, *clients;
 static unsigned nagents, nclients;
@@ -295,10 +297,12 @@ static char **child_env(const char *a, const char *b, const char *c)
 	return env;
 }
 
-/* In a child before exec: die with us, whatever kills us. */
+/* In a child before exec: stop when we die, whatever kills us (SIGTERM, so
+ * that an agent still removes its socket), with default signal handling
+ * (an ignored signal would stay ignored across exec). */
 static void child_setup(pid_t parent)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(127);
 	sigset_t none;
@@ -306,6 +310,7 @@ static void child_setup(pid_t parent)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 }
 
 static pid_t start_agent(unsigned i)
@@ -325,6 +330,7 @@ static pid_t start_agent(unsigned i)
 		if (fd >= 0)
 			dup2(fd, 2);
 		execve(GOVAGENT_PATH, argv, env);
+		dprintf(2, "exec %s: %s\n", GOVAGENT_PATH, strerror(errno));
 		_exit(127);
 	}
 	free(env);
@@ -355,7 +361,7 @@ static pid_t start_client(unsigned i, int shmfd, long poll_us)
 		snprintf(pfd, sizeof pfd, "%d", p[0]);
 		snprintf(efd, sizeof efd, "%d", errfd);
 		char *const argv[] = { "bench-publish", "--client", idx, fd1, pfd, efd, pus, NULL };
-		execve("/proc/self/exe", argv, env);
+		execve(self_path, argv, env);
 		_exit(127);
 	}
 	free(env);
@@ -389,7 +395,9 @@ static int wait_agents(unsigned n)
 				show_agent_log(i);
 				return -1;
 			}
-			if (now_ns() > deadline || interrupted) {
+			if (interrupted)
+				return -1;
+			if (now_ns() > deadline) {
 				fprintf(stderr, "bench/publish: agent %u did not come up\n", i);
 				show_agent_log(i);
 				return -1;
@@ -404,7 +412,9 @@ static int wait_clients(struct shared *sh, unsigned n)
 {
 	uint64_t deadline = now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000u;
 	while (atomic_load(&sh->nready) < n) {
-		if (now_ns() > deadline || interrupted) {
+		if (interrupted)
+			return -1;
+		if (now_ns() > deadline) {
 			fprintf(stderr, "bench/publish: %u of %u programs connected and took revision %llu\n",
 				atomic_load(&sh->nready), n, (unsigned long long)atomic_load(&sh->init_rev));
 			return -1;
@@ -414,7 +424,33 @@ static int wait_clients(struct shared *sh, unsigned n)
 	return 0;
 }
 
-/* ---- inotify: one instance per agent's watch ------------------------- */
+/* ---- inotify: one instance per store watch -------------------------- */
+
+/* Instances an agent holds: one per store watch (govagent --store watches
+ * its own routes and every agent's); replaced by what the first agent
+ * started really holds. */
+static unsigned inotify_per_agent = 2;
+
+/* Inotify instances open in process pid. */
+static unsigned inotify_of(const char *pid)
+{
+	char path[300];
+	unsigned n = 0;
+	snprintf(path, sizeof path, "/proc/%s/fd", pid);
+	DIR *fds = opendir(path);
+	for (struct dirent *f; fds && (f = readdir(fds));) {
+		char link[600], target[64];
+		snprintf(link, sizeof link, "%s/%s", path, f->d_name);
+		ssize_t len = readlink(link, target, sizeof target - 1);
+		if (len > 0) {
+			target[len] = 0;
+			n += strcmp(target, "anon_inode:inotify") == 0;
+		}
+	}
+	if (fds)
+		closedir(fds);
+	return n;
+}
 
 /* Inotify instances held by processes of our uid right now. */
 static unsigned inotify_in_use(void)
@@ -425,22 +461,9 @@ static unsigned inotify_in_use(void)
 		char path[300];
 		struct stat st;
 		snprintf(path, sizeof path, "/proc/%s", p->d_name);
-		if (p->d_name[0] < '0' || p->d_name[0] > '9' || stat(path, &st) < 0 ||
-		    st.st_uid != geteuid())
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/fd", p->d_name);
-		DIR *fds = opendir(path);
-		for (struct dirent *f; fds && (f = readdir(fds));) {
-			char link[600], target[64];
-			snprintf(link, sizeof link, "%s/%s", path, f->d_name);
-			ssize_t len = readlink(link, target, sizeof target - 1);
-			if (len > 0) {
-				target[len] = 0;
-				n += strcmp(target, "anon_inode:inotify") == 0;
-			}
-		}
-		if (fds)
-			closedir(fds);
+		if (p->d_name[0] >= '0' && p->d_name[0] <= '9' && stat(path, &st) == 0 &&
+		    st.st_uid == geteuid())
+			n += inotify_of(p->d_name);
 	}
 	if (proc)
 		closedir(proc);
@@ -464,7 +487,8 @@ static int inotify_fit(unsigned n, char *notes, size_t noteslen, char *why, size
 {
 	long limit = inotify_limit();
 	unsigned used = inotify_in_use();
-	long need = (long)used + (long)n + 8; /* 8: room for what else starts meanwhile */
+	/* 8: room for what else starts meanwhile */
+	long need = (long)used + (long)n * inotify_per_agent + 8;
 	if (limit < 0 || limit >= need)
 		return 0;
 	if (geteuid() == 0) {
@@ -474,16 +498,17 @@ static int inotify_fit(unsigned n, char *notes, size_t noteslen, char *why, size
 		if (inotify_limit() >= need) {
 			size_t o = strlen(notes);
 			snprintf(notes + o, noteslen - o,
-				 "fs.inotify.max_user_instances was %ld with %u in use; raised to %ld "
-				 "for N = %u (each agent's store watch holds one) and restored afterwards. ",
-				 inotify_saved, used, need, n);
+				 "%sfs.inotify.max_user_instances was %ld with %u in use; raised to %ld "
+				 "for N = %u (each agent holds %u, one per store watch) and restored "
+				 "afterwards.", o ? " " : "", inotify_saved, used, need, n, inotify_per_agent);
 			fprintf(stderr, "bench/publish: raised fs.inotify.max_user_instances %ld -> %ld for N = %u\n",
 				limit, need, n);
 			return 0;
 		}
 	}
-	snprintf(why, whylen, "skipped: %u agents need %ld inotify instances (%u in use), "
-		 "fs.inotify.max_user_instances is %ld; raise it as root", n, need, used, limit);
+	snprintf(why, whylen, "skipped: %u agents need %ld inotify instances (%u in use, %u per "
+		 "agent), fs.inotify.max_user_instances is %ld; raise it as root",
+		 n, need, used, inotify_per_agent, limit);
 	return -1;
 }
 
@@ -492,35 +517,55 @@ static int inotify_fit(unsigned n, char *notes, size_t noteslen, char *why, size
 static struct gov_store *store;
 static const char *next_text = text_deny; /* version 1 is the trace one */
 
-/* One new version of RULE, as govctl writes it. t0 is taken just before the
- * transaction; *t1 just after it returned. */
-static int publish(uint64_t *rev, uint64_t *t0, uint64_t *t1)
+/* RULE's current version (0: none yet) and the mod_rev of its current key. */
+static int current_version(uint64_t *version, uint64_t *mod_rev)
 {
-	char err[512], ckey[256], vkey[256], num[32];
+	char err[512], ckey[256];
 	struct gov_kv kv;
-	uint64_t version = 0, mod_rev = 0;
 	snprintf(ckey, sizeof ckey, GOV_RULE_CURRENT_FMT, RULE);
+	*version = *mod_rev = 0;
 	int r = gov_store_get(store, ckey, &kv, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "bench/publish: %s\n", err);
 		return -1;
 	}
 	if (r == 0) {
-		version = strtoull((char *)kv.value, NULL, 10);
-		mod_rev = kv.mod_rev;
+		*version = strtoull((char *)kv.value, NULL, 10);
+		*mod_rev = kv.mod_rev;
 		gov_kv_clear(&kv);
 	}
+	return 0;
+}
+
+/* One new version of RULE, as `govctl rule publish` writes it: the version,
+ * current, the route to every agent (/routes/STAR/RULE: no row names a
+ * resource) and the rule's route list, comparing current's mod_rev. govctl
+ * also reads the old route list to delete routes the new version drops; both
+ * versions here route to "*" only, so there is never one to delete. t0 is
+ * taken just before the transaction, *t1 just after it returned. */
+static int publish(uint64_t *rev, uint64_t *t0, uint64_t *t1)
+{
+	char err[512], ckey[256], vkey[256], rkey[256], lkey[256], num[32];
+	static const char route_list[] = "[\"" GOV_ROUTE_ALL "\"]";
+	uint64_t version, mod_rev;
+	if (current_version(&version, &mod_rev) < 0)
+		return -1;
+	snprintf(ckey, sizeof ckey, GOV_RULE_CURRENT_FMT, RULE);
 	snprintf(vkey, sizeof vkey, GOV_RULE_VERSION_FMT, RULE, (unsigned long long)version + 1);
+	snprintf(rkey, sizeof rkey, GOV_ROUTE_FMT, GOV_ROUTE_ALL, RULE);
+	snprintf(lkey, sizeof lkey, GOV_RULE_ROUTES_FMT, RULE);
 	snprintf(num, sizeof num, "%llu", (unsigned long long)version + 1);
 	const char *text = next_text;
 	next_text = text == text_deny ? text_trace : text_deny;
 	struct gov_txn_cmp cmp = { ckey, mod_rev };
-	struct gov_txn_op ops[2] = {
+	struct gov_txn_op ops[4] = {
 		{ GOV_TXN_PUT, vkey, text, strlen(text) },
 		{ GOV_TXN_PUT, ckey, num, strlen(num) },
+		{ GOV_TXN_PUT, rkey, num, strlen(num) },
+		{ GOV_TXN_PUT, lkey, route_list, strlen(route_list) },
 	};
 	*t0 = now_ns();
-	r = gov_store_txn(store, &cmp, 1, ops, 2, rev, err, sizeof err);
+	int r = gov_store_txn(store, &cmp, 1, ops, 4, rev, err, sizeof err);
 	*t1 = now_ns();
 	if (r != 0) {
 		fprintf(stderr, "bench/publish: publish: %s\n",
@@ -546,6 +591,16 @@ static int check_texts(void)
 	return 0;
 }
 
+/* ---- CPU time --------------------------------------------------------- */
+
+static uint64_t total_cpu_ns(const pid_t *pids, unsigned n)
+{
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < n; i++)
+		sum += bench_process_cpu_ns(pids[i]);
+	return sum;
+}
+
 /* ---- one N ------------------------------------------------------------ */
 
 struct nresult {
@@ -553,7 +608,8 @@ struct nresult {
 	int skipped;
 	char why[256];
 	double all_med, all_p99, all_max, first_med, commit_med, commit_p99;
-	unsigned long long versions; /* the rule's history when the run ended */
+	double agent_cpu, client_cpu; /* ns per publish, per agent and per program */
+	uint64_t hist0, hist1;        /* the rule's versions in the store, before and after */
 };
 
 static int cmp_d(const void *a, const void *b)
@@ -589,7 +645,9 @@ static int wait_round(struct shared *sh, uint64_t rev, uint64_t *first, uint64_t
 		}
 		if (have == sh->nclients)
 			return 0;
-		if (now_ns() > deadline || interrupted) {
+		if (interrupted)
+			return -1;
+		if (now_ns() > deadline) {
 			fprintf(stderr, "bench/publish: revision %llu reached %u of %u programs in %d ms\n",
 				(unsigned long long)rev, have, sh->nclients, ROUND_TIMEOUT_MS);
 			return -1;
@@ -607,10 +665,23 @@ static int measure(struct shared *sh, struct nresult *out)
 	int rc = -1;
 	if (!all || !first || !commit)
 		goto out;
+	/* idle agents and programs sleep, so what they use while this runs is
+	 * what the publishes cost them */
+	uint64_t agent0 = total_cpu_ns(agents, nagents), client0 = total_cpu_ns(clients, nclients);
+	uint64_t unused;
+	if (current_version(&out->hist0, &unused) < 0)
+		goto out;
 	for (unsigned k = 0; k < total; k++) {
 		uint64_t rev, t0, t1, f, l;
-		if (publish(&rev, &t0, &t1) < 0 || rev - atomic_load(&sh->base_rev) > sh->span ||
-		    wait_round(sh, rev, &f, &l) < 0)
+		if (publish(&rev, &t0, &t1) < 0)
+			goto out;
+		/* one publish, one revision: unless something else writes the store */
+		if (rev - atomic_load(&sh->base_rev) > sh->span) {
+			fprintf(stderr, "bench/publish: revision %llu after %u publishes: does something "
+				"else write the store?\n", (unsigned long long)rev, k + 1);
+			goto out;
+		}
+		if (wait_round(sh, rev, &f, &l) < 0)
 			goto out;
 		if (k >= WARMUP) {
 			unsigned j = k - WARMUP;
@@ -620,10 +691,15 @@ static int measure(struct shared *sh, struct nresult *out)
 		}
 		sleep_ns((uint64_t)PAUSE_MS * 1000000u);
 	}
+	if (current_version(&out->hist1, &unused) < 0)
+		goto out;
+	double per = (double)total * sh->nclients;
+	out->agent_cpu = (double)(total_cpu_ns(agents, nagents) - agent0) / per;
+	out->client_cpu = (double)(total_cpu_ns(clients, nclients) - client0) / per;
 	unsigned n = out->rounds;
 	out->all_med = quantile(all, n, 0.5);
 	out->all_p99 = quantile(all, n, 0.99);
-	out->all_max = all[n - 1];
+	out->all_max = all[n - 1]; /* sorted by quantile() */
 	out->first_med = quantile(first, n, 0.5);
 	out->commit_med = quantile(commit, n, 0.5);
 	out->commit_p99 = quantile(commit, n, 0.99);
@@ -671,6 +747,11 @@ static int run_n(struct nresult *out, long poll_us, char *notes, size_t noteslen
 			goto out;
 	if (wait_agents(n) < 0)
 		goto out;
+	char pid0[16];
+	snprintf(pid0, sizeof pid0, "%d", (int)agents[0]);
+	unsigned held = inotify_of(pid0);
+	if (held)
+		inotify_per_agent = held;
 	for (unsigned i = 0; i < n; i++)
 		if ((clients[nclients++] = start_client(i, shmfd, poll_us)) < 0)
 			goto out;
@@ -684,13 +765,6 @@ static int run_n(struct nresult *out, long poll_us, char *notes, size_t noteslen
 		n, out->rounds, WARMUP, PAUSE_MS);
 	if (measure(sh, out) < 0)
 		goto out;
-	struct gov_kv kv;
-	char ckey[256];
-	snprintf(ckey, sizeof ckey, GOV_RULE_CURRENT_FMT, RULE);
-	if (gov_store_get(store, ckey, &kv, err, sizeof err) == 0) {
-		out->versions = strtoull((char *)kv.value, NULL, 10);
-		gov_kv_clear(&kv);
-	}
 	rc = 0;
 out:
 	atomic_store(&sh->stop, 1);
@@ -706,27 +780,6 @@ out:
 }
 
 /* ---- the report ------------------------------------------------------- */
-
-static void machine_line(FILE *f, const char *command)
-{
-	struct utsname u;
-	uname(&u);
-	char model[128] = "?";
-	FILE *ci = fopen("/proc/cpuinfo", "r");
-	for (char line[256]; ci && fgets(line, sizeof line, ci);)
-		if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
-			snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-			model[strcspn(model, "\n")] = 0;
-			break;
-		}
-	if (ci)
-		fclose(ci);
-	time_t now = time(NULL);
-	char date[32];
-	strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-	fprintf(f, "Command: `%s`. Measured %s on %s %s, %ld CPUs (%s).\n", command, date,
-		u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), model);
-}
 
 static const char *fs_name(const char *path)
 {
@@ -747,46 +800,53 @@ static void print_report(FILE *f, const struct nresult *res, unsigned nres, long
 			 const char *command, const char *store_fs, const char *notes)
 {
 	fprintf(f, "## bench/publish: publish -> applied in N running agents\n\n");
-	machine_line(f, command);
-	fprintf(f, "The store is `sqlite:` on %s (a temp dir), every commit fsynced. Each round "
-		   "publishes one new version of one verdict rule (alternately trace and deny, no "
-		   "resource field, so every agent applies it) in one transaction, as `govctl rule "
-		   "publish` writes it; N agents (`govagent --store --spin-us 0`, one resource each) "
-		   "each serve one governed program. t0 is taken just before the transaction; "
-		   "\"all N\" is when the last program had the new decision table in force, \"first\" "
-		   "the first; \"commit\" is the transaction alone. %d warm-up rounds, then the "
-		   "rounds counted, %d ms apart so that agents and programs sleep when a publish "
-		   "comes. p99 is nearest-rank (with 100 rounds, the second largest; fewer, the max).\n",
+	bench_machine_line(f, command);
+	fprintf(f, "\nEach round publishes one new version of one verdict rule (alternately trace "
+		   "and deny, naming no resource, so it is routed to every agent) in one transaction, "
+		   "writing what `govctl rule publish` writes, to a `sqlite:` store on %s (a temp "
+		   "dir; every commit fsynced). N agents (`govagent --store --spin-us 0`, one resource "
+		   "each) each serve one governed program. t0 is taken just before the transaction; "
+		   "**all N** is when the last of the N programs had the new decision table in force, "
+		   "**first** when the first had; **commit** is the transaction alone, which includes "
+		   "the store waking its watchers (it writes the revision file they watch), so with "
+		   "many agents on few CPUs it also includes waiting for a CPU behind the agents it "
+		   "woke. **CPU per publish** is the agents' (the programs') CPU time during the "
+		   "rounds divided by publishes and by N: reading the store, building and sending "
+		   "the table (applying it). **versions in the store** is the rule's history before "
+		   "and after the rounds, for comparing runs. %d warm-up rounds, then the rounds counted, %d ms apart "
+		   "so that agents and programs sleep when a publish comes; p99 is nearest-rank "
+		   "(the ⌈0.99 n⌉-th smallest of n rounds).\n\n",
 		store_fs, WARMUP, PAUSE_MS);
 	if (poll_us > 0)
-		fprintf(f, "Programs noticed a new table by polling `govrt_stats().table_rev` every %ld µs "
-			   "(adds up to that, plus the sleep's overshoot, to each program's time).\n", poll_us);
+		fprintf(f, "Programs noticed a new table by polling `govrt_stats().table_rev` every %ld µs, "
+			   "which adds up to that, plus the sleep's overshoot, to each program's time.\n",
+			poll_us);
 	else
-		fprintf(f, "Programs noticed a new table by sleeping on govrt's debug line "
-			   "(`GOV_LOG=debug`, stderr on a pipe), then confirming with "
+		fprintf(f, "Programs noticed a new table by sleeping on govrt's own debug line "
+			   "(`GOV_LOG=debug`, stderr on a pipe) and confirming with "
 			   "`govrt_stats().table_rev`: one pipe write and one thread wake-up on top of "
-			   "the application itself, a few µs on an idle CPU.\n");
+			   "the application itself, a few µs on an idle CPU, and no CPU between rounds.\n");
 	if (notes[0])
-		fprintf(f, "%s\n", notes);
+		fprintf(f, "\n%s\n", notes);
 	fprintf(f, "\n| agents N | rounds | all N: median ms | all N: p99 ms | all N: max ms "
-		   "| first: median ms | commit: median ms | commit: p99 ms |\n");
-	fprintf(f, "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+		   "| first: median ms | commit: median ms | commit: p99 ms "
+		   "| CPU per publish: agent µs | program µs | versions in the store |\n");
+	fprintf(f, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	const struct nresult *target = NULL;
 	for (unsigned i = 0; i < nres; i++) {
 		const struct nresult *r = &res[i];
 		if (r->skipped) {
-			fprintf(f, "| %u | – | %s | | | | | |\n", r->n, r->why);
+			fprintf(f, "| %u | – | %s | | | | | | | | |\n", r->n, r->why);
 			continue;
 		}
 		if (r->n == TARGET_N)
 			target = r;
-		fprintf(f, "| %u | %u | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", r->n, r->rounds,
-			r->all_med / 1e6, r->all_p99 / 1e6, r->all_max / 1e6, r->first_med / 1e6,
-			r->commit_med / 1e6, r->commit_p99 / 1e6);
+		fprintf(f, "| %u | %u | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.0f | %.0f | %llu–%llu |\n",
+			r->n, r->rounds, r->all_med / 1e6, r->all_p99 / 1e6, r->all_max / 1e6,
+			r->first_med / 1e6, r->commit_med / 1e6, r->commit_p99 / 1e6,
+			r->agent_cpu / 1e3, r->client_cpu / 1e3,
+			(unsigned long long)r->hist0, (unsigned long long)r->hist1);
 	}
-	if (nres && !res[nres - 1].skipped)
-		fprintf(f, "\nThe rule had %llu versions in its history at the end (agents list "
-			   "`/rules/` on every change).\n", res[nres - 1].versions);
 	if (target)
 		fprintf(f, "\nTarget: median <= 1 ms for N = %d: %s (%.3f ms)\n\n", TARGET_N,
 			target->all_med <= TARGET_NS ? "met" : "missed", target->all_med / 1e6);
@@ -794,52 +854,17 @@ static void print_report(FILE *f, const struct nresult *res, unsigned nres, long
 		fprintf(f, "\nTarget: median <= 1 ms for N = %d: not measured in this run\n\n", TARGET_N);
 }
 
-/* Replaces the bench/publish section of path (between its markers), or
- * appends it; written to path.tmp and renamed, so a crash leaves the old file. */
-static int write_markdown(const char *path, const struct nresult *res, unsigned nres,
-			  long poll_us, const char *command, const char *store_fs, const char *notes)
+struct report {
+	const struct nresult *res;
+	unsigned nres;
+	long poll_us;
+	const char *command, *store_fs, *notes;
+};
+
+static void report_body(FILE *f, void *arg)
 {
-	static const char begin[] = "<!-- bench/publish: begin -->\n";
-	static const char end[] = "<!-- bench/publish: end -->\n";
-	char *old = NULL;
-	size_t oldlen = 0;
-	FILE *in = fopen(path, "r");
-	if (in) {
-		fseek(in, 0, SEEK_END);
-		long len = ftell(in);
-		rewind(in);
-		old = len > 0 ? calloc(1, (size_t)len + 1) : NULL;
-		if (old && fread(old, 1, (size_t)len, in) == (size_t)len)
-			oldlen = (size_t)len;
-		fclose(in);
-	}
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		free(old);
-		return -1;
-	}
-	char *b = oldlen ? strstr(old, begin) : NULL, *e = b ? strstr(b, end) : NULL;
-	if (b && e)
-		fwrite(old, 1, (size_t)(b - old), f);
-	else if (oldlen)
-		fputs(old, f);
-	else
-		fputs("# Benchmarks\n\nWritten by `make bench`; each section by its own benchmark.\n\n", f);
-	if (!(b && e) && oldlen && old[oldlen - 1] != '\n')
-		fputc('\n', f);
-	fputs(begin, f);
-	print_report(f, res, nres, poll_us, command, store_fs, notes);
-	fputs(end, f);
-	if (b && e)
-		fputs(e + strlen(end), f);
-	free(old);
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	const struct report *r = arg;
+	print_report(f, r->res, r->nres, r->poll_us, r->command, r->store_fs, r->notes);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -893,6 +918,12 @@ int main(int argc, char **argv)
 		perror("execv");
 		return 1;
 	}
+	ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+	if (len <= 0) {
+		perror("bench/publish: /proc/self/exe");
+		return 1;
+	}
+	self_path[len] = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -935,7 +966,7 @@ int main(int argc, char **argv)
 	memset(res, 0, sizeof res);
 	for (unsigned i = 0; i < nsizes && !rc; i++) {
 		res[i].n = sizes[i];
-		res[i].rounds = quick ? (sizes[i] >= 100 ? 10 : 30) : (sizes[i] >= 100 ? 100 : 300);
+		res[i].rounds = quick ? (sizes[i] >= 100 ? 10 : 30) : (sizes[i] >= 100 ? 200 : 500);
 		rc = run_n(&res[i], poll_us, notes, sizeof notes);
 		if (interrupted)
 			rc = -1;
@@ -943,14 +974,22 @@ int main(int argc, char **argv)
 	const char *store_fs = fs_name(run_dir);
 	gov_store_close(store);
 	if (rc < 0) {
-		fprintf(stderr, "bench/publish: failed; no report\n");
+		fprintf(stderr, "bench/publish: %s; no report\n", interrupted ? "interrupted" : "failed");
 		return 1;
 	}
-	char command[PATH_MAX + 64] = "make bench";
-	if (!markdown)
-		snprintf(command, sizeof command, "%s%s", argv[0], quick ? " --quick" : "");
+	/* `make bench` runs it with --markdown only; anything else is said as run */
+	char command[1024] = "make bench";
+	if (!markdown || argc != 3) {
+		size_t o = (size_t)snprintf(command, sizeof command, "%s", argv[0]);
+		for (int i = 1; i < argc && o < sizeof command; i++)
+			if (strcmp(argv[i], "--markdown") == 0)
+				i++;
+			else
+				o += (size_t)snprintf(command + o, sizeof command - o, " %s", argv[i]);
+	}
 	print_report(stdout, res, nsizes, poll_us, command, store_fs, notes);
-	if (markdown && write_markdown(markdown, res, nsizes, poll_us, command, store_fs, notes) < 0) {
+	struct report rep = { res, nsizes, poll_us, command, store_fs, notes };
+	if (markdown && bench_write_section(markdown, "bench/publish", report_body, &rep) < 0) {
 		fprintf(stderr, "bench/publish: cannot write %s: %s\n", markdown, strerror(errno));
 		return 1;
 	}

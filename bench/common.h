@@ -1,0 +1,23 @@
+/* bench/common.h - what every benchmark here shares: the CPU time a
+ * process burnt, the line that says which machine measured, and writing
+ * one benchmark's section of BENCHMARKS.md without touching the others. */
+#ifndef GOV_BENCH_COMMON_H
+#define GOV_BENCH_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* CPU time of every thread of pid so far, in ns (schedstat is ns-precise). */
+uint64_t bench_process_cpu_ns(pid_t pid);
+
+/* "Command: `command`. Measured DATE on KERNEL, N CPUs (MODEL).\n" */
+void bench_machine_line(FILE *f, const char *command);
+
+/* Replaces the section of path between "<!-- NAME: begin -->" and
+ * "<!-- NAME: end -->" with what body(f, arg) prints, or appends it; the
+ * file is written aside and renamed, so a crash leaves the old one. */
+int bench_write_section(const char *path, const char *name,
+			void (*body)(FILE *f, void *arg), void *arg);
+
+#endif
