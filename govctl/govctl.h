@@ -6,8 +6,10 @@
 #ifndef GOVCTL_H
 #define GOVCTL_H
 
+#include <jansson.h>
 #include <stdio.h>
 #include "../rules/store.h"
+#include "../rules/ruledoc.h"
 
 enum govctl_exit {
 	GOVCTL_OK = 0,
@@ -32,8 +34,31 @@ int govctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2,
 /* A subcommand: argv[0] is its own name. Returns an exit code. */
 typedef int govctl_cmd(struct govctl *g, int argc, char **argv);
 
+/* A transaction being built by several parts of govctl: its comparisons
+ * and operations, the strings they point to kept alive in `keep`. */
+struct govctl_txn {
+	struct gov_txn_cmp *cmps;
+	size_t ncmps;
+	struct gov_txn_op *ops;
+	size_t nops;
+	json_t *keep;
+};
+void govctl_txn_init(struct govctl_txn *t);
+void govctl_txn_free(struct govctl_txn *t);
+/* Appends; the strings are copied into t->keep. Returns -1 out of memory. */
+int govctl_txn_cmp(struct govctl_txn *t, const char *key, uint64_t mod_rev);
+int govctl_txn_op(struct govctl_txn *t, enum gov_txn_kind kind, const char *key,
+		  const void *value, size_t len);
+
 /* resources.c */
 govctl_cmd cmd_register, cmd_resources, cmd_show, cmd_unregister, cmd_matrix;
+/* For `rule publish`: checks the resources a document declares, in order,
+ * exactly as `register` would (layers_json: the document's own layer set as
+ * JSON, or NULL for the one in force), and adds what writes them to t. A
+ * resource already registered with the same record is left as it is.
+ * Returns 0, or an exit code after printing every refusal with its place. */
+int govctl_plan_resources(struct govctl *g, const struct gov_ruledoc *d, const char *origin,
+			  const char *layers_json, struct govctl_txn *t);
 /* rules.c */
 govctl_cmd cmd_rule;
 /* agents.c */

@@ -62,6 +62,54 @@ struct gov_store *govctl_store(struct govctl *g)
 	return g->store;
 }
 
+void govctl_txn_init(struct govctl_txn *t)
+{
+	*t = (struct govctl_txn){ .keep = json_array() };
+}
+
+void govctl_txn_free(struct govctl_txn *t)
+{
+	free(t->cmps);
+	free(t->ops);
+	json_decref(t->keep);
+	*t = (struct govctl_txn){ 0 };
+}
+
+/* A string that lives as long as the transaction. */
+static const char *kept(struct govctl_txn *t, const char *s, size_t len)
+{
+	json_t *v = json_stringn_nocheck(s, len);
+	if (!v || json_array_append_new(t->keep, v) < 0)
+		return NULL;
+	return json_string_value(v);
+}
+
+int govctl_txn_cmp(struct govctl_txn *t, const char *key, uint64_t mod_rev)
+{
+	struct gov_txn_cmp *c = realloc(t->cmps, (t->ncmps + 1) * sizeof *c);
+	if (!c)
+		return -1;
+	t->cmps = c;
+	if (!(c[t->ncmps].key = kept(t, key, strlen(key))))
+		return -1;
+	c[t->ncmps++].mod_rev = mod_rev;
+	return 0;
+}
+
+int govctl_txn_op(struct govctl_txn *t, enum gov_txn_kind kind, const char *key,
+		  const void *value, size_t len)
+{
+	struct gov_txn_op *o = realloc(t->ops, (t->nops + 1) * sizeof *o);
+	if (!o)
+		return -1;
+	t->ops = o;
+	o[t->nops] = (struct gov_txn_op){ kind, kept(t, key, strlen(key)), NULL, len };
+	if (!o[t->nops].key || (value && !(o[t->nops].value = kept(t, value, len))))
+		return -1;
+	t->nops++;
+	return 0;
+}
+
 int govctl_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)

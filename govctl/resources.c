@@ -1179,3 +1179,142 @@ out:
 	layers_free(&L);
 	return code;
 }
+
+/* ---- resources declared in a rule document (govctl rule publish) ------ */
+
+/* "FILE:LINE:COL: register NAME refused: ..." */
+__attribute__((format(printf, 4, 5)))
+static void refuse_at(json_t *lines, const char *origin, const struct gov_ruledoc_resource *r,
+		      const char *fmt, ...)
+{
+	char line[2048];
+	int n = snprintf(line, sizeof line, "%s:%u:%u: register %s refused: ", origin, r->pos.line,
+			 r->pos.column, r->name);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	va_end(ap);
+	json_array_append_new(lines, json_string(line));
+}
+
+static json_t *doc_record(const struct gov_ruledoc_resource *r)
+{
+	json_t *refs = json_array(), *exports = json_array();
+	for (unsigned i = 0; i < r->nrefs; i++)
+		array_add(refs, r->refs[i]);
+	for (unsigned i = 0; i < r->nexports; i++)
+		array_add(exports, r->exports[i]);
+	return json_pack("{s:s,s:s,s:o,s:s,s:o}", "name", r->name, "type", r->type, "refs", refs,
+			 "privilege", r->kernel ? "kernel" : "user", "exports", exports);
+}
+
+/* The same record, whatever the order of refs and exports. */
+static int same_record(json_t *a, json_t *b)
+{
+	static const char *const fields[] = { "name", "type", "privilege" };
+	for (size_t i = 0; i < 3; i++)
+		if (!json_equal(json_object_get(a, fields[i]), json_object_get(b, fields[i])))
+			return 0;
+	static const char *const lists[] = { "refs", "exports" };
+	for (size_t i = 0; i < 2; i++) {
+		json_t *x = json_object_get(a, lists[i]), *y = json_object_get(b, lists[i]), *v;
+		size_t k;
+		if (json_array_size(x) != json_array_size(y))
+			return 0;
+		json_array_foreach(x, k, v)
+			if (!array_has(y, json_string_value(v)))
+				return 0;
+	}
+	return 1;
+}
+
+int govctl_plan_resources(struct govctl *g, const struct gov_ruledoc *d, const char *origin,
+			  const char *layers_json, struct govctl_txn *t)
+{
+	if (!d->nresources)
+		return 0;
+	struct layers L, stored;
+	struct catalog C;
+	int code = layers_load(g, &stored);
+	if (code)
+		return code;
+	if (layers_json) {
+		const char *why = layers_parse(&L, layers_json, strlen(layers_json));
+		if (why) {
+			layers_free(&L);
+			layers_free(&stored);
+			return govctl_fail(GOVCTL_REFUSED, "%s: layer set: %s", origin, why);
+		}
+	} else {
+		L = stored;
+		stored = (struct layers){ 0 };
+	}
+	if ((code = catalog_load(g, &C))) {
+		layers_free(&L);
+		layers_free(&stored);
+		return code;
+	}
+	char ldesc[512], buf[1024];
+	layers_describe(&L, ldesc, sizeof ldesc);
+	json_t *refusals = json_array(), *types = json_object(); /* name -> type, earlier in d */
+	for (unsigned i = 0; i < d->nresources; i++) {
+		const struct gov_ruledoc_resource *r = &d->resources[i];
+		int type = layer_index(&L, r->type);
+		json_object_set_new(types, r->name, json_string(r->type));
+		if (type < 0) {
+			refuse_at(refusals, origin, r, "unknown type '%s' (layer set: %s)", r->type, ldesc);
+			continue;
+		}
+		json_t *rec = doc_record(r);
+		const struct res *self = catalog_find(&C, r->name);
+		if (self && self->rec && !same_record(self->rec, rec))
+			refuse_at(refusals, origin, r, "%s is already registered differently (type %s); "
+			       "unregister it or use govctl register %s --replace", r->name,
+			       self->type ? self->type : "?", r->name);
+		for (unsigned k = 0; k < r->nrefs; k++) {
+			const char *ref = r->refs[k];
+			const struct res *q = catalog_find(&C, ref);
+			const char *rtype = json_string_value(json_object_get(types, ref));
+			if (!rtype && q)
+				rtype = q->type;
+			if (strcmp(ref, r->name) == 0) {
+				refuse_at(refusals, origin, r, "a resource cannot reference itself");
+			} else if (!rtype) {
+				refuse_at(refusals, origin, r, "unknown reference '%s': not registered and "
+				       "not declared before it in this file", ref);
+			} else if (layer_index(&L, rtype) < 0 ||
+				   !edge_allowed(&L, type, layer_index(&L, rtype))) {
+				layer_rule(&L, type, buf, sizeof buf);
+				refuse_at(refusals, origin, r, "%s (%s) -> %s (%s): %s (layer set: %s)", r->name,
+				       r->type, ref, rtype, buf, ldesc);
+			} else if (q && q->kv) {
+				govctl_txn_cmp(t, q->kv->key, q->kv->mod_rev); /* it must not vanish */
+			}
+		}
+		if (!self) {
+			char key[sizeof GOV_KEY_RESOURCES + GOV_NAME_MAX], *value = dump(rec);
+			snprintf(key, sizeof key, GOV_KEY_RESOURCES "%s", r->name);
+			if (!value || govctl_txn_cmp(t, key, 0) < 0 ||
+			    govctl_txn_op(t, GOV_TXN_PUT, key, value, strlen(value)) < 0 ||
+			    govctl_txn_op(t, GOV_TXN_PUT, GOV_KEY_RESOURCE_EPOCH, r->name,
+					  strlen(r->name)) < 0)
+				code = govctl_fail(GOVCTL_UNAVAILABLE, "out of memory");
+			free(value);
+		}
+		json_decref(rec);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(refusals, i, v)
+		govctl_fail(GOVCTL_REFUSED, "%s", json_string_value(v));
+	if (json_array_size(refusals))
+		code = GOVCTL_REFUSED;
+	else if (!code)
+		govctl_txn_cmp(t, GOV_KEY_LAYERS, layers_json ? stored.mod_rev : L.mod_rev);
+	json_decref(refusals);
+	json_decref(types);
+	catalog_free(&C);
+	layers_free(&L);
+	layers_free(&stored);
+	return code;
+}

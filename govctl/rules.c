@@ -93,9 +93,13 @@ struct guard {
 	size_t n;
 };
 
-static int guard_resource(struct gov_store *s, struct guard *g, const char *origin,
-			  const char *name, struct gov_ruledoc_pos pos, char *why, size_t whylen)
+static int guard_resource(struct gov_store *s, struct guard *g, const struct gov_ruledoc *d,
+			  const char *origin, const char *name, struct gov_ruledoc_pos pos,
+			  char *why, size_t whylen)
 {
+	for (unsigned i = 0; i < d->nresources; i++)
+		if (strcmp(d->resources[i].name, name) == 0)
+			return 0; /* declared here: govctl_plan_resources checks it */
 	char key[sizeof g->keys[0]];
 	snprintf(key, sizeof key, GOV_KEY_RESOURCES "%s", name);
 	for (size_t i = 0; i < g->n; i++)
@@ -301,19 +305,32 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		}
 		for (unsigned i = 0; !code && i < d.nrows; i++)
 			if (d.row_resource[i][0])
-				code = guard_resource(s, &guard, origin, d.row_resource[i], d.row_pos[i],
-						      why, sizeof why);
+				code = guard_resource(s, &guard, &d, origin, d.row_resource[i],
+						      d.row_pos[i], why, sizeof why);
 		for (unsigned i = 0; !code && i < d.nprotocols; i++) {
-			code = guard_resource(s, &guard, origin, d.protocols[i].from, d.protocols[i].pos,
-					      why, sizeof why);
+			code = guard_resource(s, &guard, &d, origin, d.protocols[i].from,
+					      d.protocols[i].pos, why, sizeof why);
 			if (!code)
-				code = guard_resource(s, &guard, origin, d.protocols[i].to,
+				code = guard_resource(s, &guard, &d, origin, d.protocols[i].to,
 						      d.protocols[i].pos, why, sizeof why);
 		}
 		if (!code && d.nlayers)
 			code = check_layers_against_resources(s, &d, origin, why, sizeof why);
 		if (code)
 			break;
+		struct govctl_txn rt;
+		govctl_txn_init(&rt);
+		if (d.nresources) {
+			char *lj = d.nlayers ? layers_json(&d) : NULL;
+			int rc = govctl_plan_resources(g, &d, origin, lj, &rt);
+			free(lj);
+			if (rc) {
+				govctl_txn_free(&rt);
+				code = rc;
+				why[0] = 0; /* the refusals are printed already */
+				break;
+			}
+		}
 		uint64_t version, cur_rev, rev;
 		if (current_version(s, name, &version, &cur_rev, err, sizeof err) < 0) {
 			code = store_fail(err);
@@ -326,9 +343,13 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		json_t *targets = route_targets(&d), *keep = json_array();
 		size_t nroutes = 0;
 		struct gov_txn_op *routes = route_ops(s, name, version + 1, targets, keep, &nroutes);
-		struct gov_txn_op *ops = routes ? calloc(nroutes + 3, sizeof *ops) : NULL;
-		if (!ops) {
+		struct gov_txn_op *ops = routes ? calloc(nroutes + 3 + rt.nops, sizeof *ops) : NULL;
+		struct gov_txn_cmp *cmps = calloc(guard.n + 1 + rt.ncmps, sizeof *cmps);
+		if (!ops || !cmps) {
 			free(routes);
+			free(ops);
+			free(cmps);
+			govctl_txn_free(&rt);
 			json_decref(targets);
 			json_decref(keep);
 			code = govctl_fail(GOVCTL_UNAVAILABLE, "out of memory");
@@ -345,8 +366,14 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 			ops[nops++] = (struct gov_txn_op){ GOV_TXN_PUT, GOV_KEY_LAYERS, layers, strlen(layers) };
 		}
 		guard.cmp[guard.n++] = (struct gov_txn_cmp){ ckey, cur_rev };
-		int r = gov_store_txn(s, guard.cmp, guard.n, ops, nops, &rev, err, sizeof err);
+		memcpy(cmps, guard.cmp, guard.n * sizeof *cmps);
+		memcpy(cmps + guard.n, rt.cmps, rt.ncmps * sizeof *cmps);
+		memcpy(ops + nops, rt.ops, rt.nops * sizeof *ops);
+		nops += rt.nops;
+		int r = gov_store_txn(s, cmps, guard.n + rt.ncmps, ops, nops, &rev, err, sizeof err);
 		free(ops);
+		free(cmps);
+		govctl_txn_free(&rt);
 		json_decref(targets);
 		json_decref(keep);
 		if (r < 0) {
@@ -363,8 +390,10 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 	if (!code)
 		code = govctl_fail(GOVCTL_UNAVAILABLE, "rule %s: gave up after %d conflicting publishes",
 				   name, MAX_TRIES);
-	else
+	else if (why[0])
 		govctl_fail(code, "%s%s", why, code == GOVCTL_REFUSED ? "\ngovctl: nothing published" : "");
+	else
+		govctl_fail(code, "nothing published");
 out:
 	free(layers);
 	gov_ruledoc_free(&d);

@@ -313,13 +313,91 @@ static int parse_protocols(struct ctx *c, yaml_node_t *list)
 	return 0;
 }
 
+/* A list of names, as a YAML sequence or one comma-separated scalar. */
+static int name_list(struct ctx *c, yaml_node_t *v, const char *what,
+		     char (**out)[GOV_NAME_MAX], unsigned *n)
+{
+	size_t cap = v->type == YAML_SEQUENCE_NODE ? seq_len(v) : 1;
+	const char *text = scalar(v);
+	if (text)
+		for (const char *p = text; *p; p++)
+			cap += *p == ',';
+	*out = calloc(cap + 1, sizeof **out);
+	*n = 0;
+	if (!*out)
+		return fail(c, v, "out of memory");
+	if (v->type == YAML_SEQUENCE_NODE) {
+		for (size_t i = 0; i < seq_len(v); i++)
+			if (name_field(c, node(c, v->data.sequence.items.start[i]), what, (*out)[(*n)++]) < 0)
+				return -1;
+		return 0;
+	}
+	if (!text)
+		return fail(c, v, "%s must be a list of names", what);
+	char *copy = strdup(text), *save = NULL;
+	for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (!gov_resource_name_ok(tok)) {
+			free(copy);
+			return fail(c, v, "%s: '%s' is not a name (1-63 of A-Z a-z 0-9 . _ -)", what, tok);
+		}
+		strcpy((*out)[(*n)++], tok);
+	}
+	free(copy);
+	return 0;
+}
+
+static int parse_resources(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'resources' must be a list of {name, type, refs, privilege, exports}");
+	size_t n = seq_len(list);
+	c->d.resources = calloc(n + 1, sizeof *c->d.resources);
+	if (!c->d.resources)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		struct gov_ruledoc_resource *r = &c->d.resources[i];
+		if (item->type != YAML_MAPPING_NODE)
+			return fail(c, item, "a resource is a mapping {name, type, refs, privilege, exports}");
+		r->pos = pos_of(item);
+		c->d.nresources++;
+		FOR_PAIRS(c, item, k, v) {
+			const char *key = scalar(k), *val = scalar(v);
+			int rc = 0;
+			if (key && strcmp(key, "name") == 0)
+				rc = name_field(c, v, "a resource name", r->name);
+			else if (key && strcmp(key, "type") == 0)
+				rc = name_field(c, v, "a resource type", r->type);
+			else if (key && strcmp(key, "refs") == 0)
+				rc = name_list(c, v, "'refs'", &r->refs, &r->nrefs);
+			else if (key && strcmp(key, "exports") == 0)
+				rc = name_list(c, v, "'exports'", &r->exports, &r->nexports);
+			else if (key && strcmp(key, "privilege") == 0) {
+				if (!val || (strcmp(val, "user") != 0 && strcmp(val, "kernel") != 0))
+					return fail(c, v, "privilege is user or kernel");
+				r->kernel = val[0] == 'k';
+			} else
+				return fail(c, k, "unknown field '%s' in a resource "
+					    "(name, type, refs, privilege, exports)", key ? key : "?");
+			if (rc < 0)
+				return -1;
+		}
+		if (!r->name[0] || !r->type[0])
+			return fail(c, item, "a resource needs a name and a type");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->d.resources[j].name, r->name) == 0)
+				return fail(c, item, "resource '%s' is declared twice", r->name);
+	}
+	return 0;
+}
+
 static int parse_doc(struct ctx *c)
 {
 	yaml_node_t *root = yaml_document_get_root_node(&c->doc), *k, *v;
 	if (!root)
 		return 0; /* an empty document: no rules */
 	if (root->type != YAML_MAPPING_NODE)
-		return fail(c, root, "the top level must be a mapping (name, verdicts, layers, edges, protocols)");
+		return fail(c, root, "the top level must be a mapping (name, verdicts, layers, edges, protocols, resources)");
 	yaml_node_t *edges = NULL;
 	FOR_PAIRS(c, root, k, v) {
 		const char *key = scalar(k);
@@ -337,9 +415,11 @@ static int parse_doc(struct ctx *c)
 			edges = v; /* after layers, wherever it stands */
 		else if (strcmp(key, "protocols") == 0)
 			r = empty ? 0 : parse_protocols(c, v);
+		else if (strcmp(key, "resources") == 0)
+			r = empty ? 0 : parse_resources(c, v);
 		else
 			return fail(c, k, "unknown top-level field '%s' "
-				    "(name, verdicts, layers, edges, protocols)", key);
+				    "(name, verdicts, layers, edges, protocols, resources)", key);
 		if (r < 0)
 			return -1;
 	}
@@ -414,6 +494,11 @@ void gov_ruledoc_free(struct gov_ruledoc *d)
 	free(d->layers);
 	free(d->edges);
 	free(d->protocols);
+	for (unsigned i = 0; i < d->nresources; i++) {
+		free(d->resources[i].refs);
+		free(d->resources[i].exports);
+	}
+	free(d->resources);
 	memset(d, 0, sizeof *d);
 }
 

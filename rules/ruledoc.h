@@ -15,6 +15,8 @@
  *       - [application, service]
  *     protocols:                    # the protocol of an edge between resources
  *       - {from: httpclient, to: net-service, protocol: msgqueue}  # shm | msgqueue | unix | tcp
+ *     resources:                    # resources to register (checked like govctl register)
+ *       - {name: vim, type: application, refs: [file-system], privilege: user, exports: []}
  *
  * Every section is optional. Rows are tried in order; the first that matches
  * a site decides. A document that does not parse or check is refused whole
@@ -39,6 +41,16 @@ struct gov_ruledoc_protocol {
 	struct gov_ruledoc_pos pos;
 };
 
+struct gov_ruledoc_resource {
+	char name[GOV_NAME_MAX], type[GOV_NAME_MAX];
+	char (*refs)[GOV_NAME_MAX];
+	unsigned nrefs;
+	char (*exports)[GOV_NAME_MAX];
+	unsigned nexports;
+	int kernel;                         /* privilege: kernel (else user) */
+	struct gov_ruledoc_pos pos;
+};
+
 struct gov_ruledoc {
 	char name[GOV_RULE_NAME_MAX];       /* "" if the document names none */
 	struct gov_decision *rows;
@@ -51,6 +63,8 @@ struct gov_ruledoc {
 	unsigned nedges;
 	struct gov_ruledoc_protocol *protocols;
 	unsigned nprotocols;
+	struct gov_ruledoc_resource *resources;
+	unsigned nresources;
 };
 
 /* Parses len bytes of YAML text; origin names it in errors. Returns 0, or -1

@@ -80,13 +80,48 @@ for verb in publish list show history diff rollback watch; do
 	g rule "$verb" --help; [ $rc -eq 0 ] && has "example:" out; ok $? "rule $verb --help shows an example"
 done
 
+# ---- resources declared in a rule file: checked like register, written with the version
+cat >"$tmp/paper.yaml" <<'Y'
+name: paper
+resources:
+  - {name: ram, type: hardware}
+  - {name: nic, type: hardware}
+  - {name: net-driver, type: driver, refs: [nic], privilege: kernel}
+  - {name: file-system, type: service, exports: [fs_read]}
+  - {name: vim, type: application, refs: [file-system]}
+  - {name: telnet, type: application}
+verdicts:
+  - function: fs_read
+    action: trace
+    resource: vim
+Y
+g rule publish "$tmp/paper.yaml"; ok $rc "a rule file registers the paper's resources with its version"
+g matrix --csv
+[ "$(tail -n +2 "$tmp/out" | cut -d, -f2- | tr ',' '\n' | grep -c '^1$')" -eq 2 ] && \
+	grep -q '^vim,0,0,0,1,' "$tmp/out" && grep -q '^net-driver,0,0,0,0,0,1,' "$tmp/out"
+ok $? "the matrix has their two edges (vim -> file-system, net-driver -> nic)"
+g rule publish "$tmp/paper.yaml"; [ $rc -eq 0 ] && has "version 2" out; ok $? "publishing the same resources again changes none of them"
+cat >"$tmp/badres.yaml" <<'Y'
+name: badres
+resources:
+  - {name: usb, type: hardware}
+  - {name: usb-driver, type: driver, refs: [usb, file-system]}
+Y
+before=$(revision)
+g rule publish "$tmp/badres.yaml"
+[ $rc -eq 2 ] && has "badres.yaml:4:5: register usb-driver refused: usb-driver (driver) -> file-system (service): a driver may call only hardware" err
+ok $? "a declared resource that breaks the layer rule is refused with file:line and the rule"
+[ "$(revision)" = "$before" ] && ! "$govctl" show usb >/dev/null 2>&1; ok $? "and nothing is written, not even the valid resource before it"
+printf 'resources:\n  - {name: vim, type: service}\n' >"$tmp/clash.yaml"
+g rule publish "$tmp/clash.yaml"; [ $rc -eq 2 ] && has "already registered differently" err; ok $? "a resource declared differently from its registration is refused"
+
 # ---- versions
 printf 'verdicts:\n  - function: f\n    action: trace\n' >"$tmp/p1.yaml"
 printf 'verdicts:\n  - function: f\n    action: deny\n    errno: EIO\n' >"$tmp/p2.yaml"
 g rule publish "$tmp/p1.yaml" --name pol; [ $rc -eq 0 ] && has "version 1" out; ok $? "publish version 1"
 start=$(revision)
 g rule publish "$tmp/p2.yaml" --name pol; [ $rc -eq 0 ] && has "version 2" out; ok $? "publish version 2"
-g rule list --json; python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[0]["name"]=="pol" and j[0]["version"]==2' <"$tmp/out"; ok $? "rule list --json"
+g rule list --json; python3 -c 'import json,sys; j={r["name"]: r["version"] for r in json.load(sys.stdin)}; assert j["pol"]==2' <"$tmp/out"; ok $? "rule list --json"
 g rule history pol; [ "$(grep -c '^ *[0-9]' "$tmp/out")" -eq 2 ] && has "(current)" out; ok $? "rule history lists both, marking the current one"
 g rule rollback pol --to 1; [ $rc -eq 0 ] && has "version 3" out; ok $? "rollback publishes version 1 again as 3"
 g rule show pol; cmp -s "$tmp/out" "$tmp/p1.yaml"; ok $? "and version 3 is version 1's text"
