@@ -4,8 +4,10 @@
 #   make bench      run the benchmarks and write BENCHMARKS.md
 #   make demo       run the demo
 #   make install    PREFIX=/usr/local DESTDIR=
-# Parts that are not written yet (gcc-plugin, clang-plugin, rewriter, govctl)
-# have no rules here yet; see the issues.
+# Parts that are not written yet (clang-plugin, rewriter) have no rules here
+# yet; see the issues.
+
+.DEFAULT_GOAL := all
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -34,11 +36,13 @@ GOVAGENT    := $(B)/bin/govagent
 GOVCTL      := $(B)/bin/govctl
 STORE_LIBS  := -lsqlite3 -lyaml -ljansson -lpthread
 
+include gcc-plugin/plugin.mk
+
 # Installs missing Debian packages (nothing when all are there).
 deps:
 	@sh scripts/deps.sh
 
-all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(GOVCTL)
+all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(GOVCTL) $(GOVINTERCEPT)
 
 $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -124,6 +128,8 @@ install: all
 	install -m 755 $(LIBGOVRT_SO).1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so.1
 	ln -sf libgovrt.so.1 $(DESTDIR)$(PREFIX)/lib/libgovrt.so
 	install -m 644 $(LIBGOVRT_A) $(DESTDIR)$(PREFIX)/lib/libgovrt.a
+	install -d $(DESTDIR)$(PREFIX)/lib/gcc-plugin
+	install -m 755 $(GOVINTERCEPT) $(DESTDIR)$(PREFIX)/lib/gcc-plugin/govintercept.so
 	install -m 644 include/gov/*.h include/gov/*.def $(DESTDIR)$(PREFIX)/include/gov/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' runtime/govrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/govrt.pc
 

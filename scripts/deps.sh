@@ -8,6 +8,7 @@ set -eu
 # one package per line: what for
 PACKAGES="
 build-essential
+gcc-12-plugin-dev
 pkg-config
 libyaml-dev
 libsqlite3-dev

@@ -1,0 +1,121 @@
+/* gcc-plugin/govintercept.h - what the parts of govintercept.so share.
+ *
+ *   govintercept.cc     plugin_init: options, help, the gov_native attribute,
+ *                       registering the pass and the callbacks
+ *   targets.cc          which callees are sites: target globs, targets-file,
+ *                       targets-header, the libc wrapper table, syscalls=
+ *   types.cc            a callee's C types -> Rhodes type codes (gov/types.def)
+ *   site_table.cc       the site records (gov/abi.h), their ids, the listing,
+ *                       and the module's registration constructor
+ *   instrument_pass.cc  the GIMPLE pass that rewrites each site
+ *   verify_pass.cc      with verify: GCC's SSA and IL verifiers after "ssa"
+ *
+ * Not for use outside gcc-plugin/: the contract with govrt is gov/abi.h.
+ */
+#ifndef GOVINTERCEPT_H
+#define GOVINTERCEPT_H
+
+#include "gcc-common.h"
+
+#define GOV_PLUGIN_NAME "govintercept"
+
+/* ---- options (govintercept.cc) ---- */
+
+enum gov_syscall_mode { GOV_SYSCALLS_NONE, GOV_SYSCALLS_ALL, GOV_SYSCALLS_LIST };
+
+struct gov_options {
+	std::string resource;                 /* resource=; empty: none built in */
+	std::vector<std::string> targets;     /* targets= and targets-file= globs */
+	std::vector<std::string> headers;     /* targets-header=, canonical paths */
+	gov_syscall_mode syscalls = GOV_SYSCALLS_NONE;
+	std::set<std::string> syscall_names;  /* syscalls=NAME:...: syscall or wrapper names */
+	std::string list_path;                /* list= */
+	bool verbose = false;
+	bool verify = false;                  /* run GCC's IL verifiers after the pass */
+	bool check_libc = false;              /* compare glibc's prototypes with gov/libc.def */
+};
+extern gov_options gov_opts;
+
+/* ---- targets.cc ---- */
+
+/* One glibc syscall wrapper: a line of gov/libc.def. */
+struct gov_libc_entry {
+	const char *name;     /* the glibc function */
+	const char *syscall;  /* the x86-64 syscall it makes */
+	const char *types;    /* Rhodes type string */
+	int ret_conv;         /* enum gov_ret_conv */
+	int flags;            /* GOV_LIBC_VARIADIC */
+};
+
+const gov_libc_entry *gov_libc_lookup(const char *name);
+const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams);
+int gov_syscall_number(const char *name);   /* -1 when unknown */
+const char *gov_syscall_name(int nr);       /* NULL when unknown */
+
+/* Is fndecl a target? Globs are tried on its identifier, its qualified
+ * printable name (C++) and its assembler name. *named: a glob without
+ * wildcards matched, i.e. the user named this very function. */
+bool gov_target_matches(tree fndecl, bool *named);
+/* Is the syscall nr (or a call to the wrapper named wrapper) selected by
+ * syscalls=? */
+bool gov_syscall_selected(int nr, const char *wrapper);
+/* check-libc: warns when decl's prototype maps to other codes than its
+ * gov/libc.def line. */
+void gov_check_libc_decl(tree decl);
+/* Reads a targets-file; false (with an error emitted) when unreadable. */
+bool gov_read_targets_file(const char *path);
+/* Globs that matched no callee in this translation unit. */
+std::vector<std::string> gov_unmatched_targets(void);
+
+/* ---- types.cc ---- */
+
+/* The type string of a call: return code, then one code per argument from
+ * index `first` on. Empty, with *why set, when a type has no Rhodes code. */
+std::string gov_call_types(gcall *call, unsigned first, const gov_libc_entry *libc,
+			   const char **why);
+
+/* The same for a function's prototype: return code, then one code per
+ * declared parameter (check-libc compares it with gov/libc.def). */
+std::string gov_prototype_types(tree fntype, const char **why);
+
+/* ---- site_table.cc ---- */
+
+struct gov_site_desc {
+	int kind;              /* enum gov_site_kind */
+	int ret_conv;          /* enum gov_ret_conv */
+	int sysno;             /* -1 when none */
+	std::string caller, callee, types, file;
+	unsigned line, column;
+	uint64_t id;
+};
+
+/* The printable name of a function, as sites record it. */
+std::string gov_function_name(tree fndecl);
+/* Gives each site of one function its id: gov_site_id(), and for the second
+ * and later sites sharing file, line, caller and callee, "callee#N". */
+void gov_assign_ids(std::vector<gov_site_desc *> &sites);
+/* Emits the static struct gov_site for d, registers the module once per
+ * translation unit, and queues d's line for the listing. */
+tree gov_emit_site(const gov_site_desc &d);
+/* The fields and declarations the rewriting needs. */
+tree gov_site_verdict_field(void);
+tree gov_call_type(void);
+tree gov_dispatch_decl(void);
+/* Appends the queued listing lines to list= (at the end of the unit). */
+void gov_write_listing(void);
+
+/* ---- instrument_pass.cc ---- */
+
+opt_pass *gov_make_instrument_pass(gcc::context *ctxt);
+
+/* ---- verify_pass.cc ---- */
+
+/* With verify: GCC's verifiers again after "ssa". */
+opt_pass *gov_make_verify_pass(gcc::context *ctxt);
+
+/* ---- govintercept.cc ---- */
+
+/* The attribute that keeps a function's own body uninstrumented. */
+bool gov_function_is_native(tree fndecl);
+
+#endif
