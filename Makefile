@@ -110,10 +110,17 @@ $(BENCH_PUBLISH): bench/publish/main.c bench/common.c $(RULES_SRCS) $(RT_SHARED)
 	$(CC) $(BENCH_FLAGS) -o $@ bench/publish/main.c bench/common.c $(RULES_SRCS) \
 	  $(RT_SHARED) $(BENCH_LINK) $(STORE_LIBS)
 
+BENCH_SITES := $(B)/bench/sites
+$(BENCH_SITES): bench/sites/main.c bench/common.c bench/common.h $(GOVINTERCEPT) $(LIBGOVRT_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSITES_TOP='"$(abspath .)"' -DSITES_BUILD='"$(abspath $(B))"' \
+	  -o $@ bench/sites/main.c bench/common.c
+
 bench: deps
-	$(MAKE) $(BENCH_IPC) $(BENCH_PUBLISH)
+	$(MAKE) $(BENCH_IPC) $(BENCH_PUBLISH) $(BENCH_SITES)
 	$(BENCH_IPC) --markdown BENCHMARKS.md
 	$(BENCH_PUBLISH) --markdown BENCHMARKS.md
+	$(BENCH_SITES) --markdown BENCHMARKS.md
 
 demo: deps
 	$(MAKE) all

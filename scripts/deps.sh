@@ -15,6 +15,7 @@ libsqlite3-dev
 libjansson-dev
 libelf-dev
 perl
+dpkg-dev
 "
 
 missing=""
