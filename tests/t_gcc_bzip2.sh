@@ -219,25 +219,14 @@ if [ "$mode" = prepare ]; then
 fi
 
 # ---- the test ---------------------------------------------------------------
-n=0
-fails=0
 tmp=$(mktemp -d /tmp/gcc-bzip2.XXXXXX)
+. "$top/tests/tap.sh"
 agent=""
 cleanup() {
 	[ -n "$agent" ] && kill "$agent" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		fails=$((fails + 1))
-		sed 's/^/# /' "$tmp/err" 2>/dev/null | tail -15
-	fi
-}
 has() { grep -qF -- "$1" "$2"; }
 
 for f in "$plugin" "$govagent" "$govctl" "$lib/libgovrt.so"; do
@@ -458,5 +447,4 @@ cat "$tmp/reg" >>"$tmp/err"
 ok $? "with a service exporting fopen, fread, remove ...: bzip2's sites reference it"
 
 echo "# total: $(($(date +%s) - t0)) s"
-echo "1..$n"
-[ $fails -eq 0 ]
+finish

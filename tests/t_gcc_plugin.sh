@@ -20,18 +20,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-n=0
-fails=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		fails=$((fails + 1))
-		sed 's/^/# /' "$tmp/err" 2>/dev/null | head -15
-	fi
-}
+. "$top/tests/tap.sh"
 has() { grep -qF -- "$1" "$2"; }
 
 for f in "$plugin" "$govagent" "$lib/libgovrt.so"; do
@@ -52,7 +41,7 @@ gp="-fplugin=$plugin -fplugin-arg-govintercept-verify"
 arg() { echo "-fplugin-arg-govintercept-$1"; }
 link="-L$lib -Wl,-rpath,$lib -lgovrt"
 targets=twice:scale:sum6:count_nonzero:fill:greet:neg16:low8:mix:note:from_other_unit
-cc_run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+cc_run() { run "$@"; }
 
 start_agent() { # RULES
 	rm -f run/gp.sock
@@ -286,5 +275,4 @@ cc_run gcc $gp "$(arg check-libc)" -c badproto.c -o badproto.o
 has "'read': its prototype gives types 'lipL', gov/libc.def says 'lioz'" "$tmp/err"
 ok $? "check-libc: a prototype that disagrees is reported"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+finish

@@ -11,20 +11,8 @@ govctl=${GOVCTL:-$top/build/bin/govctl}
 tmp=$(mktemp -d /tmp/govctlres.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export GOV_STORE="sqlite:$tmp/store.db"
-n=0
-fails=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		fails=$((fails + 1))
-		sed 's/^/# /' "$tmp/out" "$tmp/err" 2>/dev/null | head -20
-	fi
-}
+. "$top/tests/tap.sh"
 # run CMD...: its stdout in $tmp/out, stderr in $tmp/err, exit code in $rc
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 g() { run "$govctl" "$@"; }
 is_json() { python3 -c 'import json,sys; json.load(sys.stdin)' <"$1" 2>/dev/null; }
 # a python expression over the JSON on stdout (as j) must be true
@@ -289,5 +277,4 @@ wait
 "$govctl" resources --json >"$tmp/out"
 json_true 'len(j) == 17'; ok $? "16 registrations at once referencing one resource all succeed"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+finish

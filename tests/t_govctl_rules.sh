@@ -12,19 +12,7 @@ govctl=${GOVCTL:-$top/build/bin/govctl}
 tmp=$(mktemp -d /tmp/govctlrules.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export GOV_STORE="sqlite:$tmp/store.db"
-n=0
-fails=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		fails=$((fails + 1))
-		sed 's/^/# /' "$tmp/out" "$tmp/err" 2>/dev/null | head -20
-	fi
-}
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+. "$top/tests/tap.sh"
 g() { run "$govctl" "$@"; }
 revision() { "$govctl" init 2>/dev/null | sed -n 's/.* at revision \([0-9]*\).*/\1/p'; }
 has() { grep -qF -- "$1" "$tmp/$2"; }
@@ -183,5 +171,4 @@ PY
 done
 [ $torn -eq 0 ]; ok $? "8 publishes killed at random moments: always the old or the new version"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+finish

@@ -7,9 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d /tmp/govinstall.XXXXXX)
 trap 'kill $agent 2>/dev/null; rm -rf "$tmp"' EXIT
 agent=""
-n=0
-fails=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. "$top/tests/tap.sh"
 
 make -s -C "$top" install PREFIX=/opt/rhodes DESTDIR="$tmp/root" >"$tmp/log" 2>&1
 ok $? "make install PREFIX=/opt/rhodes DESTDIR=... succeeds"
@@ -46,5 +44,4 @@ agent=$!
 i=0; while [ ! -S "$tmp/run/inst.sock" ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i + 1)); done
 [ "$(GOV_RUN_DIR="$tmp/run" "$tmp/p")" = 7 ]; ok $? "under the installed govagent, a rule applies (shared)"
 [ "$(GOV_RUN_DIR="$tmp/run" "$tmp/ps")" = 7 ]; ok $? "and to the static build"
-echo "1..$n"
-[ $fails -eq 0 ]
+finish
