@@ -218,8 +218,7 @@ static int agent_list(struct govctl *g, int argc, char **argv)
 		return govctl_fail(GOVCTL_USAGE, "agent list: unexpected argument '%s'", argv[1]);
 	json_t *list = all_agents();
 	if (g->json) {
-		json_dumpf(list, stdout, JSON_INDENT(2));
-		putchar('\n');
+		govctl_print_json(list);
 	} else {
 		print_agents(list);
 	}
@@ -237,8 +236,7 @@ static int agent_status(struct govctl *g, int argc, char **argv)
 	int up = json_is_true(json_object_get(o, "alive"));
 	json_array_append(list, o);
 	if (g->json) {
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
+		govctl_print_json(o);
 	} else {
 		print_agents(list);
 	}
@@ -304,8 +302,7 @@ int cmd_stats(struct govctl *g, int argc, char **argv)
 			json_array_append_new(out, st);
 	}
 	if (g->json) {
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		putchar('\n');
+		govctl_print_json(out);
 	} else {
 		printf("%-24s %-32s %12s\n", "FROM", "TO", "CALLS");
 		json_array_foreach(out, k, a) {

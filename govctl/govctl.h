@@ -64,6 +64,9 @@ govctl_cmd cmd_rule;
 /* agents.c */
 govctl_cmd cmd_agent, cmd_stats;
 
+/* Prints v as indented JSON and a newline on stdout (--json output). */
+void govctl_print_json(json_t *v);
+
 /* True if argv holds -h or --help; then the caller prints its help. */
 int govctl_wants_help(int argc, char **argv);
 

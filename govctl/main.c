@@ -110,6 +110,14 @@ int govctl_txn_op(struct govctl_txn *t, enum gov_txn_kind kind, const char *key,
 	return 0;
 }
 
+void govctl_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s)
+		puts(s);
+	free(s);
+}
+
 int govctl_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)

@@ -479,10 +479,6 @@ static void print_json_flags(json_t *v, size_t flags)
 	free(s);
 }
 
-static void print_json(json_t *v)
-{
-	print_json_flags(v, JSON_INDENT(2));
-}
 
 /* ---------------------------------------------------------------- register */
 
@@ -727,7 +723,7 @@ static int register_attempt(struct govctl *g, struct reg *a)
 	} else if (g->json) {
 		json_t *o = json_pack("{s:O,s:I,s:O}", "resource", rec, "revision", (json_int_t)rev,
 				      "derived", a->derived);
-		print_json(o);
+		govctl_print_json(o);
 		json_decref(o);
 	} else {
 		print_derived(a, stdout);
@@ -870,7 +866,7 @@ int cmd_resources(struct govctl *g, int argc, char **argv)
 		for (size_t i = 0; i < C.n; i++)
 			if (C.res[i].rec)
 				json_array_append(all, C.res[i].rec);
-		print_json(all);
+		govctl_print_json(all);
 		json_decref(all);
 	} else {
 		int w[3] = { 4, 4, 9 };
@@ -917,7 +913,7 @@ int cmd_show(struct govctl *g, int argc, char **argv)
 		json_object_set_new(o, "referenced_by", referrers(&C, name));
 		json_object_set_new(o, "create_rev", json_integer((json_int_t)r->kv->create_rev));
 		json_object_set_new(o, "mod_rev", json_integer((json_int_t)r->kv->mod_rev));
-		print_json(o);
+		govctl_print_json(o);
 		json_decref(o);
 	} else {
 		char b[2048];
@@ -1001,7 +997,7 @@ static int unregister_attempt(struct govctl *g, const char *name, int force)
 	} else if (g->json) {
 		json_t *o = json_pack("{s:s,s:I,s:O}", "unregistered", name, "revision",
 				      (json_int_t)rev, "removed_from", by);
-		print_json(o);
+		govctl_print_json(o);
 		json_decref(o);
 	} else {
 		printf("unregistered %s at revision %llu\n", name, (unsigned long long)rev);

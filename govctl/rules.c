@@ -470,8 +470,7 @@ static int rule_list(struct govctl *g, int argc, char **argv)
 						     "mod_rev", (json_int_t)items[i].mod_rev));
 	}
 	if (g->json) {
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		putchar('\n');
+		govctl_print_json(out);
 	} else {
 		printf("%-32s %8s %10s\n", "RULE", "VERSION", "REVISION");
 		size_t k;
@@ -543,8 +542,7 @@ static int rule_show(struct govctl *g, int argc, char **argv)
 		json_t *o = json_pack("{s:s,s:I,s:b,s:I,s:s%}", "name", name, "version",
 				      (json_int_t)(v ? v : cur), "current", !v || v == cur, "mod_rev",
 				      (json_int_t)kv.mod_rev, "text", (char *)kv.value, kv.len);
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
+		govctl_print_json(o);
 		json_decref(o);
 	} else {
 		fwrite(kv.value, 1, kv.len, stdout);
@@ -576,8 +574,7 @@ static int rule_history(struct govctl *g, int argc, char **argv)
 						     "current", v == cur, "bytes", (json_int_t)items[i].len));
 	}
 	if (g->json) {
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		putchar('\n');
+		govctl_print_json(out);
 	} else {
 		printf("%8s %10s %8s\n", "VERSION", "REVISION", "BYTES");
 		size_t k;

@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 govctl=${GOVCTL:-$top/build/bin/govctl}
 tmp=$(mktemp -d /tmp/govctlrules.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-export GOV_STORE="sqlite:$tmp/store.db"
+export GOV_STORE="sqlite:$tmp/store.db" GOV_RUN_DIR="$tmp/run"
 . "$top/tests/tap.sh"
 g() { run "$govctl" "$@"; }
 revision() { "$govctl" init 2>/dev/null | sed -n 's/.* at revision \([0-9]*\).*/\1/p'; }
@@ -102,6 +102,17 @@ ok $? "a declared resource that breaks the layer rule is refused with file:line 
 [ "$(revision)" = "$before" ] && ! "$govctl" show usb >/dev/null 2>&1; ok $? "and nothing is written, not even the valid resource before it"
 printf 'resources:\n  - {name: vim, type: service}\n' >"$tmp/clash.yaml"
 g rule publish "$tmp/clash.yaml"; [ $rc -eq 2 ] && has "already registered differently" err; ok $? "a resource declared differently from its registration is refused"
+
+# ---- bad command lines and an unusable store: clear errors, documented exit codes
+run "$govctl" --store bogus:x init; [ $rc -eq 4 ] && has "bogus" err; ok $? "an unknown store scheme: exit 4, named"
+run "$govctl" --store "sqlite:$tmp/no/such/dir/s.db" rule list; [ $rc -eq 4 ]; ok $? "a store that cannot be opened: exit 4"
+g rule diff pol 1 x; [ $rc -eq 1 ]; ok $? "rule diff with a version that is not a number: exit 1"
+g rule watch --from-rev zero; [ $rc -eq 1 ] && has "--from-rev zero" err; ok $? "rule watch --from-rev that is not a revision: exit 1"
+g rule history; [ $rc -eq 1 ]; ok $? "rule history without a name: exit 1"
+g agent status nosuch; [ $rc -eq 3 ]; ok $? "agent status of a resource with no agent: exit 3"
+g agent stop nosuch; [ $rc -eq 3 ] && has "no agent for nosuch" err; ok $? "agent stop with no agent: exit 3"
+g agent frob; [ $rc -eq 1 ]; ok $? "an unknown agent command: exit 1"
+g stats --json; [ $rc -eq 0 ] && python3 -c 'import json,sys; assert json.load(sys.stdin)==[]' <"$tmp/out"; ok $? "stats with no agent running: an empty JSON list"
 
 # ---- versions
 printf 'verdicts:\n  - function: f\n    action: trace\n' >"$tmp/p1.yaml"

@@ -77,6 +77,9 @@ int main(int argc, char **argv)
 	is_long(govctl(&out, "agent", "start", R, NULL, NULL), 0, "govctl agent start runs a store-subscribed agent");
 	has_str(out, "agent for t-publish started", "and says so");
 	free(out);
+	is_long(govctl(&out, "agent", "start", R, NULL, NULL), 2, "a second agent for the same resource is refused");
+	has_str(out, "already runs", "and says why");
+	free(out);
 	ok(wait_connected(1, 3000) == 0, "the governed program connects to it");
 	uint64_t before = 0;
 	struct govrt_stats st;

@@ -103,7 +103,6 @@ enum gov_msg_type {
 	GOV_MSG_HELLO = 1,   /* process -> agent: who I am */
 	GOV_MSG_WELCOME = 2, /* agent -> process: region fd attached, or refusal */
 	GOV_MSG_TABLE = 3,   /* agent -> process: the decision table changed */
-	GOV_MSG_STATS = 4,   /* control client -> agent: send statistics (JSON) */
 };
 
 enum gov_role { GOV_ROLE_PROCESS = 1, GOV_ROLE_CONTROL = 2 };
@@ -128,7 +127,7 @@ static inline const char *gov_msg_check(const struct gov_msg *m, size_t len)
 	if (len != sizeof *m) return "length";
 	if (m->magic != GOV_MSG_MAGIC) return "magic";
 	if (m->version != GOV_WIRE_VERSION) return "version";
-	if (m->type < GOV_MSG_HELLO || m->type > GOV_MSG_STATS) return "type";
+	if (m->type < GOV_MSG_HELLO || m->type > GOV_MSG_TABLE) return "type";
 	if (!memchr(m->name, 0, sizeof m->name)) return "name";
 	if (!memchr(m->text, 0, sizeof m->text)) return "text";
 	return 0;
