@@ -4,8 +4,10 @@
 #   make bench      run the benchmarks and write BENCHMARKS.md
 #   make demo       run the demo
 #   make install    PREFIX=/usr/local DESTDIR=
-# Parts that are not written yet (clang-plugin, rewriter) have no rules here
-# yet; see the issues.
+# Each part beyond the runtime, govctl and the rule store keeps its rules in
+# its own PART/*.mk, included below; a part adds to ALL_TARGETS, TESTS,
+# BENCHES (binaries run by `make bench` with --markdown BENCHMARKS.md) and
+# INSTALL_PARTS (targets `make install` runs after the core install).
 
 .DEFAULT_GOAL := all
 
@@ -36,13 +38,21 @@ GOVAGENT    := $(B)/bin/govagent
 GOVCTL      := $(B)/bin/govctl
 STORE_LIBS  := -lsqlite3 -lyaml -ljansson -lpthread
 
+ALL_TARGETS   :=
+BENCHES       :=
+INSTALL_PARTS :=
+TEST_SRCS := $(wildcard tests/t_*.c)
+TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
+SCRIPT_TESTS := $(wildcard tests/t_*.sh)
+
 include gcc-plugin/plugin.mk
+-include $(filter-out gcc-plugin/plugin.mk,$(wildcard */*.mk))
 
 # Installs missing Debian packages (nothing when all are there).
 deps:
 	@sh scripts/deps.sh
 
-all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(GOVCTL) $(GOVINTERCEPT)
+all: $(LIBGOVRT_SO) $(LIBGOVRT_A) $(GOVAGENT) $(GOVCTL) $(GOVINTERCEPT) $(ALL_TARGETS)
 
 $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -67,8 +77,6 @@ $(GOVCTL): $(GOVCTL_OBJS)
 	$(CC) -o $@ $^ $(STORE_LIBS) -lelf
 
 # ---- tests ----------------------------------------------------------------
-TEST_SRCS := $(wildcard tests/t_*.c)
-TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%.t)
 HARNESS   := tests/harness.c
 TEST_CFLAGS = $(CFLAGS) -Itests -Irules -DGOVAGENT_PATH='"$(abspath $(GOVAGENT))"' \
               -DGOVCTL_PATH='"$(abspath $(GOVCTL))"' \
@@ -78,14 +86,13 @@ $(B)/tests/%.t: tests/%.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_SO) 
                 $(GOVCTL) $(RULES_SRCS) $(RT_SHARED)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(RULES_SRCS) $(RT_SHARED) \
-	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt $(STORE_LIBS)
+	  -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt $(STORE_LIBS) $(TEST_EXTRA_LIBS)
 
 # the same fast-path test against the static library
 $(B)/tests/t_fastpath_static.t: tests/t_fastpath.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(LIBGOVRT_A) -lpthread
 TESTS += $(B)/tests/t_fastpath_static.t
-SCRIPT_TESTS := $(wildcard tests/t_*.sh)
 
 tests: $(TESTS)
 
@@ -116,11 +123,12 @@ $(BENCH_SITES): bench/sites/main.c bench/common.c bench/common.h $(GOVINTERCEPT)
 	$(CC) $(CFLAGS) -DSITES_TOP='"$(abspath .)"' -DSITES_BUILD='"$(abspath $(B))"' \
 	  -o $@ bench/sites/main.c bench/common.c
 
+BENCHES := $(BENCH_IPC) $(BENCH_PUBLISH) $(BENCH_SITES) $(BENCHES)
+# one benchmark: make bench BENCH=sites
 bench: deps
-	$(MAKE) $(BENCH_IPC) $(BENCH_PUBLISH) $(BENCH_SITES)
-	$(BENCH_IPC) --markdown BENCHMARKS.md
-	$(BENCH_PUBLISH) --markdown BENCHMARKS.md
-	$(BENCH_SITES) --markdown BENCHMARKS.md
+	$(MAKE) $(if $(BENCH),$(filter %/$(BENCH),$(BENCHES)),$(BENCHES))
+	set -e; for b in $(if $(BENCH),$(filter %/$(BENCH),$(BENCHES)),$(BENCHES)); do \
+	  $$b --markdown BENCHMARKS.md; done
 
 demo: deps
 	$(MAKE) all
@@ -139,6 +147,7 @@ install: all
 	install -m 755 $(GOVINTERCEPT) $(DESTDIR)$(PREFIX)/lib/gcc-plugin/govintercept.so
 	install -m 644 include/gov/*.h include/gov/*.def $(DESTDIR)$(PREFIX)/include/gov/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' runtime/govrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/govrt.pc
+	$(if $(INSTALL_PARTS),$(MAKE) $(INSTALL_PARTS))
 
 clean:
 	rm -rf $(B)

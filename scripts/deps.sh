@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages Rhodes needs to build, test and run its demo,
 # when any is missing; does nothing (and needs no root) when all are there.
+# The core's packages are listed here; see PART/deps.list below.
 # Run as root, or as a user who may sudo. Used by `make test`, `make demo`
 # and `make bench`; safe to run by hand.
 set -eu
@@ -17,6 +18,13 @@ libelf-dev
 perl
 dpkg-dev
 "
+# each part lists the packages only it needs in PART/deps.list (one per line,
+# '#' starts a comment)
+top=$(cd "$(dirname "$0")/.." && pwd)
+for list in "$top"/*/deps.list; do
+	[ -f "$list" ] || continue
+	PACKAGES="$PACKAGES $(sed -e 's/#.*//' "$list")"
+done
 
 missing=""
 for p in $PACKAGES; do
