@@ -27,8 +27,9 @@ AGENT_SRCS := runtime/agent/main.c runtime/agent/serve.c runtime/agent/log.c \
               $(RULES_SRCS) $(RT_SHARED)
 GOVCTL_SRCS := $(wildcard govctl/*.c) $(RULES_SRCS) $(RT_SHARED)
 
-RT_PIC_OBJS   := $(RT_SRCS:%.c=$(B)/pic/%.o)
-RT_OBJS       := $(RT_SRCS:%.c=$(B)/obj/%.o)
+# recursive (=): a part's .mk may add to RT_SRCS and LDLIBS_RT
+RT_PIC_OBJS    = $(RT_SRCS:%.c=$(B)/pic/%.o)
+RT_OBJS        = $(RT_SRCS:%.c=$(B)/obj/%.o)
 AGENT_OBJS    := $(AGENT_SRCS:%.c=$(B)/obj/%.o)
 GOVCTL_OBJS   := $(GOVCTL_SRCS:%.c=$(B)/obj/%.o)
 
