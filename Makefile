@@ -22,7 +22,7 @@ LDLIBS_RT := -lpthread
 
 RT_SHARED  := runtime/wire.c runtime/util.c runtime/decision.c runtime/syscalls.c
 RT_SRCS    := runtime/govrt.c runtime/channel.c runtime/dispatch.c $(RT_SHARED)
-RULES_SRCS := rules/ruledoc.c rules/store.c
+RULES_SRCS := rules/ruledoc.c rules/store.c rules/store_sqlite.c rules/store_etcd.c
 AGENT_SRCS := runtime/agent/main.c runtime/agent/serve.c runtime/agent/log.c \
               $(RULES_SRCS) $(RT_SHARED)
 GOVCTL_SRCS := $(wildcard govctl/*.c) $(RULES_SRCS) $(RT_SHARED)
@@ -37,7 +37,7 @@ LIBGOVRT_SO := $(B)/lib/libgovrt.so
 LIBGOVRT_A  := $(B)/lib/libgovrt.a
 GOVAGENT    := $(B)/bin/govagent
 GOVCTL      := $(B)/bin/govctl
-STORE_LIBS  := -lsqlite3 -lyaml -ljansson -lpthread
+STORE_LIBS  := -lsqlite3 -lyaml -ljansson -lcurl -lpthread
 
 ALL_TARGETS   :=
 BENCHES       :=
@@ -95,7 +95,13 @@ $(B)/tests/t_fastpath_static.t: tests/t_fastpath.c $(HARNESS) tests/harness.h te
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(LIBGOVRT_A) -lpthread
 TESTS += $(B)/tests/t_fastpath_static.t
 
-tests: $(TESTS)
+# the store API on etcd: run by tests/t_etcd.sh against the etcd it starts
+ETCD_STORE_API := $(B)/tests/etcd_store_api
+$(ETCD_STORE_API): tests/etcd/store_api.c tests/tap.h $(RULES_SRCS) $(RT_SHARED)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(RULES_SRCS) $(RT_SHARED) $(STORE_LIBS)
+
+tests: $(TESTS) $(ETCD_STORE_API)
 
 # prove runs each test binary and prints the counts; slow soaks are included.
 test: deps

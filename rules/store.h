@@ -6,7 +6,8 @@
  *
  * Backends, chosen by URL:
  *   sqlite:PATH            embedded, on disk (the default; WAL mode)
- *   etcd:http://HOST:PORT  an etcd cluster (not written yet)
+ *   etcd:http://HOST:PORT  an etcd v3 cluster (its client endpoint), for
+ *                          agents on many machines; see store_etcd.c
  * NULL or "" means sqlite:$GOV_HOME/store.db, GOV_HOME defaulting to
  * $XDG_STATE_HOME/rhodes, else ~/.local/state/rhodes.
  *

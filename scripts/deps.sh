@@ -13,6 +13,8 @@ gcc-12-plugin-dev
 pkg-config
 libyaml-dev
 libsqlite3-dev
+libcurl4-openssl-dev
+etcd-server
 libjansson-dev
 libelf-dev
 perl

@@ -11,7 +11,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 govctl=${GOVCTL:-$top/build/bin/govctl}
 tmp=$(mktemp -d /tmp/govctlrules.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-export GOV_STORE="sqlite:$tmp/store.db" GOV_RUN_DIR="$tmp/run"
+# t_etcd.sh runs this test again on an etcd store
+export GOV_STORE="${RHODES_TEST_STORE_URL:-sqlite:$tmp/store.db}" GOV_RUN_DIR="$tmp/run"
+race_n=${RHODES_TEST_RACE_N:-1000}
 . "$top/tests/tap.sh"
 g() { run "$govctl" "$@"; }
 revision() { "$govctl" init 2>/dev/null | sed -n 's/.* at revision \([0-9]*\).*/\1/p'; }
@@ -141,14 +143,14 @@ has "PUT /rules/pol/current 4" out; ok $? "a live watch sees a publish as it hap
 
 # ---- two govctl publishers, 1000 versions each, at the same time: none lost
 printf 'verdicts:\n  - function: g\n    action: trace\n' >"$tmp/c.yaml"
-publisher() { i=0; while [ $i -lt 1000 ]; do "$govctl" rule publish "$tmp/c.yaml" --name race >/dev/null 2>>"$tmp/race.err" || echo fail >>"$tmp/race.fail"; i=$((i + 1)); done; }
+publisher() { i=0; while [ $i -lt "$race_n" ]; do "$govctl" rule publish "$tmp/c.yaml" --name race >/dev/null 2>>"$tmp/race.err" || echo fail >>"$tmp/race.fail"; i=$((i + 1)); done; }
 publisher & p1=$!
 publisher & p2=$!
 wait $p1 $p2
-[ ! -s "$tmp/race.fail" ]; ok $? "2 x 1000 concurrent publishes all succeed"
+[ ! -s "$tmp/race.fail" ]; ok $? "2 x $race_n concurrent publishes all succeed"
 g rule history race --json
-python3 -c 'import json,sys; j=json.load(sys.stdin); v=[x["version"] for x in j]; assert v==list(range(1,2001)), (len(v), v[-3:])' <"$tmp/out"
-ok $? "and the rule has versions 1..2000, none lost or doubled"
+python3 -c 'import json,sys; j=json.load(sys.stdin); v=[x["version"] for x in j]; assert v==list(range(1,2*int(sys.argv[1])+1)), (len(v), v[-3:])' "$race_n" <"$tmp/out"
+ok $? "and the rule has versions 1..$((2 * race_n)), none lost or doubled"
 
 # ---- SIGKILL in the middle of publishes: old or new, never between
 python3 - "$tmp/big.yaml" <<'PY'

@@ -761,7 +761,7 @@ static void test_bad(void)
 	const char *dir = new_dir();
 	char url[320], path[256];
 	refused("redis:x", "unknown store scheme 'redis'", "an unknown scheme");
-	refused("etcd:http://127.0.0.1:2379", "etcd backend is not written yet", "etcd:");
+	refused("etcd:http://127.0.0.1:1", "cannot reach etcd", "an unreachable etcd");
 	refused("/tmp/store.db", "no scheme", "a URL without a scheme");
 	refused("sqlite:", "empty path", "sqlite: without a path");
 
