@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,13 @@ int bench_write_section(const char *path, const char *name,
 	snprintf(begin, sizeof begin, "<!-- %s: begin -->\n", name);
 	snprintf(end, sizeof end, "<!-- %s: end -->\n", name);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	/* The section replaces the file by rename: never over a device or a
+	 * directory (as root, --markdown /dev/null would replace /dev/null). */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "%s: not a regular file; --markdown wants a Markdown file\n", path);
+		return -1;
+	}
 	size_t oldlen;
 	char *old = read_all(path, &oldlen);
 	FILE *f = fopen(tmp, "w");
