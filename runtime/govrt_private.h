@@ -97,6 +97,10 @@ void govrt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void govrt_apply_table(struct govrt_conn *c); /* lock held */
 void govrt_mark_all_agent(void);              /* lock held */
 
+/* rewritten.c: modules rewritten by govrewrite (gov/rewrite.h) */
+void govrt_rewritten_scan(void);    /* finds and registers them; again after dlopen */
+void govrt_rewritten_refresh(void); /* lock held: verdicts changed */
+
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */
 struct govrt_conn *govrt_conn_get(void); /* users++; NULL if none */
