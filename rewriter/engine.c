@@ -46,6 +46,7 @@ struct scan {
 	uint64_t *tg;     /* known jump targets in the range, sorted, unique */
 	size_t ntg;
 	uint64_t *calls;  /* in->calls, sorted */
+	csh cs;           /* capstone, with detail */
 };
 
 static const char *const reason_text[] = {
@@ -107,14 +108,12 @@ static void wr32(uint8_t *p, int32_t v)
  * branch (a 16-bit target on some CPUs) is not moved. */
 static void classify(const uint8_t *p, struct insn *ins)
 {
-	int i = 0, opsize = 0, rep = 0;
+	int i = 0, opsize = 0;
 	for (; i < ins->len; i++) {
 		uint8_t b = p[i];
 		if (b == 0x66)
 			opsize = 1;
-		else if (b == 0xf3)
-			rep = 1;
-		else if (b == 0xf2 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 ||
+		else if (b == 0xf3 || b == 0xf2 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 ||
 			 b == 0x64 || b == 0x65 || b == 0x67 || b == 0xf0)
 			;
 		else if ((b & 0xf0) == 0x40 && i + 1 < ins->len)
@@ -161,7 +160,6 @@ static void classify(const uint8_t *p, struct insn *ins)
 	}
 	if (branch && opsize)
 		ins->cls = C_FIXED;
-	(void)rep;
 }
 
 static uint64_t insn_addr(const struct scan *sc, size_t k)
@@ -202,41 +200,35 @@ static int caller_targets(struct scan *sc)
 	return 0;
 }
 
-/* Pass 1: linear sweep. After a byte that does not decode, boundaries are
- * unknown until the next target the caller vouched for. */
-static int sweep(struct scan *sc, csh cs, struct gre_result *res)
+/* Pass 1: linear sweep, by length (insnlen.c). After a byte that does not
+ * decode, boundaries are unknown until the next target the caller vouched
+ * for. */
+static int sweep(struct scan *sc, struct gre_result *res)
 {
 	const struct gre_input *in = sc->in;
-	cs_insn *ci = cs_malloc(cs);
-	if (!ci)
-		return -1;
-	const uint8_t *code = in->code;
-	size_t left = in->len;
-	uint64_t addr = in->addr;
+	size_t off = 0;
 	int desync = 0;
-	while (left) {
-		struct insn x = { .off = (uint32_t)(addr - in->addr) };
+	while (off < in->len) {
+		struct insn x = { .off = (uint32_t)off };
+		uint64_t addr = in->addr + off;
 		if (desync && has_u64(sc->tg, sc->ntg, addr))
 			desync = 0;
-		const uint8_t *p = code;
-		if (cs_disasm_iter(cs, &code, &left, &addr, ci)) {
-			x.len = (uint8_t)ci->size;
-			classify(p, &x);
+		int len = gre_insn_length(in->code + off, in->len - off);
+		if (len > 0) {
+			x.len = (uint8_t)len;
+			classify(in->code + off, &x);
 		} else {
 			x.len = 1;
 			x.cls = C_BAD;
 			if (!res->nundecodable++)
 				res->first_undecodable = addr;
-			code++, left--, addr++;
 			desync = 1;
 		}
+		off += x.len;
 		x.desync = (uint8_t)desync;
-		if (push_insn(sc, &x) < 0) {
-			cs_free(ci, 1);
+		if (push_insn(sc, &x) < 0)
 			return -1;
-		}
 	}
-	cs_free(ci, 1);
 	res->ninsns = sc->nins;
 	return 0;
 }
@@ -276,10 +268,22 @@ static int is_target(const struct scan *sc, size_t k)
 }
 
 /* Can instruction k be moved into the trampoline of a window [lo, hi)? */
+/* Capstone decodes instruction k to the same length (it will move it). */
+static int capstone_agrees(const struct scan *sc, size_t k)
+{
+	const struct insn *x = &sc->ins[k];
+	cs_insn *ci = NULL;
+	int ok = cs_disasm(sc->cs, sc->in->code + x->off, x->len, insn_addr(sc, k), 1, &ci) == 1 &&
+		 ci->size == x->len;
+	if (ci)
+		cs_free(ci, 1);
+	return ok;
+}
+
 static int movable(const struct scan *sc, size_t k, uint64_t lo, uint64_t hi)
 {
 	const struct insn *x = &sc->ins[k];
-	if (x->desync)
+	if (x->desync || !capstone_agrees(sc, k))
 		return 0;
 	switch (x->cls) {
 	case C_PLAIN:
@@ -303,13 +307,13 @@ static int window_ok(const struct scan *sc, size_t k, size_t j, size_t i)
 	uint64_t lo = insn_addr(sc, k), hi = insn_addr(sc, j) + sc->ins[j].len;
 	for (size_t m = k; m <= j; m++) {
 		if (m > k && is_target(sc, m))
-			return 0;
+			return GRE_NO_ROOM;
 		if (m != i && !movable(sc, m, lo, hi))
-			return 0;
+			return GRE_UNMOVABLE;
 		if (m < j && (sc->ins[m].cls == C_JMP || sc->ins[m].cls == C_END))
-			return 0;
+			return GRE_NO_ROOM;
 	}
-	return 1;
+	return GRE_OK;
 }
 
 /* Picks the window of the syscall at i that starts at or after `floor`:
@@ -330,12 +334,14 @@ static int syscall_window(const struct scan *sc, size_t i, uint64_t floor,
 			if (len > GRE_WINDOW_MAX)
 				break;
 			if (j >= i && len >= GRE_JMP_LEN) {
-				if (window_ok(sc, k, j, i)) {
+				int w = window_ok(sc, k, j, i);
+				if (w == GRE_OK) {
 					s->win_start = insn_addr(sc, k);
 					s->win_len = len;
 					return GRE_OK;
 				}
-				why = GRE_UNMOVABLE;
+				if (why != GRE_UNMOVABLE)
+					why = w;
 				break;
 			}
 			if (j > i && (sc->ins[j].cls == C_JMP || sc->ins[j].cls == C_END))
@@ -349,7 +355,7 @@ static int syscall_window(const struct scan *sc, size_t i, uint64_t floor,
  * syscall at i, with no jump target in between; -1 when unknown. Other
  * instructions that might write eax stop the search (capstone's register
  * access lists tell). */
-static int32_t find_sysno(const struct scan *sc, csh cs_detail, size_t i)
+static int32_t find_sysno(const struct scan *sc, size_t i)
 {
 	for (size_t back = 1; back <= 8 && back <= i; back++) {
 		size_t k = i - back;
@@ -366,12 +372,12 @@ static int32_t find_sysno(const struct scan *sc, csh cs_detail, size_t i)
 		if (x->len == 2 && (p[0] == 0x31 || p[0] == 0x33) && p[1] == 0xc0)
 			return 0;
 		cs_insn *ci = NULL;
-		if (cs_disasm(cs_detail, p, x->len, insn_addr(sc, k), 1, &ci) != 1)
+		if (cs_disasm(sc->cs, p, x->len, insn_addr(sc, k), 1, &ci) != 1)
 			return -1;
 		cs_regs rr, ww;
 		uint8_t nr = 0, nw = 0;
 		int writes = 1;
-		if (cs_regs_access(cs_detail, ci, rr, &nr, ww, &nw) == CS_ERR_OK) {
+		if (cs_regs_access(sc->cs, ci, rr, &nr, ww, &nw) == CS_ERR_OK) {
 			writes = 0;
 			for (int w = 0; w < nw; w++)
 				writes |= ww[w] == X86_REG_EAX || ww[w] == X86_REG_RAX ||
@@ -400,7 +406,7 @@ static int push_site(struct gre_result *res, size_t *cap, const struct gre_site 
 }
 
 /* Pass 2: the sites and their windows, in address order. */
-static int find_sites(struct scan *sc, csh cs_detail, struct gre_result *res)
+static int find_sites(struct scan *sc, struct gre_result *res)
 {
 	size_t cap = 0;
 	uint64_t floor = sc->in->addr; /* end of the last window taken */
@@ -410,7 +416,7 @@ static int find_sites(struct scan *sc, csh cs_detail, struct gre_result *res)
 		if (x->cls == C_SYSCALL || x->cls == C_SYSENTER || x->cls == C_INT80) {
 			s.kind = GOV_SITE_SYSCALL;
 			if (!x->desync)
-				s.sysno = find_sysno(sc, cs_detail, i);
+				s.sysno = find_sysno(sc, i);
 			if (x->desync)
 				s.reason = GRE_DESYNC;
 			else if (x->cls == C_SYSENTER)
@@ -450,13 +456,10 @@ int gre_scan(const struct gre_input *in, struct gre_result *res)
 {
 	memset(res, 0, sizeof *res);
 	struct scan sc = { .in = in };
-	csh cs = 0, csd = 0;
 	int rc = -1;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &sc.cs) != CS_ERR_OK)
 		return -1;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &csd) != CS_ERR_OK)
-		goto out;
-	cs_option(csd, CS_OPT_DETAIL, CS_OPT_ON);
+	cs_option(sc.cs, CS_OPT_DETAIL, CS_OPT_ON);
 	if (in->ncalls) {
 		sc.calls = malloc(in->ncalls * sizeof *sc.calls);
 		if (!sc.calls)
@@ -464,8 +467,8 @@ int gre_scan(const struct gre_input *in, struct gre_result *res)
 		memcpy(sc.calls, in->calls, in->ncalls * sizeof *sc.calls);
 		qsort(sc.calls, in->ncalls, sizeof *sc.calls, cmp_u64);
 	}
-	if (caller_targets(&sc) < 0 || sweep(&sc, cs, res) < 0 ||
-	    collect_targets(&sc) < 0 || find_sites(&sc, csd, res) < 0)
+	if (caller_targets(&sc) < 0 || sweep(&sc, res) < 0 ||
+	    collect_targets(&sc) < 0 || find_sites(&sc, res) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -474,9 +477,7 @@ out:
 	free(sc.ins);
 	free(sc.tg);
 	free(sc.calls);
-	if (csd)
-		cs_close(&csd);
-	cs_close(&cs);
+	cs_close(&sc.cs);
 	return rc;
 }
 
@@ -690,7 +691,7 @@ static void emit_syscall(struct out *o, csh cs, const struct gre_input *in,
 	put_riprel(o, movzbl, 3, at->verdict, 0);
 	PUT(o, 0xe3, 0x05);                    /* jrcxz do */
 	size_t jslow = o->n + 1;
-	put_jmp(o, 0);
+	put_jmp(o, here(o)); /* to slow, fixed below */
 	uint64_t do_addr = here(o);
 	put(o, in->code + (s->addr - in->addr), s->insn_len);
 	uint64_t post = here(o);
@@ -719,7 +720,7 @@ static void emit_call(struct out *o, const struct gre_site *s, const struct gre_
 	put_riprel(o, cmpb, 2, at->verdict, 1);
 	PUT(o, 0x00);
 	size_t jslow = o->n + 2;
-	put_jcc(o, 0x5, 0);                    /* jne slow */
+	put_jcc(o, 0x5, here(o));              /* jne slow, fixed below */
 	uint64_t do_addr = here(o);
 	if (!s->tail) {
 		static const uint8_t lea_r11[] = { 0x4c, 0x8d, 0x1d };

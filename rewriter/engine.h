@@ -109,6 +109,11 @@ int gre_emit(const struct gre_input *in, const struct gre_site *s,
 	     const struct gre_place *at, uint8_t *tramp, size_t *tramp_len,
 	     uint8_t *patch);
 
+/* The length of the x86-64 instruction at p (at most max bytes readable),
+ * or -1 when it is not a valid instruction or does not fit. Lengths only:
+ * what the sweep needs, at many times capstone's speed. */
+int gre_insn_length(const uint8_t *p, size_t max);
+
 /* "patchable", "fewer than 5 bytes ...": why a site has its reason. */
 const char *gre_reason_text(int reason);
 /* "OK", "NO_ROOM", ...: a short word for reports. */

@@ -3,10 +3,10 @@
 # rewritten-module contract (runtime/rewritten.c), the tests and bench/rewrite.
 # Included by the top Makefile. Debian packages: rewriter/deps.list.
 GOVREWRITE      := $(B)/bin/govrewrite
-GOVREWRITE_SRCS := rewriter/main.c rewriter/elfin.c rewriter/elfout.c rewriter/engine.c
+GOVREWRITE_SRCS := rewriter/main.c rewriter/elfin.c rewriter/elfout.c rewriter/engine.c rewriter/insnlen.c
 GOVREWRITE_OBJS := $(GOVREWRITE_SRCS:%.c=$(B)/obj/%.o)
 
-RT_SRCS   += rewriter/engine.c
+RT_SRCS   += rewriter/engine.c rewriter/insnlen.c
 LDLIBS_RT += -lcapstone
 
 ALL_TARGETS += $(GOVREWRITE)
@@ -15,3 +15,7 @@ $(GOVREWRITE): $(GOVREWRITE_OBJS) $(B)/obj/runtime/syscalls.o
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lelf -ldw -lcapstone
 RT_SRCS += runtime/rewritten.c
+
+# ---- tests -----------------------------------------------------------------
+$(B)/tests/t_rewrite_engine.t: rewriter/engine.c rewriter/insnlen.c rewriter/engine.h
+$(B)/tests/t_rewrite_engine.t: TEST_EXTRA_LIBS = rewriter/engine.c rewriter/insnlen.c -lcapstone -lelf
