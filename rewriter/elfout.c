@@ -151,10 +151,21 @@ static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
 	if (!strtab || stroff < 0 || (uint64_t)stroff + strsz > in->size)
 		rw_die(RW_REFUSED, "%s: DT_STRTAB/DT_STRSZ do not point inside the file", in->path);
 	const char *str = (const char *)in->img + stroff;
-	for (size_t i = 0; i < used; i++)
+	for (size_t i = 0; i < used; i++) {
 		if (d[i].d_tag == DT_NEEDED && d[i].d_un.d_val < strsz &&
 		    strcmp(str + d[i].d_un.d_val, GOVRT_SONAME) == 0)
 			return 0; /* already there */
+		/* libgovrt needs libc: a libc needing libgovrt would make a cycle
+		 * in which ld.so starts govrt before libc (no environment yet) */
+		if (d[i].d_tag == DT_SONAME && d[i].d_un.d_val < strsz &&
+		    (strcmp(str + d[i].d_un.d_val, "libc.so.6") == 0 ||
+		     strncmp(str + d[i].d_un.d_val, "ld-linux", 8) == 0)) {
+			rw_warn("%s: %s: DT_NEEDED %s not added (%s needs libc, and a cycle would "
+				"start govrt before libc); load govrt with LD_PRELOAD=%s",
+				in->path, str + d[i].d_un.d_val, GOVRT_SONAME, GOVRT_SONAME, GOVRT_SONAME);
+			return 0;
+		}
+	}
 	s->dynstr = buf_put(&s->b, str, strsz, 1);
 	buf_put(&s->b, GOVRT_SONAME, sizeof GOVRT_SONAME, 1);
 	s->dynstr_size = strsz + sizeof GOVRT_SONAME;
