@@ -43,8 +43,9 @@ struct scan {
 	const struct gre_input *in;
 	struct insn *ins;
 	size_t nins, cap;
-	uint64_t *tg;     /* known jump targets in the range, sorted, unique */
+	uint64_t *tg;     /* the caller's targets in the range, sorted */
 	size_t ntg;
+	uint8_t *tbits;   /* one bit per byte of the range: a known jump target */
 	uint64_t *calls;  /* in->calls, sorted */
 	csh cs;           /* capstone, with detail */
 };
@@ -233,41 +234,37 @@ static int sweep(struct scan *sc, struct gre_result *res)
 	return 0;
 }
 
-/* Direct branch targets in the range join the caller's. */
+static void mark(struct scan *sc, uint64_t t)
+{
+	if (t >= sc->in->addr && t - sc->in->addr < sc->in->len) {
+		uint64_t o = t - sc->in->addr;
+		sc->tbits[o >> 3] |= (uint8_t)(1u << (o & 7));
+	}
+}
+
+/* The caller's targets and every direct branch target in the range, as a
+ * bitmap: one test per instruction, no sorting. */
 static int collect_targets(struct scan *sc)
 {
-	size_t extra = 0;
-	for (size_t k = 0; k < sc->nins; k++) {
-		uint8_t c = sc->ins[k].cls;
-		extra += !sc->ins[k].desync && (c == C_JMP || c == C_JCC || c == C_CALL);
-	}
-	uint64_t *tg = realloc(sc->tg, (sc->ntg + extra + 1) * sizeof *tg);
-	if (!tg)
+	sc->tbits = calloc(sc->in->len / 8 + 1, 1);
+	if (!sc->tbits)
 		return -1;
-	sc->tg = tg;
+	for (size_t i = 0; i < sc->ntg; i++)
+		mark(sc, sc->tg[i]);
 	for (size_t k = 0; k < sc->nins; k++) {
 		uint8_t c = sc->ins[k].cls;
-		if (sc->ins[k].desync || !(c == C_JMP || c == C_JCC || c == C_CALL))
-			continue;
-		uint64_t t = branch_target(sc, k);
-		if (t >= sc->in->addr && t - sc->in->addr < sc->in->len)
-			sc->tg[sc->ntg++] = t;
+		if (!sc->ins[k].desync && (c == C_JMP || c == C_JCC || c == C_CALL))
+			mark(sc, branch_target(sc, k));
 	}
-	qsort(sc->tg, sc->ntg, sizeof *sc->tg, cmp_u64);
-	size_t n = 0;
-	for (size_t i = 0; i < sc->ntg; i++)
-		if (!n || sc->tg[n - 1] != sc->tg[i])
-			sc->tg[n++] = sc->tg[i];
-	sc->ntg = n;
 	return 0;
 }
 
 static int is_target(const struct scan *sc, size_t k)
 {
-	return has_u64(sc->tg, sc->ntg, insn_addr(sc, k));
+	uint32_t o = sc->ins[k].off;
+	return sc->tbits[o >> 3] >> (o & 7) & 1;
 }
 
-/* Can instruction k be moved into the trampoline of a window [lo, hi)? */
 /* Capstone decodes instruction k to the same length (it will move it). */
 static int capstone_agrees(const struct scan *sc, size_t k)
 {
@@ -476,6 +473,7 @@ out:
 		gre_result_free(res);
 	free(sc.ins);
 	free(sc.tg);
+	free(sc.tbits);
 	free(sc.calls);
 	cs_close(&sc.cs);
 	return rc;
@@ -552,62 +550,46 @@ static void fix_rel32(struct out *o, size_t at, uint64_t to)
 	wr32(o->p + at, rel32(o, o->base + at + 4, to));
 }
 
-/* Copies instruction k (of the window) into the trampoline: branches get a
- * rel32 to their old target, rip-relative operands a displacement that
- * still reaches the same byte. */
-static int relocate(struct out *o, csh cs, const struct gre_input *in,
-		    uint64_t addr, const uint8_t *p, size_t len)
+/* Copies the instruction at p into the trampoline: branches get a rel32 to
+ * their old target, a rip-relative operand a displacement that still
+ * reaches the same byte. The scan checked with capstone that it decodes
+ * to the same length. */
+static int relocate(struct out *o, uint64_t addr, const uint8_t *p, size_t max, size_t *used)
 {
-	cs_insn *ci = NULL;
-	if (cs_disasm(cs, p, len, addr, 1, &ci) != 1)
+	int modrm, len = gre_insn_decode(p, max, &modrm);
+	if (len <= 0)
 		return -1;
-	struct insn x = { .len = (uint8_t)ci->size };
+	*used = (size_t)len;
+	struct insn x = { .len = (uint8_t)len };
 	classify(p, &x);
-	int rc = 0;
 	if (x.cls == C_JMP) {
 		put_jmp(o, addr + x.len + (int64_t)x.rel);
 	} else if (x.cls == C_JCC) {
 		const uint8_t *op = p + x.op;
 		uint8_t cc = op[0] == 0x0f ? op[1] & 0x0f : op[0] & 0x0f;
 		put_jcc(o, cc, addr + x.len + (int64_t)x.rel);
-	} else {
+	} else if (x.cls == C_PLAIN || x.cls == C_END || x.cls == C_SYSCALL) {
 		uint8_t b[16];
 		memcpy(b, p, x.len);
-		const cs_x86 *d = &ci->detail->x86;
-		int riprel = 0;
-		for (int k = 0; k < d->op_count; k++)
-			riprel |= d->operands[k].type == X86_OP_MEM &&
-				  d->operands[k].mem.base == X86_REG_RIP;
-		if (riprel) {
-			if (d->encoding.disp_size != 4 || !d->encoding.disp_offset)
-				rc = -1;
-			else {
-				uint64_t to = addr + x.len + (int64_t)rd32(p + d->encoding.disp_offset);
-				wr32(b + d->encoding.disp_offset, rel32(o, here(o) + x.len, to));
-			}
+		if (modrm >= 0 && (p[modrm] & 0xc7) == 0x05) {
+			uint64_t to = addr + x.len + (int64_t)rd32(p + modrm + 1);
+			wr32(b + modrm + 1, rel32(o, here(o) + x.len, to));
 		}
 		put(o, b, x.len);
+	} else {
+		return -1;
 	}
-	(void)in;
-	cs_free(ci, 1);
-	return rc;
+	return 0;
 }
 
 /* Moves the window's instructions in [from, to) into the trampoline. */
-static int relocate_range(struct out *o, csh cs, const struct gre_input *in,
-			  uint64_t from, uint64_t to)
+static int relocate_range(struct out *o, const struct gre_input *in, uint64_t from, uint64_t to)
 {
 	while (from < to) {
-		const uint8_t *p = in->code + (from - in->addr);
-		size_t max = to - from < 15 ? to - from : 15;
-		cs_insn *ci = NULL;
-		if (cs_disasm(cs, p, max, from, 1, &ci) != 1)
+		size_t used;
+		if (relocate(o, from, in->code + (from - in->addr), to - from, &used) < 0)
 			return -1;
-		size_t len = ci->size;
-		cs_free(ci, 1);
-		if (relocate(o, cs, in, from, p, len) < 0)
-			return -1;
-		from += len;
+		from += used;
 	}
 	return 0;
 }
@@ -681,11 +663,11 @@ static void slow_call(struct out *o, const struct gre_place *at, int call_site)
  *   post: <window after the syscall, moved>
  *         jmp <end of window>
  *   slow: <slow_call>; jrcxz 1f; jmp post; 1: jmp do */
-static void emit_syscall(struct out *o, csh cs, const struct gre_input *in,
+static void emit_syscall(struct out *o, const struct gre_input *in,
 			 const struct gre_site *s, const struct gre_place *at, int *bad)
 {
 	uint64_t end = s->win_start + s->win_len;
-	if (relocate_range(o, cs, in, s->win_start, s->addr) < 0)
+	if (relocate_range(o, in, s->win_start, s->addr) < 0)
 		*bad = 1;
 	static const uint8_t movzbl[] = { 0x0f, 0xb6, 0x0d };
 	put_riprel(o, movzbl, 3, at->verdict, 0);
@@ -695,7 +677,7 @@ static void emit_syscall(struct out *o, csh cs, const struct gre_input *in,
 	uint64_t do_addr = here(o);
 	put(o, in->code + (s->addr - in->addr), s->insn_len);
 	uint64_t post = here(o);
-	if (relocate_range(o, cs, in, s->addr + s->insn_len, end) < 0)
+	if (relocate_range(o, in, s->addr + s->insn_len, end) < 0)
 		*bad = 1;
 	put_jmp(o, end);
 	if (o->overflow)
@@ -747,17 +729,12 @@ int gre_emit(const struct gre_input *in, const struct gre_site *s,
 	if (s->reason != GRE_OK || s->win_len < GRE_JMP_LEN || s->win_len > GRE_WINDOW_MAX ||
 	    s->win_start < in->addr || s->win_start + s->win_len > in->addr + in->len)
 		return -1;
-	csh cs;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-		return -1;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
 	struct out o = { .p = tramp, .base = at->tramp };
 	int bad = 0;
 	if (s->kind == GOV_SITE_CALL)
 		emit_call(&o, s, at);
 	else
-		emit_syscall(&o, cs, in, s, at, &bad);
-	cs_close(&cs);
+		emit_syscall(&o, in, s, at, &bad);
 	if (bad || o.overflow)
 		return -1;
 	*tramp_len = o.n;

@@ -113,6 +113,10 @@ int gre_emit(const struct gre_input *in, const struct gre_site *s,
  * or -1 when it is not a valid instruction or does not fit. Lengths only:
  * what the sweep needs, at many times capstone's speed. */
 int gre_insn_length(const uint8_t *p, size_t max);
+/* The same, and *modrm_at = the offset of the ModRM byte, or -1 when the
+ * instruction has none. ModRM mod 00, r/m 101 means rip-relative: the
+ * 32-bit displacement follows it. */
+int gre_insn_decode(const uint8_t *p, size_t max, int *modrm_at);
 
 /* "patchable", "fewer than 5 bytes ...": why a site has its reason. */
 const char *gre_reason_text(int reason);

@@ -74,8 +74,9 @@ static int modrm_len(const uint8_t *p, size_t max)
 	return n;
 }
 
-/* A VEX (c4/c5) or EVEX (62) instruction at p (the prefix byte). */
-static int vex_len(const uint8_t *p, size_t max)
+/* A VEX (c4/c5) or EVEX (62) instruction at p (the prefix byte); *modrm
+ * gets the offset of its ModRM byte, or -1. */
+static int vex_len(const uint8_t *p, size_t max, int *modrm)
 {
 	size_t pre = p[0] == 0xc5 ? 2 : p[0] == 0xc4 ? 3 : 4;
 	if (max < pre + 2)
@@ -86,6 +87,7 @@ static int vex_len(const uint8_t *p, size_t max)
 		return -1;
 	if (map == 1 && op == 0x77 && p[0] != 0x62)
 		return (int)pre + 1; /* vzeroupper, vzeroall */
+	*modrm = (int)pre + 1;
 	int m = modrm_len(p + pre + 1, max - pre - 1);
 	if (m < 0)
 		return -1;
@@ -95,7 +97,14 @@ static int vex_len(const uint8_t *p, size_t max)
 
 int gre_insn_length(const uint8_t *p, size_t max)
 {
+	int modrm;
+	return gre_insn_decode(p, max, &modrm);
+}
+
+int gre_insn_decode(const uint8_t *p, size_t max, int *modrm_at)
+{
 	size_t i = 0;
+	*modrm_at = -1;
 	int opsize = 0, addr32 = 0, rexw = 0;
 	if (max > 15)
 		max = 15;
@@ -111,7 +120,9 @@ int gre_insn_length(const uint8_t *p, size_t max)
 		return -1;
 	uint8_t op = p[i];
 	if (op == 0xc4 || op == 0xc5 || op == 0x62) {
-		int n = vex_len(p + i, max - i);
+		int vm = -1, n = vex_len(p + i, max - i, &vm);
+		if (vm >= 0)
+			*modrm_at = (int)i + vm;
 		return n < 0 || i + (size_t)n > max ? -1 : (int)i + n;
 	}
 	size_t n = i + 1;
@@ -145,6 +156,7 @@ int gre_insn_length(const uint8_t *p, size_t max)
 			kind = op == 0xf6 ? I8 : IZ; /* test r/m, imm */
 	}
 	if (modrm) {
+		*modrm_at = (int)n;
 		int m = modrm_len(p + n, max - n);
 		if (m < 0)
 			return -1;

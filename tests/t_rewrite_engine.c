@@ -188,6 +188,26 @@ static void test_run(void)
 	long (*fn)(void) = (long (*)(void))(void *)m;
 	ok(fn() == getppid(), "the patched code returns getppid() through the native trampoline");
 	gre_result_free(&r);
+
+	/* g: mov $110,%eax; syscall; lea 0(%rip),%rdx; mov %rdx,%rax; ret -
+	 * the lea moves into the trampoline and must still see its old rip */
+	static const uint8_t g[] = { 0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0x48, 0x8d, 0x15, 0, 0, 0, 0,
+				     0x48, 0x89, 0xd0, 0xc3 };
+	uint64_t t = (uint64_t)(uintptr_t)m;
+	memcpy(m, g, sizeof g);
+	in.len = sizeof g;
+	in.targets = &t; /* the function's start: keeps the window after the mov */
+	in.ntargets = 1;
+	rc = gre_scan(&in, &r);
+	ok(rc == 0 && r.nsites == 1 && r.sites[0].win_start == t + 5 && r.sites[0].win_len == 9,
+	   "syscall + lea (rip-relative): one 9-byte window");
+	if (rc == 0 && r.nsites == 1 && gre_emit(&in, &r.sites[0], &at, m + 4096, &len, patch) == 0) {
+		memcpy(m + 5, patch, 9);
+		ok(fn() == (long)(t + 14), "the moved lea still computes its original address");
+	} else {
+		ok(0, "gre_emit for the lea window");
+	}
+	gre_result_free(&r);
 	munmap(m, 3 * 4096);
 }
 
