@@ -261,6 +261,36 @@ static void move_sections(struct rw_input *in, uint8_t *img, const struct rw_seg
 	}
 }
 
+/* A call site's trampoline pushes the return address itself and jumps, so
+ * the callee's ret has no shadow-stack entry to match: an output with call
+ * sites no longer supports CET shadow stacks, and must not say it does
+ * (GNU_PROPERTY_X86_FEATURE_1_AND, bit SHSTK, in .note.gnu.property). */
+static void drop_shstk(const struct rw_input *in, uint8_t *img)
+{
+	const GElf_Phdr *p = find_phdr(in, PT_GNU_PROPERTY);
+	if (!p || p->p_offset + p->p_filesz > in->size)
+		return;
+	uint8_t *n = img + p->p_offset, *end = n + p->p_filesz;
+	while (n + 16 <= end) {
+		uint32_t namesz, descsz, type;
+		memcpy(&namesz, n, 4), memcpy(&descsz, n + 4, 4), memcpy(&type, n + 8, 4);
+		uint8_t *desc = n + align_up(12 + (uint64_t)namesz, 8);
+		if (desc + descsz > end)
+			return;
+		for (uint8_t *q = desc; type == NT_GNU_PROPERTY_TYPE_0 && q + 8 <= desc + descsz;) {
+			uint32_t pt, sz, bits;
+			memcpy(&pt, q, 4), memcpy(&sz, q + 4, 4);
+			if (pt == GNU_PROPERTY_X86_FEATURE_1_AND && sz >= 4) {
+				memcpy(&bits, q + 8, 4);
+				bits &= ~(uint32_t)GNU_PROPERTY_X86_FEATURE_1_SHSTK;
+				memcpy(q + 8, &bits, 4);
+			}
+			q += 8 + align_up(sz, 8);
+		}
+		n = desc + align_up(descsz, 8);
+	}
+}
+
 static void write_atomically(const char *path, const char *in_path, const struct buf *parts,
 			     size_t nparts)
 {
@@ -385,6 +415,11 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	memcpy(s.b.p + s.hdr, &h, sizeof h);
 	write_phdrs(in, &s, rx_vaddr, rx_off, rx.n);
 	move_sections(in, img, &s);
+	for (size_t i = 0; i < nsites; i++)
+		if (sites[i].g.reason == GRE_OK && sites[i].g.kind == GOV_SITE_CALL) {
+			drop_shstk(in, img);
+			break;
+		}
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
 	eh->e_phoff = s.off + s.phdrs;
 	eh->e_phnum = (uint16_t)s.nph;

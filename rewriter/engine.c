@@ -422,6 +422,8 @@ static int find_sites(struct scan *sc, struct gre_result *res)
 				s.reason = GRE_INT80;
 			else if (!sc->in->want_syscalls)
 				s.reason = GRE_NOT_WANTED;
+			else if (s.sysno == 15) /* rt_sigreturn: __restore_rt's pattern */
+				s.reason = GRE_SIGRETURN;
 			else
 				s.reason = (uint8_t)syscall_window(sc, i, floor, &s);
 		} else if ((x->cls == C_CALL || x->cls == C_JMP) && x->len >= GRE_JMP_LEN &&

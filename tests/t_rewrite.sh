@@ -73,6 +73,29 @@ ok $? "stripped: the same sites patched, named ?/?:0 without symbols and DWARF"
 readelf -d rw_pie | grep -q 'NEEDED.*libgovrt.so.1' && ! readelf -d rw_static 2>/dev/null | grep -q NEEDED
 ok $? "a dynamic output needs libgovrt.so.1; a static one needs nothing"
 
+g++ -O2 "$top/tests/rewrite/throw.cc" -o throw && ./throw >throw.want
+run "$gr" --calls _Z9may_throwi --report throw.rep throw throw.rw
+./throw.rw >throw.got 2>"$tmp/err" && cmp -s throw.want throw.got &&
+	[ "$(grep -c '	call	_Z9may_throwi	.*	patched	' throw.rep)" -ge 1 ]
+ok $? "C++: exceptions thrown through a redirected call site are still caught"
+# Debian's start files carry no CET marking, so the linker drops it: mark
+# a copy by hand (the x86 ISA property becomes FEATURE_1_AND = IBT|SHSTK)
+cp sys_pie sys_cet
+python3 - sys_cet <<'EOF2'
+import struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+phoff, = struct.unpack_from('<Q', b, 32); n, = struct.unpack_from('<H', b, 56)
+for i in range(n):
+    if struct.unpack_from('<I', b, phoff + 56 * i)[0] == 0x6474e553:  # PT_GNU_PROPERTY
+        off, = struct.unpack_from('<Q', b, phoff + 56 * i + 8)
+        struct.pack_into('<III', b, off + 16, 0xc0000002, 4, 3)
+open(sys.argv[1], 'wb').write(b)
+EOF2
+readelf -n sys_cet | grep -q 'SHSTK' && "$gr" -q --calls malloc sys_cet cet.rw &&
+	! readelf -n cet.rw | grep -q 'SHSTK' && readelf -n cet.rw | grep -q 'IBT' && ./cet.rw >got.out &&
+	cmp -s want.out got.out
+ok $? "CET: an output with call sites no longer claims shadow-stack support (IBT kept)"
+
 # ---- 2. under a real agent
 start_agent "$top/tests/rewrite/deny.yaml"
 GOV_RESOURCE=rw ./rw_pie >gov.out 2>"$tmp/err"
@@ -157,6 +180,10 @@ check "busybox sh -c" "/bin/busybox sh -c 'for i in 1 2 3; do echo \$i; done; ca
 libc=/lib/x86_64-linux-gnu/libc.so.6
 run "$gr" --report libc.rep "$libc" lib/libc.so.6
 ok $rc "govrewrite libc.so.6"
+grep -q '	rt_sigreturn	15	left	rt_sigreturn stays byte for byte' libc.rep
+ok $? "libc: __restore_rt's rt_sigreturn is left as it is"
+check "rewritten libc: signals" "/bin/busybox sh -c 'trap \"echo got USR1\" USR1; kill -USR1 \$\$; echo after'" \
+	"LD_LIBRARY_PATH=$tmp/lib:$lib /usr/bin/env sh -c 'trap \"echo got USR1\" USR1; kill -USR1 \$\$; echo after'"
 has "DT_NEEDED libgovrt.so.1 not added" "$tmp/err" && ! readelf -d lib/libc.so.6 | grep -q libgovrt
 ok $? "libc.so.6 gets no DT_NEEDED libgovrt.so.1 (a cycle), and says to preload it"
 grep 'syscall instructions' "$tmp/err" | sed 's/^/# /'
