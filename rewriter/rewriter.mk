@@ -30,3 +30,10 @@ $(BENCH_REWRITE): bench/rewrite/main.c bench/common.c bench/common.h $(BENCH_REW
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DREWRITE_BUILD='"$(abspath $(B))"' -o $@ bench/rewrite/main.c bench/common.c
 BENCHES += $(BENCH_REWRITE)
+
+# ---- install -----------------------------------------------------------------
+install-rewriter: $(GOVREWRITE)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(GOVREWRITE) $(DESTDIR)$(PREFIX)/bin/govrewrite
+INSTALL_PARTS += install-rewriter
+.PHONY: install-rewriter

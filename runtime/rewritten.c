@@ -27,13 +27,14 @@
 #define NSYSNO 512 /* syscall numbers govrt keeps a site for */
 
 static struct gov_site by_number[NSYSNO];
+uint8_t govrt_any_syscall_verdict;
 static struct gov_rewrite_hdr **hdrs; /* every header registered, under govrt.lock */
 static size_t nhdrs;
 static __thread int inside __attribute__((tls_model("initial-exec")));
 
 /* The entry of gov/rewrite.h. A call made by govrt itself while it decides
  * (through a rewritten libc) runs natively. */
-static int entry(struct gov_site *site, struct gov_rewrite_frame *f)
+int govrt_rewritten_entry(struct gov_site *site, struct gov_rewrite_frame *f)
 {
 	if (inside)
 		return 0;
@@ -141,6 +142,7 @@ void govrt_rewritten_refresh(void)
 	uint8_t any = 0;
 	for (int nr = 0; nr < NSYSNO; nr++)
 		any |= __atomic_load_n(&by_number[nr].verdict, __ATOMIC_RELAXED);
+	__atomic_store_n(&govrt_any_syscall_verdict, any, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < nhdrs; i++)
 		__atomic_store_n(&hdrs[i]->any_syscall_verdict, any, __ATOMIC_RELEASE);
 }
@@ -167,7 +169,7 @@ static void add_module(struct gov_rewrite_hdr *h, uint64_t bias)
 		hdrs = nh;
 		hdrs[nhdrs++] = h;
 		relocate(h, bias);
-		__atomic_store_n(&h->entry_slot, (uint64_t)(uintptr_t)entry, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->entry_slot, (uint64_t)(uintptr_t)govrt_rewritten_entry, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&govrt.lock);
 	if (seen)

@@ -126,9 +126,9 @@ export GOV_STORE="sqlite:$tmp/store.db"
 "$govctl" init >/dev/null 2>&1
 run "$govctl" register sysrw --type application --from-binary rw_pie
 ok $rc "govctl register --from-binary on a rewritten binary"
-n=$(grep -c '	patched	' rep_pie)
-has "with $n sites" "$tmp/out"
-ok $? "govctl reads the $n sites of the PT_GOV_REWRITE table"
+nsites=$(grep -c '	patched	' rep_pie)
+has "with $nsites sites" "$tmp/out"
+ok $? "govctl reads the $nsites sites of the PT_GOV_REWRITE table"
 "$govctl" register libc-mem --type service --exports malloc,free >/dev/null 2>&1
 run "$govctl" register sysrw2 --type application --from-binary rw_pie
 has "calls malloc -> libc-mem" "$tmp/out"
