@@ -121,6 +121,21 @@ cp stats "$tmp/out"
 cmp -s want.out gov.out && grep -q '"calls":25' stats
 ok $? "trace getpid: same output, the agent counted the 25 calls"
 
+# a shared object of our own, rewritten; the program using it is not
+mkdir shl
+gcc -O2 -shared -fPIC "$top/tests/rewrite/shlib.c" -o shl/libshl.so &&
+	gcc -O2 -DMAIN "$top/tests/rewrite/shlib.c" -Lshl -lshl -o shlmain &&
+	"$gr" -q shl/libshl.so libshl.so
+ok $? "a shared object with an inline syscall builds and rewrites"
+LD_LIBRARY_PATH="$tmp:$lib" ./shlmain >shl.out 2>"$tmp/err" && has "shl_getppid ok" shl.out
+ok $? "the unmodified program runs with the rewritten shared object, no agent"
+start_agent "$top/tests/rewrite/deny.yaml"
+GOV_RESOURCE=rw LD_LIBRARY_PATH="$tmp:$lib" ./shlmain >shl.out 2>"$tmp/err"
+stop_agent
+cp shl.out "$tmp/out"
+has "shl_getppid Permission denied" shl.out
+ok $? "deny getppid reaches the rewritten shared object's site (its DT_NEEDED libgovrt starts govrt)"
+
 # ---- 3. govctl reads the rewritten table
 export GOV_STORE="sqlite:$tmp/store.db"
 "$govctl" init >/dev/null 2>&1
@@ -199,6 +214,28 @@ check "rewritten libc: a threaded sort" "/usr/bin/sort --parallel=4 -S 1M unsort
 LD_LIBRARY_PATH=$L ldd /usr/bin/true >ldd.out 2>&1
 grep -q "libc.so.6 => $tmp/lib/libc.so.6" ldd.out
 ok $? "the unmodified program really loads the rewritten libc"
+# every syscall traced: each one of libc's sites takes the slow path, asks
+# the agent and then runs: threads, temporary files, fork and exec
+{
+	echo "verdicts:"
+	sed -n 's/^GOV_SYSCALL_ENTRY([0-9]*, *\([a-z_0-9]*\)).*/  - syscall: \1\n    action: trace/p' \
+		"$top/include/gov/syscalls.def"
+} >traceall.yaml
+seq 1 200000 | sed 's/1/x/g' >uns
+/usr/bin/sort uns >sort.want
+start_agent traceall.yaml
+GOV_RESOURCE=rw LD_PRELOAD=libgovrt.so.1 LD_LIBRARY_PATH=$L /usr/bin/sort --parallel=4 -S 200K uns >sort.got 2>"$tmp/err"
+rc1=$?
+GOV_RESOURCE=rw LD_PRELOAD=libgovrt.so.1 LD_LIBRARY_PATH=$L /bin/bash -c \
+	'for i in 1 2 3; do /bin/echo $i; done | /usr/bin/wc -l; /usr/bin/ls / >/dev/null' >bash.got 2>>"$tmp/err"
+rc2=$?
+"$govagent" --stats rw >stats 2>>"$tmp/err"
+stop_agent
+calls=$(grep -o '"calls":[0-9]*' stats | head -1 | cut -d: -f2)
+echo "# agent counted ${calls:-0} syscalls"
+[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && cmp -s sort.want sort.got && [ "$(cat bash.got)" = 3 ] &&
+	[ "${calls:-0}" -gt 1000 ]
+ok $? "trace every syscall: a threaded sort with temporary files and a bash pipeline through the rewritten libc give the same output; the agent saw them"
 mkdir keep
 start_agent "$top/tests/rewrite/rmdir.yaml"
 GOV_RESOURCE=rw LD_PRELOAD=libgovrt.so.1 LD_LIBRARY_PATH=$L /usr/bin/rmdir keep 2>rmdir.err
