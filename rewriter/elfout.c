@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "gov/rewrite.h"
@@ -376,10 +377,12 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 		       "image, 0x%llx, is more than 2 GiB from the code at 0x%llx (a jmp rel32 "
 		       "cannot reach it)", in->path, (unsigned long long)rx_vaddr,
 		       (unsigned long long)lo_code);
-	uint8_t *img = malloc(in->size);
-	if (!img)
-		rw_die(RW_IO, "out of memory");
-	memcpy(img, in->img, in->size);
+	/* OUT's copy of IN: a second private mapping, written to, so only
+	 * the pages that change are copied */
+	uint8_t *img = in->size ? mmap(NULL, in->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, in->fd, 0)
+				: MAP_FAILED;
+	if (img == MAP_FAILED)
+		rw_die(RW_IO, "%s: cannot map a copy: %s", in->path, strerror(errno));
 	k = 0;
 	for (size_t i = 0; i < nsites; i++) {
 		struct rw_site *x = &sites[i];
@@ -433,7 +436,7 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 		write_atomically(o->out, in->path, parts, sizeof parts / sizeof parts[0]);
 		free(pad1.p);
 	}
-	free(img);
+	munmap(img, in->size);
 	free(rx.p);
 	free(s.b.p);
 	return npatch;

@@ -46,8 +46,9 @@ struct rw_callee {
 
 struct rw_input {
 	const char *path;
-	uint8_t *img;           /* the whole file; never written back */
+	const uint8_t *img;     /* the whole file, mapped read-only */
 	size_t size;
+	int fd;
 	Elf *elf;
 	GElf_Ehdr eh;
 	GElf_Phdr *ph;

@@ -1,10 +1,12 @@
 /* bench/rewrite/main.c - govrewrite's targets (issue 6), measured in one run:
  *
- *  1. hook: bench/rewrite/loop.c (a getppid loop of raw `syscall`
- *     instructions) as built and rewritten by govrewrite, no agent, so the
- *     rewritten site's verdict is native: REPS runs of each, alternating,
- *     pinned to one CPU; ns per call as the loop times it. Target: the
- *     rewritten site costs at most 10 ns more than the raw syscall.
+ *  1. hook: bench/rewrite/loop.c times getppid through a raw syscall
+ *     instruction and through its own site, batch after batch in one
+ *     process (so the machine's noise hits both alike), pinned to one CPU.
+ *     Run as built (both paths raw: the control, which shows the method's
+ *     bias) and rewritten by govrewrite (the site goes through its
+ *     trampoline, verdict native: no agent). Target: the rewritten site
+ *     costs at most 10 ns more than the raw syscall.
  *  2. speed: govrewrite on libc.so.6 and busybox-static, ROUNDS runs each,
  *     wall time of the whole command (reading, scanning, writing OUT);
  *     MB/s of executable code. Target: at least 20 MB/s.
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,19 +31,23 @@
 #define REWRITE_BUILD "build"
 #endif
 
-#define MAXREPS 41
+#define MAXREPS 1001
 #define MAXROUNDS 15
 
-static int reps = 15, rounds = 7, cpu = 1;
-static long iters = 5000000;
+static int reps = 400, rounds = 7, cpu = 1;
+static long batch = 10000;
 static char tmpdir[] = "/tmp/bench-rewrite.XXXXXX";
 
 static const char *const inputs[] = { "/lib/x86_64-linux-gnu/libc.so.6", "/bin/busybox" };
 #define NINPUTS 2
 
+struct hook {
+	double raw[MAXREPS], site[MAXREPS], diff[MAXREPS];
+};
+
 struct results {
-	double raw[MAXREPS], rw[MAXREPS], diff[MAXREPS];
-	double secs[NINPUTS][MAXROUNDS];
+	struct hook control, rewritten;
+	double secs[NINPUTS][MAXROUNDS], cpu[NINPUTS][MAXROUNDS];
 	long code_bytes[NINPUTS], nsys[NINPUTS], npatched[NINPUTS];
 };
 
@@ -50,6 +57,8 @@ static double now(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+
+static double last_cpu; /* user + system s of the last run() */
 
 /* Runs argv (pinned when pin), its stdout and stderr into out (may be
  * NULL); returns the exit status or -1. */
@@ -84,8 +93,11 @@ static int run(char *const argv[], char *out, size_t outlen, int pin)
 		out[n] = 0;
 	close(fd[0]);
 	int st;
-	if (waitpid(pid, &st, 0) < 0)
+	struct rusage ru;
+	if (wait4(pid, &st, 0, &ru) < 0)
 		return -1;
+	last_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -119,14 +131,27 @@ static double vmax(const double *v, int n)
 	return m;
 }
 
-static int loop_ns(const char *path, double *ns)
+/* Runs the loop (REPS rounds of BATCH calls per path) and reads its lines. */
+static int run_loop(const char *path, struct hook *h)
 {
-	char n[32], out[256];
-	snprintf(n, sizeof n, "%ld", iters);
-	char *argv[] = { (char *)path, n, NULL };
-	if (run(argv, out, sizeof out, 1) != 0 || sscanf(out, "%lf", ns) != 1) {
-		fprintf(stderr, "bench/rewrite: %s failed: %s\n", path, out);
+	char r[32], b[32];
+	static char out[MAXREPS * 48];
+	snprintf(r, sizeof r, "%d", reps);
+	snprintf(b, sizeof b, "%ld", batch);
+	char *argv[] = { (char *)path, r, b, NULL };
+	if (run(argv, out, sizeof out, 1) != 0) {
+		fprintf(stderr, "bench/rewrite: %s failed: %.200s\n", path, out);
 		return -1;
+	}
+	const char *p = out;
+	for (int i = 0; i < reps; i++) {
+		int used;
+		if (sscanf(p, "%lf %lf%n", &h->raw[i], &h->site[i], &used) != 2) {
+			fprintf(stderr, "bench/rewrite: %s: round %d unreadable\n", path, i);
+			return -1;
+		}
+		p += used;
+		h->diff[i] = h->site[i] - h->raw[i];
 	}
 	return 0;
 }
@@ -141,14 +166,9 @@ static int measure_hook(struct results *r, const char *gr)
 		fprintf(stderr, "bench/rewrite: govrewrite %s failed: %s\n", loop, out);
 		return -1;
 	}
-	for (int i = 0; i < reps; i++) {
-		if (loop_ns(loop, &r->raw[i]) < 0 || loop_ns(rw, &r->rw[i]) < 0)
-			return -1;
-		r->diff[i] = r->rw[i] - r->raw[i];
-		fprintf(stderr, "bench/rewrite: hook %d/%d: raw %.2f ns, rewritten %.2f ns\n", i + 1,
-			reps, r->raw[i], r->rw[i]);
-	}
-	return 0;
+	fprintf(stderr, "bench/rewrite: hook: %d rounds of %ld calls per path, control then rewritten\n",
+		reps, batch);
+	return run_loop(loop, &r->control) < 0 || run_loop(rw, &r->rewritten) < 0 ? -1 : 0;
 }
 
 static int measure_speed(struct results *r, const char *gr)
@@ -181,6 +201,7 @@ static int measure_speed(struct results *r, const char *gr)
 			if (run(q, NULL, 0, 0) != 0)
 				return -1;
 			r->secs[k][i] = now() - t0;
+			r->cpu[k][i] = last_cpu;
 		}
 	}
 	unlink(outpath);
@@ -194,33 +215,44 @@ static void body(FILE *f, void *arg)
 	bench_machine_line(f, "make bench BENCH=rewrite");
 	fprintf(f, "Numbers taken while other builds shared the machine are noisy; the lead "
 		"re-runs this on a quiet machine.\n\n");
-	double mr = median(r->raw, reps), mw = median(r->rw, reps), md = median(r->diff, reps);
-	fprintf(f, "**Hook.** `bench/rewrite/loop.c`: %ld `getppid` calls by a raw `syscall` "
-		"instruction, as built and rewritten by govrewrite (no agent: the site's verdict "
-		"is native, the trampoline runs the syscall itself). %d runs of each, alternating, "
-		"pinned to CPU %d; ns per call as the loop times it.\n\n", iters, reps, cpu);
-	fprintf(f, "| build | median ns per call | min | max |\n|---|---:|---:|---:|\n");
-	fprintf(f, "| raw syscall | %.2f | %.2f | %.2f |\n", mr, vmin(r->raw, reps), vmax(r->raw, reps));
-	fprintf(f, "| rewritten, native verdict | %.2f | %.2f | %.2f |\n\n", mw, vmin(r->rw, reps),
-		vmax(r->rw, reps));
-	fprintf(f, "Difference of the medians %+.2f ns; median of the %d pairwise differences "
-		"%+.2f ns (%+.2f to %+.2f). Target: at most +10 ns: **%s** this run.\n\n", mw - mr,
-		reps, md, vmin(r->diff, reps), vmax(r->diff, reps), md <= 10.0 ? "met" : "missed");
+	fprintf(f, "**Hook.** `bench/rewrite/loop.c` calls `getppid` through a raw `syscall` "
+		"instruction (copied at run time into an anonymous page, which no rewriter sees) "
+		"and through its own site, in alternating batches of %ld calls, %d rounds, pinned "
+		"to CPU %d; ns per call as the loop times each batch. As built, both paths are "
+		"raw (the control: the method's own bias); rewritten by govrewrite, the site "
+		"goes through its trampoline with a native verdict (no agent).\n\n", batch, reps, cpu);
+	fprintf(f, "| build | raw: median ns | site: median ns | site - raw: median of the "
+		"%d per-round differences | min raw | min site |\n|---|---:|---:|---:|---:|---:|\n", reps);
+	const struct hook *h[2] = { &r->control, &r->rewritten };
+	const char *name[2] = { "as built (control)", "rewritten, native verdict" };
+	for (int k = 0; k < 2; k++)
+		fprintf(f, "| %s | %.2f | %.2f | %+.2f | %.2f | %.2f |\n", name[k],
+			median(h[k]->raw, reps), median(h[k]->site, reps), median(h[k]->diff, reps),
+			vmin(h[k]->raw, reps), vmin(h[k]->site, reps));
+	double cost = median(r->rewritten.diff, reps) - median(r->control.diff, reps);
+	fprintf(f, "\nHook cost (rewritten minus control, medians of the differences): %+.2f ns; "
+		"from the minima: %+.2f ns. Target: at most +10 ns: **%s** this run.\n\n", cost,
+		(vmin(r->rewritten.site, reps) - vmin(r->rewritten.raw, reps)) -
+			(vmin(r->control.site, reps) - vmin(r->control.raw, reps)),
+		cost <= 10.0 ? "met" : "missed");
 	fprintf(f, "**Speed and coverage.** `govrewrite IN OUT` (reading, scanning, writing OUT; "
 		"the whole command's wall time), %d runs each.\n\n", rounds);
-	fprintf(f, "| input | code bytes | median s | min s | max s | MB/s (median) | syscall "
-		"instructions | patched statically |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	fprintf(f, "| input | code bytes | median wall s | min | max | MB/s (median wall) | "
+		"MB/s (median CPU) | syscall instructions | patched statically |\n"
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	int met = 1;
 	for (int k = 0; k < NINPUTS; k++) {
 		double m = median(r->secs[k], rounds);
 		double mbs = (double)r->code_bytes[k] / m / 1e6;
 		met &= mbs >= 20.0;
-		fprintf(f, "| `%s` | %ld | %.3f | %.3f | %.3f | %.1f | %ld | %ld (%.1f%%) |\n",
+		double mc = median(r->cpu[k], rounds);
+		fprintf(f, "| `%s` | %ld | %.3f | %.3f | %.3f | %.1f | %.1f | %ld | %ld (%.1f%%) |\n",
 			inputs[k], r->code_bytes[k], m, vmin(r->secs[k], rounds),
-			vmax(r->secs[k], rounds), mbs, r->nsys[k], r->npatched[k],
+			vmax(r->secs[k], rounds), mbs, mc > 0 ? (double)r->code_bytes[k] / mc / 1e6 : 0.0,
+			r->nsys[k], r->npatched[k],
 			r->nsys[k] ? 100.0 * (double)r->npatched[k] / (double)r->nsys[k] : 100.0);
 	}
-	fprintf(f, "\nTarget: at least 20 MB/s of executable code: **%s** this run. The syscall "
+	fprintf(f, "\nTarget: at least 20 MB/s of executable code (wall): **%s** this run. The syscall "
 		"instructions not patched statically are left to Syscall User Dispatch at run "
 		"time (its share and cost are measured with govrt's SUD fallback).\n",
 		met ? "met" : "missed");
@@ -233,7 +265,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc)
 			markdown = argv[++i];
 		else if (strcmp(argv[i], "--quick") == 0)
-			reps = 5, rounds = 3, iters = 1000000;
+			reps = 50, rounds = 3, batch = 2000;
 		else {
 			fprintf(stderr, "usage: bench/rewrite [--quick] [--markdown FILE]\n");
 			return 1;
