@@ -240,6 +240,7 @@ static void read_symbols(struct rw_input *in, const struct rw_opts *o)
 		GElf_Shdr sh;
 		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
 			continue;
+		in->have_symtab |= sh.sh_type == SHT_SYMTAB;
 		Elf_Data *d = elf_getdata(scn, NULL);
 		if (!d || !sh.sh_entsize)
 			continue;
@@ -452,6 +453,22 @@ const char *rw_caller_of(const struct rw_input *in, uint64_t addr)
 			break;
 	}
 	return "?";
+}
+
+int rw_in_function(const struct rw_input *in, uint64_t addr)
+{
+	size_t lo = 0, hi = in->nsyms;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (in->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k-- > 0 && lo - k <= 64;)
+		if (addr - in->syms[k].addr < in->syms[k].size)
+			return 1;
+	return 0;
 }
 
 void rw_source_of(const struct rw_input *in, uint64_t addr, const char **file, uint32_t *line)

@@ -41,6 +41,7 @@ extern "C" {
 	X(SYSENTER, "sysenter has no 64-bit Linux meaning")                     \
 	X(INT80, "int $0x80 is the 32-bit system call ABI")                     \
 	X(SIGRETURN, "rt_sigreturn stays byte for byte: debuggers and unwinders recognise it") \
+	X(NOT_CODE, "outside every function of the symbol table: data or padding") \
 	X(NOT_WANTED, "not selected")
 
 enum gre_reason {

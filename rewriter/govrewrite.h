@@ -58,6 +58,7 @@ struct rw_input {
 	size_t nranges;
 	struct rw_sym *syms;    /* functions, sorted by address */
 	size_t nsyms;
+	int have_symtab;        /* a full .symtab: code outside its functions is not code */
 	uint64_t *targets;      /* known jump targets */
 	size_t ntargets, captargets;
 	struct rw_callee *callees;
@@ -85,6 +86,7 @@ void rw_warn(const char *fmt, ...);
 /* elfin.c: reads and checks IN (rw_die on anything wrong). */
 void rw_read_input(struct rw_input *in, const struct rw_opts *o);
 const char *rw_caller_of(const struct rw_input *in, uint64_t addr);
+int rw_in_function(const struct rw_input *in, uint64_t addr); /* a sized function holds it */
 void rw_source_of(const struct rw_input *in, uint64_t addr, const char **file, uint32_t *line);
 /* The file offset of a virtual address inside a PT_LOAD; -1 if none. */
 int64_t rw_offset_of(const struct rw_input *in, uint64_t addr);

@@ -249,6 +249,8 @@ static struct rw_site *scan_all(struct rw_input *in, const struct rw_opts *o, si
 			memset(x, 0, sizeof *x);
 			x->g = res.sites[i];
 			x->range = r;
+			if (x->g.reason == GRE_OK && in->have_symtab && !rw_in_function(in, x->g.addr))
+				x->g.reason = GRE_NOT_CODE, x->g.win_len = 0;
 			if (x->g.reason == GRE_OK && !wanted(o, &x->g))
 				x->g.reason = GRE_NOT_WANTED, x->g.win_len = 0;
 			x->caller = rw_caller_of(in, x->g.addr);

@@ -70,6 +70,19 @@ ok $? "report: the getppid site with its number, caller and DWARF line; getuid's
 [ "$(grep -c '	patched	' rep_strip)" -eq "$(grep -c '	patched	' rep_pie)" ] &&
 	grep -q '	syscall	getppid	110	patched	-	?	?:0	' rep_strip
 ok $? "stripped: the same sites patched, named ?/?:0 without symbols and DWARF"
+# no section headers at all (as sstrip leaves a file): the PF_X segments are swept
+cp sys_pie sys_noshdr
+python3 - sys_noshdr <<'EOF2'
+import struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+struct.pack_into('<Q', b, 40, 0)          # e_shoff
+struct.pack_into('<HHH', b, 58, 64, 0, 0)  # e_shentsize, e_shnum, e_shstrndx
+open(sys.argv[1], 'wb').write(b)
+EOF2
+run "$gr" --report rep_noshdr sys_noshdr rw_noshdr
+./rw_noshdr >got.out 2>>"$tmp/err" && cmp -s want.out got.out &&
+	[ "$(grep -c '	syscall	.*	patched	' rep_noshdr)" -eq 4 ]
+ok $? "no section headers: the executable segment is swept, the 4 syscalls patched, same output"
 readelf -d rw_pie | grep -q 'NEEDED.*libgovrt.so.1' && ! readelf -d rw_static 2>/dev/null | grep -q NEEDED
 ok $? "a dynamic output needs libgovrt.so.1; a static one needs nothing"
 
@@ -303,6 +316,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 # undecodable bytes inside a function: named, the syscalls after them left
 cat >undec.c <<'EOF'
+/* bytes between functions that happen to read as a syscall: not code */
+__asm__(".text\n.byte 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff\n");
 int main(int argc, char **argv)
 {
 	long r = 0;
@@ -317,6 +332,8 @@ run "$gr" --report undec.rep undec undec.rw
 has "do not decode as x86-64" "$tmp/err" && has "in main" "$tmp/err" &&
 	grep -q 'follows undecodable bytes' undec.rep && ./undec.rw
 ok $? "undecodable bytes: a warning naming where (main), the syscall after them left and reported, OUT works"
+grep -q 'left	outside every function of the symbol table' undec.rep
+ok $? "syscall bytes outside every function of .symtab (data, padding): left"
 run "$gr"
 [ $rc -eq 1 ] && has "expected IN and OUT" "$tmp/err"
 ok $? "no arguments: usage error (1)"
