@@ -188,23 +188,27 @@ static const char *callee_of(const struct rw_input *in, const struct gre_site *g
 	return n ? n : "syscall";
 }
 
-/* Ids as the plugins make them; the n-th site with the same file, line,
- * caller and callee hashes "callee#n" (docs/abi.md). */
+/* Ids as the plugins make them where DWARF names the source: the n-th site
+ * with the same file, line, caller and callee hashes "callee#n"
+ * (docs/abi.md). Without a source position the address is the site's
+ * identity: "callee@0xADDR", the same for every rewrite of the same file. */
 static void assign_ids(struct rw_site *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned dup = 1;
-		for (size_t j = i; j-- > 0 && dup < 1000;) {
-			if (v[j].line == v[i].line && v[j].caller == v[i].caller &&
-			    strcmp(v[j].callee, v[i].callee) == 0 && strcmp(v[j].file, v[i].file) == 0)
-				dup++;
-			if (v[j].caller != v[i].caller)
-				break;
+		char name[GOV_NAME_MAX + 32];
+		if (strcmp(v[i].file, "?") == 0) {
+			snprintf(name, sizeof name, "%s@0x%llx", v[i].callee,
+				 (unsigned long long)v[i].g.addr);
+			v[i].id = gov_site_id(v[i].file, v[i].line, v[i].caller, name);
+			continue;
 		}
+		unsigned dup = 1;
+		for (size_t j = i; j-- > 0 && strcmp(v[j].caller, v[i].caller) == 0;)
+			dup += v[j].line == v[i].line && strcmp(v[j].callee, v[i].callee) == 0 &&
+			       strcmp(v[j].file, v[i].file) == 0;
 		if (dup == 1) {
 			v[i].id = gov_site_id(v[i].file, v[i].line, v[i].caller, v[i].callee);
 		} else {
-			char name[GOV_NAME_MAX + 16];
 			snprintf(name, sizeof name, "%s#%u", v[i].callee, dup);
 			v[i].id = gov_site_id(v[i].file, v[i].line, v[i].caller, name);
 		}
@@ -274,7 +278,7 @@ static void report(const struct rw_input *in, const struct rw_opts *o,
 	if (o->report && !f)
 		rw_die(RW_IO, "--report %s: %s", o->report, strerror(errno));
 	if (f)
-		fprintf(f, "# address\tkind\tcallee\tsysno\tresult\treason\tcaller\tsource\ttrampoline\n");
+		fprintf(f, "# address\tkind\tcallee\tsysno\tresult\treason\tcaller\tsource\ttrampoline\tid\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct rw_site *x = &v[i];
 		int ok = x->g.reason == GRE_OK;
@@ -290,9 +294,10 @@ static void report(const struct rw_input *in, const struct rw_opts *o,
 			ok ? "patched" : "left", ok ? "-" : gre_reason_text(x->g.reason),
 			x->caller, x->file, x->line);
 		if (ok && x->tramp)
-			fprintf(f, "0x%llx\n", (unsigned long long)x->tramp);
+			fprintf(f, "0x%llx\t", (unsigned long long)x->tramp);
 		else
-			fputs("-\n", f);
+			fputs("-\t", f);
+		fprintf(f, "%016llx\n", (unsigned long long)x->id);
 	}
 	if (f && f != stdout)
 		fclose(f);
