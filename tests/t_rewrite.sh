@@ -148,6 +148,13 @@ stop_agent
 cp shl.out "$tmp/out"
 has "shl_getppid Permission denied" shl.out
 ok $? "deny getppid reaches the rewritten shared object's site (its DT_NEEDED libgovrt starts govrt)"
+gcc -O2 -DDLOPEN "$top/tests/rewrite/shlib.c" -o shldl -ldl
+start_agent "$top/tests/rewrite/deny.yaml"
+GOV_RESOURCE=rw LD_LIBRARY_PATH="$tmp:$lib" ./shldl >shl.out 2>"$tmp/err"
+stop_agent
+cp shl.out "$tmp/out"
+has "shl_getppid Permission denied" shl.out
+ok $? "dlopen of the rewritten shared object: libgovrt comes with it and registers it, deny applies"
 
 # ---- 3. govctl reads the rewritten table
 export GOV_STORE="sqlite:$tmp/store.db"
