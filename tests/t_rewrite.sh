@@ -341,6 +341,11 @@ has "do not decode as x86-64" "$tmp/err" && has "in main" "$tmp/err" &&
 ok $? "undecodable bytes: a warning naming where (main), the syscall after them left and reported, OUT works"
 grep -q 'left	outside every function of the symbol table' undec.rep
 ok $? "syscall bytes outside every function of .symtab (data, padding): left"
+echo previous >rep.keep
+cp rep.keep rep.out
+run "$gr" --report /nonexistent/dir/rep sys_pie rep.out
+[ $rc -eq 3 ] && has "--report /nonexistent/dir/rep" "$tmp/err" && cmp -s rep.keep rep.out
+ok $? "a report that cannot be written: exit 3 before OUT is touched"
 run "$gr"
 [ $rc -eq 1 ] && has "expected IN and OUT" "$tmp/err"
 ok $? "no arguments: usage error (1)"
