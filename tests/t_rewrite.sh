@@ -134,6 +134,15 @@ cp stats "$tmp/out"
 cmp -s want.out gov.out && grep -q '"calls":25' stats
 ok $? "trace getpid: same output, the agent counted the 25 calls"
 
+# fail-closed with no agent: every site fails with the errno, also the one
+# whose number is only in rax (its module's shared verdict byte is set)
+"$gr" -q sys_pie rw_sysonly
+GOV_FAIL=closed GOV_RESOURCE=nobody ./rw_sysonly >closed.out 2>"$tmp/err"
+cp closed.out "$tmp/out"
+has "getppid Operation not permitted" closed.out && has "getuid Operation not permitted" closed.out &&
+	! has "write ok" closed.out && has "governed calls fail with an errno" "$tmp/err"
+ok $? "GOV_FAIL=closed, no agent: every rewritten syscall site fails with EPERM (number read or not)"
+
 # a shared object of our own, rewritten; the program using it is not
 mkdir shl
 gcc -O2 -shared -fPIC "$top/tests/rewrite/shlib.c" -o shl/libshl.so &&
