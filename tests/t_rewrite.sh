@@ -202,6 +202,15 @@ check "tr" "/usr/bin/tr a-z A-Z <data" "./tr a-z A-Z <data"
 check "md5sum" "/usr/bin/md5sum data" "./md5sum data"
 check "sort | uniq -c | cut" "/usr/bin/cut -c1-3 data | /usr/bin/sort | /usr/bin/uniq -c" \
 	"./cut -c1-3 data | ./sort | ./uniq -c"
+# call sites through the agent: calls and tail calls (jmp free@plt) of sort
+start_agent "$top/tests/rewrite/calls.yaml"
+GOV_RESOURCE=rw ./sort --parallel=2 unsorted >o2 2>"$tmp/err"
+"$govagent" --stats rw >stats 2>>"$tmp/err"
+stop_agent
+/usr/bin/sort unsorted >o1
+cp stats "$tmp/out"
+cmp -s o1 o2 && grep -q '"callee":"malloc","calls":[1-9]' stats && grep -q '"callee":"free","calls":[1-9]' stats
+ok $? "trace malloc and free at sort's call sites: same output, the agent counted both"
 run "$gr" --calls malloc,free,open,read,write,close /bin/bzip2 bzip2
 ok $rc "govrewrite /bin/bzip2"
 check "bzip2 -c | bzip2 -dc" "/bin/bzip2 -c data | /bin/bzip2 -dc" "./bzip2 -c data | ./bzip2 -dc"
