@@ -215,6 +215,15 @@ run "$gr" --calls malloc,free,open,read,write,close /bin/bzip2 bzip2
 ok $rc "govrewrite /bin/bzip2"
 check "bzip2 -c | bzip2 -dc" "/bin/bzip2 -c data | /bin/bzip2 -dc" "./bzip2 -c data | ./bzip2 -dc"
 check "bzip2 -9c" "/bin/bzip2 -9c unsorted" "./bzip2 -9c unsorted"
+"$gr" -q --calls remove /bin/bzip2 bzip2.rm && cp unsorted victim
+start_agent "$top/tests/rewrite/remove.yaml"
+GOV_RESOURCE=rw ./bzip2.rm victim 2>"$tmp/err"
+stop_agent
+[ -e victim ] && [ -e victim.bz2 ] && /bin/bzip2 -dc victim.bz2 | cmp -s - unsorted
+ok $? "deny remove at bzip2's call sites: the input stays, the .bz2 is whole"
+rm -f victim.bz2
+./bzip2.rm victim 2>"$tmp/err" && [ ! -e victim ] && [ -e victim.bz2 ]
+ok $? "no agent: the same bzip2 removes its input"
 
 run "$gr" --report bb.rep /bin/busybox busybox
 ok $rc "govrewrite /bin/busybox (static)"
