@@ -191,6 +191,16 @@ static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
 	return 1;
 }
 
+/* Where offset 0 of the file is in memory: the first PT_LOAD's address
+ * minus its offset. */
+static uint64_t load_base(const struct rw_input *in)
+{
+	for (size_t i = 0; i < in->phnum; i++)
+		if (in->ph[i].p_type == PT_LOAD)
+			return in->ph[i].p_vaddr - in->ph[i].p_offset;
+	return 0;
+}
+
 static uint64_t image_end(const struct rw_input *in)
 {
 	uint64_t end = 0;
@@ -306,6 +316,10 @@ static void write_atomically(const char *path, const char *in_path, const struct
 	int ok = stat(in_path, &st) == 0 && fchmod(fd, st.st_mode & 07777) == 0;
 	for (size_t i = 0; ok && i < nparts; i++) {
 		size_t done = 0;
+		if (!parts[i].p) {
+			ok = lseek(fd, (off_t)parts[i].n, SEEK_CUR) >= 0;
+			continue;
+		}
 		while (ok && done < parts[i].n) {
 			ssize_t w = write(fd, parts[i].p + done, parts[i].n - done);
 			ok = w > 0;
@@ -340,8 +354,21 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	if (in->phnum + 3 >= PN_XNUM)
 		rw_die(RW_REFUSED, "%s: no room for a segment: %zu program headers already",
 		       in->path, in->phnum);
+	/* The new segments sit at the same distance from the image's base in
+	 * the file as in memory, so that the program header table's address
+	 * is base + e_phoff, which is how kernels before 5.18 compute
+	 * AT_PHDR for a program without PT_PHDR (a static one); the file is
+	 * padded with a hole when the image is larger than the file, unless
+	 * by more than 64 MiB (a huge .bss): then the segments follow the
+	 * image and such a program needs Linux 5.18 or later. */
+	uint64_t base = load_base(in), end = align_up(image_end(in), PAGE);
 	s.off = align_up(in->size, PAGE);
-	s.vaddr = align_up(image_end(in), PAGE);
+	s.vaddr = base + s.off;
+	if (end > s.vaddr) {
+		if (end - s.vaddr <= (64u << 20))
+			s.off = end - base;
+		s.vaddr = end;
+	}
 	s.nph = in->phnum + 3;
 	s.phdrs = buf_reserve(&s.b, s.nph * sizeof(Elf64_Phdr), 8);
 	s.hdr = buf_reserve(&s.b, sizeof(struct gov_rewrite_hdr), 8);
@@ -428,13 +455,11 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	eh->e_phnum = (uint16_t)s.nph;
 
 	if (!o->dry_run) {
-		struct buf pad1 = { .p = calloc(1, PAGE), .n = s.off - in->size };
-		struct buf pad2 = { .p = pad1.p, .n = rx_off - (s.off + s.b.n) };
+		/* a part without bytes is a hole: zeros that take no room */
+		struct buf pad1 = { .p = NULL, .n = s.off - in->size };
+		struct buf pad2 = { .p = NULL, .n = rx_off - (s.off + s.b.n) };
 		struct buf parts[] = { { img, in->size, 0 }, pad1, s.b, pad2, rx };
-		if (!pad1.p)
-			rw_die(RW_IO, "out of memory");
 		write_atomically(o->out, in->path, parts, sizeof parts / sizeof parts[0]);
-		free(pad1.p);
 	}
 	munmap(img, in->size);
 	free(rx.p);

@@ -83,6 +83,20 @@ run "$gr" --report rep_noshdr sys_noshdr rw_noshdr
 ./rw_noshdr >got.out 2>>"$tmp/err" && cmp -s want.out got.out &&
 	[ "$(grep -c '	syscall	.*	patched	' rep_noshdr)" -eq 4 ]
 ok $? "no section headers: the executable segment is swept, the 4 syscalls patched, same output"
+# a kernel older than 5.18 puts AT_PHDR at base + e_phoff: the moved table
+# must be mapped exactly there
+python3 - rw_static rw_pie <<'EOF2'
+import struct, sys
+for path in sys.argv[1:]:
+    b = open(path, 'rb').read()
+    phoff, = struct.unpack_from('<Q', b, 32); n, = struct.unpack_from('<H', b, 56)
+    loads = [struct.unpack_from('<IIQQQQQQ', b, phoff + 56 * i) for i in range(n)]
+    loads = [p for p in loads if p[0] == 1]
+    base = loads[0][3] - loads[0][2]
+    hold = [p for p in loads if p[2] <= phoff < p[2] + p[5]]
+    assert hold and hold[0][3] + phoff - hold[0][2] == base + phoff, path
+EOF2
+ok $? "the moved program headers are mapped at base + e_phoff (what kernels before 5.18 assume)"
 readelf -d rw_pie | grep -q 'NEEDED.*libgovrt.so.1' && ! readelf -d rw_static 2>/dev/null | grep -q NEEDED
 ok $? "a dynamic output needs libgovrt.so.1; a static one needs nothing"
 
