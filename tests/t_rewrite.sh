@@ -178,6 +178,15 @@ stop_agent
 cp shl.out "$tmp/out"
 has "shl_getppid Permission denied" shl.out
 ok $? "dlopen of the rewritten shared object: libgovrt comes with it and registers it, deny applies"
+gcc -O2 -DDLOPEN "$top/tests/rewrite/shlib.c" -o shldl_gov -ldl -Wl,--no-as-needed -L"$lib" -lgovrt
+readelf -d libshl.so | grep -q '(INIT) *0x' && readelf --dyn-syms libshl.so | grep -q 'WEAK .*UND govrt_rewritten_scan'
+ok $? "the rewritten shared object's DT_INIT is a stub, and it imports govrt_rewritten_scan (weak)"
+start_agent "$top/tests/rewrite/deny.yaml"
+GOV_RESOURCE=rw LD_LIBRARY_PATH="$tmp:$lib" ./shldl_gov >shl.out 2>"$tmp/err"
+stop_agent
+cp shl.out "$tmp/out"
+has "shl_getppid Permission denied" shl.out
+ok $? "dlopen into a process where govrt already runs: the DT_INIT stub registers the module, deny applies"
 
 # ---- 3. govctl reads the rewritten table
 export GOV_STORE="sqlite:$tmp/store.db"
