@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +271,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench/rewrite [--quick] [--markdown FILE]\n");
 			return 1;
 		}
+	}
+	struct stat st;
+	if (markdown && stat(markdown, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* the section is written aside and renamed over the file */
+		fprintf(stderr, "bench/rewrite: --markdown %s is not a regular file\n", markdown);
+		return 1;
 	}
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		cpu = 0;
