@@ -281,6 +281,10 @@ check "rewritten libc: bzip2" "/bin/bzip2 -c data | /bin/bzip2 -dc | /usr/bin/md
 	"LD_LIBRARY_PATH=$L /bin/bzip2 -c data | LD_LIBRARY_PATH=$L /bin/bzip2 -dc | LD_LIBRARY_PATH=$L /usr/bin/md5sum"
 check "rewritten libc: a threaded sort" "/usr/bin/sort --parallel=4 -S 1M unsorted" \
 	"LD_LIBRARY_PATH=$L /usr/bin/sort --parallel=4 -S 1M unsorted"
+gcc -O2 "$top/tests/rewrite/cancel.c" -o cancel -lpthread
+LD_LIBRARY_PATH=$L ./cancel >cancel.out 2>"$tmp/err" && has "cleanup ran" cancel.out &&
+	has "joined, canceled=1" cancel.out
+ok $? "rewritten libc: pthread_cancel of a thread blocked in read runs its cleanup handler and ends it"
 LD_LIBRARY_PATH=$L ldd /usr/bin/true >ldd.out 2>&1
 grep -q "libc.so.6 => $tmp/lib/libc.so.6" ldd.out
 ok $? "the unmodified program really loads the rewritten libc"
