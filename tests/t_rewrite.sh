@@ -133,6 +133,9 @@ ok $? "deny: getppid (number read statically) fails with EACCES, getuid (number 
 GOV_RESOURCE=rw ./rw_nopie >gov.out 2>"$tmp/err"
 has "getppid Permission denied" gov.out
 ok $? "deny: the non-PIE rewrite too (link addresses, no bias)"
+./rw_pie >gov.out 2>"$tmp/err"
+has "getppid Permission denied" gov.out
+ok $? "--resource rw at rewrite time: without GOV_RESOURCE the module names its resource"
 GOV_RESOURCE=rw ./rw_static >gov.out 2>"$tmp/err"
 cmp -s want.out gov.out
 ok $? "static: the trampolines run natively (no govrt inside: the governed path stops there)"
