@@ -97,6 +97,16 @@ void govrt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void govrt_apply_table(struct govrt_conn *c); /* lock held */
 void govrt_mark_all_agent(void);              /* lock held */
 
+/* rewritten.c: modules rewritten by govrewrite (gov/rewrite.h) */
+struct gov_rewrite_frame;
+void govrt_rewritten_scan(void);    /* finds and registers them; again after dlopen */
+void govrt_rewritten_refresh(void); /* lock held: verdicts changed */
+/* The trampolines' entry (gov_rewrite_entry_fn), for sites patched in memory
+ * too; and the verdict byte for syscall sites whose number is unknown
+ * statically (set while any syscall is governed). */
+int govrt_rewritten_entry(struct gov_site *site, struct gov_rewrite_frame *frame);
+extern uint8_t govrt_any_syscall_verdict;
+
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */
 struct govrt_conn *govrt_conn_get(void); /* users++; NULL if none */
