@@ -1,0 +1,13 @@
+# runtime/sud.mk - exhaustive syscalls in govrt: Syscall User Dispatch
+# (runtime/sud.c), lazy and load-time patching in memory with the rewriting
+# engine (runtime/lazypatch.c; the engine and capstone come from
+# rewriter/rewriter.mk), the tests tests/t_sud* and bench/sud.
+# Included by the top Makefile. Debian packages: runtime/deps.list.
+RT_SRCS += runtime/sud.c runtime/lazypatch.c
+
+BENCH_SUD := $(B)/bench/sud
+$(BENCH_SUD): bench/sud/main.c bench/common.c bench/common.h $(LIBGOVRT_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSUD_LIBGOVRT='"$(abspath $(LIBGOVRT_SO))"' -o $@ bench/sud/main.c \
+	  bench/common.c $(BENCH_LINK) -lpthread
+BENCHES += $(BENCH_SUD)
