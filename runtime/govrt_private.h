@@ -134,7 +134,7 @@ enum govrt_sys_path {
 struct govrt_sud_site {
 	struct gov_site site;
 	uintptr_t addr;       /* the syscall instruction */
-	uintptr_t clone_stub; /* in the gate, for clone/fork/vfork sites */
+	uintptr_t clone_stub[2]; /* in the gate, for clone/fork/vfork sites */
 	int patched;          /* lazypatch.c: 1 lazily, 2 at load, -1 cannot be */
 	int trapped;          /* Syscall User Dispatch has seen it */
 };

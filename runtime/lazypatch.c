@@ -17,9 +17,10 @@
  * When patching is safe (runtime/README.md, "Exhaustive syscalls"):
  *   - only syscalls whose number the engine read from a `mov $N,%eax`,
  *     never the special ones (clone, fork, vfork, rt_sigreturn, ...);
- *   - only while the process has one thread: another thread could be
- *     inside the window, or return from the kernel into it. With more
- *     threads a site stays on Syscall User Dispatch;
+ *   - only while every other thread is blocked in the kernel with a
+ *     return address outside the window (/proc/self/task/N/syscall): a
+ *     running thread could be inside the window, a blocked one could
+ *     return into it. Else the site is tried again at its next trap;
  *   - lazily, never from a syscall malloc makes (the engine and capstone
  *     allocate): brk, mmap, munmap, mremap, mprotect, madvise stay trapped
  *     unless they were rewritten at load time.
@@ -283,6 +284,52 @@ static int patchable(const struct gre_site *g, long nr)
 	       !govrt_sys_is_special(nr) && g->win_len >= GRE_JMP_LEN;
 }
 
+/* Whether every other thread of the process is blocked in the kernel with
+ * a return address outside (lo, hi): then none is inside the window, none
+ * can return into it, and we may write it. A running thread could be
+ * anywhere: then not now. /proc/PID/task/TID/syscall says "running", or
+ * "NR ARGS... SP PC" for a blocked thread. Read with raw syscalls: no
+ * malloc from the SIGSYS handler. */
+static int others_outside(uintptr_t lo, uintptr_t hi)
+{
+	long self = gov_raw_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
+	int dir = (int)gov_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/task",
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+	if (dir < 0)
+		return 0;
+	char ents[4096];
+	int safe = 1;
+	long n;
+	while (safe && (n = gov_raw_syscall(SYS_getdents64, dir, (long)ents, sizeof ents, 0, 0, 0)) > 0) {
+		for (long off = 0; safe && off < n;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type;
+				 char name[]; } *d = (void *)(ents + off);
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9' || atol(d->name) == self)
+				continue;
+			char path[64], buf[256];
+			snprintf(path, sizeof path, "/proc/self/task/%s/syscall", d->name);
+			int fd = (int)gov_raw_syscall(SYS_openat, AT_FDCWD, (long)path,
+						      O_RDONLY | O_CLOEXEC, 0, 0, 0);
+			if (fd < 0)
+				continue; /* it ended */
+			long r = gov_raw_syscall(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+			gov_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+			if (r <= 0) {
+				safe = 0;
+				break;
+			}
+			buf[r] = 0;
+			char *pc = strrchr(buf, ' ');
+			uintptr_t at = pc ? (uintptr_t)strtoull(pc + 1, NULL, 16) : 0;
+			if (strncmp(buf, "running", 7) == 0 || !pc || (at > lo && at < hi))
+				safe = 0;
+		}
+	}
+	gov_raw_syscall(SYS_close, dir, 0, 0, 0, 0, 0);
+	return safe;
+}
+
 static int one_thread(void)
 {
 	char buf[512];
@@ -333,8 +380,9 @@ int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *ss, int *rest
 			    ss->site.file, ss->site.line, ss->site.callee, why);
 		return 0;
 	}
-	if (!one_thread())
-		return 0;     /* maybe later, with one thread */
+	uintptr_t lo = g->win_start + m->bias, hi = lo + g->win_len;
+	if (!others_outside(lo, hi))
+		return 0;     /* maybe at its next trap */
 	if (patch(m, g, ss, GOVRT_SYS_LAZY) < 0) {
 		govrt_debug("lazy patch: %s+%#x (%s): no trampoline space within 2 GiB",
 			    ss->site.file, ss->site.line, ss->site.callee);
@@ -371,7 +419,7 @@ static int pick_module(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-static void rewrite_segment(uintptr_t addr)
+static void rewrite_segment(uintptr_t addr, int alone)
 {
 	struct scan *m = scan_of(addr);
 	if (!m) {
@@ -384,7 +432,8 @@ static void rewrite_segment(uintptr_t addr)
 		if (g->kind != GOV_SITE_SYSCALL)
 			continue;
 		struct govrt_sud_site *ss = NULL;
-		if (patchable(g, g->sysno))
+		uintptr_t lo = g->win_start + m->bias;
+		if (patchable(g, g->sysno) && (alone || others_outside(lo, lo + g->win_len)))
 			ss = govrt_sud_site_get(g->addr + m->bias, g->sysno);
 		if (ss && !ss->patched && patch(m, g, ss, GOVRT_SYS_LOAD) == 0)
 			govrt_sud.sites_load++;
@@ -402,15 +451,11 @@ void govrt_load_rewrite(const char *which)
 		govrt_warn("GOV_REWRITE=%s is not off, libc or all; nothing rewritten", which);
 		return;
 	}
-	if (!one_thread()) {
-		govrt_warn("GOV_REWRITE=%s: the process already has threads; nothing rewritten "
-			   "(Syscall User Dispatch still covers every syscall)", which);
-		return;
-	}
+	int alone = one_thread(); /* else each window is checked against the others */
 	struct load_query q = { .which = which, .self = self_base() };
 	dl_iterate_phdr(pick_module, &q);
 	for (int i = 0; i < q.n; i++)
-		rewrite_segment(q.addrs[i]);
+		rewrite_segment(q.addrs[i], alone);
 }
 
 /* ---- the entry of every trampoline made here ---- */

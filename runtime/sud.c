@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@
 #define SUD_HASH_SIZE 16384 /* power of two, > 1.5 x SUD_MAX_SITES */
 #define GATE_SIZE (64 * 1024)
 #define GATE_STUB0 256       /* first clone stub; below: the restorer */
-#define GATE_STUB_SIZE 128
+#define GATE_STUB_SIZE 128 /* two per clone site: arming, plain */
 
 __thread uint8_t govrt_sud_selector __attribute__((tls_model("initial-exec")));
 struct govrt_sud govrt_sud;
@@ -280,6 +281,8 @@ out:
 	return s;
 }
 
+static int read_mem(void *dst, const void *src, size_t n);
+
 /* ---- the gate ---- */
 
 static int gate_init(void)
@@ -305,26 +308,58 @@ static uintptr_t gate_restorer(void)
 	return (uintptr_t)govrt_sud.gate_rx;
 }
 
-/* The clone stub of a site, made on first use. 0 if the gate is full. */
-static uintptr_t clone_stub(struct govrt_sud_site *s, uintptr_t ret)
+/* The clone stubs of a site, made on first use: [0] arms the child, [1]
+ * only jumps back (ff 25 = jmp *0(%rip), then the address). 0 if the gate
+ * is full. */
+static uintptr_t clone_stub(struct govrt_sud_site *s, uintptr_t ret, int arm)
 {
-	if (s->clone_stub)
-		return s->clone_stub;
+	if (s->clone_stub[!arm])
+		return s->clone_stub[!arm];
 	size_t len = (size_t)(gov_sud_tpl_end - gov_sud_tpl);
 	sud_lock();
 	uint32_t k = govrt_sud.nstubs;
-	if (!s->clone_stub && GATE_STUB0 + (k + 1) * GATE_STUB_SIZE <= GATE_SIZE) {
+	if (!s->clone_stub[0] && GATE_STUB0 + (k + 2) * GATE_STUB_SIZE <= GATE_SIZE) {
 		char *w = (char *)govrt_sud.gate_rw + GATE_STUB0 + k * GATE_STUB_SIZE;
 		uint64_t fields[4] = { ret, (uint64_t)govrt_sud.tpoff,
 				       (uint64_t)govrt_sud.gate_rx, GATE_SIZE };
 		memcpy(w, gov_sud_tpl, len);
 		memcpy(w + (gov_sud_tpl_ret - gov_sud_tpl), fields, sizeof fields);
+		static const uint8_t plain[] = { 0x0f, 0x05, 0xff, 0x25, 0, 0, 0, 0 };
+		memcpy(w + GATE_STUB_SIZE, plain, sizeof plain);
+		memcpy(w + GATE_STUB_SIZE + sizeof plain, &ret, sizeof ret);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		s->clone_stub = (uintptr_t)govrt_sud.gate_rx + GATE_STUB0 + k * GATE_STUB_SIZE;
-		govrt_sud.nstubs = k + 1;
+		uintptr_t x = (uintptr_t)govrt_sud.gate_rx + GATE_STUB0 + k * GATE_STUB_SIZE;
+		s->clone_stub[1] = x + GATE_STUB_SIZE;
+		s->clone_stub[0] = x;
+		govrt_sud.nstubs = k + 2;
 	}
 	sud_unlock();
-	return s->clone_stub;
+	return s->clone_stub[!arm];
+}
+
+/* Whether the child of this clone gets Syscall User Dispatch from the
+ * stub: a child with its own memory (fork) or its own TLS (a thread) does;
+ * a vfork child, or a CLONE_VM child sharing our TLS, would share our
+ * selector byte, and the handler it runs would leave it open for us when
+ * it execs; it runs unarmed until its exec (runtime/README.md). */
+static int arm_child(long nr, const long a[6])
+{
+	uint64_t flags;
+	switch (nr) {
+	case SYS_fork:
+		return 1;
+	case SYS_vfork:
+		return 0;
+	case SYS_clone:
+		flags = (uint64_t)a[0];
+		break;
+	default: /* clone3: struct clone_args starts with flags */
+		if (read_mem(&flags, (void *)a[0], sizeof flags) < 0)
+			return 0;
+	}
+	if (flags & CLONE_VFORK)
+		return 0;
+	return !(flags & CLONE_VM) || (flags & CLONE_SETTLS);
 }
 
 /* ---- the program's own view of SIGSYS ----
@@ -523,7 +558,7 @@ static int run_special(struct govrt_sud_site *ss, long nr, greg_t *r, const long
 				return 1;
 			}
 		}
-		uintptr_t stub = ss ? clone_stub(ss, (uintptr_t)r[REG_RIP]) : 0;
+		uintptr_t stub = ss ? clone_stub(ss, (uintptr_t)r[REG_RIP], arm_child(nr, a)) : 0;
 		if (!stub) {
 			*ret = -EAGAIN;
 			return 1;
