@@ -8,6 +8,6 @@ RT_SRCS += runtime/sud.c runtime/lazypatch.c
 BENCH_SUD := $(B)/bench/sud
 $(BENCH_SUD): bench/sud/main.c bench/common.c bench/common.h $(LIBGOVRT_SO)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DSUD_LIBGOVRT='"$(abspath $(LIBGOVRT_SO))"' -o $@ bench/sud/main.c \
+	$(CC) $(CFLAGS) -o $@ bench/sud/main.c \
 	  bench/common.c $(BENCH_LINK) -lpthread
 BENCHES += $(BENCH_SUD)
