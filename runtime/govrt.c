@@ -248,7 +248,9 @@ static void register_module(const struct gov_module *m)
 	}
 	int start_channel = 0;
 	pthread_mutex_lock(&govrt.lock);
-	int known = 0;
+	/* an empty table (libgovrt's own translation units include
+	 * gov/govrt.h) is not kept: no allocation from the program's heap */
+	int known = !m->start || m->start == m->stop;
 	for (size_t i = 0; i < govrt.nmodules; i++)
 		known |= govrt.modules[i].start == m->start;
 	if (!known) {

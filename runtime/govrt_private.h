@@ -194,6 +194,8 @@ struct govrt_sud_site *govrt_sud_site_get(uintptr_t addr, long nr);
  * -Wl,-u,govrt_lazy_patch -lcapstone; without, it gets SUD alone. */
 int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *s, int *restart)
 	__attribute__((weak));
-void govrt_load_rewrite(const char *which) __attribute__((weak));
+/* lazypatch.c: prepares the loaded code for patching (lazy: all of it),
+ * rewrites what GOV_REWRITE names (which: "libc", "all" or NULL). */
+void govrt_patch_prepare(int lazy, const char *which) __attribute__((weak));
 
 #endif

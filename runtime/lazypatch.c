@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "gov/rewrite.h"
 #include "../rewriter/engine.h"
@@ -57,16 +58,38 @@ struct scan {
 	const char *path;
 	struct gre_input in;     /* in.targets: function starts, malloc'ed */
 	struct gre_result res;
+	const uint8_t *eh_frame_hdr;
 	uint8_t *chunk_rx, *chunk_rw;
 	size_t chunk_used;
 	int failed;
+	int prepared;            /* its sites were prepared at start (prep) */
+	int rewrite;             /* GOV_REWRITE chose it: applied at start */
+	uint32_t prep_first, prep_count; /* its records in prep->rec */
 };
+
+static int do_scan(struct scan *m);
 
 static struct scan scans[MAX_SCANS];
 static int nscans;
 static int mem_fd = -1;
 
 static int entry(struct gov_site *cell, struct gov_rewrite_frame *f);
+
+/* What the scanning child hands back, in shared memory. */
+struct load_rec {
+	uint64_t addr, win;   /* run-time addresses */
+	int32_t sysno;
+	uint32_t win_len, off, scan;
+	uint8_t bytes[GRE_WINDOW_MAX];
+};
+struct load_out {
+	uint32_t nrec, cap;
+	uint64_t chunk_used[MAX_SCANS];  /* 0: the segment was not scanned */
+	uint32_t first_of[MAX_SCANS], count_of[MAX_SCANS], left_of[MAX_SCANS];
+	struct load_rec rec[];
+};
+#define LOAD_OUT_SIZE (4u << 20)
+static struct load_out *prep; /* kept: the records of prepared segments */
 
 /* ---- finding and scanning segments ---- */
 
@@ -128,7 +151,9 @@ static uint64_t *function_starts(const uint8_t *hdr, uint64_t bias, size_t *n)
 	return v;
 }
 
-static struct scan *scan_of(uintptr_t addr)
+/* The segment holding addr, scanned (scan != 0) on first use. A segment
+ * rewritten at load time keeps no scan: its sites were all decided then. */
+static struct scan *segment_of(uintptr_t addr, int scan)
 {
 	for (int i = 0; i < nscans; i++)
 		if (addr >= scans[i].start && addr < scans[i].end)
@@ -146,12 +171,25 @@ static struct scan *scan_of(uintptr_t addr)
 	m->in.addr = BIAS_BASE;
 	m->in.len = q.end - q.start;
 	m->in.want_syscalls = 1;
-	m->in.targets = function_starts(q.eh_frame_hdr, m->bias, &m->in.ntargets);
+	m->eh_frame_hdr = q.eh_frame_hdr;
+	if (scan && do_scan(m) < 0)
+		return NULL;
+	return m;
+}
+
+static int do_scan(struct scan *m)
+{
+	m->in.targets = function_starts(m->eh_frame_hdr, m->bias, &m->in.ntargets);
 	if (gre_scan(&m->in, &m->res) < 0) {
 		m->failed = 1;
-		return NULL;
+		return -1;
 	}
-	return m;
+	return 0;
+}
+
+static struct scan *scan_of(uintptr_t addr)
+{
+	return segment_of(addr, 1);
 }
 
 static struct gre_site *site_in_scan(struct scan *m, uintptr_t at)
@@ -232,50 +270,71 @@ static int write_code(uintptr_t at, const uint8_t *bytes, size_t len)
 	       (long)len ? 0 : -1;
 }
 
-/* Patches site g of scan m for run-time site ss; path says which way
- * (GOVRT_SYS_LAZY or GOVRT_SYS_LOAD). Returns 0 or -1 (left as it is). */
-static int patch(struct scan *m, const struct gre_site *g, struct govrt_sud_site *ss, int path)
+/* Writes site g's trampoline into m's chunk; its window's new bytes into
+ * bytes and the trampoline's offset into *off. Returns 0 or -1. */
+static int emit(struct scan *m, const struct gre_site *g, size_t *off, uint8_t *bytes)
 {
 	if (!m->chunk_rx && chunk_map(m) < 0) {
 		govrt_debug("no room for trampolines within 2 GiB of %s", m->path);
 		return -1;
 	}
-	size_t off = (m->chunk_used + 15) & ~(size_t)15;
-	if (off + 16 + GRE_TRAMP_MAX > CHUNK_SIZE)
+	size_t o = (m->chunk_used + 15) & ~(size_t)15;
+	if (o + 16 + GRE_TRAMP_MAX > CHUNK_SIZE)
 		return -1;
-	/* an 8-byte cell holding ss, then the trampoline */
+	/* an 8-byte cell for the run-time site, then the trampoline */
 	uint64_t rx = (uint64_t)m->chunk_rx - m->bias;
 	struct gre_place at = {
-		.tramp = rx + off + 16,
-		.site = rx + off,
+		.tramp = rx + o + 16,
+		.site = rx + o,
 		.verdict = rx + 8,
 		.entry_slot = rx,
 	};
-	uint8_t tramp[GRE_TRAMP_MAX], bytes[GRE_WINDOW_MAX];
+	uint8_t tramp[GRE_TRAMP_MAX];
 	size_t len = 0;
 	if (gre_emit(&m->in, g, &at, tramp, &len, bytes) < 0) {
 		govrt_debug("the engine could not emit the trampoline of %#lx",
 			    (unsigned long)(g->addr + m->bias));
 		return -1;
 	}
+	memcpy(m->chunk_rw + o + 16, tramp, len);
+	m->chunk_used = o + 16 + len;
+	*off = o;
+	return 0;
+}
+
+/* Points the trampoline at off to run-time site ss and writes the window
+ * [win, win + len) (run-time addresses). Returns 0 or -1. */
+static int apply(struct scan *m, size_t off, struct govrt_sud_site *ss, int path,
+		 uintptr_t win, const uint8_t *bytes, size_t len)
+{
 	memcpy(m->chunk_rw + off, &ss, sizeof ss);
-	memcpy(m->chunk_rw + off + 16, tramp, len);
-	m->chunk_used = off + 16 + len;
 	ss->patched = path == GOVRT_SYS_LOAD ? 2 : 1;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (write_code(g->win_start + m->bias, bytes, g->win_len) < 0) {
+	if (write_code(win, bytes, len) < 0) {
 		ss->patched = -1;
 		return -1;
 	}
 	return 0;
 }
 
-/* Syscalls that lazy patching must not start from: malloc makes them,
- * maybe holding its lock, and the engine allocates. */
+static int patch(struct scan *m, const struct gre_site *g, struct govrt_sud_site *ss, int path)
+{
+	uint8_t bytes[GRE_WINDOW_MAX];
+	size_t off;
+	if (emit(m, g, &off, bytes) < 0)
+		return -1;
+	return apply(m, off, ss, path, g->win_start + m->bias, bytes, g->win_len);
+}
+
+/* Syscalls that a scan in the SIGSYS handler must not start from: malloc
+ * makes them (growing, trimming, its first call's tcache key, waiting for
+ * an arena), maybe in the middle of its own work, and the engine and
+ * capstone allocate. */
 static int malloc_syscall(long nr)
 {
 	return nr == SYS_brk || nr == SYS_mmap || nr == SYS_munmap || nr == SYS_mremap ||
-	       nr == SYS_mprotect || nr == SYS_madvise;
+	       nr == SYS_mprotect || nr == SYS_madvise || nr == SYS_getrandom ||
+	       nr == SYS_futex;
 }
 
 static int patchable(const struct gre_site *g, long nr)
@@ -322,8 +381,11 @@ static int others_outside(uintptr_t lo, uintptr_t hi)
 			buf[r] = 0;
 			char *pc = strrchr(buf, ' ');
 			uintptr_t at = pc ? (uintptr_t)strtoull(pc + 1, NULL, 16) : 0;
-			if (strncmp(buf, "running", 7) == 0 || !pc || (at > lo && at < hi))
+			if (strncmp(buf, "running", 7) == 0 || !pc || (at > lo && at < hi)) {
 				safe = 0;
+				govrt_debug("lazy patch of %#lx waits: thread %s is %.*s", (unsigned long)lo,
+					    d->name, (int)strcspn(buf, "\n"), buf);
+			}
 		}
 	}
 	gov_raw_syscall(SYS_close, dir, 0, 0, 0, 0, 0);
@@ -359,20 +421,48 @@ static uintptr_t self_base(void)
  * open; *restart is set when the trapped thread must go back to `at` (the
  * patch starts there) rather than have its syscall made by the handler.
  * Returns 1 if patched. */
+static const struct load_rec *prepared_rec(const struct scan *m, uintptr_t at);
+
+/* From the SIGSYS handler, for the site of syscall nr at `at`, selector
+ * open; *restart is set when the trapped thread must go back to `at` (the
+ * patch starts there) rather than have its syscall made by the handler.
+ * Returns 1 if patched. A site of a segment prepared at start needs no
+ * allocation here; a segment loaded later is scanned now, unless the
+ * trapped syscall may come from inside malloc. */
 int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *ss, int *restart)
 {
 	*restart = 0;
-	if (ss->patched || malloc_syscall(nr))
+	if (ss->patched)
 		return 0;
-	struct scan *m = scan_of(at);
-	struct gre_site *g = m ? site_in_scan(m, at) : NULL;
+	struct scan *m = segment_of(at, 0);
 	const char *why = NULL;
-	if (!g)
-		why = m ? "the engine found no syscall there" : "its code could not be scanned";
-	else if (!patchable(g, nr))
-		why = g->reason != GRE_OK ? gre_reason_text(g->reason) :
-		      "its syscall number is not a constant before it";
-	else if (g->win_start + m->bias != at && g->win_start + m->bias + g->win_len != at + 2)
+	uintptr_t win = 0;
+	uint32_t len = 0;
+	const struct load_rec *r = NULL;
+	struct gre_site *g = NULL;
+	if (m && m->prepared) {
+		r = prepared_rec(m, at);
+		if (!r || r->sysno != nr)
+			why = "the engine found no safe window for it";
+		else
+			win = r->win, len = r->win_len;
+	} else {
+		if (malloc_syscall(nr))
+			return 0; /* maybe at a later trap, from elsewhere */
+		if (m && !m->res.sites && !m->failed && do_scan(m) < 0)
+			m = NULL;
+		if (!m)
+			m = scan_of(at);
+		g = m ? site_in_scan(m, at) : NULL;
+		if (!g)
+			why = m ? "the engine found no syscall there" : "its code could not be scanned";
+		else if (!patchable(g, nr))
+			why = g->reason != GRE_OK ? gre_reason_text(g->reason) :
+			      "its syscall number is not a constant before it";
+		else
+			win = g->win_start + m->bias, len = g->win_len;
+	}
+	if (!why && win != at && win + len != at + 2)
 		why = "its window goes on after the syscall and starts before it";
 	if (why) {
 		ss->patched = -1;
@@ -380,25 +470,28 @@ int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *ss, int *rest
 			    ss->site.file, ss->site.line, ss->site.callee, why);
 		return 0;
 	}
-	uintptr_t lo = g->win_start + m->bias, hi = lo + g->win_len;
-	if (!others_outside(lo, hi))
+	if (!others_outside(win, win + len))
 		return 0;     /* maybe at its next trap */
-	if (patch(m, g, ss, GOVRT_SYS_LAZY) < 0) {
-		govrt_debug("lazy patch: %s+%#x (%s): no trampoline space within 2 GiB",
+	int rc = r ? apply(m, r->off, ss, GOVRT_SYS_LAZY, win, r->bytes, len)
+		   : patch(m, g, ss, GOVRT_SYS_LAZY);
+	if (rc < 0) {
+		govrt_debug("lazy patch: %s+%#x (%s): no trampoline written",
 			    ss->site.file, ss->site.line, ss->site.callee);
 		return 0;
 	}
 	__atomic_fetch_add(&govrt_sud.sites_patched, 1, __ATOMIC_RELAXED);
-	*restart = g->win_start + m->bias == at;
+	*restart = win == at;
 	return 1;
 }
 
 /* ---- load time ---- */
 
 struct load_query {
-	const char *which;
+	const char *which;         /* "libc", "all", or NULL: none */
+	int lazy;                  /* prepare every module */
 	uintptr_t self;
 	uintptr_t addrs[MAX_SCANS];
+	int rewrite[MAX_SCANS];
 	int n;
 };
 
@@ -409,53 +502,153 @@ static int pick_module(struct dl_phdr_info *info, size_t size, void *arg)
 	const char *name = info->dlpi_name ? info->dlpi_name : "";
 	if (strstr(name, "linux-vdso") || info->dlpi_addr == q->self)
 		return 0;
-	if (strcmp(q->which, "libc") == 0 && !strstr(name, "/libc.so"))
+	int rewrite = q->which && (strcmp(q->which, "all") == 0 || strstr(name, "/libc.so"));
+	if (!rewrite && !q->lazy)
 		return 0;
 	for (int i = 0; i < info->dlpi_phnum && q->n < MAX_SCANS; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz)
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz) {
+			q->rewrite[q->n] = rewrite;
 			q->addrs[q->n++] = info->dlpi_addr + ph->p_vaddr;
+		}
 	}
 	return 0;
 }
 
-static void rewrite_segment(uintptr_t addr, int alone)
+
+/* In the child: scan each chosen segment, emit the trampolines of the
+ * sites that can be patched into the (shared) chunks, and list them in
+ * address order. */
+static void scan_child(struct load_out *out, int first, int last)
 {
-	struct scan *m = scan_of(addr);
-	if (!m) {
-		govrt_warn("GOV_REWRITE: cannot scan the code at %#lx; its syscalls stay on "
-			   "Syscall User Dispatch", (unsigned long)addr);
-		return;
-	}
-	for (size_t i = 0; i < m->res.nsites; i++) {
-		const struct gre_site *g = &m->res.sites[i];
-		if (g->kind != GOV_SITE_SYSCALL)
+	for (int i = first; i < last; i++) {
+		struct scan *m = &scans[i];
+		if (m->failed || do_scan(m) < 0)
 			continue;
-		struct govrt_sud_site *ss = NULL;
-		uintptr_t lo = g->win_start + m->bias;
-		if (patchable(g, g->sysno) && (alone || others_outside(lo, lo + g->win_len)))
-			ss = govrt_sud_site_get(g->addr + m->bias, g->sysno);
-		if (ss && !ss->patched && patch(m, g, ss, GOVRT_SYS_LOAD) == 0)
-			govrt_sud.sites_load++;
-		else
-			govrt_sud.sites_load_left++;
+		out->first_of[i] = out->nrec;
+		for (size_t k = 0; k < m->res.nsites; k++) {
+			const struct gre_site *g = &m->res.sites[k];
+			if (g->kind != GOV_SITE_SYSCALL)
+				continue;
+			struct load_rec *r = &out->rec[out->nrec];
+			size_t off = 0;
+			if (out->nrec == out->cap || !patchable(g, g->sysno) ||
+			    emit(m, g, &off, r->bytes) < 0) {
+				out->left_of[i]++;
+				continue;
+			}
+			r->off = (uint32_t)off;
+			r->addr = g->addr + m->bias;
+			r->win = g->win_start + m->bias;
+			r->win_len = g->win_len;
+			r->sysno = g->sysno;
+			r->scan = (uint32_t)i;
+			out->nrec++;
+		}
+		out->count_of[i] = out->nrec - out->first_of[i];
+		out->chunk_used[i] = m->chunk_used;
 	}
-	govrt_debug("GOV_REWRITE: %s: %zu syscall sites, %llu rewritten so far", m->path,
-		    m->res.nsites, (unsigned long long)govrt_sud.sites_load);
 }
 
-/* From sud.c's constructor, before any thread of govrt's starts. */
-void govrt_load_rewrite(const char *which)
+static const struct load_rec *prepared_rec(const struct scan *m, uintptr_t at)
 {
-	if (strcmp(which, "libc") != 0 && strcmp(which, "all") != 0) {
+	uint32_t lo = m->prep_first, hi = m->prep_first + m->prep_count;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (prep->rec[mid].addr < at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->prep_first + m->prep_count && prep->rec[lo].addr == at ? &prep->rec[lo] : NULL;
+}
+
+/* Applies the prepared sites of segment i now (GOV_REWRITE). */
+static void rewrite_now(int i, int alone, uint64_t *done, uint64_t *left)
+{
+	struct scan *m = &scans[i];
+	for (uint32_t k = m->prep_first; k < m->prep_first + m->prep_count; k++) {
+		const struct load_rec *r = &prep->rec[k];
+		struct govrt_sud_site *ss = NULL;
+		if (alone || others_outside(r->win, r->win + r->win_len))
+			ss = govrt_sud_site_get(r->addr, r->sysno);
+		if (ss && !ss->patched && apply(m, r->off, ss, GOVRT_SYS_LOAD, r->win, r->bytes,
+						r->win_len) == 0)
+			(*done)++;
+		else
+			(*left)++;
+	}
+	*left += prep->left_of[i];
+	govrt_debug("GOV_REWRITE: %s rewritten in memory", m->path);
+}
+
+/* From sud.c's constructor: prepares the segments of the modules loaded
+ * now (every one when lazy; those GOV_REWRITE names else) and applies the
+ * ones GOV_REWRITE names. The scanning and emitting (capstone and the
+ * engine allocate megabytes) run in a forked child, so the program's heap
+ * is as it would be without govrt and no SIGSYS handler ever allocates for
+ * these segments; the child writes the trampolines into chunks shared with
+ * us and lists each site's window, which we write now or at its trap. */
+void govrt_patch_prepare(int lazy, const char *which)
+{
+	if (which && strcmp(which, "libc") != 0 && strcmp(which, "all") != 0) {
 		govrt_warn("GOV_REWRITE=%s is not off, libc or all; nothing rewritten", which);
+		which = NULL;
+	}
+	if (!lazy && !which)
+		return;
+	int alone = one_thread(); /* else each window is checked against the others */
+	struct load_query q = { .which = which, .lazy = lazy, .self = self_base() };
+	dl_iterate_phdr(pick_module, &q);
+	int first = nscans;
+	for (int i = 0; i < q.n; i++) {
+		struct scan *m = segment_of(q.addrs[i], 0);
+		if (!m)
+			continue;
+		m->rewrite = q.rewrite[i];
+		if (!m->chunk_rx && chunk_map(m) < 0)
+			m->failed = 1;
+	}
+	int last = nscans;
+	prep = mmap(NULL, LOAD_OUT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (prep == MAP_FAILED) {
+		prep = NULL;
+		govrt_warn("exhaustive syscalls: out of memory; nothing patched in memory");
 		return;
 	}
-	int alone = one_thread(); /* else each window is checked against the others */
-	struct load_query q = { .which = which, .self = self_base() };
-	dl_iterate_phdr(pick_module, &q);
-	for (int i = 0; i < q.n; i++)
-		rewrite_segment(q.addrs[i], alone);
+	prep->cap = (LOAD_OUT_SIZE - sizeof *prep) / sizeof prep->rec[0];
+	pid_t pid = fork();
+	if (pid == 0) {
+		scan_child(prep, first, last);
+		_exit(0);
+	}
+	int status = -1;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		govrt_warn("exhaustive syscalls: the scan of the loaded code failed (status %#x); "
+			   "nothing patched in memory", status);
+		munmap(prep, LOAD_OUT_SIZE);
+		prep = NULL;
+		return;
+	}
+	uint64_t done = 0, left = 0;
+	for (int i = first; i < last; i++) {
+		struct scan *m = &scans[i];
+		if (!prep->chunk_used[i])
+			continue; /* the child could not scan it */
+		m->chunk_used = prep->chunk_used[i];
+		m->prep_first = prep->first_of[i];
+		m->prep_count = prep->count_of[i];
+		m->prepared = 1;
+		if (m->rewrite)
+			rewrite_now(i, alone, &done, &left);
+	}
+	govrt_sud.sites_load += done;
+	govrt_sud.sites_load_left += left;
+	if (which)
+		govrt_debug("GOV_REWRITE: %llu syscall sites rewritten, %llu left to Syscall User "
+			    "Dispatch", (unsigned long long)done, (unsigned long long)left);
 }
 
 /* ---- the entry of every trampoline made here ---- */

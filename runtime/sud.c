@@ -535,29 +535,44 @@ int govrt_sys_is_special(long nr)
 	return special(nr);
 }
 
+/* The site's verdict for a special syscall: 1 with *ret when the call is
+ * answered without running it, else 0 with a[] as the rule left them. */
+static int answered(struct gov_site *s, long a[6], long *ret)
+{
+	if (!s || !s->verdict)
+		return 0;
+	struct gov_call c = { { (uint64_t)a[0], (uint64_t)a[1], (uint64_t)a[2],
+				(uint64_t)a[3], (uint64_t)a[4], (uint64_t)a[5] }, 0 };
+	if (__govrt_dispatch(s, &c) != GOV_RUN_NATIVE) {
+		*ret = (long)c.ret;
+		return 1;
+	}
+	for (int i = 0; i < 6; i++)
+		a[i] = (long)c.arg[i];
+	return 0;
+}
+
 /* Runs a special syscall for the trapped context; returns 1 if rax must be
  * set to *ret, 0 if the context was redirected instead. */
-static int run_special(struct govrt_sud_site *ss, long nr, greg_t *r, const long a[6], long *ret)
+static int run_special(struct govrt_sud_site *ss, long nr, greg_t *r, long a[6], long *ret)
 {
 	struct gov_site *s = ss ? &ss->site : NULL;
 	switch (nr) {
 	case SYS_rt_sigreturn:
-		/* the program's restorer: finish it from the gate, with rsp
-		 * still on the program's signal frame */
+		/* traced like any syscall, but never refused: the program's
+		 * restorer is finished from the gate, with rsp still on the
+		 * program's signal frame */
+		answered(s, a, ret);
 		r[REG_RIP] = (greg_t)gate_restorer();
 		return 0;
 	case SYS_clone:
 	case SYS_clone3:
 	case SYS_fork:
 	case SYS_vfork: {
-		if (s && s->verdict) {
-			struct gov_call c = { { (uint64_t)a[0], (uint64_t)a[1], (uint64_t)a[2],
-						(uint64_t)a[3], (uint64_t)a[4], (uint64_t)a[5] }, 0 };
-			if (__govrt_dispatch(s, &c) != GOV_RUN_NATIVE) {
-				*ret = (long)c.ret;
-				return 1;
-			}
-		}
+		if (answered(s, a, ret))
+			return 1;
+		for (int i = 0; i < 6; i++) /* a rule may have changed them */
+			r[(int[]){ REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9 }[i]] = (greg_t)a[i];
 		uintptr_t stub = ss ? clone_stub(ss, (uintptr_t)r[REG_RIP], arm_child(nr, a)) : 0;
 		if (!stub) {
 			*ret = -EAGAIN;
@@ -567,10 +582,12 @@ static int run_special(struct govrt_sud_site *ss, long nr, greg_t *r, const long
 		return 0;
 	}
 	case SYS_rt_sigaction:
-		*ret = sys_sigaction(a[0], (void *)a[1], (void *)a[2], a[3]);
+		if (!answered(s, a, ret))
+			*ret = sys_sigaction(a[0], (void *)a[1], (void *)a[2], a[3]);
 		return 1;
 	case SYS_rt_sigprocmask:
-		*ret = sys_sigprocmask(a[0], (void *)a[1], (void *)a[2], a[3]);
+		if (!answered(s, a, ret))
+			*ret = sys_sigprocmask(a[0], (void *)a[1], (void *)a[2], a[3]);
 		return 1;
 	case SYS_exit_group:
 		govrt_sud_report();
@@ -592,8 +609,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 	greg_t *r = uc->uc_mcontext.gregs;
 	long nr = (long)r[REG_RAX];
 	uintptr_t at = (uintptr_t)r[REG_RIP] - 2; /* syscall is 0f 05 */
-	const long a[6] = { (long)r[REG_RDI], (long)r[REG_RSI], (long)r[REG_RDX],
-			    (long)r[REG_R10], (long)r[REG_R8], (long)r[REG_R9] };
+	long a[6] = { (long)r[REG_RDI], (long)r[REG_RSI], (long)r[REG_RDX],
+		      (long)r[REG_R10], (long)r[REG_R8], (long)r[REG_R9] };
 	struct govrt_sud_site *ss = govrt_sud_site_get(at, nr);
 	if (ss && !ss->trapped) {
 		ss->trapped = 1;
@@ -705,18 +722,19 @@ __attribute__((constructor(101))) static void sud_start(void)
 		govrt_sud.on = 0;
 		return;
 	}
-	if (rw && *rw && strcmp(rw, "off") != 0) {
-		if (govrt_load_rewrite)
-			govrt_load_rewrite(rw);
-		else
-			govrt_warn("GOV_REWRITE=%s: this program's govrt has no rewriting engine "
-				   "(static libgovrt.a without lazypatch.o); nothing rewritten", rw);
-	}
+	if (rw && (!*rw || strcmp(rw, "off") == 0))
+		rw = NULL;
+	if (govrt_patch_prepare)
+		govrt_patch_prepare(govrt_sud.lazy, rw);
+	else if (rw)
+		govrt_warn("GOV_REWRITE=%s: this program's govrt has no rewriting engine "
+			   "(static libgovrt.a without lazypatch.o); nothing rewritten", rw);
 	/* the agent's table (if the process is governed) before any trap; it
-	 * starts govrt's watcher thread, so after rewriting, which wants the
-	 * process to have one thread */
-	static const struct gov_module none = { GOV_ABI_VERSION, 0, NULL, NULL, NULL };
-	__govrt_register_module(&none);
+	 * starts govrt's watcher thread, so after rewriting, which is simpler
+	 * with one thread. Nothing else here allocates from the program's
+	 * heap, so a program that is not governed finds it as without govrt. */
+	if (govrt.cfg.resource[0])
+		govrt_channel_start();
 	err = arm_thread();
 	if (err) {
 		govrt_warn("GOV_SYSCALLS=%s: prctl(PR_SET_SYSCALL_USER_DISPATCH) failed: %s "

@@ -11,3 +11,15 @@ $(BENCH_SUD): bench/sud/main.c bench/common.c bench/common.h $(LIBGOVRT_SO)
 	$(CC) $(CFLAGS) -o $@ bench/sud/main.c \
 	  bench/common.c $(BENCH_LINK) -lpthread
 BENCHES += $(BENCH_SUD)
+
+# LD_PRELOAD=libgovrt-preload.so: an empty library that needs libgovrt, so
+# that libgovrt is loaded after the program's own libraries and therefore
+# initialised before them: Syscall User Dispatch is on before any other
+# library's constructor runs (preloading libgovrt.so itself initialises it
+# after them).
+GOVRT_PRELOAD := $(B)/lib/libgovrt-preload.so
+$(GOVRT_PRELOAD): $(LIBGOVRT_SO)
+	@mkdir -p $(dir $@)
+	printf '/* empty: see runtime/sud.mk */\n' | $(CC) -shared -fPIC -x c -o $@ - \
+	  -L$(B)/lib -Wl,--no-as-needed -lgovrt -Wl,-rpath,'$$ORIGIN'
+ALL_TARGETS += $(GOVRT_PRELOAD)
