@@ -337,10 +337,15 @@ static int malloc_syscall(long nr)
 	       nr == SYS_futex;
 }
 
+/* A site worth patching for syscall nr: a safe window, and a number that
+ * is either nr and not special, or unknown until it runs (the entry then
+ * sends the special ones back to the trampoline's own syscall, which traps
+ * into the SIGSYS handler). */
 static int patchable(const struct gre_site *g, long nr)
 {
-	return g && g->reason == GRE_OK && g->kind == GOV_SITE_SYSCALL && g->sysno >= 0 && g->sysno == nr &&
-	       !govrt_sys_is_special(nr) && g->win_len >= GRE_JMP_LEN;
+	if (!g || g->reason != GRE_OK || g->kind != GOV_SITE_SYSCALL || g->win_len < GRE_JMP_LEN)
+		return 0;
+	return g->sysno < 0 || (g->sysno == nr && !govrt_sys_is_special(nr));
 }
 
 /* Whether every other thread of the process is blocked in the kernel with
@@ -442,7 +447,7 @@ int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *ss, int *rest
 	struct gre_site *g = NULL;
 	if (m && m->prepared) {
 		r = prepared_rec(m, at);
-		if (!r || r->sysno != nr)
+		if (!r || (r->sysno >= 0 && r->sysno != nr))
 			why = "the engine found no safe window for it";
 		else
 			win = r->win, len = r->win_len;
@@ -457,8 +462,7 @@ int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *ss, int *rest
 		if (!g)
 			why = m ? "the engine found no syscall there" : "its code could not be scanned";
 		else if (!patchable(g, nr))
-			why = g->reason != GRE_OK ? gre_reason_text(g->reason) :
-			      "its syscall number is not a constant before it";
+			why = g->reason != GRE_OK ? gre_reason_text(g->reason) : "it is special";
 		else
 			win = g->win_start + m->bias, len = g->win_len;
 	}
@@ -655,19 +659,29 @@ void govrt_patch_prepare(int lazy, const char *which)
 
 static int entry(struct gov_site *cell, struct gov_rewrite_frame *f)
 {
-	uint8_t sel = govrt_sud_hold();
 	struct govrt_sud_site *ss;
 	memcpy(&ss, cell, sizeof ss);
 	long nr = (long)f->rax;
+	if (govrt_sys_is_special(nr))
+		return 0; /* a site of unknown number: its own syscall traps */
+	uint8_t sel = govrt_sud_hold();
+	int path = ss->patched == 2 ? GOVRT_SYS_LOAD : GOVRT_SYS_LAZY;
 	const long a[6] = { (long)f->rdi, (long)f->rsi, (long)f->rdx, (long)f->a3,
 			    (long)f->r8, (long)f->r9 };
 	if (sel != GOVRT_SUD_BLOCK) {
 		/* govrt's own call through libc, or a thread that is not the
 		 * program's (govrt's watcher): not counted, not governed */
 		f->rax = (uint64_t)gov_raw_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		govrt_sud_release(sel);
 		return 1;
 	}
-	govrt_sys_count(ss->patched == 2 ? GOVRT_SYS_LOAD : GOVRT_SYS_LAZY, nr);
+	govrt_sys_count(path, nr);
+	if (ss->site.sysno != nr) {
+		/* a site of unknown number: the run-time site of this one */
+		struct govrt_sud_site *by_nr = govrt_sud_site_get(ss->addr, nr);
+		if (by_nr)
+			ss = by_nr;
+	}
 	f->rax = (uint64_t)govrt_sys_govern(&ss->site, nr, a);
 	govrt_sud_release(sel);
 	return 1;
