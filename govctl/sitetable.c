@@ -11,8 +11,11 @@
  *     (.relr.dyn) the address sits in place;
  *   - a relocatable object (.o): sections have no address yet; .rela.gov_sites
  *     points each pointer at a symbol (usually a section's) plus an addend.
- * This file resolves a pointer to a section and offset and reads the string
- * there. Every index, address and size comes from the file, so each is
+ *   - a module rewritten by govrewrite: no gov_sites section; a program
+ *     header PT_GOV_REWRITE points at a struct gov_rewrite_hdr (gov/rewrite.h)
+ *     whose table and strings hold link-time addresses, in place.
+ * This file resolves a pointer to a section (or a segment) and offset and
+ * reads the string there. Every index, address and size comes from the file, so each is
  * checked before use. */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "gov/abi.h"
+#include "gov/rewrite.h"
 #include "internal.h"
 #include "sitetable.h"
 
@@ -137,6 +141,8 @@ static int open_elf(struct reader *r, int fd)
 	return 0;
 }
 
+static int find_rewrite_table(struct reader *r);
+
 static int find_tables(struct reader *r)
 {
 	for (size_t i = 1; i < r->shnum; i++) {
@@ -170,6 +176,8 @@ static int find_tables(struct reader *r)
 		if (!t->fix)
 			return fail(r, "out of memory for %zu sites", t->nsites);
 	}
+	if (r->ehdr.e_type != ET_REL && find_rewrite_table(r) < 0)
+		return -1;
 	if (r->ntables == 0)
 		return fail(r, "no %s section: the file declares no governed sites (build it "
 			    "with GOV_CALL from gov/govrt.h or a govintercept compiler plugin, "
@@ -307,6 +315,66 @@ static int apply_relocations(struct reader *r)
 	return 0;
 }
 
+/* The file's bytes at link-time address addr, inside a PT_LOAD's file
+ * part; *avail = how many follow. NULL when no segment holds it. */
+static const unsigned char *segment_bytes(struct reader *r, uint64_t addr, size_t *avail)
+{
+	size_t nph = 0, fsize = 0;
+	const unsigned char *file = (const unsigned char *)elf_rawfile(r->elf, &fsize);
+	if (!file || elf_getphdrnum(r->elf, &nph) < 0)
+		return NULL;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(r->elf, (int)i, &ph) || ph.p_type != PT_LOAD ||
+		    addr < ph.p_vaddr || addr - ph.p_vaddr >= ph.p_filesz ||
+		    ph.p_offset > fsize || ph.p_filesz > fsize - ph.p_offset)
+			continue;
+		*avail = (size_t)(ph.p_filesz - (addr - ph.p_vaddr));
+		return file + ph.p_offset + (addr - ph.p_vaddr);
+	}
+	return NULL;
+}
+
+/* A rewritten module's table (gov/rewrite.h), found through PT_GOV_REWRITE. */
+static int find_rewrite_table(struct reader *r)
+{
+	size_t nph = 0, fsize = 0;
+	const unsigned char *file = (const unsigned char *)elf_rawfile(r->elf, &fsize);
+	if (!file || elf_getphdrnum(r->elf, &nph) < 0)
+		return 0;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(r->elf, (int)i, &ph) || ph.p_type != PT_GOV_REWRITE)
+			continue;
+		struct gov_rewrite_hdr h;
+		if (ph.p_filesz < sizeof h || ph.p_offset > fsize || sizeof h > fsize - ph.p_offset)
+			return fail(r, "PT_GOV_REWRITE header (offset %llu) is not inside the file",
+				    (unsigned long long)ph.p_offset);
+		memcpy(&h, file + ph.p_offset, sizeof h);
+		if (h.magic != GOV_REWRITE_MAGIC || h.version != GOV_REWRITE_VERSION)
+			return fail(r, "PT_GOV_REWRITE header: magic 0x%x version %u (govctl reads "
+				    "0x%x version %u)", h.magic, h.version, GOV_REWRITE_MAGIC,
+				    GOV_REWRITE_VERSION);
+		size_t avail = 0;
+		const unsigned char *sites = h.nsites ? segment_bytes(r, h.sites, &avail) : file;
+		if (!sites || avail / SITE_SIZE < h.nsites)
+			return fail(r, "PT_GOV_REWRITE header: its %u sites at 0x%llx are not inside "
+				    "the file", h.nsites, (unsigned long long)h.sites);
+		struct table *t = realloc(r->tables, (r->ntables + 1) * sizeof *t);
+		if (!t)
+			return fail(r, "out of memory");
+		r->tables = t;
+		t = &r->tables[r->ntables++];
+		*t = (struct table){ .data = sites, .nsites = h.nsites };
+		t->shdr.sh_addr = h.sites;
+		t->shdr.sh_size = (uint64_t)h.nsites * SITE_SIZE;
+		t->fix = calloc(t->nsites ? t->nsites * NPTR : 1, sizeof *t->fix);
+		if (!t->fix)
+			return fail(r, "out of memory for %zu sites", t->nsites);
+	}
+	return 0;
+}
+
 /* The NUL-terminated string at t, copied; NULL for a null pointer. */
 static int read_string(struct reader *r, const struct target *t, const char *where, char **out)
 {
@@ -340,6 +408,16 @@ static int read_string(struct reader *r, const struct target *t, const char *whe
 				shndx = i;
 				off = t->value - shdr.sh_addr;
 			}
+		}
+		size_t avail = 0;
+		const char *seg = shndx ? NULL : (const char *)segment_bytes(r, t->value, &avail);
+		if (seg) { /* a rewritten module's strings: in its segment, no section */
+			const char *nul = memchr(seg, '\0', avail);
+			if (!nul)
+				return fail(r, "%s: the string at 0x%llx runs past its segment", where,
+					    (unsigned long long)t->value);
+			*out = strndup(seg, (size_t)(nul - seg));
+			return *out ? 0 : fail(r, "out of memory");
 		}
 		if (!shndx)
 			return fail(r, "%s: points to 0x%llx, outside every section the file "

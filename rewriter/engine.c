@@ -43,9 +43,11 @@ struct scan {
 	const struct gre_input *in;
 	struct insn *ins;
 	size_t nins, cap;
-	uint64_t *tg;     /* known jump targets in the range, sorted, unique */
+	uint64_t *tg;     /* the caller's targets in the range, sorted */
 	size_t ntg;
+	uint8_t *tbits;   /* one bit per byte of the range: a known jump target */
 	uint64_t *calls;  /* in->calls, sorted */
+	csh cs;           /* capstone, with detail */
 };
 
 static const char *const reason_text[] = {
@@ -107,14 +109,12 @@ static void wr32(uint8_t *p, int32_t v)
  * branch (a 16-bit target on some CPUs) is not moved. */
 static void classify(const uint8_t *p, struct insn *ins)
 {
-	int i = 0, opsize = 0, rep = 0;
+	int i = 0, opsize = 0;
 	for (; i < ins->len; i++) {
 		uint8_t b = p[i];
 		if (b == 0x66)
 			opsize = 1;
-		else if (b == 0xf3)
-			rep = 1;
-		else if (b == 0xf2 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 ||
+		else if (b == 0xf3 || b == 0xf2 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 ||
 			 b == 0x64 || b == 0x65 || b == 0x67 || b == 0xf0)
 			;
 		else if ((b & 0xf0) == 0x40 && i + 1 < ins->len)
@@ -161,7 +161,6 @@ static void classify(const uint8_t *p, struct insn *ins)
 	}
 	if (branch && opsize)
 		ins->cls = C_FIXED;
-	(void)rep;
 }
 
 static uint64_t insn_addr(const struct scan *sc, size_t k)
@@ -202,84 +201,86 @@ static int caller_targets(struct scan *sc)
 	return 0;
 }
 
-/* Pass 1: linear sweep. After a byte that does not decode, boundaries are
- * unknown until the next target the caller vouched for. */
-static int sweep(struct scan *sc, csh cs, struct gre_result *res)
+/* Pass 1: linear sweep, by length (insnlen.c). After a byte that does not
+ * decode, boundaries are unknown until the next target the caller vouched
+ * for. */
+static int sweep(struct scan *sc, struct gre_result *res)
 {
 	const struct gre_input *in = sc->in;
-	cs_insn *ci = cs_malloc(cs);
-	if (!ci)
-		return -1;
-	const uint8_t *code = in->code;
-	size_t left = in->len;
-	uint64_t addr = in->addr;
+	size_t off = 0;
 	int desync = 0;
-	while (left) {
-		struct insn x = { .off = (uint32_t)(addr - in->addr) };
+	while (off < in->len) {
+		struct insn x = { .off = (uint32_t)off };
+		uint64_t addr = in->addr + off;
 		if (desync && has_u64(sc->tg, sc->ntg, addr))
 			desync = 0;
-		const uint8_t *p = code;
-		if (cs_disasm_iter(cs, &code, &left, &addr, ci)) {
-			x.len = (uint8_t)ci->size;
-			classify(p, &x);
+		int len = gre_insn_length(in->code + off, in->len - off);
+		if (len > 0) {
+			x.len = (uint8_t)len;
+			classify(in->code + off, &x);
 		} else {
 			x.len = 1;
 			x.cls = C_BAD;
 			if (!res->nundecodable++)
 				res->first_undecodable = addr;
-			code++, left--, addr++;
 			desync = 1;
 		}
+		off += x.len;
 		x.desync = (uint8_t)desync;
-		if (push_insn(sc, &x) < 0) {
-			cs_free(ci, 1);
+		if (push_insn(sc, &x) < 0)
 			return -1;
-		}
 	}
-	cs_free(ci, 1);
 	res->ninsns = sc->nins;
 	return 0;
 }
 
-/* Direct branch targets in the range join the caller's. */
+static void mark(struct scan *sc, uint64_t t)
+{
+	if (t >= sc->in->addr && t - sc->in->addr < sc->in->len) {
+		uint64_t o = t - sc->in->addr;
+		sc->tbits[o >> 3] |= (uint8_t)(1u << (o & 7));
+	}
+}
+
+/* The caller's targets and every direct branch target in the range, as a
+ * bitmap: one test per instruction, no sorting. */
 static int collect_targets(struct scan *sc)
 {
-	size_t extra = 0;
-	for (size_t k = 0; k < sc->nins; k++) {
-		uint8_t c = sc->ins[k].cls;
-		extra += !sc->ins[k].desync && (c == C_JMP || c == C_JCC || c == C_CALL);
-	}
-	uint64_t *tg = realloc(sc->tg, (sc->ntg + extra + 1) * sizeof *tg);
-	if (!tg)
+	sc->tbits = calloc(sc->in->len / 8 + 1, 1);
+	if (!sc->tbits)
 		return -1;
-	sc->tg = tg;
+	for (size_t i = 0; i < sc->ntg; i++)
+		mark(sc, sc->tg[i]);
 	for (size_t k = 0; k < sc->nins; k++) {
 		uint8_t c = sc->ins[k].cls;
-		if (sc->ins[k].desync || !(c == C_JMP || c == C_JCC || c == C_CALL))
-			continue;
-		uint64_t t = branch_target(sc, k);
-		if (t >= sc->in->addr && t - sc->in->addr < sc->in->len)
-			sc->tg[sc->ntg++] = t;
+		if (!sc->ins[k].desync && (c == C_JMP || c == C_JCC || c == C_CALL))
+			mark(sc, branch_target(sc, k));
 	}
-	qsort(sc->tg, sc->ntg, sizeof *sc->tg, cmp_u64);
-	size_t n = 0;
-	for (size_t i = 0; i < sc->ntg; i++)
-		if (!n || sc->tg[n - 1] != sc->tg[i])
-			sc->tg[n++] = sc->tg[i];
-	sc->ntg = n;
 	return 0;
 }
 
 static int is_target(const struct scan *sc, size_t k)
 {
-	return has_u64(sc->tg, sc->ntg, insn_addr(sc, k));
+	uint32_t o = sc->ins[k].off;
+	return sc->tbits[o >> 3] >> (o & 7) & 1;
 }
 
-/* Can instruction k be moved into the trampoline of a window [lo, hi)? */
+/* Capstone decodes instruction k to the same length (it will move it). */
+static int capstone_agrees(const struct scan *sc, size_t k)
+{
+	const struct insn *x = &sc->ins[k];
+	cs_insn *ci = NULL;
+	int ok = cs_disasm(sc->cs, sc->in->code + x->off, x->len, insn_addr(sc, k), 1, &ci) == 1 &&
+		 ci->size == x->len;
+	if (ci)
+		cs_free(ci, 1);
+	return ok;
+}
+
 static int movable(const struct scan *sc, size_t k, uint64_t lo, uint64_t hi)
 {
 	const struct insn *x = &sc->ins[k];
-	if (x->desync)
+	if (x->desync || !capstone_agrees(sc, k))
 		return 0;
 	switch (x->cls) {
 	case C_PLAIN:
@@ -303,13 +304,13 @@ static int window_ok(const struct scan *sc, size_t k, size_t j, size_t i)
 	uint64_t lo = insn_addr(sc, k), hi = insn_addr(sc, j) + sc->ins[j].len;
 	for (size_t m = k; m <= j; m++) {
 		if (m > k && is_target(sc, m))
-			return 0;
+			return GRE_NO_ROOM;
 		if (m != i && !movable(sc, m, lo, hi))
-			return 0;
+			return GRE_UNMOVABLE;
 		if (m < j && (sc->ins[m].cls == C_JMP || sc->ins[m].cls == C_END))
-			return 0;
+			return GRE_NO_ROOM;
 	}
-	return 1;
+	return GRE_OK;
 }
 
 /* Picks the window of the syscall at i that starts at or after `floor`:
@@ -330,12 +331,14 @@ static int syscall_window(const struct scan *sc, size_t i, uint64_t floor,
 			if (len > GRE_WINDOW_MAX)
 				break;
 			if (j >= i && len >= GRE_JMP_LEN) {
-				if (window_ok(sc, k, j, i)) {
+				int w = window_ok(sc, k, j, i);
+				if (w == GRE_OK) {
 					s->win_start = insn_addr(sc, k);
 					s->win_len = len;
 					return GRE_OK;
 				}
-				why = GRE_UNMOVABLE;
+				if (why != GRE_UNMOVABLE)
+					why = w;
 				break;
 			}
 			if (j > i && (sc->ins[j].cls == C_JMP || sc->ins[j].cls == C_END))
@@ -349,7 +352,7 @@ static int syscall_window(const struct scan *sc, size_t i, uint64_t floor,
  * syscall at i, with no jump target in between; -1 when unknown. Other
  * instructions that might write eax stop the search (capstone's register
  * access lists tell). */
-static int32_t find_sysno(const struct scan *sc, csh cs_detail, size_t i)
+static int32_t find_sysno(const struct scan *sc, size_t i)
 {
 	for (size_t back = 1; back <= 8 && back <= i; back++) {
 		size_t k = i - back;
@@ -366,12 +369,12 @@ static int32_t find_sysno(const struct scan *sc, csh cs_detail, size_t i)
 		if (x->len == 2 && (p[0] == 0x31 || p[0] == 0x33) && p[1] == 0xc0)
 			return 0;
 		cs_insn *ci = NULL;
-		if (cs_disasm(cs_detail, p, x->len, insn_addr(sc, k), 1, &ci) != 1)
+		if (cs_disasm(sc->cs, p, x->len, insn_addr(sc, k), 1, &ci) != 1)
 			return -1;
 		cs_regs rr, ww;
 		uint8_t nr = 0, nw = 0;
 		int writes = 1;
-		if (cs_regs_access(cs_detail, ci, rr, &nr, ww, &nw) == CS_ERR_OK) {
+		if (cs_regs_access(sc->cs, ci, rr, &nr, ww, &nw) == CS_ERR_OK) {
 			writes = 0;
 			for (int w = 0; w < nw; w++)
 				writes |= ww[w] == X86_REG_EAX || ww[w] == X86_REG_RAX ||
@@ -400,7 +403,7 @@ static int push_site(struct gre_result *res, size_t *cap, const struct gre_site 
 }
 
 /* Pass 2: the sites and their windows, in address order. */
-static int find_sites(struct scan *sc, csh cs_detail, struct gre_result *res)
+static int find_sites(struct scan *sc, struct gre_result *res)
 {
 	size_t cap = 0;
 	uint64_t floor = sc->in->addr; /* end of the last window taken */
@@ -410,7 +413,7 @@ static int find_sites(struct scan *sc, csh cs_detail, struct gre_result *res)
 		if (x->cls == C_SYSCALL || x->cls == C_SYSENTER || x->cls == C_INT80) {
 			s.kind = GOV_SITE_SYSCALL;
 			if (!x->desync)
-				s.sysno = find_sysno(sc, cs_detail, i);
+				s.sysno = find_sysno(sc, i);
 			if (x->desync)
 				s.reason = GRE_DESYNC;
 			else if (x->cls == C_SYSENTER)
@@ -419,6 +422,8 @@ static int find_sites(struct scan *sc, csh cs_detail, struct gre_result *res)
 				s.reason = GRE_INT80;
 			else if (!sc->in->want_syscalls)
 				s.reason = GRE_NOT_WANTED;
+			else if (s.sysno == 15) /* rt_sigreturn: __restore_rt's pattern */
+				s.reason = GRE_SIGRETURN;
 			else
 				s.reason = (uint8_t)syscall_window(sc, i, floor, &s);
 		} else if ((x->cls == C_CALL || x->cls == C_JMP) && x->len >= GRE_JMP_LEN &&
@@ -450,13 +455,10 @@ int gre_scan(const struct gre_input *in, struct gre_result *res)
 {
 	memset(res, 0, sizeof *res);
 	struct scan sc = { .in = in };
-	csh cs = 0, csd = 0;
 	int rc = -1;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &sc.cs) != CS_ERR_OK)
 		return -1;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &csd) != CS_ERR_OK)
-		goto out;
-	cs_option(csd, CS_OPT_DETAIL, CS_OPT_ON);
+	cs_option(sc.cs, CS_OPT_DETAIL, CS_OPT_ON);
 	if (in->ncalls) {
 		sc.calls = malloc(in->ncalls * sizeof *sc.calls);
 		if (!sc.calls)
@@ -464,8 +466,8 @@ int gre_scan(const struct gre_input *in, struct gre_result *res)
 		memcpy(sc.calls, in->calls, in->ncalls * sizeof *sc.calls);
 		qsort(sc.calls, in->ncalls, sizeof *sc.calls, cmp_u64);
 	}
-	if (caller_targets(&sc) < 0 || sweep(&sc, cs, res) < 0 ||
-	    collect_targets(&sc) < 0 || find_sites(&sc, csd, res) < 0)
+	if (caller_targets(&sc) < 0 || sweep(&sc, res) < 0 ||
+	    collect_targets(&sc) < 0 || find_sites(&sc, res) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -473,10 +475,9 @@ out:
 		gre_result_free(res);
 	free(sc.ins);
 	free(sc.tg);
+	free(sc.tbits);
 	free(sc.calls);
-	if (csd)
-		cs_close(&csd);
-	cs_close(&cs);
+	cs_close(&sc.cs);
 	return rc;
 }
 
@@ -551,62 +552,46 @@ static void fix_rel32(struct out *o, size_t at, uint64_t to)
 	wr32(o->p + at, rel32(o, o->base + at + 4, to));
 }
 
-/* Copies instruction k (of the window) into the trampoline: branches get a
- * rel32 to their old target, rip-relative operands a displacement that
- * still reaches the same byte. */
-static int relocate(struct out *o, csh cs, const struct gre_input *in,
-		    uint64_t addr, const uint8_t *p, size_t len)
+/* Copies the instruction at p into the trampoline: branches get a rel32 to
+ * their old target, a rip-relative operand a displacement that still
+ * reaches the same byte. The scan checked with capstone that it decodes
+ * to the same length. */
+static int relocate(struct out *o, uint64_t addr, const uint8_t *p, size_t max, size_t *used)
 {
-	cs_insn *ci = NULL;
-	if (cs_disasm(cs, p, len, addr, 1, &ci) != 1)
+	int modrm, len = gre_insn_decode(p, max, &modrm);
+	if (len <= 0)
 		return -1;
-	struct insn x = { .len = (uint8_t)ci->size };
+	*used = (size_t)len;
+	struct insn x = { .len = (uint8_t)len };
 	classify(p, &x);
-	int rc = 0;
 	if (x.cls == C_JMP) {
 		put_jmp(o, addr + x.len + (int64_t)x.rel);
 	} else if (x.cls == C_JCC) {
 		const uint8_t *op = p + x.op;
 		uint8_t cc = op[0] == 0x0f ? op[1] & 0x0f : op[0] & 0x0f;
 		put_jcc(o, cc, addr + x.len + (int64_t)x.rel);
-	} else {
+	} else if (x.cls == C_PLAIN || x.cls == C_END || x.cls == C_SYSCALL) {
 		uint8_t b[16];
 		memcpy(b, p, x.len);
-		const cs_x86 *d = &ci->detail->x86;
-		int riprel = 0;
-		for (int k = 0; k < d->op_count; k++)
-			riprel |= d->operands[k].type == X86_OP_MEM &&
-				  d->operands[k].mem.base == X86_REG_RIP;
-		if (riprel) {
-			if (d->encoding.disp_size != 4 || !d->encoding.disp_offset)
-				rc = -1;
-			else {
-				uint64_t to = addr + x.len + (int64_t)rd32(p + d->encoding.disp_offset);
-				wr32(b + d->encoding.disp_offset, rel32(o, here(o) + x.len, to));
-			}
+		if (modrm >= 0 && (p[modrm] & 0xc7) == 0x05) {
+			uint64_t to = addr + x.len + (int64_t)rd32(p + modrm + 1);
+			wr32(b + modrm + 1, rel32(o, here(o) + x.len, to));
 		}
 		put(o, b, x.len);
+	} else {
+		return -1;
 	}
-	(void)in;
-	cs_free(ci, 1);
-	return rc;
+	return 0;
 }
 
 /* Moves the window's instructions in [from, to) into the trampoline. */
-static int relocate_range(struct out *o, csh cs, const struct gre_input *in,
-			  uint64_t from, uint64_t to)
+static int relocate_range(struct out *o, const struct gre_input *in, uint64_t from, uint64_t to)
 {
 	while (from < to) {
-		const uint8_t *p = in->code + (from - in->addr);
-		size_t max = to - from < 15 ? to - from : 15;
-		cs_insn *ci = NULL;
-		if (cs_disasm(cs, p, max, from, 1, &ci) != 1)
+		size_t used;
+		if (relocate(o, from, in->code + (from - in->addr), to - from, &used) < 0)
 			return -1;
-		size_t len = ci->size;
-		cs_free(ci, 1);
-		if (relocate(o, cs, in, from, p, len) < 0)
-			return -1;
-		from += len;
+		from += used;
 	}
 	return 0;
 }
@@ -680,21 +665,21 @@ static void slow_call(struct out *o, const struct gre_place *at, int call_site)
  *   post: <window after the syscall, moved>
  *         jmp <end of window>
  *   slow: <slow_call>; jrcxz 1f; jmp post; 1: jmp do */
-static void emit_syscall(struct out *o, csh cs, const struct gre_input *in,
+static void emit_syscall(struct out *o, const struct gre_input *in,
 			 const struct gre_site *s, const struct gre_place *at, int *bad)
 {
 	uint64_t end = s->win_start + s->win_len;
-	if (relocate_range(o, cs, in, s->win_start, s->addr) < 0)
+	if (relocate_range(o, in, s->win_start, s->addr) < 0)
 		*bad = 1;
 	static const uint8_t movzbl[] = { 0x0f, 0xb6, 0x0d };
 	put_riprel(o, movzbl, 3, at->verdict, 0);
 	PUT(o, 0xe3, 0x05);                    /* jrcxz do */
 	size_t jslow = o->n + 1;
-	put_jmp(o, 0);
+	put_jmp(o, here(o)); /* to slow, fixed below */
 	uint64_t do_addr = here(o);
 	put(o, in->code + (s->addr - in->addr), s->insn_len);
 	uint64_t post = here(o);
-	if (relocate_range(o, cs, in, s->addr + s->insn_len, end) < 0)
+	if (relocate_range(o, in, s->addr + s->insn_len, end) < 0)
 		*bad = 1;
 	put_jmp(o, end);
 	if (o->overflow)
@@ -719,7 +704,7 @@ static void emit_call(struct out *o, const struct gre_site *s, const struct gre_
 	put_riprel(o, cmpb, 2, at->verdict, 1);
 	PUT(o, 0x00);
 	size_t jslow = o->n + 2;
-	put_jcc(o, 0x5, 0);                    /* jne slow */
+	put_jcc(o, 0x5, here(o));              /* jne slow, fixed below */
 	uint64_t do_addr = here(o);
 	if (!s->tail) {
 		static const uint8_t lea_r11[] = { 0x4c, 0x8d, 0x1d };
@@ -746,17 +731,12 @@ int gre_emit(const struct gre_input *in, const struct gre_site *s,
 	if (s->reason != GRE_OK || s->win_len < GRE_JMP_LEN || s->win_len > GRE_WINDOW_MAX ||
 	    s->win_start < in->addr || s->win_start + s->win_len > in->addr + in->len)
 		return -1;
-	csh cs;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-		return -1;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
 	struct out o = { .p = tramp, .base = at->tramp };
 	int bad = 0;
 	if (s->kind == GOV_SITE_CALL)
 		emit_call(&o, s, at);
 	else
-		emit_syscall(&o, cs, in, s, at, &bad);
-	cs_close(&cs);
+		emit_syscall(&o, in, s, at, &bad);
 	if (bad || o.overflow)
 		return -1;
 	*tramp_len = o.n;

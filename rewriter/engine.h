@@ -40,6 +40,8 @@ extern "C" {
 	X(DESYNC, "follows undecodable bytes: instruction boundaries unknown")  \
 	X(SYSENTER, "sysenter has no 64-bit Linux meaning")                     \
 	X(INT80, "int $0x80 is the 32-bit system call ABI")                     \
+	X(SIGRETURN, "rt_sigreturn stays byte for byte: debuggers and unwinders recognise it") \
+	X(NOT_CODE, "outside every function of the symbol table: data or padding") \
 	X(NOT_WANTED, "not selected")
 
 enum gre_reason {
@@ -108,6 +110,15 @@ struct gre_place {
 int gre_emit(const struct gre_input *in, const struct gre_site *s,
 	     const struct gre_place *at, uint8_t *tramp, size_t *tramp_len,
 	     uint8_t *patch);
+
+/* The length of the x86-64 instruction at p (at most max bytes readable),
+ * or -1 when it is not a valid instruction or does not fit. Lengths only:
+ * what the sweep needs, at many times capstone's speed. */
+int gre_insn_length(const uint8_t *p, size_t max);
+/* The same, and *modrm_at = the offset of the ModRM byte, or -1 when the
+ * instruction has none. ModRM mod 00, r/m 101 means rip-relative: the
+ * 32-bit displacement follows it. */
+int gre_insn_decode(const uint8_t *p, size_t max, int *modrm_at);
 
 /* "patchable", "fewer than 5 bytes ...": why a site has its reason. */
 const char *gre_reason_text(int reason);

@@ -200,6 +200,7 @@ void govrt_apply_table(struct govrt_conn *c)
 		rows[r].name[sizeof rows[r].name - 1] = 0;
 	for (size_t i = 0; i < govrt.nmodules; i++)
 		apply_rows(rows, n, &govrt.modules[i]);
+	govrt_rewritten_refresh();
 	govrt_sud_table(rows, n); /* run-time sites (sud.c) */
 	free(rows);
 	govrt.have_table = 1;
@@ -214,6 +215,7 @@ void govrt_mark_all_agent(void)
 	for (size_t i = 0; i < govrt.nmodules; i++)
 		for (struct gov_site *s = govrt.modules[i].start; s < govrt.modules[i].stop; s++)
 			set_site(s, GOVRT_DECISION_AGENT);
+	govrt_rewritten_refresh();
 	govrt_sud_mark_all_agent();
 }
 

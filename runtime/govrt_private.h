@@ -97,6 +97,16 @@ void govrt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void govrt_apply_table(struct govrt_conn *c); /* lock held */
 void govrt_mark_all_agent(void);              /* lock held */
 
+/* rewritten.c: modules rewritten by govrewrite (gov/rewrite.h) */
+struct gov_rewrite_frame;
+void govrt_rewritten_scan(void);    /* finds and registers them; again after dlopen */
+void govrt_rewritten_refresh(void); /* lock held: verdicts changed */
+/* The trampolines' entry (gov_rewrite_entry_fn), for sites patched in memory
+ * too; and the verdict byte for syscall sites whose number is unknown
+ * statically (set while any syscall is governed). */
+int govrt_rewritten_entry(struct gov_site *site, struct gov_rewrite_frame *frame);
+extern uint8_t govrt_any_syscall_verdict;
+
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */
 struct govrt_conn *govrt_conn_get(void); /* users++; NULL if none */
@@ -137,6 +147,7 @@ struct govrt_sud_site {
 	uintptr_t clone_stub[2]; /* in the gate, for clone/fork/vfork sites */
 	int patched;          /* lazypatch.c: 1 lazily, 2 at load, -1 cannot be */
 	int trapped;          /* Syscall User Dispatch has seen it */
+	int disk;             /* in a trampoline of a module rewritten on disk */
 };
 
 struct govrt_sud_row {
@@ -185,6 +196,8 @@ long govrt_sys_govern(struct gov_site *s, long nr, const long a[6]);
 /* clone, fork, vfork, rt_sigreturn, rt_sigaction, rt_sigprocmask,
  * exit_group: not to be run from a trampoline or handler as is. */
 int govrt_sys_is_special(long nr);
+/* Whether addr is in the trampolines of a module rewritten on disk. */
+int govrt_in_rewritten_tramp(uintptr_t addr);
 /* The run-time site of syscall nr at addr, created on first sight (NULL
  * when the table is full). */
 struct govrt_sud_site *govrt_sud_site_get(uintptr_t addr, long nr);

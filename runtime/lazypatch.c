@@ -439,6 +439,8 @@ int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *ss, int *rest
 	*restart = 0;
 	if (ss->patched)
 		return 0;
+	if (ss->disk)
+		return 0;
 	struct scan *m = segment_of(at, 0);
 	const char *why = NULL;
 	uintptr_t win = 0;
@@ -511,7 +513,9 @@ static int pick_module(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	for (int i = 0; i < info->dlpi_phnum && q->n < MAX_SCANS; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz) {
+		/* never govrewrite's trampolines: their syscalls were decided */
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz &&
+		    !govrt_in_rewritten_tramp(info->dlpi_addr + ph->p_vaddr)) {
 			q->rewrite[q->n] = rewrite;
 			q->addrs[q->n++] = info->dlpi_addr + ph->p_vaddr;
 		}

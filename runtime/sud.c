@@ -20,6 +20,7 @@
  * (loadrewrite.c), the entry of rewritten code (rewritten.c). What is not
  * covered and why is in runtime/README.md ("Exhaustive syscalls"). */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -34,6 +35,7 @@
 #include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include "gov/rewrite.h"
 #include "govrt_private.h"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
@@ -212,6 +214,42 @@ void govrt_sud_mark_all_agent(void)
 	sud_unlock();
 }
 
+/* ---- code rewritten on disk ----
+ * A trampoline of a module govrewrite rewrote makes its syscall outside the
+ * gate, after rewritten.c's entry (or the native fast path) has decided it:
+ * that trap is counted as the disk path and the call runs as decided. */
+
+struct tramp_query {
+	uintptr_t addr;
+	int found;
+};
+
+static int find_tramp(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct tramp_query *q = arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+		if (p->p_type != PT_GOV_REWRITE || p->p_memsz < sizeof(struct gov_rewrite_hdr))
+			continue;
+		const struct gov_rewrite_hdr *h = (const void *)(info->dlpi_addr + p->p_vaddr);
+		uintptr_t bias = h->flags & GOV_REWRITE_LINK_ADDRESSES ? info->dlpi_addr : 0;
+		if (h->magic == GOV_REWRITE_MAGIC && q->addr >= h->tramp_start + bias &&
+		    q->addr < h->tramp_end + bias) {
+			q->found = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int govrt_in_rewritten_tramp(uintptr_t addr)
+{
+	struct tramp_query q = { addr, 0 };
+	dl_iterate_phdr(find_tramp, &q);
+	return q.found;
+}
+
 /* ---- run-time sites ---- */
 
 static uint32_t site_hash(uintptr_t addr, long nr)
@@ -268,6 +306,7 @@ struct govrt_sud_site *govrt_sud_site_get(uintptr_t addr, long nr)
 	g->file = found && info.dli_fname ? info.dli_fname : "?";
 	g->line = (uint32_t)(addr - (found ? (uintptr_t)info.dli_fbase : 0));
 	g->id = gov_site_id(g->file, g->line, g->caller, g->callee ? g->callee : "?");
+	s->disk = govrt_in_rewritten_tramp(addr);
 	set_verdict(g, decide(g));
 	__atomic_store_n(&govrt_sud.nsites, i + 1, __ATOMIC_RELEASE);
 	for (uint32_t h = site_hash(addr, nr);; h = (h + 1) & (SUD_HASH_SIZE - 1)) {
@@ -616,8 +655,14 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 		ss->trapped = 1;
 		__atomic_fetch_add(&govrt_sud.sites_trapped, 1, __ATOMIC_RELAXED);
 	}
+	if (ss && ss->disk && !special(nr)) {
+		/* decided by rewritten.c's entry already */
+		govrt_sys_count(GOVRT_SYS_DISK, nr);
+		r[REG_RAX] = (greg_t)raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		goto out;
+	}
 	int restart = 0;
-	if (ss && !special(nr) && govrt_sud.lazy && !ss->patched && govrt_lazy_patch &&
+	if (ss && !ss->disk && !special(nr) && govrt_sud.lazy && !ss->patched && govrt_lazy_patch &&
 	    govrt_lazy_patch(at, nr, ss, &restart) && restart) {
 		/* the patch starts at the syscall: run it through the trampoline */
 		r[REG_RIP] = (greg_t)at;
