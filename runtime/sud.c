@@ -51,7 +51,7 @@
 #define SUD_HASH_SIZE 16384 /* power of two, > 1.5 x SUD_MAX_SITES */
 #define GATE_SIZE (64 * 1024)
 #define GATE_STUB0 256       /* first clone stub; below: the restorer */
-#define GATE_STUB_SIZE 128 /* two per clone site: arming, plain */
+#define GATE_STUB_SIZE 256 /* two per clone site: arming, plain */
 
 __thread uint8_t govrt_sud_selector __attribute__((tls_model("initial-exec")));
 struct govrt_sud govrt_sud;
@@ -757,7 +757,10 @@ __attribute__((constructor(101))) static void sud_start(void)
 	govrt_sud.sites = map_zeroed(SUD_MAX_SITES * sizeof *govrt_sud.sites);
 	govrt_sud.hash = map_zeroed(SUD_HASH_SIZE * sizeof *govrt_sud.hash);
 	int err = 0;
-	if (!govrt_sud.sites || !govrt_sud.hash || gate_init() < 0)
+	_Static_assert(GATE_STUB0 >= sizeof restorer_code, "the restorer fits below the stubs");
+	if (gov_sud_tpl_end - gov_sud_tpl > GATE_STUB_SIZE)
+		err = -E2BIG; /* the clone stub outgrew its slot */
+	else if (!govrt_sud.sites || !govrt_sud.hash || gate_init() < 0)
 		err = -ENOMEM;
 	if (!err)
 		err = install_handler();

@@ -31,10 +31,14 @@ __attribute__((noinline)) static long asm_getppid(void)
 	return gov_raw_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0);
 }
 
+/* 4 threads x 250 calls; each returns how many were not denied. */
 static void *thread_main(void *arg)
 {
 	(void)arg;
-	return (void *)asm_getppid();
+	long wrong = 0;
+	for (int i = 0; i < 250; i++)
+		wrong += asm_getppid() != -EACCES;
+	return (void *)wrong;
 }
 
 static volatile int program_sigsys;
@@ -155,11 +159,21 @@ int main(int argc, char **argv)
 	long (*lib_getppid)(void) = lib ? (long (*)(void))dlsym(lib, "lib_getppid") : NULL;
 	is_long(lib_getppid ? lib_getppid() : 0, -EACCES, "its own syscall instruction is denied too");
 
-	pthread_t t;
-	void *tr = NULL;
-	ok(pthread_create(&t, NULL, thread_main, NULL) == 0 && pthread_join(t, &tr) == 0,
-	   "a thread starts and ends under Syscall User Dispatch");
-	is_long((long)tr, -EACCES, "and its syscalls are governed (the child of clone is armed)");
+	pthread_t t[4];
+	long thread_wrong = 0, started = 0;
+	govrt_stats(&st0);
+	for (int i = 0; i < 4; i++)
+		started += pthread_create(&t[i], NULL, thread_main, NULL) == 0;
+	for (int i = 0; i < started; i++) {
+		void *tr = NULL;
+		pthread_join(t[i], &tr);
+		thread_wrong += (long)tr;
+	}
+	govrt_stats(&st1);
+	ok(started == 4, "4 threads start and end under Syscall User Dispatch");
+	is_long(thread_wrong, 0L, "each of their 1000 syscalls is denied (the child of clone is armed)");
+	ok(st1.sys_sud - st0.sys_sud >= 1000, "all of them trapped (%llu)",
+	   (unsigned long long)(st1.sys_sud - st0.sys_sud));
 
 	pid_t pid = fork();
 	if (pid == 0)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/t_sud_coreutils.sh - Debian's coreutils (ls, cat, sort, sha256sum,
-# cp), never rebuilt or rewritten on disk, run with libgovrt preloaded,
+# cp; sort also with threads), never rebuilt or rewritten on disk, run with libgovrt preloaded,
 # GOV_SYSCALLS=exhaustive and GOV_REWRITE=libc, under a real govagent whose
 # rule traces every syscall: their output is byte-identical to the
 # original's, and the per-syscall counts govrt reports equal `strace -f` of
@@ -97,7 +97,8 @@ check() { # NAME CMD...
 	strace -f -o "$tmp/$name.strace" "$@" >"$tmp/$name.orig" 2>&1
 	orig_rc=$?
 	[ "$name" = cp ] && mv "$tmp/dest" "$tmp/dest.orig"
-	env LD_PRELOAD="$lib/libgovrt-preload.so" GOV_RESOURCE=cu GOV_SYSCALLS=exhaustive \
+	: # (sort-threads: same command, separate name)
+	env LD_PRELOAD="$lib/libgovrt-preload.so" GOV_RESOURCE=${resource-cu} GOV_SYSCALLS=exhaustive \
 		GOV_REWRITE=libc GOV_REPORT="$tmp/$name.report" "$@" >"$tmp/$name.gov" 2>&1
 	gov_rc=$?
 	[ $orig_rc -eq $gov_rc ] && cmp -s "$tmp/$name.orig" "$tmp/$name.gov" &&
@@ -106,8 +107,9 @@ check() { # NAME CMD...
 	strace_counts "$tmp/$name.strace" >"$tmp/$name.want"
 	report_counts "$tmp/$name.report" >"$tmp/$name.got"
 	join -a 1 -a 2 -e 0 -o 0,1.2,2.2 "$tmp/$name.want" "$tmp/$name.got" >"$tmp/$name.cmp"
-	bad=$(awk '$2 != $3 && !($1 == "brk" && $2 - $3 >= 0 && $2 - $3 <= 2) &&
-		!($1 == "getrandom" && $2 - $3 >= 0 && $2 - $3 <= 1)' "$tmp/$name.cmp")
+	bad=$(awk -v loose=" ${loose:-} " '$2 != $3 && !($1 == "brk" && $2 - $3 >= 0 && $2 - $3 <= 2) &&
+		!($1 == "getrandom" && $2 - $3 >= 0 && $2 - $3 <= 1) &&
+		index(loose, " " $1 " ") == 0' "$tmp/$name.cmp")
 	awk -v cmd="$name" '$2 != $3 { printf "# %s: %s: strace %d, govrt %d\n", cmd, $1, $2, $3 }' \
 		"$tmp/$name.cmp"
 	total=$(awk '{ s += $3 } END { print s + 0 }' "$tmp/$name.cmp")
@@ -125,6 +127,17 @@ check cat cat "$tmp/input.txt"
 check sort sort "$tmp/input.txt"
 check sha256sum sha256sum "$tmp/input.txt" "$tmp/dir/a"
 check cp cp "$tmp/input.txt" "$tmp/dest"
+# threads: sort sorts a large input with a helper thread, whose syscalls
+# strace -f counts too. No agent here: its watcher thread would make the
+# process threaded before main (glibc's one-time thread set-up, a malloc
+# arena). Two runs of a threaded program cannot agree on futex (how often
+# the threads met) nor on the mmap, munmap and mprotect of malloc's arena
+# for the new thread (how much of its 64 MiB alignment it trims depends
+# on where mmap put it): those are shown, not compared.
+seq 1 200000 | sort -R --random-source=/dev/zero >"$tmp/big.txt"
+loose="futex mmap munmap mprotect" resource="" check sort-threads sort --parallel=4 "$tmp/big.txt"
+grep -q "syscall=clone3 total=[1-9]" "$tmp/sort-threads.report"
+ok $? "sort-threads: it did start threads"
 
 # a libc rewritten on disk by govrewrite: with Syscall User Dispatch on,
 # its trampolines' syscalls (decided by rewritten.c) are counted as the
@@ -141,7 +154,8 @@ if [ -x "$govrewrite" ]; then
 fi
 
 calls=$("$govagent" --stats cu 2>/dev/null | sed -n 's/^{[^[]*"calls":\([0-9]*\).*/\1/p')
-reported=$(cat "$tmp"/*.report | sed -n 's/^govrt-report pid=[0-9]* syscall=[a-z0-9_?]* total=\([0-9]*\) .*/\1/p' |
+reported=$(cat "$tmp/ls.report" "$tmp/cat.report" "$tmp/sort.report" "$tmp/sha256sum.report" \
+	"$tmp/cp.report" | sed -n 's/^govrt-report pid=[0-9]* syscall=[a-z0-9_?]* total=\([0-9]*\) .*/\1/p' |
 	awk '{ s += $1 } END { print s + 0 }')
 [ "${calls:-0}" -gt 100 ] && [ "${calls:-0}" -eq "$reported" ]
 ok $? "the agent traced exactly the syscalls govrt reports (${calls:-0} and $reported)"
