@@ -191,6 +191,8 @@ void govrt_sud_fill_stats(struct govrt_stats *o);
 void govrt_sud_report(void);
 int govrt_sud_enabled(void);
 void govrt_sys_count(enum govrt_sys_path path, long nr);
+/* Makes syscall nr natively (from the gate when it exists); returns rax. */
+long govrt_sys_raw(long nr, const long a[6]);
 /* Runs syscall nr with args a under site s's verdict; returns rax. */
 long govrt_sys_govern(struct gov_site *s, long nr, const long a[6]);
 /* clone, fork, vfork, rt_sigreturn, rt_sigaction, rt_sigprocmask,

@@ -675,7 +675,7 @@ static int entry(struct gov_site *cell, struct gov_rewrite_frame *f)
 	if (sel != GOVRT_SUD_BLOCK) {
 		/* govrt's own call through libc, or a thread that is not the
 		 * program's (govrt's watcher): not counted, not governed */
-		f->rax = (uint64_t)gov_raw_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		f->rax = (uint64_t)govrt_sys_raw(nr, a);
 		govrt_sud_release(sel);
 		return 1;
 	}

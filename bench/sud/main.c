@@ -141,8 +141,11 @@ static void body(FILE *f, void *arg)
 	(void)arg;
 	fprintf(f, "## bench/sud: a syscall under exhaustive coverage (getppid)\n\n");
 	bench_machine_line(f, "make bench BENCH=sud");
-	fprintf(f, "\nNoisy: measured while other engineers were compiling on this 2-vCPU VM; "
-		   "re-run on a quiet machine for figures of record. No agent and no rule, so "
+	double load[3] = { 0 };
+	getloadavg(load, 3);
+	fprintf(f, "\nNoisy: measured while other engineers were compiling on this 2-vCPU VM "
+		   "(load average %.1f); ", load[0]);
+	fprintf(f, "re-run on a quiet machine for figures of record. No agent and no rule, so "
 		   "every syscall is native once govrt has looked at it. %d runs of each "
 		   "variant, alternating, each a child process pinned to one CPU.\n\n", REPS);
 	fprintf(f, "| variant | what | calls per run | median ns per call | min | max | "
@@ -157,9 +160,8 @@ static void body(FILE *f, void *arg)
 	unsigned long long total = ld->sites_load + ld->sites_left;
 	fprintf(f, "\n**Coverage of libc.so.6** (GOV_REWRITE=libc): %llu syscall instructions; "
 		   "%llu (%.1f%%) rewritten in memory at load time, %llu (%.1f%%) left to Syscall "
-		   "User Dispatch (their number is not a constant before them, they are special — "
-		   "clone, vfork, rt_sigreturn, exit_group ... — or the engine found no safe "
-		   "window). Together 100%% are caught.\n",
+		   "User Dispatch (special — clone, vfork, rt_sigreturn, exit_group ... — or no "
+		   "safe window). Together 100%% are caught.\n",
 		total, ld->sites_load, total ? 100.0 * ld->sites_load / total : 0.0, ld->sites_left,
 		total ? 100.0 * ld->sites_left / total : 0.0);
 }
