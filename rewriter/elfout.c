@@ -62,6 +62,20 @@ static size_t buf_put(struct buf *b, const void *data, size_t n, size_t align)
 	return at;
 }
 
+/* A shared object's registration when dlopen loads it into a process
+ * where govrt already runs: DT_INIT becomes a stub (in the RX segment)
+ * that calls the old DT_INIT, then govrt_rewritten_scan through a slot
+ * the loader fills (a GLOB_DAT relocation against a weak undefined
+ * symbol added to copies of .dynsym, .gnu.version and .rela.dyn). */
+#define SCAN_SYMBOL "govrt_rewritten_scan"
+struct init_hook {
+	int on;
+	uint64_t old_init;     /* the module's DT_INIT */
+	size_t init_idx;       /* its entry in the .dynamic copy */
+	size_t slot;           /* 8 bytes the relocation fills */
+	size_t symtab, symtab_size, versym, versym_size, rela, rela_size;
+};
+
 /* The RW segment being built, and where its parts go. */
 struct rw_seg {
 	struct buf b;
@@ -69,6 +83,7 @@ struct rw_seg {
 	size_t phdrs, hdr, sites, dyn, dynstr, strings_end;
 	size_t dyn_size, dynstr_size;
 	size_t nph;
+	struct init_hook hook;
 };
 
 static uint64_t str_addr(struct rw_seg *s, const char *str)
@@ -132,6 +147,84 @@ static const GElf_Phdr *find_phdr(const struct rw_input *in, uint32_t type)
 	return NULL;
 }
 
+/* The size of the section at address addr of type type, or 0. */
+static uint64_t section_size_at(struct rw_input *in, uint64_t addr, uint32_t type)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	while ((scn = elf_nextscn(in->elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == type && sh.sh_addr == addr)
+			return sh.sh_size;
+	return 0;
+}
+
+/* Copies of .dynsym (+ the weak import of SCAN_SYMBOL, named at name_off
+ * of the new .dynstr), .gnu.version (+ its entry) and .rela.dyn (+ the
+ * GLOB_DAT into the slot). Needs DT_INIT, DT_SYMTAB, DT_RELA and section
+ * headers to size the tables; without them the module is registered only
+ * at start-up or by a later scan. */
+static void build_hook(struct rw_input *in, struct rw_seg *s, const Elf64_Dyn *d, size_t used,
+		       uint32_t name_off)
+{
+	uint64_t symtab = 0, versym = 0, rela = 0, relasz = 0, init = 0;
+	for (size_t i = 0; i < used; i++) {
+		switch (d[i].d_tag) {
+		case DT_SYMTAB: symtab = d[i].d_un.d_ptr; break;
+		case DT_VERSYM: versym = d[i].d_un.d_ptr; break;
+		case DT_RELA: rela = d[i].d_un.d_ptr; break;
+		case DT_RELASZ: relasz = d[i].d_un.d_val; break;
+		case DT_INIT: init = d[i].d_un.d_ptr; break;
+		case DT_RELR: return; /* not handled: stay with start-up scans */
+		}
+	}
+	uint64_t symsz = section_size_at(in, symtab, SHT_DYNSYM);
+	uint64_t versz = versym ? section_size_at(in, versym, SHT_GNU_versym) : 0;
+	int64_t symoff = rw_offset_of(in, symtab), reloff = rw_offset_of(in, rela);
+	int64_t veroff = versym ? rw_offset_of(in, versym) : 0;
+	if (!init || !symsz || symsz % sizeof(Elf64_Sym) || !rela || symoff < 0 || reloff < 0 ||
+	    (versym && (!versz || veroff < 0 || versz != symsz / sizeof(Elf64_Sym) * 2)) ||
+	    (uint64_t)symoff + symsz > in->size || (uint64_t)reloff + relasz > in->size ||
+	    (uint64_t)veroff + versz > in->size || in->eh.e_type != ET_DYN ||
+	    find_phdr(in, PT_INTERP))
+		return;
+	struct init_hook *h = &s->hook;
+	uint32_t nsym = (uint32_t)(symsz / sizeof(Elf64_Sym));
+	h->symtab = buf_put(&s->b, in->img + symoff, symsz, 8);
+	Elf64_Sym sym = { .st_name = name_off, .st_info = ELF64_ST_INFO(STB_WEAK, STT_FUNC),
+			  .st_shndx = SHN_UNDEF };
+	buf_put(&s->b, &sym, sizeof sym, 1);
+	h->symtab_size = symsz + sizeof sym;
+	if (versym) {
+		h->versym = buf_put(&s->b, in->img + veroff, versz, 2);
+		uint16_t global = 1; /* VER_NDX_GLOBAL: any version */
+		buf_put(&s->b, &global, 2, 1);
+		h->versym_size = versz + 2;
+	}
+	h->slot = buf_reserve(&s->b, 8, 8);
+	h->rela = buf_put(&s->b, in->img + reloff, relasz, 8);
+	Elf64_Rela r = { .r_offset = s->vaddr + h->slot,
+			 .r_info = ELF64_R_INFO(nsym, R_X86_64_GLOB_DAT) };
+	buf_put(&s->b, &r, sizeof r, 1);
+	h->rela_size = relasz + sizeof r;
+	h->old_init = init;
+	h->on = 1;
+}
+
+/* Points the .dynamic copy's entries at the hook's tables. */
+static void hook_dynamic(struct rw_seg *s, Elf64_Dyn *o, size_t k)
+{
+	struct init_hook *h = &s->hook;
+	if (!h->on)
+		return;
+	switch (o[k].d_tag) {
+	case DT_SYMTAB: o[k].d_un.d_ptr = s->vaddr + h->symtab; break;
+	case DT_VERSYM: if (h->versym) o[k].d_un.d_ptr = s->vaddr + h->versym; break;
+	case DT_RELA: o[k].d_un.d_ptr = s->vaddr + h->rela; break;
+	case DT_RELASZ: o[k].d_un.d_val = h->rela_size; break;
+	case DT_INIT: h->init_idx = k; break; /* the stub's address comes later */
+	}
+}
+
 /* A copy of .dynamic with DT_NEEDED libgovrt.so.1 after the other
  * DT_NEEDEDs, pointing at a copy of .dynstr that ends with its name. */
 static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
@@ -169,7 +262,9 @@ static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
 	}
 	s->dynstr = buf_put(&s->b, str, strsz, 1);
 	buf_put(&s->b, GOVRT_SONAME, sizeof GOVRT_SONAME, 1);
-	s->dynstr_size = strsz + sizeof GOVRT_SONAME;
+	buf_put(&s->b, SCAN_SYMBOL, sizeof SCAN_SYMBOL, 1);
+	s->dynstr_size = strsz + sizeof GOVRT_SONAME + sizeof SCAN_SYMBOL;
+	build_hook(in, s, d, used, (uint32_t)(strsz + sizeof GOVRT_SONAME));
 	s->dyn_size = (used + 2) * sizeof *d;
 	s->dyn = buf_reserve(&s->b, s->dyn_size, 8);
 	Elf64_Dyn *o = (Elf64_Dyn *)(s->b.p + s->dyn);
@@ -184,11 +279,22 @@ static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
 			o[k].d_un.d_ptr = s->vaddr + s->dynstr;
 		if (o[k].d_tag == DT_STRSZ)
 			o[k].d_un.d_val = s->dynstr_size;
+		hook_dynamic(s, o, k);
 		k++;
 	}
 	o[k].d_tag = DT_NULL;
 	o[k].d_un.d_val = 0;
 	return 1;
+}
+
+/* Where offset 0 of the file is in memory: the first PT_LOAD's address
+ * minus its offset. */
+static uint64_t load_base(const struct rw_input *in)
+{
+	for (size_t i = 0; i < in->phnum; i++)
+		if (in->ph[i].p_type == PT_LOAD)
+			return in->ph[i].p_vaddr - in->ph[i].p_offset;
+	return 0;
 }
 
 static uint64_t image_end(const struct rw_input *in)
@@ -258,6 +364,18 @@ static void move_sections(struct rw_input *in, uint8_t *img, const struct rw_seg
 			sh[i].sh_offset = s->off + s->dynstr;
 			sh[i].sh_addr = s->vaddr + s->dynstr;
 			sh[i].sh_size = s->dynstr_size;
+		} else if (s->hook.on && name && strcmp(name, ".dynsym") == 0) {
+			sh[i].sh_offset = s->off + s->hook.symtab;
+			sh[i].sh_addr = s->vaddr + s->hook.symtab;
+			sh[i].sh_size = s->hook.symtab_size;
+		} else if (s->hook.on && s->hook.versym && name && strcmp(name, ".gnu.version") == 0) {
+			sh[i].sh_offset = s->off + s->hook.versym;
+			sh[i].sh_addr = s->vaddr + s->hook.versym;
+			sh[i].sh_size = s->hook.versym_size;
+		} else if (s->hook.on && name && strcmp(name, ".rela.dyn") == 0) {
+			sh[i].sh_offset = s->off + s->hook.rela;
+			sh[i].sh_addr = s->vaddr + s->hook.rela;
+			sh[i].sh_size = s->hook.rela_size;
 		}
 	}
 }
@@ -292,6 +410,26 @@ static void drop_shstk(const struct rw_input *in, uint8_t *img)
 	}
 }
 
+/* DT_INIT's stub, first in the RX segment:
+ *   sub $8,%rsp; call <old DT_INIT>; mov slot(%rip),%rax; test %rax,%rax;
+ *   je 1f; call *%rax; 1: add $8,%rsp; ret */
+static void emit_init_stub(struct rw_seg *s, struct buf *rx, uint64_t rx_vaddr)
+{
+	struct init_hook *h = &s->hook;
+	uint8_t b[32] = { 0x48, 0x83, 0xec, 0x08, 0xe8 };
+	int32_t rel = (int32_t)(h->old_init - (rx_vaddr + 9));
+	memcpy(b + 5, &rel, 4);
+	b[9] = 0x48, b[10] = 0x8b, b[11] = 0x05;
+	rel = (int32_t)(s->vaddr + h->slot - (rx_vaddr + 16));
+	memcpy(b + 12, &rel, 4);
+	static const uint8_t tail[] = { 0x48, 0x85, 0xc0, 0x74, 0x02, 0xff, 0xd0, 0x48, 0x83,
+					0xc4, 0x08, 0xc3 };
+	memcpy(b + 16, tail, sizeof tail);
+	buf_put(rx, b, 16 + sizeof tail, 16);
+	Elf64_Dyn *o = (Elf64_Dyn *)(s->b.p + s->dyn);
+	o[h->init_idx].d_un.d_ptr = rx_vaddr;
+}
+
 static void write_atomically(const char *path, const char *in_path, const struct buf *parts,
 			     size_t nparts)
 {
@@ -306,6 +444,10 @@ static void write_atomically(const char *path, const char *in_path, const struct
 	int ok = stat(in_path, &st) == 0 && fchmod(fd, st.st_mode & 07777) == 0;
 	for (size_t i = 0; ok && i < nparts; i++) {
 		size_t done = 0;
+		if (!parts[i].p) {
+			ok = lseek(fd, (off_t)parts[i].n, SEEK_CUR) >= 0;
+			continue;
+		}
 		while (ok && done < parts[i].n) {
 			ssize_t w = write(fd, parts[i].p + done, parts[i].n - done);
 			ok = w > 0;
@@ -340,8 +482,21 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	if (in->phnum + 3 >= PN_XNUM)
 		rw_die(RW_REFUSED, "%s: no room for a segment: %zu program headers already",
 		       in->path, in->phnum);
+	/* The new segments sit at the same distance from the image's base in
+	 * the file as in memory, so that the program header table's address
+	 * is base + e_phoff, which is how kernels before 5.18 compute
+	 * AT_PHDR for a program without PT_PHDR (a static one); the file is
+	 * padded with a hole when the image is larger than the file, unless
+	 * by more than 64 MiB (a huge .bss): then the segments follow the
+	 * image and such a program needs Linux 5.18 or later. */
+	uint64_t base = load_base(in), end = align_up(image_end(in), PAGE);
 	s.off = align_up(in->size, PAGE);
-	s.vaddr = align_up(image_end(in), PAGE);
+	s.vaddr = base + s.off;
+	if (end > s.vaddr) {
+		if (end - s.vaddr <= (64u << 20))
+			s.off = end - base;
+		s.vaddr = end;
+	}
 	s.nph = in->phnum + 3;
 	s.phdrs = buf_reserve(&s.b, s.nph * sizeof(Elf64_Phdr), 8);
 	s.hdr = buf_reserve(&s.b, sizeof(struct gov_rewrite_hdr), 8);
@@ -379,6 +534,8 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 		       (unsigned long long)lo_code);
 	/* OUT's copy of IN: a second private mapping, written to, so only
 	 * the pages that change are copied */
+	if (s.hook.on)
+		emit_init_stub(&s, &rx, rx_vaddr);
 	uint8_t *img = in->size ? mmap(NULL, in->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, in->fd, 0)
 				: MAP_FAILED;
 	if (img == MAP_FAILED)
@@ -428,13 +585,11 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	eh->e_phnum = (uint16_t)s.nph;
 
 	if (!o->dry_run) {
-		struct buf pad1 = { .p = calloc(1, PAGE), .n = s.off - in->size };
-		struct buf pad2 = { .p = pad1.p, .n = rx_off - (s.off + s.b.n) };
+		/* a part without bytes is a hole: zeros that take no room */
+		struct buf pad1 = { .p = NULL, .n = s.off - in->size };
+		struct buf pad2 = { .p = NULL, .n = rx_off - (s.off + s.b.n) };
 		struct buf parts[] = { { img, in->size, 0 }, pad1, s.b, pad2, rx };
-		if (!pad1.p)
-			rw_die(RW_IO, "out of memory");
 		write_atomically(o->out, in->path, parts, sizeof parts / sizeof parts[0]);
-		free(pad1.p);
 	}
 	munmap(img, in->size);
 	free(rx.p);

@@ -1,12 +1,14 @@
 /* rewriter/engine.c - the rewriting engine (API and rules in engine.h).
  *
- * Two passes over the range. The first decodes it linearly with capstone
- * (no detail: only lengths) and classifies each instruction from its bytes:
+ * Two passes over the range. The first sweeps it linearly by instruction
+ * length (insnlen.c) and classifies each instruction from its bytes:
  * syscall, direct branch (whose target becomes a known jump target), call,
  * end of a straight line (ret, jmp). The second looks at each syscall and
  * each direct call to a chosen address, reads the syscall number from a
- * `mov $N,%eax` before it, and picks the patch window. gre_emit writes the
- * trampoline; only there, and for the number, is capstone asked for detail.
+ * `mov $N,%eax` before it (capstone's register access lists say what else
+ * writes eax), and picks the patch window; every instruction a window
+ * would move must decode to the same length with capstone. gre_emit writes
+ * the trampoline from the bytes alone.
  *
  * Not here: anything about files (main.c, elfout.c) or about applying a
  * patch to live code (govrt's business). */

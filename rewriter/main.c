@@ -269,14 +269,20 @@ static struct rw_site *scan_all(struct rw_input *in, const struct rw_opts *o, si
 	return v;
 }
 
-static void report(const struct rw_input *in, const struct rw_opts *o,
-		   const struct rw_site *v, size_t n, struct totals *t)
+/* The report file is opened before OUT is written, so that a report that
+ * cannot be written leaves OUT untouched. */
+static FILE *open_report(const struct rw_opts *o)
 {
-	FILE *f = NULL;
-	if (o->report)
-		f = strcmp(o->report, "-") == 0 ? stdout : fopen(o->report, "w");
-	if (o->report && !f)
-		rw_die(RW_IO, "--report %s: %s", o->report, strerror(errno));
+	if (!o->report)
+		return NULL;
+	FILE *f = strcmp(o->report, "-") == 0 ? stdout : fopen(o->report, "w");
+	if (!f)
+		rw_die(RW_IO, "--report %s: %s (nothing written)", o->report, strerror(errno));
+	return f;
+}
+
+static void report(FILE *f, const struct rw_site *v, size_t n, struct totals *t)
+{
 	if (f)
 		fprintf(f, "# address\tkind\tcallee\tsysno\tresult\treason\tcaller\tsource\ttrampoline\tid\n");
 	for (size_t i = 0; i < n; i++) {
@@ -299,9 +305,8 @@ static void report(const struct rw_input *in, const struct rw_opts *o,
 			fputs("-\t", f);
 		fprintf(f, "%016llx\n", (unsigned long long)x->id);
 	}
-	if (f && f != stdout)
-		fclose(f);
-	(void)in;
+	if (f && (f == stdout ? fflush(f) : fclose(f)) != 0)
+		rw_die(RW_IO, "the report could not be written: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -324,10 +329,11 @@ int main(int argc, char **argv)
 	}
 	size_t n;
 	struct rw_site *v = scan_all(&in, &o, &n);
+	FILE *rep = open_report(&o);
 	rw_write_output(&in, &o, v, n);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	struct totals t = { 0 };
-	report(&in, &o, v, n, &t);
+	report(rep, v, n, &t);
 	if (!quiet) {
 		double s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 		fprintf(stderr, "govrewrite: %s: %zu syscall instructions, %zu patched (%.1f%%), "

@@ -187,7 +187,9 @@ static void add_module(struct gov_rewrite_hdr *h, uint64_t bias)
 	pthread_mutex_unlock(&govrt.lock);
 }
 
-void govrt_rewritten_scan(void)
+/* Exported: the DT_INIT stub of a rewritten shared object calls it through
+ * a relocation, so that dlopen registers the module (rewriter/elfout.c). */
+GOV_API void govrt_rewritten_scan(void)
 {
 	struct found f = { 0 };
 	dl_iterate_phdr(find_headers, &f);

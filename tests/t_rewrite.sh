@@ -83,6 +83,20 @@ run "$gr" --report rep_noshdr sys_noshdr rw_noshdr
 ./rw_noshdr >got.out 2>>"$tmp/err" && cmp -s want.out got.out &&
 	[ "$(grep -c '	syscall	.*	patched	' rep_noshdr)" -eq 4 ]
 ok $? "no section headers: the executable segment is swept, the 4 syscalls patched, same output"
+# a kernel older than 5.18 puts AT_PHDR at base + e_phoff: the moved table
+# must be mapped exactly there
+python3 - rw_static rw_pie <<'EOF2'
+import struct, sys
+for path in sys.argv[1:]:
+    b = open(path, 'rb').read()
+    phoff, = struct.unpack_from('<Q', b, 32); n, = struct.unpack_from('<H', b, 56)
+    loads = [struct.unpack_from('<IIQQQQQQ', b, phoff + 56 * i) for i in range(n)]
+    loads = [p for p in loads if p[0] == 1]
+    base = loads[0][3] - loads[0][2]
+    hold = [p for p in loads if p[2] <= phoff < p[2] + p[5]]
+    assert hold and hold[0][3] + phoff - hold[0][2] == base + phoff, path
+EOF2
+ok $? "the moved program headers are mapped at base + e_phoff (what kernels before 5.18 assume)"
 readelf -d rw_pie | grep -q 'NEEDED.*libgovrt.so.1' && ! readelf -d rw_static 2>/dev/null | grep -q NEEDED
 ok $? "a dynamic output needs libgovrt.so.1; a static one needs nothing"
 
@@ -134,6 +148,15 @@ cp stats "$tmp/out"
 cmp -s want.out gov.out && grep -q '"calls":25' stats
 ok $? "trace getpid: same output, the agent counted the 25 calls"
 
+# fail-closed with no agent: every site fails with the errno, also the one
+# whose number is only in rax (its module's shared verdict byte is set)
+"$gr" -q sys_pie rw_sysonly
+GOV_FAIL=closed GOV_RESOURCE=nobody ./rw_sysonly >closed.out 2>"$tmp/err"
+cp closed.out "$tmp/out"
+has "getppid Operation not permitted" closed.out && has "getuid Operation not permitted" closed.out &&
+	! has "write ok" closed.out && has "governed calls fail with an errno" "$tmp/err"
+ok $? "GOV_FAIL=closed, no agent: every rewritten syscall site fails with EPERM (number read or not)"
+
 # a shared object of our own, rewritten; the program using it is not
 mkdir shl
 gcc -O2 -shared -fPIC "$top/tests/rewrite/shlib.c" -o shl/libshl.so &&
@@ -148,6 +171,22 @@ stop_agent
 cp shl.out "$tmp/out"
 has "shl_getppid Permission denied" shl.out
 ok $? "deny getppid reaches the rewritten shared object's site (its DT_NEEDED libgovrt starts govrt)"
+gcc -O2 -DDLOPEN "$top/tests/rewrite/shlib.c" -o shldl -ldl
+start_agent "$top/tests/rewrite/deny.yaml"
+GOV_RESOURCE=rw LD_LIBRARY_PATH="$tmp:$lib" ./shldl >shl.out 2>"$tmp/err"
+stop_agent
+cp shl.out "$tmp/out"
+has "shl_getppid Permission denied" shl.out
+ok $? "dlopen of the rewritten shared object: libgovrt comes with it and registers it, deny applies"
+gcc -O2 -DDLOPEN "$top/tests/rewrite/shlib.c" -o shldl_gov -ldl -Wl,--no-as-needed -L"$lib" -lgovrt
+readelf -d libshl.so | grep -q '(INIT) *0x' && readelf --dyn-syms libshl.so | grep -q 'WEAK .*UND govrt_rewritten_scan'
+ok $? "the rewritten shared object's DT_INIT is a stub, and it imports govrt_rewritten_scan (weak)"
+start_agent "$top/tests/rewrite/deny.yaml"
+GOV_RESOURCE=rw LD_LIBRARY_PATH="$tmp:$lib" ./shldl_gov >shl.out 2>"$tmp/err"
+stop_agent
+cp shl.out "$tmp/out"
+has "shl_getppid Permission denied" shl.out
+ok $? "dlopen into a process where govrt already runs: the DT_INIT stub registers the module, deny applies"
 
 # ---- 3. govctl reads the rewritten table
 export GOV_STORE="sqlite:$tmp/store.db"
@@ -186,10 +225,28 @@ check "tr" "/usr/bin/tr a-z A-Z <data" "./tr a-z A-Z <data"
 check "md5sum" "/usr/bin/md5sum data" "./md5sum data"
 check "sort | uniq -c | cut" "/usr/bin/cut -c1-3 data | /usr/bin/sort | /usr/bin/uniq -c" \
 	"./cut -c1-3 data | ./sort | ./uniq -c"
+# call sites through the agent: calls and tail calls (jmp free@plt) of sort
+start_agent "$top/tests/rewrite/calls.yaml"
+GOV_RESOURCE=rw ./sort --parallel=2 unsorted >o2 2>"$tmp/err"
+"$govagent" --stats rw >stats 2>>"$tmp/err"
+stop_agent
+/usr/bin/sort unsorted >o1
+cp stats "$tmp/out"
+cmp -s o1 o2 && grep -q '"callee":"malloc","calls":[1-9]' stats && grep -q '"callee":"free","calls":[1-9]' stats
+ok $? "trace malloc and free at sort's call sites: same output, the agent counted both"
 run "$gr" --calls malloc,free,open,read,write,close /bin/bzip2 bzip2
 ok $rc "govrewrite /bin/bzip2"
 check "bzip2 -c | bzip2 -dc" "/bin/bzip2 -c data | /bin/bzip2 -dc" "./bzip2 -c data | ./bzip2 -dc"
 check "bzip2 -9c" "/bin/bzip2 -9c unsorted" "./bzip2 -9c unsorted"
+"$gr" -q --calls remove /bin/bzip2 bzip2.rm && cp unsorted victim
+start_agent "$top/tests/rewrite/remove.yaml"
+GOV_RESOURCE=rw ./bzip2.rm victim 2>"$tmp/err"
+stop_agent
+[ -e victim ] && [ -e victim.bz2 ] && /bin/bzip2 -dc victim.bz2 | cmp -s - unsorted
+ok $? "deny remove at bzip2's call sites: the input stays, the .bz2 is whole"
+rm -f victim.bz2
+./bzip2.rm victim 2>"$tmp/err" && [ ! -e victim ] && [ -e victim.bz2 ]
+ok $? "no agent: the same bzip2 removes its input"
 
 run "$gr" --report bb.rep /bin/busybox busybox
 ok $rc "govrewrite /bin/busybox (static)"
@@ -334,6 +391,11 @@ has "do not decode as x86-64" "$tmp/err" && has "in main" "$tmp/err" &&
 ok $? "undecodable bytes: a warning naming where (main), the syscall after them left and reported, OUT works"
 grep -q 'left	outside every function of the symbol table' undec.rep
 ok $? "syscall bytes outside every function of .symtab (data, padding): left"
+echo previous >rep.keep
+cp rep.keep rep.out
+run "$gr" --report /nonexistent/dir/rep sys_pie rep.out
+[ $rc -eq 3 ] && has "--report /nonexistent/dir/rep" "$tmp/err" && cmp -s rep.keep rep.out
+ok $? "a report that cannot be written: exit 3 before OUT is touched"
 run "$gr"
 [ $rc -eq 1 ] && has "expected IN and OUT" "$tmp/err"
 ok $? "no arguments: usage error (1)"
