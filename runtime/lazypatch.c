@@ -45,10 +45,10 @@
 #define CHUNK_SIZE (256 * 1024)
 #define CHUNK_HDR 64          /* entry slot at 0, the always-1 byte at 8 */
 #define NEAR_LIMIT (768ULL << 20)
-/* The engine sees a segment at BIAS_BASE, not where it runs: its emitter
- * writes a placeholder jump to address 0 before fixing it, which only fits
- * in 32 bits when addresses are low. Displacements do not change when code
- * and trampolines move together, so bias both; tramps stay below 2 GiB. */
+/* The engine sees a segment at BIAS_BASE, not where it runs (the first
+ * engine emitted a placeholder jump to address 0, which only fit in 32 bits
+ * at low addresses; fixed since, kept because it costs nothing):
+ * displacements do not change when code and trampolines move together. */
 #define BIAS_BASE (1ULL << 30)
 
 /* One executable segment, scanned once, with its trampoline chunk. */

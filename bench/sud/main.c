@@ -156,6 +156,12 @@ static void body(FILE *f, void *arg)
 		fprintf(f, "| %s | %s | %ld | %.1f | %.1f | %.1f | %+.1f | %.2fx |\n", vars[i].name,
 			vars[i].what, vars[i].iters, m, lo, hi, m - raw, m / raw);
 	}
+	fprintf(f, "\nlazy and load still run with Syscall User Dispatch armed (it catches "
+		   "whatever was not patched): the kernel then sends every syscall of the "
+		   "thread through its slow entry path (perf: syscall_trace_enter, "
+		   "syscall_user_dispatch), on top of the trampoline and govrt's entry; govrt "
+		   "makes the syscall from the gate so the kernel does not also read the "
+		   "selector byte.\n");
 	struct variant *ld = &vars[NVAR - 1];
 	unsigned long long total = ld->sites_load + ld->sites_left;
 	fprintf(f, "\n**Coverage of libc.so.6** (GOV_REWRITE=libc): %llu syscall instructions; "
