@@ -337,7 +337,18 @@ static void atfork_parent(void) { pthread_mutex_unlock(&govrt.lock); }
 /* In the child only the forking thread exists: it drops the parent's
  * connection (the agent counts that one as the parent's), keeps the
  * decisions in force, and connects as itself. */
+static void atfork_child(void);
+
+/* The forking thread may be armed for Syscall User Dispatch (sud.c): the
+ * reconnection and the watcher thread are govrt's, not the program's. */
 void govrt_channel_atfork_child(void)
+{
+	uint8_t sel = govrt_sud_hold();
+	atfork_child();
+	govrt_sud_release(sel);
+}
+
+static void atfork_child(void)
 {
 	pthread_mutex_init(&govrt.lock, NULL);
 	pthread_mutex_init(&govrt.counters_lock, NULL);

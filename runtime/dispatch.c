@@ -260,7 +260,7 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	return result;
 }
 
-int __govrt_dispatch(struct gov_site *site, struct gov_call *call)
+static int dispatch(struct gov_site *site, struct gov_call *call)
 {
 	COUNT(dispatched);
 	uint32_t di = __atomic_load_n(&site->decision, __ATOMIC_ACQUIRE);
@@ -283,4 +283,14 @@ int __govrt_dispatch(struct gov_site *site, struct gov_call *call)
 		return r;
 	}
 	}
+}
+
+/* With Syscall User Dispatch armed (sud.c), govrt's own syscalls (the
+ * agent's futex, a reconnect) must not trap: hold the selector open. */
+int __govrt_dispatch(struct gov_site *site, struct gov_call *call)
+{
+	uint8_t sel = govrt_sud_hold();
+	int r = dispatch(site, call);
+	govrt_sud_release(sel);
+	return r;
 }

@@ -108,7 +108,7 @@ void govrt_init(void)
 }
 
 /* The index of a decision equal to d (action, errno, value), added if new. */
-static uint32_t intern_decision(const struct gov_decision *d)
+uint32_t govrt_intern_decision(const struct gov_decision *d)
 {
 	uint32_t n = atomic_load(&govrt.ndecisions);
 	for (uint32_t i = 0; i < n; i++) {
@@ -149,7 +149,7 @@ static void apply_rows(const struct gov_decision *rows, uint32_t nrows,
 		for (uint32_t r = 0; r < nrows; r++) {
 			if (gov_decision_matches(&rows[r], s->kind, s->callee, s->sysno)) {
 				if (rows[r].action != GOV_ACT_NATIVE)
-					d = intern_decision(&rows[r]);
+					d = govrt_intern_decision(&rows[r]);
 				break;
 			}
 		}
@@ -201,6 +201,7 @@ void govrt_apply_table(struct govrt_conn *c)
 	for (size_t i = 0; i < govrt.nmodules; i++)
 		apply_rows(rows, n, &govrt.modules[i]);
 	govrt_rewritten_refresh();
+	govrt_sud_table(rows, n); /* run-time sites (sud.c) */
 	free(rows);
 	govrt.have_table = 1;
 	atomic_store(&govrt.table_rev, rev);
@@ -215,6 +216,7 @@ void govrt_mark_all_agent(void)
 		for (struct gov_site *s = govrt.modules[i].start; s < govrt.modules[i].stop; s++)
 			set_site(s, GOVRT_DECISION_AGENT);
 	govrt_rewritten_refresh();
+	govrt_sud_mark_all_agent();
 }
 
 static void prepare_sites(struct gov_site *start, struct gov_site *stop)
@@ -227,7 +229,18 @@ static void prepare_sites(struct gov_site *start, struct gov_site *stop)
 	}
 }
 
+static void register_module(const struct gov_module *m);
+
+/* Registration runs from constructors, maybe with Syscall User Dispatch
+ * armed: govrt's own syscalls must not trap. */
 void __govrt_register_module(const struct gov_module *m)
+{
+	uint8_t sel = govrt_sud_hold();
+	register_module(m);
+	govrt_sud_release(sel);
+}
+
+static void register_module(const struct gov_module *m)
 {
 	govrt_init();
 	if (m->abi_version != GOV_ABI_VERSION) {
@@ -237,7 +250,9 @@ void __govrt_register_module(const struct gov_module *m)
 	}
 	int start_channel = 0;
 	pthread_mutex_lock(&govrt.lock);
-	int known = 0;
+	/* an empty table (libgovrt's own translation units include
+	 * gov/govrt.h) is not kept: no allocation from the program's heap */
+	int known = !m->start || m->start == m->stop;
 	for (size_t i = 0; i < govrt.nmodules; i++)
 		known |= govrt.modules[i].start == m->start;
 	if (!known) {
@@ -315,6 +330,7 @@ void govrt_count(enum govrt_counter c)
 
 void govrt_stats(struct govrt_stats *o)
 {
+	uint8_t sel = govrt_sud_hold();
 	uint64_t n[GOVRT_NCOUNTERS];
 	pthread_mutex_lock(&govrt.counters_lock);
 	for (int i = 0; i < GOVRT_NCOUNTERS; i++)
@@ -328,6 +344,8 @@ void govrt_stats(struct govrt_stats *o)
 	GOVRT_COUNTERS(GOVRT_COUNTER_COPY)
 #undef GOVRT_COUNTER_COPY
 	o->table_rev = atomic_load(&govrt.table_rev);
+	govrt_sud_fill_stats(o);
+	govrt_sud_release(sel);
 }
 
 int govrt_wait_table(uint64_t rev, int timeout_ms)

@@ -115,4 +115,102 @@ void govrt_conn_lost(struct govrt_conn *c, const char *why);
 void govrt_try_reconnect(void);          /* rate-limited, never blocks on the lock */
 void govrt_channel_atfork_child(void);
 
+/* ---- exhaustive syscalls (sud.c, lazypatch.c, loadrewrite.c) ----------
+ * The selector byte of Syscall User Dispatch: BLOCK while the program
+ * runs, ALLOW while govrt does, so govrt's own syscalls are never trapped.
+ * Off (GOV_SYSCALLS unset) it is never BLOCK and holding it costs a TLS
+ * load and store on the dispatch path only. */
+#define GOVRT_SUD_ALLOW 0
+#define GOVRT_SUD_BLOCK 1
+extern __thread uint8_t govrt_sud_selector __attribute__((tls_model("initial-exec")));
+static inline uint8_t govrt_sud_hold(void)
+{
+	uint8_t s = govrt_sud_selector;
+	govrt_sud_selector = GOVRT_SUD_ALLOW;
+	return s;
+}
+static inline void govrt_sud_release(uint8_t s) { govrt_sud_selector = s; }
+
+/* How a syscall reached govrt (struct govrt_stats, GOV_REPORT). */
+enum govrt_sys_path {
+	GOVRT_SYS_DISK, /* a site of a binary rewritten on disk */
+	GOVRT_SYS_LOAD, /* a site rewritten in memory at load time */
+	GOVRT_SYS_LAZY, /* a site patched in memory after its first trap */
+	GOVRT_SYS_SUD,  /* trapped by Syscall User Dispatch */
+	GOVRT_SYS_NPATHS
+};
+#define GOVRT_SYS_NR_MAX 512 /* x86-64 numbers are below; the last counts the rest */
+
+struct govrt_sud_site {
+	struct gov_site site;
+	uintptr_t addr;       /* the syscall instruction */
+	uintptr_t clone_stub[2]; /* in the gate, for clone/fork/vfork sites */
+	int patched;          /* lazypatch.c: 1 lazily, 2 at load, -1 cannot be */
+	int trapped;          /* Syscall User Dispatch has seen it */
+	int disk;             /* in a trampoline of a module rewritten on disk */
+};
+
+struct govrt_sud_row {
+	struct gov_decision d;
+	uint32_t decision;    /* interned index, or GOVRT_DECISION_NATIVE */
+};
+
+/* struct sigaction as the rt_sigaction syscall takes it */
+struct govrt_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+struct govrt_sud {
+	int on, lazy;                   /* GOV_SYSCALLS=sud / exhaustive */
+	const char *report;             /* GOV_REPORT: "1" = stderr, else a file */
+	int reported, report_fd;        /* report_fd: stderr, duplicated at start */
+	void *gate_rx, *gate_rw;        /* the allowed range, two views */
+	intptr_t tpoff;                 /* the selector's offset from %fs:0 */
+	uint32_t nstubs;
+	int lock;                       /* spinlock: sites, rows, stubs */
+	struct govrt_sud_site *sites;   /* SUD_MAX_SITES, mmap'ed */
+	uint32_t nsites, overflow;
+	uint32_t *hash;                 /* index + 1 into sites */
+	struct govrt_sud_row *rows;     /* the decision table in force */
+	size_t rows_bytes;
+	uint32_t nrows;
+	int have_rows, all_agent;
+	struct govrt_ksigaction program_sigsys; /* what the program asked for SIGSYS */
+	uint64_t sites_trapped, sites_patched, sites_load, sites_load_left;
+	uint64_t counts[GOVRT_SYS_NPATHS][GOVRT_SYS_NR_MAX];
+};
+extern struct govrt_sud govrt_sud;
+
+uint32_t govrt_intern_decision(const struct gov_decision *d); /* govrt.c, lock held */
+void govrt_sud_table(const struct gov_decision *rows, uint32_t n); /* lock held */
+void govrt_sud_mark_all_agent(void);
+void govrt_sud_fill_stats(struct govrt_stats *o);
+void govrt_sud_report(void);
+int govrt_sud_enabled(void);
+void govrt_sys_count(enum govrt_sys_path path, long nr);
+/* Makes syscall nr natively (from the gate when it exists); returns rax. */
+long govrt_sys_raw(long nr, const long a[6]);
+/* Runs syscall nr with args a under site s's verdict; returns rax. */
+long govrt_sys_govern(struct gov_site *s, long nr, const long a[6]);
+/* clone, fork, vfork, rt_sigreturn, rt_sigaction, rt_sigprocmask,
+ * exit_group: not to be run from a trampoline or handler as is. */
+int govrt_sys_is_special(long nr);
+/* Whether addr is in the trampolines of a module rewritten on disk. */
+int govrt_in_rewritten_tramp(uintptr_t addr);
+/* The run-time site of syscall nr at addr, created on first sight (NULL
+ * when the table is full). */
+struct govrt_sud_site *govrt_sud_site_get(uintptr_t addr, long nr);
+/* lazypatch.c: 1 if patched; *restart: resume the thread at the site.
+ * Weak: a program linked with the static libgovrt.a pulls lazypatch.o (and
+ * with it the engine and capstone) only if it asks for it, with
+ * -Wl,-u,govrt_lazy_patch -lcapstone; without, it gets SUD alone. */
+int govrt_lazy_patch(uintptr_t at, long nr, struct govrt_sud_site *s, int *restart)
+	__attribute__((weak));
+/* lazypatch.c: prepares the loaded code for patching (lazy: all of it),
+ * rewrites what GOV_REWRITE names (which: "libc", "all" or NULL). */
+void govrt_patch_prepare(int lazy, const char *which) __attribute__((weak));
+
 #endif

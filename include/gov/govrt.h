@@ -43,6 +43,16 @@ struct govrt_stats {
 	uint64_t slot_waits;  /* calls that found every slot taken and waited */
 	uint64_t connects;    /* successful connections to the agent */
 	uint64_t table_rev;   /* rule revision of the decision table in force */
+	/* Exhaustive syscalls (GOV_SYSCALLS, runtime/README.md): syscalls by
+	 * the path that brought them to govrt, and the sites of each path. */
+	uint64_t sys_disk;    /* from sites of a binary rewritten on disk */
+	uint64_t sys_load;    /* from sites rewritten in memory at load time */
+	uint64_t sys_lazy;    /* from sites patched after their first trap */
+	uint64_t sys_sud;     /* trapped by Syscall User Dispatch */
+	uint64_t sites_sud;   /* distinct sites Syscall User Dispatch has seen */
+	uint64_t sites_lazy;  /* of those, patched in memory */
+	uint64_t sites_load;  /* sites rewritten in memory at load time */
+	uint64_t sites_load_left; /* syscall instructions left to SUD at load time */
 };
 
 /* Fills *out with the process's counters (summed over threads). */
