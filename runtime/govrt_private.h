@@ -97,6 +97,11 @@ void govrt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void govrt_apply_table(struct govrt_conn *c); /* lock held */
 void govrt_mark_all_agent(void);              /* lock held */
 
+/* xcall.c: a FORWARD reply into the caller's call; GOV_RUN_RETURN or -1 */
+struct gov_wire_rep;
+int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
+		      const struct gov_wire_rep *rep, const void *payload, size_t cap);
+
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */
 struct govrt_conn *govrt_conn_get(void); /* users++; NULL if none */
