@@ -12,3 +12,10 @@ $(GOVAGENT): $(XCALL_AGENT_OBJS)
 # functions from the executable (-rdynamic)
 $(B)/tests/t_xcall.t: TEST_EXTRA_LIBS = -rdynamic runtime/xcall_io.c -lm
 $(B)/tests/t_xcall.t: runtime/xcall_io.c runtime/xcall_io.h include/gov/xcall.h
+
+# tests/t_python.sh's C peer: calls the Python service, serves C functions
+XCALL_PEER := $(B)/tests/xcall_peer
+$(XCALL_PEER): tests/xcall/peer.c $(LIBGOVRT_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $< -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt
+tests: $(XCALL_PEER)
