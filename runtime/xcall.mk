@@ -19,3 +19,12 @@ $(XCALL_PEER): tests/xcall/peer.c $(LIBGOVRT_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -rdynamic -o $@ $< -L$(B)/lib -Wl,-rpath,$(abspath $(B)/lib) -lgovrt
 tests: $(XCALL_PEER)
+
+# bench/xcall: a cross-resource round trip per protocol (make bench BENCH=xcall)
+BENCH_XCALL := $(B)/bench/xcall
+$(BENCH_XCALL): bench/xcall/main.c bench/common.c bench/common.h bench/ipc/baselines.c \
+                bench/ipc/baselines.h $(LIBGOVRT_SO) $(GOVAGENT)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_FLAGS) -rdynamic -o $@ bench/xcall/main.c bench/ipc/baselines.c \
+	  bench/common.c $(BENCH_LINK) -lrt -lpthread
+BENCHES += $(BENCH_XCALL)
