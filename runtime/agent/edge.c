@@ -23,6 +23,7 @@
  * this resource that serves its exports (a server, HELLO role server) and
  * sends the RESULT back. It is not the transport (edge_link.c). */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -81,6 +82,28 @@ int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char
 		snprintf(p->address, sizeof p->address, "%s", d->protocols[i].address);
 	}
 	return 0;
+}
+
+int edge_rules_add_resource(struct edge_rules *e, const char *json, size_t len)
+{
+	json_t *r = json_loadb(json, len, 0, NULL);
+	const char *name = r ? json_string_value(json_object_get(r, "name")) : NULL;
+	json_t *ex = r ? json_object_get(r, "exports") : NULL;
+	int rc = 0;
+	for (size_t i = 0; name && i < json_array_size(ex) && !rc; i++) {
+		const char *fn = json_string_value(json_array_get(ex, i));
+		if (!fn)
+			continue;
+		if (grow((void **)&e->exporters, e->nexporters, sizeof *e->exporters) < 0) {
+			rc = -1;
+			break;
+		}
+		struct edge_fwd *f = &e->exporters[e->nexporters++];
+		snprintf(f->fn, sizeof f->fn, "%s", fn);
+		snprintf(f->to, sizeof f->to, "%s", name);
+	}
+	json_decref(r);
+	return rc;
 }
 
 void edge_rules_free(struct edge_rules *e)
@@ -327,6 +350,14 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		p = *found;
 		pp = &p;
 	}
+	/* out may be where frame is (the slot's payload): a resend needs the frame */
+	void *copy = malloc(len);
+	if (!copy) {
+		*err = ENOMEM;
+		return 0;
+	}
+	memcpy(copy, frame, len);
+	const char *fn = ((const struct gov_wire_req *)copy)->callee;
 	struct gov_xcall_hdr h, rep;
 	gov_xcall_init(&h, GOV_XCALL_CALL);
 	h.caller_epoch = a->epoch;
@@ -336,7 +367,7 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	uint64_t t0 = gov_now_ns();
 	pthread_mutex_lock(&e->lock);
 	edge_set_proto(a, e, pp);
-	int st = round_trip(a, e, &h, frame, &rep, out, cap, err, why, sizeof why);
+	int st = round_trip(a, e, &h, copy, &rep, out, cap, err, why, sizeof why);
 	pthread_mutex_unlock(&e->lock);
 	atomic_fetch_add(&e->calls, 1);
 	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
@@ -344,14 +375,16 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		atomic_fetch_add(&e->ok, 1);
 		*action = GOV_ACT_FORWARD;
 		*value = rep.value;
+		free(copy);
 		return rep.body_len;
 	}
 	atomic_fetch_add(st == GOV_XCALL_UNKNOWN ? &e->unknown : &e->not_run, 1);
 	if (!*err)
 		*err = EHOSTUNREACH;
 	agent_log("warning", "forward_failed", "from=%s to=%s function=%s req=%llu outcome=%s error=\"%s\"",
-		  a->cfg.resource, to, call->hdr->callee, (unsigned long long)h.req_id,
+		  a->cfg.resource, to, fn, (unsigned long long)h.req_id,
 		  st == GOV_XCALL_UNKNOWN ? "unknown" : "not_run", why[0] ? why : rep.text);
+	free(copy);
 	return 0;
 }
 

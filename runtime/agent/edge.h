@@ -33,6 +33,9 @@ struct edge_rules {
 	unsigned nprotos;
 };
 int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char *me);
+/* A registered resource's record from the store (/resources/NAME, JSON):
+ * its exports make it the callee of forwards that name no `to:`. */
+int edge_rules_add_resource(struct edge_rules *e, const char *json, size_t len);
 void edge_rules_free(struct edge_rules *e);
 
 /* Options: --edge-tcp HOST:PORT (listen for tcp links), --forward-timeout-ms. */

@@ -126,6 +126,15 @@ static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
 		}
 		gov_kv_free(items, n);
 	}
+	/* registered exports name the callee of a forward without `to:` */
+	struct gov_kv *res;
+	size_t nres;
+	uint64_t res_rev;
+	if (gov_store_list(store, GOV_KEY_RESOURCES, &res, &nres, &res_rev, err, errlen) == 0) {
+		for (size_t i = 0; i < nres; i++)
+			edge_rules_add_resource(&out->edges, (char *)res[i].value, res[i].len);
+		gov_kv_free(res, nres);
+	}
 	out->rev = rev;
 	return 0;
 }

@@ -161,12 +161,12 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 		goto malformed;
 	}
 	decide(a, &call, &action, &err, &value);
-	uint32_t body = 0;
-	if (action == GOV_ACT_FORWARD) /* the reply's body: the out-buffers */
-		body = edge_forward(a, &call, s->payload, len, s->payload, cap, &action, &err, &value);
 	struct site_count *sc = site_counter(c, call.hdr->site_id, call.hdr->callee);
 	bump(sc ? &sc->calls : &c->other_calls);
 	bump(&c->calls);
+	uint32_t body = 0;
+	if (action == GOV_ACT_FORWARD) /* the reply's body, the out-buffers, replaces the request */
+		body = edge_forward(a, &call, s->payload, len, s->payload, cap, &action, &err, &value);
 	gov_wire_encode_rep(&s->rep, s->payload, cap, seq, GOV_WIRE_OK, action, err, value, NULL);
 	s->rep.body_len = body;
 	goto reply;
