@@ -369,25 +369,33 @@ static void killed_mid_call(char *self)
 	server = start_server(self);
 	is_long(c_add(1, 2), 3, "a new serving process takes calls again");
 
-	/* the callee's agent killed mid-call */
-	struct slow_arg b = { .ms = 5000 };
-	pthread_create(&th, NULL, slow_thread, &b);
-	usleep(300000);
-	agent_kill(svc_agent);
-	pthread_join(th, NULL);
-	is_long(b.r, -1, "callee's agent killed mid-call: the call fails");
-	is_long(b.err, ECONNABORTED, "with ECONNABORTED");
-	ok(b.took < 2000, "within the timeout (%lld ms)", b.took);
-	errno = 0;
-	is_long(c_add(1, 2), -1, "no callee agent: the call fails");
-	is_long(errno, EHOSTUNREACH, "with EHOSTUNREACH");
-	const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
-	svc_agent = agent_start(SVC, NULL, extra);
-	edge_up(SVC);
-	char needle[96];
-	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d", (int)server);
-	ok(wait_log_n(SVC, needle, 2, 5000) == 0, "the serving process reconnected to the new agent");
-	is_long(c_add(2, 2), 4, "calls work again");
+	/* the callee's agent killed mid-call, on every protocol */
+	const char *protos[] = { "unix", "tcp", "msgqueue", "shm" };
+	for (size_t i = 0; i < GOV_ARRAY_LEN(protos); i++) {
+		const char *p = protos[i];
+		use_protocol(p);
+		is_long(c_add(1, 1), 2, "%s: a call before the callee's agent dies", p);
+		struct slow_arg b = { .ms = 5000 };
+		pthread_create(&th, NULL, slow_thread, &b);
+		usleep(300000);
+		agent_kill(svc_agent);
+		pthread_join(th, NULL);
+		is_long(b.r, -1, "%s: callee's agent killed mid-call: the call fails", p);
+		is_long(b.err, ECONNABORTED, "%s: with ECONNABORTED", p);
+		ok(b.took < 2000, "%s: within the timeout (%lld ms)", p, b.took);
+		errno = 0;
+		is_long(c_add(1, 2), -1, "%s: no callee agent: the call fails", p);
+		is_long(errno, EHOSTUNREACH, "%s: with EHOSTUNREACH", p);
+		const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+		svc_agent = agent_start(SVC, NULL, extra);
+		edge_up(SVC);
+		char needle[96];
+		snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d", (int)server);
+		ok(wait_log_n(SVC, needle, (int)i + 2, 5000) == 0,
+		   "%s: the serving process reconnected to the new agent", p);
+		is_long(c_add(2, 2), 4, "%s: calls work again", p);
+	}
+	use_protocol("unix");
 
 	/* a hung callee: no answer within the caller agent's timeout */
 	struct slow_arg c = { .ms = 2500 };

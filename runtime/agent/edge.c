@@ -238,13 +238,17 @@ static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_pr
 	snprintf(e->address, sizeof e->address, "%s", addr);
 }
 
+/* An edge with a call in flight is left alone here: edge_forward sets the
+ * protocol in force before each call, under the same lock, so the next call
+ * switches it (and logs when). The agent's main thread never waits here. */
 void edge_rules_changed(struct agent *a)
 {
 	pthread_mutex_lock(&E.lock);
 	struct edge *list = E.edges; /* edges are never freed while the agent runs */
 	pthread_mutex_unlock(&E.lock);
 	for (struct edge *e = list; e; e = e->next) {
-		pthread_mutex_lock(&e->lock);
+		if (pthread_mutex_trylock(&e->lock) != 0)
+			continue;
 		pthread_rwlock_rdlock(&a->rules_lock);
 		struct edge_proto p, *pp = NULL;
 		const struct edge_proto *found = proto_for(&a->rules.edges, e->to);
@@ -329,7 +333,10 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value)
 {
+	char to_buf[GOV_NAME_MAX];
 	const char *to = callee_of(&a->rules.edges, call->hdr->callee);
+	if (to)
+		to = strcpy(to_buf, to);
 	*action = GOV_ACT_DENY;
 	*value = 0;
 	if (!to) {
@@ -365,10 +372,13 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	h.body_len = len;
 	char why[200] = "";
 	uint64_t t0 = gov_now_ns();
+	/* the rules may change during the round trip: nothing below reads them */
+	pthread_rwlock_unlock(&a->rules_lock);
 	pthread_mutex_lock(&e->lock);
 	edge_set_proto(a, e, pp);
 	int st = round_trip(a, e, &h, copy, &rep, out, cap, err, why, sizeof why);
 	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_rdlock(&a->rules_lock);
 	atomic_fetch_add(&e->calls, 1);
 	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
 	if (st == GOV_XCALL_OK) {

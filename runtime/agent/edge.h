@@ -53,7 +53,7 @@ void edge_rules_changed(struct agent *a);
 /* A FORWARD decision for a decoded call from a slot (frame, len bytes).
  * Fills the reply (action FORWARD with value, err and the out-buffers in
  * out, or DENY with why) and returns the reply body's length. Called with
- * rules_lock held for reading. */
+ * rules_lock held for reading; lets go of it for the round trip. */
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value);
