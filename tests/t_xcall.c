@@ -489,6 +489,18 @@ static void at_most_once(void)
 	fd = raw_link();
 	ok(fd >= 0 && raw_call(fd, 8, &st) > 0, "the agent still serves links after bad ones");
 	close(fd);
+	/* an agent of another uid */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		_exit(raw_link() < 0 ? 0 : 11);
+	}
+	int wst;
+	waitpid(pid, &wst, 0);
+	ok(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "a link from another uid is refused (%d)", WEXITSTATUS(wst));
+	ok(wait_log(SVC, "an agent of uid 65534 may not call into " SVC, 2000) == 0,
+	   "and the refusal is logged with the uid");
 	/* a hello naming the tcp protocol on the unix listener */
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);

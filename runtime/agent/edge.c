@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -545,12 +546,37 @@ struct link_arg {
 	int fd, is_tcp;
 };
 
+/* A unix link is accepted from the agent's own uid or an --allow-uid one,
+ * as processes are (main.c). A tcp link cannot be told apart: docs/xcall.md. */
+static int peer_allowed(struct agent *a, int fd, char *why, size_t whylen)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		snprintf(why, whylen, "cannot read the peer's credentials: %s", strerror(errno));
+		return 0;
+	}
+	if (cr.uid == geteuid())
+		return 1;
+	for (int i = 0; i < a->cfg.nallow; i++)
+		if (a->cfg.allow_uid[i] == cr.uid)
+			return 1;
+	snprintf(why, whylen, "an agent of uid %u may not call into %s (see --allow-uid)",
+		 (unsigned)cr.uid, a->cfg.resource);
+	return 0;
+}
+
 static void *link_thread(void *p)
 {
 	struct link_arg la = *(struct link_arg *)p;
 	free(p);
 	struct gov_xcall_hdr h, rep;
 	char why[200] = "";
+	if (!la.is_tcp && !peer_allowed(la.a, la.fd, why, sizeof why)) {
+		agent_log("warning", "link_refused", "resource=%s error=\"%s\"", la.a->cfg.resource, why);
+		close(la.fd);
+		return NULL;
+	}
 	struct edge_link *l = edge_link_accept(la.a, la.fd, la.is_tcp, &h, why, sizeof why);
 	if (!l) {
 		agent_log("warning", "link_refused", "resource=%s error=\"%s\"", la.a->cfg.resource, why);
@@ -629,7 +655,11 @@ static int listen_unix(struct agent *a, char *err, size_t errlen)
 	strcpy(sa.sun_path, E.edge_path);
 	unlink(E.edge_path); /* main.c already made sure no live agent owns this name */
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+	/* anyone may connect, as to the agent's socket; the uid is checked then */
+	mode_t old = umask(0);
+	int bound = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	umask(old);
+	if (!bound || listen(fd, 64) < 0) {
 		snprintf(err, errlen, "cannot listen for edges at %s: %s", E.edge_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #define MQ_MSG 8192   /* fs.mqueue.msgsize_max's default: any user may ask for it */
 #define MQ_DEPTH 10   /* fs.mqueue.msg_max's default */
 #define SLEEP_SLICE_MS 20
+#define PURE_SPIN_NS 2000
 
 struct mailbox {
 	_Alignas(64) volatile uint32_t seq;   /* bumped by the writer per frame */
@@ -472,8 +474,16 @@ static int box_recv(struct edge_link *l, struct mailbox *mb, struct gov_xcall_hd
 	uint64_t start = gov_now_ns(), end = start + (uint64_t)(timeout_ms < 0 ? 3600000L : timeout_ms) * 1000000u;
 	uint32_t seen = l->seen;
 	for (unsigned i = 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == seen; i++) {
-		if ((i & 63) || gov_now_ns() - start < (uint64_t)spin_ns) {
+		if (i & 63) {
 			__builtin_ia32_pause();
+			continue;
+		}
+		uint64_t spun = gov_now_ns() - start;
+		if (spun < (uint64_t)spin_ns) {
+			/* past a short pure spin, give the CPU to whoever we wait
+			 * for: on a small machine it may be the same CPU */
+			if (spun > PURE_SPIN_NS)
+				sched_yield();
 			continue;
 		}
 		uint64_t now = gov_now_ns();
