@@ -6,7 +6,8 @@
  * finds each function with dlsym (functions of the executable need
  * -rdynamic), prepares a libffi call interface for its type string, and
  * starts one thread. The thread connects to the resource's agent as a
- * server (HELLO, role GOV_ROLE_SERVER), then answers each CALL frame: the
+ * server (HELLO, role GOV_ROLE_SERVER, asking for a shared mailbox, through
+ * which the frames then travel), then answers each CALL frame: the
  * call's request frame is decoded by the one wire codec, its name and type
  * string must be those of an exported function, the arguments are laid out
  * for libffi (strings and input buffers point into the frame; each output
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -262,7 +264,22 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 	return (uint32_t)body;
 }
 
-static int connect_agent(void)
+/* WELCOME, and the mailbox's memfd if the agent sent one (-1 if not). */
+static int recv_welcome(int fd, struct gov_msg *m, int *memfd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { m, sizeof *m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	*memfd = -1;
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(memfd, CMSG_DATA(c), sizeof(int));
+	return (int)n;
+}
+
+static int connect_agent(struct gov_xcall_box **box)
 {
 	char path[PATH_MAX];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -275,7 +292,7 @@ static int connect_agent(void)
 		return -1;
 	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
 			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_SERVER,
-			     .pid = (int32_t)getpid() };
+			     .size = GOV_XCALL_SERVE_SHARED, .pid = (int32_t)getpid() };
 	snprintf(m.name, sizeof m.name, "%s", govrt.cfg.resource);
 	struct timeval tv = { 2, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -284,11 +301,19 @@ static int connect_agent(void)
 		close(fd);
 		return -1;
 	}
-	ssize_t n = recv(fd, &m, sizeof m, 0);
-	const char *bad = n < 0 ? "length" : gov_msg_check(&m, (size_t)n);
+	int memfd;
+	int n = recv_welcome(fd, &m, &memfd);
+	const char *bad = n < 0 ? strerror(errno) : gov_msg_check(&m, (size_t)n);
+	*box = NULL;
+	if (!bad && memfd >= 0 && !(*box = gov_xcall_box_map(memfd)))
+		bad = "size (of the mailbox)";
+	if (memfd >= 0)
+		close(memfd);
 	if (bad || m.type != GOV_MSG_WELCOME || m.status != 0) {
 		govrt_warn("agent of %s refused to take this process's exports: %s",
 			   govrt.cfg.resource, bad ? bad : m.text);
+		if (*box)
+			munmap(*box, sizeof **box);
 		close(fd);
 		return -1;
 	}
@@ -297,13 +322,20 @@ static int connect_agent(void)
 	return fd;
 }
 
-/* Serves one connection until the agent goes. */
-static void serve_conn(int fd, unsigned char *in, unsigned char *out)
+/* Serves one connection until the agent goes: frames in the mailbox if the
+ * agent gave one, else on the socket. An idle thread looks at the socket
+ * every IDLE_SLICE_MS to notice that the agent went. */
+#define IDLE_SLICE_MS 100
+static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, unsigned char *out)
 {
 	struct gov_xcall_hdr h, rep;
 	char why[160];
+	uint32_t seen = box ? __atomic_load_n(&box->mb[0].seq, __ATOMIC_ACQUIRE) : 0;
 	for (;;) {
-		int r = gov_xcall_recv(fd, 0, &h, in, GOV_XCALL_BODY_MAX, -1, why, sizeof why);
+		int r = box ? gov_xcall_box_recv(&box->mb[0], &seen, fd, govrt.cfg.spin_ns,
+						 IDLE_SLICE_MS, -1, &h, in, GOV_XCALL_BODY_MAX,
+						 why, sizeof why)
+			    : gov_xcall_recv(fd, 0, &h, in, GOV_XCALL_BODY_MAX, -1, why, sizeof why);
 		if (r <= 0) {
 			if (r < 0 && r != -EPROTO)
 				return;
@@ -325,7 +357,9 @@ static void serve_conn(int fd, unsigned char *in, unsigned char *out)
 		} else {
 			rep.body_len = invoke(&call, &rep, out);
 		}
-		if (gov_xcall_send(fd, 0, &rep, out) < 0)
+		if (box)
+			gov_xcall_box_send(&box->mb[1], &rep, out);
+		else if (gov_xcall_send(fd, 0, &rep, out) < 0)
 			return;
 	}
 }
@@ -339,15 +373,18 @@ static void *serve_thread(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		int fd = connect_agent();
+		struct gov_xcall_box *box;
+		int fd = connect_agent(&box);
 		if (fd < 0) {
 			struct timespec ts = { 0, RECONNECT_NS };
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		atomic_store(&srv.connected, 1);
-		serve_conn(fd, in, out);
+		serve_conn(fd, box, in, out);
 		atomic_store(&srv.connected, 0);
+		if (box)
+			munmap(box, sizeof *box);
 		close(fd);
 	}
 	return NULL;

@@ -5,9 +5,12 @@
  * the call inside a CALL body (runtime/wire.c) nor a protocol (agent/edge*.c). */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "xcall_io.h"
@@ -143,6 +146,90 @@ long gov_xcall_outbufs(const char *params, const uint64_t *val, uint32_t cap[GOV
 		total += GOV_XCALL_PAD8(cap[i]);
 	}
 	return total > GOV_XCALL_BODY_MAX ? -1 : (long)total;
+}
+
+struct gov_xcall_box *gov_xcall_box_map(int memfd)
+{
+	struct stat st;
+	if (fstat(memfd, &st) < 0 || (size_t)st.st_size != sizeof(struct gov_xcall_box))
+		return NULL;
+	void *p = mmap(NULL, sizeof(struct gov_xcall_box), PROT_READ | PROT_WRITE, MAP_SHARED,
+		       memfd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int gov_xcall_peer_gone(int fd)
+{
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr *h,
+			const void *body)
+{
+	memcpy(mb->data, h, sizeof *h);
+	if (h->body_len)
+		memcpy(mb->data + sizeof *h, body, h->body_len);
+	mb->len = (uint32_t)(sizeof *h + h->body_len);
+	__atomic_store_n(&mb->seq, mb->seq + 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&mb->sleeping, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
+		gov_futex_wake(&mb->seq, 1);
+	}
+}
+
+#define PURE_SPIN_NS 2000
+
+int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
+		       int slice_ms, int timeout_ms, struct gov_xcall_hdr *h, void *body,
+		       size_t cap, char *why, size_t whylen)
+{
+	uint64_t start = gov_now_ns();
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
+	uint32_t last = *seen;
+	for (unsigned i = 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == last; i++) {
+		if (i & 63) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		uint64_t now = gov_now_ns();
+		if (now - start < (uint64_t)spin_ns) {
+			/* past a short pure spin, give the CPU to whoever we wait
+			 * for: on a small machine it may be the same CPU */
+			if (now - start > PURE_SPIN_NS)
+				sched_yield();
+			continue;
+		}
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (gov_xcall_peer_gone(fd))
+			return 0;
+		__atomic_store_n(&mb->sleeping, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&mb->seq, __ATOMIC_SEQ_CST) == last) {
+			uint64_t slice = (uint64_t)slice_ms * 1000000u;
+			if (end - now < slice)
+				slice = end - now;
+			gov_futex_wait(&mb->seq, last, (long)slice);
+		}
+		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
+	}
+	*seen = __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE);
+	uint32_t len = mb->len;
+	const char *f = len < sizeof *h || len > GOV_XCALL_FRAME_MAX ? "length" : NULL;
+	if (!f) {
+		memcpy(h, mb->data, sizeof *h);
+		f = gov_xcall_check(h, len);
+		if (!f && h->body_len > cap)
+			f = "body_len";
+	}
+	if (f) {
+		if (why && whylen)
+			snprintf(why, whylen, "xcall frame field %s is wrong", f);
+		return -EPROTO;
+	}
+	memcpy(body, mb->data + sizeof *h, h->body_len);
+	return 1;
 }
 
 static const char *const proto_words[] = {

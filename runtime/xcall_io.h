@@ -31,6 +31,21 @@ int gov_xcall_recv(int fd, int stream, struct gov_xcall_hdr *h, void *body, size
  * exceeds GOV_XCALL_BODY_MAX. */
 long gov_xcall_outbufs(const char *params, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS]);
 
+/* Mailboxes (gov/xcall.h). box_map checks the memfd's size and maps it. */
+struct gov_xcall_box *gov_xcall_box_map(int memfd);
+void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr *h,
+			const void *body);
+/* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
+ * then sleeps on the sequence word in slices of slice_ms, looking at the
+ * socket fd (the other side's end of file means it is gone) between them.
+ * Returns 1 with the frame checked, 0 when fd says the other side is gone,
+ * -ETIMEDOUT after timeout_ms (-1: never), -EPROTO with why. */
+int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
+		       int slice_ms, int timeout_ms, struct gov_xcall_hdr *h, void *body,
+		       size_t cap, char *why, size_t whylen);
+/* 1 if the other end of a socket has closed it (or it broke). */
+int gov_xcall_peer_gone(int fd);
+
 /* The protocol named word, or -1; and back. */
 int gov_xcall_proto_from_word(const char *word);
 const char *gov_xcall_proto_word(int proto);

@@ -209,7 +209,7 @@ static pid_t start_server(char *self)
 		_exit(127);
 	}
 	char needle[96];
-	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d", (int)pid);
+	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d via=mailbox", (int)pid);
 	if (wait_log(SVC, needle, 5000) < 0)
 		diag("server %d did not connect", (int)pid);
 	return pid;
@@ -390,7 +390,7 @@ static void killed_mid_call(char *self)
 		svc_agent = agent_start(SVC, NULL, extra);
 		edge_up(SVC);
 		char needle[96];
-		snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d", (int)server);
+		snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d via=mailbox", (int)server);
 		ok(wait_log_n(SVC, needle, (int)i + 2, 5000) == 0,
 		   "%s: the serving process reconnected to the new agent", p);
 		is_long(c_add(2, 2), 4, "%s: calls work again", p);

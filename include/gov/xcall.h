@@ -72,6 +72,29 @@ struct gov_xcall_hdr {
 	char text[96];         /* HELLO msgqueue: queue names; RESULT: why */
 };
 
+/* A pair of one-frame mailboxes in shared memory (a memfd): how shm links
+ * carry frames between two agents, and how an agent hands calls to a
+ * serving process that asked for it. mb[0] carries requests, mb[1]
+ * replies. A writer copies the frame, sets len and bumps seq; a reader
+ * spins on seq, then sleeps on it as a futex after setting `sleeping`, which
+ * tells the writer to wake it. One frame in flight per direction. */
+#define GOV_XCALL_FRAME_MAX (sizeof(struct gov_xcall_hdr) + GOV_XCALL_BODY_MAX)
+struct gov_xcall_mailbox {
+	_Alignas(64) volatile uint32_t seq;  /* bumped by the writer per frame */
+	volatile uint32_t sleeping;          /* 1 while the reader sleeps on seq */
+	uint32_t len;                        /* bytes of the frame in data */
+	_Alignas(64) unsigned char data[GOV_XCALL_FRAME_MAX];
+};
+struct gov_xcall_box {
+	struct gov_xcall_mailbox mb[2];      /* [0] requests, [1] replies */
+};
+
+/* A serving process's HELLO (role server, gov/wire.h) puts this in its
+ * `size` field to ask for a mailbox: the WELCOME then carries a memfd of a
+ * struct gov_xcall_box, and CALL and RESULT frames travel through it
+ * instead of the socket (which stays open: its end of file says who left). */
+#define GOV_XCALL_SERVE_SHARED 1
+
 /* Checks a received header of a frame len bytes long (header + body).
  * Returns NULL or the name of the first bad field. */
 static inline const char *gov_xcall_check(const struct gov_xcall_hdr *h, size_t len)

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -153,10 +154,14 @@ struct edge {
 };
 
 struct server {
-	int fd;
+	int fd;                 /* its socket; its end of file says it is gone */
+	struct gov_xcall_box *box; /* frames travel here if it asked, else on fd */
+	uint32_t seen;
 	pid_t pid;
 	pthread_mutex_t lock;   /* one call at a time on its socket */
 	int dead;
+	int users;              /* link threads holding it (under E.lock) */
+	int unlinked;           /* off the list: the last user frees it */
 	struct server *next;
 };
 
@@ -401,13 +406,54 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 
 /* ---- callee's side: servers ---- */
 
-void edge_add_server(struct agent *a, int fd, pid_t pid)
+/* WELCOME, with the mailbox's memfd when there is one. */
+static int welcome_server(struct agent *a, int fd, int memfd)
+{
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_WELCOME, .epoch = a->epoch };
+	snprintf(m.name, sizeof m.name, "%s", a->cfg.resource);
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (memfd >= 0) {
+		m.size = sizeof(struct gov_xcall_box);
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
+}
+
+void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)
 {
 	struct server *s = calloc(1, sizeof *s);
-	if (!s) {
+	int memfd = -1;
+	if (s && shared) {
+		memfd = memfd_create("gov-serve", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, sizeof(struct gov_xcall_box)) < 0 ||
+		    !(s->box = gov_xcall_box_map(memfd))) {
+			agent_log("error", "server_refused", "resource=%s pid=%d error=\"no mailbox: %s\"",
+				  a->cfg.resource, (int)pid, strerror(errno));
+			free(s);
+			s = NULL;
+		}
+	}
+	if (!s || welcome_server(a, fd, memfd) < 0) {
+		if (s && s->box)
+			munmap(s->box, sizeof *s->box);
+		free(s);
+		if (memfd >= 0)
+			close(memfd);
 		close(fd);
 		return;
 	}
+	if (memfd >= 0)
+		close(memfd);
 	struct timeval tv = { 0, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	s->fd = fd;
@@ -419,24 +465,45 @@ void edge_add_server(struct agent *a, int fd, pid_t pid)
 		pp = &(*pp)->next;
 	*pp = s; /* appended: the oldest server gets calls first */
 	pthread_mutex_unlock(&E.lock);
-	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
-			     .type = GOV_MSG_WELCOME, .epoch = a->epoch };
-	snprintf(m.name, sizeof m.name, "%s", a->cfg.resource);
-	send(fd, &m, sizeof m, MSG_NOSIGNAL);
-	agent_log("info", "server_connected", "resource=%s pid=%d", a->cfg.resource, (int)pid);
+	agent_log("info", "server_connected", "resource=%s pid=%d via=%s", a->cfg.resource, (int)pid,
+		  s->box ? "mailbox" : "socket");
 }
 
+static void server_free(struct server *s)
+{
+	close(s->fd);
+	if (s->box)
+		munmap(s->box, sizeof *s->box);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* The first live server, held (users) until release_server. One whose
+ * process has closed its socket (it went away, or gave up on its WELCOME)
+ * is taken off the list here rather than sent a call that would then count
+ * as lost; it is freed when nobody holds it. */
 static struct server *pick_server(void)
 {
 	pthread_mutex_lock(&E.lock);
 	struct server **pp = &E.servers, *s;
-	while ((s = *pp) && s->dead) {
-		*pp = s->next; /* freed here: dead servers are skipped by everyone */
-		close(s->fd);
-		free(s);
+	while ((s = *pp) && (s->dead || gov_xcall_peer_gone(s->fd))) {
+		*pp = s->next;
+		s->unlinked = 1;
+		if (!s->users)
+			server_free(s);
 	}
+	if (s)
+		s->users++;
 	pthread_mutex_unlock(&E.lock);
 	return s;
+}
+
+static void release_server(struct server *s)
+{
+	pthread_mutex_lock(&E.lock);
+	if (!--s->users && s->unlinked)
+		server_free(s);
+	pthread_mutex_unlock(&E.lock);
 }
 
 /* Runs a CALL on a server: its status, with the result in rep and out. */
@@ -456,11 +523,15 @@ static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const v
 	}
 	pthread_mutex_lock(&s->lock);
 	char why[160] = "";
-	int r = gov_xcall_send(s->fd, 0, h, body);
 	/* answer before the caller's agent gives up on us */
-	if (!r)
-		r = gov_xcall_recv(s->fd, 0, rep, out, GOV_XCALL_BODY_MAX, E.timeout_ms * 3 / 4,
-				   why, sizeof why);
+	int r = 0, wait_ms = E.timeout_ms * 3 / 4;
+	if (s->box) {
+		gov_xcall_box_send(&s->box->mb[0], h, body);
+		r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20, wait_ms,
+				       rep, out, GOV_XCALL_BODY_MAX, why, sizeof why);
+	} else if (!(r = gov_xcall_send(s->fd, 0, h, body))) {
+		r = gov_xcall_recv(s->fd, 0, rep, out, GOV_XCALL_BODY_MAX, wait_ms, why, sizeof why);
+	}
 	if (r > 0 && (rep->type != GOV_XCALL_RESULT || rep->req_id != h->req_id))
 		r = -EPROTO;
 	if (r <= 0) {
@@ -481,6 +552,7 @@ static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const v
 		atomic_fetch_add(&E.served, 1);
 	}
 	pthread_mutex_unlock(&s->lock);
+	release_server(s);
 	return rep->status;
 }
 

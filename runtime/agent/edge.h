@@ -44,8 +44,9 @@ void edge_config(const char *tcp_listen, long forward_timeout_ms);
  * if configured). Returns 0 or -1 with why. */
 int edge_start(struct agent *a, char *err, size_t errlen);
 void edge_stop(void);
-/* A process of this resource said HELLO as a server: it takes fd. */
-void edge_add_server(struct agent *a, int fd, pid_t pid);
+/* A process of this resource said HELLO as a server: it takes fd; shared:
+ * the process asked for a mailbox (GOV_XCALL_SERVE_SHARED). */
+void edge_add_server(struct agent *a, int fd, pid_t pid, int shared);
 /* The rules changed: switch each edge whose protocol changed, after its
  * call in flight (drain, then switch). Called without rules_lock held. */
 void edge_rules_changed(struct agent *a);

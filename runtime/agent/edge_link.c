@@ -37,28 +37,16 @@
 #include "edge.h"
 #include "../xcall_io.h"
 
-#define FRAME_MAX (sizeof(struct gov_xcall_hdr) + GOV_XCALL_BODY_MAX)
 #define MQ_MSG 8192   /* fs.mqueue.msgsize_max's default: any user may ask for it */
 #define MQ_DEPTH 10   /* fs.mqueue.msg_max's default */
 #define SLEEP_SLICE_MS 20
-#define PURE_SPIN_NS 2000
-
-struct mailbox {
-	_Alignas(64) volatile uint32_t seq;   /* bumped by the writer per frame */
-	volatile uint32_t sleeping;           /* 1 while the reader sleeps on seq */
-	uint32_t len;
-	_Alignas(64) unsigned char data[FRAME_MAX];
-};
-struct shm_box {
-	struct mailbox mb[2]; /* [0] caller -> callee, [1] callee -> caller */
-};
 
 struct edge_link {
 	int proto;
 	int fd;              /* the stream (unix, tcp) or the HELLO socket (mq, shm) */
 	int caller;          /* 1 on the caller's side */
 	mqd_t mq_out, mq_in;
-	struct shm_box *box;
+	struct gov_xcall_box *box;
 	uint32_t seen;       /* shm: last sequence read from our inbox */
 	unsigned char *chunk;
 };
@@ -214,15 +202,6 @@ static int mq_pair(struct edge_link *l, const char *name_out, const char *name_i
 	return l->mq_in == (mqd_t)-1 || !l->chunk ? -1 : 0;
 }
 
-static struct shm_box *box_map(int fd)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0 || (size_t)st.st_size != sizeof(struct shm_box))
-		return NULL;
-	void *p = mmap(NULL, sizeof(struct shm_box), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
 struct edge_link *edge_link_open(struct agent *a, const char *to, int proto,
 				 const char *address, int timeout_ms, uint64_t *callee_epoch,
 				 char *why, size_t whylen)
@@ -256,8 +235,8 @@ struct edge_link *edge_link_open(struct agent *a, const char *to, int proto,
 		snprintf(h.text, sizeof h.text, "%s %s", qn[0], qn[1]);
 	} else if (proto == GOV_PROTO_SHM) {
 		memfd = memfd_create("gov-edge", MFD_CLOEXEC);
-		if (memfd < 0 || ftruncate(memfd, sizeof(struct shm_box)) < 0 ||
-		    !(l->box = box_map(memfd))) {
+		if (memfd < 0 || ftruncate(memfd, sizeof(struct gov_xcall_box)) < 0 ||
+		    !(l->box = gov_xcall_box_map(memfd))) {
 			snprintf(why, whylen, "cannot create the shared memory of an shm link: %s",
 				 strerror(errno));
 			goto fail;
@@ -341,7 +320,7 @@ struct edge_link *edge_link_accept(struct agent *a, int fd, int is_tcp, struct g
 		}
 	} else if (h->proto == GOV_PROTO_SHM) {
 		int mfd = recv_fd(fd, 2000);
-		l->box = mfd < 0 ? NULL : box_map(mfd);
+		l->box = mfd < 0 ? NULL : gov_xcall_box_map(mfd);
 		if (mfd >= 0)
 			close(mfd);
 		if (!l->box) {
@@ -373,14 +352,6 @@ static struct timespec deadline_ts(int timeout_ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	return ts;
-}
-
-/* The other agent closed the HELLO socket (or it broke). */
-static int peer_gone(int fd)
-{
-	char b;
-	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 static int mq_send_frame(struct edge_link *l, const struct gov_xcall_hdr *h, const void *body,
@@ -419,7 +390,7 @@ static int mq_recv_frame(struct edge_link *l, struct gov_xcall_hdr *h, void *bod
 		if (r <= 0)
 			continue;
 		if (!(p[0].revents & POLLIN)) {
-			if (peer_gone(l->fd))
+			if (gov_xcall_peer_gone(l->fd))
 				return 0;
 			continue;
 		}
@@ -453,70 +424,6 @@ static int mq_recv_frame(struct edge_link *l, struct gov_xcall_hdr *h, void *bod
 	return 1;
 }
 
-static void box_send(struct mailbox *mb, const struct gov_xcall_hdr *h, const void *body)
-{
-	memcpy(mb->data, h, sizeof *h);
-	if (h->body_len)
-		memcpy(mb->data + sizeof *h, body, h->body_len);
-	mb->len = (uint32_t)(sizeof *h + h->body_len);
-	__atomic_store_n(&mb->seq, mb->seq + 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&mb->sleeping, __ATOMIC_SEQ_CST)) {
-		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
-		gov_futex_wake(&mb->seq, 1);
-	}
-}
-
-/* Spins spin_ns for the next frame, then sleeps on the sequence word in
- * slices, looking at the HELLO socket between them. */
-static int box_recv(struct edge_link *l, struct mailbox *mb, struct gov_xcall_hdr *h, void *body,
-		    size_t cap, int timeout_ms, char *why, size_t whylen)
-{
-	uint64_t start = gov_now_ns(), end = start + (uint64_t)(timeout_ms < 0 ? 3600000L : timeout_ms) * 1000000u;
-	uint32_t seen = l->seen;
-	for (unsigned i = 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == seen; i++) {
-		if (i & 63) {
-			__builtin_ia32_pause();
-			continue;
-		}
-		uint64_t spun = gov_now_ns() - start;
-		if (spun < (uint64_t)spin_ns) {
-			/* past a short pure spin, give the CPU to whoever we wait
-			 * for: on a small machine it may be the same CPU */
-			if (spun > PURE_SPIN_NS)
-				sched_yield();
-			continue;
-		}
-		uint64_t now = gov_now_ns();
-		if (now >= end)
-			return -ETIMEDOUT;
-		if (peer_gone(l->fd))
-			return 0;
-		__atomic_store_n(&mb->sleeping, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&mb->seq, __ATOMIC_SEQ_CST) == seen) {
-			uint64_t slice = end - now < SLEEP_SLICE_MS * 1000000ull ? end - now
-										 : SLEEP_SLICE_MS * 1000000ull;
-			gov_futex_wait(&mb->seq, seen, (long)slice);
-		}
-		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
-	}
-	l->seen = __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE);
-	uint32_t len = mb->len;
-	if (len < sizeof *h || len > FRAME_MAX) {
-		snprintf(why, whylen, "shm mailbox length %u is wrong", len);
-		return -EPROTO;
-	}
-	memcpy(h, mb->data, sizeof *h);
-	const char *f = gov_xcall_check(h, len);
-	if (!f && h->body_len > cap)
-		f = "body_len";
-	if (f) {
-		snprintf(why, whylen, "xcall frame field %s is wrong", f);
-		return -EPROTO;
-	}
-	memcpy(body, mb->data + sizeof *h, h->body_len);
-	return 1;
-}
-
 int edge_link_send(struct edge_link *l, const struct gov_xcall_hdr *h, const void *body,
 		   int timeout_ms)
 {
@@ -524,9 +431,9 @@ int edge_link_send(struct edge_link *l, const struct gov_xcall_hdr *h, const voi
 	case GOV_PROTO_MSGQUEUE:
 		return mq_send_frame(l, h, body, timeout_ms);
 	case GOV_PROTO_SHM:
-		if (peer_gone(l->fd))
+		if (gov_xcall_peer_gone(l->fd))
 			return -EPIPE;
-		box_send(&l->box->mb[l->caller ? 0 : 1], h, body);
+		gov_xcall_box_send(&l->box->mb[l->caller ? 0 : 1], h, body);
 		return 0;
 	default:
 		return gov_xcall_send(l->fd, 1, h, body);
@@ -540,7 +447,8 @@ int edge_link_recv(struct edge_link *l, struct gov_xcall_hdr *h, void *body, siz
 	case GOV_PROTO_MSGQUEUE:
 		return mq_recv_frame(l, h, body, cap, timeout_ms, why, whylen);
 	case GOV_PROTO_SHM:
-		return box_recv(l, &l->box->mb[l->caller ? 1 : 0], h, body, cap, timeout_ms, why, whylen);
+		return gov_xcall_box_recv(&l->box->mb[l->caller ? 1 : 0], &l->seen, l->fd, spin_ns,
+					  SLEEP_SLICE_MS, timeout_ms, h, body, cap, why, whylen);
 	default:
 		return gov_xcall_recv(l->fd, 1, h, body, cap, timeout_ms, why, whylen);
 	}

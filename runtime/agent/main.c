@@ -280,7 +280,8 @@ static struct client *accept_client(int lfd, int epfd)
 		close(fd);
 		return NULL;
 	} else if (m.role == GOV_ROLE_SERVER && strcmp(m.name, A.cfg.resource) == 0) {
-		edge_add_server(&A, fd, cred.pid); /* it serves our exports (edge.c) */
+		/* it serves our exports (edge.c) */
+		edge_add_server(&A, fd, cred.pid, m.size == GOV_XCALL_SERVE_SHARED);
 		return NULL;
 	} else if (m.role != GOV_ROLE_PROCESS) {
 		snprintf(why, sizeof why, "malformed hello: field role is wrong");
