@@ -140,6 +140,7 @@ bench: deps
 demo: deps
 	$(MAKE) all
 	examples/hello/run.sh
+	examples/paper/run.sh
 
 # ---- install --------------------------------------------------------------
 install: all

@@ -80,8 +80,10 @@ static int name_field(struct ctx *c, const yaml_node_t *v, const char *what, cha
 }
 
 static int parse_row(struct ctx *c, yaml_node_t *item, struct gov_decision *row,
-		     char *resource, struct gov_ruledoc_pos *rpos)
+		     char *resource, struct gov_ruledoc_pos *rpos, char *to)
 {
+	const yaml_node_t *to_node = NULL;
+	to[0] = 0;
 	if (item->type != YAML_MAPPING_NODE)
 		return fail(c, item, "a verdict rule must be a mapping (function/syscall, action, ...)");
 	memset(row, 0, sizeof *row);
@@ -114,7 +116,7 @@ static int parse_row(struct ctx *c, yaml_node_t *item, struct gov_decision *row,
 		} else if (strcmp(key, "action") == 0) {
 			int a = gov_action_from_word(val);
 			if (a < 0)
-				return fail(c, v, "unknown action '%s' (native, deny, emulate, trace)", val);
+				return fail(c, v, "unknown action '%s' (native, deny, emulate, trace, forward)", val);
 			row->action = (uint8_t)a;
 			action_node = v;
 		} else if (strcmp(key, "errno") == 0) {
@@ -134,9 +136,13 @@ static int parse_row(struct ctx *c, yaml_node_t *item, struct gov_decision *row,
 				return fail(c, v, "'%s' is not a resource name", val);
 			strcpy(resource, val);
 			*rpos = pos_of(v);
+		} else if (strcmp(key, "to") == 0) {
+			if (name_field(c, v, "'to'", to) < 0)
+				return -1;
+			to_node = v;
 		} else {
 			return fail(c, k, "unknown field '%s' in a verdict rule "
-				    "(function, syscall, action, errno, value, resource)", key);
+				    "(function, syscall, action, errno, value, resource, to)", key);
 		}
 	}
 	if (!row->match)
@@ -147,6 +153,10 @@ static int parse_row(struct ctx *c, yaml_node_t *item, struct gov_decision *row,
 		return fail(c, errno_node, "'errno' only goes with action deny");
 	if (value_node && row->action != GOV_ACT_EMULATE)
 		return fail(c, value_node, "'value' only goes with action emulate");
+	if (to_node && row->action != GOV_ACT_FORWARD)
+		return fail(c, to_node, "'to' only goes with action forward");
+	if (row->action == GOV_ACT_FORWARD && row->match != GOV_MATCH_FUNCTION)
+		return fail(c, item, "action forward applies to a function, not a syscall");
 	if (row->action == GOV_ACT_DENY && !row->err)
 		row->err = EPERM;
 	return 0;
@@ -160,11 +170,13 @@ static int parse_verdicts(struct ctx *c, yaml_node_t *list)
 	c->d.rows = calloc(n + 1, sizeof *c->d.rows);
 	c->d.row_resource = calloc(n + 1, sizeof *c->d.row_resource);
 	c->d.row_pos = calloc(n + 1, sizeof *c->d.row_pos);
-	if (!c->d.rows || !c->d.row_resource || !c->d.row_pos)
+	c->d.row_to = calloc(n + 1, sizeof *c->d.row_to);
+	if (!c->d.rows || !c->d.row_resource || !c->d.row_pos || !c->d.row_to)
 		return fail(c, list, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
-		if (parse_row(c, item, &c->d.rows[i], c->d.row_resource[i], &c->d.row_pos[i]) < 0)
+		if (parse_row(c, item, &c->d.rows[i], c->d.row_resource[i], &c->d.row_pos[i],
+			      c->d.row_to[i]) < 0)
 			return -1;
 		c->d.nrows++;
 	}
@@ -301,9 +313,14 @@ static int parse_protocols(struct ctx *c, yaml_node_t *list)
 					return fail(c, v, "unknown protocol '%s' (shm, msgqueue, unix, tcp)",
 						    val ? val : "?");
 				snprintf(p->protocol, sizeof p->protocol, "%s", val);
+			} else if (key && strcmp(key, "address") == 0) {
+				if (!val || !*val || strlen(val) >= sizeof p->address || !strrchr(val, ':'))
+					return fail(c, v, "'address' must be HOST:PORT (got '%s')",
+						    val ? val : "a list or mapping");
+				snprintf(p->address, sizeof p->address, "%s", val);
 			} else {
-				return fail(c, k, "unknown field '%s' in a protocol rule (from, to, protocol)",
-					    key ? key : "?");
+				return fail(c, k, "unknown field '%s' in a protocol rule "
+					    "(from, to, protocol, address)", key ? key : "?");
 			}
 		}
 		if (!p->from[0] || !p->to[0] || !p->protocol[0])
@@ -491,6 +508,7 @@ void gov_ruledoc_free(struct gov_ruledoc *d)
 	free(d->rows);
 	free(d->row_resource);
 	free(d->row_pos);
+	free(d->row_to);
 	free(d->layers);
 	free(d->edges);
 	free(d->protocols);

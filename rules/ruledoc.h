@@ -4,17 +4,21 @@
  *     name: billing-policy          # the rule's name (else the file's base name)
  *     verdicts:                     # verdict rules on sites and syscalls
  *       - function: unlink          #   or  syscall: getppid
- *         action: deny              #   native | deny | emulate | trace
+ *         action: deny              #   native | deny | emulate | trace | forward
  *         errno: EACCES             #   deny only (default EPERM)
  *         resource: billing         #   optional: only that resource's agent
  *       - syscall: getuid
  *         action: emulate
  *         value: 0                  #   emulate only
+ *       - function: nd_send
+ *         action: forward           #   run it in another resource (docs/xcall.md)
+ *         to: net-driver            #   forward only; default: the resource exporting it
  *     layers: [application, service, driver, hardware]   # a layer set ...
  *     edges:                        # ... and the calls it allows, acyclic
  *       - [application, service]
  *     protocols:                    # the protocol of an edge between resources
  *       - {from: httpclient, to: net-service, protocol: msgqueue}  # shm | msgqueue | unix | tcp
+ *                                   #   tcp may add address: HOST:PORT (the callee agent's)
  *     resources:                    # resources to register (checked like govctl register)
  *       - {name: vim, type: application, refs: [file-system], privilege: user, exports: []}
  *
@@ -38,6 +42,7 @@ struct gov_ruledoc_pos {
 struct gov_ruledoc_protocol {
 	char from[GOV_NAME_MAX], to[GOV_NAME_MAX];
 	char protocol[16];
+	char address[96];                   /* tcp: the callee agent's HOST:PORT, or "" */
 	struct gov_ruledoc_pos pos;
 };
 
@@ -56,6 +61,7 @@ struct gov_ruledoc {
 	struct gov_decision *rows;
 	char (*row_resource)[GOV_NAME_MAX]; /* per row: its resource, or "" */
 	struct gov_ruledoc_pos *row_pos;    /* per row: where its resource was named */
+	char (*row_to)[GOV_NAME_MAX];       /* per row: forward's callee resource, or "" */
 	unsigned nrows;
 	char (*layers)[GOV_NAME_MAX];
 	unsigned nlayers;

@@ -250,6 +250,11 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 			govrt_warn("agent refused the call to %s: %s", site->callee,
 				   text ? text : "malformed");
 			result = fail_outcome(site, call);
+		} else if (rep.action == GOV_ACT_FORWARD) {
+			COUNT(agent_calls);
+			result = govrt_xcall_apply(site, call, &rep, s->payload, cap);
+			if (result < 0)
+				result = fail_outcome(site, call);
 		} else {
 			COUNT(agent_calls);
 			result = apply(site, call, rep.action, rep.err, rep.value);

@@ -106,6 +106,10 @@ void govrt_rewritten_refresh(void); /* lock held: verdicts changed */
  * statically (set while any syscall is governed). */
 int govrt_rewritten_entry(struct gov_site *site, struct gov_rewrite_frame *frame);
 extern uint8_t govrt_any_syscall_verdict;
+/* xcall.c: a FORWARD reply into the caller's call; GOV_RUN_RETURN or -1 */
+struct gov_wire_rep;
+int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
+		      const struct gov_wire_rep *rep, const void *payload, size_t cap);
 
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */

@@ -201,7 +201,7 @@ int gov_wire_decode_rep(const struct gov_wire_rep *r, const void *text_buf,
 		return fail(err, errlen, "reply field action: %u", out->action);
 	if (out->body_len > text_cap)
 		return fail(err, errlen, "reply field body_len: %u exceeds %zu", out->body_len, text_cap);
-	if (out->body_len) {
+	if (out->body_len && out->status == GOV_WIRE_MALFORMED) {
 		const char *t = text_buf;
 		if (t[out->body_len - 1] != 0)
 			return fail(err, errlen, "reply text: not NUL-terminated");

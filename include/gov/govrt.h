@@ -21,6 +21,7 @@
 #ifndef GOV_GOVRT_H
 #define GOV_GOVRT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include "gov/abi.h"
@@ -68,6 +69,20 @@ GOV_API int govrt_wait_table(uint64_t rev, int timeout_ms);
 /* Number of slots this process's threads hold right now (0 when no call is
  * in flight). For tests of slot reclamation. */
 GOV_API unsigned govrt_slots_held(void);
+
+/* ---- serving exported functions (docs/xcall.md) ---- */
+
+/* Serves this process's exported functions to its resource's agent, so that
+ * other resources can call them: reads the export list at exports_path
+ * (NULL: $GOV_EXPORTS; one function a line, `NAME TYPES`, then optionally a
+ * TAB and its prototype), finds each function (dlsym: link the executable
+ * with -rdynamic) and starts a thread that answers calls, reconnecting when
+ * the agent restarts. Returns 0, or -1 with FILE:LINE and why in err and
+ * nothing started. */
+GOV_API int govrt_serve_start(const char *exports_path, char *err, size_t errlen);
+/* Calls served so far; and 1 while the serving thread is connected. */
+GOV_API uint64_t govrt_served(void);
+GOV_API int govrt_serving(void);
 
 /* ---- declaring sites by hand ---- */
 

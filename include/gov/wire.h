@@ -105,7 +105,10 @@ enum gov_msg_type {
 	GOV_MSG_TABLE = 3,   /* agent -> process: the decision table changed */
 };
 
-enum gov_role { GOV_ROLE_PROCESS = 1, GOV_ROLE_CONTROL = 2 };
+/* A server is a process that serves its resource's exported functions:
+ * after WELCOME the agent sends it CALL frames (gov/xcall.h) on the socket
+ * and it answers each with a RESULT. */
+enum gov_role { GOV_ROLE_PROCESS = 1, GOV_ROLE_CONTROL = 2, GOV_ROLE_SERVER = 3 };
 
 struct gov_msg {
 	uint32_t magic;

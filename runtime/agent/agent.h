@@ -10,6 +10,7 @@
 #include "gov/region.h"
 #include "../internal.h"
 #include "../../rules/ruledoc.h"
+#include "edge.h"
 
 struct agent_config {
 	const char *resource;
@@ -24,6 +25,7 @@ struct agent_config {
 /* The rules in force; replaced whole on reload, under rules_lock. */
 struct agent_rules {
 	struct gov_verdicts v;
+	struct edge_rules edges;  /* forwarding and edge protocols (edge.c) */
 	uint64_t rev;
 };
 

@@ -50,6 +50,10 @@ static const char usage[] =
 	"      --slot-size N     bytes per slot, the largest frame + 64 (default 135168)\n"
 	"      --allow-uid UID   also accept processes of UID (default: only the agent's uid)\n"
 	"      --stats NAME      print the statistics of NAME's running agent as JSON and exit\n"
+	"      --edge-tcp HOST:PORT  also take calls from other agents over tcp (port 0: any;\n"
+	"                        the address is written to <run dir>/NAME.tcp)\n"
+	"      --forward-timeout-ms N  a forwarded call with no answer in N ms fails with\n"
+	"                        ETIMEDOUT (default 1500; keep it below the callers' GOV_TIMEOUT_MS)\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"example:\n"
@@ -115,11 +119,21 @@ static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
 				agent_log("error", "rule_invalid", "error=\"%s\"", why);
 			} else {
 				gov_verdicts_append(&out->v, &d, A.cfg.resource);
+				edge_rules_add(&out->edges, &d, A.cfg.resource);
 				gov_ruledoc_free(&d);
 			}
 			gov_kv_clear(&text);
 		}
 		gov_kv_free(items, n);
+	}
+	/* registered exports name the callee of a forward without `to:` */
+	struct gov_kv *res;
+	size_t nres;
+	uint64_t res_rev;
+	if (gov_store_list(store, GOV_KEY_RESOURCES, &res, &nres, &res_rev, err, errlen) == 0) {
+		for (size_t i = 0; i < nres; i++)
+			edge_rules_add_resource(&out->edges, (char *)res[i].value, res[i].len);
+		gov_kv_free(res, nres);
 	}
 	out->rev = rev;
 	return 0;
@@ -132,7 +146,18 @@ static int load_rules(struct agent_rules *out, char *err, size_t errlen)
 		return load_from_store(out, err, errlen);
 	if (!A.cfg.rules_path)
 		return 0;
-	return gov_verdicts_load(A.cfg.rules_path, A.cfg.resource, &out->v, err, errlen);
+	struct gov_ruledoc d;
+	if (gov_ruledoc_load(A.cfg.rules_path, &d, err, errlen) < 0)
+		return -1;
+	int rc = gov_verdicts_append(&out->v, &d, A.cfg.resource) |
+		 edge_rules_add(&out->edges, &d, A.cfg.resource);
+	gov_ruledoc_free(&d);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: out of memory", A.cfg.rules_path);
+		gov_verdicts_free(&out->v);
+		edge_rules_free(&out->edges);
+	}
+	return rc;
 }
 
 static void reload(void)
@@ -148,8 +173,10 @@ static void reload(void)
 	if (!store)
 		fresh.rev = A.rules.rev + 1; /* a file has no revisions: count reloads */
 	gov_verdicts_free(&A.rules.v);
+	edge_rules_free(&A.rules.edges);
 	A.rules = fresh;
 	pthread_rwlock_unlock(&A.rules_lock);
+	edge_rules_changed(&A);
 	pthread_mutex_lock(&A.clients_lock);
 	for (struct client *c = A.clients; c; c = c->next)
 		client_publish_table(&A, c);
@@ -251,6 +278,10 @@ static struct client *accept_client(int lfd, int epfd)
 	} else if (m.role == GOV_ROLE_CONTROL && m.type == GOV_MSG_HELLO) {
 		send_stats(fd);
 		close(fd);
+		return NULL;
+	} else if (m.role == GOV_ROLE_SERVER && strcmp(m.name, A.cfg.resource) == 0) {
+		/* it serves our exports (edge.c) */
+		edge_add_server(&A, fd, cred.pid, m.size == GOV_XCALL_SERVE_SHARED);
 		return NULL;
 	} else if (m.role != GOV_ROLE_PROCESS) {
 		snprintf(why, sizeof why, "malformed hello: field role is wrong");
@@ -395,7 +426,7 @@ static int print_stats(const char *resource)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS };
+	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT };
 	static const struct option opts[] = {
 		{ "resource", required_argument, 0, 'r' },
 		{ "rules", required_argument, 0, 'f' },
@@ -406,6 +437,8 @@ static void parse_args(int argc, char **argv)
 		{ "slot-size", required_argument, 0, O_SLOT_SIZE },
 		{ "allow-uid", required_argument, 0, O_ALLOW },
 		{ "stats", required_argument, 0, O_STATS },
+		{ "edge-tcp", required_argument, 0, O_EDGE_TCP },
+		{ "forward-timeout-ms", required_argument, 0, O_FWD_TIMEOUT },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -432,6 +465,10 @@ static void parse_args(int argc, char **argv)
 			A.cfg.allow_uid[A.cfg.nallow++] = (uid_t)parse_num("--allow-uid", optarg, 0, INT_MAX);
 			break;
 		case O_STATS: exit(print_stats(optarg));
+		case O_EDGE_TCP: edge_config(optarg, 0); break;
+		case O_FWD_TIMEOUT:
+			edge_config(NULL, parse_num("--forward-timeout-ms", optarg, 10, 3600000));
+			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); exit(EXIT_USAGE);
 		}
@@ -510,6 +547,12 @@ int main(int argc, char **argv)
 		unlink(sock_path);
 		return EXIT_START;
 	}
+	if (edge_start(&A, err, sizeof err) < 0) {
+		fprintf(stderr, "govagent: %s\n", err);
+		unlink(sock_path);
+		unlink(pid_path);
+		return EXIT_START;
+	}
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lfd };
@@ -553,6 +596,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	edge_stop();
 	unlink(sock_path);
 	unlink(pid_path);
 	close(lfd);
@@ -560,6 +604,7 @@ int main(int argc, char **argv)
 		drop_client(A.clients, epfd);
 	agent_log("info", "stopped", "resource=%s", A.cfg.resource);
 	gov_verdicts_free(&A.rules.v);
+	edge_rules_free(&A.rules.edges);
 	for (int w = 0; w < 2; w++)
 		if (watch[w])
 			gov_watch_close(watch[w]);

@@ -164,7 +164,11 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 	struct site_count *sc = site_counter(c, call.hdr->site_id, call.hdr->callee);
 	bump(sc ? &sc->calls : &c->other_calls);
 	bump(&c->calls);
+	uint32_t body = 0;
+	if (action == GOV_ACT_FORWARD) /* the reply's body, the out-buffers, replaces the request */
+		body = edge_forward(a, &call, s->payload, len, s->payload, cap, &action, &err, &value);
 	gov_wire_encode_rep(&s->rep, s->payload, cap, seq, GOV_WIRE_OK, action, err, value, NULL);
+	s->rep.body_len = body;
 	goto reply;
 malformed:
 	atomic_fetch_add(&c->malformed, 1);
@@ -396,6 +400,8 @@ char *agent_stats_json(struct agent *a)
 				      json_str(all[i].callee, esc, sizeof esc), (unsigned long long)sum);
 		first = 0;
 	}
-	snprintf(out + o, cap - o, "],\"other_calls\":%llu}\n", (unsigned long long)other);
+	o += (size_t)snprintf(out + o, cap - o, "],\"other_calls\":%llu", (unsigned long long)other);
+	o += edge_stats_json(out + o, cap - o);
+	snprintf(out + o, cap - o, "}\n");
 	return out;
 }

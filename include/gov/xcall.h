@@ -1,0 +1,118 @@
+/* gov/xcall.h - cross-resource invocation: the frames agents exchange on
+ * an edge, and the frames an agent exchanges with a process that serves
+ * its resource's exported functions.
+ *
+ * One frame format for every hop after the caller's slot: a fixed header
+ * (struct gov_xcall_hdr) and body_len bytes of body.
+ *
+ *   CALL    caller agent -> callee agent -> serving process; the body is
+ *           the call's request frame exactly as the caller's govrt encoded
+ *           it (gov/wire.h: callee name, type string, typed arguments)
+ *   RESULT  back the same way; the body holds the out-buffers (`o`
+ *           arguments), each as many bytes as its capacity, padded to 8
+ *   HELLO   caller agent -> callee agent, once per link: who calls, on
+ *           which protocol (shm and msgqueue links pass their memory or
+ *           queue names over the unix socket that says HELLO)
+ *   WELCOME callee agent's answer: status 0 and its epoch, or an errno
+ *
+ * Requests carry (caller_epoch, req_id): req_id grows by one per call of a
+ * caller agent, and the callee's agent keeps each caller's last result so
+ * that a resend of the same id is answered without running it twice.
+ * This header is not the transport (runtime/agent/edge*.c) and not the
+ * codec of the call itself (gov/wire.h). Documented in docs/xcall.md. */
+#ifndef GOV_XCALL_H
+#define GOV_XCALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gov/abi.h"
+
+#define GOV_XCALL_MAGIC 0x58564f47u /* "GOVX" */
+#define GOV_XCALL_VERSION 1
+#define GOV_XCALL_BODY_MAX (128u * 1024u) /* largest body on any link */
+
+enum gov_xcall_type {
+	GOV_XCALL_HELLO = 1,
+	GOV_XCALL_WELCOME = 2,
+	GOV_XCALL_CALL = 3,
+	GOV_XCALL_RESULT = 4,
+};
+
+/* RESULT status: what the caller can know about the call. */
+enum gov_xcall_status {
+	GOV_XCALL_OK = 0,        /* it ran: value, err (errno) and out-buffers */
+	GOV_XCALL_NOT_RUN = 1,   /* it certainly did not run: err says why */
+	GOV_XCALL_UNKNOWN = 2,   /* it may have run (the callee died mid-call) */
+	GOV_XCALL_MALFORMED = 3, /* the frame did not decode: not run */
+};
+
+/* Edge protocols, in the words rule documents use (protocols: section). */
+#define GOV_XCALL_PROTOCOLS(X) X(UNIX, 0, "unix") X(TCP, 1, "tcp") \
+	X(MSGQUEUE, 2, "msgqueue") X(SHM, 3, "shm")
+enum gov_xcall_proto {
+#define GOV_XCALL_PROTO_ENUM(name, code, word) GOV_PROTO_##name = code,
+	GOV_XCALL_PROTOCOLS(GOV_XCALL_PROTO_ENUM)
+#undef GOV_XCALL_PROTO_ENUM
+	GOV_PROTO_COUNT
+};
+
+struct gov_xcall_hdr {
+	uint32_t magic;        /* GOV_XCALL_MAGIC */
+	uint16_t version;      /* GOV_XCALL_VERSION */
+	uint16_t type;         /* enum gov_xcall_type */
+	uint64_t caller_epoch; /* the caller agent's epoch (HELLO, CALL, RESULT) */
+	uint64_t req_id;       /* CALL and its RESULT; WELCOME: callee agent's epoch */
+	uint32_t body_len;     /* bytes after the header */
+	int32_t err;           /* RESULT: errno after the call, or why not run */
+	int64_t value;         /* RESULT: the return value, as in gov_call.ret */
+	uint8_t status;        /* RESULT, WELCOME: enum gov_xcall_status / 0 */
+	uint8_t proto;         /* HELLO: enum gov_xcall_proto */
+	uint8_t pad[6];
+	char name[GOV_NAME_MAX]; /* HELLO: caller resource; WELCOME: callee */
+	char text[96];         /* HELLO msgqueue: queue names; RESULT: why */
+};
+
+/* A pair of one-frame mailboxes in shared memory (a memfd): how shm links
+ * carry frames between two agents, and how an agent hands calls to a
+ * serving process that asked for it. mb[0] carries requests, mb[1]
+ * replies. A writer copies the frame, sets len and bumps seq; a reader
+ * spins on seq, then sleeps on it as a futex after setting `sleeping`, which
+ * tells the writer to wake it. One frame in flight per direction. */
+#define GOV_XCALL_FRAME_MAX (sizeof(struct gov_xcall_hdr) + GOV_XCALL_BODY_MAX)
+struct gov_xcall_mailbox {
+	_Alignas(64) volatile uint32_t seq;  /* bumped by the writer per frame */
+	volatile uint32_t sleeping;          /* 1 while the reader sleeps on seq */
+	uint32_t len;                        /* bytes of the frame in data */
+	_Alignas(64) unsigned char data[GOV_XCALL_FRAME_MAX];
+};
+struct gov_xcall_box {
+	struct gov_xcall_mailbox mb[2];      /* [0] requests, [1] replies */
+};
+
+/* A serving process's HELLO (role server, gov/wire.h) puts this in its
+ * `size` field to ask for a mailbox: the WELCOME then carries a memfd of a
+ * struct gov_xcall_box, and CALL and RESULT frames travel through it
+ * instead of the socket (which stays open: its end of file says who left). */
+#define GOV_XCALL_SERVE_SHARED 1
+
+/* Checks a received header of a frame len bytes long (header + body).
+ * Returns NULL or the name of the first bad field. */
+static inline const char *gov_xcall_check(const struct gov_xcall_hdr *h, size_t len)
+{
+	if (len < sizeof *h) return "length";
+	if (h->magic != GOV_XCALL_MAGIC) return "magic";
+	if (h->version != GOV_XCALL_VERSION) return "version";
+	if (h->type < GOV_XCALL_HELLO || h->type > GOV_XCALL_RESULT) return "type";
+	if (h->body_len > GOV_XCALL_BODY_MAX || h->body_len != len - sizeof *h) return "body_len";
+	if (h->status > GOV_XCALL_MALFORMED) return "status";
+	if (h->proto >= GOV_PROTO_COUNT) return "proto";
+	for (size_t i = 0; i < sizeof h->name; i++)
+		if (!h->name[i]) goto name_ok;
+	return "name";
+name_ok:
+	for (size_t i = 0; i < sizeof h->text; i++)
+		if (!h->text[i]) return 0;
+	return "text";
+}
+
+#endif

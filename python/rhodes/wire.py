@@ -1,0 +1,206 @@
+"""rhodes.wire - the frames of docs/wire.md and docs/xcall.md in Python.
+
+The layouts are those of include/gov/wire.h and include/gov/xcall.h
+(little-endian, natural alignment); the type codes are read from
+include/gov/types.def, the one definition, so Python and C cannot drift
+apart. Decoding checks every field before use and names the first wrong
+one, as runtime/wire.c does. Not a transport: rhodes.serve owns the socket.
+"""
+import os
+import re
+import struct
+
+GOV_NAME_MAX = 64
+GOV_MAX_ARGS = 6
+
+MSG_MAGIC = 0x4D564F47      # "GOVM"
+REQ_MAGIC = 0x51564F47      # "GOVQ"
+XCALL_MAGIC = 0x58564F47    # "GOVX"
+WIRE_VERSION = 1
+XCALL_VERSION = 1
+XCALL_BODY_MAX = 128 * 1024
+
+MSG_HELLO, MSG_WELCOME, MSG_TABLE = 1, 2, 3
+ROLE_PROCESS, ROLE_CONTROL, ROLE_SERVER = 1, 2, 3
+X_HELLO, X_WELCOME, X_CALL, X_RESULT = 1, 2, 3, 4
+X_OK, X_NOT_RUN, X_UNKNOWN, X_MALFORMED = 0, 1, 2, 3
+
+# struct gov_msg, gov_wire_req, gov_wire_arg, gov_xcall_hdr
+MSG = struct.Struct("<IHHiIQQiI64s160s")
+REQ = struct.Struct("<IHBBQQiI64s8s8s")
+ARG = struct.Struct("<B3sIQ")
+XHDR = struct.Struct("<IHHQQIiqBB6s64s96s")
+assert (MSG.size, REQ.size, ARG.size, XHDR.size) == (264, 112, 16, 208)
+
+
+class XcallError(Exception):
+    """A frame that does not decode; str() names the field."""
+
+
+def _types_def():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.environ.get("RHODES_TYPES_DEF"),
+                 os.path.join(here, "..", "..", "include", "gov", "types.def"),
+                 "/usr/local/include/gov/types.def", "/usr/include/gov/types.def"):
+        if path and os.path.exists(path):
+            return path
+    raise ImportError("rhodes: cannot find gov/types.def (set RHODES_TYPES_DEF)")
+
+
+def _load_types():
+    text = open(_types_def()).read()
+    found = re.findall(r"^GOV_TYPE\('(.)',\s*(\w+),", text, re.M)
+    if not found:
+        raise ImportError("rhodes: no GOV_TYPE lines in types.def")
+    return {code: name for code, name in found}
+
+
+TYPES = _load_types()  # code -> NAME, e.g. 'l' -> 'LONG'
+
+
+def cstr(b):
+    return b.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def pad8(n):
+    return (n + 7) & ~7
+
+
+def check_types(types):
+    """Why a type string cannot be served or called, or None."""
+    if not 1 <= len(types) <= GOV_MAX_ARGS + 1:
+        return "needs a return code and at most 6 parameter codes"
+    for i, c in enumerate(types):
+        if c not in TYPES:
+            return "unknown type code %r (gov/types.def)" % c
+        if i and c == "v":
+            return "v is only a return type"
+        if i and c in "bo" and "z" not in types[i + 1:]:
+            return "a b or o parameter needs a z parameter after it (its length)"
+    if types[0] in "sbo":
+        return "a return type must be a scalar or p"
+    return None
+
+
+def outbuf_caps(params, values):
+    """Capacity of each o parameter: the value of the next z (docs/xcall.md)."""
+    caps = []
+    for i, c in enumerate(params):
+        if c != "o":
+            caps.append(0)
+            continue
+        j = params.find("z", i + 1)
+        if j < 0:
+            raise XcallError("an o parameter with no z after it")
+        caps.append(values[j])
+    return caps
+
+
+def decode_req(buf):
+    """A request frame -> (callee, types, [(type, value, bytes-or-None)])."""
+    if len(buf) < REQ.size:
+        raise XcallError("frame: %d bytes, shorter than the header" % len(buf))
+    (magic, version, kind, nargs, _seq, _site, _sysno, body_len, callee, types,
+     _pad) = REQ.unpack_from(buf)
+    if magic != REQ_MAGIC:
+        raise XcallError("frame field magic: 0x%08x" % magic)
+    if version != WIRE_VERSION:
+        raise XcallError("frame field version: %d" % version)
+    if kind not in (1, 2):
+        raise XcallError("frame field kind: %d" % kind)
+    if nargs > GOV_MAX_ARGS:
+        raise XcallError("frame field nargs: %d" % nargs)
+    if b"\0" not in callee:
+        raise XcallError("frame field callee: not NUL-terminated")
+    if b"\0" not in types or len(cstr(types)) != nargs + 1:
+        raise XcallError("frame field types: needs 1 + nargs codes")
+    if body_len != len(buf) - REQ.size:
+        raise XcallError("frame field body_len: %d" % body_len)
+    types = cstr(types)
+    off, args = REQ.size, []
+    for i in range(nargs):
+        if off + ARG.size > len(buf):
+            raise XcallError("frame argument %d: record runs past the end" % (i + 1))
+        t, _p, n, value = ARG.unpack_from(buf, off)
+        off += ARG.size
+        if chr(t) != types[i + 1] or chr(t) not in TYPES or chr(t) == "v":
+            raise XcallError("frame argument %d field type" % (i + 1))
+        if n and chr(t) not in "sb":
+            raise XcallError("frame argument %d field len: bytes for a scalar" % (i + 1))
+        if pad8(n) > len(buf) - off:
+            raise XcallError("frame argument %d field len: runs past the end" % (i + 1))
+        data = bytes(buf[off:off + n]) if n else None
+        if chr(t) == "s" and data is not None and not data.endswith(b"\0"):
+            raise XcallError("frame argument %d: string not NUL-terminated" % (i + 1))
+        args.append((chr(t), value, data))
+        off += pad8(n)
+    if off != len(buf):
+        raise XcallError("frame: %d bytes left over" % (len(buf) - off))
+    return cstr(callee), types, args
+
+
+def xhdr(type_, **kw):
+    f = dict(magic=XCALL_MAGIC, version=XCALL_VERSION, type=type_, caller_epoch=0,
+             req_id=0, body_len=0, err=0, value=0, status=0, proto=0,
+             name=b"", text=b"")
+    f.update(kw)
+    return XHDR.pack(f["magic"], f["version"], f["type"], f["caller_epoch"], f["req_id"],
+                     f["body_len"], f["err"], f["value"], f["status"], f["proto"], b"",
+                     f["name"][:GOV_NAME_MAX - 1], f["text"][:95])
+
+
+def parse_xhdr(buf):
+    if len(buf) < XHDR.size:
+        raise XcallError("xcall frame field length")
+    (magic, version, type_, caller_epoch, req_id, body_len, err, value, status, proto,
+     _pad, name, text) = XHDR.unpack_from(buf)
+    if magic != XCALL_MAGIC:
+        raise XcallError("xcall frame field magic")
+    if version != XCALL_VERSION:
+        raise XcallError("xcall frame field version")
+    if not X_HELLO <= type_ <= X_RESULT:
+        raise XcallError("xcall frame field type")
+    if body_len > XCALL_BODY_MAX or body_len != len(buf) - XHDR.size:
+        raise XcallError("xcall frame field body_len")
+    return dict(type=type_, caller_epoch=caller_epoch, req_id=req_id, body_len=body_len,
+                err=err, value=value, status=status, proto=proto, name=cstr(name),
+                text=cstr(text))
+
+
+def word_to_py(code, value, data):
+    """One argument's 64-bit word (and bytes) as a Python value."""
+    if code == "i":
+        v = value & 0xFFFFFFFF
+        return v - (1 << 32) if v >> 31 else v
+    if code == "u":
+        return value & 0xFFFFFFFF
+    if code == "l":
+        return value - (1 << 64) if value >> 63 else value
+    if code == "d":
+        return struct.unpack("<d", struct.pack("<Q", value))[0]
+    if code == "f":
+        return struct.unpack("<f", struct.pack("<I", value & 0xFFFFFFFF))[0]
+    if code == "s":
+        return None if data is None and not value else (data or b"\0")[:-1].decode("utf-8", "replace")
+    if code == "b":
+        return None if data is None and not value else (data or b"")
+    return value  # L, z, p
+
+
+def py_to_word(code, v):
+    """A Python value as a 64-bit word, bit for bit in the low bytes."""
+    if code == "v" or v is None:
+        return 0
+    if code == "d":
+        return struct.unpack("<Q", struct.pack("<d", float(v)))[0]
+    if code == "f":
+        return struct.unpack("<I", struct.pack("<f", float(v)))[0]
+    return int(v) & 0xFFFFFFFFFFFFFFFF
+
+
+def run_path(resource, suffix):
+    d = os.environ.get("GOV_RUN_DIR")
+    if not d:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        d = os.path.join(xdg, "rhodes") if xdg else "/tmp/rhodes-%d" % os.getuid()
+    return os.path.join(d, "%s.%s" % (resource, suffix))

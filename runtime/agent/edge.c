@@ -1,0 +1,842 @@
+/* runtime/agent/edge.c - cross-resource calls in govagent.
+ *
+ * Caller's side: a slot's call whose decision is FORWARD goes to the agent
+ * of the callee resource (the rule's `to:`, else the resource whose
+ * declaration exports the function) over the edge's protocol (the rules'
+ * protocols: section, default unix). Each edge holds its lock for a whole
+ * round trip, so calls on an edge run one after the other: nothing is
+ * reordered, and a protocol switch taken under the same lock happens
+ * between two calls (drain, then switch) with none lost or duplicated.
+ *
+ * At most once: every call gets a request id, new per call of this agent.
+ * A link that breaks before the answer is reopened once and the same id
+ * sent again, but only if the callee's agent is the same one (same epoch):
+ * that agent remembers each caller's last id and its result, and answers a
+ * resend from there. Anything else (the callee agent restarted, the second
+ * try fails, no answer in --forward-timeout-ms) means the call may or may
+ * not have run: the caller gets the fail outcome, ECONNABORTED or
+ * ETIMEDOUT, never a guess. A call that certainly did not run (no agent to
+ * reach, no process serving the function) fails with EHOSTUNREACH/ENOSYS.
+ *
+ * Callee's side: links come in on <run dir>/<resource>.edge (and tcp);
+ * each has a thread that takes a CALL, dedups it, hands it to a process of
+ * this resource that serves its exports (a server, HELLO role server) and
+ * sends the RESULT back. It is not the transport (edge_link.c). */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include "agent.h"
+#include "edge.h"
+#include "../xcall_io.h"
+
+/* ---- rules ---- */
+
+static int grow(void **p, unsigned n, size_t size)
+{
+	void *q = realloc(*p, (n + 1) * size);
+	if (!q)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char *me)
+{
+	for (unsigned i = 0; i < d->nrows; i++) {
+		if (d->rows[i].action != GOV_ACT_FORWARD)
+			continue;
+		if (d->row_resource[i][0] && strcmp(d->row_resource[i], me) != 0)
+			continue;
+		if (grow((void **)&e->fwd, e->nfwd, sizeof *e->fwd) < 0)
+			return -1;
+		struct edge_fwd *f = &e->fwd[e->nfwd++];
+		snprintf(f->fn, sizeof f->fn, "%s", d->rows[i].name);
+		snprintf(f->to, sizeof f->to, "%s", d->row_to ? d->row_to[i] : "");
+	}
+	for (unsigned i = 0; i < d->nresources; i++)
+		for (unsigned k = 0; k < d->resources[i].nexports; k++) {
+			if (grow((void **)&e->exporters, e->nexporters, sizeof *e->exporters) < 0)
+				return -1;
+			struct edge_fwd *f = &e->exporters[e->nexporters++];
+			snprintf(f->fn, sizeof f->fn, "%s", d->resources[i].exports[k]);
+			snprintf(f->to, sizeof f->to, "%s", d->resources[i].name);
+		}
+	for (unsigned i = 0; i < d->nprotocols; i++) {
+		if (strcmp(d->protocols[i].from, me) != 0)
+			continue;
+		if (grow((void **)&e->protos, e->nprotos, sizeof *e->protos) < 0)
+			return -1;
+		struct edge_proto *p = &e->protos[e->nprotos++];
+		snprintf(p->to, sizeof p->to, "%s", d->protocols[i].to);
+		p->proto = gov_xcall_proto_from_word(d->protocols[i].protocol);
+		snprintf(p->address, sizeof p->address, "%s", d->protocols[i].address);
+	}
+	return 0;
+}
+
+int edge_rules_add_resource(struct edge_rules *e, const char *json, size_t len)
+{
+	json_t *r = json_loadb(json, len, 0, NULL);
+	const char *name = r ? json_string_value(json_object_get(r, "name")) : NULL;
+	json_t *ex = r ? json_object_get(r, "exports") : NULL;
+	int rc = 0;
+	for (size_t i = 0; name && i < json_array_size(ex) && !rc; i++) {
+		const char *fn = json_string_value(json_array_get(ex, i));
+		if (!fn)
+			continue;
+		if (grow((void **)&e->exporters, e->nexporters, sizeof *e->exporters) < 0) {
+			rc = -1;
+			break;
+		}
+		struct edge_fwd *f = &e->exporters[e->nexporters++];
+		snprintf(f->fn, sizeof f->fn, "%s", fn);
+		snprintf(f->to, sizeof f->to, "%s", name);
+	}
+	json_decref(r);
+	return rc;
+}
+
+void edge_rules_free(struct edge_rules *e)
+{
+	free(e->fwd);
+	free(e->exporters);
+	free(e->protos);
+	memset(e, 0, sizeof *e);
+}
+
+/* The later rule wins: documents are appended in order. */
+static const struct edge_proto *proto_for(const struct edge_rules *e, const char *to)
+{
+	const struct edge_proto *found = NULL;
+	for (unsigned i = 0; i < e->nprotos; i++)
+		if (strcmp(e->protos[i].to, to) == 0)
+			found = &e->protos[i];
+	return found;
+}
+
+static const char *callee_of(const struct edge_rules *e, const char *fn)
+{
+	for (unsigned i = 0; i < e->nfwd; i++)
+		if (strcmp(e->fwd[i].fn, fn) == 0) {
+			if (e->fwd[i].to[0])
+				return e->fwd[i].to;
+			break;
+		}
+	for (unsigned i = 0; i < e->nexporters; i++)
+		if (strcmp(e->exporters[i].fn, fn) == 0)
+			return e->exporters[i].to;
+	return NULL;
+}
+
+/* ---- state ---- */
+
+struct edge {
+	char to[GOV_NAME_MAX];
+	pthread_mutex_t lock;   /* held for a round trip, and for a switch */
+	int proto;
+	char address[96];
+	struct edge_link *link;
+	uint64_t callee_epoch;
+	atomic_ullong calls, ok, not_run, unknown, resent, switches, ns;
+	struct edge *next;
+};
+
+struct server {
+	int fd;                 /* its socket; its end of file says it is gone */
+	struct gov_xcall_box *box; /* frames travel here if it asked, else on fd */
+	uint32_t seen;
+	pid_t pid;
+	pthread_mutex_t lock;   /* one call at a time on its socket */
+	int dead;
+	int users;              /* link threads holding it (under E.lock) */
+	int unlinked;           /* off the list: the last user frees it */
+	struct server *next;
+};
+
+/* A caller agent's last request to us and its result (at most once). */
+struct dedup {
+	uint64_t caller_epoch, last_id;
+	int running;
+	struct gov_xcall_hdr rep;
+	unsigned char *body;
+	struct dedup *next;
+};
+
+static struct {
+	struct agent *a;
+	char tcp_listen[128];
+	int timeout_ms;
+	pthread_mutex_t lock;   /* edges, servers, dedup */
+	pthread_cond_t done;    /* a dedup entry finished running */
+	struct edge *edges;
+	struct server *servers;
+	struct dedup *dedup;
+	atomic_ullong next_req;
+	atomic_ullong served, dup_answered;
+	int lfd[2];
+	char edge_path[PATH_MAX], tcp_path[PATH_MAX];
+	pthread_t acceptor;
+	int running;
+} E = { .timeout_ms = 1500, .lock = PTHREAD_MUTEX_INITIALIZER,
+	.done = PTHREAD_COND_INITIALIZER, .lfd = { -1, -1 } };
+
+void edge_config(const char *tcp_listen, long forward_timeout_ms)
+{
+	if (tcp_listen)
+		snprintf(E.tcp_listen, sizeof E.tcp_listen, "%s", tcp_listen);
+	if (forward_timeout_ms > 0)
+		E.timeout_ms = (int)forward_timeout_ms;
+}
+
+static struct edge *edge_get(const char *to)
+{
+	pthread_mutex_lock(&E.lock);
+	struct edge *e = E.edges;
+	while (e && strcmp(e->to, to) != 0)
+		e = e->next;
+	if (!e && (e = calloc(1, sizeof *e))) {
+		snprintf(e->to, sizeof e->to, "%s", to);
+		pthread_mutex_init(&e->lock, NULL);
+		e->proto = -1;
+		e->next = E.edges;
+		E.edges = e;
+	}
+	pthread_mutex_unlock(&E.lock);
+	return e;
+}
+
+static void log_switch(struct agent *a, struct edge *e, int proto)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	agent_log("info", "edge_switched", "from=%s to=%s protocol=%s old=%s at=%lld.%09ld calls=%llu",
+		  a->cfg.resource, e->to, gov_xcall_proto_word(proto),
+		  gov_xcall_proto_word(e->proto), (long long)ts.tv_sec, ts.tv_nsec,
+		  (unsigned long long)atomic_load(&e->calls));
+}
+
+/* Edge lock held: the call before has been answered, none is in flight. */
+static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_proto *p)
+{
+	int proto = p ? p->proto : GOV_PROTO_UNIX;
+	const char *addr = p ? p->address : "";
+	if (e->proto == proto && strcmp(e->address, addr) == 0)
+		return;
+	if (e->proto >= 0) {
+		log_switch(a, e, proto);
+		atomic_fetch_add(&e->switches, 1);
+	}
+	edge_link_close(e->link);
+	e->link = NULL;
+	e->proto = proto;
+	snprintf(e->address, sizeof e->address, "%s", addr);
+}
+
+/* An edge with a call in flight is left alone here: edge_forward sets the
+ * protocol in force before each call, under the same lock, so the next call
+ * switches it (and logs when). The agent's main thread never waits here. */
+void edge_rules_changed(struct agent *a)
+{
+	pthread_mutex_lock(&E.lock);
+	struct edge *list = E.edges; /* edges are never freed while the agent runs */
+	pthread_mutex_unlock(&E.lock);
+	for (struct edge *e = list; e; e = e->next) {
+		if (pthread_mutex_trylock(&e->lock) != 0)
+			continue;
+		pthread_rwlock_rdlock(&a->rules_lock);
+		struct edge_proto p, *pp = NULL;
+		const struct edge_proto *found = proto_for(&a->rules.edges, e->to);
+		if (found) {
+			p = *found;
+			pp = &p;
+		}
+		pthread_rwlock_unlock(&a->rules_lock);
+		edge_set_proto(a, e, pp);
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+/* ---- caller's side ---- */
+
+static int open_link(struct agent *a, struct edge *e, char *why, size_t whylen)
+{
+	uint64_t epoch = 0;
+	e->link = edge_link_open(a, e->to, e->proto, e->address, E.timeout_ms, &epoch, why, whylen);
+	if (!e->link)
+		return -1;
+	uint64_t before = e->callee_epoch;
+	e->callee_epoch = epoch;
+	return before && before != epoch ? 1 : 0; /* 1: a new agent over there */
+}
+
+/* One round trip with at most one resend. Returns the RESULT's status;
+ * err says why for the others. Edge lock held. */
+static int round_trip(struct agent *a, struct edge *e, struct gov_xcall_hdr *h, const void *frame,
+		      struct gov_xcall_hdr *rep, void *out, uint32_t cap, int32_t *err,
+		      char *why, size_t whylen)
+{
+	int sent_once = 0;
+	uint64_t deadline = gov_now_ns() + (uint64_t)E.timeout_ms * 1000000u;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!e->link) {
+			int r = open_link(a, e, why, whylen);
+			if (r < 0) {
+				*err = sent_once ? ECONNABORTED : EHOSTUNREACH;
+				return sent_once ? GOV_XCALL_UNKNOWN : GOV_XCALL_NOT_RUN;
+			}
+			if (r == 1 && sent_once) {
+				/* the agent that may have run it is gone, with its memory */
+				snprintf(why, whylen, "the agent of %s restarted during the call", e->to);
+				*err = ECONNABORTED;
+				return GOV_XCALL_UNKNOWN;
+			}
+		}
+		if (sent_once)
+			atomic_fetch_add(&e->resent, 1);
+		uint64_t now = gov_now_ns();
+		int left = now >= deadline ? 1 : (int)((deadline - now) / 1000000u) + 1;
+		int r = edge_link_send(e->link, h, frame, left);
+		sent_once = 1;
+		if (r == 0) {
+			r = edge_link_recv(e->link, rep, out, cap, left, why, whylen);
+			if (r > 0 && (rep->type != GOV_XCALL_RESULT || rep->req_id != h->req_id)) {
+				snprintf(why, whylen, "the agent of %s answered another call", e->to);
+				r = -EPROTO;
+			}
+			if (r > 0) {
+				*err = rep->err;
+				return rep->status;
+			}
+		}
+		edge_link_close(e->link);
+		e->link = NULL;
+		if (r == -ETIMEDOUT) {
+			snprintf(why, whylen, "no answer from %s in %d ms", e->to, E.timeout_ms);
+			*err = ETIMEDOUT;
+			return GOV_XCALL_UNKNOWN;
+		}
+		if (r == -EPROTO)
+			break;
+		snprintf(why, whylen, "the link to %s broke: %s", e->to, r ? strerror(-r) : "closed");
+	}
+	*err = ECONNABORTED;
+	return GOV_XCALL_UNKNOWN;
+}
+
+uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
+		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
+		      int64_t *value)
+{
+	char to_buf[GOV_NAME_MAX];
+	const char *to = callee_of(&a->rules.edges, call->hdr->callee);
+	if (to)
+		to = strcpy(to_buf, to);
+	*action = GOV_ACT_DENY;
+	*value = 0;
+	if (!to) {
+		*err = EHOSTUNREACH;
+		agent_log("warning", "forward_failed", "from=%s function=%s error=\"no resource exports it "
+			  "(give the rule a 'to:', or declare the resource's exports)\"",
+			  a->cfg.resource, call->hdr->callee);
+		return 0;
+	}
+	struct edge *e = edge_get(to);
+	if (!e) {
+		*err = ENOMEM;
+		return 0;
+	}
+	struct edge_proto p, *pp = NULL;
+	const struct edge_proto *found = proto_for(&a->rules.edges, to);
+	if (found) {
+		p = *found;
+		pp = &p;
+	}
+	/* out may be where frame is (the slot's payload): a resend needs the frame */
+	void *copy = malloc(len);
+	if (!copy) {
+		*err = ENOMEM;
+		return 0;
+	}
+	memcpy(copy, frame, len);
+	const char *fn = ((const struct gov_wire_req *)copy)->callee;
+	struct gov_xcall_hdr h, rep;
+	gov_xcall_init(&h, GOV_XCALL_CALL);
+	h.caller_epoch = a->epoch;
+	h.req_id = atomic_fetch_add(&E.next_req, 1) + 1;
+	h.body_len = len;
+	char why[200] = "";
+	uint64_t t0 = gov_now_ns();
+	/* the rules may change during the round trip: nothing below reads them */
+	pthread_rwlock_unlock(&a->rules_lock);
+	pthread_mutex_lock(&e->lock);
+	edge_set_proto(a, e, pp);
+	int st = round_trip(a, e, &h, copy, &rep, out, cap, err, why, sizeof why);
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_rdlock(&a->rules_lock);
+	atomic_fetch_add(&e->calls, 1);
+	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
+	if (st == GOV_XCALL_OK) {
+		atomic_fetch_add(&e->ok, 1);
+		*action = GOV_ACT_FORWARD;
+		*value = rep.value;
+		free(copy);
+		return rep.body_len;
+	}
+	atomic_fetch_add(st == GOV_XCALL_UNKNOWN ? &e->unknown : &e->not_run, 1);
+	if (!*err)
+		*err = EHOSTUNREACH;
+	agent_log("warning", "forward_failed", "from=%s to=%s function=%s req=%llu outcome=%s error=\"%s\"",
+		  a->cfg.resource, to, fn, (unsigned long long)h.req_id,
+		  st == GOV_XCALL_UNKNOWN ? "unknown" : "not_run", why[0] ? why : rep.text);
+	free(copy);
+	return 0;
+}
+
+/* ---- callee's side: servers ---- */
+
+/* WELCOME, with the mailbox's memfd when there is one. */
+static int welcome_server(struct agent *a, int fd, int memfd)
+{
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_WELCOME, .epoch = a->epoch };
+	snprintf(m.name, sizeof m.name, "%s", a->cfg.resource);
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (memfd >= 0) {
+		m.size = sizeof(struct gov_xcall_box);
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
+}
+
+void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)
+{
+	struct server *s = calloc(1, sizeof *s);
+	int memfd = -1;
+	if (s && shared) {
+		memfd = memfd_create("gov-serve", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, sizeof(struct gov_xcall_box)) < 0 ||
+		    !(s->box = gov_xcall_box_map(memfd))) {
+			agent_log("error", "server_refused", "resource=%s pid=%d error=\"no mailbox: %s\"",
+				  a->cfg.resource, (int)pid, strerror(errno));
+			free(s);
+			s = NULL;
+		}
+	}
+	if (!s || welcome_server(a, fd, memfd) < 0) {
+		if (s && s->box)
+			munmap(s->box, sizeof *s->box);
+		free(s);
+		if (memfd >= 0)
+			close(memfd);
+		close(fd);
+		return;
+	}
+	if (memfd >= 0)
+		close(memfd);
+	struct timeval tv = { 0, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	s->fd = fd;
+	s->pid = pid;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_lock(&E.lock);
+	struct server **pp = &E.servers;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = s; /* appended: the oldest server gets calls first */
+	pthread_mutex_unlock(&E.lock);
+	agent_log("info", "server_connected", "resource=%s pid=%d via=%s", a->cfg.resource, (int)pid,
+		  s->box ? "mailbox" : "socket");
+}
+
+static void server_free(struct server *s)
+{
+	close(s->fd);
+	if (s->box)
+		munmap(s->box, sizeof *s->box);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* The first live server, held (users) until release_server. One whose
+ * process has closed its socket (it went away, or gave up on its WELCOME)
+ * is taken off the list here rather than sent a call that would then count
+ * as lost; it is freed when nobody holds it. */
+static struct server *pick_server(void)
+{
+	pthread_mutex_lock(&E.lock);
+	struct server **pp = &E.servers, *s;
+	while ((s = *pp) && (s->dead || gov_xcall_peer_gone(s->fd))) {
+		*pp = s->next;
+		s->unlinked = 1;
+		if (!s->users)
+			server_free(s);
+	}
+	if (s)
+		s->users++;
+	pthread_mutex_unlock(&E.lock);
+	return s;
+}
+
+static void release_server(struct server *s)
+{
+	pthread_mutex_lock(&E.lock);
+	if (!--s->users && s->unlinked)
+		server_free(s);
+	pthread_mutex_unlock(&E.lock);
+}
+
+/* Runs a CALL on a server: its status, with the result in rep and out. */
+static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+			 struct gov_xcall_hdr *rep, void *out)
+{
+	struct server *s = pick_server();
+	gov_xcall_init(rep, GOV_XCALL_RESULT);
+	rep->caller_epoch = h->caller_epoch;
+	rep->req_id = h->req_id;
+	if (!s) {
+		rep->status = GOV_XCALL_NOT_RUN;
+		rep->err = EHOSTUNREACH;
+		snprintf(rep->text, sizeof rep->text, "no process of %s serves its exports",
+			 a->cfg.resource);
+		return rep->status;
+	}
+	pthread_mutex_lock(&s->lock);
+	char why[160] = "";
+	/* answer before the caller's agent gives up on us */
+	int r = 0, wait_ms = E.timeout_ms * 3 / 4;
+	if (s->box) {
+		gov_xcall_box_send(&s->box->mb[0], h, body);
+		r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20, wait_ms,
+				       rep, out, GOV_XCALL_BODY_MAX, why, sizeof why);
+	} else if (!(r = gov_xcall_send(s->fd, 0, h, body))) {
+		r = gov_xcall_recv(s->fd, 0, rep, out, GOV_XCALL_BODY_MAX, wait_ms, why, sizeof why);
+	}
+	if (r > 0 && (rep->type != GOV_XCALL_RESULT || rep->req_id != h->req_id))
+		r = -EPROTO;
+	if (r <= 0) {
+		s->dead = 1;
+		shutdown(s->fd, SHUT_RDWR);
+		agent_log("warning", "server_lost", "resource=%s pid=%d req=%llu error=\"%s\"",
+			  a->cfg.resource, (int)s->pid, (unsigned long long)h->req_id,
+			  r == 0 ? "it closed its connection" : r == -ETIMEDOUT ? "no answer in time"
+			  : why[0] ? why : strerror(-r));
+		gov_xcall_init(rep, GOV_XCALL_RESULT);
+		rep->caller_epoch = h->caller_epoch;
+		rep->req_id = h->req_id;
+		rep->status = GOV_XCALL_UNKNOWN;
+		rep->err = r == -ETIMEDOUT ? ETIMEDOUT : ECONNABORTED;
+		snprintf(rep->text, sizeof rep->text, "the serving process %d of %s %s mid-call",
+			 (int)s->pid, a->cfg.resource, r == -ETIMEDOUT ? "hung" : "died");
+	} else {
+		atomic_fetch_add(&E.served, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	release_server(s);
+	return rep->status;
+}
+
+static struct dedup *dedup_get(uint64_t caller_epoch)
+{
+	struct dedup *d = E.dedup;
+	while (d && d->caller_epoch != caller_epoch)
+		d = d->next;
+	if (!d && (d = calloc(1, sizeof *d))) {
+		d->caller_epoch = caller_epoch;
+		d->body = malloc(GOV_XCALL_BODY_MAX);
+		d->next = E.dedup;
+		E.dedup = d;
+	}
+	return d;
+}
+
+/* A CALL from a link: run it once, or answer a resend from memory. */
+static void handle_call(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+			struct gov_xcall_hdr *rep, unsigned char *out)
+{
+	pthread_mutex_lock(&E.lock);
+	struct dedup *d = dedup_get(h->caller_epoch);
+	if (d && d->body && h->req_id <= d->last_id) {
+		while (d->running && d->last_id == h->req_id)
+			pthread_cond_wait(&E.done, &E.lock);
+		if (h->req_id == d->last_id) {
+			*rep = d->rep;
+			memcpy(out, d->body, d->rep.body_len);
+			atomic_fetch_add(&E.dup_answered, 1);
+		} else {
+			gov_xcall_init(rep, GOV_XCALL_RESULT);
+			rep->caller_epoch = h->caller_epoch;
+			rep->req_id = h->req_id;
+			rep->status = GOV_XCALL_UNKNOWN;
+			rep->err = ECONNABORTED;
+			snprintf(rep->text, sizeof rep->text, "request %llu is older than the last one",
+				 (unsigned long long)h->req_id);
+		}
+		pthread_mutex_unlock(&E.lock);
+		return;
+	}
+	if (d && d->body) {
+		d->last_id = h->req_id;
+		d->running = 1;
+	}
+	pthread_mutex_unlock(&E.lock);
+	run_on_server(a, h, body, rep, out);
+	if (d && d->body) {
+		pthread_mutex_lock(&E.lock);
+		if (d->last_id == h->req_id) {
+			d->rep = *rep;
+			memcpy(d->body, out, rep->body_len);
+			d->running = 0;
+		}
+		pthread_cond_broadcast(&E.done);
+		pthread_mutex_unlock(&E.lock);
+	}
+}
+
+struct link_arg {
+	struct agent *a;
+	int fd, is_tcp;
+};
+
+/* A unix link is accepted from the agent's own uid or an --allow-uid one,
+ * as processes are (main.c). A tcp link cannot be told apart: docs/xcall.md. */
+static int peer_allowed(struct agent *a, int fd, char *why, size_t whylen)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		snprintf(why, whylen, "cannot read the peer's credentials: %s", strerror(errno));
+		return 0;
+	}
+	if (cr.uid == geteuid())
+		return 1;
+	for (int i = 0; i < a->cfg.nallow; i++)
+		if (a->cfg.allow_uid[i] == cr.uid)
+			return 1;
+	snprintf(why, whylen, "an agent of uid %u may not call into %s (see --allow-uid)",
+		 (unsigned)cr.uid, a->cfg.resource);
+	return 0;
+}
+
+static void *link_thread(void *p)
+{
+	struct link_arg la = *(struct link_arg *)p;
+	free(p);
+	struct gov_xcall_hdr h, rep;
+	char why[200] = "";
+	if (!la.is_tcp && !peer_allowed(la.a, la.fd, why, sizeof why)) {
+		agent_log("warning", "link_refused", "resource=%s error=\"%s\"", la.a->cfg.resource, why);
+		close(la.fd);
+		return NULL;
+	}
+	struct edge_link *l = edge_link_accept(la.a, la.fd, la.is_tcp, &h, why, sizeof why);
+	if (!l) {
+		agent_log("warning", "link_refused", "resource=%s error=\"%s\"", la.a->cfg.resource, why);
+		close(la.fd);
+		return NULL;
+	}
+	char from[GOV_NAME_MAX];
+	snprintf(from, sizeof from, "%s", h.name);
+	agent_log("info", "link_accepted", "resource=%s from=%s protocol=%s", la.a->cfg.resource,
+		  from, gov_xcall_proto_word(edge_link_proto(l)));
+	unsigned char *in = malloc(GOV_XCALL_BODY_MAX), *out = malloc(GOV_XCALL_BODY_MAX);
+	while (in && out) {
+		int r = edge_link_recv(l, &h, in, GOV_XCALL_BODY_MAX, -1, why, sizeof why);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r <= 0) {
+			if (r < 0)
+				agent_log("warning", "link_broken", "resource=%s from=%s error=\"%s\"",
+					  la.a->cfg.resource, from, r == -EPROTO ? why : strerror(-r));
+			break;
+		}
+		if (h.type != GOV_XCALL_CALL)
+			continue;
+		handle_call(la.a, &h, in, &rep, out);
+		if (edge_link_send(l, &rep, out, E.timeout_ms) < 0)
+			break;
+	}
+	free(in);
+	free(out);
+	edge_link_close(l);
+	return NULL;
+}
+
+static void *acceptor(void *p)
+{
+	struct agent *a = p;
+	while (__atomic_load_n(&E.running, __ATOMIC_ACQUIRE)) {
+		struct pollfd pf[2] = { { .fd = E.lfd[0], .events = POLLIN },
+					{ .fd = E.lfd[1], .events = POLLIN } };
+		if (poll(pf, 2, 200) <= 0)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (!(pf[i].revents & POLLIN))
+				continue;
+			int fd = accept4(E.lfd[i], NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0)
+				continue;
+			struct link_arg *la = malloc(sizeof *la);
+			pthread_t t;
+			pthread_attr_t at;
+			pthread_attr_init(&at);
+			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+			if (!la) {
+				close(fd);
+			} else {
+				*la = (struct link_arg){ a, fd, i == 1 };
+				if (pthread_create(&t, &at, link_thread, la)) {
+					close(fd);
+					free(la);
+				}
+			}
+			pthread_attr_destroy(&at);
+		}
+	}
+	return NULL;
+}
+
+static int listen_unix(struct agent *a, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (gov_run_path(E.edge_path, sizeof E.edge_path, a->cfg.resource, "edge") < 0 ||
+	    strlen(E.edge_path) >= sizeof sa.sun_path) {
+		snprintf(err, errlen, "edge socket path too long for a unix socket");
+		return -1;
+	}
+	strcpy(sa.sun_path, E.edge_path);
+	unlink(E.edge_path); /* main.c already made sure no live agent owns this name */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* anyone may connect, as to the agent's socket; the uid is checked then */
+	mode_t old = umask(0);
+	int bound = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	umask(old);
+	if (!bound || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "cannot listen for edges at %s: %s", E.edge_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	E.lfd[0] = fd;
+	return 0;
+}
+
+static int listen_tcp(struct agent *a, char *err, size_t errlen)
+{
+	char host[128];
+	snprintf(host, sizeof host, "%s", E.tcp_listen);
+	char *colon = strrchr(host, ':');
+	if (!colon) {
+		snprintf(err, errlen, "--edge-tcp %s: expected HOST:PORT", E.tcp_listen);
+		return -1;
+	}
+	*colon = 0;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "--edge-tcp %s: %s", E.tcp_listen, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "--edge-tcp %s: cannot listen: %s", E.tcp_listen, strerror(errno));
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	freeaddrinfo(res);
+	/* port 0: say which port the kernel chose */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof hbuf, pbuf, sizeof pbuf,
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	FILE *f = NULL;
+	if (gov_run_path(E.tcp_path, sizeof E.tcp_path, a->cfg.resource, "tcp") == 0)
+		f = fopen(E.tcp_path, "w");
+	if (f) {
+		fprintf(f, "%s:%s\n", strcmp(hbuf, "0.0.0.0") ? hbuf : "127.0.0.1", pbuf);
+		fclose(f);
+	}
+	agent_log("info", "edge_tcp", "resource=%s listen=%s:%s", a->cfg.resource, hbuf, pbuf);
+	E.lfd[1] = fd;
+	return 0;
+}
+
+int edge_start(struct agent *a, char *err, size_t errlen)
+{
+	E.a = a;
+	edge_link_spin(a->cfg.spin_ns);
+	if (listen_unix(a, err, errlen) < 0)
+		return -1;
+	if (E.tcp_listen[0] && listen_tcp(a, err, errlen) < 0)
+		return -1;
+	E.running = 1;
+	if (pthread_create(&E.acceptor, NULL, acceptor, a)) {
+		snprintf(err, errlen, "cannot start the edge thread");
+		return -1;
+	}
+	return 0;
+}
+
+void edge_stop(void)
+{
+	if (!E.running)
+		return;
+	__atomic_store_n(&E.running, 0, __ATOMIC_RELEASE);
+	pthread_join(E.acceptor, NULL);
+	unlink(E.edge_path);
+	if (E.tcp_path[0])
+		unlink(E.tcp_path);
+}
+
+size_t edge_stats_json(char *out, size_t cap)
+{
+	size_t o = 0;
+	o += (size_t)snprintf(out + o, cap - o, ",\"xcall\":{\"served\":%llu,\"resends_answered\":%llu,\"edges\":[",
+			      (unsigned long long)atomic_load(&E.served),
+			      (unsigned long long)atomic_load(&E.dup_answered));
+	pthread_mutex_lock(&E.lock);
+	for (struct edge *e = E.edges; e && o < cap; e = e->next) {
+		uint64_t n = atomic_load(&e->calls);
+		o += (size_t)snprintf(out + o, cap - o,
+				      "%s{\"to\":\"%s\",\"protocol\":\"%s\",\"calls\":%llu,\"ok\":%llu,"
+				      "\"not_run\":%llu,\"unknown\":%llu,\"resent\":%llu,\"switches\":%llu,"
+				      "\"mean_us\":%.1f}",
+				      e == E.edges ? "" : ",", e->to, gov_xcall_proto_word(e->proto),
+				      (unsigned long long)n, (unsigned long long)atomic_load(&e->ok),
+				      (unsigned long long)atomic_load(&e->not_run),
+				      (unsigned long long)atomic_load(&e->unknown),
+				      (unsigned long long)atomic_load(&e->resent),
+				      (unsigned long long)atomic_load(&e->switches),
+				      n ? (double)atomic_load(&e->ns) / (double)n / 1000.0 : 0.0);
+	}
+	pthread_mutex_unlock(&E.lock);
+	if (o < cap)
+		o += (size_t)snprintf(out + o, cap - o, "]}");
+	return o < cap ? o : cap;
+}

@@ -1,0 +1,84 @@
+/* runtime/agent/edge.h - govagent's cross-resource calls: the rules that say
+ * which functions are forwarded where and on which protocol (edge.c), the
+ * links that carry frames between two agents on each protocol
+ * (edge_link.c), and the processes of this resource that serve its exported
+ * functions. Documented in docs/xcall.md. */
+#ifndef GOV_AGENT_EDGE_H
+#define GOV_AGENT_EDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "gov/wire.h"
+#include "gov/xcall.h"
+
+struct agent;
+struct gov_ruledoc;
+
+/* What the rules in force say about forwarding; part of struct agent_rules,
+ * replaced whole with it. */
+struct edge_fwd {
+	char fn[GOV_NAME_MAX];
+	char to[GOV_NAME_MAX]; /* "" = the resource that exports fn */
+};
+struct edge_proto {
+	char to[GOV_NAME_MAX];
+	int proto;             /* enum gov_xcall_proto */
+	char address[96];      /* tcp: HOST:PORT, or "" */
+};
+struct edge_rules {
+	struct edge_fwd *fwd, *exporters; /* exporters: fn -> resource declaring it */
+	unsigned nfwd, nexporters;
+	struct edge_proto *protos;        /* edges from this agent's resource */
+	unsigned nprotos;
+};
+int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char *me);
+/* A registered resource's record from the store (/resources/NAME, JSON):
+ * its exports make it the callee of forwards that name no `to:`. */
+int edge_rules_add_resource(struct edge_rules *e, const char *json, size_t len);
+void edge_rules_free(struct edge_rules *e);
+
+/* Options: --edge-tcp HOST:PORT (listen for tcp links), --forward-timeout-ms. */
+void edge_config(const char *tcp_listen, long forward_timeout_ms);
+/* Listens for links from other agents (<run dir>/<resource>.edge, and tcp
+ * if configured). Returns 0 or -1 with why. */
+int edge_start(struct agent *a, char *err, size_t errlen);
+void edge_stop(void);
+/* A process of this resource said HELLO as a server: it takes fd; shared:
+ * the process asked for a mailbox (GOV_XCALL_SERVE_SHARED). */
+void edge_add_server(struct agent *a, int fd, pid_t pid, int shared);
+/* The rules changed: switch each edge whose protocol changed, after its
+ * call in flight (drain, then switch). Called without rules_lock held. */
+void edge_rules_changed(struct agent *a);
+
+/* A FORWARD decision for a decoded call from a slot (frame, len bytes).
+ * Fills the reply (action FORWARD with value, err and the out-buffers in
+ * out, or DENY with why) and returns the reply body's length. Called with
+ * rules_lock held for reading; lets go of it for the round trip. */
+uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
+		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
+		      int64_t *value);
+/* ,"xcall":{...} for the statistics: per edge and served. */
+size_t edge_stats_json(char *out, size_t cap);
+
+/* ---- links (edge_link.c) ---- */
+struct edge_link;
+/* Caller side: opens a link to `to` on proto (HELLO, WELCOME); *callee_epoch
+ * is the callee agent's epoch. NULL with why on failure. */
+struct edge_link *edge_link_open(struct agent *a, const char *to, int proto,
+				 const char *address, int timeout_ms, uint64_t *callee_epoch,
+				 char *why, size_t whylen);
+/* Callee side: a connection accepted on a listener; reads HELLO, sets up
+ * the protocol it names, answers WELCOME. NULL with why on failure. */
+struct edge_link *edge_link_accept(struct agent *a, int fd, int is_tcp, struct gov_xcall_hdr *hello,
+				   char *why, size_t whylen);
+int edge_link_send(struct edge_link *l, const struct gov_xcall_hdr *h, const void *body,
+		   int timeout_ms);
+/* 1, 0 when the peer is gone, or -errno (-ETIMEDOUT). */
+int edge_link_recv(struct edge_link *l, struct gov_xcall_hdr *h, void *body, size_t cap,
+		   int timeout_ms, char *why, size_t whylen);
+int edge_link_proto(const struct edge_link *l);
+void edge_link_close(struct edge_link *l);
+void edge_link_spin(long spin_ns); /* how long shm links spin before sleeping */
+
+#endif

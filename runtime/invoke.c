@@ -1,0 +1,436 @@
+/* runtime/invoke.c - the callee side of a cross-resource call, inside govrt:
+ * a process that exports functions serves them to its agent.
+ *
+ * govrt_serve_start(EXPORTS) reads the export list (one function a line,
+ * `NAME TYPES`, then optionally a TAB and its C prototype; '#' comments),
+ * finds each function with dlsym (functions of the executable need
+ * -rdynamic), prepares a libffi call interface for its type string, and
+ * starts one thread. The thread connects to the resource's agent as a
+ * server (HELLO, role GOV_ROLE_SERVER, asking for a shared mailbox, through
+ * which the frames then travel), then answers each CALL frame: the
+ * call's request frame is decoded by the one wire codec, its name and type
+ * string must be those of an exported function, the arguments are laid out
+ * for libffi (strings and input buffers point into the frame; each output
+ * buffer is a zeroed buffer of the capacity its `z` names) and the
+ * function runs; RESULT carries the return value, errno and the output
+ * buffers back. The thread reconnects when the agent goes and comes back.
+ *
+ * It is not the caller's side (xcall.c) nor any transport between agents
+ * (agent/edge*.c). Documented in docs/xcall.md. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <ffi.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "gov/wire.h"
+#include "govrt_private.h"
+#include "xcall_io.h"
+
+#define RECONNECT_NS (50 * 1000000L)
+
+struct export {
+	char name[GOV_NAME_MAX];
+	char types[GOV_MAX_ARGS + 2];
+	void (*fn)(void);
+	ffi_cif cif;
+	ffi_type *args[GOV_MAX_ARGS];
+};
+
+static struct {
+	struct export *ex;
+	unsigned n;
+	pthread_t thread;
+	int started;
+	atomic_ullong served;
+	atomic_int connected;
+} srv;
+
+static ffi_type *ffi_of(char code)
+{
+	switch (code) {
+	case GOV_T_VOID: return &ffi_type_void;
+	case GOV_T_INT: return &ffi_type_sint32;
+	case GOV_T_UINT: return &ffi_type_uint32;
+	case GOV_T_LONG: return &ffi_type_sint64;
+	case GOV_T_ULONG: case GOV_T_SIZE: return &ffi_type_uint64;
+	case GOV_T_DOUBLE: return &ffi_type_double;
+	case GOV_T_FLOAT: return &ffi_type_float;
+	case GOV_T_PTR: case GOV_T_STR: case GOV_T_BUF: case GOV_T_OUTBUF: return &ffi_type_pointer;
+	}
+	return NULL;
+}
+
+/* A type string an export may have: known codes, void only as the return
+ * type, a scalar or pointer return, and a `z` after every `b` and `o`. */
+static const char *types_problem(const char *t)
+{
+	size_t n = strlen(t);
+	if (n < 1 || n > GOV_MAX_ARGS + 1)
+		return "needs a return code and at most 6 parameter codes";
+	if (t[0] == GOV_T_STR || t[0] == GOV_T_BUF || t[0] == GOV_T_OUTBUF)
+		return "a return type must be a scalar or p";
+	for (size_t i = 0; i < n; i++) {
+		if (!ffi_of(t[i]))
+			return "unknown type code (gov/types.def)";
+		if (i && t[i] == GOV_T_VOID)
+			return "v is only a return type";
+		if (i && (t[i] == GOV_T_BUF || t[i] == GOV_T_OUTBUF) && !strchr(t + i + 1, GOV_T_SIZE))
+			return "a b or o parameter needs a z parameter after it (its length)";
+	}
+	return NULL;
+}
+
+static int parse_line(char *line, const char *path, unsigned lineno, struct export *e,
+		      char *err, size_t errlen)
+{
+	char *tab = strchr(line, '\t');
+	if (tab)
+		*tab = 0; /* the C prototype after the TAB is for people and tools */
+	char name[256], types[64], extra[8];
+	int k = sscanf(line, "%255s %63s %7s", name, types, extra);
+	if (k != 2) {
+		snprintf(err, errlen, "%s:%u: expected 'NAME TYPES' (then optionally a TAB and the prototype)",
+			 path, lineno);
+		return -1;
+	}
+	if (strlen(name) >= GOV_NAME_MAX) {
+		snprintf(err, errlen, "%s:%u: function name %s is longer than %d characters", path,
+			 lineno, name, GOV_NAME_MAX - 1);
+		return -1;
+	}
+	const char *why = types_problem(types);
+	if (why) {
+		snprintf(err, errlen, "%s:%u: %s: type string \"%s\": %s", path, lineno, name, types, why);
+		return -1;
+	}
+	memset(e, 0, sizeof *e);
+	strcpy(e->name, name);
+	strcpy(e->types, types);
+	dlerror();
+	e->fn = (void (*)(void))dlsym(RTLD_DEFAULT, name);
+	if (!e->fn) {
+		snprintf(err, errlen, "%s:%u: %s is not a function of this process "
+			 "(link the executable with -rdynamic, or load the library that has it)",
+			 path, lineno, name);
+		return -1;
+	}
+	unsigned np = (unsigned)strlen(types) - 1;
+	for (unsigned i = 0; i < np; i++)
+		e->args[i] = ffi_of(types[i + 1]);
+	if (ffi_prep_cif(&e->cif, FFI_DEFAULT_ABI, np, ffi_of(types[0]), e->args) != FFI_OK) {
+		snprintf(err, errlen, "%s:%u: %s: libffi cannot call type string %s", path, lineno,
+			 name, types);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_exports(const char *path, struct export **out, unsigned *nout,
+			char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open the export list: %s", path, strerror(errno));
+		return -1;
+	}
+	struct export *ex = NULL;
+	unsigned n = 0;
+	char line[1024];
+	int rc = 0;
+	for (unsigned lineno = 1; fgets(line, sizeof line, f); lineno++) {
+		line[strcspn(line, "\n")] = 0;
+		char *hash = strchr(line, '#'), *p = line;
+		if (hash)
+			*hash = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			continue;
+		struct export *grown = realloc(ex, (n + 1) * sizeof *ex);
+		if (!grown) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			rc = -1;
+			break;
+		}
+		ex = grown;
+		if ((rc = parse_line(p, path, lineno, &ex[n], err, errlen)) < 0)
+			break;
+		for (unsigned i = 0; i < n; i++)
+			if (strcmp(ex[i].name, ex[n].name) == 0) {
+				snprintf(err, errlen, "%s:%u: %s is listed twice", path, lineno, ex[n].name);
+				rc = -1;
+			}
+		if (rc < 0)
+			break;
+		n++;
+	}
+	fclose(f);
+	if (!rc && !n) {
+		snprintf(err, errlen, "%s: the export list names no function", path);
+		rc = -1;
+	}
+	if (rc < 0) {
+		free(ex);
+		return -1;
+	}
+	*out = ex;
+	*nout = n;
+	return 0;
+}
+
+static const struct export *find_export(const char *name)
+{
+	for (unsigned i = 0; i < srv.n; i++)
+		if (strcmp(srv.ex[i].name, name) == 0)
+			return &srv.ex[i];
+	return NULL;
+}
+
+/* The return value in a gov_call word: bit for bit in the low bytes. */
+static int64_t ret_word(char code, const void *rv)
+{
+	int64_t w = 0;
+	switch (code) {
+	case GOV_T_VOID: return 0;
+	case GOV_T_INT: return (int32_t)*(const ffi_sarg *)rv;
+	case GOV_T_UINT: return (uint32_t)*(const ffi_arg *)rv;
+	case GOV_T_FLOAT: memcpy(&w, rv, sizeof(float)); return w;
+	default: memcpy(&w, rv, 8); return w;
+	}
+}
+
+/* Runs one decoded call. Fills rep (status, value, err, text) and the
+ * out-buffers into out; returns the RESULT body's length. */
+static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
+		       unsigned char *out)
+{
+	const struct export *e = find_export(c->hdr->callee);
+	if (!e || strcmp(e->types, c->hdr->types) != 0) {
+		rep->status = GOV_XCALL_NOT_RUN;
+		rep->err = ENOSYS;
+		snprintf(rep->text, sizeof rep->text, e ? "%s is exported as %s, called as %s"
+						     : "%s is not exported by this process",
+			 c->hdr->callee, e ? e->types : "", c->hdr->types);
+		return 0;
+	}
+	const char *params = e->types + 1;
+	uint32_t cap[GOV_MAX_ARGS];
+	long body = gov_xcall_outbufs(params, c->value, cap);
+	if (body < 0) {
+		rep->status = GOV_XCALL_NOT_RUN;
+		rep->err = EMSGSIZE;
+		snprintf(rep->text, sizeof rep->text, "out-buffers of %.40s exceed %u bytes", e->name,
+			 GOV_XCALL_BODY_MAX);
+		return 0;
+	}
+	memset(out, 0, (size_t)body);
+	union { int32_t i; uint32_t u; int64_t l; uint64_t L; double d; float f; const void *p; }
+		a[GOV_MAX_ARGS];
+	void *argp[GOV_MAX_ARGS];
+	static const char empty[8];
+	size_t off = 0;
+	for (int i = 0; params[i]; i++) {
+		uint64_t v = c->value[i];
+		switch (params[i]) {
+		case GOV_T_INT: a[i].i = (int32_t)v; break;
+		case GOV_T_UINT: a[i].u = (uint32_t)v; break;
+		case GOV_T_DOUBLE: memcpy(&a[i].d, &v, 8); break;
+		case GOV_T_FLOAT: memcpy(&a[i].f, &v, 4); break;
+		case GOV_T_STR: case GOV_T_BUF:
+			/* NULL stays NULL; a zero-length buffer still points somewhere */
+			a[i].p = c->data[i] ? c->data[i] : v ? (const void *)empty : NULL;
+			break;
+		case GOV_T_OUTBUF:
+			a[i].p = v ? out + off : NULL;
+			off += GOV_XCALL_PAD8(cap[i]);
+			break;
+		default: a[i].L = v;
+		}
+		argp[i] = &a[i];
+	}
+	union { ffi_arg r; double d; float f; } rv = { 0 };
+	errno = 0;
+	ffi_call((ffi_cif *)&e->cif, e->fn, &rv, argp);
+	rep->err = errno;
+	rep->value = ret_word(e->types[0], &rv);
+	rep->status = GOV_XCALL_OK;
+	atomic_fetch_add(&srv.served, 1);
+	return (uint32_t)body;
+}
+
+/* WELCOME, and the mailbox's memfd if the agent sent one (-1 if not). */
+static int recv_welcome(int fd, struct gov_msg *m, int *memfd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { m, sizeof *m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	*memfd = -1;
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(memfd, CMSG_DATA(c), sizeof(int));
+	return (int)n;
+}
+
+static int connect_agent(struct gov_xcall_box **box)
+{
+	char path[PATH_MAX];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (gov_run_path(path, sizeof path, govrt.cfg.resource, "sock") < 0 ||
+	    strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_SERVER,
+			     .size = GOV_XCALL_SERVE_SHARED, .pid = (int32_t)getpid() };
+	snprintf(m.name, sizeof m.name, "%s", govrt.cfg.resource);
+	struct timeval tv = { 2, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    send(fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) {
+		close(fd);
+		return -1;
+	}
+	int memfd;
+	int n = recv_welcome(fd, &m, &memfd);
+	const char *bad = n < 0 ? strerror(errno) : gov_msg_check(&m, (size_t)n);
+	*box = NULL;
+	if (!bad && memfd >= 0 && !(*box = gov_xcall_box_map(memfd)))
+		bad = "size (of the mailbox)";
+	if (memfd >= 0)
+		close(memfd);
+	if (bad || m.type != GOV_MSG_WELCOME || m.status != 0) {
+		govrt_warn("agent of %s refused to take this process's exports: %s",
+			   govrt.cfg.resource, bad ? bad : m.text);
+		if (*box)
+			munmap(*box, sizeof **box);
+		close(fd);
+		return -1;
+	}
+	tv.tv_sec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+/* Serves one connection until the agent goes: frames in the mailbox if the
+ * agent gave one, else on the socket. An idle thread looks at the socket
+ * every IDLE_SLICE_MS to notice that the agent went. */
+#define IDLE_SLICE_MS 100
+static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, unsigned char *out)
+{
+	struct gov_xcall_hdr h, rep;
+	char why[160];
+	uint32_t seen = box ? __atomic_load_n(&box->mb[0].seq, __ATOMIC_ACQUIRE) : 0;
+	for (;;) {
+		int r = box ? gov_xcall_box_recv(&box->mb[0], &seen, fd, govrt.cfg.spin_ns,
+						 IDLE_SLICE_MS, -1, &h, in, GOV_XCALL_BODY_MAX,
+						 why, sizeof why)
+			    : gov_xcall_recv(fd, 0, &h, in, GOV_XCALL_BODY_MAX, -1, why, sizeof why);
+		if (r <= 0) {
+			if (r < 0 && r != -EPROTO)
+				return;
+			if (r == 0)
+				return;
+			govrt_warn("agent sent a frame this govrt cannot read: %s", why);
+			continue;
+		}
+		if (h.type != GOV_XCALL_CALL)
+			continue;
+		gov_xcall_init(&rep, GOV_XCALL_RESULT);
+		rep.caller_epoch = h.caller_epoch;
+		rep.req_id = h.req_id;
+		struct gov_wire_call call;
+		if (gov_wire_decode_req(in, h.body_len, &call, why, sizeof why) < 0) {
+			rep.status = GOV_XCALL_MALFORMED;
+			rep.err = EPROTO;
+			snprintf(rep.text, sizeof rep.text, "%.95s", why);
+		} else {
+			rep.body_len = invoke(&call, &rep, out);
+		}
+		if (box)
+			gov_xcall_box_send(&box->mb[1], &rep, out);
+		else if (gov_xcall_send(fd, 0, &rep, out) < 0)
+			return;
+	}
+}
+
+static void *serve_thread(void *arg)
+{
+	(void)arg;
+	unsigned char *in = malloc(GOV_XCALL_BODY_MAX), *out = malloc(GOV_XCALL_BODY_MAX);
+	if (!in || !out) {
+		govrt_warn("cannot serve exports: out of memory");
+		return NULL;
+	}
+	for (;;) {
+		struct gov_xcall_box *box;
+		int fd = connect_agent(&box);
+		if (fd < 0) {
+			struct timespec ts = { 0, RECONNECT_NS };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		atomic_store(&srv.connected, 1);
+		serve_conn(fd, box, in, out);
+		atomic_store(&srv.connected, 0);
+		if (box)
+			munmap(box, sizeof *box);
+		close(fd);
+	}
+	return NULL;
+}
+
+int govrt_serve_start(const char *exports_path, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (!err) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	govrt_init();
+	if (!exports_path)
+		exports_path = getenv("GOV_EXPORTS");
+	if (!exports_path || !*exports_path) {
+		snprintf(err, errlen, "no export list: pass a path or set GOV_EXPORTS");
+		return -1;
+	}
+	if (!govrt.cfg.resource[0]) {
+		snprintf(err, errlen, "this process belongs to no resource (set GOV_RESOURCE)");
+		return -1;
+	}
+	pthread_mutex_lock(&govrt.lock);
+	int rc = -1;
+	if (srv.started) {
+		snprintf(err, errlen, "this process already serves its exports");
+	} else if (load_exports(exports_path, &srv.ex, &srv.n, err, errlen) == 0) {
+		int r = pthread_create(&srv.thread, NULL, serve_thread, NULL);
+		if (r)
+			snprintf(err, errlen, "cannot start the serving thread: %s", strerror(r));
+		else {
+			srv.started = 1;
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&govrt.lock);
+	return rc;
+}
+
+uint64_t govrt_served(void)
+{
+	return atomic_load(&srv.served);
+}
+
+int govrt_serving(void)
+{
+	return atomic_load(&srv.connected);
+}

@@ -1,0 +1,53 @@
+/* runtime/xcall_io.h - sending and receiving cross-resource frames
+ * (gov/xcall.h) on a socket, and the out-buffer layout of a call: shared by
+ * govrt (xcall.c, invoke.c) and govagent (agent/edge*.c). Not installed.
+ * It is not a transport: the agents' protocols live in agent/edge*.c. */
+#ifndef GOV_RUNTIME_XCALL_IO_H
+#define GOV_RUNTIME_XCALL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gov/xcall.h"
+
+#define GOV_XCALL_PAD8(n) (((size_t)(n) + 7u) & ~(size_t)7u)
+
+/* A header with magic, version and type filled, the rest zero. */
+void gov_xcall_init(struct gov_xcall_hdr *h, int type);
+
+/* One frame on fd: on a SOCK_SEQPACKET socket one packet, on a stream the
+ * header then the body. Returns 0 or -errno. */
+int gov_xcall_send(int fd, int stream, const struct gov_xcall_hdr *h, const void *body);
+
+/* Receives one frame into *h and body (cap bytes), waiting at most
+ * timeout_ms (-1: forever). Returns 1, 0 at end of file, or -errno
+ * (-ETIMEDOUT, -EPROTO with the bad field named in why). */
+int gov_xcall_recv(int fd, int stream, struct gov_xcall_hdr *h, void *body, size_t cap,
+		   int timeout_ms, char *why, size_t whylen);
+
+/* The out-buffers of a call whose parameter codes are params and values
+ * val: cap[i] is the capacity of parameter i if it is an `o` (the value of
+ * the next `z` parameter), else 0. Returns the RESULT body's size (each
+ * out-buffer padded to 8), or -1 if an `o` has no `z` after it or the sum
+ * exceeds GOV_XCALL_BODY_MAX. */
+long gov_xcall_outbufs(const char *params, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS]);
+
+/* Mailboxes (gov/xcall.h). box_map checks the memfd's size and maps it. */
+struct gov_xcall_box *gov_xcall_box_map(int memfd);
+void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr *h,
+			const void *body);
+/* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
+ * then sleeps on the sequence word in slices of slice_ms, looking at the
+ * socket fd (the other side's end of file means it is gone) between them.
+ * Returns 1 with the frame checked, 0 when fd says the other side is gone,
+ * -ETIMEDOUT after timeout_ms (-1: never), -EPROTO with why. */
+int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
+		       int slice_ms, int timeout_ms, struct gov_xcall_hdr *h, void *body,
+		       size_t cap, char *why, size_t whylen);
+/* 1 if the other end of a socket has closed it (or it broke). */
+int gov_xcall_peer_gone(int fd);
+
+/* The protocol named word, or -1; and back. */
+int gov_xcall_proto_from_word(const char *word);
+const char *gov_xcall_proto_word(int proto);
+
+#endif

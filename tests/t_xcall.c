@@ -1,0 +1,608 @@
+/* tests/t_xcall.c - cross-resource calls end to end, with real agents and
+ * real processes: this program (resource xc-app) calls functions that a
+ * second copy of itself (resource xc-svc, started with "serve") exports.
+ *
+ *   every protocol (unix, tcp, msgqueue, shm) x every argument type
+ *   (integers, unsigned, long, float and double, C strings, input buffers,
+ *   out-buffers, errno), each protocol switched to live;
+ *   a protocol switch under load from 8 threads: no call lost, duplicated
+ *   or reordered within a thread;
+ *   the serving process, then the callee's agent, killed mid-call: the
+ *   call fails (ECONNABORTED) within the timeout, and calls work again
+ *   once they are back;
+ *   at most once: a resend of a request id on a new link is answered from
+ *   the callee agent's memory, not run again;
+ *   bad input: export lists, rule documents, frames on an edge. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "gov/govrt.h"
+#include "gov/wire.h"
+#include "gov/xcall.h"
+#include "harness.h"
+#include "ruledoc.h"
+#include "tap.h"
+#include "xcall_io.h"
+
+#define GOV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#define APP "xc-app"
+#define SVC "xc-svc"
+
+/* ---- the exported functions; in the caller they say they ran locally ---- */
+static int in_server;
+#define LOCAL (-7777)
+
+long x_add(long a, long b) { return in_server ? a + b : LOCAL; }
+double x_mix(int i, unsigned u, float f, double d, unsigned long L)
+{
+	return in_server ? i + (double)u + f + d + (double)L : LOCAL;
+}
+float x_half(float f) { return in_server ? f / 2 : LOCAL; }
+long x_strlen(const char *s) { return !in_server ? LOCAL : s ? (long)strlen(s) : -1; }
+long x_sum(const void *buf, size_t n)
+{
+	if (!in_server)
+		return LOCAL;
+	long sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += ((const unsigned char *)buf)[i];
+	return sum;
+}
+long x_fill(void *out, size_t cap, int c)
+{
+	if (!in_server)
+		return LOCAL;
+	memset(out, c, cap);
+	if (cap)
+		((char *)out)[0] = 'X';
+	return (long)cap;
+}
+int x_fail(int e) { if (!in_server) return LOCAL; errno = e; return -1; }
+long x_slow(int ms) { if (in_server) usleep((useconds_t)ms * 1000); return in_server ? ms : LOCAL; }
+long x_pid(void) { return in_server ? getpid() : LOCAL; }
+static long count;
+long x_count(void) { return in_server ? __atomic_add_fetch(&count, 1, __ATOMIC_SEQ_CST) : LOCAL; }
+/* 1 if n follows the last n of thread t: nothing lost, duplicated or reordered */
+static long last_n[64];
+long x_seq(long t, long n)
+{
+	if (!in_server)
+		return LOCAL;
+	if (t < 0 || t >= 64)
+		return -2;
+	int in_order = last_n[t] + 1 == n;
+	last_n[t] = n;
+	return in_order;
+}
+long x_unexported(long a) { return in_server ? a : LOCAL; }
+
+static const char exports_text[] =
+	"# xc-svc's exports: NAME TYPES, TAB, prototype\n"
+	"x_add lll\tlong x_add(long a, long b)\n"
+	"x_mix diufdL\tdouble x_mix(int, unsigned, float, double, unsigned long)\n"
+	"x_half ff\n"
+	"x_strlen ls\n"
+	"x_sum lbz\n"
+	"x_fill lozi\n"
+	"x_fail ii\n"
+	"x_slow li\n"
+	"x_pid l\n"
+	"x_count l\n"
+	"x_seq lll\n";
+
+static char exports_path[512];
+
+static int serve_main(void)
+{
+	in_server = 1;
+	char err[256];
+	if (govrt_serve_start(NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "serve: %s\n", err);
+		return 1;
+	}
+	for (;;)
+		pause();
+}
+
+/* ---- the caller's sites ---- */
+static long c_add(long a, long b) { return GOV_CALL("lll", x_add, a, b); }
+static double c_mix(int i, unsigned u, float f, double d, unsigned long L)
+{
+	return GOV_CALL("diufdL", x_mix, i, u, f, d, L);
+}
+static float c_half(float f) { return GOV_CALL("ff", x_half, f); }
+static long c_strlen(const char *s) { return GOV_CALL("ls", x_strlen, s); }
+static long c_sum(const void *b, size_t n) { return GOV_CALL("lbz", x_sum, b, n); }
+static long c_fill(void *o, size_t n, int c) { return GOV_CALL("lozi", x_fill, o, n, c); }
+static int c_fail(int e) { return GOV_CALL("ii", x_fail, e); }
+static long c_slow(int ms) { return GOV_CALL("li", x_slow, ms); }
+static long c_pid(void) { return GOV_CALL("l", x_pid); }
+static long c_count(void) { return GOV_CALL("l", x_count); }
+static long c_seq(long t, long n) { return GOV_CALL("lll", x_seq, t, n); }
+static long c_unexported(long a) { return GOV_CALL("ll", x_unexported, a); }
+
+static const char *const fwd_rows =
+	"verdicts:\n"
+	"  - {function: x_add, action: forward, to: " SVC "}\n"
+	"  - {function: x_mix, action: forward, to: " SVC "}\n"
+	"  - {function: x_half, action: forward, to: " SVC "}\n"
+	"  - {function: x_strlen, action: forward, to: " SVC "}\n"
+	"  - {function: x_sum, action: forward, to: " SVC "}\n"
+	"  - {function: x_fill, action: forward, to: " SVC "}\n"
+	"  - {function: x_fail, action: forward, to: " SVC "}\n"
+	"  - {function: x_slow, action: forward, to: " SVC "}\n"
+	"  - {function: x_pid, action: forward, to: " SVC "}\n"
+	"  - {function: x_unexported, action: forward, to: " SVC "}\n"
+	/* these two find their callee from the resource's declared exports */
+	"  - {function: x_count, action: forward}\n"
+	"  - {function: x_seq, action: forward}\n"
+	"resources:\n"
+	"  - {name: " SVC ", type: service, exports: [x_count, x_seq]}\n";
+
+static pid_t app_agent, svc_agent, server;
+static unsigned rules_gen;
+
+static char *rules_for(const char *proto, const char *extra)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof buf, "%s%sprotocols:\n  - {from: " APP ", to: " SVC ", protocol: %s}\n",
+		 fwd_rows, extra ? extra : "", proto);
+	return buf;
+}
+
+static char *stats_of(const char *resource)
+{
+	char *const argv[] = { GOVAGENT_PATH, "--stats", (char *)resource, NULL };
+	char *out = NULL;
+	run_capture(argv, &out);
+	return out;
+}
+
+/* Publishes the protocol to the caller's agent and waits until it is in
+ * force (the reload count is the rules' revision for a file). */
+static void use_protocol(const char *proto)
+{
+	long rev = agent_stat(APP, "rules_rev");
+	agent_set_rules(app_agent, APP, rules_for(proto, NULL));
+	rules_gen++;
+	for (long long end = now_ms() + 5000; now_ms() < end && agent_stat(APP, "rules_rev") <= rev;)
+		usleep(5000);
+}
+
+/* Waits until the agent's log holds needle at least `times` times (the log
+ * of a restarted agent goes on in the same file). */
+static int wait_log_n(const char *resource, const char *needle, int times, int timeout_ms)
+{
+	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(10000)) {
+		char *log = agent_log_text(resource);
+		int n = 0;
+		for (char *p = log; p && (p = strstr(p, needle)); p++)
+			n++;
+		free(log);
+		if (n >= times)
+			return 0;
+	}
+	return -1;
+}
+
+static int wait_log(const char *resource, const char *needle, int timeout_ms)
+{
+	return wait_log_n(resource, needle, 1, timeout_ms);
+}
+
+static pid_t start_server(char *self)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GOV_RESOURCE", SVC, 1);
+		setenv("GOV_EXPORTS", exports_path, 1);
+		execl("/proc/self/exe", self, "serve", (char *)NULL);
+		_exit(127);
+	}
+	char needle[96];
+	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d via=mailbox", (int)pid);
+	if (wait_log(SVC, needle, 5000) < 0)
+		diag("server %d did not connect", (int)pid);
+	return pid;
+}
+
+static void stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static int edge_up(const char *resource)
+{
+	for (long long end = now_ms() + 5000; now_ms() < end; usleep(2000)) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), resource);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+		close(fd);
+		if (r == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* ---- every argument type on one protocol ---- */
+static void battery(const char *proto)
+{
+	is_long(c_add(40, 2), 42, "%s: long, long -> long", proto);
+	is_long(c_add(-5, -7), -12, "%s: negative longs", proto);
+	double m = c_mix(-3, 4000000000u, 0.5f, 0.25, 1ul << 40);
+	ok(fabs(m - (-3 + 4000000000.0 + 0.75 + 1099511627776.0)) < 1e-6,
+	   "%s: int, unsigned, float, double, unsigned long -> double (%f)", proto, m);
+	float h = c_half(3.0f);
+	ok(h == 1.5f, "%s: float -> float (%f)", proto, (double)h);
+	is_long(c_strlen("hello, callee"), 13, "%s: C string travels by value", proto);
+	is_long(c_strlen(""), 0, "%s: empty C string", proto);
+	is_long(c_strlen(NULL), -1, "%s: NULL string stays NULL", proto);
+	unsigned char buf[3000];
+	long want = 0;
+	for (size_t i = 0; i < sizeof buf; i++)
+		want += buf[i] = (unsigned char)(i * 7);
+	is_long(c_sum(buf, sizeof buf), want, "%s: input buffer with its length", proto);
+	is_long(c_sum(buf, 0), 0, "%s: zero-length input buffer", proto);
+	char out[100];
+	memset(out, 0, sizeof out);
+	is_long(c_fill(out, 64, 'q'), 64, "%s: out-buffer call returns", proto);
+	ok(out[0] == 'X' && out[1] == 'q' && out[63] == 'q' && out[64] == 0,
+	   "%s: out-buffer filled by the callee, exactly its capacity", proto);
+	static char big[100000];
+	is_long(c_fill(big, sizeof big, 'z'), (long)sizeof big, "%s: 100 kB out-buffer", proto);
+	ok(big[0] == 'X' && big[sizeof big - 1] == 'z', "%s: 100 kB out-buffer came back", proto);
+	errno = 0;
+	is_long(c_fail(EDOM), -1, "%s: the callee's return value", proto);
+	is_long(errno, EDOM, "%s: and its errno", proto);
+	errno = 0;
+	is_long(c_unexported(5), -1, "%s: a function the callee does not export fails", proto);
+	is_long(errno, ENOSYS, "%s: with ENOSYS", proto);
+	long base = c_count();
+	for (int i = 0; i < 200; i++)
+		c_count();
+	is_long(c_count(), base + 201, "%s: 200 calls, each run exactly once", proto);
+	is_long(c_pid(), server, "%s: it ran in the serving process", proto);
+	char *st = stats_of(APP), pat[64];
+	snprintf(pat, sizeof pat, "\"protocol\":\"%s\"", proto);
+	has_str(st, pat, "%s: the edge's statistics name the protocol in force", proto);
+	free(st);
+}
+
+/* ---- protocol switch under load ---- */
+#define LOAD_THREADS 8
+static volatile int load_stop;
+static long load_bad[LOAD_THREADS], load_done[LOAD_THREADS];
+
+static void *load_thread(void *p)
+{
+	long t = (long)(intptr_t)p;
+	for (long n = 1; !load_stop; n++) {
+		long r = c_seq(t, n);
+		if (r != 1) {
+			load_bad[t]++;
+			if (load_bad[t] < 3)
+				diag("thread %ld call %ld: %ld (errno %d)", t, n, r, errno);
+		}
+		load_done[t] = n;
+	}
+	return NULL;
+}
+
+static void switch_under_load(void)
+{
+	pthread_t th[LOAD_THREADS];
+	use_protocol("msgqueue");
+	for (long t = 0; t < LOAD_THREADS; t++)
+		pthread_create(&th[t], NULL, load_thread, (void *)(intptr_t)t);
+	const char *seq[] = { "shm", "unix", "tcp", "msgqueue", "shm" };
+	for (size_t i = 0; i < GOV_ARRAY_LEN(seq); i++) {
+		usleep(150000);
+		use_protocol(seq[i]);
+	}
+	usleep(150000);
+	load_stop = 1;
+	long bad = 0, total = 0;
+	for (int t = 0; t < LOAD_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		bad += load_bad[t];
+		total += load_done[t];
+	}
+	diag("%ld calls from %d threads across 5 switches", total, LOAD_THREADS);
+	ok(total > LOAD_THREADS * 10, "8 threads kept calling during the switches");
+	is_long(bad, 0, "no call lost, duplicated or reordered within a thread");
+	char *log = agent_log_text(APP);
+	int n = 0;
+	for (char *p = log; p && (p = strstr(p, "event=edge_switched")); p++)
+		n++;
+	ok(n >= 5, "the agent logged each switch (%d lines)", n);
+	has_str(log, "protocol=shm old=msgqueue at=", "a switch's log line says from, to and when");
+	free(log);
+	char *st = stats_of(APP);
+	has_str(st, "\"protocol\":\"shm\"", "after the switches the edge is on shm");
+	free(st);
+}
+
+/* ---- failures ---- */
+struct slow_arg {
+	int ms;
+	long r;
+	int err;
+	long long took;
+};
+
+static void *slow_thread(void *p)
+{
+	struct slow_arg *a = p;
+	long long t0 = now_ms();
+	errno = 0;
+	a->r = c_slow(a->ms);
+	a->err = errno;
+	a->took = now_ms() - t0;
+	return NULL;
+}
+
+static void killed_mid_call(char *self)
+{
+	pthread_t th;
+	struct slow_arg a = { .ms = 5000 };
+	pthread_create(&th, NULL, slow_thread, &a);
+	usleep(300000);
+	stop(server);
+	pthread_join(th, NULL);
+	is_long(a.r, -1, "serving process killed mid-call: the call fails");
+	is_long(a.err, ECONNABORTED, "with ECONNABORTED: it may have run, nobody knows");
+	ok(a.took < 2000, "within the timeout (%lld ms)", a.took);
+	errno = 0;
+	is_long(c_add(1, 2), -1, "no serving process: the call fails");
+	is_long(errno, EHOSTUNREACH, "with EHOSTUNREACH: it did not run");
+	server = start_server(self);
+	is_long(c_add(1, 2), 3, "a new serving process takes calls again");
+
+	/* the callee's agent killed mid-call, on every protocol */
+	const char *protos[] = { "unix", "tcp", "msgqueue", "shm" };
+	for (size_t i = 0; i < GOV_ARRAY_LEN(protos); i++) {
+		const char *p = protos[i];
+		use_protocol(p);
+		is_long(c_add(1, 1), 2, "%s: a call before the callee's agent dies", p);
+		struct slow_arg b = { .ms = 5000 };
+		pthread_create(&th, NULL, slow_thread, &b);
+		usleep(300000);
+		agent_kill(svc_agent);
+		pthread_join(th, NULL);
+		is_long(b.r, -1, "%s: callee's agent killed mid-call: the call fails", p);
+		is_long(b.err, ECONNABORTED, "%s: with ECONNABORTED", p);
+		ok(b.took < 2000, "%s: within the timeout (%lld ms)", p, b.took);
+		errno = 0;
+		is_long(c_add(1, 2), -1, "%s: no callee agent: the call fails", p);
+		is_long(errno, EHOSTUNREACH, "%s: with EHOSTUNREACH", p);
+		const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+		svc_agent = agent_start(SVC, NULL, extra);
+		edge_up(SVC);
+		char needle[96];
+		snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d via=mailbox", (int)server);
+		ok(wait_log_n(SVC, needle, (int)i + 2, 5000) == 0,
+		   "%s: the serving process reconnected to the new agent", p);
+		is_long(c_add(2, 2), 4, "%s: calls work again", p);
+	}
+	use_protocol("unix");
+
+	/* a hung callee: no answer within the caller agent's timeout */
+	struct slow_arg c = { .ms = 2500 };
+	slow_thread(&c);
+	is_long(c.r, -1, "a callee that does not answer in time: the call fails");
+	ok(c.err == ETIMEDOUT || c.err == ECONNABORTED, "with ETIMEDOUT or ECONNABORTED (%d)", c.err);
+	ok(c.took < 2000, "before the caller's own timeout (%lld ms)", c.took);
+	/* the stuck server was dropped; it reconnects once its call ends */
+	long r = -1;
+	for (long long end = now_ms() + 5000; now_ms() < end && (r = c_add(3, 4)) != 7;)
+		usleep(50000);
+	is_long(r, 7, "and the edge recovers once the callee is back");
+}
+
+/* ---- at most once, spoken directly to the callee's agent ---- */
+static int raw_link(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		return -1;
+	struct gov_xcall_hdr h;
+	gov_xcall_init(&h, GOV_XCALL_HELLO);
+	h.caller_epoch = 777;
+	h.proto = GOV_PROTO_UNIX;
+	strcpy(h.name, "xc-raw");
+	gov_xcall_send(fd, 1, &h, NULL);
+	if (gov_xcall_recv(fd, 1, &h, NULL, 0, 2000, NULL, 0) != 1 || h.type != GOV_XCALL_WELCOME) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static long raw_call(int fd, uint64_t id, int *status)
+{
+	static struct gov_site site = { .kind = GOV_SITE_CALL, .sysno = -1, .callee = "x_count",
+					.types = "l" };
+	struct gov_call call = { { 0 }, 0 };
+	unsigned char frame[512], out[64];
+	long len = gov_wire_encode_req(frame, sizeof frame, id, &site, &call, NULL, 0);
+	struct gov_xcall_hdr h, rep;
+	gov_xcall_init(&h, GOV_XCALL_CALL);
+	h.caller_epoch = 777;
+	h.req_id = id;
+	h.body_len = (uint32_t)len;
+	gov_xcall_send(fd, 1, &h, frame);
+	if (gov_xcall_recv(fd, 1, &rep, out, sizeof out, 2000, NULL, 0) != 1)
+		return -999;
+	*status = rep.status;
+	return rep.value;
+}
+
+static void at_most_once(void)
+{
+	int fd = raw_link(), st = -1;
+	ok(fd >= 0, "a link to the callee's agent, spoken by hand");
+	long first = raw_call(fd, 5, &st);
+	ok(st == GOV_XCALL_OK && first > 0, "request 5 ran (count %ld)", first);
+	close(fd); /* the link breaks after the answer was sent */
+	fd = raw_link();
+	long again = raw_call(fd, 5, &st);
+	ok(st == GOV_XCALL_OK && again == first, "its resend on a new link gets the same answer (%ld)", again);
+	long next = raw_call(fd, 6, &st);
+	is_long(next, first + 1, "the resend did not run it again; request 6 does run");
+	raw_call(fd, 4, &st);
+	is_long(st, GOV_XCALL_UNKNOWN, "an id older than the last gets 'outcome unknown', never a run");
+	ok(agent_stat(SVC, "resends_answered") >= 1, "the callee's agent counted the answered resend");
+
+	/* bad frames */
+	struct gov_xcall_hdr h;
+	gov_xcall_init(&h, GOV_XCALL_CALL);
+	h.caller_epoch = 777;
+	h.req_id = 7;
+	h.body_len = 16;
+	char junk[16] = "not a frame....";
+	gov_xcall_send(fd, 1, &h, junk);
+	struct gov_xcall_hdr rep;
+	unsigned char out[64];
+	int r = gov_xcall_recv(fd, 1, &rep, out, sizeof out, 2000, NULL, 0);
+	ok(r == 1 && rep.status == GOV_XCALL_MALFORMED, "a CALL whose body is not a call frame: MALFORMED");
+	has_str(rep.text, "frame", "and the reply names what was wrong");
+	gov_xcall_init(&h, GOV_XCALL_CALL);
+	h.magic = 0x12345678;
+	gov_xcall_send(fd, 1, &h, NULL);
+	r = gov_xcall_recv(fd, 1, &rep, out, sizeof out, 2000, NULL, 0);
+	ok(r == 0 || r == -ECONNRESET, "a frame with a bad magic: the agent drops the link");
+	close(fd);
+	ok(wait_log(SVC, "xcall frame field magic is wrong", 2000) == 0, "and logs which field was wrong");
+	fd = raw_link();
+	ok(fd >= 0 && raw_call(fd, 8, &st) > 0, "the agent still serves links after bad ones");
+	close(fd);
+	/* an agent of another uid */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		_exit(raw_link() < 0 ? 0 : 11);
+	}
+	int wst;
+	waitpid(pid, &wst, 0);
+	ok(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "a link from another uid is refused (%d)", WEXITSTATUS(wst));
+	ok(wait_log(SVC, "an agent of uid 65534 may not call into " SVC, 2000) == 0,
+	   "and the refusal is logged with the uid");
+	/* a hello naming the tcp protocol on the unix listener */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	gov_xcall_init(&h, GOV_XCALL_HELLO);
+	h.proto = GOV_PROTO_TCP;
+	gov_xcall_send(fd, 1, &h, NULL);
+	r = gov_xcall_recv(fd, 1, &rep, NULL, 0, 2000, NULL, 0);
+	ok(r == 1 && rep.type == GOV_XCALL_WELCOME && rep.status != 0, "a hello of the wrong protocol is refused");
+	has_str(rep.text, "tcp link cannot come in on the unix listener", "and says why");
+	close(fd);
+}
+
+/* ---- bad input that never reaches an agent ---- */
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void bad_exports(void)
+{
+	char path[512], err[256];
+	snprintf(path, sizeof path, "%s/bad.exports", harness_run_dir());
+	static const struct { const char *text, *want; } cases[] = {
+		{ "x_add\n", "bad.exports:1: expected 'NAME TYPES'" },
+		{ "# ok\nx_add lll extra\n", "bad.exports:2: expected 'NAME TYPES'" },
+		{ "x_add lQl\n", "x_add: type string \"lQl\": unknown type code" },
+		{ "x_sum lb\n", "needs a z parameter after it" },
+		{ "x_add lvl\n", "v is only a return type" },
+		{ "x_add slz\n", "a return type must be a scalar or p" },
+		{ "x_add llllllll\n", "at most 6 parameter codes" },
+		{ "no_such_function_here l\n", "no_such_function_here is not a function of this process" },
+		{ "x_add lll\nx_add lll\n", "bad.exports:2: x_add is listed twice" },
+		{ "# nothing\n\n", "names no function" },
+	};
+	for (size_t i = 0; i < GOV_ARRAY_LEN(cases); i++) {
+		write_file(path, cases[i].text);
+		err[0] = 0;
+		ok(govrt_serve_start(path, err, sizeof err) == -1, "export list %zu refused", i + 1);
+		has_str(err, cases[i].want, "export list %zu: the error says where and why", i + 1);
+	}
+	ok(govrt_serve_start("/nonexistent/x.exports", err, sizeof err) == -1 &&
+	   strstr(err, "cannot open the export list"), "a missing export list is refused");
+	ok(govrt_served() == 0 && !govrt_serving(), "nothing was started by the refusals");
+}
+
+static void bad_rules(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "verdicts:\n  - {function: f, action: deny, to: svc}\n", "'to' only goes with action forward" },
+		{ "verdicts:\n  - {syscall: getpid, action: forward}\n", "forward applies to a function" },
+		{ "verdicts:\n  - {function: f, action: forward, to: 'a b'}\n", "'to' must be 1-63" },
+		{ "protocols:\n  - {from: a, to: b, protocol: tcp, address: nocolon}\n",
+		  "'address' must be HOST:PORT" },
+		{ "verdicts:\n  - {function: f, action: forwardd}\n", "(native, deny, emulate, trace, forward)" },
+	};
+	for (size_t i = 0; i < GOV_ARRAY_LEN(cases); i++) {
+		struct gov_ruledoc d;
+		char err[512] = "";
+		ok(gov_ruledoc_parse(cases[i].text, strlen(cases[i].text), "x.yaml", &d, err, sizeof err) < 0,
+		   "rule document %zu refused", i + 1);
+		has_str(err, cases[i].want, "rule document %zu: says why", i + 1);
+	}
+	/* and an agent given a forward to nobody answers with EHOSTUNREACH */
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main();
+	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
+	harness_reexec(argv, APP, env);
+	snprintf(exports_path, sizeof exports_path, "%s/" SVC ".exports", harness_run_dir());
+	write_file(exports_path, exports_text);
+
+	bad_exports();
+	bad_rules();
+
+	const char *const svc_extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+	svc_agent = agent_start(SVC, NULL, svc_extra);
+	ok(svc_agent > 0 && edge_up(SVC) == 0, "the callee's agent listens for edges");
+	const char *const app_extra[] = { "--forward-timeout-ms", "1000", NULL };
+	app_agent = agent_start(APP, rules_for("unix", NULL), app_extra);
+	ok(app_agent > 0 && wait_connected(1, 5000) == 0, "this program is connected to its agent");
+	server = start_server(argv[0]);
+
+	const char *protos[] = { "unix", "tcp", "msgqueue", "shm" };
+	for (size_t i = 0; i < GOV_ARRAY_LEN(protos); i++) {
+		if (i)
+			use_protocol(protos[i]);
+		battery(protos[i]);
+	}
+	switch_under_load();
+	use_protocol("unix");
+	killed_mid_call(argv[0]);
+	at_most_once();
+
+	stop(server);
+	agent_stop(app_agent);
+	agent_stop(svc_agent);
+	return done_testing();
+}
