@@ -1,0 +1,36 @@
+# rules/dynamic.mk - dynamic rules (issue 8): the host runtime in govrt,
+# govagent and govctl; rule objects built from rules/*/*.c and tests/dyn/*.c
+# in both modes; their tests and benchmarks.
+
+DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
+# librte_bpf is dlopen'ed: only its headers are needed to build
+DYN_RT_SRCS := rules/dynamic/dynrt.c rules/dynamic/bpf.c
+RT_SRCS += $(DYN_RT_SRCS)
+LDLIBS_RT += -ldl
+$(B)/pic/rules/dynamic/bpf.o $(B)/obj/rules/dynamic/bpf.o: override CFLAGS += $(DPDK_CFLAGS) -Wno-pedantic
+
+DYN_HOST_SRCS := $(DYN_RT_SRCS) rules/dynamic/wasm.c rules/dynamic/build.c
+DYN_HOST_OBJS := $(DYN_HOST_SRCS:%.c=$(B)/obj/%.o)
+$(GOVAGENT): $(DYN_HOST_OBJS)
+$(GOVCTL): $(DYN_HOST_OBJS)
+$(B)/obj/rules/dynamic/wasm.o $(B)/obj/rules/dynamic/build.o: override CFLAGS += \
+	-DGOV_WASM_GLUE='"$(abspath rules/dynamic/wasm_glue.c)"' \
+	-DGOV_WASM_GLUE_DIR='"$(abspath rules/dynamic)"' -DGOV_INCLUDE_DIR='"$(abspath include)"' \
+	-Wno-format-truncation
+
+# Rule objects: NAME.bpf.o (eBPF) and NAME.wasm (wasm) for every rule source.
+BPF_CC  := clang -O2 -g0 -ffreestanding -target bpf -Iinclude -Wall -Werror -c
+WASM_CC := clang -O2 -ffreestanding --target=wasm32 -nostdlib -Wl,--no-entry -Iinclude -Wall -Werror
+DYN_RULE_SRCS := $(filter-out rules/dynamic/%,$(wildcard rules/*/*.c)) $(wildcard tests/dyn/*.c)
+DYN_OBJS := $(DYN_RULE_SRCS:%.c=$(B)/dyn/%.bpf.o) $(DYN_RULE_SRCS:%.c=$(B)/dyn/%.wasm)
+$(B)/dyn/%.bpf.o: %.c include/gov/dynrule.h
+	@mkdir -p $(dir $@)
+	$(BPF_CC) $< -o $@
+$(B)/dyn/%.wasm: %.c include/gov/dynrule.h
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $< -o $@
+ALL_TARGETS += $(DYN_OBJS)
+
+DYN_TEST_FLAGS := -DDYN_OBJS='"$(abspath $(B))/dyn"' -DDYN_TOP='"$(abspath .)"'
+$(filter $(B)/tests/t_dyn_%,$(TESTS)): $(DYN_HOST_OBJS) $(DYN_OBJS)
+$(B)/tests/t_dyn_%.t: TEST_EXTRA_LIBS = $(DYN_HOST_OBJS) -ldl $(DYN_TEST_FLAGS)
