@@ -34,3 +34,4 @@ ALL_TARGETS += $(DYN_OBJS)
 DYN_TEST_FLAGS := -DDYN_OBJS='"$(abspath $(B))/dyn"' -DDYN_TOP='"$(abspath .)"'
 $(filter $(B)/tests/t_dyn_%,$(TESTS)): $(DYN_HOST_OBJS) $(DYN_OBJS)
 $(B)/tests/t_dyn_%.t: TEST_EXTRA_LIBS = $(DYN_HOST_OBJS) -ldl $(DYN_TEST_FLAGS)
+$(GOVAGENT): $(B)/obj/runtime/agent/dyn.o

@@ -63,7 +63,8 @@ enum gov_verdict {
 	X(NATIVE, 0, "native", "run the original call")                        \
 	X(DENY, 1, "deny", "do not run it; fail with the rule's errno")         \
 	X(EMULATE, 2, "emulate", "do not run it; return the rule's value")      \
-	X(TRACE, 3, "trace", "count it at the agent, then run it")
+	X(TRACE, 3, "trace", "count it at the agent, then run it")              \
+	X(RULE, 4, "rule", "run dynamic rule number `value` (gov/dynrule.h)")
 
 enum gov_action {
 #define GOV_ACTION_ENUM(name, code, word, doc) GOV_ACT_##name = code,

@@ -120,7 +120,7 @@ static void bump(atomic_ullong *n)
 }
 
 /* The reply for one decoded request, from the rules in force. */
-static void decide(struct agent *a, const struct gov_wire_call *call,
+static void decide(struct agent *a, struct client *c, const struct gov_wire_call *call,
 		   uint8_t *action, int32_t *err, int64_t *value)
 {
 	const struct gov_wire_req *h = call->hdr;
@@ -131,6 +131,10 @@ static void decide(struct agent *a, const struct gov_wire_call *call,
 	for (unsigned i = 0; i < v->nrows; i++) {
 		const struct gov_decision *d = &v->rows[i];
 		if (gov_decision_matches(d, h->kind, h->callee, h->sysno)) {
+			if (d->action == GOV_ACT_RULE) {
+				agent_dyn_decide(a, c, (unsigned)d->value, call, action, err, value);
+				return;
+			}
 			*action = d->action;
 			*err = d->err;
 			*value = d->value;
@@ -160,7 +164,7 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 			 (unsigned long long)call.hdr->seq, (unsigned long long)seq);
 		goto malformed;
 	}
-	decide(a, &call, &action, &err, &value);
+	decide(a, c, &call, &action, &err, &value);
 	struct site_count *sc = site_counter(c, call.hdr->site_id, call.hdr->callee);
 	bump(sc ? &sc->calls : &c->other_calls);
 	bump(&c->calls);
@@ -351,7 +355,7 @@ char *agent_stats_json(struct agent *a)
 	}
 	pthread_mutex_unlock(&a->clients_lock);
 
-	size_t cap = 256 + SITE_COUNTS * 2 * (GOV_NAME_MAX * 6 + 96), o = 0;
+	size_t cap = 256 + SITE_COUNTS * 2 * (GOV_NAME_MAX * 6 + 96) + (1 << 20), o = 0;
 	char *out = malloc(cap), esc[GOV_NAME_MAX * 6 + 8], esc2[GOV_NAME_MAX * 6 + 8];
 	if (!out)
 		return NULL;
@@ -396,6 +400,12 @@ char *agent_stats_json(struct agent *a)
 				      json_str(all[i].callee, esc, sizeof esc), (unsigned long long)sum);
 		first = 0;
 	}
-	snprintf(out + o, cap - o, "],\"other_calls\":%llu}\n", (unsigned long long)other);
+	o += (size_t)snprintf(out + o, cap - o, "],\"other_calls\":%llu,", (unsigned long long)other);
+	pthread_rwlock_rdlock(&a->rules_lock);
+	if (o < cap)
+		o += agent_dyn_json(a, out + o, cap - o);
+	pthread_rwlock_unlock(&a->rules_lock);
+	if (o < cap)
+		snprintf(out + o, cap - o, "}\n");
 	return out;
 }
