@@ -5,7 +5,7 @@
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
 # librte_bpf is dlopen'ed: only its headers are needed to build
 DYN_RT_SRCS := rules/dynamic/dynrt.c rules/dynamic/bpf.c
-RT_SRCS += $(DYN_RT_SRCS)
+RT_SRCS += $(DYN_RT_SRCS) runtime/dynrule.c
 LDLIBS_RT += -ldl
 $(B)/pic/rules/dynamic/bpf.o $(B)/obj/rules/dynamic/bpf.o: override CFLAGS += $(DPDK_CFLAGS) -Wno-pedantic
 

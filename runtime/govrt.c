@@ -191,6 +191,7 @@ void govrt_apply_table(struct govrt_conn *c)
 {
 	uint32_t n;
 	uint64_t rev;
+	govrt_dyn_apply(c->region);
 	struct gov_decision *rows = read_table(c->region, &n, &rev);
 	if (!rows) {
 		govrt_warn("out of memory reading the decision table; keeping the old one");

@@ -97,6 +97,11 @@ void govrt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void govrt_apply_table(struct govrt_conn *c); /* lock held */
 void govrt_mark_all_agent(void);              /* lock held */
 
+/* dynrule.c: dynamic rules that run in the process */
+struct gov_dynrule;
+void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table */
+struct gov_dynrule *govrt_dyn_rule(uint32_t i); /* NULL: ask the agent */
+
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */
 struct govrt_conn *govrt_conn_get(void); /* users++; NULL if none */

@@ -19,19 +19,52 @@
 #include <unistd.h>
 #include "gov/wire.h"
 #include "agent.h"
+#include "../../rules/dynamic/dynrt.h"
 
 #define TABLE_CAP 1024
+#define DYN_CAP (512 * 1024) /* the dynamic rule area: directory and objects */
 #define SLEEP_SLICE_NS (100 * 1000000L) /* to notice a stop request */
 
 static size_t region_size(const struct agent_config *cfg, uint32_t *table_off,
-			  uint32_t *slots_off)
+			  uint32_t *dyn_off, uint32_t *slots_off)
 {
 	size_t off = (sizeof(struct gov_region_hdr) + GOV_CACHELINE - 1) & ~(size_t)(GOV_CACHELINE - 1);
 	*table_off = (uint32_t)off;
 	off += TABLE_CAP * sizeof(struct gov_decision);
 	off = (off + 4095) & ~(size_t)4095;
+	*dyn_off = (uint32_t)off;
+	off += DYN_CAP;
+	off = (off + 4095) & ~(size_t)4095;
 	*slots_off = (uint32_t)off;
 	return off + (size_t)cfg->nslots * cfg->slot_size;
+}
+
+/* The dynamic rules' directory, and the objects of those the process runs
+ * itself (placement process) while they fit. */
+static void write_dyn(struct gov_region_hdr *h, const struct agent_rules *r)
+{
+	struct gov_region_dyn *d = (struct gov_region_dyn *)((char *)h + h->dyn_off);
+	uint32_t used = sizeof *d;
+	memset(d, 0, sizeof *d);
+	for (unsigned i = 0; i < r->v.ndyn && i < GOV_REGION_DYN_MAX; i++) {
+		struct gov_region_dyn_entry *e = &d->ent[i];
+		e->spec = r->v.dyn[i].spec;
+		const struct agent_dyn *ad = r->dyn ? &r->dyn[i] : NULL;
+		if (!ad || !ad->obj)
+			continue;
+		e->hash = gov_dyn_hash(ad->obj, ad->len);
+		if (e->spec.placement != GOV_DYN_IN_PROCESS || ad->len > h->dyn_cap - used) {
+			if (e->spec.placement == GOV_DYN_IN_PROCESS)
+				agent_log("warning", "rule_too_big", "rule=%s bytes=%zu: the agent runs it",
+					  e->spec.name, ad->len);
+			continue;
+		}
+		memcpy((char *)d + used, ad->obj, ad->len);
+		e->off = used;
+		e->len = (uint32_t)ad->len;
+		used += (uint32_t)((ad->len + 7) & ~(size_t)7);
+	}
+	d->count = r->v.ndyn < GOV_REGION_DYN_MAX ? r->v.ndyn : GOV_REGION_DYN_MAX;
 }
 
 static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
@@ -39,6 +72,7 @@ static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
 	unsigned n = r->v.nrows < h->table_cap ? r->v.nrows : h->table_cap;
 	__atomic_store_n(&h->table_seq, h->table_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+	write_dyn(h, r);
 	memcpy(gov_region_table(h), r->v.rows, n * sizeof *r->v.rows);
 	h->table_count = n;
 	h->table_rev = r->rev;
@@ -48,8 +82,8 @@ static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
 struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 			     char *why, size_t whylen)
 {
-	uint32_t table_off, slots_off;
-	size_t size = region_size(&a->cfg, &table_off, &slots_off);
+	uint32_t table_off, dyn_off, slots_off;
+	size_t size = region_size(&a->cfg, &table_off, &dyn_off, &slots_off);
 	char name[96];
 	snprintf(name, sizeof name, "gov-region:%s:%d", a->cfg.resource, (int)pid);
 	int mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -80,6 +114,8 @@ struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 	h->slots_off = slots_off;
 	h->table_off = table_off;
 	h->table_cap = TABLE_CAP;
+	h->dyn_off = dyn_off;
+	h->dyn_cap = DYN_CAP;
 	pthread_rwlock_rdlock(&a->rules_lock);
 	write_table(h, &a->rules);
 	pthread_rwlock_unlock(&a->rules_lock);
