@@ -35,3 +35,11 @@ DYN_TEST_FLAGS := -DDYN_OBJS='"$(abspath $(B))/dyn"' -DDYN_TOP='"$(abspath .)"'
 $(filter $(B)/tests/t_dyn_%,$(TESTS)): $(DYN_HOST_OBJS) $(DYN_OBJS)
 $(B)/tests/t_dyn_%.t: TEST_EXTRA_LIBS = $(DYN_HOST_OBJS) -ldl $(DYN_TEST_FLAGS)
 $(GOVAGENT): $(B)/obj/runtime/agent/dyn.o
+
+BENCH_RULES := $(B)/bench/rules
+$(BENCH_RULES): bench/rules/main.c bench/common.c bench/common.h rules/deny/deny.c $(DYN_HOST_OBJS) \
+                $(DYN_OBJS) $(LIBGOVRT_SO) $(GOVAGENT) $(GOVCTL)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_FLAGS) -DGOVCTL_PATH='"$(abspath $(GOVCTL))"' $(DYN_TEST_FLAGS) -o $@ bench/rules/main.c \
+	  bench/common.c $(DYN_HOST_OBJS) $(RT_SHARED) $(BENCH_LINK) -ldl -lpthread
+BENCHES += $(BENCH_RULES)

@@ -30,7 +30,7 @@ struct thread_state {
 	uint32_t slot_hint; /* the slot this thread used last */
 	uint32_t counter;   /* per-thread call counter, low half of seq */
 };
-static __thread struct thread_state me;
+static __thread struct thread_state me __attribute__((tls_model("initial-exec")));
 
 static uint32_t my_tid(void)
 {
@@ -282,8 +282,8 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 	struct gov_dynrule *r = govrt_dyn_rule(i);
 	if (!r)
 		return -1;
-	static __thread const struct gov_site *id_site;
-	static __thread uint32_t id;
+	static __thread const struct gov_site *id_site __attribute__((tls_model("initial-exec")));
+	static __thread uint32_t id __attribute__((tls_model("initial-exec")));
 	if (id_site != site) {
 		id = gov_dyn_id(site->callee ? site->callee : "");
 		id_site = site;

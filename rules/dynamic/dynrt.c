@@ -11,7 +11,7 @@
 #include <time.h>
 #include "dynrt.h"
 
-__thread struct gov_dyn_running gov_dyn_cur;
+__thread struct gov_dyn_running gov_dyn_cur __attribute__((tls_model("initial-exec")));
 
 /* wasm.c is linked into govagent and govctl only; govrt runs eBPF alone */
 extern const struct gov_dyn_mode_ops gov_dyn_wasm_ops __attribute__((weak));
@@ -95,13 +95,19 @@ int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
 {
 	if (atomic_load_explicit(&r->disabled, memory_order_relaxed))
 		return fail_outcome(r, ctx);
-	struct gov_dyn_running saved = gov_dyn_cur;
-	gov_dyn_cur = (struct gov_dyn_running){ .rule = r, .ctx = ctx };
+	/* rules do not nest (helpers never dispatch): no need to save it */
+	struct gov_dyn_running *cur = &gov_dyn_cur;
+	cur->rule = r;
+	cur->ctx = ctx;
+	cur->fault = 0;
 	uint64_t a = r->fast ? r->fast(ctx) : r->ops->run(r, ctx);
-	struct gov_dyn_running done = gov_dyn_cur;
-	gov_dyn_cur = saved;
-	atomic_fetch_add_explicit(&r->runs, 1, memory_order_relaxed);
-	if (a != GOV_DYN_FAULT && a < GOV_DYN_NACTIONS && !done.fault)
+	struct gov_dyn_running done = *cur;
+	cur->rule = NULL;
+	/* a statistic, not a lock: racing threads may lose a count, but no
+	 * locked instruction on every run */
+	atomic_store_explicit(&r->runs, atomic_load_explicit(&r->runs, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (__builtin_expect(a != GOV_DYN_FAULT && a < GOV_DYN_NACTIONS && !done.fault, 1))
 		return (int)a;
 	unsigned long long n = atomic_fetch_add(&r->faults, 1) + 1;
 	const char *why = done.fault ? done.why : a == GOV_DYN_FAULT ? "trapped or faulted"

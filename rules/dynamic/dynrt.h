@@ -86,7 +86,9 @@ struct gov_dyn_running {
 	int fault;                 /* set by a helper given a bad argument */
 	const char *why;
 };
-extern __thread struct gov_dyn_running gov_dyn_cur;
+/* initial-exec: inside libgovrt.so a general-dynamic TLS access would be a
+ * call to __tls_get_addr on every run */
+extern __thread struct gov_dyn_running gov_dyn_cur __attribute__((tls_model("initial-exec")));
 
 /* Where gov_log's lines and fault reports go: one logfmt line without its
  * newline (default: stderr). govagent points it at its log. */

@@ -2,7 +2,7 @@
  * `clang --target=wasm32` is validated (wasm-validate), translated to C by
  * wabt's wasm2c and compiled with wasm-rt-impl.c and wasm_glue.c into a
  * shared object the agent loads. The object is cached by the module's hash
- * (<cache dir>/wasm-HASH.so, see build.h), so a module is translated once
+ * (<cache dir>/wasm-HASH-gN.so, see build.h), so a module is translated once
  * per machine: at publish by govctl (which is also how it is checked), and
  * by an agent only if the cache lacks it.
  *
@@ -11,8 +11,10 @@
  * are the helpers of module "gov" and nothing else (an object with any
  * other import does not link: -z defs). A trap (out of bounds, division by
  * zero, unreachable, stack exhausted) unwinds to the run, per thread.
- * Budget: a watchdog thread sends SIGGOVBUDGET to a thread whose run is
- * past its deadline (budget_us, seen at the watchdog's 1 ms tick); the
+ * Budget: a watchdog thread sends SIGGOVBUDGET to a thread whose run has
+ * used budget_us of CPU time (seen at the watchdog's 1 ms tick, so to
+ * within about a millisecond; a run costs the thread two stores, not a
+ * clock read); the
  * handler unwinds unless the rule is inside a helper, which then traps on
  * return. Runs of one rule are serialised (one instance, one memory).
  * Not the fault policy (dynrt.c). */
@@ -42,6 +44,7 @@
 #define WABT_RT "/usr/share/wabt/wasm2c"
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
+#define GLUE_VERSION 1
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);
@@ -59,17 +62,34 @@ struct wasm_rule {
 	void *inst;
 	uint64_t (*call)(void *, struct gov_dyn_ctx *);
 	void (*free_inst)(void *);
-	pthread_mutex_t lock;
+	atomic_flag lock;    /* one instance: runs are serialised */
 	uint64_t budget_ns;
 };
 
 /* ---- per-thread unwinding and the budget watchdog ---- */
 
+/* A thread's runs as the watchdog sees them: the thread bumps `run` (odd
+ * while running) and sets budget_ns, two plain stores and no clock read;
+ * the watchdog notes when it first saw a given odd `run` and signals the
+ * thread once that run has lasted budget_ns. */
 struct watch_rec {
 	pthread_t thread;
-	atomic_ullong deadline; /* 0 = not running a rule */
+	clockid_t cpu;              /* the thread's CPU-time clock */
+	atomic_ulong run;
+	atomic_ullong budget_ns;
+	unsigned long seen_run;     /* watchdog's own */
+	uint64_t seen_cpu;
+	int signalled;
 	struct watch_rec *next, **pprev;
 };
+
+static uint64_t cpu_ns(clockid_t c)
+{
+	struct timespec ts;
+	if (clock_gettime(c, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct watch_rec *watched;
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
@@ -93,7 +113,7 @@ static void on_budget(int sig, siginfo_t *si, void *uc)
 		tls_expired = 1; /* a helper may hold a map's lock: trap on its way out */
 		return;
 	}
-	siglongjmp(*tls_jb, TRAP_BUDGET);
+	siglongjmp(*tls_jb, TRAP_BUDGET); /* the signal stays blocked: unblocked after */
 }
 
 static void *watchdog(void *arg)
@@ -102,12 +122,26 @@ static void *watchdog(void *arg)
 	for (;;) {
 		struct timespec tick = { 0, 1000000 };
 		nanosleep(&tick, NULL);
-		uint64_t now = gov_dynh_time_ns();
+		/* CPU time, not wall time: a run whose thread was preempted on a
+		 * busy machine has not used its budget */
 		pthread_mutex_lock(&watch_lock);
 		for (struct watch_rec *w = watched; w; w = w->next) {
-			uint64_t d = atomic_load(&w->deadline);
-			if (d && now > d && atomic_compare_exchange_strong(&w->deadline, &d, 1))
+			unsigned long run = atomic_load(&w->run);
+			if (!(run & 1)) {
+				w->seen_run = 0;
+				continue;
+			}
+			uint64_t now = cpu_ns(w->cpu);
+			if (run != w->seen_run) {
+				/* first sight of this run (it may have begun up to a tick
+				 * before: the budget is kept to within a tick) */
+				w->seen_run = run;
+				w->seen_cpu = now;
+				w->signalled = 0;
+			} else if (!w->signalled && now - w->seen_cpu >= atomic_load(&w->budget_ns)) {
+				w->signalled = 1; /* one signal per run */
 				pthread_kill(w->thread, SIGGOVBUDGET);
+			}
 		}
 		pthread_mutex_unlock(&watch_lock);
 	}
@@ -149,6 +183,8 @@ static __attribute__((noinline)) struct watch_rec *watch_self(void)
 	if (!w)
 		return NULL;
 	w->thread = pthread_self();
+	if (pthread_getcpuclockid(w->thread, &w->cpu) != 0)
+		w->cpu = CLOCK_THREAD_CPUTIME_ID; /* (not for another thread: then budgets go unchecked) */
 	pthread_mutex_lock(&watch_lock);
 	w->next = watched;
 	w->pprev = &watched;
@@ -249,8 +285,10 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	char dir[PATH_MAX - 64];
 	if (gov_dyn_cache_dir(dir, sizeof dir, err, errlen) < 0)
 		return -1;
+	/* the object depends on the module and on wasm_glue.c: bump GLUE_VERSION
+	 * when the glue changes, so that no stale object is taken */
 	unsigned long long h = (unsigned long long)gov_dyn_hash(obj, len);
-	snprintf(so, solen, "%s/wasm-%016llx.so", dir, h);
+	snprintf(so, solen, "%s/wasm-%016llx-g%d.so", dir, h, GLUE_VERSION);
 	if (access(so, R_OK) == 0)
 		return 0;
 	char wasm[PATH_MAX], c[PATH_MAX], hdr[PATH_MAX], tmp[PATH_MAX], inc[PATH_MAX + 2];
@@ -323,7 +361,7 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 		free(w);
 		return NULL;
 	}
-	pthread_mutex_init(&w->lock, NULL);
+	atomic_flag_clear(&w->lock);
 	w->budget_ns = (uint64_t)(spec->budget_us ? spec->budget_us : 1000) * 1000;
 	return w;
 }
@@ -334,25 +372,38 @@ static uint64_t wasm_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
 	struct watch_rec *rec = watch_self();
 	volatile uint64_t a = GOV_DYN_FAULT;
 	sigjmp_buf buf, *saved = tls_jb;
-	pthread_mutex_lock(&w->lock);
-	int code = sigsetjmp(buf, 1);
+	while (atomic_flag_test_and_set_explicit(&w->lock, memory_order_acquire))
+		__builtin_ia32_pause();
+	/* no signal mask saved: that would be a system call per run; the one
+	 * path that needs it (the budget signal) unblocks it below */
+	int code = sigsetjmp(buf, 0);
 	if (code == 0) {
 		tls_jb = &buf;
 		tls_expired = 0;
-		if (rec)
-			atomic_store(&rec->deadline, gov_dynh_time_ns() + w->budget_ns);
+		if (rec) {
+			atomic_store_explicit(&rec->budget_ns, w->budget_ns, memory_order_relaxed);
+			atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
+					      memory_order_release);
+		}
 		tls_in_wasm = 1;
 		a = w->call(w->inst, ctx);
 	} else {
 		gov_dyn_cur.fault = 1;
 		gov_dyn_cur.why = trap_name(code);
+		if (code == TRAP_BUDGET) {
+			sigset_t s;
+			sigemptyset(&s);
+			sigaddset(&s, SIGGOVBUDGET);
+			pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+		}
 	}
 	tls_in_wasm = 0;
 	tls_in_helper = 0;
 	if (rec)
-		atomic_store(&rec->deadline, 0);
+		atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
+				      memory_order_release);
 	tls_jb = saved;
-	pthread_mutex_unlock(&w->lock);
+	atomic_flag_clear_explicit(&w->lock, memory_order_release);
 	return a;
 }
 
@@ -361,7 +412,6 @@ static void wasm_destroy(void *impl)
 	struct wasm_rule *w = impl;
 	w->free_inst(w->inst);
 	/* the object stays mapped: a thread may be returning from it */
-	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
 
