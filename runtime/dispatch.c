@@ -288,11 +288,24 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 		id = gov_dyn_id(site->callee ? site->callee : "");
 		id_site = site;
 	}
-	struct gov_dyn_ctx ctx = { .site_id = site->id, .kind = site->kind, .sysno = site->sysno,
-				   .func_id = id, .nargs = site->nparams, .pid = my_pid(),
-				   .tid = my_tid() };
-	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
+	/* field by field: zeroing the whole context first (rep stos) costs more
+	 * than the rule */
+	struct gov_dyn_ctx ctx;
+	ctx.site_id = site->id;
+	ctx.kind = site->kind;
+	ctx.sysno = site->sysno;
+	ctx.func_id = id;
+	ctx.nargs = site->nparams;
 	memcpy(ctx.args, call->arg, sizeof ctx.args);
+	ctx.caller_id = govrt_dyn_caller_id;
+	ctx.callee_id = 0;
+	ctx.pid = my_pid();
+	ctx.tid = my_tid();
+	ctx.time_ns = 0;
+	ctx.value = 0;
+	ctx.err = 0;
+	ctx.forward_to = 0;
+	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
 	switch (gov_dynrule_run(r, &ctx)) {
 	case GOV_DYN_DENY:
 		return apply(site, call, GOV_ACT_DENY, ctx.err, 0);

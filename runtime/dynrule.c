@@ -12,6 +12,7 @@
 #include "../rules/dynamic/dynrt.h"
 
 static _Atomic(struct gov_dynrule *) rules[GOV_REGION_DYN_MAX];
+uint32_t govrt_dyn_caller_id;
 
 struct gov_dynrule *govrt_dyn_rule(uint32_t i)
 {
@@ -50,6 +51,7 @@ void govrt_dyn_apply(struct gov_region_hdr *h)
 		return;
 	}
 	gov_dyn_log_hook = warn_line;
+	govrt_dyn_caller_id = gov_dyn_id(govrt.cfg.resource);
 	uint32_t n = d->count < GOV_REGION_DYN_MAX ? d->count : GOV_REGION_DYN_MAX;
 	for (uint32_t i = 0; i < GOV_REGION_DYN_MAX; i++) {
 		struct gov_region_dyn_entry *e = &d->ent[i];

@@ -14,7 +14,7 @@
 
 struct govrt govrt = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		       .counters_lock = PTHREAD_MUTEX_INITIALIZER };
-static __thread struct govrt_thread_counters my_counters;
+static __thread struct govrt_thread_counters my_counters __attribute__((tls_model("initial-exec")));
 static pthread_key_t counters_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 

@@ -101,6 +101,7 @@ void govrt_mark_all_agent(void);              /* lock held */
 struct gov_dynrule;
 void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table */
 struct gov_dynrule *govrt_dyn_rule(uint32_t i); /* NULL: ask the agent */
+extern uint32_t govrt_dyn_caller_id;            /* gov_dyn_id(this resource) */
 
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */
