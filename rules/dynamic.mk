@@ -14,7 +14,6 @@ DYN_HOST_OBJS := $(DYN_HOST_SRCS:%.c=$(B)/obj/%.o)
 $(GOVAGENT): $(DYN_HOST_OBJS)
 $(GOVCTL): $(DYN_HOST_OBJS)
 $(B)/obj/rules/dynamic/wasm.o $(B)/obj/rules/dynamic/build.o: override CFLAGS += \
-	-DGOV_WASM_GLUE='"$(abspath rules/dynamic/wasm_glue.c)"' \
 	-DGOV_WASM_GLUE_DIR='"$(abspath rules/dynamic)"' -DGOV_INCLUDE_DIR='"$(abspath include)"' \
 	-Wno-format-truncation
 
@@ -43,3 +42,11 @@ $(BENCH_RULES): bench/rules/main.c bench/common.c bench/common.h rules/deny/deny
 	$(CC) $(BENCH_FLAGS) -DGOVCTL_PATH='"$(abspath $(GOVCTL))"' $(DYN_TEST_FLAGS) -o $@ bench/rules/main.c \
 	  bench/common.c $(DYN_HOST_OBJS) $(RT_SHARED) $(BENCH_LINK) -ldl -lpthread
 BENCHES += $(BENCH_RULES)
+
+# wasm rules are compiled with these two files (GOV_WASM_GLUE_DIR points an
+# installed govagent or govctl at them) and the headers rules include
+install-dynrules:
+	install -d $(DESTDIR)$(PREFIX)/share/rhodes
+	install -m 644 rules/dynamic/wasm_glue.c rules/dynamic/wasm_trap.h $(DESTDIR)$(PREFIX)/share/rhodes/
+INSTALL_PARTS += install-dynrules
+.PHONY: install-dynrules

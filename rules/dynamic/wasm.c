@@ -32,9 +32,6 @@
 #include "build.h"
 #include "dynrt.h"
 
-#ifndef GOV_WASM_GLUE
-#define GOV_WASM_GLUE "/usr/local/share/rhodes/wasm_glue.c"
-#endif
 #ifndef GOV_WASM_GLUE_DIR
 #define GOV_WASM_GLUE_DIR "/usr/local/share/rhodes"
 #endif
@@ -292,6 +289,12 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	if (access(so, R_OK) == 0)
 		return 0;
 	char wasm[PATH_MAX], c[PATH_MAX], hdr[PATH_MAX], tmp[PATH_MAX], inc[PATH_MAX + 2];
+	char glue[PATH_MAX], trap_h[PATH_MAX];
+	/* wasm_glue.c and wasm_trap.h: GOV_WASM_GLUE_DIR (an installed copy,
+	 * make install puts them in PREFIX/share/rhodes), else the source tree */
+	const char *gd = getenv("GOV_WASM_GLUE_DIR");
+	snprintf(glue, sizeof glue, "%s/wasm_glue.c", gd && *gd ? gd : GOV_WASM_GLUE_DIR);
+	snprintf(trap_h, sizeof trap_h, "%s/wasm_trap.h", gd && *gd ? gd : GOV_WASM_GLUE_DIR);
 	snprintf(wasm, sizeof wasm, "%s/wasm-%016llx.%d.wasm", dir, h, (int)getpid());
 	snprintf(c, sizeof c, "%s/wasm-%016llx.%d.c", dir, h, (int)getpid());
 	snprintf(hdr, sizeof hdr, "%s/wasm-%016llx.%d.h", dir, h, (int)getpid());
@@ -312,8 +315,8 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	char *compile[] = { "cc", "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs",
 			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
 			    "-DWASM_RT_TRAP_HANDLER=gov_wasm_trap", "-DGOV_WASM_IMPORTS=0", "-I" WABT_RT, inc,
-			    "-include", GOV_WASM_GLUE_DIR "/wasm_trap.h", "-include", hdr,
-			    GOV_WASM_GLUE, c, WABT_RT "/wasm-rt-impl.c", "-o", tmp, "-lm", NULL };
+			    "-include", trap_h, "-include", hdr,
+			    glue, c, WABT_RT "/wasm-rt-impl.c", "-o", tmp, "-lm", NULL };
 	int r = gov_dyn_cmd(validate, err, errlen);
 	if (r == 0)
 		r = gov_dyn_cmd(translate, err, errlen);
