@@ -11,13 +11,9 @@
 #include "govrt_private.h"
 #include "../rules/dynamic/dynrt.h"
 
-static _Atomic(struct gov_dynrule *) rules[GOV_REGION_DYN_MAX];
+_Atomic(struct gov_dynrule *) govrt_dyn_rules[GOV_REGION_DYN_MAX];
 uint32_t govrt_dyn_caller_id;
-
-struct gov_dynrule *govrt_dyn_rule(uint32_t i)
-{
-	return i < GOV_REGION_DYN_MAX ? atomic_load_explicit(&rules[i], memory_order_acquire) : NULL;
-}
+#define rules govrt_dyn_rules
 
 static void warn_line(const char *line)
 {

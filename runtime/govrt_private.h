@@ -100,7 +100,12 @@ void govrt_mark_all_agent(void);              /* lock held */
 /* dynrule.c: dynamic rules that run in the process */
 struct gov_dynrule;
 void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table */
-struct gov_dynrule *govrt_dyn_rule(uint32_t i); /* NULL: ask the agent */
+extern _Atomic(struct gov_dynrule *) govrt_dyn_rules[GOV_REGION_DYN_MAX];
+static inline struct gov_dynrule *govrt_dyn_rule(uint32_t i) /* NULL: ask the agent */
+{
+	return i < GOV_REGION_DYN_MAX ? atomic_load_explicit(&govrt_dyn_rules[i], memory_order_acquire)
+				      : NULL;
+}
 extern uint32_t govrt_dyn_caller_id;            /* gov_dyn_id(this resource) */
 
 /* channel.c */

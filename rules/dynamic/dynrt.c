@@ -91,7 +91,21 @@ static int fail_outcome(const struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
 	return r->spec.fail_action ? r->spec.fail_action : GOV_DYN_NATIVE;
 }
 
-int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
+int gov_dynrule_fault(struct gov_dynrule *r, struct gov_dyn_ctx *ctx, uint64_t a,
+		      const struct gov_dyn_running *done)
+{
+	unsigned long long n = atomic_fetch_add(&r->faults, 1) + 1;
+	const char *why = done->fault ? done->why : a == GOV_DYN_FAULT ? "trapped or faulted"
+							       : "returned no action";
+	logf_rule(r, "rule_fault", "faults=%llu why=\"%s\" result=%llu", n, why,
+		  (unsigned long long)a);
+	if (r->spec.max_faults && n >= r->spec.max_faults &&
+	    !atomic_exchange(&r->disabled, 1))
+		logf_rule(r, "rule_disabled", "faults=%llu max_faults=%u", n, r->spec.max_faults);
+	return fail_outcome(r, ctx);
+}
+
+int gov_dynrule_run_slow(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
 {
 	if (atomic_load_explicit(&r->disabled, memory_order_relaxed))
 		return fail_outcome(r, ctx);
@@ -103,21 +117,11 @@ int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
 	uint64_t a = r->fast ? r->fast(ctx) : r->ops->run(r, ctx);
 	struct gov_dyn_running done = *cur;
 	cur->rule = NULL;
-	/* a statistic, not a lock: racing threads may lose a count, but no
-	 * locked instruction on every run */
 	atomic_store_explicit(&r->runs, atomic_load_explicit(&r->runs, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	if (__builtin_expect(a != GOV_DYN_FAULT && a < GOV_DYN_NACTIONS && !done.fault, 1))
 		return (int)a;
-	unsigned long long n = atomic_fetch_add(&r->faults, 1) + 1;
-	const char *why = done.fault ? done.why : a == GOV_DYN_FAULT ? "trapped or faulted"
-							      : "returned no action";
-	logf_rule(r, "rule_fault", "faults=%llu why=\"%s\" result=%llu", n, why,
-		  (unsigned long long)a);
-	if (r->spec.max_faults && n >= r->spec.max_faults &&
-	    !atomic_exchange(&r->disabled, 1))
-		logf_rule(r, "rule_disabled", "faults=%llu max_faults=%u", n, r->spec.max_faults);
-	return fail_outcome(r, ctx);
+	return gov_dynrule_fault(r, ctx, a, &done);
 }
 
 /* ---- helpers ---- */

@@ -63,11 +63,6 @@ struct gov_dynrule *gov_dynrule_load(const struct gov_dyn_spec *spec, const void
 				     size_t len, char *err, size_t errlen);
 void gov_dynrule_free(struct gov_dynrule *r);
 
-/* Runs r on ctx. Returns the action to take (never GOV_DYN_FAULT): on a
- * fault, a run over budget or a bad helper argument, the fail outcome,
- * with ctx->err / ctx->value set from the spec; a disabled rule always
- * answers its fail outcome. Never lets the fault reach the caller. */
-int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx);
 
 /* The helpers, for the modes to register (eBPF: as external symbols;
  * wasm: as imports). They act on the rule the calling thread is running. */
@@ -96,6 +91,36 @@ extern void (*gov_dyn_log_hook)(const char *line);
 
 /* FNV-1a 64 of bytes: the object's identity (cache keys, "changed?"). */
 uint64_t gov_dyn_hash(const void *p, size_t len);
+
+/* Runs r on ctx. Returns the action to take (never GOV_DYN_FAULT): on a
+ * fault, a run over budget or a bad helper argument, the fail outcome,
+ * with ctx->err / ctx->value set from the spec; a disabled rule always
+ * answers its fail outcome. Never lets the fault reach the caller.
+ * Inline for JIT-compiled code that returns a good action (the dispatch
+ * path of govrt); everything else goes through gov_dynrule_run_slow. */
+int gov_dynrule_run_slow(struct gov_dynrule *r, struct gov_dyn_ctx *ctx);
+/* A run that ended with result a (or a helper's fault): counted, logged,
+ * maybe disabling r; returns the fail outcome. */
+int gov_dynrule_fault(struct gov_dynrule *r, struct gov_dyn_ctx *ctx, uint64_t a,
+		      const struct gov_dyn_running *done);
+static inline int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
+{
+	if (__builtin_expect(!r->fast || atomic_load_explicit(&r->disabled, memory_order_relaxed), 0))
+		return gov_dynrule_run_slow(r, ctx);
+	struct gov_dyn_running *cur = &gov_dyn_cur;
+	cur->rule = r;
+	cur->ctx = ctx;
+	cur->fault = 0;
+	uint64_t a = r->fast(ctx);
+	cur->rule = NULL;
+	/* a statistic, not a lock: racing threads may lose a count, but no
+	 * locked instruction on every run */
+	atomic_store_explicit(&r->runs, atomic_load_explicit(&r->runs, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (__builtin_expect(a == GOV_DYN_FAULT || a >= GOV_DYN_NACTIONS || cur->fault, 0))
+		return gov_dynrule_fault(r, ctx, a, cur);
+	return (int)a;
+}
 
 /* Appends the rule's counts, counters and events as a JSON object to buf
  * (at most cap bytes); returns the length written. */
