@@ -84,18 +84,19 @@ static inline uint32_t gov_dyn_id(const char *s)
 #define GOV_DYN_ID(s) ((uint32_t)GOV_DYN_H12_(s, 12, GOV_DYN_H12_(s, 0, 2166136261u)))
 
 /* ---- helpers: the only way out of a rule ----
- * Every argument and result is a 64-bit word, so one declaration serves
- * both modes. A helper given a bad argument (a map or counter number out
- * of range) marks the run as faulted: the rule's fail outcome applies, and
- * the fault counts toward disabling it. */
-#define GOV_DYN_HELPERS(X)                                                          \
-	X(map_lookup, 3, "(map, key, dflt): the value stored under key, else dflt") \
-	X(map_update, 3, "(map, key, value): 0, or -1 if the map is full")          \
-	X(map_delete, 2, "(map, key): 0, or -1 if key was not there")                \
-	X(counter_add, 2, "(counter, delta): the counter's new value")               \
-	X(time_ns, 0, "(): CLOCK_MONOTONIC now, in ns")                              \
-	X(log, 2, "(code, value): one log line: rule, code, value")                  \
-	X(event, 2, "(a, b): appends {time, site, a, b} to the rule's event ring")
+ * Declared once, below (rule side); the host implements them in
+ * rules/dynamic/dynrt.c (gov_dynh_*). Every argument and result is a 64-bit
+ * word, so one declaration serves both modes. A helper given a bad
+ * argument (a map or counter number out of range) marks the run as
+ * faulted: the rule's fail outcome applies, and the fault counts toward
+ * disabling it.
+ *   gov_map_lookup(map, key, dflt)   the value stored under key, else dflt
+ *   gov_map_update(map, key, value)  0, or -1 if the map is full
+ *   gov_map_delete(map, key)         0, or -1 if key was not there
+ *   gov_counter_add(counter, delta)  the counter's new value
+ *   gov_time_ns()                    CLOCK_MONOTONIC now, in ns
+ *   gov_log(code, value)             one log line: rule, code, value
+ *   gov_event(a, b)                  appends {time, site, a, b} to the event ring */
 
 /* ---- host side: how a rule was published (the rule document's
  * `dynamic:` entry, docs/dynrules.md), as the agent passes it on ---- */

@@ -1,8 +1,8 @@
-/* rules/deny/deny.c - the deny rule: fail a call when its arguments match.
- * One source for both modes (eBPF and wasm). As shipped it denies a write
- * of more than 4096 bytes with EFBIG and an unlink while counter 1 ... it
- * is an example to copy: change the predicates, not the shape. Not a
- * general predicate language: a rule is code. */
+/* rules/deny/deny.c - the deny rule: fail a call when its syscall or
+ * function and its arguments match. One source for both modes (eBPF and
+ * wasm). As shipped it denies a write of more than 4096 bytes with EFBIG
+ * (counter 0) and every unlink with EACCES (counter 1); copy it and change
+ * the predicates. Not a general predicate language: a rule is code. */
 #include "gov/dynrule.h"
 
 #define SYS_write 1
