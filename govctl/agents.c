@@ -57,7 +57,7 @@ static int alive(pid_t pid)
 }
 
 /* The agent's statistics (JSON text, malloc'ed), or NULL. */
-static char *query_agent(const char *resource)
+char *govctl_query_agent(const char *resource)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (gov_run_path(sa.sun_path, sizeof sa.sun_path, resource, "sock") < 0)
@@ -92,7 +92,7 @@ static int agent_start(struct govctl *g, int argc, char **argv)
 	if (!gov_resource_name_ok(resource))
 		return govctl_fail(GOVCTL_USAGE, "agent start: '%s' is not a resource name", resource);
 	pid_t old = read_pid(resource);
-	if (alive(old) && query_agent(resource))
+	if (alive(old) && govctl_query_agent(resource))
 		return govctl_fail(GOVCTL_REFUSED, "an agent for %s already runs (pid %d)", resource, (int)old);
 	char agent[PATH_MAX], log[PATH_MAX], dir[PATH_MAX];
 	govagent_path(agent, sizeof agent);
@@ -124,7 +124,7 @@ static int agent_start(struct govctl *g, int argc, char **argv)
 	waitpid(pid, NULL, 0);
 	struct timespec ts = { 0, 5 * 1000000 };
 	for (int i = 0; i < 1000; i++) {
-		char *stats = query_agent(resource);
+		char *stats = govctl_query_agent(resource);
 		if (stats) {
 			free(stats);
 			printf("agent for %s started (pid %d), log %s\n", resource, (int)read_pid(resource), log);
@@ -158,7 +158,7 @@ static int agent_stop(struct govctl *g, int argc, char **argv)
 static json_t *agent_record(const char *resource)
 {
 	pid_t pid = read_pid(resource);
-	char *stats = alive(pid) ? query_agent(resource) : NULL;
+	char *stats = alive(pid) ? govctl_query_agent(resource) : NULL;
 	json_t *st = stats ? json_loads(stats, 0, NULL) : NULL;
 	free(stats);
 	json_t *o = json_pack("{s:s,s:i,s:b}", "resource", resource, "pid", (int)pid, "alive",
@@ -295,7 +295,7 @@ int cmd_stats(struct govctl *g, int argc, char **argv)
 	size_t k;
 	json_array_foreach(agents, k, a) {
 		const char *r = json_string_value(json_object_get(a, "resource"));
-		char *text = json_is_true(json_object_get(a, "alive")) ? query_agent(r) : NULL;
+		char *text = json_is_true(json_object_get(a, "alive")) ? govctl_query_agent(r) : NULL;
 		json_t *st = text ? json_loads(text, 0, NULL) : NULL;
 		free(text);
 		if (st)

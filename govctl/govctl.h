@@ -63,6 +63,10 @@ int govctl_plan_resources(struct govctl *g, const struct gov_ruledoc *d, const c
 govctl_cmd cmd_rule;
 /* agents.c */
 govctl_cmd cmd_agent, cmd_stats;
+/* The statistics JSON of RESOURCE's running agent (malloc'ed), or NULL. */
+char *govctl_query_agent(const char *resource);
+/* trace.c */
+govctl_cmd cmd_trace;
 
 /* Prints v as indented JSON and a newline on stdout (--json output). */
 void govctl_print_json(json_t *v);

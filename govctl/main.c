@@ -23,6 +23,7 @@ static const char usage[] =
 	"  rule publish|list|show|history|diff|rollback|watch ...\n"
 	"  agent start|stop|list|status ...\n"
 	"  stats                        per-edge and per-site call counts from the agents\n"
+	"  trace RESOURCE               dynamic rules' counters and event rings in its agent\n"
 	"\n"
 	"options:\n"
 	"  --store URL   sqlite:PATH (default: sqlite:$GOV_HOME/store.db) or etcd:http://HOST:PORT;\n"
@@ -167,6 +168,7 @@ static const struct {
 	{ "rule", cmd_rule },
 	{ "agent", cmd_agent },
 	{ "stats", cmd_stats },
+	{ "trace", cmd_trace },
 };
 
 int main(int argc, char **argv)

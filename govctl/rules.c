@@ -18,6 +18,8 @@
 #include "govctl.h"
 #include "gov/store_keys.h"
 #include "../rules/ruledoc.h"
+#include "../rules/dynamic/dynrt.h"
+#include "../rules/dynamic/build.h"
 #include "internal.h"
 
 #define MAX_TRIES 1000
@@ -271,9 +273,92 @@ static struct gov_txn_op *route_ops(struct gov_store *s, const char *name, uint6
 	return ops;
 }
 
+/* The objects of a document's dynamic entries, each built or read and
+ * then loaded exactly as an agent will load it (verified by librte_bpf,
+ * validated and translated by wabt), so a rule that would be refused there
+ * is refused here, with the reason and nothing written. From a file, paths
+ * are relative to its folder; a rollback takes the objects of the version it
+ * republishes (from_rule, from_version). */
+struct dyn_objects {
+	void **obj;
+	size_t *len;
+	char (*key)[300];
+	unsigned n;
+};
+
+static void dyn_objects_free(struct dyn_objects *o)
+{
+	for (unsigned i = 0; i < o->n; i++)
+		free(o->obj[i]);
+	free(o->obj);
+	free(o->len);
+	free(o->key);
+	memset(o, 0, sizeof *o);
+}
+
+static int dyn_objects_get(struct gov_store *s, const struct gov_ruledoc *d, const char *origin,
+			   const char *from_rule, uint64_t from_version, struct dyn_objects *o,
+			   char *why, size_t whylen)
+{
+	o->n = d->ndyn;
+	o->obj = calloc(d->ndyn + 1, sizeof *o->obj);
+	o->len = calloc(d->ndyn + 1, sizeof *o->len);
+	o->key = calloc(d->ndyn + 1, sizeof *o->key);
+	if (!o->obj || !o->len || !o->key) {
+		snprintf(why, whylen, "out of memory");
+		return GOVCTL_UNAVAILABLE;
+	}
+	char *copy = strdup(origin), *dir = copy ? dirname(copy) : ".";
+	int code = 0;
+	for (unsigned i = 0; i < d->ndyn && !code; i++) {
+		const struct gov_ruledoc_dynamic *e = &d->dyn[i];
+		char path[1100], err[2048];
+		int rc;
+		if (from_rule) {
+			char key[300];
+			struct gov_kv kv;
+			snprintf(key, sizeof key, GOV_RULE_OBJ_FMT, from_rule, (unsigned long long)from_version, i);
+			rc = gov_store_get(s, key, &kv, err, sizeof err);
+			if (rc != 0) {
+				snprintf(why, whylen, "%s: the object of dynamic rule %s is not in the store (%s)",
+					 origin, e->spec.name, rc < 0 ? err : key);
+				code = rc < 0 ? GOVCTL_UNAVAILABLE : GOVCTL_REFUSED;
+				break;
+			}
+			o->obj[i] = malloc(kv.len + 1);
+			if (o->obj[i])
+				memcpy(o->obj[i], kv.value, kv.len);
+			o->len[i] = kv.len;
+			gov_kv_clear(&kv);
+			rc = o->obj[i] ? 0 : -1;
+			snprintf(err, sizeof err, "out of memory");
+		} else {
+			if (e->path[0] == '/')
+				snprintf(path, sizeof path, "%s", e->path);
+			else
+				snprintf(path, sizeof path, "%s/%s", dir, e->path);
+			rc = e->is_source ? gov_dyn_compile(e->spec.mode, path, &o->obj[i], &o->len[i], err, sizeof err)
+					  : gov_dyn_read(path, &o->obj[i], &o->len[i], err, sizeof err);
+		}
+		struct gov_dynrule *r = NULL;
+		if (rc == 0) {
+			struct gov_dyn_spec spec = e->spec;
+			r = gov_dynrule_load(&spec, o->obj[i], o->len[i], err, sizeof err);
+		}
+		if (!r) {
+			snprintf(why, whylen, "%s:%u:%u: dynamic rule %s refused: %s", origin, e->pos.line,
+				 e->pos.column, e->spec.name, err);
+			code = GOVCTL_REFUSED;
+		}
+		gov_dynrule_free(r);
+	}
+	free(copy);
+	return code;
+}
+
 /* Checks and writes one new version of name with text; returns an exit code. */
 static int publish_text(struct govctl *g, const char *name, const char *text, size_t len,
-			const char *origin, const char *what)
+			const char *origin, const char *what, const char *from_rule, uint64_t from_version)
 {
 	struct gov_store *s = govctl_store(g);
 	struct gov_ruledoc d;
@@ -287,6 +372,14 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 	}
 	int code = 0;
 	char *layers = NULL;
+	struct dyn_objects objs = { 0 };
+	if (d.ndyn) {
+		code = dyn_objects_get(s, &d, origin, from_rule, from_version, &objs, why, sizeof why);
+		if (code) {
+			govctl_fail(code, "%s\ngovctl: nothing published", why);
+			goto out;
+		}
+	}
 	for (int tries = 0; tries < MAX_TRIES; tries++) {
 		struct guard guard = { .n = 0 };
 		/* a layer set is checked against every resource: a registration
@@ -343,7 +436,7 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		json_t *targets = route_targets(&d), *keep = json_array();
 		size_t nroutes = 0;
 		struct gov_txn_op *routes = route_ops(s, name, version + 1, targets, keep, &nroutes);
-		struct gov_txn_op *ops = routes ? calloc(nroutes + 3 + rt.nops, sizeof *ops) : NULL;
+		struct gov_txn_op *ops = routes ? calloc(nroutes + 3 + rt.nops + objs.n, sizeof *ops) : NULL;
 		struct gov_txn_cmp *cmps = calloc(guard.n + 1 + rt.ncmps, sizeof *cmps);
 		if (!ops || !cmps) {
 			free(routes);
@@ -370,6 +463,11 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		memcpy(cmps + guard.n, rt.cmps, rt.ncmps * sizeof *cmps);
 		memcpy(ops + nops, rt.ops, rt.nops * sizeof *ops);
 		nops += rt.nops;
+		for (unsigned i = 0; i < objs.n; i++) {
+			snprintf(objs.key[i], sizeof objs.key[i], GOV_RULE_OBJ_FMT, name,
+				 (unsigned long long)version + 1, i);
+			ops[nops++] = (struct gov_txn_op){ GOV_TXN_PUT, objs.key[i], objs.obj[i], objs.len[i] };
+		}
 		int r = gov_store_txn(s, cmps, guard.n + rt.ncmps, ops, nops, &rev, err, sizeof err);
 		free(ops);
 		free(cmps);
@@ -396,6 +494,7 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 		govctl_fail(code, "nothing published");
 out:
 	free(layers);
+	dyn_objects_free(&objs);
 	gov_ruledoc_free(&d);
 	return code;
 }
@@ -444,7 +543,7 @@ static int rule_publish(struct govctl *g, int argc, char **argv)
 	if (!gov_resource_name_ok(name))
 		r = govctl_fail(GOVCTL_REFUSED, "'%s' is not a rule name (1-63 of A-Z a-z 0-9 . _ -; use --name)", name);
 	else
-		r = publish_text(g, name, text, len, file, "published");
+		r = publish_text(g, name, text, len, file, "published", NULL, 0);
 	free(text);
 	return r;
 }
@@ -651,7 +750,7 @@ static int rule_rollback(struct govctl *g, int argc, char **argv)
 		return r;
 	char origin[300];
 	snprintf(origin, sizeof origin, "%s version %llu", argv[1], (unsigned long long)to);
-	r = publish_text(g, argv[1], (char *)kv.value, kv.len, origin, "rolled back: published");
+	r = publish_text(g, argv[1], (char *)kv.value, kv.len, origin, "rolled back: published", argv[1], to);
 	gov_kv_clear(&kv);
 	return r;
 }

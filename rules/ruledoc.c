@@ -117,6 +117,8 @@ static int parse_row(struct ctx *c, yaml_node_t *item, struct gov_decision *row,
 			int a = gov_action_from_word(val);
 			if (a < 0)
 				return fail(c, v, "unknown action '%s' (native, deny, emulate, trace, forward)", val);
+			if (a == GOV_ACT_RULE)
+				return fail(c, v, "action 'rule' is not written by hand: a 'dynamic:' entry attaches its rule");
 			row->action = (uint8_t)a;
 			action_node = v;
 		} else if (strcmp(key, "errno") == 0) {
@@ -408,6 +410,212 @@ static int parse_resources(struct ctx *c, yaml_node_t *list)
 	return 0;
 }
 
+/* One attach item: {function: NAME} or {syscall: NAME}, as in a verdict. */
+static int parse_attach(struct ctx *c, yaml_node_t *item, struct gov_decision *row)
+{
+	yaml_node_t *k, *v;
+	if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+		return fail(c, item, "an attach item is {function: NAME} or {syscall: NAME}");
+	memset(row, 0, sizeof *row);
+	FOR_PAIRS(c, item, k, v) {
+		const char *key = scalar(k), *val = scalar(v);
+		if (!key || !val)
+			return fail(c, item, "an attach item is {function: NAME} or {syscall: NAME}");
+		if (strcmp(key, "function") == 0) {
+			if (!*val || strlen(val) >= sizeof row->name)
+				return fail(c, v, "function name must be 1..%zu characters", sizeof row->name - 1);
+			row->match = GOV_MATCH_FUNCTION;
+			row->sysno = -1;
+			strcpy(row->name, val);
+		} else if (strcmp(key, "syscall") == 0) {
+			int nr = gov_syscall_number(val);
+			if (nr < 0)
+				return fail(c, v, "unknown syscall '%s' (x86-64 names, e.g. openat)", val);
+			row->match = GOV_MATCH_SYSCALL;
+			row->sysno = nr;
+			snprintf(row->name, sizeof row->name, "%s", val);
+		} else {
+			return fail(c, k, "unknown field '%s' in an attach item (function, syscall)", key);
+		}
+	}
+	row->action = GOV_ACT_RULE;
+	return 0;
+}
+
+static int parse_uint(struct ctx *c, yaml_node_t *v, const char *field, long long max, uint32_t *out)
+{
+	long long x;
+	if (!scalar(v))
+		return fail(c, v, "field '%s' must be a number", field);
+	if (parse_long(c, v, field, &x) < 0)
+		return -1;
+	if (x < 0 || x > max)
+		return fail(c, v, "field '%s': %lld is out of range (0..%lld)", field, x, max);
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static int parse_dyn_entry(struct ctx *c, yaml_node_t *item, unsigned index)
+{
+	struct gov_ruledoc_dynamic *e = &c->d.dyn[index];
+	yaml_node_t *k, *v, *attach = NULL, *errno_node = NULL, *value_node = NULL, *fail_node = NULL;
+	yaml_node_t *place_node = NULL, *insns_node = NULL, *budget_node = NULL;
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(c, item, "a dynamic rule is a mapping (name, mode, source or object, attach, ...)");
+	memset(e, 0, sizeof *e);
+	e->pos = pos_of(item);
+	e->spec.placement = GOV_DYN_IN_AGENT;
+	e->spec.fail_action = GOV_DYN_NATIVE;
+	e->spec.max_faults = 10;
+	e->spec.max_insns = 4096;
+	e->spec.budget_us = 1000;
+	snprintf(e->spec.name, sizeof e->spec.name, "rule%u", index);
+	FOR_PAIRS(c, item, k, v) {
+		const char *key = scalar(k), *val = scalar(v);
+		if (!key)
+			return fail(c, k, "keys must be plain words");
+		if (strcmp(key, "attach") == 0) {
+			attach = v;
+			continue;
+		}
+		if (!val)
+			return fail(c, v, "field '%s' must be a single value", key);
+		if (strcmp(key, "name") == 0) {
+			if (name_field(c, v, "a dynamic rule's name", e->spec.name) < 0)
+				return -1;
+		} else if (strcmp(key, "mode") == 0) {
+			if (strcmp(val, "ebpf") == 0)
+				e->spec.mode = GOV_DYN_EBPF;
+			else if (strcmp(val, "wasm") == 0)
+				e->spec.mode = GOV_DYN_WASM;
+			else
+				return fail(c, v, "unknown mode '%s' (ebpf, wasm)", val);
+		} else if (strcmp(key, "source") == 0 || strcmp(key, "object") == 0) {
+			if (e->path[0])
+				return fail(c, k, "a dynamic rule has one source or one object, not both");
+			if (!*val || strlen(val) >= sizeof e->path)
+				return fail(c, v, "a path must be 1..%zu characters", sizeof e->path - 1);
+			strcpy(e->path, val);
+			e->is_source = key[0] == 's';
+		} else if (strcmp(key, "resource") == 0) {
+			if (!gov_resource_name_ok(val))
+				return fail(c, v, "'%s' is not a resource name", val);
+			strcpy(e->resource, val);
+		} else if (strcmp(key, "placement") == 0) {
+			if (strcmp(val, "agent") == 0)
+				e->spec.placement = GOV_DYN_IN_AGENT;
+			else if (strcmp(val, "process") == 0)
+				e->spec.placement = GOV_DYN_IN_PROCESS;
+			else
+				return fail(c, v, "unknown placement '%s' (agent, process)", val);
+			place_node = v;
+		} else if (strcmp(key, "fail") == 0) {
+			if (strcmp(val, "native") == 0)
+				e->spec.fail_action = GOV_DYN_NATIVE;
+			else if (strcmp(val, "deny") == 0)
+				e->spec.fail_action = GOV_DYN_DENY;
+			else if (strcmp(val, "emulate") == 0)
+				e->spec.fail_action = GOV_DYN_EMULATE;
+			else
+				return fail(c, v, "unknown fail outcome '%s' (native, deny, emulate)", val);
+			fail_node = v;
+		} else if (strcmp(key, "errno") == 0) {
+			int er = gov_errno_from_name(val);
+			if (er <= 0)
+				return fail(c, v, "unknown errno '%s' (a name such as EACCES, or a number)", val);
+			e->spec.fail_err = er;
+			errno_node = v;
+		} else if (strcmp(key, "value") == 0) {
+			long long x;
+			if (parse_long(c, v, "value", &x) < 0)
+				return -1;
+			e->spec.fail_value = x;
+			value_node = v;
+		} else if (strcmp(key, "max_faults") == 0) {
+			if (parse_uint(c, v, "max_faults", 1000000000, &e->spec.max_faults) < 0)
+				return -1;
+		} else if (strcmp(key, "max_insns") == 0) {
+			if (parse_uint(c, v, "max_insns", 1000000, &e->spec.max_insns) < 0)
+				return -1;
+			if (!e->spec.max_insns)
+				return fail(c, v, "field 'max_insns' must be at least 1");
+			insns_node = v;
+		} else if (strcmp(key, "budget_us") == 0) {
+			if (parse_uint(c, v, "budget_us", 10000000, &e->spec.budget_us) < 0)
+				return -1;
+			if (!e->spec.budget_us)
+				return fail(c, v, "field 'budget_us' must be at least 1");
+			budget_node = v;
+		} else {
+			return fail(c, k, "unknown field '%s' in a dynamic rule (name, mode, source, object, "
+				    "attach, resource, placement, fail, errno, value, max_faults, max_insns, "
+				    "budget_us)", key);
+		}
+	}
+	for (unsigned j = 0; j < index; j++)
+		if (strcmp(c->d.dyn[j].spec.name, e->spec.name) == 0)
+			return fail(c, item, "dynamic rule '%s' is declared twice", e->spec.name);
+	if (!e->spec.mode)
+		return fail(c, item, "a dynamic rule needs 'mode' (ebpf or wasm)");
+	if (!e->path[0])
+		return fail(c, item, "a dynamic rule needs 'source' (C) or 'object' (built)");
+	if (!attach)
+		return fail(c, item, "a dynamic rule needs 'attach' (a list of {function: F} or {syscall: S})");
+	if (e->spec.mode == GOV_DYN_WASM && e->spec.placement == GOV_DYN_IN_PROCESS)
+		return fail(c, place_node, "placement 'process' is eBPF only: a wasm rule runs in the agent "
+			    "(placement: agent)");
+	if (errno_node && e->spec.fail_action != GOV_DYN_DENY)
+		return fail(c, errno_node, "'errno' only goes with fail: deny");
+	if (value_node && e->spec.fail_action != GOV_DYN_EMULATE)
+		return fail(c, value_node, "'value' only goes with fail: emulate");
+	if (fail_node && e->spec.fail_action == GOV_DYN_DENY && !e->spec.fail_err)
+		e->spec.fail_err = EPERM;
+	if (insns_node && e->spec.mode != GOV_DYN_EBPF)
+		return fail(c, insns_node, "'max_insns' is the budget of an eBPF rule; a wasm rule has budget_us");
+	if (budget_node && e->spec.mode != GOV_DYN_WASM)
+		return fail(c, budget_node, "'budget_us' is the budget of a wasm rule; an eBPF rule has max_insns "
+			    "(it cannot loop: its runs are bounded by its length)");
+	if (attach->type != YAML_SEQUENCE_NODE || seq_len(attach) == 0)
+		return fail(c, attach, "'attach' must be a non-empty list of {function: F} or {syscall: S}");
+	size_t n = seq_len(attach);
+	struct gov_decision *rows = realloc(c->d.rows, (c->d.nrows + n + 1) * sizeof *rows);
+	char (*res)[GOV_NAME_MAX] = rows ? realloc(c->d.row_resource, (c->d.nrows + n + 1) * sizeof *res) : NULL;
+	if (rows)
+		c->d.rows = rows;
+	if (res)
+		c->d.row_resource = res;
+	struct gov_ruledoc_pos *pos = res ? realloc(c->d.row_pos, (c->d.nrows + n + 1) * sizeof *pos) : NULL;
+	if (!pos)
+		return fail(c, attach, "out of memory");
+	c->d.row_pos = pos;
+	for (size_t i = 0; i < n; i++) {
+		unsigned r = c->d.nrows;
+		if (parse_attach(c, node(c, attach->data.sequence.items.start[i]), &c->d.rows[r]) < 0)
+			return -1;
+		c->d.rows[r].value = index;
+		strcpy(c->d.row_resource[r], e->resource);
+		c->d.row_pos[r] = e->pos;
+		c->d.nrows++;
+	}
+	return 0;
+}
+
+static int parse_dynamic(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'dynamic' must be a list of dynamic rules");
+	size_t n = seq_len(list);
+	c->d.dyn = calloc(n + 1, sizeof *c->d.dyn);
+	if (!c->d.dyn)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (parse_dyn_entry(c, node(c, list->data.sequence.items.start[i]), (unsigned)i) < 0)
+			return -1;
+		c->d.ndyn++;
+	}
+	return 0;
+}
+
 static int parse_doc(struct ctx *c)
 {
 	yaml_node_t *root = yaml_document_get_root_node(&c->doc), *k, *v;
@@ -415,7 +623,7 @@ static int parse_doc(struct ctx *c)
 		return 0; /* an empty document: no rules */
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(c, root, "the top level must be a mapping (name, verdicts, layers, edges, protocols, resources)");
-	yaml_node_t *edges = NULL;
+	yaml_node_t *edges = NULL, *dynamic = NULL;
 	FOR_PAIRS(c, root, k, v) {
 		const char *key = scalar(k);
 		int empty = v->type == YAML_SCALAR_NODE && !*scalar(v);
@@ -434,12 +642,17 @@ static int parse_doc(struct ctx *c)
 			r = empty ? 0 : parse_protocols(c, v);
 		else if (strcmp(key, "resources") == 0)
 			r = empty ? 0 : parse_resources(c, v);
+		else if (strcmp(key, "dynamic") == 0)
+			dynamic = v; /* after verdicts: its rows come after theirs */
 		else
 			return fail(c, k, "unknown top-level field '%s' "
-				    "(name, verdicts, layers, edges, protocols, resources)", key);
+				    "(name, verdicts, layers, edges, protocols, resources, dynamic)", key);
 		if (r < 0)
 			return -1;
 	}
+	if (dynamic && !(dynamic->type == YAML_SCALAR_NODE && !*scalar(dynamic)) &&
+	    parse_dynamic(c, dynamic) < 0)
+		return -1;
 	if (edges)
 		return parse_edges(c, edges);
 	if (c->d.nlayers)
@@ -517,6 +730,7 @@ void gov_ruledoc_free(struct gov_ruledoc *d)
 		free(d->resources[i].exports);
 	}
 	free(d->resources);
+	free(d->dyn);
 	memset(d, 0, sizeof *d);
 }
 
@@ -527,9 +741,36 @@ int gov_verdicts_append(struct gov_verdicts *v, const struct gov_ruledoc *d,
 	if (!rows)
 		return -1;
 	v->rows = rows;
-	for (unsigned i = 0; i < d->nrows; i++)
-		if (!d->row_resource[i][0] || !resource || strcmp(d->row_resource[i], resource) == 0)
-			v->rows[v->nrows++] = d->rows[i];
+	struct gov_verdict_dyn *dyn = realloc(v->dyn, (v->ndyn + d->ndyn + 1) * sizeof *dyn);
+	if (!dyn)
+		return -1;
+	v->dyn = dyn;
+	unsigned *map = calloc(d->ndyn + 1, sizeof *map);
+	if (!map)
+		return -1;
+	for (unsigned i = 0; i < d->ndyn; i++) {
+		const struct gov_ruledoc_dynamic *e = &d->dyn[i];
+		if (e->resource[0] && resource && strcmp(e->resource, resource) != 0)
+			continue;
+		map[i] = v->ndyn;
+		struct gov_verdict_dyn *o = &v->dyn[v->ndyn++];
+		memset(o, 0, sizeof *o);
+		o->spec = e->spec;
+		snprintf(o->spec.name, sizeof o->spec.name, "%.30s/%.31s", d->name[0] ? d->name : "rule",
+			 e->spec.name);
+		o->entry = i;
+		snprintf(o->path, sizeof o->path, "%s", e->path);
+		o->is_source = e->is_source;
+	}
+	for (unsigned i = 0; i < d->nrows; i++) {
+		if (d->row_resource[i][0] && resource && strcmp(d->row_resource[i], resource) != 0)
+			continue;
+		v->rows[v->nrows] = d->rows[i];
+		if (d->rows[i].action == GOV_ACT_RULE)
+			v->rows[v->nrows].value = map[d->rows[i].value];
+		v->nrows++;
+	}
+	free(map);
 	return 0;
 }
 
@@ -553,6 +794,9 @@ int gov_verdicts_load(const char *path, const char *resource,
 void gov_verdicts_free(struct gov_verdicts *v)
 {
 	free(v->rows);
+	free(v->dyn);
+	v->dyn = NULL;
+	v->ndyn = 0;
 	v->rows = NULL;
 	v->nrows = 0;
 }

@@ -21,6 +21,14 @@
  *                                   #   tcp may add address: HOST:PORT (the callee agent's)
  *     resources:                    # resources to register (checked like govctl register)
  *       - {name: vim, type: application, refs: [file-system], privilege: user, exports: []}
+ *     dynamic:                      # dynamic rules (docs/dynrules.md)
+ *       - name: guard
+ *         mode: ebpf                #   ebpf | wasm
+ *         source: guard.c           #   or object: guard.bpf.o (relative to the file)
+ *         attach: [{syscall: write}, {function: unlink}]
+ *         placement: process        #   agent (default) | process (ebpf only)
+ *         fail: deny                #   native (default) | deny | emulate, with errno / value
+ *         max_faults: 10            #   disabled after that many; 0 = never
  *
  * Every section is optional. Rows are tried in order; the first that matches
  * a site decides. A document that does not parse or check is refused whole
@@ -30,6 +38,7 @@
 
 #include <stddef.h>
 #include "gov/region.h"
+#include "gov/dynrule.h"
 
 #define GOV_RULE_NAME_MAX 64
 
@@ -56,6 +65,16 @@ struct gov_ruledoc_resource {
 	struct gov_ruledoc_pos pos;
 };
 
+/* One entry of `dynamic:`. Its attach rows are rows of the document with
+ * action GOV_ACT_RULE and value = the entry's index. */
+struct gov_ruledoc_dynamic {
+	struct gov_dyn_spec spec;           /* name is the entry's own name */
+	char path[512];                     /* source or object, as written */
+	int is_source;
+	char resource[GOV_NAME_MAX];        /* "" = every agent */
+	struct gov_ruledoc_pos pos;         /* of the entry */
+};
+
 struct gov_ruledoc {
 	char name[GOV_RULE_NAME_MAX];       /* "" if the document names none */
 	struct gov_decision *rows;
@@ -71,6 +90,8 @@ struct gov_ruledoc {
 	unsigned nprotocols;
 	struct gov_ruledoc_resource *resources;
 	unsigned nresources;
+	struct gov_ruledoc_dynamic *dyn;
+	unsigned ndyn;
 };
 
 /* Parses len bytes of YAML text; origin names it in errors. Returns 0, or -1
@@ -81,13 +102,26 @@ int gov_ruledoc_parse(const char *text, size_t len, const char *origin,
 int gov_ruledoc_load(const char *path, struct gov_ruledoc *out, char *err, size_t errlen);
 void gov_ruledoc_free(struct gov_ruledoc *d);
 
-/* The verdict rows of a document that apply to one resource. */
+/* A dynamic rule routed to an agent: its spec (name "RULE/ENTRY") and
+ * where its object is (entry `entry` of the document it came from). */
+struct gov_verdict_dyn {
+	struct gov_dyn_spec spec;
+	unsigned entry;
+	char path[512];                     /* source or object, as written */
+	int is_source;
+};
+
+/* The verdict rows of a document that apply to one resource, and the
+ * dynamic rules they run (a GOV_ACT_RULE row's value indexes dyn). */
 struct gov_verdicts {
 	struct gov_decision *rows;
 	unsigned nrows;
+	struct gov_verdict_dyn *dyn;
+	unsigned ndyn;
 };
 /* Appends to *v the rows of d for resource (rows without a resource apply
- * to all). Returns 0 or -1 (out of memory). */
+ * to all), and its dynamic entries for resource with their rows' values
+ * renumbered. Returns 0 or -1 (out of memory). */
 int gov_verdicts_append(struct gov_verdicts *v, const struct gov_ruledoc *d,
 			const char *resource);
 /* A file's rows for resource, in one call (govagent --rules). */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "gov/wire.h"
 #include "govrt_private.h"
+#include "../rules/dynamic/dynrt.h"
 
 #define PURE_SPIN_NS 2000
 
@@ -29,7 +30,7 @@ struct thread_state {
 	uint32_t slot_hint; /* the slot this thread used last */
 	uint32_t counter;   /* per-thread call counter, low half of seq */
 };
-static __thread struct thread_state me;
+static __thread struct thread_state me __attribute__((tls_model("initial-exec")));
 
 static uint32_t my_tid(void)
 {
@@ -265,6 +266,66 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	return result;
 }
 
+static uint32_t my_pid(void)
+{
+	static uint32_t pid;
+	static unsigned gen = ~0u;
+	unsigned g = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed);
+	if (gen != g) {
+		pid = (uint32_t)getpid();
+		gen = g;
+	}
+	return pid;
+}
+
+/* A dynamic rule that runs here (placement process): no round trip. The
+ * context's time_ns is 0 here (reading the clock would cost more than the
+ * rule): a rule that needs the time calls gov_time_ns(). Returns -1 when the
+ * agent must answer instead (FORWARD, or the rule is the agent's). */
+static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
+{
+	struct gov_dynrule *r = govrt_dyn_rule(i);
+	if (!r)
+		return -1;
+	static __thread const struct gov_site *id_site __attribute__((tls_model("initial-exec")));
+	static __thread uint32_t id __attribute__((tls_model("initial-exec")));
+	if (id_site != site) {
+		id = gov_dyn_id(site->callee ? site->callee : "");
+		id_site = site;
+	}
+	/* field by field: zeroing the whole context first (rep stos) costs more
+	 * than the rule */
+	struct gov_dyn_ctx ctx;
+	ctx.site_id = site->id;
+	ctx.kind = site->kind;
+	ctx.sysno = site->sysno;
+	ctx.func_id = id;
+	ctx.nargs = site->nparams;
+	memcpy(ctx.args, call->arg, sizeof ctx.args);
+	ctx.caller_id = govrt_dyn_caller_id;
+	ctx.callee_id = 0;
+	ctx.pid = my_pid();
+	ctx.tid = my_tid();
+	ctx.time_ns = 0;
+	ctx.value = 0;
+	ctx.err = 0;
+	ctx.forward_to = 0;
+	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
+	switch (gov_dynrule_run(r, &ctx)) {
+	case GOV_DYN_DENY:
+		return apply(site, call, GOV_ACT_DENY, ctx.err, 0);
+	case GOV_DYN_EMULATE:
+		return apply(site, call, GOV_ACT_EMULATE, 0, ctx.value);
+	case GOV_DYN_NATIVE_ARGS:
+		memcpy(call->arg, ctx.args, n * sizeof *call->arg);
+		return GOV_RUN_NATIVE;
+	case GOV_DYN_FORWARD:
+		return -1;
+	default:
+		return GOV_RUN_NATIVE;
+	}
+}
+
 static int dispatch(struct gov_site *site, struct gov_call *call)
 {
 	COUNT(dispatched);
@@ -278,6 +339,12 @@ static int dispatch(struct gov_site *site, struct gov_call *call)
 	case GOV_ACT_DENY:
 	case GOV_ACT_EMULATE:
 		return apply(site, call, d->action, d->err, d->value);
+	case GOV_ACT_RULE: {
+		int r = run_rule(site, call, (uint32_t)d->value);
+		if (r >= 0)
+			return r;
+		__attribute__((fallthrough)); /* the agent answers */
+	}
 	default: {
 		/* the program sees errno as if govrt were not there, unless
 		 * the answer sets it */

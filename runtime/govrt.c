@@ -14,7 +14,7 @@
 
 struct govrt govrt = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		       .counters_lock = PTHREAD_MUTEX_INITIALIZER };
-static __thread struct govrt_thread_counters my_counters;
+static __thread struct govrt_thread_counters my_counters __attribute__((tls_model("initial-exec")));
 static pthread_key_t counters_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -191,6 +191,7 @@ void govrt_apply_table(struct govrt_conn *c)
 {
 	uint32_t n;
 	uint64_t rev;
+	govrt_dyn_apply(c->region);
 	struct gov_decision *rows = read_table(c->region, &n, &rev);
 	if (!rows) {
 		govrt_warn("out of memory reading the decision table; keeping the old one");

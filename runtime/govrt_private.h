@@ -110,6 +110,16 @@ extern uint8_t govrt_any_syscall_verdict;
 struct gov_wire_rep;
 int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 		      const struct gov_wire_rep *rep, const void *payload, size_t cap);
+/* dynrule.c: dynamic rules that run in the process */
+struct gov_dynrule;
+void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table */
+extern _Atomic(struct gov_dynrule *) govrt_dyn_rules[GOV_REGION_DYN_MAX];
+static inline struct gov_dynrule *govrt_dyn_rule(uint32_t i) /* NULL: ask the agent */
+{
+	return i < GOV_REGION_DYN_MAX ? atomic_load_explicit(&govrt_dyn_rules[i], memory_order_acquire)
+				      : NULL;
+}
+extern uint32_t govrt_dyn_caller_id;            /* gov_dyn_id(this resource) */
 
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */

@@ -81,7 +81,7 @@ static void bad(void)
 		{ "a rule that is not a mapping", "verdicts:\n  - deny everything\n", ":2:5:", "must be a mapping" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct gov_verdicts v = { (void *)0x1, 42 };
+		struct gov_verdicts v = { .rows = (void *)0x1, .nrows = 42 };
 		int r = load(cases[i].text, "app", &v);
 		ok(r < 0 && strstr(err, path) && strstr(err, cases[i].where) && strstr(err, cases[i].why),
 		   "%s is refused with where and why", cases[i].what);

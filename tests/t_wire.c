@@ -144,9 +144,15 @@ static void test_region_check(void)
 	h->slot_size = 4096;
 	h->table_off = 256;
 	h->table_cap = 16;
+	h->dyn_off = 2048;
+	h->dyn_cap = 4096;
 	h->slots_off = 8192;
 	ok(gov_region_check(h, size) == NULL, "a good region passes");
-	h->version = 2;
+	h->dyn_cap = 8192;
+	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "dyn_off") == 0,
+	   "a dynamic rule area running into the slots is named");
+	h->dyn_cap = 4096;
+	h->version = GOV_REGION_VERSION + 1;
 	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "version") == 0,
 	   "a region of another version is refused, naming version");
 	h->version = GOV_REGION_VERSION;

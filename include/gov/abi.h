@@ -64,7 +64,8 @@ enum gov_verdict {
 	X(DENY, 1, "deny", "do not run it; fail with the rule's errno")         \
 	X(EMULATE, 2, "emulate", "do not run it; return the rule's value")      \
 	X(TRACE, 3, "trace", "count it at the agent, then run it")              \
-	X(FORWARD, 4, "forward", "run it in the resource that exports it, through the agents")
+	X(FORWARD, 4, "forward", "run it in the resource that exports it, through the agents") \
+	X(RULE, 5, "rule", "run dynamic rule number `value` (gov/dynrule.h)")
 
 enum gov_action {
 #define GOV_ACTION_ENUM(name, code, word, doc) GOV_ACT_##name = code,

@@ -5,6 +5,7 @@
  *
  *   offset 0            struct gov_region_hdr
  *   hdr.table_off       struct gov_decision[hdr.table_cap]   (agent writes)
+ *   hdr.dyn_off         struct gov_region_dyn + objects       (agent writes)
  *   hdr.slots_off       hdr.nslots slots of hdr.slot_size bytes each
  *
  * Each slot is a struct gov_slot followed by its payload: one wire frame
@@ -20,9 +21,10 @@
 #include <stdint.h>
 #include "gov/abi.h"
 #include "gov/wire.h"
+#include "gov/dynrule.h"
 
 #define GOV_REGION_MAGIC 0x474f5652u /* "GOVR" */
-#define GOV_REGION_VERSION 1
+#define GOV_REGION_VERSION 2 /* 2: the dynamic rule area */
 #define GOV_CACHELINE 64
 
 /* Slot states (gov_slot.state), the futex word a waiting thread sleeps on. */
@@ -50,6 +52,8 @@ struct gov_region_hdr {
 	uint32_t slots_off;
 	uint32_t table_off;
 	uint32_t table_cap;    /* entries the decision table can hold */
+	uint32_t dyn_off;      /* the dynamic rule area (struct gov_region_dyn) */
+	uint32_t dyn_cap;      /* its bytes, directory included */
 	uint32_t reserved;
 
 	/* The decision table, under a sequence lock: odd while the agent
@@ -80,6 +84,24 @@ struct gov_decision {
 };
 
 enum gov_match { GOV_MATCH_FUNCTION = 1, GOV_MATCH_SYSCALL = 2 };
+
+/* The dynamic rules of the decision table: a GOV_ACT_RULE row's value is
+ * an index into ent. An entry with an object (len > 0) is one the process
+ * runs itself (placement process, eBPF); the others it asks the agent
+ * about. Written with the table, under the same sequence lock. */
+#define GOV_REGION_DYN_MAX 32
+struct gov_region_dyn_entry {
+	struct gov_dyn_spec spec;
+	uint64_t hash;         /* of the object: unchanged = keep the loaded one */
+	uint32_t off;          /* of the object, from the start of the area */
+	uint32_t len;          /* 0 = the agent runs this rule */
+};
+struct gov_region_dyn {
+	uint32_t count;
+	uint32_t reserved;
+	struct gov_region_dyn_entry ent[GOV_REGION_DYN_MAX];
+	/* the objects follow */
+};
 
 /* Two cache lines of control, then the payload. The first is the one that
  * travels between the caller's and the agent's CPUs: the state word, the
@@ -127,6 +149,9 @@ static inline const char *gov_region_check(const struct gov_region_hdr *h,
 	if (h->table_off < sizeof *h ||
 	    h->table_off + (uint64_t)h->table_cap * sizeof(struct gov_decision) > h->slots_off)
 		return "table_off";
+	if (h->dyn_off < h->table_off + (uint64_t)h->table_cap * sizeof(struct gov_decision) ||
+	    h->dyn_cap < sizeof(struct gov_region_dyn) || h->dyn_off + (uint64_t)h->dyn_cap > h->slots_off)
+		return "dyn_off";
 	if (h->slots_off % GOV_CACHELINE ||
 	    h->slots_off + (uint64_t)h->nslots * h->slot_size > h->size)
 		return "slots_off";

@@ -29,6 +29,9 @@
 #define GOV_KEY_RESOURCE_EPOCH "/resource-epoch"
 #define GOV_RULE_VERSION_FMT "/rules/%s/v/%010llu"
 #define GOV_RULE_CURRENT_FMT "/rules/%s/current"
+/* the object (eBPF ELF or wasm) of dynamic entry I of version N, as built
+ * and verified at publish: rule, version, entry (docs/dynrules.md) */
+#define GOV_RULE_OBJ_FMT "/rules/%s/obj/%010llu/%u"
 #define GOV_RULE_ROUTES_FMT "/rules/%s/routes"
 #define GOV_KEY_ROUTES "/routes/"
 #define GOV_ROUTE_FMT "/routes/%s/%s"   /* resource (or "*"), rule */

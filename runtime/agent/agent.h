@@ -22,10 +22,24 @@ struct agent_config {
 	int nallow;
 };
 
-/* The rules in force; replaced whole on reload, under rules_lock. */
+struct gov_dynrule;
+
+/* A dynamic rule in force: loaded (it runs here for placement agent, and
+ * for a process that cannot run it itself) and its object, which goes into
+ * each process's region for placement process. */
+struct agent_dyn {
+	struct gov_dynrule *rule;
+	void *obj;
+	size_t len;
+};
+
+/* The rules in force; replaced whole on reload, under rules_lock.
+ * dyn[i] is the loaded rule of v.dyn[i] (NULL if it failed to load: its
+ * calls take its fail outcome). */
 struct agent_rules {
 	struct gov_verdicts v;
 	struct edge_rules edges;  /* forwarding and edge protocols (edge.c) */
+	struct agent_dyn *dyn;
 	uint64_t rev;
 };
 
@@ -71,6 +85,20 @@ int client_start(struct agent *a, struct client *c);
 void client_stop(struct agent *a, struct client *c);  /* joins, unmaps, frees */
 void client_publish_table(struct agent *a, struct client *c);
 char *agent_stats_json(struct agent *a);  /* malloc'ed */
+
+/* dyn.c: dynamic rules in the agent */
+/* Loads v.dyn[i] from obj (copied), reusing a rule of `old` that has the
+ * same name and object (so its maps and counters live on). */
+int agent_dyn_load(struct agent_rules *r, unsigned i, const void *obj, size_t len,
+		   struct agent_rules *old);
+/* For a file's rules: reads or compiles each entry relative to the file. */
+int agent_dyn_load_files(struct agent_rules *r, const char *rules_path, struct agent_rules *old);
+void agent_dyn_free(struct agent_rules *r); /* frees what is not NULL */
+/* Runs dynamic rule i on a decoded call; fills the reply. */
+void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
+		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value);
+/* Appends "rules":[...] (without braces around) to a JSON text. */
+size_t agent_dyn_json(struct agent *a, char *buf, size_t cap);
 
 /* log.c: one logfmt line per event on stderr: ts=... level=... event=... */
 void agent_log(const char *level, const char *event, const char *fmt, ...)

@@ -91,7 +91,35 @@ static void route_prefix(char *buf, size_t len, const char *who)
 	snprintf(buf, len, GOV_KEY_ROUTES "%s/", who);
 }
 
-static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
+/* The objects of the dynamic entries from first on, which came from
+ * version `version` of rule `name`: named NAME/ENTRY, read and loaded. */
+static void load_objects(struct agent_rules *out, unsigned first, const char *name,
+			 uint64_t version, struct agent_rules *old)
+{
+	struct agent_dyn *grown = realloc(out->dyn, (out->v.ndyn + 1) * sizeof *grown);
+	if (!grown)
+		return;
+	out->dyn = grown;
+	memset(out->dyn + first, 0, (out->v.ndyn + 1 - first) * sizeof *grown);
+	for (unsigned i = first; i < out->v.ndyn; i++) {
+		struct gov_verdict_dyn *e = &out->v.dyn[i];
+		const char *entry = strchr(e->spec.name, '/');
+		char full[sizeof e->spec.name], key[300], why[512];
+		snprintf(full, sizeof full, "%.31s/%.31s", name, entry ? entry + 1 : e->spec.name);
+		memcpy(e->spec.name, full, sizeof full);
+		snprintf(key, sizeof key, GOV_RULE_OBJ_FMT, name, (unsigned long long)version, e->entry);
+		struct gov_kv obj;
+		if (gov_store_get(store, key, &obj, why, sizeof why) != 0) {
+			agent_log("error", "rule_unreadable", "rule=%s key=%s error=\"%s\"", full, key,
+				  why[0] ? why : "no object stored");
+			continue;
+		}
+		agent_dyn_load(out, i, obj.value, obj.len, old);
+		gov_kv_clear(&obj);
+	}
+}
+
+static int load_from_store(struct agent_rules *out, struct agent_rules *old, char *err, size_t errlen)
 {
 	const char *whom[2] = { A.cfg.resource, GOV_ROUTE_ALL };
 	uint64_t rev = 0;
@@ -118,9 +146,11 @@ static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
 			if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, why, sizeof why) < 0) {
 				agent_log("error", "rule_invalid", "error=\"%s\"", why);
 			} else {
+				unsigned first = out->v.ndyn;
 				gov_verdicts_append(&out->v, &d, A.cfg.resource);
 				edge_rules_add(&out->edges, &d, A.cfg.resource);
 				gov_ruledoc_free(&d);
+				load_objects(out, first, name, strtoull((char *)items[i].value, NULL, 10), old);
 			}
 			gov_kv_clear(&text);
 		}
@@ -139,11 +169,13 @@ static int load_from_store(struct agent_rules *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int load_rules(struct agent_rules *out, char *err, size_t errlen)
+/* old: the rules in force, whose unchanged dynamic rules are taken over
+ * (and set to NULL there), or NULL at start. */
+static int load_rules(struct agent_rules *out, struct agent_rules *old, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	if (store)
-		return load_from_store(out, err, errlen);
+		return load_from_store(out, old, err, errlen);
 	if (!A.cfg.rules_path)
 		return 0;
 	struct gov_ruledoc d;
@@ -156,15 +188,32 @@ static int load_rules(struct agent_rules *out, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", A.cfg.rules_path);
 		gov_verdicts_free(&out->v);
 		edge_rules_free(&out->edges);
+		return -1;
 	}
-	return rc;
+	return agent_dyn_load_files(out, A.cfg.rules_path, old);
 }
 
 static void reload(void)
 {
 	struct agent_rules fresh;
 	char err[512];
-	if (load_rules(&fresh, err, sizeof err) < 0) {
+	/* only this thread replaces A.rules: reading it unlocked is safe, and
+	 * rules taken over stay in place until the swap below */
+	struct agent_rules keep = A.rules;
+	keep.dyn = A.rules.dyn ? malloc((A.rules.v.ndyn + 1) * sizeof *keep.dyn) : NULL;
+	if (keep.dyn)
+		memcpy(keep.dyn, A.rules.dyn, (A.rules.v.ndyn + 1) * sizeof *keep.dyn);
+	int loaded = load_rules(&fresh, &keep, err, sizeof err);
+	if (loaded < 0) {
+		/* whatever fresh took over from keep is still in force */
+		for (unsigned i = 0; fresh.dyn && i < fresh.v.ndyn; i++)
+			for (unsigned k = 0; A.rules.dyn && k < A.rules.v.ndyn; k++)
+				if (fresh.dyn[i].rule == A.rules.dyn[k].rule)
+					fresh.dyn[i].rule = NULL;
+		free(keep.dyn);
+		agent_dyn_free(&fresh);
+		gov_verdicts_free(&fresh.v);
+		edge_rules_free(&fresh.edges);
 		agent_log("error", "reload_failed", "resource=%s error=\"%s\" kept_rev=%llu",
 			  A.cfg.resource, err, (unsigned long long)A.rules.rev);
 		return;
@@ -174,9 +223,17 @@ static void reload(void)
 		fresh.rev = A.rules.rev + 1; /* a file has no revisions: count reloads */
 	gov_verdicts_free(&A.rules.v);
 	edge_rules_free(&A.rules.edges);
+	/* rules fresh took over are NULL in keep; the rest go now that no
+	 * worker can be running them */
+	for (unsigned i = 0; A.rules.dyn && i < A.rules.v.ndyn; i++)
+		free(A.rules.dyn[i].obj);
+	free(A.rules.dyn);
 	A.rules = fresh;
 	pthread_rwlock_unlock(&A.rules_lock);
 	edge_rules_changed(&A);
+	for (unsigned i = 0; keep.dyn && i < keep.v.ndyn; i++)
+		keep.dyn[i].obj = NULL;
+	agent_dyn_free(&keep);
 	pthread_mutex_lock(&A.clients_lock);
 	for (struct client *c = A.clients; c; c = c->next)
 		client_publish_table(&A, c);
@@ -502,7 +559,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "govagent: %s\n", err);
 		return EXIT_START;
 	}
-	if (load_rules(&A.rules, err, sizeof err) < 0) {
+	if (load_rules(&A.rules, NULL, err, sizeof err) < 0) {
 		fprintf(stderr, "govagent: %s\n", err);
 		return EXIT_START;
 	}
@@ -603,6 +660,7 @@ int main(int argc, char **argv)
 	while (A.clients)
 		drop_client(A.clients, epfd);
 	agent_log("info", "stopped", "resource=%s", A.cfg.resource);
+	agent_dyn_free(&A.rules);
 	gov_verdicts_free(&A.rules.v);
 	edge_rules_free(&A.rules.edges);
 	for (int w = 0; w < 2; w++)

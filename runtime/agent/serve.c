@@ -19,19 +19,52 @@
 #include <unistd.h>
 #include "gov/wire.h"
 #include "agent.h"
+#include "../../rules/dynamic/dynrt.h"
 
 #define TABLE_CAP 1024
+#define DYN_CAP (512 * 1024) /* the dynamic rule area: directory and objects */
 #define SLEEP_SLICE_NS (100 * 1000000L) /* to notice a stop request */
 
 static size_t region_size(const struct agent_config *cfg, uint32_t *table_off,
-			  uint32_t *slots_off)
+			  uint32_t *dyn_off, uint32_t *slots_off)
 {
 	size_t off = (sizeof(struct gov_region_hdr) + GOV_CACHELINE - 1) & ~(size_t)(GOV_CACHELINE - 1);
 	*table_off = (uint32_t)off;
 	off += TABLE_CAP * sizeof(struct gov_decision);
 	off = (off + 4095) & ~(size_t)4095;
+	*dyn_off = (uint32_t)off;
+	off += DYN_CAP;
+	off = (off + 4095) & ~(size_t)4095;
 	*slots_off = (uint32_t)off;
 	return off + (size_t)cfg->nslots * cfg->slot_size;
+}
+
+/* The dynamic rules' directory, and the objects of those the process runs
+ * itself (placement process) while they fit. */
+static void write_dyn(struct gov_region_hdr *h, const struct agent_rules *r)
+{
+	struct gov_region_dyn *d = (struct gov_region_dyn *)((char *)h + h->dyn_off);
+	uint32_t used = sizeof *d;
+	memset(d, 0, sizeof *d);
+	for (unsigned i = 0; i < r->v.ndyn && i < GOV_REGION_DYN_MAX; i++) {
+		struct gov_region_dyn_entry *e = &d->ent[i];
+		e->spec = r->v.dyn[i].spec;
+		const struct agent_dyn *ad = r->dyn ? &r->dyn[i] : NULL;
+		if (!ad || !ad->obj)
+			continue;
+		e->hash = gov_dyn_hash(ad->obj, ad->len);
+		if (e->spec.placement != GOV_DYN_IN_PROCESS || ad->len > h->dyn_cap - used) {
+			if (e->spec.placement == GOV_DYN_IN_PROCESS)
+				agent_log("warning", "rule_too_big", "rule=%s bytes=%zu: the agent runs it",
+					  e->spec.name, ad->len);
+			continue;
+		}
+		memcpy((char *)d + used, ad->obj, ad->len);
+		e->off = used;
+		e->len = (uint32_t)ad->len;
+		used += (uint32_t)((ad->len + 7) & ~(size_t)7);
+	}
+	d->count = r->v.ndyn < GOV_REGION_DYN_MAX ? r->v.ndyn : GOV_REGION_DYN_MAX;
 }
 
 static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
@@ -39,6 +72,7 @@ static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
 	unsigned n = r->v.nrows < h->table_cap ? r->v.nrows : h->table_cap;
 	__atomic_store_n(&h->table_seq, h->table_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+	write_dyn(h, r);
 	memcpy(gov_region_table(h), r->v.rows, n * sizeof *r->v.rows);
 	h->table_count = n;
 	h->table_rev = r->rev;
@@ -48,8 +82,8 @@ static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
 struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 			     char *why, size_t whylen)
 {
-	uint32_t table_off, slots_off;
-	size_t size = region_size(&a->cfg, &table_off, &slots_off);
+	uint32_t table_off, dyn_off, slots_off;
+	size_t size = region_size(&a->cfg, &table_off, &dyn_off, &slots_off);
 	char name[96];
 	snprintf(name, sizeof name, "gov-region:%s:%d", a->cfg.resource, (int)pid);
 	int mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -80,6 +114,8 @@ struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 	h->slots_off = slots_off;
 	h->table_off = table_off;
 	h->table_cap = TABLE_CAP;
+	h->dyn_off = dyn_off;
+	h->dyn_cap = DYN_CAP;
 	pthread_rwlock_rdlock(&a->rules_lock);
 	write_table(h, &a->rules);
 	pthread_rwlock_unlock(&a->rules_lock);
@@ -120,7 +156,7 @@ static void bump(atomic_ullong *n)
 }
 
 /* The reply for one decoded request, from the rules in force. */
-static void decide(struct agent *a, const struct gov_wire_call *call,
+static void decide(struct agent *a, struct client *c, const struct gov_wire_call *call,
 		   uint8_t *action, int32_t *err, int64_t *value)
 {
 	const struct gov_wire_req *h = call->hdr;
@@ -131,6 +167,10 @@ static void decide(struct agent *a, const struct gov_wire_call *call,
 	for (unsigned i = 0; i < v->nrows; i++) {
 		const struct gov_decision *d = &v->rows[i];
 		if (gov_decision_matches(d, h->kind, h->callee, h->sysno)) {
+			if (d->action == GOV_ACT_RULE) {
+				agent_dyn_decide(a, c, (unsigned)d->value, call, action, err, value);
+				return;
+			}
 			*action = d->action;
 			*err = d->err;
 			*value = d->value;
@@ -160,7 +200,7 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 			 (unsigned long long)call.hdr->seq, (unsigned long long)seq);
 		goto malformed;
 	}
-	decide(a, &call, &action, &err, &value);
+	decide(a, c, &call, &action, &err, &value);
 	struct site_count *sc = site_counter(c, call.hdr->site_id, call.hdr->callee);
 	bump(sc ? &sc->calls : &c->other_calls);
 	bump(&c->calls);
@@ -355,7 +395,7 @@ char *agent_stats_json(struct agent *a)
 	}
 	pthread_mutex_unlock(&a->clients_lock);
 
-	size_t cap = 256 + SITE_COUNTS * 2 * (GOV_NAME_MAX * 6 + 96), o = 0;
+	size_t cap = 256 + SITE_COUNTS * 2 * (GOV_NAME_MAX * 6 + 96) + (1 << 20), o = 0;
 	char *out = malloc(cap), esc[GOV_NAME_MAX * 6 + 8], esc2[GOV_NAME_MAX * 6 + 8];
 	if (!out)
 		return NULL;
@@ -401,7 +441,15 @@ char *agent_stats_json(struct agent *a)
 		first = 0;
 	}
 	o += (size_t)snprintf(out + o, cap - o, "],\"other_calls\":%llu", (unsigned long long)other);
-	o += edge_stats_json(out + o, cap - o);
-	snprintf(out + o, cap - o, "}\n");
+	if (o < cap)
+		o += edge_stats_json(out + o, cap - o);
+	if (o + 1 < cap)
+		out[o++] = ',';
+	pthread_rwlock_rdlock(&a->rules_lock);
+	if (o < cap)
+		o += agent_dyn_json(a, out + o, cap - o);
+	pthread_rwlock_unlock(&a->rules_lock);
+	if (o < cap)
+		snprintf(out + o, cap - o, "}\n");
 	return out;
 }

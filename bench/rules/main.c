@@ -1,0 +1,321 @@
+/* bench/rules/main.c - what a dynamic rule costs per call (issue 8's
+ * targets), measured in one run, as ratios to baselines of the same run.
+ *
+ *  A. the rule alone, on the host: rules/deny/deny.c (a few compares and a
+ *     counter) compiled as plain C and called directly, against the same
+ *     source as eBPF (librte_bpf's JIT) and as wasm (wasm2c), each run
+ *     through gov_dynrule_run as govrt and govagent run them (fault policy
+ *     included). Target: wasm <= 1.5x plain C.
+ *  B. a governed call (GOV_CALL) in a program connected to a real agent,
+ *     attached rule published with govctl: no rule (the site is native),
+ *     eBPF JIT in the program (placement process), eBPF in the agent, wasm
+ *     in the agent. Target: eBPF in the program <= 10 ns per call.
+ *
+ * Each figure is the median of REPS runs (alternating between variants),
+ * with the min..max spread. It asserts nothing. With --markdown FILE it
+ * replaces its section of FILE (BENCHMARKS.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "gov/govrt.h"
+#include "../common.h"
+#include "../../rules/dynamic/dynrt.h"
+#include "../../rules/dynamic/build.h"
+
+/* the deny rule as plain C: the rule side of the header is not compiled
+ * here, so give it the host's helpers and a plain function */
+#define GOV_RULE(name) static uint64_t name(struct gov_dyn_ctx *ctx)
+#define gov_counter_add gov_dynh_counter_add
+#include "../../rules/deny/deny.c"
+#undef gov_counter_add
+
+#define REPS 11
+#define MAXV 8
+
+struct result {
+	const char *name;
+	double ns[REPS];
+	int n;
+	double median, lo, hi;
+};
+static struct result host[MAXV], call[MAXV];
+static int nhost, ncall;
+static long host_iters = 2000000, call_iters = 2000000, agent_iters = 20000;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void finish(struct result *r)
+{
+	double s[REPS];
+	memcpy(s, r->ns, sizeof s);
+	qsort(s, (size_t)r->n, sizeof *s, cmp);
+	r->median = s[r->n / 2];
+	r->lo = s[0];
+	r->hi = s[r->n - 1];
+}
+
+/* ---- A: the rule alone ---- */
+
+static struct gov_dynrule *load(int mode)
+{
+	char path[600], err[2048];
+	snprintf(path, sizeof path, "%s/rules/deny/deny%s", DYN_OBJS, mode == GOV_DYN_EBPF ? ".bpf.o" : ".wasm");
+	void *obj;
+	size_t len;
+	struct gov_dyn_spec s = { .mode = (uint8_t)mode, .name = "deny", .budget_us = 1000 };
+	struct gov_dynrule *r = NULL;
+	if (gov_dyn_read(path, &obj, &len, err, sizeof err) == 0) {
+		r = gov_dynrule_load(&s, obj, len, err, sizeof err);
+		free(obj);
+	}
+	if (!r)
+		fprintf(stderr, "bench/rules: %s\n", err);
+	return r;
+}
+
+static volatile uint64_t sink;
+
+static double run_plain(long n)
+{
+	struct gov_dyn_ctx c = { .kind = 2, .sysno = 1, .args = { 1, 0, 100 } };
+	static struct gov_dynrule fake; /* counters for the plain rule's helper */
+	gov_dyn_cur.rule = &fake;
+	uint64_t (*volatile fn)(struct gov_dyn_ctx *) = deny; /* a real call, as the JIT's */
+	double t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		c.args[2] = (uint64_t)i & 4095;
+		sink += fn(&c);
+	}
+	double t = (now_ns() - t0) / n;
+	gov_dyn_cur.rule = NULL;
+	return t;
+}
+
+static double run_rule(struct gov_dynrule *r, long n)
+{
+	struct gov_dyn_ctx c = { .kind = 2, .sysno = 1, .args = { 1, 0, 100 } };
+	double t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		c.args[2] = (uint64_t)i & 4095;
+		sink += (uint64_t)gov_dynrule_run(r, &c);
+	}
+	return (now_ns() - t0) / n;
+}
+
+static void bench_host(void)
+{
+	struct gov_dynrule *bpf = load(GOV_DYN_EBPF), *wasm = load(GOV_DYN_WASM);
+	/* plain C run the way the JIT's code is: gov_dynrule_run's fast path */
+	static struct gov_dynrule plain;
+	plain.fast = (uint64_t (*)(void *))(void *)deny;
+	host[0].name = "plain C (the same source, direct call)";
+	host[1].name = "plain C through gov_dynrule_run (fault policy included)";
+	host[2].name = "eBPF, librte_bpf JIT (gov_dynrule_run)";
+	host[3].name = "wasm, wasm2c (gov_dynrule_run: sandbox entry, copy in/out)";
+	nhost = 4;
+	for (int rep = 0; rep < REPS; rep++) {
+		host[0].ns[host[0].n++] = run_plain(host_iters);
+		host[1].ns[host[1].n++] = run_rule(&plain, host_iters);
+		if (bpf)
+			host[2].ns[host[2].n++] = run_rule(bpf, host_iters);
+		if (wasm)
+			host[3].ns[host[3].n++] = run_rule(wasm, host_iters / 4);
+	}
+	for (int i = 0; i < nhost; i++)
+		if (host[i].n)
+			finish(&host[i]);
+}
+
+/* ---- B: governed calls ---- */
+
+__attribute__((noinline)) long bench_target(long a, long b) { return a ^ b; }
+
+static double run_calls(long n)
+{
+	long acc = 0;
+	double t0 = now_ns();
+	for (long i = 0; i < n; i++)
+		acc += GOV_CALL("lll", bench_target, i, 4095);
+	sink += (uint64_t)acc;
+	return (now_ns() - t0) / n;
+}
+
+static int govctl(const char *a1, const char *a2, const char *a3)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		int fd = open("/dev/null", 1);
+		dup2(fd, 1);
+		execl(GOVCTL_PATH, "govctl", a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Publishes the deny rule on bench_target (or no rule) and waits for it. */
+static int use(const char *mode, const char *placement)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/rule.yaml", getenv("GOV_RUN_DIR"));
+	FILE *f = fopen(path, "w");
+	if (!mode)
+		fprintf(f, "name: bench\n");
+	else
+		fprintf(f, "name: bench\ndynamic:\n  - name: deny\n    mode: %s\n    object: %s/rules/deny/deny%s\n"
+			"    placement: %s\n    attach: [{function: bench_target}]\n", mode, DYN_OBJS,
+			strcmp(mode, "ebpf") == 0 ? ".bpf.o" : ".wasm", placement);
+	fclose(f);
+	struct govrt_stats st;
+	govrt_stats(&st);
+	if (govctl("rule", "publish", path) != 0) {
+		fprintf(stderr, "bench/rules: govctl rule publish %s failed\n", path);
+		return -1;
+	}
+	/* the store's revision moved by one publish; wait for a newer table
+	 * (a document with no rows reaches no agent: nothing to wait for when
+	 * no rule was routed before) */
+	if (govrt_wait_table(st.table_rev + 1, mode ? 5000 : 500) < 0 && mode) {
+		fprintf(stderr, "bench/rules: no new decision table after rev %llu\n",
+			(unsigned long long)st.table_rev);
+		return -1;
+	}
+	return 0;
+}
+
+static void bench_calls(void)
+{
+	static const struct { const char *name, *mode, *placement; long *iters; } v[] = {
+		{ "no rule (native site)", NULL, NULL, &call_iters },
+		{ "eBPF JIT in the program (placement process)", "ebpf", "process", &call_iters },
+		{ "eBPF in the agent", "ebpf", "agent", &agent_iters },
+		{ "wasm in the agent", "wasm", "agent", &agent_iters },
+	};
+	/* GOV_BENCH_ONLY=N: the first N variants only */
+	ncall = getenv("GOV_BENCH_ONLY") ? atoi(getenv("GOV_BENCH_ONLY")) : 4;
+	if (ncall < 1 || ncall > 4)
+		ncall = 4;
+	for (int i = 0; i < ncall; i++)
+		call[i].name = v[i].name;
+	if (govctl("init", NULL, NULL) != 0 || govctl("agent", "start", getenv("GOV_RESOURCE")) != 0) {
+		fprintf(stderr, "bench/rules: cannot start an agent\n");
+		return;
+	}
+	for (int t = 0; t < 100 && !govrt_connected(); t++)
+		usleep(20000);
+	/* the variants need a publish each: runs are grouped by variant, the
+	 * variants alternate over ROUNDS rounds */
+	for (int round = 0; round < REPS; round++)
+		for (int i = 0; i < ncall; i++) {
+			if (use(v[i].mode, v[i].placement) < 0) {
+				fprintf(stderr, "bench/rules: publishing %s failed\n", v[i].name);
+				continue;
+			}
+			run_calls(*v[i].iters / 10); /* warm */
+			call[i].ns[call[i].n++] = run_calls(*v[i].iters);
+		}
+	for (int i = 0; i < ncall; i++)
+		if (call[i].n)
+			finish(&call[i]);
+	govctl("agent", "stop", getenv("GOV_RESOURCE"));
+}
+
+static void body(FILE *f, void *arg)
+{
+	(void)arg;
+	fprintf(f, "## bench/rules: what a dynamic rule costs per call (issue #8)\n\n");
+	bench_machine_line(f, "make bench BENCH=rules");
+	fprintf(f, "\nNumbers measured while other builds ran on the machine are noisy; "
+		"the ratios within one run are what to compare.\n\n");
+	fprintf(f, "A. The deny rule alone (rules/deny/deny.c), median of %d runs of %ld calls "
+		"(wasm: %ld), min..max:\n\n", REPS, host_iters, host_iters / 4);
+	fprintf(f, "| variant | ns per run | spread | vs plain C | vs plain C through the runner |\n"
+		"|---|---|---|---|---|\n");
+	for (int i = 0; i < nhost; i++)
+		if (host[i].n)
+			fprintf(f, "| %s | %.2f | %.2f..%.2f | %.2fx | %.2fx |\n", host[i].name, host[i].median,
+				host[i].lo, host[i].hi, host[i].median / host[0].median,
+				host[i].median / host[1].median);
+	if (nhost > 3 && host[3].n)
+		fprintf(f, "\nTarget wasm <= 1.5x plain C: %s (%.2fx the direct call, %.2fx plain C through "
+			"the same runner).\n",
+			host[3].median <= 1.5 * host[0].median ? "met" : "missed",
+			host[3].median / host[0].median, host[3].median / host[1].median);
+	fprintf(f, "\nB. A governed call (GOV_CALL of a two-argument function) with the deny rule "
+		"attached, through a real agent; median of %d runs, min..max:\n\n", REPS);
+	fprintf(f, "| variant | ns per call | spread | vs no rule |\n|---|---|---|---|\n");
+	for (int i = 0; i < ncall; i++)
+		if (call[i].n)
+			fprintf(f, "| %s | %.1f | %.1f..%.1f | %.1fx |\n", call[i].name, call[i].median,
+				call[i].lo, call[i].hi, call[i].median / call[0].median);
+	if (call[1].n)
+		fprintf(f, "\nTarget eBPF in the program <= 10 ns per call: %s (%.1f ns; %.1f ns over "
+			"the native site).\n", call[1].median <= 10 ? "met" : "missed", call[1].median,
+			call[1].median - call[0].median);
+	if (call[2].n && call[3].n)
+		fprintf(f, "In the agent, wasm vs eBPF (JIT, native code): %.2fx; both are dominated by "
+			"the round trip to the agent.\n", call[3].median / call[2].median);
+}
+
+int main(int argc, char **argv)
+{
+	const char *markdown = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc)
+			markdown = argv[++i];
+		else if (strcmp(argv[i], "--quick") == 0)
+			host_iters /= 20, call_iters /= 20, agent_iters /= 10;
+		else {
+			fprintf(stderr, "usage: %s [--quick] [--markdown FILE]\n", argv[0]);
+			return 1;
+		}
+	}
+	if (!getenv("GOV_BENCH_CHILD")) {
+		/* govrt reads its environment before main: set it and run again */
+		char dir[] = "/tmp/gov-bench-rules.XXXXXX", buf[700];
+		if (!mkdtemp(dir))
+			return 1;
+		setenv("GOV_RUN_DIR", dir, 1);
+		setenv("GOV_RESOURCE", "bench-rules", 1);
+		snprintf(buf, sizeof buf, "sqlite:%s/store.db", dir);
+		setenv("GOV_STORE", buf, 1);
+		snprintf(buf, sizeof buf, "%s/cache", dir);
+		setenv("GOV_CACHE_DIR", buf, 1);
+		setenv("GOV_BENCH_CHILD", "1", 1);
+		pid_t p = fork();
+		if (p == 0) {
+			execv("/proc/self/exe", argv);
+			_exit(127);
+		}
+		int st;
+		waitpid(p, &st, 0);
+		snprintf(buf, sizeof buf, "rm -rf %s", dir);
+		if (system(buf)) {}
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	}
+	bench_host();
+	bench_calls();
+	body(stdout, NULL);
+	if (markdown && bench_write_section(markdown, "bench/rules", body, NULL) < 0) {
+		fprintf(stderr, "bench/rules: cannot write %s: %s\n", markdown, strerror(errno));
+		return 1;
+	}
+	return 0;
+}

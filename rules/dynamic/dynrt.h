@@ -1,0 +1,129 @@
+/* rules/dynamic/dynrt.h - running dynamic rules on the host: a loaded
+ * rule, its maps, counters and event ring, the helpers it may call, and the
+ * one function that runs it safely (budget, faults, fail outcome, disabling).
+ *
+ * Used by govrt (placement process, eBPF only), govagent (both modes) and
+ * govctl (verifying at publish). The modes live in bpf.c (librte_bpf,
+ * loaded with dlopen on first use) and wasm.c (wasm2c, agent only). Not the
+ * rule interface (gov/dynrule.h) nor the rule document (ruledoc.c). */
+#ifndef GOV_RULES_DYNRT_H
+#define GOV_RULES_DYNRT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "gov/dynrule.h"
+
+#define GOV_DYN_MAP_CAP 1024    /* keys per map */
+#define GOV_DYN_EVENTS 256      /* entries of a rule's event ring */
+
+struct gov_dyn_map {
+	atomic_flag lock;
+	unsigned used;
+	struct { uint64_t key, value; uint8_t full; } *slot; /* GOV_DYN_MAP_CAP, on first use */
+};
+
+struct gov_dyn_event {
+	uint64_t time_ns, site_id, a, b;
+};
+
+struct gov_dynrule;
+
+/* A mode: how code is loaded, run and freed. run returns the rule's raw
+ * result (0 = it faulted). */
+struct gov_dyn_mode_ops {
+	const char *name;
+	void *(*load)(const void *obj, size_t len, const struct gov_dyn_spec *spec,
+		      char *err, size_t errlen);
+	uint64_t (*run)(struct gov_dynrule *r, struct gov_dyn_ctx *ctx);
+	void (*destroy)(void *impl);
+};
+
+struct gov_dynrule {
+	struct gov_dyn_spec spec;
+	uint64_t hash;                   /* of the object's bytes */
+	const struct gov_dyn_mode_ops *ops;
+	void *impl;
+	uint64_t (*fast)(void *ctx);     /* eBPF: the JIT-compiled code, else NULL */
+	struct gov_dyn_map maps[GOV_DYN_MAPS];
+	atomic_ullong counters[GOV_DYN_COUNTERS];
+	atomic_ullong runs, faults;
+	atomic_int disabled;
+	atomic_ullong event_head;
+	struct gov_dyn_event events[GOV_DYN_EVENTS];
+};
+
+extern const struct gov_dyn_mode_ops gov_dyn_ebpf_ops; /* bpf.c */
+/* wasm.c's gov_dyn_wasm_ops: declared weak where it is used (govrt lacks it) */
+
+/* Loads obj (an eBPF ELF object or a wasm module, by spec->mode) and
+ * checks it: the verifier's or validator's reason goes in err. Returns a
+ * rule, or NULL. ops may be NULL: the mode's default (wasm needs wasm.c). */
+struct gov_dynrule *gov_dynrule_load(const struct gov_dyn_spec *spec, const void *obj,
+				     size_t len, char *err, size_t errlen);
+void gov_dynrule_free(struct gov_dynrule *r);
+
+
+/* The helpers, for the modes to register (eBPF: as external symbols;
+ * wasm: as imports). They act on the rule the calling thread is running. */
+uint64_t gov_dynh_map_lookup(uint64_t map, uint64_t key, uint64_t dflt);
+uint64_t gov_dynh_map_update(uint64_t map, uint64_t key, uint64_t value);
+uint64_t gov_dynh_map_delete(uint64_t map, uint64_t key);
+uint64_t gov_dynh_counter_add(uint64_t counter, uint64_t delta);
+uint64_t gov_dynh_time_ns(void);
+uint64_t gov_dynh_log(uint64_t code, uint64_t value);
+uint64_t gov_dynh_event(uint64_t a, uint64_t b);
+
+/* The rule a helper acts on, and its fault flag: per thread. */
+struct gov_dyn_running {
+	struct gov_dynrule *rule;
+	struct gov_dyn_ctx *ctx;
+	int fault;                 /* set by a helper given a bad argument */
+	const char *why;
+};
+/* initial-exec: inside libgovrt.so a general-dynamic TLS access would be a
+ * call to __tls_get_addr on every run */
+extern __thread struct gov_dyn_running gov_dyn_cur __attribute__((tls_model("initial-exec")));
+
+/* Where gov_log's lines and fault reports go: one logfmt line without its
+ * newline (default: stderr). govagent points it at its log. */
+extern void (*gov_dyn_log_hook)(const char *line);
+
+/* FNV-1a 64 of bytes: the object's identity (cache keys, "changed?"). */
+uint64_t gov_dyn_hash(const void *p, size_t len);
+
+/* Runs r on ctx. Returns the action to take (never GOV_DYN_FAULT): on a
+ * fault, a run over budget or a bad helper argument, the fail outcome,
+ * with ctx->err / ctx->value set from the spec; a disabled rule always
+ * answers its fail outcome. Never lets the fault reach the caller.
+ * Inline for JIT-compiled code that returns a good action (the dispatch
+ * path of govrt); everything else goes through gov_dynrule_run_slow. */
+int gov_dynrule_run_slow(struct gov_dynrule *r, struct gov_dyn_ctx *ctx);
+/* A run that ended with result a (or a helper's fault): counted, logged,
+ * maybe disabling r; returns the fail outcome. */
+int gov_dynrule_fault(struct gov_dynrule *r, struct gov_dyn_ctx *ctx, uint64_t a,
+		      const struct gov_dyn_running *done);
+static inline int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
+{
+	if (__builtin_expect(!r->fast || atomic_load_explicit(&r->disabled, memory_order_relaxed), 0))
+		return gov_dynrule_run_slow(r, ctx);
+	struct gov_dyn_running *cur = &gov_dyn_cur;
+	cur->rule = r;
+	cur->ctx = ctx;
+	cur->fault = 0;
+	uint64_t a = r->fast(ctx);
+	cur->rule = NULL;
+	/* a statistic, not a lock: racing threads may lose a count, but no
+	 * locked instruction on every run */
+	atomic_store_explicit(&r->runs, atomic_load_explicit(&r->runs, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (__builtin_expect(a == GOV_DYN_FAULT || a >= GOV_DYN_NACTIONS || cur->fault, 0))
+		return gov_dynrule_fault(r, ctx, a, cur);
+	return (int)a;
+}
+
+/* Appends the rule's counts, counters and events as a JSON object to buf
+ * (at most cap bytes); returns the length written. */
+size_t gov_dynrule_json(const struct gov_dynrule *r, char *buf, size_t cap);
+
+#endif

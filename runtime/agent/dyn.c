@@ -1,0 +1,151 @@
+/* runtime/agent/dyn.c - dynamic rules in govagent: loading the ones
+ * routed to it (objects from the store, or built from a rules file),
+ * keeping a rule's state across a reload that does not change it, running
+ * one on a call (rules/dynamic/dynrt.c does the safe part), and their
+ * counts for the statistics. Not the loading of a mode (rules/dynamic/). */
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "../../rules/dynamic/dynrt.h"
+#include "../../rules/dynamic/build.h"
+
+static void log_line(const char *line)
+{
+	agent_log("warning", "rule", "%s", line);
+}
+
+int agent_dyn_load(struct agent_rules *r, unsigned i, const void *obj, size_t len,
+		   struct agent_rules *old)
+{
+	if (!r->dyn) {
+		r->dyn = calloc(r->v.ndyn + 1, sizeof *r->dyn);
+		if (!r->dyn)
+			return -1;
+	}
+	gov_dyn_log_hook = log_line;
+	struct agent_dyn *d = &r->dyn[i];
+	const struct gov_dyn_spec *spec = &r->v.dyn[i].spec;
+	uint64_t h = gov_dyn_hash(obj, len);
+	d->obj = malloc(len ? len : 1);
+	if (!d->obj)
+		return -1;
+	memcpy(d->obj, obj, len);
+	d->len = len;
+	for (unsigned k = 0; old && old->dyn && k < old->v.ndyn; k++) {
+		struct gov_dynrule *o = old->dyn[k].rule;
+		if (o && o->hash == h && memcmp(&o->spec, spec, sizeof *spec) == 0) {
+			d->rule = o;
+			old->dyn[k].rule = NULL; /* now ours */
+			return 0;
+		}
+	}
+	char err[2048];
+	d->rule = gov_dynrule_load(spec, obj, len, err, sizeof err);
+	if (!d->rule) {
+		agent_log("error", "rule_unloadable", "rule=%s error=\"%s\"", spec->name, err);
+		return -1;
+	}
+	agent_log("info", "rule_loaded", "rule=%s mode=%s placement=%s bytes=%zu", spec->name,
+		  spec->mode == GOV_DYN_WASM ? "wasm" : "ebpf",
+		  spec->placement == GOV_DYN_IN_PROCESS ? "process" : "agent", len);
+	return 0;
+}
+
+int agent_dyn_load_files(struct agent_rules *r, const char *rules_path, struct agent_rules *old)
+{
+	char *copy = strdup(rules_path), *dir = copy ? dirname(copy) : ".";
+	for (unsigned i = 0; i < r->v.ndyn; i++) {
+		const struct gov_verdict_dyn *e = &r->v.dyn[i];
+		char path[PATH_MAX + 520], err[2048];
+		if (e->path[0] == '/')
+			snprintf(path, sizeof path, "%s", e->path);
+		else
+			snprintf(path, sizeof path, "%s/%s", dir, e->path);
+		void *obj;
+		size_t len;
+		int rc = e->is_source ? gov_dyn_compile(e->spec.mode, path, &obj, &len, err, sizeof err)
+				      : gov_dyn_read(path, &obj, &len, err, sizeof err);
+		if (rc < 0) {
+			agent_log("error", "rule_unloadable", "rule=%s error=\"%s\"", e->spec.name, err);
+			if (!r->dyn && !(r->dyn = calloc(r->v.ndyn + 1, sizeof *r->dyn)))
+				break;
+			continue;
+		}
+		agent_dyn_load(r, i, obj, len, old);
+		free(obj);
+	}
+	free(copy);
+	return 0;
+}
+
+void agent_dyn_free(struct agent_rules *r)
+{
+	for (unsigned i = 0; r->dyn && i < r->v.ndyn; i++) {
+		gov_dynrule_free(r->dyn[i].rule);
+		free(r->dyn[i].obj);
+	}
+	free(r->dyn);
+	r->dyn = NULL;
+}
+
+void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
+		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value)
+{
+	const struct gov_wire_req *h = call->hdr;
+	struct gov_dynrule *r = i < a->rules.v.ndyn && a->rules.dyn ? a->rules.dyn[i].rule : NULL;
+	struct gov_dyn_ctx ctx = {
+		.site_id = h->site_id, .kind = h->kind, .sysno = h->sysno,
+		.func_id = gov_dyn_id(h->callee), .nargs = h->nargs,
+		.caller_id = gov_dyn_id(a->cfg.resource), .pid = (uint32_t)c->pid,
+		.tid = (uint32_t)(h->seq >> 32), .time_ns = gov_now_ns(),
+	};
+	for (unsigned k = 0; k < h->nargs && k < GOV_DYN_MAX_ARGS; k++)
+		ctx.args[k] = call->value[k];
+	int act;
+	if (r) {
+		act = gov_dynrule_run(r, &ctx);
+	} else {
+		/* it did not load: its fail outcome, as for a fault */
+		const struct gov_dyn_spec *s = i < a->rules.v.ndyn ? &a->rules.v.dyn[i].spec : NULL;
+		act = s ? s->fail_action : GOV_DYN_NATIVE;
+		ctx.err = s ? s->fail_err : 0;
+		ctx.value = s ? s->fail_value : 0;
+	}
+	*err = 0;
+	*value = 0;
+	switch (act) {
+	case GOV_DYN_DENY:
+		*action = GOV_ACT_DENY;
+		*err = ctx.err > 0 ? ctx.err : 1 /* EPERM */;
+		break;
+	case GOV_DYN_EMULATE:
+		*action = GOV_ACT_EMULATE;
+		*value = ctx.value;
+		break;
+	default:
+		/* NATIVE; NATIVE_ARGS and FORWARD cannot travel back yet: the
+		 * reply has no arguments and forwarding is issue 7 */
+		*action = GOV_ACT_NATIVE;
+	}
+}
+
+size_t agent_dyn_json(struct agent *a, char *buf, size_t cap)
+{
+	size_t o = (size_t)snprintf(buf, cap, "\"rules\":[");
+	int first = 1;
+	for (unsigned i = 0; a->rules.dyn && i < a->rules.v.ndyn && o + 2 < cap; i++) {
+		struct gov_dynrule *r = a->rules.dyn[i].rule;
+		if (!r)
+			continue;
+		if (!first)
+			buf[o++] = ',';
+		first = 0;
+		o += gov_dynrule_json(r, buf + o, cap - o);
+	}
+	if (o + 2 < cap)
+		o += (size_t)snprintf(buf + o, cap - o, "]");
+	return o;
+}
