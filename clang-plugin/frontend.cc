@@ -133,6 +133,7 @@ public:
 	std::set<std::string> caller_ir;
 	std::string caller_name;
 	std::vector<gov_site_desc> found;
+	unsigned order_col = 0;   /* GCC's column of the call (body_walker) */
 
 	void call(CallExpr *ce);
 	void syscall2(CallExpr *ce, FunctionDecl *fd, bool targeted);
@@ -151,17 +152,41 @@ public:
 	std::string file_of(SourceLocation loc);
 };
 
-struct body_walker : public RecursiveASTVisitor<body_walker> {
+/* The calls and asm statements of a body in GCC's gimplification order,
+ * which numbers the sites sharing a line (callee#n): a call's arguments
+ * right to left (x86-64 GCC evaluates them so), each before the call, and
+ * everything else left to right. GCC also gives a call that is directly
+ * another call's argument the outer call's position: `order_col` is that
+ * column, so ids agree with the GCC plugin's. Lambdas and blocks are
+ * functions of their own. */
+struct body_walker {
 	site_finder &f;
 	explicit body_walker(site_finder &f) : f(f) {}
-	bool VisitCallExpr(CallExpr *ce) { f.call(ce); return true; }
-	bool VisitGCCAsmStmt(GCCAsmStmt *as) { f.inline_asm(as); return true; }
-	/* their bodies are functions of their own */
-	bool TraverseLambdaExpr(LambdaExpr *) { return true; }
-	bool TraverseBlockExpr(BlockExpr *) { return true; }
-	bool TraverseDecl(Decl *d)
+
+	void walk(Stmt *s, unsigned inherited_col)
 	{
-		return isa<VarDecl>(d) ? RecursiveASTVisitor::TraverseDecl(d) : true;
+		if (!s || isa<LambdaExpr>(s) || isa<BlockExpr>(s))
+			return;
+		if (auto *ce = dyn_cast<CallExpr>(s)) {
+			SourceManager &sm = f.sm;
+			PresumedLoc p = sm.getPresumedLoc(sm.getExpansionLoc(ce->getExprLoc()));
+			unsigned col = inherited_col ? inherited_col : p.isValid() ? p.getColumn() : 0;
+			walk(ce->getCallee(), 0);
+			for (unsigned i = ce->getNumArgs(); i-- > 0;) {
+				Expr *arg = ce->getArg(i);
+				Expr *bare = arg->IgnoreParens();
+				walk(arg, isa<CallExpr>(bare) ? col : 0);
+			}
+			f.order_col = col;
+			f.call(ce);
+			return;
+		}
+		for (Stmt *child : s->children())
+			walk(child, 0);
+		if (auto *as = dyn_cast<GCCAsmStmt>(s)) {
+			f.order_col = 0;
+			f.inline_asm(as);
+		}
 	}
 };
 
@@ -204,6 +229,7 @@ void site_finder::describe(gov_site_desc &d, SourceLocation loc)
 	d.caller = caller_name;
 	d.caller_ir = caller_ir;
 	d.loc = loc.getRawEncoding();
+	d.order_col = order_col ? order_col : d.column;
 }
 
 void site_finder::function(FunctionDecl *fd)
@@ -222,7 +248,7 @@ void site_finder::function(FunctionDecl *fd)
 		caller_ir.insert(strip_01(names.getName(fd)));
 	found.clear();
 	body_walker w(*this);
-	w.TraverseStmt(fd->getBody());
+	w.walk(fd->getBody(), 0);
 	if (found.empty())
 		return;
 
@@ -604,7 +630,7 @@ static FrontendPluginRegistry::Add<action> registered(GOV_PLUGIN_NAME,
 void gov_assign_ids(std::vector<gov_site_desc *> &sites)
 {
 	std::stable_sort(sites.begin(), sites.end(), [](const gov_site_desc *a, const gov_site_desc *b) {
-		return a->line != b->line ? a->line < b->line : a->column < b->column;
+		return a->line != b->line ? a->line < b->line : a->order_col < b->order_col;
 	});
 	std::map<std::string, unsigned> seen;
 	for (gov_site_desc *d : sites) {

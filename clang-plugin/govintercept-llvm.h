@@ -71,6 +71,7 @@ struct gov_site_desc {
 	int sysno = -1;
 	std::string caller, callee, types, file;
 	unsigned line = 0, column = 0;
+	unsigned order_col = 0;           /* GCC's column, for the ids' order */
 	uint64_t id = 0;
 	/* how the IR call is recognised and rewritten */
 	std::set<std::string> caller_ir;  /* IR names of the enclosing function */
