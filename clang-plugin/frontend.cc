@@ -133,7 +133,8 @@ public:
 	std::set<std::string> caller_ir;
 	std::string caller_name;
 	std::vector<gov_site_desc> found;
-	unsigned order_col = 0;   /* GCC's column of the call (body_walker) */
+	/* GCC's line and column of the call (body_walker), 0 0: its own */
+	std::pair<unsigned, unsigned> gcc_at = { 0, 0 };
 
 	void call(CallExpr *ce);
 	void syscall2(CallExpr *ce, FunctionDecl *fd, bool targeted);
@@ -156,35 +157,38 @@ public:
  * which numbers the sites sharing a line (callee#n): a call's arguments
  * right to left (x86-64 GCC evaluates them so), each before the call, and
  * everything else left to right. GCC also gives a call that is directly
- * another call's argument the outer call's position: `order_col` is that
- * column, so ids agree with the GCC plugin's. Lambdas and blocks are
+ * another call's argument the outer call's position (gimplify_arg), line
+ * and column: a site records that line, and orders by that column, so
+ * records and ids agree with the GCC plugin's. Lambdas and blocks are
  * functions of their own. */
 struct body_walker {
 	site_finder &f;
 	explicit body_walker(site_finder &f) : f(f) {}
 
-	void walk(Stmt *s, unsigned inherited_col)
+	void walk(Stmt *s, std::pair<unsigned, unsigned> inherited)
 	{
 		if (!s || isa<LambdaExpr>(s) || isa<BlockExpr>(s))
 			return;
 		if (auto *ce = dyn_cast<CallExpr>(s)) {
 			SourceManager &sm = f.sm;
 			PresumedLoc p = sm.getPresumedLoc(sm.getExpansionLoc(ce->getExprLoc()));
-			unsigned col = inherited_col ? inherited_col : p.isValid() ? p.getColumn() : 0;
-			walk(ce->getCallee(), 0);
+			std::pair<unsigned, unsigned> at = inherited;
+			if (!at.first && p.isValid())
+				at = { p.getLine(), p.getColumn() };
+			walk(ce->getCallee(), { 0, 0 });
 			for (unsigned i = ce->getNumArgs(); i-- > 0;) {
 				Expr *arg = ce->getArg(i);
 				Expr *bare = arg->IgnoreParens();
-				walk(arg, isa<CallExpr>(bare) ? col : 0);
+				walk(arg, isa<CallExpr>(bare) ? at : std::make_pair(0u, 0u));
 			}
-			f.order_col = col;
+			f.gcc_at = at;
 			f.call(ce);
 			return;
 		}
 		for (Stmt *child : s->children())
-			walk(child, 0);
+			walk(child, { 0, 0 });
 		if (auto *as = dyn_cast<GCCAsmStmt>(s)) {
-			f.order_col = 0;
+			f.gcc_at = { 0, 0 };
 			f.inline_asm(as);
 		}
 	}
@@ -224,12 +228,14 @@ void site_finder::describe(gov_site_desc &d, SourceLocation loc)
 	SourceLocation x = sm.getExpansionLoc(loc);
 	PresumedLoc p = sm.getPresumedLoc(x);
 	d.file = file_of(loc);
-	d.line = p.isValid() ? p.getLine() : 0;
+	d.key_line = d.line = p.isValid() ? p.getLine() : 0;
 	d.column = p.isValid() ? p.getColumn() : 0;
+	if (gcc_at.first)
+		d.line = gcc_at.first;
 	d.caller = caller_name;
 	d.caller_ir = caller_ir;
 	d.loc = loc.getRawEncoding();
-	d.order_col = order_col ? order_col : d.column;
+	d.order_col = gcc_at.first ? gcc_at.second : d.column;
 }
 
 void site_finder::function(FunctionDecl *fd)
@@ -248,7 +254,7 @@ void site_finder::function(FunctionDecl *fd)
 		caller_ir.insert(strip_01(names.getName(fd)));
 	found.clear();
 	body_walker w(*this);
-	w.walk(fd->getBody(), 0);
+	w.walk(fd->getBody(), { 0, 0 });
 	if (found.empty())
 		return;
 
@@ -257,7 +263,7 @@ void site_finder::function(FunctionDecl *fd)
 		descs.push_back(&d);
 	gov_assign_ids(descs);
 	for (gov_site_desc &d : found) {
-		gov_this_unit.sites.emplace(std::make_pair(d.line, d.column), d);
+		gov_this_unit.sites.emplace(std::make_pair(d.key_line, d.column), d);
 		if (gov_opts.verbose) {
 			char id[17];
 			snprintf(id, sizeof id, "%016" PRIx64, d.id);

@@ -72,6 +72,8 @@ struct gov_site_desc {
 	std::string caller, callee, types, file;
 	unsigned line = 0, column = 0;
 	unsigned order_col = 0;           /* GCC's column, for the ids' order */
+	unsigned key_line = 0;            /* the call's own line (line may be
+					   * the enclosing call's, as in GCC) */
 	uint64_t id = 0;
 	/* how the IR call is recognised and rewritten */
 	std::set<std::string> caller_ir;  /* IR names of the enclosing function */

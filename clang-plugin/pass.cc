@@ -357,7 +357,7 @@ gov_site_desc *find_site(Function &f, CallBase *cb)
 			return &d;
 	}
 	/* the column differs: the leftmost unused site of that callee on the line */
-	for (auto it = gov_this_unit.sites.lower_bound({ line, 0 });
+	for (auto it = gov_this_unit.sites.lower_bound({ line, 0u });
 	     it != gov_this_unit.sites.end() && it->first.first == line; ++it) {
 		gov_site_desc &d = it->second;
 		if (!d.used && d.callee_ir == callee && d.caller_ir.count(f.getName().str()) &&
