@@ -141,6 +141,8 @@ public:
 	void inline_asm(GCCAsmStmt *as);
 	void describe(gov_site_desc &d, SourceLocation loc);
 	bool targets(FunctionDecl *fd, bool *named);
+	bool match_targets(FunctionDecl *fd, bool *named);
+	std::map<const FunctionDecl *, std::pair<bool, bool>> target_cache;
 	void warn(SourceLocation loc, const std::string &msg)
 	{
 		ctx.getDiagnostics().Report(loc, warn_id) << msg;
@@ -275,6 +277,20 @@ void site_finder::function(FunctionDecl *fd)
 
 bool site_finder::targets(FunctionDecl *fd, bool *named)
 {
+	/* asked at every call: once per callee is enough (the globs it
+	 * matched are marked the first time) */
+	auto cached = target_cache.find(fd->getCanonicalDecl());
+	if (cached != target_cache.end()) {
+		*named = cached->second.second;
+		return cached->second.first;
+	}
+	bool hit = match_targets(fd, named);
+	target_cache[fd->getCanonicalDecl()] = { hit, *named };
+	return hit;
+}
+
+bool site_finder::match_targets(FunctionDecl *fd, bool *named)
+{
 	*named = false;
 	std::string list[3];
 	list[0] = fd->getIdentifier() ? fd->getName().str() : printable(fd);
@@ -363,6 +379,14 @@ void site_finder::call(CallExpr *ce)
 	if (builtin && starts_with(name, "__"))
 		return;
 
+	/* a virtual call goes through the vtable: no callee to match in the
+	 * IR, as for GCC (OBJ_TYPE_REF); Base::f() names its callee */
+	if (auto *md = dyn_cast<CXXMethodDecl>(fd)) {
+		auto *me = dyn_cast<MemberExpr>(ce->getCallee()->IgnoreParenImpCasts());
+		if (md->isVirtual() && !(me && me->hasQualifier()) && !md->hasAttr<FinalAttr>() &&
+		    !(md->getParent() && md->getParent()->hasAttr<FinalAttr>()))
+			return;
+	}
 	std::string mangled = strip_01(names.getName(fd));
 	bool libc_linkage = fd->isExternC() && fd->isExternallyVisible() && !name.empty() &&
 			    mangled == name && !fd->hasAttr<AsmLabelAttr>();
@@ -412,6 +436,7 @@ void site_finder::call(CallExpr *ce)
 		return;
 	}
 	d.nwords = args.size();
+	d.named = named || wrapper;
 	found.push_back(d);
 }
 
@@ -458,6 +483,7 @@ void site_finder::syscall2(CallExpr *ce, FunctionDecl *fd, bool targeted)
 		return;
 	}
 	d.nwords = args.size() - 1;
+	d.named = true;
 	found.push_back(d);
 }
 
@@ -551,6 +577,7 @@ void site_finder::inline_asm(GCCAsmStmt *as)
 	d.nwords = n;
 	for (int i = 0; i < 3; i++)
 		d.asm_ops[i] = i < n ? ops[i] : -1;
+	d.named = true;
 	describe(d, loc);
 	found.push_back(d);
 }

@@ -82,6 +82,8 @@ struct gov_site_desc {
 	int asm_ops[3] = { -1, -1, -1 };  /* asm: input operand per word */
 	unsigned nwords = 0;              /* words the site passes */
 	bool used = false;                /* matched to an IR call */
+	bool named = false;               /* the user named the callee: warn
+					   * when it cannot be a site */
 	unsigned loc = 0;                 /* clang's SourceLocation, raw */
 };
 

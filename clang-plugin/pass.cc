@@ -386,6 +386,33 @@ void write_listing(emitter &e)
 	close(fd);
 }
 
+/* A site the front end found in a function this module defines, with no
+ * call left in the IR at its position: clang lowered it to an LLVM
+ * intrinsic (memcpy, memset, memmove, some math) or folded it away. A
+ * warning when the user named the callee, a note with -gov-verbose. */
+void unmatched(Module &m, emitter &e)
+{
+	for (auto &s : gov_this_unit.sites) {
+		const gov_site_desc &d = s.second;
+		if (d.used || (!d.named && !gov_opts.verbose))
+			continue;
+		bool defined = false;
+		for (const std::string &name : d.caller_ir) {
+			Function *f = m.getFunction(name);
+			defined |= f && !f->isDeclaration();
+		}
+		if (!defined)
+			continue;
+		std::string msg = "call to '" + d.callee + "' at " + d.file + ":" + std::to_string(d.line) +
+				  " is not instrumented: clang emits no call there (an LLVM intrinsic, or "
+				  "folded away)";
+		if (d.named)
+			e.warn(msg);
+		else
+			errs() << "note: " GOV_PLUGIN_NAME ": " << msg << "\n";
+	}
+}
+
 struct gov_pass : PassInfoMixin<gov_pass> {
 	PreservedAnalyses run(Module &m, ModuleAnalysisManager &);
 	static bool isRequired() { return true; }
@@ -436,6 +463,7 @@ PreservedAnalyses gov_pass::run(Module &m, ModuleAnalysisManager &)
 			changed = true;
 		}
 	}
+	unmatched(m, e);
 	write_listing(e);
 	if (gov_opts.verify && verifyModule(m, &errs()))
 		e.error("the IR verifier rejects the rewritten module (above)");

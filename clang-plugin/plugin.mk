@@ -27,3 +27,6 @@ $(GOVEXPORTS): clang-plugin/govexports.c
 	  -L$(LIBCLANG_DIR) -Wl,-rpath,$(LIBCLANG_DIR) -lclang
 
 -include $(GOVLLVM_OBJS:.o=.d)
+
+# bench/sites measures both plugins; t_clang_bzip2.sh prepares its builds
+$(B)/bench/sites: $(GOVLLVM)

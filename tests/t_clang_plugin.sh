@@ -306,6 +306,10 @@ start_agent src/govern.yaml
 stop_agent
 [ $rc -eq 0 ] && has "twice 7" builtin.out
 ok $? "resource=: the module names its resource (no GOV_RESOURCE needed)"
+printf '#include <string.h>\nvoid cp(char *d, const char *s) { memcpy(d, s, 4); }\n' >lowered.c
+run clang -O2 $cgp $(m targets=memcpy) -c lowered.c -o lowered.o
+[ $rc -eq 0 ] && has "call to 'memcpy' at lowered.c:2 is not instrumented: clang emits no call there" "$tmp/err"
+ok $? "a target clang lowers to an LLVM intrinsic (memcpy): a warning with file:line"
 printf 'void f(void) __attribute__((gov_native));\nint gov_native_var __attribute__((gov_native));\n' >attr.c
 run clang $cgp -c attr.c -o attr.o
 [ $rc -eq 0 ] && has "attr.c:2:" "$tmp/err"
