@@ -12,6 +12,7 @@ GOVLLVM_CXXFLAGS   := $(shell $(LLVM_CONFIG) --cxxflags 2>/dev/null) -std=gnu++1
 LIBCLANG_DIR       := $(shell $(LLVM_CONFIG) --libdir 2>/dev/null)
 
 ALL_TARGETS += $(GOVLLVM) $(GOVEXPORTS)
+INSTALL_PARTS += install-clang-plugin
 
 $(B)/clang-plugin/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -30,3 +31,10 @@ $(GOVEXPORTS): clang-plugin/govexports.c
 
 # bench/sites measures both plugins; t_clang_bzip2.sh prepares its builds
 $(B)/bench/sites: $(GOVLLVM)
+
+# make install: the plugin next to the GCC one, govexports with the tools
+install-clang-plugin: $(GOVLLVM) $(GOVEXPORTS)
+	install -d $(DESTDIR)$(PREFIX)/lib/clang-plugin $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(GOVLLVM) $(DESTDIR)$(PREFIX)/lib/clang-plugin/govintercept-llvm.so
+	install -m 755 $(GOVEXPORTS) $(DESTDIR)$(PREFIX)/bin/govexports
+.PHONY: install-clang-plugin
