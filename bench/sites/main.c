@@ -1,18 +1,21 @@
-/* bench/sites/main.c - what govintercept.so costs when nobody governs:
- * issue 4's three targets, measured in one run.
+/* bench/sites/main.c - what the compiler plugins cost when nobody governs:
+ * issues 4 and 5's three targets, measured in one run for GCC with
+ * govintercept.so and for clang with govintercept-llvm.so, each against
+ * its own compiler's plain build.
  *
  *  1. call: a tight loop calling a small external function (loop.c calling
  *     callee.c's sites_callee), built plain and with the plugin
  *     (targets=sites_callee); each run pinned to one CPU, ns per call as
  *     the loop measures it; REPS runs of each, alternating.
  *  2. bzip2: bzip2 from Debian's source (tests/t_gcc_bzip2.sh --prepare
- *     fetches and builds it, or reuses its builds) plain and with every
+ *     fetches and builds it, tests/t_clang_bzip2.sh --prepare builds the
+ *     clang pair, or both reuse their builds) plain and with every
  *     syscall wrapper and every call into libc instrumented, compressing a
  *     generated 120 MB text (`bzip2 -c FILE >/dev/null`, pinned), no agent;
  *     ROUNDS runs of each, alternating.
  *  3. compile: bzip2's 9 sources compiled one at a time with bzip2's own
  *     flags, plain and with the plugin, alternating file by file, ROUNDS
- *     times; CPU time of gcc and everything it ran.
+ *     times; CPU time of the compiler and everything it ran.
  *
  * No agent runs and GOV_RESOURCE is unset: every site is ungoverned. It is
  * not a test: it asserts nothing, it reports. With --markdown FILE it
@@ -57,8 +60,69 @@ static int cpu = 0;
 #define PB (PATH_MAX + 64)
 #define PL (PATH_MAX + 192)
 #define PO (PL + 64) /* an option naming such a file */
-static char top[PATH_MAX], work[PB], cache[PB], plugin[PB], libdir[PB];
+static char top[PATH_MAX], work[PB], cache[PB], libdir[PB];
 static char errlog[PL];
+
+/* ---- the two toolchains --------------------------------------------------- */
+
+/* One compiler with its plugin: how to load it with the options of a site
+ * build, and where its bzip2 builds are. */
+struct toolchain {
+	const char *name;       /* "GCC 12", "clang 14" */
+	const char *cc;         /* the driver */
+	const char *plugin_name;
+	char plugin[PB];
+	const char *plain_dir, *gov_dir;   /* under build/cache */
+	const char *prepare;    /* the test script that builds them */
+	char opt[8][PO];        /* option buffers for plugin_args */
+};
+
+/* Appends the plugin options to argv at n: targets= (a glob list), or a
+ * targets-file= when file, syscalls=all when sys, list= when list; returns
+ * the new n. */
+static int plugin_args(struct toolchain *t, char **argv, int n, const char *targets,
+		       const char *file, int sys, const char *list)
+{
+	int gcc = strcmp(t->cc, "gcc") == 0;
+	int o = 0;
+	if (gcc) {
+		snprintf(t->opt[o], PO, "-fplugin=%s", t->plugin);
+		argv[n++] = t->opt[o++];
+	} else {
+		snprintf(t->opt[o], PO, "-fpass-plugin=%s", t->plugin);
+		argv[n++] = t->opt[o++];
+		argv[n++] = "-Xclang";
+		argv[n++] = "-load";
+		argv[n++] = "-Xclang";
+		argv[n++] = t->plugin;
+		argv[n++] = "-Rpass=govintercept";
+	}
+	const char *pre = gcc ? "-fplugin-arg-govintercept-" : "-gov-";
+#define OPT(fmt, v)                                                   \
+	do {                                                          \
+		if (!gcc)                                             \
+			argv[n++] = "-mllvm";                         \
+		snprintf(t->opt[o], PO, "%s" fmt, pre, v);            \
+		argv[n++] = t->opt[o++];                              \
+	} while (0)
+	if (targets)
+		OPT("targets=%s", targets);
+	if (file)
+		OPT("targets-file=%s", file);
+	if (sys)
+		OPT("syscalls=%s", "all");
+	if (list)
+		OPT("list=%s", list);
+#undef OPT
+	return n;
+}
+
+static struct toolchain chains[2] = {
+	{ "GCC 12", "gcc", "govintercept.so", "", "bzip2-plain-work", "bzip2-gov-work",
+	  "t_gcc_bzip2.sh", { "" } },
+	{ "clang 14", "clang", "govintercept-llvm.so", "", "bzip2-clang-plain-work",
+	  "bzip2-clang-gov-work", "t_clang_bzip2.sh", { "" } },
+};
 
 /* ---- running things ------------------------------------------------------ */
 
@@ -200,27 +264,26 @@ struct call_result {
 	long sites;
 };
 
-static int measure_call(struct call_result *c)
+static int measure_call(struct call_result *c, struct toolchain *t)
 {
 	char callee_c[PL], loop_c[PL], obj[PL], lp[PL],
-		lg[PL], list[PL], fp[PO], fl[PO],
-		ft[PL], fL[PL], fr[PL];
+		lg[PL], list[PL], fL[PL], fr[PL];
 	snprintf(callee_c, sizeof callee_c, "%s/bench/sites/callee.c", top);
 	snprintf(loop_c, sizeof loop_c, "%s/bench/sites/loop.c", top);
-	snprintf(obj, sizeof obj, "%s/callee.o", work);
-	snprintf(lp, sizeof lp, "%s/loop-plain", work);
-	snprintf(lg, sizeof lg, "%s/loop-gov", work);
-	snprintf(list, sizeof list, "%s/loop.sites", work);
-	snprintf(fp, sizeof fp, "-fplugin=%s", plugin);
-	snprintf(fl, sizeof fl, "-fplugin-arg-govintercept-list=%s", list);
-	snprintf(ft, sizeof ft, "-fplugin-arg-govintercept-targets=sites_callee");
+	snprintf(obj, sizeof obj, "%s/callee-%s.o", work, t->cc);
+	snprintf(lp, sizeof lp, "%s/loop-%s-plain", work, t->cc);
+	snprintf(lg, sizeof lg, "%s/loop-%s-gov", work, t->cc);
+	snprintf(list, sizeof list, "%s/loop-%s.sites", work, t->cc);
 	snprintf(fL, sizeof fL, "-L%s", libdir);
 	snprintf(fr, sizeof fr, "-Wl,-rpath,%s", libdir);
 	unlink(list);
 	struct run r;
-	char *cc_callee[] = { "gcc", "-O2", "-c", callee_c, "-o", obj, NULL };
-	char *cc_plain[] = { "gcc", "-O2", loop_c, obj, "-o", lp, NULL };
-	char *cc_gov[] = { "gcc", "-O2", fp, ft, fl, loop_c, obj, "-o", lg, fL, fr, "-lgovrt", NULL };
+	char *cc_callee[] = { (char *)t->cc, "-O2", "-c", callee_c, "-o", obj, NULL };
+	char *cc_plain[] = { (char *)t->cc, "-O2", loop_c, obj, "-o", lp, NULL };
+	char *cc_gov[32] = { (char *)t->cc, "-O2" };
+	int n = plugin_args(t, cc_gov, 2, "sites_callee", NULL, 0, list);
+	char *rest[] = { loop_c, obj, "-o", lg, fL, fr, "-lgovrt", NULL };
+	memcpy(cc_gov + n, rest, sizeof rest);
 	if (run(cc_callee, NULL, 0, NULL, NULL, 0, &r) < 0 || run(cc_plain, NULL, 0, NULL, NULL, 0, &r) < 0 ||
 	    run(cc_gov, NULL, 0, NULL, NULL, 0, &r) < 0) {
 		show_errlog("building loop.c");
@@ -301,11 +364,11 @@ struct bz_result {
 	double wall_med[2], cpu_med[2], ratio_cpu_med, ratio_wall_med;
 };
 
-static int measure_bzip2(struct bz_result *b, const char *data)
+static int measure_bzip2(struct bz_result *b, const struct toolchain *t, const char *data)
 {
 	char bin[2][PL];
-	snprintf(bin[0], sizeof bin[0], "%s/bzip2-plain-work/bzip2", cache);
-	snprintf(bin[1], sizeof bin[1], "%s/bzip2-gov-work/bzip2", cache);
+	snprintf(bin[0], sizeof bin[0], "%s/%s/bzip2", cache, t->plain_dir);
+	snprintf(bin[1], sizeof bin[1], "%s/%s/bzip2", cache, t->gov_dir);
 	struct stat st;
 	if (stat(data, &st) < 0)
 		return -1;
@@ -329,8 +392,8 @@ static int measure_bzip2(struct bz_result *b, const char *data)
 		}
 		b->ratio_cpu[i] = b->cpu[1][i] / b->cpu[0][i];
 		b->ratio_wall[i] = b->wall[1][i] / b->wall[0][i];
-		fprintf(stderr, "bench/sites: bzip2 round %d of %d: plain %.2f s, instrumented %.2f s (CPU)\n",
-			i + 1, rounds, b->cpu[0][i] / 1e9, b->cpu[1][i] / 1e9);
+		fprintf(stderr, "bench/sites: %s: bzip2 round %d of %d: plain %.2f s, instrumented %.2f s (CPU)\n",
+			t->cc, i + 1, rounds, b->cpu[0][i] / 1e9, b->cpu[1][i] / 1e9);
 	}
 	unlink(outp);
 	for (int g = 0; g < 2; g++) {
@@ -365,26 +428,16 @@ struct cc_result {
 	char used[PL];
 };
 
-static int compile_one(struct cc_result *c, int conf, int file, const char *list, struct run *r)
+static int compile_one(struct cc_result *c, struct toolchain *t, int conf, int file,
+		       const char *list, struct run *r)
 {
-	char src[PL], fp[PO], ft[PO], fl[PO];
+	char src[PL], all[PL];
 	snprintf(src, sizeof src, "%s/bzip2/src", cache);
-	snprintf(fp, sizeof fp, "-fplugin=%s", plugin);
-	if (conf == 2)
-		snprintf(ft, sizeof ft, "-fplugin-arg-govintercept-targets-file=%s/libc-functions.txt", cache);
-	else
-		snprintf(ft, sizeof ft, "-fplugin-arg-govintercept-targets-file=%s", c->used);
-	snprintf(fl, sizeof fl, "-fplugin-arg-govintercept-list=%s", list ? list : "");
-	char *argv[16] = { "gcc", BZFLAGS };
+	snprintf(all, sizeof all, "%s/libc-functions.txt", cache);
+	char *argv[40] = { (char *)t->cc, BZFLAGS };
 	int n = 6;
-	if (conf > 0) {
-		argv[n++] = fp;
-		argv[n++] = "-fplugin-arg-govintercept-syscalls=all";
-	}
-	if (conf > 1)
-		argv[n++] = ft;
-	if (conf > 0 && list)
-		argv[n++] = fl;
+	if (conf > 0)
+		n = plugin_args(t, argv, n, NULL, conf == 1 ? NULL : conf == 2 ? all : c->used, 1, list);
 	argv[n++] = "-c";
 	argv[n++] = (char *)files[file];
 	argv[n++] = "-o";
@@ -397,12 +450,12 @@ static int compile_one(struct cc_result *c, int conf, int file, const char *list
 	return 0;
 }
 
-static int measure_compile(struct cc_result *c)
+static int measure_compile(struct cc_result *c, struct toolchain *t)
 {
 	/* the callees of the test's listing: the libc functions bzip2 calls */
 	char cmd[4 * PL];
-	snprintf(c->used, sizeof c->used, "%s/libc-used.txt", work);
-	snprintf(cmd, sizeof cmd, "cut -d' ' -f4 '%s/bzip2-gov-work.sites' | sort -u >'%s'", cache, c->used);
+	snprintf(c->used, sizeof c->used, "%s/libc-used-%s.txt", work, t->cc);
+	snprintf(cmd, sizeof cmd, "cut -d' ' -f4 '%s/%s.sites' | sort -u >'%s'", cache, t->gov_dir, c->used);
 	if (system(cmd) != 0)
 		return -1;
 	char all[PL];
@@ -422,10 +475,10 @@ static int measure_compile(struct cc_result *c)
 		}
 		for (int f = 0; f < NFILES; f++) {
 			char list[PL];
-			snprintf(list, sizeof list, "%s/cc%d.sites", work, k);
+			snprintf(list, sizeof list, "%s/cc%d-%s.sites", work, k, t->cc);
 			unlink(list);
 			struct run r;
-			if (compile_one(c, k, f, k ? list : NULL, &r) < 0)
+			if (compile_one(c, t, k, f, k ? list : NULL, &r) < 0)
 				return -1;
 			c->sites[k][f] = k && access(list, F_OK) == 0 ? count_lines(list) : 0;
 			c->sites_all[k] += c->sites[k][f];
@@ -439,7 +492,7 @@ static int measure_compile(struct cc_result *c)
 			for (int j = 0; j < NCONF; j++) {
 				int k = (i + f + j) % NCONF; /* each configuration in every position */
 				struct run r;
-				if (compile_one(c, k, f, NULL, &r) < 0)
+				if (compile_one(c, t, k, f, NULL, &r) < 0)
 					return -1;
 				c->cpu[k][i][f] = r.cpu_ns;
 				c->total[k][i] += r.cpu_ns;
@@ -447,8 +500,8 @@ static int measure_compile(struct cc_result *c)
 			}
 		for (int k = 0; k < NCONF; k++)
 			c->ratio[k][i] = c->total[k][i] / c->total[0][i];
-		fprintf(stderr, "bench/sites: compile round %d of %d: plain %.2f s, the test's build %.2f s (CPU)\n",
-			i + 1, crounds, c->total[0][i] / 1e9, c->total[2][i] / 1e9);
+		fprintf(stderr, "bench/sites: %s: compile round %d of %d: plain %.2f s, the test's build %.2f s (CPU)\n",
+			t->cc, i + 1, crounds, c->total[0][i] / 1e9, c->total[2][i] / 1e9);
 	}
 	for (int k = 0; k < NCONF; k++) {
 		c->total_med[k] = median(c->total[k], crounds);
@@ -469,51 +522,45 @@ static int measure_compile(struct cc_result *c)
 
 struct report {
 	const char *command, *skip_bzip2;
-	struct call_result *call;
-	struct bz_result *bz;
-	struct cc_result *cc;
-	long sites_test;
+	struct call_result *call[2];
+	struct bz_result *bz[2];
+	struct cc_result *cc[2];
+	long sites_test[2];
 };
 
-static void print_report(FILE *f, void *arg)
+static void print_chain(FILE *f, const struct report *R, int t)
 {
-	const struct report *R = arg;
-	const struct call_result *c = R->call;
-	const struct bz_result *b = R->bz;
-	const struct cc_result *k = R->cc;
-	fprintf(f, "## bench/sites: ungoverned sites of govintercept.so, and its compile time\n\n");
-	bench_machine_line(f, R->command);
-	fprintf(f, "GCC 12 at -O2; no agent and GOV_RESOURCE unset, so every site is ungoverned "
-		   "(one byte load and a branch before the call). Pinned runs are on CPU %d.\n\n", cpu);
+	const struct toolchain *T = &chains[t];
+	const struct call_result *c = R->call[t];
+	const struct bz_result *b = R->bz[t];
+	const struct cc_result *k = R->cc[t];
+	fprintf(f, "### %s with %s\n\n", T->name, T->plugin_name);
 	if (c->ok) {
 		fprintf(f, "**Call.** `bench/sites/loop.c` calls `sites_callee` (`bench/sites/callee.c`, "
-			   "another unit, `return x + 1`) %ld times in a loop; built plain and with "
+			   "another unit, `return x + 1`) %ld times in a loop; built by `%s -O2` plain and with "
 			   "`targets=sites_callee` (%ld sites: the warm-up loop's and the timed loop's). %d runs of each, alternating, each pinned; "
 			   "ns per call as the loop times it.\n\n",
-			call_iters, c->sites, reps);
+			call_iters, T->cc, c->sites, reps);
 		fprintf(f, "| build | median ns per call | min | max |\n|---|---:|---:|---:|\n");
 		fprintf(f, "| plain | %.3f | %.3f | %.3f |\n", c->plain_med, minv(c->plain, reps), maxv(c->plain, reps));
-		fprintf(f, "| govintercept | %.3f | %.3f | %.3f |\n\n", c->inst_med, minv(c->inst, reps),
+		fprintf(f, "| %s | %.3f | %.3f | %.3f |\n\n", T->plugin_name, c->inst_med, minv(c->inst, reps),
 			maxv(c->inst, reps));
 		fprintf(f, "Difference of the medians %+.3f ns; median of the %d pairwise differences %+.3f ns "
 			   "(%+.3f to %+.3f).\n\n",
 			c->inst_med - c->plain_med, reps, c->diff_med, minv(c->diff, reps), maxv(c->diff, reps));
 	}
-	if (R->skip_bzip2) {
-		fprintf(f, "**bzip2** and **compile time**: not measured: %s.\n\n", R->skip_bzip2);
-	}
 	if (b->ok) {
 		fprintf(f, "**bzip2.** Debian's bzip2 1.0.8 source, built by its own Makefile (bzip2 and "
-			   "libbz2.so, `-O2 -g`) plain and as in `tests/t_gcc_bzip2.sh`: "
+			   "libbz2.so, `%s -O2 -g`) plain and as in `tests/%s`: "
 			   "`syscalls=all` and `targets-file=` every function libc.so.6 exports, "
 			   "%ld sites. `bzip2 -c` of a generated text of %ld bytes (words of a "
 			   "fixed vocabulary, %.2f:1) to /dev/null, pinned; %d runs of each, alternating. "
 			   "Ratios are medians of the per-round ratios.\n\n",
-			R->sites_test, b->bytes, (double)b->bytes / (double)(b->out_bytes ? b->out_bytes : 1),
-			rounds);
+			T->cc, T->prepare, R->sites_test[t], b->bytes,
+			(double)b->bytes / (double)(b->out_bytes ? b->out_bytes : 1), rounds);
 		fprintf(f, "| build | median CPU s | median wall s | MB/s (wall) |\n|---|---:|---:|---:|\n");
 		for (int g = 0; g < 2; g++)
-			fprintf(f, "| %s | %.3f | %.3f | %.1f |\n", g ? "govintercept" : "plain", b->cpu_med[g] / 1e9,
+			fprintf(f, "| %s | %.3f | %.3f | %.1f |\n", g ? T->plugin_name : "plain", b->cpu_med[g] / 1e9,
 				b->wall_med[g] / 1e9, (double)b->bytes / 1e6 / (b->wall_med[g] / 1e9));
 		fprintf(f, "\nInstrumented / plain: CPU %.4f× (rounds %.4f to %.4f), wall %.4f× (%.4f to %.4f); "
 			   "fastest run against fastest run: CPU %.4f×, wall %.4f×. The target is judged on CPU "
@@ -525,10 +572,10 @@ static void print_report(FILE *f, void *arg)
 	}
 	if (k->ok) {
 		fprintf(f, "**Compile time.** bzip2's %d sources (the ones its Makefile compiles), each "
-			   "`gcc -Wall -Winline -O2 -g -D_FILE_OFFSET_BITS=64 -c`, one compile at a time, "
-			   "the configurations alternating file by file; %d rounds. CPU time of gcc and "
-			   "what it runs (cc1, as); ratios are medians of the per-round ratios of the totals.\n\n",
-			NFILES, crounds);
+			   "`%s -Wall -Winline -O2 -g -D_FILE_OFFSET_BITS=64 -c`, one compile at a time, "
+			   "the configurations alternating file by file; %d rounds. CPU time of the compiler and "
+			   "what it runs; ratios are medians of the per-round ratios of the totals.\n\n",
+			NFILES, T->cc, crounds);
 		fprintf(f, "| configuration | sites | median CPU s | median wall s | ratio |\n|---|---:|---:|---:|---:|\n");
 		for (int j = 0; j < NCONF; j++)
 			fprintf(f, "| %s | %ld | %.3f | %.3f | %.3f× |\n", conf_names[j], k->sites_all[j],
@@ -543,25 +590,52 @@ static void print_report(FILE *f, void *arg)
 				k->file_med[2][i] / 1e6, k->sites[2][i], k->file_med[2][i] / k->file_med[0][i]);
 		fprintf(f, "\n");
 	}
-	fprintf(f, "| target | measured | verdict |\n|---|---|---|\n");
-	if (c->ok)
-		fprintf(f, "| ungoverned instrumented call ≤ 1 ns more than the plain call | %.3f → %.3f ns: %+.3f ns | %s |\n",
-			c->plain_med, c->inst_med, c->inst_med - c->plain_med,
-			c->inst_med - c->plain_med <= 1.0 ? "met" : "missed");
-	if (b->ok)
-		fprintf(f, "| bzip2, %ld MB, no agent ≤ 1.02× plain | CPU %.4f× (%.2f → %.2f s), wall %.4f× | %s |\n",
-			b->bytes / 1000000, b->ratio_cpu_med, b->cpu_med[0] / 1e9, b->cpu_med[1] / 1e9,
-			b->ratio_wall_med, b->ratio_cpu_med <= 1.02 ? "met" : "missed");
-	else
-		fprintf(f, "| bzip2, 120 MB, no agent ≤ 1.02× plain | not measured | — |\n");
-	if (k->ok)
-		fprintf(f, "| compile time with the plugin ≤ 1.10× without | %.3f× (%.2f → %.2f s CPU, %ld sites); "
-			   "syscalls=all alone %.3f× | %s |\n",
-			k->ratio_med[2], k->total_med[0] / 1e9, k->total_med[2] / 1e9, k->sites_all[2], k->ratio_med[1],
-			k->ratio_med[2] <= 1.10 ? "met" : "missed");
-	else
-		fprintf(f, "| compile time with the plugin ≤ 1.10× without | not measured | — |\n");
-	fprintf(f, "\n");
+}
+
+static void print_report(FILE *f, void *arg)
+{
+	const struct report *R = arg;
+	fprintf(f, "## bench/sites: ungoverned sites of govintercept.so (GCC) and govintercept-llvm.so (clang), and their compile time\n\n");
+	bench_machine_line(f, R->command);
+	fprintf(f, "Each compiler at -O2 against its own plain build; no agent and GOV_RESOURCE unset, so every "
+		   "site is ungoverned (one byte load and a branch before the call). Pinned runs are on CPU %d.\n\n",
+		cpu);
+	if (R->skip_bzip2)
+		fprintf(f, "**bzip2** and **compile time**: not measured: %s.\n\n", R->skip_bzip2);
+	for (int t = 0; t < 2; t++)
+		print_chain(f, R, t);
+	fprintf(f, "### Targets, side by side\n\n| target | %s | %s |\n|---|---|---|\n", chains[0].name,
+		chains[1].name);
+	fprintf(f, "| ungoverned instrumented call ≤ 1 ns more than the plain call |");
+	for (int t = 0; t < 2; t++) {
+		const struct call_result *c = R->call[t];
+		if (c->ok)
+			fprintf(f, " %.3f → %.3f ns: %+.3f ns, %s |", c->plain_med, c->inst_med,
+				c->inst_med - c->plain_med, c->inst_med - c->plain_med <= 1.0 ? "met" : "missed");
+		else
+			fprintf(f, " not measured |");
+	}
+	fprintf(f, "\n| bzip2, %ld MB, no agent ≤ 1.02× plain |", data_bytes / 1000000);
+	for (int t = 0; t < 2; t++) {
+		const struct bz_result *b = R->bz[t];
+		if (b->ok)
+			fprintf(f, " CPU %.4f× (%.2f → %.2f s), wall %.4f×: %s |", b->ratio_cpu_med,
+				b->cpu_med[0] / 1e9, b->cpu_med[1] / 1e9, b->ratio_wall_med,
+				b->ratio_cpu_med <= 1.02 ? "met" : "missed");
+		else
+			fprintf(f, " not measured |");
+	}
+	fprintf(f, "\n| compile time with the plugin ≤ 1.10× without |");
+	for (int t = 0; t < 2; t++) {
+		const struct cc_result *k = R->cc[t];
+		if (k->ok)
+			fprintf(f, " %.3f× (%.2f → %.2f s CPU, %ld sites); syscalls=all alone %.3f×: %s |",
+				k->ratio_med[2], k->total_med[0] / 1e9, k->total_med[2] / 1e9, k->sites_all[2],
+				k->ratio_med[1], k->ratio_med[2] <= 1.10 ? "met" : "missed");
+		else
+			fprintf(f, " not measured |");
+	}
+	fprintf(f, "\n\n");
 }
 
 static int last_cpu(void)
@@ -607,31 +681,39 @@ int main(int argc, char **argv)
 	}
 	snprintf(work, sizeof work, "%s/bench/sites-work", build);
 	snprintf(cache, sizeof cache, "%s/cache", build);
-	snprintf(plugin, sizeof plugin, "%s/lib/govintercept.so", build);
 	snprintf(libdir, sizeof libdir, "%s/lib", build);
 	snprintf(errlog, sizeof errlog, "%s/last.err", work);
 	char cmd[4 * PL];
 	snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s'", work, cache);
-	if (system(cmd) != 0 || access(plugin, R_OK) < 0) {
-		fprintf(stderr, "bench/sites: %s is missing: run make\n", plugin);
+	if (system(cmd) != 0)
 		return 1;
+	for (int t = 0; t < 2; t++) {
+		snprintf(chains[t].plugin, sizeof chains[t].plugin, "%s/lib/%s", build, chains[t].plugin_name);
+		if (access(chains[t].plugin, R_OK) < 0) {
+			fprintf(stderr, "bench/sites: %s is missing: run make\n", chains[t].plugin);
+			return 1;
+		}
 	}
 	unsetenv("GOV_RESOURCE");
 	unsetenv("GOV_FAIL");
 	cpu = last_cpu();
 
-	static struct call_result call;
-	static struct bz_result bz;
-	static struct cc_result cc;
-	struct report R = { markdown ? "make bench" : argv[0], NULL, &call, &bz, &cc, 0 };
+	static struct call_result call[2];
+	static struct bz_result bz[2];
+	static struct cc_result cc[2];
+	struct report R = { markdown ? "make bench" : argv[0], NULL, { &call[0], &call[1] },
+			    { &bz[0], &bz[1] }, { &cc[0], &cc[1] }, { 0, 0 } };
 
-	fprintf(stderr, "bench/sites: an ungoverned call against the plain call, %d × %ld calls each...\n", reps,
-		call_iters);
-	if (measure_call(&call) < 0)
-		return 1;
+	for (int t = 0; t < 2; t++) {
+		fprintf(stderr, "bench/sites: %s: an ungoverned call against the plain call, %d × %ld calls each...\n",
+			chains[t].cc, reps, call_iters);
+		if (measure_call(&call[t], &chains[t]) < 0)
+			return 1;
+	}
 
-	fprintf(stderr, "bench/sites: bzip2's source and builds (tests/t_gcc_bzip2.sh --prepare)...\n");
-	snprintf(cmd, sizeof cmd, "sh '%s/tests/t_gcc_bzip2.sh' --prepare >&2", top);
+	/* t_clang_bzip2.sh --prepare runs t_gcc_bzip2.sh --prepare first */
+	fprintf(stderr, "bench/sites: bzip2's source and builds (tests/t_clang_bzip2.sh --prepare)...\n");
+	snprintf(cmd, sizeof cmd, "sh '%s/tests/t_clang_bzip2.sh' --prepare >&2", top);
 	int rc = system(cmd);
 	rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
 	if (rc == 77) {
@@ -645,25 +727,32 @@ int main(int argc, char **argv)
 		int lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (lock >= 0)
 			flock(lock, LOCK_SH); /* no rebuild by the test while measuring */
-		snprintf(sites, sizeof sites, "%s/bzip2-gov-work.sites", cache);
-		snprintf(cmd, sizeof cmd, "sort -u '%s' | wc -l", sites);
-		FILE *p = popen(cmd, "r");
-		if (p && fscanf(p, "%ld", &R.sites_test) != 1)
-			R.sites_test = -1;
-		if (p)
-			pclose(p);
+		for (int t = 0; t < 2; t++) {
+			snprintf(sites, sizeof sites, "%s/%s.sites", cache, chains[t].gov_dir);
+			snprintf(cmd, sizeof cmd, "sort -u '%s' | wc -l", sites);
+			FILE *p = popen(cmd, "r");
+			if (p && fscanf(p, "%ld", &R.sites_test[t]) != 1)
+				R.sites_test[t] = -1;
+			if (p)
+				pclose(p);
+		}
 		snprintf(data, sizeof data, "%s/sites-%ldM.txt", cache, data_bytes / 1000000);
 		fprintf(stderr, "bench/sites: %s...\n", data);
 		if (generate(data, data_bytes) < 0) {
 			fprintf(stderr, "bench/sites: cannot write %s: %s\n", data, strerror(errno));
 			return 1;
 		}
-		fprintf(stderr, "bench/sites: bzip2 -c, %d runs each...\n", rounds);
-		if (measure_bzip2(&bz, data) < 0)
-			return 1;
-		fprintf(stderr, "bench/sites: compiling bzip2's sources, %d rounds...\n", crounds);
-		if (measure_compile(&cc) < 0)
-			return 1;
+		for (int t = 0; t < 2; t++) {
+			fprintf(stderr, "bench/sites: %s: bzip2 -c, %d runs each...\n", chains[t].cc, rounds);
+			if (measure_bzip2(&bz[t], &chains[t], data) < 0)
+				return 1;
+		}
+		for (int t = 0; t < 2; t++) {
+			fprintf(stderr, "bench/sites: %s: compiling bzip2's sources, %d rounds...\n",
+				chains[t].cc, crounds);
+			if (measure_compile(&cc[t], &chains[t]) < 0)
+				return 1;
+		}
 		if (lock >= 0)
 			close(lock);
 	}

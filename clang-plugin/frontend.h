@@ -1,0 +1,18 @@
+/* clang-plugin/frontend.h - what frontend.cc and types.cc share: clang's
+ * headers and the type mapping. Not for pass.cc, which sees only LLVM. */
+#ifndef GOVINTERCEPT_FRONTEND_H
+#define GOVINTERCEPT_FRONTEND_H
+
+#include "clang/AST/ASTContext.h"
+#include "clang/AST/Type.h"
+
+bool gov_is_size_t(clang::QualType t);
+char gov_type_code(clang::ASTContext &ctx, clang::QualType type, const clang::QualType *next,
+		   bool is_return, const char **why);
+/* return code, then one code per argument from `first` on: params are the
+ * prototype's (this first for a member call), args the promoted types of
+ * every argument passed. Empty, with *why, when a type has no code. */
+std::string gov_call_types(clang::ASTContext &ctx, const std::vector<clang::QualType> &params,
+			   const std::vector<clang::QualType> &args, clang::QualType ret,
+			   unsigned first, const gov_libc_entry *libc, const char **why);
+#endif

@@ -1,0 +1,311 @@
+/* clang-plugin/govexports.c - govexports: the functions a header declares,
+ * as an export list (docs/abi.md, "Export lists"), read with libclang.
+ *
+ *   govexports HEADER [-- CLANG-ARGS...]
+ *
+ * prints one line per function with external linkage that the header
+ * itself declares (not the headers it includes):
+ *
+ *   NAME<TAB>TYPES<TAB>PROTOTYPE
+ *
+ * TYPES with the site table's rules (clang-plugin/types.cc, gcc-plugin/
+ * types.cc): return code, then one code per parameter. A function whose
+ * signature has no codes (a struct or union by value, long double, more
+ * than six parameters, variadic, no prototype) is a comment line
+ * `# skipped NAME: REASON`. An unreadable header or a header clang cannot
+ * parse is an error (file:line: message for each) and prints nothing.
+ *
+ * Not here: storing the list (govctl), using it (the plugins' targets).
+ */
+#include <clang-c/Index.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gov/abi.h"
+
+struct fn {
+	char *name, *line;
+};
+
+static struct fn *fns;
+static size_t nfns;
+static CXFile main_file;
+
+static int is_size_t(CXType t)
+{
+	if (clang_getCanonicalType(t).kind != CXType_ULong)
+		return 0;
+	for (int depth = 0; depth < 32; depth++) {
+		if (t.kind == CXType_Elaborated) {
+			t = clang_Type_getNamedType(t);
+			continue;
+		}
+		if (t.kind != CXType_Typedef)
+			return 0;
+		CXString name = clang_getTypedefName(t);
+		int yes = strcmp(clang_getCString(name), "size_t") == 0;
+		clang_disposeString(name);
+		if (yes)
+			return 1;
+		t = clang_getTypedefDeclUnderlyingType(clang_getTypeDeclaration(t));
+	}
+	return 0;
+}
+
+/* The code of one value of type t (next: the following parameter, for b/o);
+ * 0 with *why when there is none. */
+static char code(CXType t, const CXType *next, int is_return, const char **why)
+{
+	CXType c = clang_getCanonicalType(t);
+	if (c.kind == CXType_Enum)
+		c = clang_getCanonicalType(clang_getEnumDeclIntegerType(clang_getTypeDeclaration(c)));
+	switch (c.kind) {
+	case CXType_Void:
+		if (is_return)
+			return GOV_T_VOID;
+		*why = "a void parameter";
+		return 0;
+	case CXType_Bool: case CXType_Char_U: case CXType_UChar: case CXType_UShort:
+	case CXType_UInt: case CXType_Char16: case CXType_Char32:
+		return GOV_T_UINT;
+	case CXType_Char_S: case CXType_SChar: case CXType_Short: case CXType_Int:
+	case CXType_WChar:
+		return GOV_T_INT;
+	case CXType_Long: case CXType_LongLong:
+		return GOV_T_LONG;
+	case CXType_ULong: case CXType_ULongLong:
+		return is_size_t(t) ? GOV_T_SIZE : GOV_T_ULONG;
+	case CXType_Int128: case CXType_UInt128:
+		*why = "an integer wider than 64 bits";
+		return 0;
+	case CXType_Float:
+		return GOV_T_FLOAT;
+	case CXType_Double:
+		return GOV_T_DOUBLE;
+	case CXType_LongDouble: case CXType_Float128: case CXType_Half: case CXType_Float16:
+		*why = "long double or another floating type wider than 64 bits";
+		return 0;
+	case CXType_LValueReference: case CXType_RValueReference: case CXType_NullPtr:
+	case CXType_BlockPointer:
+		return GOV_T_PTR;
+	case CXType_Pointer: {
+		if (is_return)
+			return GOV_T_PTR;
+		CXType pointee = clang_getPointeeType(c);
+		if (next && is_size_t(*next))
+			return clang_isConstQualifiedType(pointee) ? GOV_T_BUF : GOV_T_OUTBUF;
+		CXType pc = clang_getCanonicalType(pointee);
+		if (clang_isConstQualifiedType(pointee) &&
+		    (pc.kind == CXType_Char_S || pc.kind == CXType_Char_U))
+			return GOV_T_STR;
+		return GOV_T_PTR;
+	}
+	case CXType_Record:
+		*why = is_return ? "it returns a struct or union" : "a struct or union passed by value";
+		return 0;
+	case CXType_Complex:
+		*why = "a complex number";
+		return 0;
+	case CXType_Vector: case CXType_ExtVector:
+		*why = "a vector";
+		return 0;
+	default:
+		*why = "a type without a Rhodes type code";
+		return 0;
+	}
+}
+
+static char *spelling(CXType t)
+{
+	CXString s = clang_getTypeSpelling(t);
+	char *out = strdup(clang_getCString(s));
+	clang_disposeString(s);
+	return out;
+}
+
+/* "long nd_send(const void *buf, size_t len)" */
+static void prototype(CXCursor cur, const char *name, char *buf, size_t size)
+{
+	CXType ft = clang_getCursorType(cur);
+	char *ret = spelling(clang_getResultType(ft));
+	size_t n = (size_t)snprintf(buf, size, "%s%s%s(", ret,
+				   ret[strlen(ret) - 1] == '*' ? "" : " ", name);
+	free(ret);
+	int nargs = clang_Cursor_getNumArguments(cur);
+	for (int i = 0; i < nargs && n < size; i++) {
+		CXCursor arg = clang_Cursor_getArgument(cur, (unsigned)i);
+		char *type = spelling(clang_getCursorType(arg));
+		CXString an = clang_getCursorSpelling(arg);
+		const char *pn = clang_getCString(an);
+		n += (size_t)snprintf(buf + n, size - n, "%s%s%s%s", i ? ", " : "", type,
+				      *pn && type[strlen(type) - 1] != '*' ? " " : "", pn);
+		clang_disposeString(an);
+		free(type);
+	}
+	if (n < size && clang_isFunctionTypeVariadic(ft))
+		n += (size_t)snprintf(buf + n, size - n, "%s...", nargs ? ", " : "");
+	if (n < size)
+		n += (size_t)snprintf(buf + n, size - n, "%s)", nargs || clang_isFunctionTypeVariadic(ft) ? "" : "void");
+}
+
+static void add(const char *name, const char *line)
+{
+	for (size_t i = 0; i < nfns; i++)
+		if (strcmp(fns[i].name, name) == 0)
+			return;   /* declared again: the first one stands */
+	fns = realloc(fns, (nfns + 1) * sizeof *fns);
+	if (!fns) {
+		perror("govexports");
+		exit(1);
+	}
+	fns[nfns].name = strdup(name);
+	fns[nfns].line = strdup(line);
+	nfns++;
+}
+
+static void function(CXCursor cur)
+{
+	CXString ns = clang_getCursorSpelling(cur);
+	char name[512], line[2048], proto[1400];
+	snprintf(name, sizeof name, "%s", clang_getCString(ns));
+	clang_disposeString(ns);
+	if (clang_getCursorLinkage(cur) != CXLinkage_External)
+		return;
+	if (clang_getCursorLanguage(cur) == CXLanguage_CPlusPlus) {
+		CXString mangled = clang_Cursor_getMangling(cur);
+		int cxx = strcmp(clang_getCString(mangled), name) != 0;
+		clang_disposeString(mangled);
+		if (cxx) {
+			snprintf(line, sizeof line, "# skipped %s: C++ linkage (no C symbol)", name);
+			add(name, line);
+			return;
+		}
+	}
+	CXType ft = clang_getCursorType(cur);
+	const char *why = NULL;
+	int nargs = clang_getNumArgTypes(ft);
+	char types[16] = "";
+	if (ft.kind == CXType_FunctionNoProto || nargs < 0)
+		why = "no prototype";
+	else if (clang_isFunctionTypeVariadic(ft))
+		why = "variadic";
+	else if (nargs > GOV_MAX_ARGS)
+		why = "more than 6 parameters";
+	if (!why) {
+		types[0] = code(clang_getResultType(ft), NULL, 1, &why);
+		for (int i = 0; !why && i < nargs; i++) {
+			CXType next = i + 1 < nargs ? clang_getArgType(ft, (unsigned)i + 1) : ft;
+			types[i + 1] = code(clang_getArgType(ft, (unsigned)i),
+					    i + 1 < nargs ? &next : NULL, 0, &why);
+		}
+	}
+	if (why) {
+		snprintf(line, sizeof line, "# skipped %s: %s", name, why);
+	} else {
+		prototype(cur, name, proto, sizeof proto);
+		snprintf(line, sizeof line, "%s\t%s\t%s", name, types, proto);
+	}
+	add(name, line);
+}
+
+static enum CXChildVisitResult visit(CXCursor cur, CXCursor parent, CXClientData data)
+{
+	(void)parent, (void)data;
+	CXFile file;
+	clang_getExpansionLocation(clang_getCursorLocation(cur), &file, NULL, NULL, NULL);
+	if (!file || !clang_File_isEqual(file, main_file))
+		return CXChildVisit_Continue;
+	switch (clang_getCursorKind(cur)) {
+	case CXCursor_FunctionDecl:
+		function(cur);
+		return CXChildVisit_Continue;
+	case CXCursor_LinkageSpec:
+	case CXCursor_Namespace:
+		return CXChildVisit_Recurse;
+	default:
+		return CXChildVisit_Continue;
+	}
+}
+
+/* Errors and fatal errors, as file:line:col: message; 1 when there are any. */
+static int report(CXTranslationUnit tu)
+{
+	int bad = 0;
+	for (unsigned i = 0; i < clang_getNumDiagnostics(tu); i++) {
+		CXDiagnostic d = clang_getDiagnostic(tu, i);
+		if (clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error) {
+			CXString s = clang_formatDiagnostic(d, CXDiagnostic_DisplaySourceLocation |
+							       CXDiagnostic_DisplayColumn);
+			fprintf(stderr, "govexports: %s\n", clang_getCString(s));
+			clang_disposeString(s);
+			bad = 1;
+		}
+		clang_disposeDiagnostic(d);
+	}
+	return bad;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: govexports HEADER [-- CLANG-ARGS...]\n"
+		"prints the functions HEADER declares as an export list: NAME<TAB>TYPES<TAB>PROTOTYPE\n"
+		"(docs/abi.md, \"Export lists\"); CLANG-ARGS are given to clang (-I, -D, -x c++)\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage();
+		return argc < 2 ? 2 : 0;
+	}
+	const char *header = argv[1];
+	if (argc > 2 && strcmp(argv[2], "--") != 0) {
+		fprintf(stderr, "govexports: unexpected argument '%s' (clang's arguments go after --)\n",
+			argv[2]);
+		usage();
+		return 2;
+	}
+	FILE *f = fopen(header, "r");
+	if (!f) {
+		fprintf(stderr, "govexports: cannot read '%s': %s\n", header, strerror(errno));
+		return 1;
+	}
+	char probe;
+	if (fread(&probe, 1, 1, f) != 1 && ferror(f)) {
+		fprintf(stderr, "govexports: cannot read '%s': %s\n", header, strerror(errno));
+		fclose(f);
+		return 1;
+	}
+	fclose(f);
+
+	/* a header alone: parsed as a C header unless the arguments say otherwise */
+	const char *args[256];
+	int nargs = 0;
+	args[nargs++] = "-xc-header";
+	for (int i = 3; i < argc && nargs < 255; i++)
+		args[nargs++] = argv[i];
+
+	CXIndex index = clang_createIndex(0, 0);
+	CXTranslationUnit tu = NULL;
+	enum CXErrorCode err = clang_parseTranslationUnit2(index, header, args, nargs, NULL, 0,
+		CXTranslationUnit_SkipFunctionBodies | CXTranslationUnit_Incomplete, &tu);
+	if (err != CXError_Success || !tu) {
+		fprintf(stderr, "govexports: clang cannot parse '%s' (libclang error %d)\n", header, err);
+		return 1;
+	}
+	if (report(tu)) {
+		fprintf(stderr, "govexports: '%s' does not parse: no list written\n", header);
+		return 1;
+	}
+	main_file = clang_getFile(tu, header);
+	clang_visitChildren(clang_getTranslationUnitCursor(tu), visit, NULL);
+	printf("# exported by %s (govexports)\n", header);
+	for (size_t i = 0; i < nfns; i++)
+		printf("%s\n", fns[i].line);
+	clang_disposeTranslationUnit(tu);
+	clang_disposeIndex(index);
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* clang-plugin/govintercept-llvm.h - what the parts of govintercept-llvm.so
+ * share.
+ *
+ *   options.cc    the -mllvm -gov-* options, their checks and the help text
+ *   tables.cc     gov/libc.def and gov/syscalls.def as lookups
+ *   frontend.cc   the clang half: the gov_native attribute and an AST pass
+ *                 that finds every site of the unit and describes it
+ *   types.cc      a clang type -> Rhodes type code (gov/types.def)
+ *   pass.cc       the LLVM half: a module pass that rewrites the calls the
+ *                 front end described, emits the site table and the
+ *                 module's registration, and writes the listing
+ *
+ * The two halves live in one shared object, loaded twice into one cc1
+ * process (-Xclang -load for clang, -fpass-plugin for LLVM); the dynamic
+ * loader maps it once, so they share the globals declared here.
+ *
+ * Not for use outside clang-plugin/: the contract with govrt is gov/abi.h.
+ */
+#ifndef GOVINTERCEPT_LLVM_H
+#define GOVINTERCEPT_LLVM_H
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#define GOV_PLUGIN_NAME "govintercept"
+
+/* ---- options.cc ---- */
+
+enum gov_syscall_mode { GOV_SYSCALLS_NONE, GOV_SYSCALLS_ALL, GOV_SYSCALLS_LIST };
+
+struct gov_options {
+	std::string resource;
+	std::vector<std::string> targets;     /* targets= and targets-file= globs */
+	std::vector<std::string> headers;     /* targets-header=, canonical paths */
+	gov_syscall_mode syscalls = GOV_SYSCALLS_NONE;
+	std::set<std::string> syscall_names;
+	std::string list_path;
+	bool verbose = false;
+	bool verify = false;
+};
+extern gov_options gov_opts;
+
+/* Reads the -mllvm options into gov_opts; each problem is one line in
+ * *errors ("what: why"). Called once per compilation by the front end. */
+void gov_load_options(std::vector<std::string> *errors);
+extern const char gov_help_text[];
+
+/* ---- tables.cc ---- */
+
+struct gov_libc_entry {
+	const char *name;
+	const char *syscall;
+	const char *types;
+	int ret_conv;
+	int flags;
+};
+const gov_libc_entry *gov_libc_lookup(const std::string &name);
+const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams);
+int gov_syscall_number(const std::string &name);
+const char *gov_syscall_name(int nr);
+bool gov_syscall_selected(int nr, const char *wrapper);
+
+/* ---- sites: found by frontend.cc, rewritten by pass.cc ---- */
+
+struct gov_site_desc {
+	int kind = 0;           /* enum gov_site_kind */
+	int ret_conv = 0;       /* enum gov_ret_conv */
+	int sysno = -1;
+	std::string caller, callee, types, file;
+	unsigned line = 0, column = 0;
+	unsigned order_col = 0;           /* GCC's column, for the ids' order */
+	unsigned key_line = 0;            /* the call's own line (line may be
+					   * the enclosing call's, as in GCC) */
+	uint64_t id = 0;
+	/* how the IR call is recognised and rewritten */
+	std::set<std::string> caller_ir;  /* IR names of the enclosing function */
+	std::string callee_ir;            /* IR name of the callee; "" for asm */
+	unsigned first_arg = 0;           /* syscall(2): the number stays */
+	int asm_ops[3] = { -1, -1, -1 };  /* asm: input operand per word */
+	unsigned nwords = 0;              /* words the site passes */
+	bool used = false;                /* matched to an IR call */
+	bool named = false;               /* the user named the callee: warn
+					   * when it cannot be a site */
+	unsigned loc = 0;                 /* clang's SourceLocation, raw */
+};
+
+/* Every site of the unit, keyed by the call's line and column as the IR's
+ * debug locations give them. */
+struct gov_unit {
+	bool seen = false;                 /* the front end ran for this unit */
+	bool has_locations = false;        /* clang emits !dbg locations */
+	std::multimap<std::pair<unsigned, unsigned>, gov_site_desc> sites;
+	std::string main_file;
+};
+extern gov_unit gov_this_unit;
+
+/* ---- ids (shared by both halves) ---- */
+void gov_assign_ids(std::vector<gov_site_desc *> &sites);
+
+#endif
