@@ -39,8 +39,11 @@ static const char help_text[] =
 	"                           (the default) or the named syscalls or wrappers\n"
 	"  resource=NAME            the resource the module belongs to (GOV_RESOURCE overrides)\n"
 	"  list=PATH                append one line per site: id kind caller callee file:line\n"
-	"  verbose                  a note per site, and a warning for each target glob that\n"
-	"                           matches no callee of the unit (silent otherwise)\n"
+	"  unmatched=warn|ignore    a targets= name or glob, or a targets-header=, that matches\n"
+	"                           no callee of the unit: one warning per unit (the default),\n"
+	"                           or none\n"
+	"  verbose                  a note per site, and per targets-file= or exports-of= name\n"
+	"                           that matches no callee of the unit\n"
 	"  verify                   run GCC's IL, CFG and SSA verifiers after the rewriting and\n"
 	"                           again after into-SSA (for debugging: costs time)\n"
 	"  check-libc               warn where a glibc prototype the unit declares maps to other\n"
@@ -169,7 +172,7 @@ static bool parse_option(const plugin_argument &arg)
 			return false;
 		for (const std::string &glob : split_list(arg.value))
 			if (!glob.empty())
-				gov_opts.targets.push_back(glob);
+				gov_add_target(glob, GOV_TARGET_FROM_OPTION);
 		return true;
 	}
 	if (strcmp(key, "targets-file") == 0)
@@ -185,6 +188,8 @@ static bool parse_option(const plugin_argument &arg)
 			return false;
 		}
 		gov_opts.headers.push_back(real);
+		gov_opts.header_args.push_back(arg.value);
+		gov_opts.header_matched.push_back(false);
 		free(real);
 		return true;
 	}
@@ -199,6 +204,17 @@ static bool parse_option(const plugin_argument &arg)
 			return false;
 		}
 		gov_opts.resource = arg.value;
+		return true;
+	}
+	if (strcmp(key, "unmatched") == 0) {
+		if (!needs_value(arg))
+			return false;
+		if (strcmp(arg.value, "warn") != 0 && strcmp(arg.value, "ignore") != 0) {
+			error("%s: unmatched=%qs: the value is %<warn%> or %<ignore%>",
+			      GOV_PLUGIN_NAME, arg.value);
+			return false;
+		}
+		gov_opts.warn_unmatched = strcmp(arg.value, "warn") == 0;
 		return true;
 	}
 	if (strcmp(key, "list") == 0) {
@@ -220,15 +236,55 @@ static void finish_decl(void *decl, void *)
 
 /* ---- end of the unit ---- */
 
+/* "'a', 'b'" */
+static std::string quoted_list(const std::vector<std::string> &names)
+{
+	std::string out;
+	for (const std::string &n : names)
+		out += (out.empty() ? "'" : ", '") + n + "'";
+	return out;
+}
+
+/*
+ * Targets that matched nothing. One warning per unit for the names and
+ * globs given in targets= and for each targets-header= that declared no
+ * callee: those were typed for this build, and a typo there would silently
+ * instrument nothing. The bulk lists (targets-file=, exports-of=) name far
+ * more functions than any one unit calls, so their misses are notes, and
+ * only with verbose. unmatched=ignore silences the warning, for builds
+ * that pass one target list to every unit.
+ */
+static void report_unmatched(void)
+{
+	if (seen_error())
+		return;
+	std::vector<std::string> named = gov_unmatched_targets(GOV_TARGET_FROM_OPTION);
+	if (!named.empty() && gov_opts.warn_unmatched)
+		warning_at(UNKNOWN_LOCATION, 0, "%s: targets= %s matched no function called "
+			   "in %s (unmatched=ignore silences this)", GOV_PLUGIN_NAME,
+			   quoted_list(named).c_str(), main_input_filename);
+	for (size_t i = 0; i < gov_opts.headers.size(); i++)
+		if (!gov_opts.header_matched[i] && gov_opts.warn_unmatched)
+			warning_at(UNKNOWN_LOCATION, 0, "%s: targets-header %qs declares no "
+				   "function called in %s (unmatched=ignore silences this)",
+				   GOV_PLUGIN_NAME, gov_opts.header_args[i].c_str(),
+				   main_input_filename);
+	if (!gov_opts.verbose)
+		return;
+	for (gov_target_origin o : { GOV_TARGET_FROM_FILE, GOV_TARGET_FROM_EXPORTS })
+		for (const std::string &glob : gov_unmatched_targets(o))
+			inform(UNKNOWN_LOCATION, "%s: %s target %qs matches no function called "
+			       "in %s", GOV_PLUGIN_NAME,
+			       o == GOV_TARGET_FROM_FILE ? "targets-file" : "exports-of",
+			       glob.c_str(), main_input_filename);
+}
+
 static void finish_unit(void *, void *)
 {
 	if (in_lto_p)
 		return;
 	gov_write_listing();
-	if (gov_opts.verbose && !seen_error())
-		for (const std::string &glob : gov_unmatched_targets())
-			warning_at(UNKNOWN_LOCATION, 0, "%s: target %qs matches no function "
-				   "called in %s", GOV_PLUGIN_NAME, glob.c_str(), main_input_filename);
+	report_unmatched();
 }
 
 int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *version)

@@ -72,8 +72,54 @@ const char *gov_syscall_name(int nr)
 
 /* ---- targets ---- */
 
-/* One flag per glob of gov_opts.targets: did it match anything here? */
-static std::vector<bool> glob_matched;
+/*
+ * Every call of the unit asks whether its callee is a target, and a
+ * project's list can be every function libc exports (~2600 names). So the
+ * targets are split once: a name without wildcards goes into a hash map
+ * (most lists are plain names), only real globs are tried with fnmatch(3),
+ * and the answer is remembered per callee (by DECL_UID, which GCC never
+ * reuses), so each function is matched once per unit however often it is
+ * called.
+ */
+struct match {
+	bool hit, named;
+};
+
+static struct {
+	size_t ntargets = (size_t)-1;                            /* built for */
+	std::unordered_map<std::string, std::vector<size_t>> plain;  /* name -> targets[i] */
+	std::vector<size_t> globs;                               /* wildcard targets */
+	std::unordered_map<unsigned, match> by_uid;              /* callee -> answer */
+	std::vector<bool> matched;                               /* per target */
+} tset;
+
+static bool has_wildcard(const std::string &glob)
+{
+	return glob.find_first_of("*?[\\") != std::string::npos;
+}
+
+void gov_add_target(const std::string &glob, gov_target_origin origin)
+{
+	gov_opts.targets.push_back(glob);
+	gov_opts.target_origins.push_back(origin);
+}
+
+static void build_target_set(void)
+{
+	if (tset.ntargets == gov_opts.targets.size())
+		return;
+	tset.plain.clear();
+	tset.globs.clear();
+	tset.by_uid.clear();
+	for (size_t i = 0; i < gov_opts.targets.size(); i++) {
+		if (has_wildcard(gov_opts.targets[i]))
+			tset.globs.push_back(i);
+		else
+			tset.plain[gov_opts.targets[i]].push_back(i);
+	}
+	tset.matched.assign(gov_opts.targets.size(), false);
+	tset.ntargets = gov_opts.targets.size();
+}
 
 static const std::string &canonical_path(const char *path)
 {
@@ -87,47 +133,63 @@ static const std::string &canonical_path(const char *path)
 	return cache.emplace(path, canon).first->second;
 }
 
-static bool has_wildcard(const std::string &glob)
+static void mark_plain(const std::string &name, match *m)
 {
-	return glob.find_first_of("*?[") != std::string::npos;
+	auto it = tset.plain.find(name);
+	if (it == tset.plain.end())
+		return;
+	for (size_t i : it->second)
+		tset.matched[i] = true;
+	m->hit = m->named = true;
 }
 
-bool gov_target_matches(tree fndecl, bool *named)
+static match match_decl(tree fndecl)
 {
-	*named = false;
-	if (glob_matched.size() != gov_opts.targets.size())
-		glob_matched.assign(gov_opts.targets.size(), false);
-
+	match m = { false, false };
 	std::string names[3];
 	names[0] = IDENTIFIER_POINTER(DECL_NAME(fndecl));
 	names[1] = gov_function_name(fndecl);
 	const char *asmname = IDENTIFIER_POINTER(DECL_ASSEMBLER_NAME(fndecl));
 	names[2] = asmname[0] == '*' ? asmname + 1 : asmname;
 
-	bool hit = false;
-	for (size_t i = 0; i < gov_opts.targets.size(); i++) {
+	for (const std::string &n : names)
+		mark_plain(n, &m);
+	for (size_t i : tset.globs) {
 		for (const std::string &n : names) {
 			if (fnmatch(gov_opts.targets[i].c_str(), n.c_str(), 0) == 0) {
-				glob_matched[i] = true;
-				hit = true;
-				*named |= !has_wildcard(gov_opts.targets[i]);
+				tset.matched[i] = true;
+				m.hit = true;
 				break;
 			}
 		}
 	}
 	if (!gov_opts.headers.empty() && DECL_SOURCE_FILE(fndecl)) {
 		const std::string &file = canonical_path(DECL_SOURCE_FILE(fndecl));
-		for (const std::string &h : gov_opts.headers)
-			hit |= file == h;
+		for (size_t i = 0; i < gov_opts.headers.size(); i++)
+			if (file == gov_opts.headers[i]) {
+				m.hit = true;
+				gov_opts.header_matched[i] = true;
+			}
 	}
-	return hit;
+	return m;
 }
 
-std::vector<std::string> gov_unmatched_targets(void)
+bool gov_target_matches(tree fndecl, bool *named)
 {
+	build_target_set();
+	auto it = tset.by_uid.find(DECL_UID(fndecl));
+	if (it == tset.by_uid.end())
+		it = tset.by_uid.emplace(DECL_UID(fndecl), match_decl(fndecl)).first;
+	*named = it->second.named;
+	return it->second.hit;
+}
+
+std::vector<std::string> gov_unmatched_targets(gov_target_origin origin)
+{
+	build_target_set();
 	std::vector<std::string> out;
 	for (size_t i = 0; i < gov_opts.targets.size(); i++)
-		if (i >= glob_matched.size() || !glob_matched[i])
+		if (!tset.matched[i] && gov_opts.target_origins[i] == origin)
 			out.push_back(gov_opts.targets[i]);
 	return out;
 }
@@ -168,7 +230,7 @@ bool gov_read_targets_file(const char *path)
 		while (n && strchr(" \t\r\n", s[n - 1]))
 			s[--n] = 0;
 		if (n)
-			gov_opts.targets.push_back(s);
+			gov_add_target(s, GOV_TARGET_FROM_FILE);
 	}
 	bool ok = !ferror(f);
 	if (!ok)

@@ -227,12 +227,31 @@ ok $? "a flag with a value is an error"
 cc_run gcc $gp "$(arg help)" -c empty.c -o empty.o
 [ $rc -eq 0 ] && has "targets=GLOB" "$tmp/err" && has "list=PATH" "$tmp/err" && [ -s empty.o ]
 ok $? "help prints the options and compiles on"
-cc_run gcc $gp "$(arg targets=no_such_function)" -c src/calls.c -Isrc -o nomatch.o
+cc_run gcc $gp "$(arg targets=no_such_function:twice:nope_*)" -c src/calls.c -Isrc -o nomatch.o
+[ $rc -eq 0 ] && has "warning: govintercept: targets= 'no_such_function', 'nope_*' matched no function called in src/calls.c (unmatched=ignore silences this)" "$tmp/err" &&
+	[ "$(grep -c 'matched no function' "$tmp/err")" -eq 1 ] && [ -s nomatch.o ]
+ok $? "targets= names that match nothing: one warning per unit naming them, not an error"
+cc_run gcc $gp "$(arg targets=no_such_function)" -Werror -c src/calls.c -Isrc -o nomatch.o
+[ $rc -ne 0 ] && has "error: govintercept: targets= 'no_such_function' matched no function" "$tmp/err"
+ok $? "... an error under -Werror, like any warning"
+cc_run gcc $gp "$(arg targets=no_such_function)" "$(arg unmatched=ignore)" -Werror -c src/calls.c -Isrc -o nomatch.o
 [ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
-ok $? "a target that matches nothing: not an error, and silent"
-cc_run gcc $gp "$(arg targets=no_such_function)" "$(arg verbose)" -c src/calls.c -Isrc -o nomatch.o
-[ $rc -eq 0 ] && has "target 'no_such_function' matches no function called in src/calls.c" "$tmp/err"
-ok $? "... a warning with verbose"
+ok $? "... unmatched=ignore silences it"
+cc_run gcc $gp "$(arg unmatched=sometimes)" -c empty.c
+[ $rc -ne 0 ] && has "unmatched='sometimes': the value is 'warn' or 'ignore'" "$tmp/err"
+ok $? "... a bad unmatched= value is an error"
+printf 'no_such_function\ntwice\n' >"$tmp/nomatch.txt"
+cc_run gcc $gp "$(arg targets-file=$tmp/nomatch.txt)" -c src/calls.c -Isrc -o nomatch.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "a targets-file= name that matches nothing: silent (a bulk list)"
+cc_run gcc $gp "$(arg targets-file=$tmp/nomatch.txt)" "$(arg verbose)" -c src/calls.c -Isrc -o nomatch.o
+[ $rc -eq 0 ] && has "note: govintercept: targets-file target 'no_such_function' matches no function called in src/calls.c" "$tmp/err" &&
+	! has "target 'twice'" "$tmp/err"
+ok $? "... a note with verbose"
+cc_run gcc $gp "$(arg targets-header=src/helper.h)" -c empty.c -o nomatch.o
+[ $rc -eq 0 ] && has "targets-header 'src/helper.h' declares no function called in empty.c" "$tmp/err"
+ok $? "a targets-header= that declares no callee: a warning"
+cc_run gcc $gp "$(arg unmatched=ignore)" "$(arg targets=no_such_function)" -c src/calls.c -Isrc -o nomatch.o
 nm nomatch.o >"$tmp/out"
 ! has __govrt_ "$tmp/out" && gcc nomatch.o src/helper.c -Isrc -o nomatch 2>"$tmp/err"
 ok $? "a unit without sites does not reference govrt (links without -lgovrt)"
