@@ -50,5 +50,6 @@
 #include "gimple-expr.h"
 #include "print-tree.h"
 #include "gimplify.h"
+#include "tree-iterator.h"
 
 #endif

@@ -15,30 +15,33 @@
  *
  *   BB:     ...
  *           v = site.verdict;                  volatile load of one byte
- *           if (__builtin_expect(v, 0) != 0)   slow edge very unlikely
- *             goto SLOW; else goto FAST;
+ *           if (v != 0) goto SLOW; else goto FAST;
  *   FAST:   lhs = callee(a, b);                the original statement
  *   JOIN:   ...
- *   SLOW:   c = {};                            struct gov_call, on the stack
- *           MEM<typeof a>[&c.arg[0]] = a;      bit for bit, low bytes
- *           MEM<typeof b>[&c.arg[1]] = b;
- *           r = __govrt_dispatch(&site, &c);
- *           if (r == GOV_RUN_NATIVE) goto NATIVE; else goto RET;
- *   NATIVE: a' = MEM<typeof a>[&c.arg[0]]; b' = ...;
- *           lhs = callee(a', b');              same EH landing pad as FAST
- *           goto JOIN;
- *   RET:    lhs = MEM<typeof lhs>[&c.ret];     goto JOIN;
+ *   SLOW:   lhs = __gov_slow.K(&site, &callee, a, b);   goto JOIN;
  *
- * SLOW, NATIVE and RET are placed at the end of the function; JOIN is a
- * block of its own (the edge after FAST is split), and when lhs is one of
- * the SSA names the gimplifier already made, the three paths assign a
+ * where __gov_slow.K, shared by every call of the same shape in the unit,
+ * packs the words, asks __govrt_dispatch and makes the call or returns
+ * govrt's word (see "the slow path of a call site" below for why it is
+ * out of line). SLOW is placed at the end of the function and calls a cold
+ * function, so GCC predicts it very unlikely and moves it to .text.unlikely;
+ * JOIN is a block of its own (the edge after FAST is split), and when lhs
+ * is one of the SSA names the gimplifier already made, both paths assign a
  * variable that JOIN copies into it (an SSA name has one definition). The
- * same shape serves syscall(2) (the number stays a constant operand; the
- * site passes the other arguments) and the one inline asm form we can
- * rewrite safely: "syscall" with the number a constant "a" input,
- * arguments in "D", "S", "d" and the result in "=a" (GOV_RET_RAW). Any
- * other inline asm containing a syscall instruction gets a warning with
- * its file:line.
+ * same shape serves syscall(2) (the helper passes the arguments after the
+ * number). The one inline asm form we can rewrite safely ("syscall" with
+ * the number a constant "a" input, arguments in "D", "S", "d" and the
+ * result in "=a", GOV_RET_RAW) cannot be handed to a helper, so its slow
+ * path stays inline:
+ *
+ *   SLOW:   c = {};  MEM<typeof a>[&c.arg[0]] = a;  ...
+ *           if (__govrt_dispatch(&site, &c) == GOV_RUN_NATIVE) goto NATIVE;
+ *           else goto RET;
+ *   NATIVE: the asm again, with the words govrt may have changed; goto JOIN;
+ *   RET:    lhs = MEM<long>[&c.ret];  goto JOIN;
+ *
+ * Any other inline asm containing a syscall instruction gets a warning
+ * with its file:line.
  *
  * Debugging: -fdump-tree-all writes each function after this pass, with one
  * ";; govintercept: site ..." line per site, to FILE.c.NNNt.govintercept
@@ -402,6 +405,279 @@ void set_result(gimple *stmt, tree value)
 		TREE_VALUE(gimple_asm_output_op(as_a<gasm *>(stmt), 0)) = value;
 }
 
+/* ---- the slow path of a call site, out of line ---- */
+
+/*
+ * The slow path is the bulk of a site's code (packing the words,
+ * __govrt_dispatch, unpacking, the call again, the returned word), and a
+ * unit with many sites (bzip2.c: 215 in 2000 lines, most of them fprintf)
+ * would double in size if every site kept its own: every pass after ours
+ * would compile all of it. So a call site's slow path is one call,
+ *
+ *     lhs = (T) __gov_slow.K(&site, &callee, a, b);
+ *
+ * to a static, cold, never-inlined helper, made once per unit for each
+ * *shape* of call:
+ *
+ *     static R __gov_slow.K(struct gov_site *s, R (*fn)(A, B), A a, B b)
+ *     {
+ *             struct gov_call c = {};
+ *             MEM<A>[&c.arg[0]] = a;  MEM<B>[&c.arg[1]] = b;
+ *             if (__govrt_dispatch(s, &c) == GOV_RUN_NATIVE)
+ *                     return fn(MEM<A>[&c.arg[0]], MEM<B>[&c.arg[1]]);
+ *             return MEM<R>[&c.ret];
+ *     }
+ *
+ * which is govrt.h's GOV_CALL slow branch with the site and the callee as
+ * parameters. The shape is the call's types reduced to what the x86-64
+ * calling convention distinguishes: a pointer or integer of 4 or 8 bytes is
+ * an unsigned integer of that size, a smaller one keeps its signedness (the
+ * caller extends it), float and double stay; a variadic callee keeps its
+ * number of fixed parameters (a variadic call sets %al). So fprintf(stderr,
+ * "%s", s) and fputs(s, f) share one helper, and bzip2.c needs a dozen, not
+ * 215 slow paths. Every value keeps its bits: the words govrt sees are the
+ * ones GOV_CALL would pack. A callee whose type names a calling convention
+ * (ms_abi, regparm...) keeps its exact type; a call that can throw returns the
+ * site's own type (the call ends its block, nothing can follow it).
+ *
+ * Helpers are built as GENERIC and handed to cgraph like the registration
+ * constructor (site_table.cc); they carry gov_native, so the pass leaves
+ * their own call alone. An exception from the callee unwinds through the
+ * helper (no handlers there) to the site's landing pad. The helper is cold,
+ * so GCC also predicts the branch to it as very unlikely.
+ */
+static std::map<std::string, tree> helpers;   /* key -> FUNCTION_DECL, this unit */
+static unsigned helper_count;                 /* names __gov_slow.N */
+
+/* What the calling convention sees of a parameter or result type. */
+tree value_class(tree type, bool exact)
+{
+	type = TYPE_MAIN_VARIANT(type);
+	if (exact || TREE_CODE(type) == REAL_TYPE || VOID_TYPE_P(type))
+		return type;
+	unsigned bits = tree_to_uhwi(TYPE_SIZE(type));
+	bool uns = bits >= 32 || TYPE_UNSIGNED(type) || POINTER_TYPE_P(type);
+	return build_nonstandard_integer_type(bits, uns);
+}
+
+/* A calling convention of its own: such a callee keeps its exact type. */
+bool abi_attributes(tree fntype)
+{
+	static const char *const abi[] = { "ms_abi", "sysv_abi", "regparm", "stdcall",
+					   "fastcall", "thiscall", "cdecl", "sseregparm" };
+	for (const char *a : abi)
+		if (lookup_attribute(a, TYPE_ATTRIBUTES(fntype)))
+			return true;
+	return false;
+}
+
+struct shape {
+	tree fntype;              /* the helper's type */
+	tree fnptr;               /* type of its fn parameter */
+	tree ret;                 /* what it returns (void_type_node: nothing) */
+	std::vector<tree> args;   /* the classes of the call's arguments */
+	std::string key;
+};
+
+shape call_shape(gcall *call, const std::vector<int> &ops, tree lhs, bool nothrow)
+{
+	shape sh;
+	tree fntype = gimple_call_fntype(call);
+	bool exact = abi_attributes(fntype);
+	unsigned nargs = gimple_call_num_args(call);
+	for (unsigned i = 0; i < nargs; i++)
+		sh.args.push_back(value_class(TREE_TYPE(gimple_call_arg(call, i)), exact));
+
+	/* the callee's type, as a shape */
+	tree callee_ret = value_class(TREE_TYPE(fntype), exact);
+	tree canon = fntype;
+	int nfixed = -1;          /* variadic: the fixed parameters */
+	if (!exact) {
+		if (!prototype_p(fntype) || stdarg_p(fntype)) {
+			nfixed = prototype_p(fntype) ? list_length(TYPE_ARG_TYPES(fntype)) : 0;
+			canon = build_varargs_function_type_array(callee_ret, nfixed, sh.args.data());
+		} else {
+			canon = build_function_type_array(callee_ret, nargs, sh.args.data());
+		}
+	}
+	sh.fnptr = build_pointer_type(canon);
+	/* a call that throws ends its block: the helper returns lhs's type */
+	sh.ret = !lhs ? void_type_node
+		      : nothrow ? callee_ret : TYPE_MAIN_VARIANT(TREE_TYPE(lhs));
+
+	tree site_ptr = TREE_VALUE(TYPE_ARG_TYPES(TREE_TYPE(gov_dispatch_decl())));
+	std::vector<tree> params = { site_ptr, sh.fnptr };
+	params.insert(params.end(), sh.args.begin(), sh.args.end());
+	sh.fntype = build_function_type_array(sh.ret, params.size(), params.data());
+
+	sh.key = std::to_string(TYPE_UID(canon)) + "/" + std::to_string(TYPE_UID(sh.ret)) +
+		 "/" + std::to_string(nfixed) + (nothrow ? "n" : "t") + "@";
+	for (tree a : sh.args)
+		sh.key += std::to_string(TYPE_UID(a)) + ",";
+	sh.key += "@";
+	for (int op : ops)
+		sh.key += std::to_string(op) + ",";
+	return sh;
+}
+
+tree build_helper(const shape &sh, const std::vector<int> &ops, bool nothrow)
+{
+	location_t loc = BUILTINS_LOCATION;
+	char name[32];
+	snprintf(name, sizeof name, "__gov_slow.%u", helper_count++);
+	tree decl = build_decl(loc, FUNCTION_DECL, get_identifier(name), sh.fntype);
+	SET_DECL_ASSEMBLER_NAME(decl, get_identifier(name));
+	TREE_STATIC(decl) = 1;
+	TREE_USED(decl) = 1;
+	DECL_ARTIFICIAL(decl) = 1;
+	DECL_IGNORED_P(decl) = 1;
+	DECL_UNINLINABLE(decl) = 1;
+	TREE_NOTHROW(decl) = nothrow;
+	DECL_ATTRIBUTES(decl) = tree_cons(get_identifier("gov_native"), NULL_TREE,
+		tree_cons(get_identifier("cold"), NULL_TREE,
+			  tree_cons(get_identifier("noinline"), NULL_TREE, NULL_TREE)));
+	tree result = build_decl(loc, RESULT_DECL, NULL_TREE, sh.ret);
+	DECL_ARTIFICIAL(result) = 1;
+	DECL_IGNORED_P(result) = 1;
+	DECL_CONTEXT(result) = decl;
+	DECL_RESULT(decl) = result;
+
+	/* parameters: s, fn, then one per argument of the call */
+	std::vector<tree> parms;
+	for (tree t = TYPE_ARG_TYPES(sh.fntype); t && !VOID_TYPE_P(TREE_VALUE(t)); t = TREE_CHAIN(t)) {
+		tree p = build_decl(loc, PARM_DECL, NULL_TREE, TREE_VALUE(t));
+		DECL_ARG_TYPE(p) = TREE_VALUE(t);
+		DECL_CONTEXT(p) = decl;
+		DECL_ARTIFICIAL(p) = 1;
+		TREE_USED(p) = 1;
+		parms.push_back(p);
+	}
+	tree chain = NULL_TREE;
+	for (size_t i = parms.size(); i-- > 0;) {
+		DECL_CHAIN(parms[i]) = chain;
+		chain = parms[i];
+	}
+	DECL_ARGUMENTS(decl) = chain;
+
+	tree c = build_decl(loc, VAR_DECL, get_identifier("c"), gov_call_type());
+	DECL_CONTEXT(c) = decl;
+	DECL_ARTIFICIAL(c) = 1;
+	TREE_ADDRESSABLE(c) = 1;
+	TREE_USED(c) = 1;
+
+	tree body = alloc_stmt_list();
+	append_to_statement_list(build2(MODIFY_EXPR, void_type_node, c,
+					build_constructor(gov_call_type(), NULL)), &body);
+	size_t nargs = sh.args.size();
+	std::vector<tree> args(nargs);
+	for (size_t i = 0; i < nargs; i++)
+		args[i] = parms[i + 2];
+	for (size_t w = 0; w < ops.size(); w++) {
+		tree p = parms[ops[w] + 2];
+		append_to_statement_list(build2(MODIFY_EXPR, void_type_node,
+						word(c, 8 * w, TREE_TYPE(p)), p), &body);
+		args[ops[w]] = word(c, 8 * w, TREE_TYPE(p));
+	}
+	tree dispatch = build_call_expr_loc(loc, gov_dispatch_decl(), 2, parms[0],
+					    build_fold_addr_expr(c));
+	tree native = build_call_array_loc(loc, TREE_TYPE(TREE_TYPE(sh.fnptr)), parms[1],
+					   nargs, args.data());
+	tree is_native = build2(EQ_EXPR, boolean_type_node, dispatch,
+				build_int_cst(integer_type_node, GOV_RUN_NATIVE));
+	if (!VOID_TYPE_P(sh.ret)) {
+		tree give = build1(RETURN_EXPR, void_type_node,
+				   build2(MODIFY_EXPR, sh.ret, result, fold_convert(sh.ret, native)));
+		append_to_statement_list(build3(COND_EXPR, void_type_node, is_native, give,
+						NULL_TREE), &body);
+		append_to_statement_list(build1(RETURN_EXPR, void_type_node,
+			build2(MODIFY_EXPR, sh.ret, result,
+			       word(c, offsetof(gov_call, ret), sh.ret))), &body);
+	} else {
+		append_to_statement_list(build3(COND_EXPR, void_type_node, is_native, native,
+						NULL_TREE), &body);
+	}
+	tree block = make_node(BLOCK);
+	BLOCK_VARS(block) = c;
+	BLOCK_SUPERCONTEXT(block) = decl;
+	TREE_USED(block) = 1;
+	DECL_INITIAL(decl) = block;
+	DECL_SAVED_TREE(decl) = build3(BIND_EXPR, void_type_node, c, body, block);
+
+	/* as cgraph_build_static_cdtor does, with the function being
+	 * rewritten put aside */
+	location_t saved = input_location;
+	input_location = loc;
+	push_cfun(NULL);
+	current_function_decl = decl;
+	allocate_struct_function(decl, false);
+	gimplify_function_tree(decl);
+	cgraph_node::add_new_function(decl, false);
+	set_cfun(NULL);
+	current_function_decl = NULL_TREE;
+	pop_cfun();
+	input_location = saved;
+	return decl;
+}
+
+/* value, as type (same size, same bits), appended to seq when a statement
+ * is needed */
+tree as_class(gimple_seq *seq, tree value, tree type, location_t loc)
+{
+	if (useless_type_conversion_p(type, TREE_TYPE(value)))
+		return value;
+	if (TREE_CODE(value) == INTEGER_CST)
+		return fold_convert(type, value);
+	tree t = create_tmp_var(type, "gov_word");
+	add(seq, gimple_build_assign(t, NOP_EXPR, value), loc);
+	return t;
+}
+
+/* SLOW: lhs = (T) __gov_slow.K(&site, &callee, args...); goto JOIN. */
+void slow_call(candidate &c, tree site, tree lhs, basic_block slow, basic_block join)
+{
+	gcall *call = as_a<gcall *>(c.stmt);
+	location_t loc = gimple_location(call);
+	int lp = lookup_stmt_eh_lp(call);
+	bool nothrow = lp <= 0;
+	shape sh = call_shape(call, c.ops, lhs, nothrow);
+	auto it = helpers.find(sh.key);
+	if (it == helpers.end())
+		it = helpers.emplace(sh.key, build_helper(sh, c.ops, nothrow)).first;
+
+	gimple_seq seq = NULL;
+	vec<tree> args = vNULL;
+	args.safe_push(build_fold_addr_expr(site));
+	tree fn = create_tmp_var(sh.fnptr, "gov_fn");
+	add(&seq, gimple_build_assign(fn, NOP_EXPR, unshare_expr(gimple_call_fn(call))), loc);
+	args.safe_push(fn);
+	for (unsigned i = 0; i < gimple_call_num_args(call); i++)
+		args.safe_push(as_class(&seq, gimple_call_arg(call, i), sh.args[i], loc));
+	gcall *g = gimple_build_call_vec(it->second, args);
+	args.release();
+	if (nothrow)
+		gimple_call_set_nothrow(g, true);
+	if (lhs && useless_type_conversion_p(TREE_TYPE(lhs), sh.ret)) {
+		gimple_call_set_lhs(g, unshare_expr(lhs));
+		add(&seq, g, loc);
+	} else if (lhs) {
+		/* only a call that cannot throw gets here (call_shape) */
+		tree r = create_tmp_var(sh.ret, "gov_ret");
+		gimple_call_set_lhs(g, r);
+		add(&seq, g, loc);
+		tree t = create_tmp_var(TYPE_MAIN_VARIANT(TREE_TYPE(lhs)), "gov_ret");
+		add(&seq, gimple_build_assign(t, NOP_EXPR, r), loc);
+		add(&seq, gimple_build_assign(unshare_expr(lhs), t), loc);
+	} else {
+		add(&seq, g, loc);
+	}
+	append(slow, seq);
+	if (lp)
+		add_stmt_to_eh_lp(g, lp);
+	make_single_succ_edge(slow, join, EDGE_FALLTHRU);
+	if (lp > 0)
+		make_eh_edges(g);
+}
+
 void rewriter::rewrite(candidate &c, tree site)
 {
 	gimple *stmt = c.stmt;
@@ -443,24 +719,38 @@ void rewriter::rewrite(candidate &c, tree site)
 	TREE_SIDE_EFFECTS(verdict) = 1;
 	tree v = create_tmp_var(unsigned_char_type_node, "gov_verdict");
 	add(&seq, gimple_build_assign(v, verdict), loc);
-	tree vl = create_tmp_var(long_integer_type_node, "gov_verdict");
-	add(&seq, gimple_build_assign(vl, NOP_EXPR, v), loc);
-	tree expected = create_tmp_var(long_integer_type_node, "gov_expect");
-	gcall *expect = gimple_build_call(builtin_decl_explicit(BUILT_IN_EXPECT), 2, vl,
-					  build_int_cst(long_integer_type_node, 0));
-	gimple_call_set_lhs(expect, expected);
-	add(&seq, expect, loc);
-	add(&seq, gimple_build_cond(NE_EXPR, expected, build_int_cst(long_integer_type_node, 0),
-				    NULL_TREE, NULL_TREE), loc);
+	if (is_a<gcall *>(stmt)) {
+		/* the slow path calls a cold helper: GCC predicts it very
+		 * unlikely by itself (PRED_COLD_FUNCTION) */
+		add(&seq, gimple_build_cond(NE_EXPR, v, build_int_cst(unsigned_char_type_node, 0),
+					    NULL_TREE, NULL_TREE), loc);
+	} else {
+		tree vl = create_tmp_var(long_integer_type_node, "gov_verdict");
+		add(&seq, gimple_build_assign(vl, NOP_EXPR, v), loc);
+		tree expected = create_tmp_var(long_integer_type_node, "gov_expect");
+		gcall *expect = gimple_build_call(builtin_decl_explicit(BUILT_IN_EXPECT), 2, vl,
+						  build_int_cst(long_integer_type_node, 0));
+		gimple_call_set_lhs(expect, expected);
+		add(&seq, expect, loc);
+		add(&seq, gimple_build_cond(NE_EXPR, expected, build_int_cst(long_integer_type_node, 0),
+					    NULL_TREE, NULL_TREE), loc);
+	}
 	append(bb, seq);
 
 	basic_block slow = new_block(fun, EXIT_BLOCK_PTR_FOR_FN(fun)->prev_bb, bb);
-	basic_block native = new_block(fun, slow, bb);
-	basic_block ret = new_block(fun, native, bb);
 	edge to_slow = make_edge(bb, slow, EDGE_TRUE_VALUE);
 	to_slow->probability = profile_probability::very_unlikely();
 	to_fast->flags = (to_fast->flags & ~EDGE_FALLTHRU) | EDGE_FALSE_VALUE;
 	to_fast->probability = to_slow->probability.invert();
+	if (is_a<gcall *>(stmt)) {
+		slow_call(c, site, lhs, slow, join);
+		return;
+	}
+
+	/* inline asm: the statement cannot be passed to a helper, so its
+	 * slow path stays inline */
+	basic_block native = new_block(fun, slow, bb);
+	basic_block ret = new_block(fun, native, bb);
 
 	/* SLOW: pack the words, ask govrt */
 	if (!call_var) {
