@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "gcc-plugin.h"
 #include "tree.h"

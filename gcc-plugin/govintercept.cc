@@ -33,6 +33,10 @@ static const char help_text[] =
 	"                           '::' inside a glob is part of it); repeatable\n"
 	"  targets-file=PATH        more globs, one per line; blank lines and # comments skipped\n"
 	"  targets-header=PATH      calls to every function declared in that header; repeatable\n"
+	"  exports-of=RESOURCE      calls to every function RESOURCE exports, as the rule store\n"
+	"                           lists them (govctl exports RESOURCE); repeatable\n"
+	"  store=URL                the rule store for exports-of (default: GOV_STORE, as govctl)\n"
+	"  govctl=PATH              the govctl to run (default: beside the plugin, else PATH)\n"
 	"  syscalls=all|none|NAME[:NAME...]\n"
 	"                           calls to glibc syscall wrappers, syscall(2) with a constant\n"
 	"                           number and inline asm syscalls, for all syscalls, none\n"
@@ -206,6 +210,21 @@ static bool parse_option(const plugin_argument &arg)
 		gov_opts.resource = arg.value;
 		return true;
 	}
+	if (strcmp(key, "exports-of") == 0) {
+		if (!needs_value(arg))
+			return false;
+		if (!resource_name_ok(arg.value)) {
+			error("%s: exports-of=%qs: a resource name is 1-63 of A-Z a-z 0-9 . _ - "
+			      "and does not start with '.'", GOV_PLUGIN_NAME, arg.value);
+			return false;
+		}
+		gov_opts.exports_of.push_back(arg.value);
+		return true;
+	}
+	if (strcmp(key, "store") == 0)
+		return needs_value(arg) && (gov_opts.store = arg.value, true);
+	if (strcmp(key, "govctl") == 0)
+		return needs_value(arg) && (gov_opts.govctl = arg.value, true);
 	if (strcmp(key, "unmatched") == 0) {
 		if (!needs_value(arg))
 			return false;
@@ -297,7 +316,8 @@ int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *versio
 	bool ok = true;
 	for (int i = 0; i < info->argc; i++)
 		ok &= parse_option(info->argv[i]);
-	if (!ok)
+	/* after every option: store= and govctl= may come later */
+	if (!ok || !gov_load_exports(info->full_name))
 		return 1;
 
 	const char *name = info->base_name;

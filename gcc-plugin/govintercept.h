@@ -35,6 +35,9 @@ struct gov_options {
 	std::vector<std::string> header_args; /* ... as given */
 	std::vector<bool> header_matched;     /* ... declared a callee of this unit */
 	bool warn_unmatched = true;           /* unmatched=warn|ignore */
+	std::vector<std::string> exports_of;  /* exports-of= resources */
+	std::string store;                    /* store=, else GOV_STORE (govctl's) */
+	std::string govctl;                   /* govctl=: its path */
 	gov_syscall_mode syscalls = GOV_SYSCALLS_NONE;
 	std::set<std::string> syscall_names;  /* syscalls=NAME:...: syscall or wrapper names */
 	std::string list_path;                /* list= */
@@ -72,6 +75,9 @@ bool gov_syscall_selected(int nr, const char *wrapper);
 void gov_check_libc_decl(tree decl);
 /* Reads a targets-file; false (with an error emitted) when unreadable. */
 bool gov_read_targets_file(const char *path);
+/* exports-of=: runs govctl for each resource and adds its exports as
+ * targets; false (with an error emitted) when it cannot. */
+bool gov_load_exports(const char *plugin_path);
 /* Adds one target glob or name. */
 void gov_add_target(const std::string &glob, gov_target_origin origin);
 /* The targets of one origin that matched no callee of this unit. */

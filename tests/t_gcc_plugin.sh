@@ -294,4 +294,35 @@ cc_run gcc $gp "$(arg check-libc)" -c badproto.c -o badproto.o
 has "'read': its prototype gives types 'lipL', gov/libc.def says 'lioz'" "$tmp/err"
 ok $? "check-libc: a prototype that disagrees is reported"
 
+
+# ---- exports-of: every function a registered resource exports (govctl)
+govctl=${GOVCTL:-$top/build/bin/govctl}
+store="sqlite:$tmp/store.db"
+"$govctl" --store "$store" init >/dev/null
+printf '# exported by helpers\ntwice\tll\tlong twice(long x)\nscale\tddf\n' >helpers.exports
+"$govctl" --store "$store" register helpers --type service --exports greet --exports-file helpers.exports >/dev/null
+cc_run gcc -O2 -Isrc $gp "$(arg exports-of=helpers)" "$(arg store=$store)" "$(arg list=ex.list)" -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: every function the resource exports, typed or not, is a target (govctl found beside the plugin)"
+rm -f ex.list
+GOV_STORE=$store cc_run gcc -O2 -Isrc $gp "$(arg exports-of=helpers)" "$(arg govctl=$govctl)" "$(arg list=ex.list)" -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: the store from GOV_STORE, govctl from govctl="
+cc_run gcc $gp "$(arg exports-of=nobody)" "$(arg store=$store)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exited with 3: govctl: exports: no resource 'nobody'" "$tmp/err"
+ok $? "exports-of an unknown resource is an error with govctl's words"
+cc_run gcc $gp "$(arg exports-of=helpers)" "$(arg store=$store)" "$(arg govctl=/nonexistent/govctl)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exports-of=helpers: cannot run '/nonexistent/govctl': No such file or directory" "$tmp/err"
+ok $? "exports-of with a govctl that cannot be run is an error naming it"
+cc_run gcc $gp "$(arg exports-of=helpers)" "$(arg store=sqlite:/nonexistent/dir/s.db)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exited with 4" "$tmp/err" && has "/nonexistent/dir/s.db" "$tmp/err"
+ok $? "exports-of with a store that cannot be opened is an error"
+cc_run gcc $gp "$(arg exports-of=.bad)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exports-of='.bad': a resource name" "$tmp/err"
+ok $? "exports-of with a bad resource name is an error"
+cc_run gcc $gp "$(arg exports-of=helpers)" "$(arg store=$store)" "$(arg verbose)" -c empty.c -o x.o
+[ $rc -eq 0 ] && has "exports-of target 'twice' matches no function called in empty.c" "$tmp/err" &&
+	! has "warning" "$tmp/err"
+ok $? "an export no call matches: silent, a note with verbose"
+
 finish
