@@ -52,5 +52,6 @@
 #include "print-tree.h"
 #include "gimplify.h"
 #include "tree-iterator.h"
+#include "c-family/c-pragma.h"
 
 #endif

@@ -53,7 +53,8 @@ static const char help_text[] =
 	"  check-libc               warn where a glibc prototype the unit declares maps to other\n"
 	"                           type codes than its gov/libc.def line\n"
 	"  help                     print this text\n"
-	"__attribute__((gov_native)) on a function keeps its own body uninstrumented.\n"
+	"__attribute__((gov_native)) on a function keeps its own body uninstrumented;\n"
+	"so do #pragma gov_native(NAME[, NAME...]) and #pragma gov_native push ... pop.\n"
 	"Debugging: -fdump-tree-all writes FILE.NNNt.govintercept (see gcc-plugin/README.md).\n";
 
 static struct plugin_info govintercept_info = {
@@ -81,9 +82,107 @@ static void register_attributes(void *, void *)
 	register_attribute(&gov_native_attribute);
 }
 
+/* ---- the pragma form ---- */
+
+/*
+ * For code that cannot carry an attribute (generated sources, a block of
+ * functions, a header shared with other compilers, which ignore unknown
+ * pragmas):
+ *
+ *     #pragma gov_native(real_ppid, raw_write)   these functions, wherever
+ *                                                they are defined in the unit
+ *     #pragma gov_native push                    every function defined from
+ *     ...                                        here to the matching pop
+ *     #pragma gov_native pop
+ *
+ * Each is the attribute on those definitions. A name is looked up when the
+ * pass runs, after the whole unit is parsed, so the pragma may come before
+ * or after the definition. A malformed pragma, a pop without a push or a
+ * push never popped is a warning (-Wpragmas) with its position.
+ */
+/* The C and C++ front ends define these; lto1, which loads the plugin too
+ * (and needs nothing of it), does not: weak, and checked before use. */
+extern void c_register_pragma(const char *, const char *, pragma_handler_1arg)
+	__attribute__((weak));
+extern enum cpp_ttype pragma_lex(tree *, location_t *) __attribute__((weak));
+
+static std::set<std::string> native_names;
+static int native_depth;
+static location_t native_push_loc;
+
+static void pragma_gov_native(cpp_reader *)
+{
+	tree t;
+	location_t loc;
+	enum cpp_ttype tok = pragma_lex(&t, &loc);
+	if (tok == CPP_NAME && (id_equal(t, "push") || id_equal(t, "pop"))) {
+		bool push = id_equal(t, "push");
+		location_t at = loc;
+		if (pragma_lex(&t, &loc) != CPP_EOF) {
+			warning_at(loc, OPT_Wpragmas, "%s: junk at the end of %<#pragma gov_native %s%>",
+				   GOV_PLUGIN_NAME, push ? "push" : "pop");
+		} else if (push) {
+			if (native_depth++ == 0)
+				native_push_loc = at;
+		} else if (native_depth == 0) {
+			warning_at(at, OPT_Wpragmas, "%s: %<#pragma gov_native pop%> without a push",
+				   GOV_PLUGIN_NAME);
+		} else {
+			native_depth--;
+		}
+		return;
+	}
+	if (tok != CPP_OPEN_PAREN) {
+		warning_at(loc, OPT_Wpragmas, "%s: expected %<(%>, %<push%> or %<pop%> after "
+			   "%<#pragma gov_native%>", GOV_PLUGIN_NAME);
+		return;
+	}
+	std::vector<std::string> names;
+	for (;;) {
+		if (pragma_lex(&t, &loc) != CPP_NAME) {
+			warning_at(loc, OPT_Wpragmas, "%s: expected a function name in "
+				   "%<#pragma gov_native%>", GOV_PLUGIN_NAME);
+			return;
+		}
+		names.push_back(IDENTIFIER_POINTER(t));
+		tok = pragma_lex(&t, &loc);
+		if (tok == CPP_CLOSE_PAREN)
+			break;
+		if (tok != CPP_COMMA) {
+			warning_at(loc, OPT_Wpragmas, "%s: expected %<,%> or %<)%> in "
+				   "%<#pragma gov_native%>", GOV_PLUGIN_NAME);
+			return;
+		}
+	}
+	if (pragma_lex(&t, &loc) != CPP_EOF) {
+		warning_at(loc, OPT_Wpragmas, "%s: junk at the end of %<#pragma gov_native%>",
+			   GOV_PLUGIN_NAME);
+		return;
+	}
+	native_names.insert(names.begin(), names.end());
+}
+
+static void register_pragmas(void *, void *)
+{
+	if (c_register_pragma && pragma_lex)
+		c_register_pragma(NULL, "gov_native", pragma_gov_native);
+}
+
+/* A definition finished inside push ... pop gets the attribute. */
+static void finish_function(void *decl, void *)
+{
+	tree fndecl = (tree)decl;
+	if (native_depth > 0 && TREE_CODE(fndecl) == FUNCTION_DECL &&
+	    !gov_function_is_native(fndecl))
+		DECL_ATTRIBUTES(fndecl) = tree_cons(get_identifier("gov_native"), NULL_TREE,
+						    DECL_ATTRIBUTES(fndecl));
+}
+
 bool gov_function_is_native(tree fndecl)
 {
-	return lookup_attribute("gov_native", DECL_ATTRIBUTES(fndecl)) != NULL_TREE;
+	return lookup_attribute("gov_native", DECL_ATTRIBUTES(fndecl)) != NULL_TREE ||
+	       (!native_names.empty() && DECL_NAME(fndecl) &&
+		native_names.count(IDENTIFIER_POINTER(DECL_NAME(fndecl))));
 }
 
 /* ---- options ---- */
@@ -304,6 +403,9 @@ static void finish_unit(void *, void *)
 		return;
 	gov_write_listing();
 	report_unmatched();
+	if (native_depth > 0)
+		warning_at(native_push_loc, OPT_Wpragmas, "%s: %<#pragma gov_native push%> "
+			   "without a pop", GOV_PLUGIN_NAME);
 }
 
 int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *version)
@@ -324,6 +426,8 @@ int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *versio
 	register_callback(name, PLUGIN_INFO, NULL, &govintercept_info);
 	register_callback(name, PLUGIN_REGISTER_GGC_ROOTS, NULL, (void *)gov_ggc_roots);
 	register_callback(name, PLUGIN_ATTRIBUTES, register_attributes, NULL);
+	register_callback(name, PLUGIN_PRAGMAS, register_pragmas, NULL);
+	register_callback(name, PLUGIN_FINISH_PARSE_FUNCTION, finish_function, NULL);
 	register_callback(name, PLUGIN_FINISH_UNIT, finish_unit, NULL);
 	if (gov_opts.check_libc)
 		register_callback(name, PLUGIN_FINISH_DECL, finish_decl, NULL);

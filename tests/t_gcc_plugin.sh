@@ -295,6 +295,25 @@ has "'read': its prototype gives types 'lipL', gov/libc.def says 'lioz'" "$tmp/e
 ok $? "check-libc: a prototype that disagrees is reported"
 
 
+# ---- #pragma gov_native
+for lang in c c++; do
+	rm -f pragma.list
+	cc_run gcc -x $lang -O2 -Isrc $gp "$(arg targets=twice)" "$(arg list=pragma.list)" -c src/pragma.c -o pragma.o
+	[ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(cut -d' ' -f3 pragma.list | sort | tr '\n' ' ')" = "plain_after plain_before " ]
+	ok $? "#pragma gov_native(NAME, ...) before and after the definition, and push ... pop ($lang)"
+done
+cc_run gcc $gp -c src/pragma_bad.c -o pragma_bad.o
+[ $rc -eq 0 ] && has "pragma_bad.c:3:" "$tmp/err" && has "expected '(', 'push' or 'pop' after '#pragma gov_native'" "$tmp/err" &&
+	has "pragma_bad.c:4:20: warning: govintercept: expected a function name" "$tmp/err" &&
+	has "pragma_bad.c:5:22: warning: govintercept: expected ',' or ')'" "$tmp/err" &&
+	has "pragma_bad.c:6:20: warning: govintercept: '#pragma gov_native pop' without a push" "$tmp/err" &&
+	has "pragma_bad.c:7:25: warning: govintercept: junk at the end of '#pragma gov_native push'" "$tmp/err" &&
+	has "pragma_bad.c:8:20: warning: govintercept: '#pragma gov_native push' without a pop" "$tmp/err"
+ok $? "a malformed #pragma gov_native: a warning with its position, the compile goes on"
+cc_run gcc -c src/pragma.c -Isrc -o plainpragma.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "without the plugin GCC ignores #pragma gov_native silently"
+
 # ---- exports-of: every function a registered resource exports (govctl)
 govctl=${GOVCTL:-$top/build/bin/govctl}
 store="sqlite:$tmp/store.db"
