@@ -11,6 +11,7 @@
 #ifndef GOV_GCC_COMMON_H
 #define GOV_GCC_COMMON_H
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>

@@ -62,6 +62,9 @@ struct candidate {
 	std::vector<int> ops;    /* operand of stmt passed in each word (-1: none) */
 	tree lhs;                /* where the result goes, or NULL_TREE */
 	gov_site_desc desc;
+	/* inline asm: a word passed in a local register variable (r10, r8,
+	 * r9), and the value last assigned to it before the asm */
+	std::vector<tree> regvar, regval;
 };
 
 struct rewriter {
@@ -287,20 +290,73 @@ bool hard_register(tree t)
 	return VAR_P(t) && DECL_HARD_REGISTER(t);
 }
 
+/* The register a local register variable lives in ("r10"), or "". */
+std::string register_of(tree var)
+{
+	if (!hard_register(var) || !DECL_ASSEMBLER_NAME_SET_P(var))
+		return "";
+	const char *r = IDENTIFIER_POINTER(DECL_ASSEMBLER_NAME(var));
+	while (*r == '*' || *r == '%')
+		r++;
+	return r;
+}
+
+/*
+ * The value a local register variable holds at the asm: its last
+ * assignment before the asm in the same block, `var = X` with X a constant,
+ * an SSA name, or a parameter or local variable whose address is not taken
+ * and that nothing between assigns again. Anything else (assigned in another block, from memory,
+ * through a pointer) is NULL: the asm is then left alone with a warning.
+ * Only the asm operand itself is guaranteed to be in the register, so the
+ * slow path packs X, and sets the variable again right before the asm it
+ * repeats.
+ */
+tree register_value(gasm *as, tree var)
+{
+	gimple_stmt_iterator gsi = gsi_for_stmt(as);
+	std::vector<tree> assigned;     /* variables assigned after the candidate */
+	for (gsi_prev(&gsi); !gsi_end_p(gsi); gsi_prev(&gsi)) {
+		gimple *g = gsi_stmt(gsi);
+		if (is_gimple_debug(g))
+			continue;
+		if (gimple_assign_single_p(g) && gimple_assign_lhs(g) == var) {
+			tree x = gimple_assign_rhs1(g);
+			if (TREE_CODE(x) == INTEGER_CST || TREE_CODE(x) == SSA_NAME)
+				return x;
+			if ((TREE_CODE(x) == PARM_DECL || (VAR_P(x) && !is_global_var(x) &&
+							   !hard_register(x))) &&
+			    !TREE_ADDRESSABLE(x) &&
+			    std::find(assigned.begin(), assigned.end(), x) == assigned.end())
+				return x;
+			return NULL_TREE;
+		}
+		if (gasm *other = dyn_cast<gasm *>(g))
+			for (unsigned i = 0; i < gimple_asm_noutputs(other); i++)
+				assigned.push_back(TREE_VALUE(gimple_asm_output_op(other, i)));
+		else if (is_gimple_assign(g))
+			assigned.push_back(gimple_assign_lhs(g));
+		else if (is_gimple_call(g) && gimple_call_lhs(g))
+			assigned.push_back(gimple_call_lhs(g));
+	}
+	return NULL_TREE;
+}
+
 void rewriter::consider_asm(gasm *as)
 {
 	if (!has_syscall_insn(gimple_asm_string(as)) || gov_opts.syscalls == GOV_SYSCALLS_NONE)
 		return;
 	location_t loc = stmt_location(fun, as);
 
-	/* the one safe form: "syscall" : "=a"(ret) : "a"/"0"(NR), "D", "S", "d"
-	 * : "rcx", "r11" -- a constant number, at most three arguments, all in
-	 * operands we can rewrite */
+	/* the safe forms: "syscall" : "=a"(ret) : "a"/"0"(NR), "D", "S", "d",
+	 * and "r" operands that are local register variables in r10, r8, r9
+	 * : "rcx", "r11" -- a constant number, the arguments in the syscall
+	 * ABI's registers, each in an operand we can rewrite */
 	std::string text = gimple_asm_string(as);
 	text.erase(0, text.find_first_not_of(" \t\n"));
 	text.erase(text.find_last_not_of(" \t\n;") + 1);
 	int sysno = -1;
-	std::vector<int> ops(3, -1);
+	std::vector<int> ops(6, -1);
+	std::vector<tree> regvar(6, NULL_TREE), regval(6, NULL_TREE);
 	bool ok = text == "syscall" && gimple_asm_noutputs(as) == 1 &&
 		  gimple_asm_nlabels(as) == 0 && clobbers(as, "rcx") && clobbers(as, "r11");
 	if (ok) {
@@ -313,19 +369,25 @@ void rewriter::consider_asm(gasm *as)
 		tree in = gimple_asm_input_op(as, i);
 		std::string con = constraint(in);
 		tree value = TREE_VALUE(in);
+		std::string reg = register_of(value);
+		int word = con == "D" ? 0 : con == "S" ? 1 : con == "d" ? 2
+			 : con != "r" ? -1 : reg == "r10" ? 3 : reg == "r8" ? 4 : reg == "r9" ? 5 : -1;
 		if (con == "a" || con == "0") {
 			ok = sysno < 0 && TREE_CODE(value) == INTEGER_CST && tree_fits_shwi_p(value);
 			if (ok)
 				sysno = (int)tree_to_shwi(value);
-		} else if (con == "D" || con == "S" || con == "d") {
-			int word = con == "D" ? 0 : con == "S" ? 1 : 2;
-			ok = ops[word] < 0 && is_gimple_reg_type(TREE_TYPE(value)) &&
-			     tree_to_uhwi(TYPE_SIZE_UNIT(TREE_TYPE(value))) <= 8 &&
-			     !hard_register(value);
-			ops[word] = i;
-		} else {
-			ok = false;
+			continue;
 		}
+		ok = word >= 0 && ops[word] < 0 && is_gimple_reg_type(TREE_TYPE(value)) &&
+		     tree_to_uhwi(TYPE_SIZE_UNIT(TREE_TYPE(value))) <= 8;
+		if (ok && word >= 3) {
+			regvar[word] = value;
+			regval[word] = register_value(as, value);
+			ok = regval[word] != NULL_TREE;
+		} else if (ok) {
+			ok = !hard_register(value);
+		}
+		ops[word < 0 ? 0 : word] = i;
 	}
 	expanded_location x = expand_location(loc);
 	if (!ok || sysno < 0) {
@@ -341,6 +403,8 @@ void rewriter::consider_asm(gasm *as)
 	candidate c;
 	c.stmt = as;
 	c.ops = ops;
+	c.regvar = regvar;
+	c.regval = regval;
 	c.lhs = TREE_VALUE(gimple_asm_output_op(as, 0));
 	c.desc.kind = GOV_SITE_SYSCALL;
 	c.desc.ret_conv = GOV_RET_RAW;
@@ -353,6 +417,11 @@ void rewriter::consider_asm(gasm *as)
 }
 
 /* ---- rewriting one site ---- */
+
+bool has_regvar(const candidate &c, size_t word)
+{
+	return word < c.regvar.size() && c.regvar[word];
+}
 
 tree operand(gimple *stmt, int op)
 {
@@ -763,8 +832,10 @@ void rewriter::rewrite(candidate &c, tree site)
 		if (c.ops[i] < 0)
 			continue;
 		tree value = operand(stmt, c.ops[i]);
-		add(&seq, gimple_build_assign(word(call_var, 8 * i, TYPE_MAIN_VARIANT(TREE_TYPE(value))),
-					      value), loc);
+		tree type = TYPE_MAIN_VARIANT(TREE_TYPE(value));
+		if (has_regvar(c, i))
+			value = fold_convert(type, c.regval[i]);
+		add(&seq, gimple_build_assign(word(call_var, 8 * i, type), value), loc);
 	}
 	tree result = create_tmp_var(integer_type_node, "gov_result");
 	gcall *dispatch = gimple_build_call(gov_dispatch_decl(), 2, build_fold_addr_expr(site),
@@ -787,7 +858,10 @@ void rewriter::rewrite(candidate &c, tree site)
 		tree type = TYPE_MAIN_VARIANT(TREE_TYPE(operand(stmt, c.ops[i])));
 		tree t = create_tmp_var(type, "gov_arg");
 		add(&seq, gimple_build_assign(t, word(call_var, 8 * i, type)), loc);
-		set_operand(again, c.ops[i], t);
+		if (has_regvar(c, i))    /* the variable, set right before the asm */
+			add(&seq, gimple_build_assign(c.regvar[i], t), loc);
+		else
+			set_operand(again, c.ops[i], t);
 	}
 	add(&seq, again, loc);
 	append(native, seq);

@@ -295,6 +295,35 @@ has "'read': its prototype gives types 'lipL', gov/libc.def says 'lioz'" "$tmp/e
 ok $? "check-libc: a prototype that disagrees is reported"
 
 
+# ---- inline asm syscalls with arguments in register variables (r10, r8, r9)
+for opt in -O0 -O2; do
+	rm -f asm.list
+	cc_run gcc $opt src/asm_regs.c -o asm_plain
+	./asm_plain >asm_plain.out
+	cc_run gcc $opt $gp "$(arg syscalls=all)" "$(arg list=asm.list)" src/asm_regs.c -o asm_inst $link
+	[ $rc -eq 0 ] && grep -q ' syscall raw_pread pread64 src/asm_regs.c:20$' asm.list &&
+		grep -q ' syscall raw_mmap mmap src/asm_regs.c:32$' asm.list &&
+		has "inline asm syscall at src/asm_regs.c:44 is not instrumented; govrt's run-time fallback covers it" "$tmp/err" &&
+		[ "$(grep -c 'inline asm syscall' "$tmp/err")" -eq 1 ]
+	ok $? "asm with r10/r8/r9 register variables: sites; one assigned in another block: a warning with file:line ($opt)"
+	./asm_inst >asm_inst.out 2>"$tmp/err" && cmp -s asm_plain.out asm_inst.out && has "pread=3 ELF" asm_inst.out &&
+		has "mmap=mapped" asm_inst.out
+	ok $? "... no agent: the plain build's output ($opt)"
+	start_agent src/asm_regs.yaml
+	GOV_RESOURCE=gp ./asm_inst >asm_gov.out 2>"$tmp/err"
+	stats
+	stop_agent
+	cp "$tmp/stats" asm.stats
+	cmp -s asm_plain.out asm_gov.out && has '"to":"pread64","calls":1' asm.stats &&
+		has '"to":"mmap","calls":1' asm.stats
+	ok $? "... traced: through the agent and back, the registers' words intact ($opt)"
+	start_agent src/asm_regs_deny.yaml
+	GOV_RESOURCE=gp ./asm_inst >asm_gov.out 2>"$tmp/err"
+	stop_agent
+	has "pread=2" asm_gov.out && has "mmap=-12" asm_gov.out
+	ok $? "... emulated and denied: the value and -errno in rax ($opt)"
+done
+
 # ---- #pragma gov_native
 for lang in c c++; do
 	rm -f pragma.list
