@@ -25,7 +25,8 @@
  * govrt's word (see "the slow path of a call site" below for why it is
  * out of line). SLOW is placed at the end of the function and calls a cold
  * function, so GCC predicts it very unlikely and moves it to .text.unlikely;
- * JOIN is a block of its own (the edge after FAST is split), and when lhs
+ * JOIN is the rest of BB (or, when the call ended BB, a block on the edge
+ * after it), and when lhs
  * is one of the SSA names the gimplifier already made, both paths assign a
  * variable that JOIN copies into it (an SSA name has one definition). The
  * same shape serves syscall(2) (the helper passes the arguments after the
@@ -770,9 +771,16 @@ void rewriter::rewrite(candidate &c, tree site)
 	basic_block fast = to_fast->dest;
 	gsi = gsi_for_stmt(stmt);
 	gsi_next(&gsi);
-	edge to_join = !gsi_end_p(gsi) ? split_block(fast, stmt) : find_fallthru_edge(fast->succs);
-	gcc_assert(to_join);
-	basic_block join = split_edge(to_join);
+	/* JOIN: the rest of the block when there is one (a new block, FAST its
+	 * only predecessor), else a block on the edge to the successor */
+	basic_block join;
+	if (!gsi_end_p(gsi)) {
+		join = split_block(fast, stmt)->dest;
+	} else {
+		edge to_join = find_fallthru_edge(fast->succs);
+		gcc_assert(to_join);
+		join = split_edge(to_join);
+	}
 	if (ssa_lhs) {
 		gimple_stmt_iterator at = gsi_start_bb(join);
 		gimple *copy = gimple_build_assign(ssa_lhs, lhs);
