@@ -124,6 +124,10 @@ bool rewriter::rewritable(gcall *call, unsigned first, const char **why, bool *q
 	} else if (flags & ECF_RETURNS_TWICE) {
 		*quiet = true;
 		*why = "it returns twice";
+	} else if (flags & ECF_MAY_BE_ALLOCA) {
+		/* the helper would allocate in its own frame, and alloca has
+		 * no library function to call through a pointer */
+		*why = "it allocates in its caller's frame (alloca)";
 	} else if (gimple_call_must_tail_p(call)) {
 		*why = "it is a musttail call";
 	} else if (gimple_call_chain(call)) {

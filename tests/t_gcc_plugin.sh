@@ -295,6 +295,12 @@ has "'read': its prototype gives types 'lipL', gov/libc.def says 'lioz'" "$tmp/e
 ok $? "check-libc: a prototype that disagrees is reported"
 
 
+printf '#include <stddef.h>\nvoid *alloca(size_t n); /* GCC builtin, no macro */\nint main(int c, char **v) { char *p = alloca(c + 8); p[0] = v[0][0]; return p[0] == 0; }\n' >alloca.c
+cc_run gcc -O2 $gp "$(arg targets=alloca)" -c alloca.c -o alloca.o
+[ $rc -eq 0 ] && has "call to 'alloca' at alloca.c:3 is not instrumented: it allocates in its caller's frame (alloca)" "$tmp/err" &&
+	gcc alloca.o -o alloca_bin && ./alloca_bin
+ok $? "alloca named as a target: a warning with file:line, and it stays the caller's"
+
 # ---- inline asm syscalls with arguments in register variables (r10, r8, r9)
 for opt in -O0 -O2; do
 	rm -f asm.list
