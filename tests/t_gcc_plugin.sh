@@ -4,8 +4,10 @@
 # print the same bytes with no agent; under a govagent, deny, emulate and
 # trace apply to call sites and to syscall sites (glibc wrapper, syscall(2),
 # inline asm); the site listing and ids; a shared object and an executable
-# governed together; C++ with exceptions through a governed call; every
-# option and every bad input. TAP output for prove.
+# governed together; C++ with exceptions through a governed call; inline
+# asm with r10/r8/r9 register variables; #pragma gov_native; exports-of
+# (through govctl and a real store); every option and every bad input,
+# targets that match nothing included. TAP output for prove.
 # $gp, $link and $opt are lists of flags, split on purpose:
 # shellcheck disable=SC2086
 set -u
@@ -225,7 +227,9 @@ cc_run gcc $gp "$(arg verbose=yes)" -c empty.c
 [ $rc -ne 0 ] && has "option 'verbose' takes no value" "$tmp/err"
 ok $? "a flag with a value is an error"
 cc_run gcc $gp "$(arg help)" -c empty.c -o empty.o
-[ $rc -eq 0 ] && has "targets=GLOB" "$tmp/err" && has "list=PATH" "$tmp/err" && [ -s empty.o ]
+[ $rc -eq 0 ] && has "targets=GLOB" "$tmp/err" && has "list=PATH" "$tmp/err" && [ -s empty.o ] &&
+	has "exports-of=RESOURCE" "$tmp/err" && has "store=URL" "$tmp/err" && has "govctl=PATH" "$tmp/err" &&
+	has "unmatched=warn|ignore" "$tmp/err" && has "#pragma gov_native(NAME" "$tmp/err"
 ok $? "help prints the options and compiles on"
 cc_run gcc $gp "$(arg targets=no_such_function:twice:nope_*)" -c src/calls.c -Isrc -o nomatch.o
 [ $rc -eq 0 ] && has "warning: govintercept: targets= 'no_such_function', 'nope_*' matched no function called in src/calls.c (unmatched=ignore silences this)" "$tmp/err" &&
