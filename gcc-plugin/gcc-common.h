@@ -11,16 +11,19 @@
 #ifndef GOV_GCC_COMMON_H
 #define GOV_GCC_COMMON_H
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "gcc-plugin.h"
 #include "tree.h"
@@ -49,5 +52,7 @@
 #include "gimple-expr.h"
 #include "print-tree.h"
 #include "gimplify.h"
+#include "tree-iterator.h"
+#include "c-family/c-pragma.h"
 
 #endif

@@ -23,10 +23,21 @@
 
 enum gov_syscall_mode { GOV_SYSCALLS_NONE, GOV_SYSCALLS_ALL, GOV_SYSCALLS_LIST };
 
+/* Where a target came from: only the ones named in an option are worth a
+ * warning when they match nothing (gov_unmatched_targets). */
+enum gov_target_origin { GOV_TARGET_FROM_OPTION, GOV_TARGET_FROM_FILE, GOV_TARGET_FROM_EXPORTS };
+
 struct gov_options {
 	std::string resource;                 /* resource=; empty: none built in */
-	std::vector<std::string> targets;     /* targets= and targets-file= globs */
+	std::vector<std::string> targets;     /* targets=, targets-file=, exports-of= */
+	std::vector<gov_target_origin> target_origins;  /* one per target */
 	std::vector<std::string> headers;     /* targets-header=, canonical paths */
+	std::vector<std::string> header_args; /* ... as given */
+	std::vector<bool> header_matched;     /* ... declared a callee of this unit */
+	bool warn_unmatched = true;           /* unmatched=warn|ignore */
+	std::vector<std::string> exports_of;  /* exports-of= resources */
+	std::string store;                    /* store=, else GOV_STORE (govctl's) */
+	std::string govctl;                   /* govctl=: its path */
 	gov_syscall_mode syscalls = GOV_SYSCALLS_NONE;
 	std::set<std::string> syscall_names;  /* syscalls=NAME:...: syscall or wrapper names */
 	std::string list_path;                /* list= */
@@ -64,8 +75,13 @@ bool gov_syscall_selected(int nr, const char *wrapper);
 void gov_check_libc_decl(tree decl);
 /* Reads a targets-file; false (with an error emitted) when unreadable. */
 bool gov_read_targets_file(const char *path);
-/* Globs that matched no callee in this translation unit. */
-std::vector<std::string> gov_unmatched_targets(void);
+/* exports-of=: runs govctl for each resource and adds its exports as
+ * targets; false (with an error emitted) when it cannot. */
+bool gov_load_exports(const char *plugin_path);
+/* Adds one target glob or name. */
+void gov_add_target(const std::string &glob, gov_target_origin origin);
+/* The targets of one origin that matched no callee of this unit. */
+std::vector<std::string> gov_unmatched_targets(gov_target_origin origin);
 
 /* ---- types.cc ---- */
 

@@ -15,30 +15,34 @@
  *
  *   BB:     ...
  *           v = site.verdict;                  volatile load of one byte
- *           if (__builtin_expect(v, 0) != 0)   slow edge very unlikely
- *             goto SLOW; else goto FAST;
+ *           if (v != 0) goto SLOW; else goto FAST;
  *   FAST:   lhs = callee(a, b);                the original statement
  *   JOIN:   ...
- *   SLOW:   c = {};                            struct gov_call, on the stack
- *           MEM<typeof a>[&c.arg[0]] = a;      bit for bit, low bytes
- *           MEM<typeof b>[&c.arg[1]] = b;
- *           r = __govrt_dispatch(&site, &c);
- *           if (r == GOV_RUN_NATIVE) goto NATIVE; else goto RET;
- *   NATIVE: a' = MEM<typeof a>[&c.arg[0]]; b' = ...;
- *           lhs = callee(a', b');              same EH landing pad as FAST
- *           goto JOIN;
- *   RET:    lhs = MEM<typeof lhs>[&c.ret];     goto JOIN;
+ *   SLOW:   lhs = __gov_slow.K(&site, &callee, a, b);   goto JOIN;
  *
- * SLOW, NATIVE and RET are placed at the end of the function; JOIN is a
- * block of its own (the edge after FAST is split), and when lhs is one of
- * the SSA names the gimplifier already made, the three paths assign a
+ * where __gov_slow.K, shared by every call of the same shape in the unit,
+ * packs the words, asks __govrt_dispatch and makes the call or returns
+ * govrt's word (see "the slow path of a call site" below for why it is
+ * out of line). SLOW is placed at the end of the function and calls a cold
+ * function, so GCC predicts it very unlikely and moves it to .text.unlikely;
+ * JOIN is the rest of BB (or, when the call ended BB, a block on the edge
+ * after it), and when lhs
+ * is one of the SSA names the gimplifier already made, both paths assign a
  * variable that JOIN copies into it (an SSA name has one definition). The
- * same shape serves syscall(2) (the number stays a constant operand; the
- * site passes the other arguments) and the one inline asm form we can
- * rewrite safely: "syscall" with the number a constant "a" input,
- * arguments in "D", "S", "d" and the result in "=a" (GOV_RET_RAW). Any
- * other inline asm containing a syscall instruction gets a warning with
- * its file:line.
+ * same shape serves syscall(2) (the helper passes the arguments after the
+ * number). The one inline asm form we can rewrite safely ("syscall" with
+ * the number a constant "a" input, arguments in "D", "S", "d" and the
+ * result in "=a", GOV_RET_RAW) cannot be handed to a helper, so its slow
+ * path stays inline:
+ *
+ *   SLOW:   c = {};  MEM<typeof a>[&c.arg[0]] = a;  ...
+ *           if (__govrt_dispatch(&site, &c) == GOV_RUN_NATIVE) goto NATIVE;
+ *           else goto RET;
+ *   NATIVE: the asm again, with the words govrt may have changed; goto JOIN;
+ *   RET:    lhs = MEM<long>[&c.ret];  goto JOIN;
+ *
+ * Any other inline asm containing a syscall instruction gets a warning
+ * with its file:line.
  *
  * Debugging: -fdump-tree-all writes each function after this pass, with one
  * ";; govintercept: site ..." line per site, to FILE.c.NNNt.govintercept
@@ -59,6 +63,9 @@ struct candidate {
 	std::vector<int> ops;    /* operand of stmt passed in each word (-1: none) */
 	tree lhs;                /* where the result goes, or NULL_TREE */
 	gov_site_desc desc;
+	/* inline asm: a word passed in a local register variable (r10, r8,
+	 * r9), and the value last assigned to it before the asm */
+	std::vector<tree> regvar, regval;
 };
 
 struct rewriter {
@@ -117,6 +124,10 @@ bool rewriter::rewritable(gcall *call, unsigned first, const char **why, bool *q
 	} else if (flags & ECF_RETURNS_TWICE) {
 		*quiet = true;
 		*why = "it returns twice";
+	} else if (flags & ECF_MAY_BE_ALLOCA) {
+		/* the helper would allocate in its own frame, and alloca has
+		 * no library function to call through a pointer */
+		*why = "it allocates in its caller's frame (alloca)";
 	} else if (gimple_call_must_tail_p(call)) {
 		*why = "it is a musttail call";
 	} else if (gimple_call_chain(call)) {
@@ -284,20 +295,73 @@ bool hard_register(tree t)
 	return VAR_P(t) && DECL_HARD_REGISTER(t);
 }
 
+/* The register a local register variable lives in ("r10"), or "". */
+std::string register_of(tree var)
+{
+	if (!hard_register(var) || !DECL_ASSEMBLER_NAME_SET_P(var))
+		return "";
+	const char *r = IDENTIFIER_POINTER(DECL_ASSEMBLER_NAME(var));
+	while (*r == '*' || *r == '%')
+		r++;
+	return r;
+}
+
+/*
+ * The value a local register variable holds at the asm: its last
+ * assignment before the asm in the same block, `var = X` with X a constant,
+ * an SSA name, or a parameter or local variable whose address is not taken
+ * and that nothing between assigns again. Anything else (assigned in another block, from memory,
+ * through a pointer) is NULL: the asm is then left alone with a warning.
+ * Only the asm operand itself is guaranteed to be in the register, so the
+ * slow path packs X, and sets the variable again right before the asm it
+ * repeats.
+ */
+tree register_value(gasm *as, tree var)
+{
+	gimple_stmt_iterator gsi = gsi_for_stmt(as);
+	std::vector<tree> assigned;     /* variables assigned after the candidate */
+	for (gsi_prev(&gsi); !gsi_end_p(gsi); gsi_prev(&gsi)) {
+		gimple *g = gsi_stmt(gsi);
+		if (is_gimple_debug(g))
+			continue;
+		if (gimple_assign_single_p(g) && gimple_assign_lhs(g) == var) {
+			tree x = gimple_assign_rhs1(g);
+			if (TREE_CODE(x) == INTEGER_CST || TREE_CODE(x) == SSA_NAME)
+				return x;
+			if ((TREE_CODE(x) == PARM_DECL || (VAR_P(x) && !is_global_var(x) &&
+							   !hard_register(x))) &&
+			    !TREE_ADDRESSABLE(x) &&
+			    std::find(assigned.begin(), assigned.end(), x) == assigned.end())
+				return x;
+			return NULL_TREE;
+		}
+		if (gasm *other = dyn_cast<gasm *>(g))
+			for (unsigned i = 0; i < gimple_asm_noutputs(other); i++)
+				assigned.push_back(TREE_VALUE(gimple_asm_output_op(other, i)));
+		else if (is_gimple_assign(g))
+			assigned.push_back(gimple_assign_lhs(g));
+		else if (is_gimple_call(g) && gimple_call_lhs(g))
+			assigned.push_back(gimple_call_lhs(g));
+	}
+	return NULL_TREE;
+}
+
 void rewriter::consider_asm(gasm *as)
 {
 	if (!has_syscall_insn(gimple_asm_string(as)) || gov_opts.syscalls == GOV_SYSCALLS_NONE)
 		return;
 	location_t loc = stmt_location(fun, as);
 
-	/* the one safe form: "syscall" : "=a"(ret) : "a"/"0"(NR), "D", "S", "d"
-	 * : "rcx", "r11" -- a constant number, at most three arguments, all in
-	 * operands we can rewrite */
+	/* the safe forms: "syscall" : "=a"(ret) : "a"/"0"(NR), "D", "S", "d",
+	 * and "r" operands that are local register variables in r10, r8, r9
+	 * : "rcx", "r11" -- a constant number, the arguments in the syscall
+	 * ABI's registers, each in an operand we can rewrite */
 	std::string text = gimple_asm_string(as);
 	text.erase(0, text.find_first_not_of(" \t\n"));
 	text.erase(text.find_last_not_of(" \t\n;") + 1);
 	int sysno = -1;
-	std::vector<int> ops(3, -1);
+	std::vector<int> ops(6, -1);
+	std::vector<tree> regvar(6, NULL_TREE), regval(6, NULL_TREE);
 	bool ok = text == "syscall" && gimple_asm_noutputs(as) == 1 &&
 		  gimple_asm_nlabels(as) == 0 && clobbers(as, "rcx") && clobbers(as, "r11");
 	if (ok) {
@@ -310,19 +374,25 @@ void rewriter::consider_asm(gasm *as)
 		tree in = gimple_asm_input_op(as, i);
 		std::string con = constraint(in);
 		tree value = TREE_VALUE(in);
+		std::string reg = register_of(value);
+		int word = con == "D" ? 0 : con == "S" ? 1 : con == "d" ? 2
+			 : con != "r" ? -1 : reg == "r10" ? 3 : reg == "r8" ? 4 : reg == "r9" ? 5 : -1;
 		if (con == "a" || con == "0") {
 			ok = sysno < 0 && TREE_CODE(value) == INTEGER_CST && tree_fits_shwi_p(value);
 			if (ok)
 				sysno = (int)tree_to_shwi(value);
-		} else if (con == "D" || con == "S" || con == "d") {
-			int word = con == "D" ? 0 : con == "S" ? 1 : 2;
-			ok = ops[word] < 0 && is_gimple_reg_type(TREE_TYPE(value)) &&
-			     tree_to_uhwi(TYPE_SIZE_UNIT(TREE_TYPE(value))) <= 8 &&
-			     !hard_register(value);
-			ops[word] = i;
-		} else {
-			ok = false;
+			continue;
 		}
+		ok = word >= 0 && ops[word] < 0 && is_gimple_reg_type(TREE_TYPE(value)) &&
+		     tree_to_uhwi(TYPE_SIZE_UNIT(TREE_TYPE(value))) <= 8;
+		if (ok && word >= 3) {
+			regvar[word] = value;
+			regval[word] = register_value(as, value);
+			ok = regval[word] != NULL_TREE;
+		} else if (ok) {
+			ok = !hard_register(value);
+		}
+		ops[word < 0 ? 0 : word] = i;
 	}
 	expanded_location x = expand_location(loc);
 	if (!ok || sysno < 0) {
@@ -338,6 +408,8 @@ void rewriter::consider_asm(gasm *as)
 	candidate c;
 	c.stmt = as;
 	c.ops = ops;
+	c.regvar = regvar;
+	c.regval = regval;
 	c.lhs = TREE_VALUE(gimple_asm_output_op(as, 0));
 	c.desc.kind = GOV_SITE_SYSCALL;
 	c.desc.ret_conv = GOV_RET_RAW;
@@ -350,6 +422,11 @@ void rewriter::consider_asm(gasm *as)
 }
 
 /* ---- rewriting one site ---- */
+
+bool has_regvar(const candidate &c, size_t word)
+{
+	return word < c.regvar.size() && c.regvar[word];
+}
 
 tree operand(gimple *stmt, int op)
 {
@@ -402,6 +479,279 @@ void set_result(gimple *stmt, tree value)
 		TREE_VALUE(gimple_asm_output_op(as_a<gasm *>(stmt), 0)) = value;
 }
 
+/* ---- the slow path of a call site, out of line ---- */
+
+/*
+ * The slow path is the bulk of a site's code (packing the words,
+ * __govrt_dispatch, unpacking, the call again, the returned word), and a
+ * unit with many sites (bzip2.c: 215 in 2000 lines, most of them fprintf)
+ * would double in size if every site kept its own: every pass after ours
+ * would compile all of it. So a call site's slow path is one call,
+ *
+ *     lhs = (T) __gov_slow.K(&site, &callee, a, b);
+ *
+ * to a static, cold, never-inlined helper, made once per unit for each
+ * *shape* of call:
+ *
+ *     static R __gov_slow.K(struct gov_site *s, R (*fn)(A, B), A a, B b)
+ *     {
+ *             struct gov_call c = {};
+ *             MEM<A>[&c.arg[0]] = a;  MEM<B>[&c.arg[1]] = b;
+ *             if (__govrt_dispatch(s, &c) == GOV_RUN_NATIVE)
+ *                     return fn(MEM<A>[&c.arg[0]], MEM<B>[&c.arg[1]]);
+ *             return MEM<R>[&c.ret];
+ *     }
+ *
+ * which is govrt.h's GOV_CALL slow branch with the site and the callee as
+ * parameters. The shape is the call's types reduced to what the x86-64
+ * calling convention distinguishes: a pointer or integer of 4 or 8 bytes is
+ * an unsigned integer of that size, a smaller one keeps its signedness (the
+ * caller extends it), float and double stay; a variadic callee keeps its
+ * number of fixed parameters (a variadic call sets %al). So fprintf(stderr,
+ * "%s", s) and fputs(s, f) share one helper, and bzip2.c needs a dozen, not
+ * 215 slow paths. Every value keeps its bits: the words govrt sees are the
+ * ones GOV_CALL would pack. A callee whose type names a calling convention
+ * (ms_abi, regparm...) keeps its exact type; a call that can throw returns the
+ * site's own type (the call ends its block, nothing can follow it).
+ *
+ * Helpers are built as GENERIC and handed to cgraph like the registration
+ * constructor (site_table.cc); they carry gov_native, so the pass leaves
+ * their own call alone. An exception from the callee unwinds through the
+ * helper (no handlers there) to the site's landing pad. The helper is cold,
+ * so GCC also predicts the branch to it as very unlikely.
+ */
+static std::map<std::string, tree> helpers;   /* key -> FUNCTION_DECL, this unit */
+static unsigned helper_count;                 /* names __gov_slow.N */
+
+/* What the calling convention sees of a parameter or result type. */
+tree value_class(tree type, bool exact)
+{
+	type = TYPE_MAIN_VARIANT(type);
+	if (exact || TREE_CODE(type) == REAL_TYPE || VOID_TYPE_P(type))
+		return type;
+	unsigned bits = tree_to_uhwi(TYPE_SIZE(type));
+	bool uns = bits >= 32 || TYPE_UNSIGNED(type) || POINTER_TYPE_P(type);
+	return build_nonstandard_integer_type(bits, uns);
+}
+
+/* A calling convention of its own: such a callee keeps its exact type. */
+bool abi_attributes(tree fntype)
+{
+	static const char *const abi[] = { "ms_abi", "sysv_abi", "regparm", "stdcall",
+					   "fastcall", "thiscall", "cdecl", "sseregparm" };
+	for (const char *a : abi)
+		if (lookup_attribute(a, TYPE_ATTRIBUTES(fntype)))
+			return true;
+	return false;
+}
+
+struct shape {
+	tree fntype;              /* the helper's type */
+	tree fnptr;               /* type of its fn parameter */
+	tree ret;                 /* what it returns (void_type_node: nothing) */
+	std::vector<tree> args;   /* the classes of the call's arguments */
+	std::string key;
+};
+
+shape call_shape(gcall *call, const std::vector<int> &ops, tree lhs, bool nothrow)
+{
+	shape sh;
+	tree fntype = gimple_call_fntype(call);
+	bool exact = abi_attributes(fntype);
+	unsigned nargs = gimple_call_num_args(call);
+	for (unsigned i = 0; i < nargs; i++)
+		sh.args.push_back(value_class(TREE_TYPE(gimple_call_arg(call, i)), exact));
+
+	/* the callee's type, as a shape */
+	tree callee_ret = value_class(TREE_TYPE(fntype), exact);
+	tree canon = fntype;
+	int nfixed = -1;          /* variadic: the fixed parameters */
+	if (!exact) {
+		if (!prototype_p(fntype) || stdarg_p(fntype)) {
+			nfixed = prototype_p(fntype) ? list_length(TYPE_ARG_TYPES(fntype)) : 0;
+			canon = build_varargs_function_type_array(callee_ret, nfixed, sh.args.data());
+		} else {
+			canon = build_function_type_array(callee_ret, nargs, sh.args.data());
+		}
+	}
+	sh.fnptr = build_pointer_type(canon);
+	/* a call that throws ends its block: the helper returns lhs's type */
+	sh.ret = !lhs ? void_type_node
+		      : nothrow ? callee_ret : TYPE_MAIN_VARIANT(TREE_TYPE(lhs));
+
+	tree site_ptr = TREE_VALUE(TYPE_ARG_TYPES(TREE_TYPE(gov_dispatch_decl())));
+	std::vector<tree> params = { site_ptr, sh.fnptr };
+	params.insert(params.end(), sh.args.begin(), sh.args.end());
+	sh.fntype = build_function_type_array(sh.ret, params.size(), params.data());
+
+	sh.key = std::to_string(TYPE_UID(canon)) + "/" + std::to_string(TYPE_UID(sh.ret)) +
+		 "/" + std::to_string(nfixed) + (nothrow ? "n" : "t") + "@";
+	for (tree a : sh.args)
+		sh.key += std::to_string(TYPE_UID(a)) + ",";
+	sh.key += "@";
+	for (int op : ops)
+		sh.key += std::to_string(op) + ",";
+	return sh;
+}
+
+tree build_helper(const shape &sh, const std::vector<int> &ops, bool nothrow)
+{
+	location_t loc = BUILTINS_LOCATION;
+	char name[32];
+	snprintf(name, sizeof name, "__gov_slow.%u", helper_count++);
+	tree decl = build_decl(loc, FUNCTION_DECL, get_identifier(name), sh.fntype);
+	SET_DECL_ASSEMBLER_NAME(decl, get_identifier(name));
+	TREE_STATIC(decl) = 1;
+	TREE_USED(decl) = 1;
+	DECL_ARTIFICIAL(decl) = 1;
+	DECL_IGNORED_P(decl) = 1;
+	DECL_UNINLINABLE(decl) = 1;
+	TREE_NOTHROW(decl) = nothrow;
+	DECL_ATTRIBUTES(decl) = tree_cons(get_identifier("gov_native"), NULL_TREE,
+		tree_cons(get_identifier("cold"), NULL_TREE,
+			  tree_cons(get_identifier("noinline"), NULL_TREE, NULL_TREE)));
+	tree result = build_decl(loc, RESULT_DECL, NULL_TREE, sh.ret);
+	DECL_ARTIFICIAL(result) = 1;
+	DECL_IGNORED_P(result) = 1;
+	DECL_CONTEXT(result) = decl;
+	DECL_RESULT(decl) = result;
+
+	/* parameters: s, fn, then one per argument of the call */
+	std::vector<tree> parms;
+	for (tree t = TYPE_ARG_TYPES(sh.fntype); t && !VOID_TYPE_P(TREE_VALUE(t)); t = TREE_CHAIN(t)) {
+		tree p = build_decl(loc, PARM_DECL, NULL_TREE, TREE_VALUE(t));
+		DECL_ARG_TYPE(p) = TREE_VALUE(t);
+		DECL_CONTEXT(p) = decl;
+		DECL_ARTIFICIAL(p) = 1;
+		TREE_USED(p) = 1;
+		parms.push_back(p);
+	}
+	tree chain = NULL_TREE;
+	for (size_t i = parms.size(); i-- > 0;) {
+		DECL_CHAIN(parms[i]) = chain;
+		chain = parms[i];
+	}
+	DECL_ARGUMENTS(decl) = chain;
+
+	tree c = build_decl(loc, VAR_DECL, get_identifier("c"), gov_call_type());
+	DECL_CONTEXT(c) = decl;
+	DECL_ARTIFICIAL(c) = 1;
+	TREE_ADDRESSABLE(c) = 1;
+	TREE_USED(c) = 1;
+
+	tree body = alloc_stmt_list();
+	append_to_statement_list(build2(MODIFY_EXPR, void_type_node, c,
+					build_constructor(gov_call_type(), NULL)), &body);
+	size_t nargs = sh.args.size();
+	std::vector<tree> args(nargs);
+	for (size_t i = 0; i < nargs; i++)
+		args[i] = parms[i + 2];
+	for (size_t w = 0; w < ops.size(); w++) {
+		tree p = parms[ops[w] + 2];
+		append_to_statement_list(build2(MODIFY_EXPR, void_type_node,
+						word(c, 8 * w, TREE_TYPE(p)), p), &body);
+		args[ops[w]] = word(c, 8 * w, TREE_TYPE(p));
+	}
+	tree dispatch = build_call_expr_loc(loc, gov_dispatch_decl(), 2, parms[0],
+					    build_fold_addr_expr(c));
+	tree native = build_call_array_loc(loc, TREE_TYPE(TREE_TYPE(sh.fnptr)), parms[1],
+					   nargs, args.data());
+	tree is_native = build2(EQ_EXPR, boolean_type_node, dispatch,
+				build_int_cst(integer_type_node, GOV_RUN_NATIVE));
+	if (!VOID_TYPE_P(sh.ret)) {
+		tree give = build1(RETURN_EXPR, void_type_node,
+				   build2(MODIFY_EXPR, sh.ret, result, fold_convert(sh.ret, native)));
+		append_to_statement_list(build3(COND_EXPR, void_type_node, is_native, give,
+						NULL_TREE), &body);
+		append_to_statement_list(build1(RETURN_EXPR, void_type_node,
+			build2(MODIFY_EXPR, sh.ret, result,
+			       word(c, offsetof(gov_call, ret), sh.ret))), &body);
+	} else {
+		append_to_statement_list(build3(COND_EXPR, void_type_node, is_native, native,
+						NULL_TREE), &body);
+	}
+	tree block = make_node(BLOCK);
+	BLOCK_VARS(block) = c;
+	BLOCK_SUPERCONTEXT(block) = decl;
+	TREE_USED(block) = 1;
+	DECL_INITIAL(decl) = block;
+	DECL_SAVED_TREE(decl) = build3(BIND_EXPR, void_type_node, c, body, block);
+
+	/* as cgraph_build_static_cdtor does, with the function being
+	 * rewritten put aside */
+	location_t saved = input_location;
+	input_location = loc;
+	push_cfun(NULL);
+	current_function_decl = decl;
+	allocate_struct_function(decl, false);
+	gimplify_function_tree(decl);
+	cgraph_node::add_new_function(decl, false);
+	set_cfun(NULL);
+	current_function_decl = NULL_TREE;
+	pop_cfun();
+	input_location = saved;
+	return decl;
+}
+
+/* value, as type (same size, same bits), appended to seq when a statement
+ * is needed */
+tree as_class(gimple_seq *seq, tree value, tree type, location_t loc)
+{
+	if (useless_type_conversion_p(type, TREE_TYPE(value)))
+		return value;
+	if (TREE_CODE(value) == INTEGER_CST)
+		return fold_convert(type, value);
+	tree t = create_tmp_var(type, "gov_word");
+	add(seq, gimple_build_assign(t, NOP_EXPR, value), loc);
+	return t;
+}
+
+/* SLOW: lhs = (T) __gov_slow.K(&site, &callee, args...); goto JOIN. */
+void slow_call(candidate &c, tree site, tree lhs, basic_block slow, basic_block join)
+{
+	gcall *call = as_a<gcall *>(c.stmt);
+	location_t loc = gimple_location(call);
+	int lp = lookup_stmt_eh_lp(call);
+	bool nothrow = lp <= 0;
+	shape sh = call_shape(call, c.ops, lhs, nothrow);
+	auto it = helpers.find(sh.key);
+	if (it == helpers.end())
+		it = helpers.emplace(sh.key, build_helper(sh, c.ops, nothrow)).first;
+
+	gimple_seq seq = NULL;
+	vec<tree> args = vNULL;
+	args.safe_push(build_fold_addr_expr(site));
+	tree fn = create_tmp_var(sh.fnptr, "gov_fn");
+	add(&seq, gimple_build_assign(fn, NOP_EXPR, unshare_expr(gimple_call_fn(call))), loc);
+	args.safe_push(fn);
+	for (unsigned i = 0; i < gimple_call_num_args(call); i++)
+		args.safe_push(as_class(&seq, gimple_call_arg(call, i), sh.args[i], loc));
+	gcall *g = gimple_build_call_vec(it->second, args);
+	args.release();
+	if (nothrow)
+		gimple_call_set_nothrow(g, true);
+	if (lhs && useless_type_conversion_p(TREE_TYPE(lhs), sh.ret)) {
+		gimple_call_set_lhs(g, unshare_expr(lhs));
+		add(&seq, g, loc);
+	} else if (lhs) {
+		/* only a call that cannot throw gets here (call_shape) */
+		tree r = create_tmp_var(sh.ret, "gov_ret");
+		gimple_call_set_lhs(g, r);
+		add(&seq, g, loc);
+		tree t = create_tmp_var(TYPE_MAIN_VARIANT(TREE_TYPE(lhs)), "gov_ret");
+		add(&seq, gimple_build_assign(t, NOP_EXPR, r), loc);
+		add(&seq, gimple_build_assign(unshare_expr(lhs), t), loc);
+	} else {
+		add(&seq, g, loc);
+	}
+	append(slow, seq);
+	if (lp)
+		add_stmt_to_eh_lp(g, lp);
+	make_single_succ_edge(slow, join, EDGE_FALLTHRU);
+	if (lp > 0)
+		make_eh_edges(g);
+}
+
 void rewriter::rewrite(candidate &c, tree site)
 {
 	gimple *stmt = c.stmt;
@@ -425,9 +775,16 @@ void rewriter::rewrite(candidate &c, tree site)
 	basic_block fast = to_fast->dest;
 	gsi = gsi_for_stmt(stmt);
 	gsi_next(&gsi);
-	edge to_join = !gsi_end_p(gsi) ? split_block(fast, stmt) : find_fallthru_edge(fast->succs);
-	gcc_assert(to_join);
-	basic_block join = split_edge(to_join);
+	/* JOIN: the rest of the block when there is one (a new block, FAST its
+	 * only predecessor), else a block on the edge to the successor */
+	basic_block join;
+	if (!gsi_end_p(gsi)) {
+		join = split_block(fast, stmt)->dest;
+	} else {
+		edge to_join = find_fallthru_edge(fast->succs);
+		gcc_assert(to_join);
+		join = split_edge(to_join);
+	}
 	if (ssa_lhs) {
 		gimple_stmt_iterator at = gsi_start_bb(join);
 		gimple *copy = gimple_build_assign(ssa_lhs, lhs);
@@ -443,24 +800,38 @@ void rewriter::rewrite(candidate &c, tree site)
 	TREE_SIDE_EFFECTS(verdict) = 1;
 	tree v = create_tmp_var(unsigned_char_type_node, "gov_verdict");
 	add(&seq, gimple_build_assign(v, verdict), loc);
-	tree vl = create_tmp_var(long_integer_type_node, "gov_verdict");
-	add(&seq, gimple_build_assign(vl, NOP_EXPR, v), loc);
-	tree expected = create_tmp_var(long_integer_type_node, "gov_expect");
-	gcall *expect = gimple_build_call(builtin_decl_explicit(BUILT_IN_EXPECT), 2, vl,
-					  build_int_cst(long_integer_type_node, 0));
-	gimple_call_set_lhs(expect, expected);
-	add(&seq, expect, loc);
-	add(&seq, gimple_build_cond(NE_EXPR, expected, build_int_cst(long_integer_type_node, 0),
-				    NULL_TREE, NULL_TREE), loc);
+	if (is_a<gcall *>(stmt)) {
+		/* the slow path calls a cold helper: GCC predicts it very
+		 * unlikely by itself (PRED_COLD_FUNCTION) */
+		add(&seq, gimple_build_cond(NE_EXPR, v, build_int_cst(unsigned_char_type_node, 0),
+					    NULL_TREE, NULL_TREE), loc);
+	} else {
+		tree vl = create_tmp_var(long_integer_type_node, "gov_verdict");
+		add(&seq, gimple_build_assign(vl, NOP_EXPR, v), loc);
+		tree expected = create_tmp_var(long_integer_type_node, "gov_expect");
+		gcall *expect = gimple_build_call(builtin_decl_explicit(BUILT_IN_EXPECT), 2, vl,
+						  build_int_cst(long_integer_type_node, 0));
+		gimple_call_set_lhs(expect, expected);
+		add(&seq, expect, loc);
+		add(&seq, gimple_build_cond(NE_EXPR, expected, build_int_cst(long_integer_type_node, 0),
+					    NULL_TREE, NULL_TREE), loc);
+	}
 	append(bb, seq);
 
 	basic_block slow = new_block(fun, EXIT_BLOCK_PTR_FOR_FN(fun)->prev_bb, bb);
-	basic_block native = new_block(fun, slow, bb);
-	basic_block ret = new_block(fun, native, bb);
 	edge to_slow = make_edge(bb, slow, EDGE_TRUE_VALUE);
 	to_slow->probability = profile_probability::very_unlikely();
 	to_fast->flags = (to_fast->flags & ~EDGE_FALLTHRU) | EDGE_FALSE_VALUE;
 	to_fast->probability = to_slow->probability.invert();
+	if (is_a<gcall *>(stmt)) {
+		slow_call(c, site, lhs, slow, join);
+		return;
+	}
+
+	/* inline asm: the statement cannot be passed to a helper, so its
+	 * slow path stays inline */
+	basic_block native = new_block(fun, slow, bb);
+	basic_block ret = new_block(fun, native, bb);
 
 	/* SLOW: pack the words, ask govrt */
 	if (!call_var) {
@@ -473,8 +844,10 @@ void rewriter::rewrite(candidate &c, tree site)
 		if (c.ops[i] < 0)
 			continue;
 		tree value = operand(stmt, c.ops[i]);
-		add(&seq, gimple_build_assign(word(call_var, 8 * i, TYPE_MAIN_VARIANT(TREE_TYPE(value))),
-					      value), loc);
+		tree type = TYPE_MAIN_VARIANT(TREE_TYPE(value));
+		if (has_regvar(c, i))
+			value = fold_convert(type, c.regval[i]);
+		add(&seq, gimple_build_assign(word(call_var, 8 * i, type), value), loc);
 	}
 	tree result = create_tmp_var(integer_type_node, "gov_result");
 	gcall *dispatch = gimple_build_call(gov_dispatch_decl(), 2, build_fold_addr_expr(site),
@@ -497,7 +870,10 @@ void rewriter::rewrite(candidate &c, tree site)
 		tree type = TYPE_MAIN_VARIANT(TREE_TYPE(operand(stmt, c.ops[i])));
 		tree t = create_tmp_var(type, "gov_arg");
 		add(&seq, gimple_build_assign(t, word(call_var, 8 * i, type)), loc);
-		set_operand(again, c.ops[i], t);
+		if (has_regvar(c, i))    /* the variable, set right before the asm */
+			add(&seq, gimple_build_assign(c.regvar[i], t), loc);
+		else
+			set_operand(again, c.ops[i], t);
 	}
 	add(&seq, again, loc);
 	append(native, seq);

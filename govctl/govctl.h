@@ -1,7 +1,8 @@
 /* govctl/govctl.h - what govctl's subcommand files share: the store handle,
  * output options, error reporting, and the exit codes (README "Exit codes").
  * Each file implements the subcommands of one noun: resources.c (register,
- * resources, show, unregister, matrix), rules.c (rule ...), agents.c (agent
+ * resources, show, exports, unregister, matrix; exportlist.c reads export
+ * lists), rules.c (rule ...), agents.c (agent
  * ..., stats). main.c parses the global options and dispatches. */
 #ifndef GOVCTL_H
 #define GOVCTL_H
@@ -51,7 +52,7 @@ int govctl_txn_op(struct govctl_txn *t, enum gov_txn_kind kind, const char *key,
 		  const void *value, size_t len);
 
 /* resources.c */
-govctl_cmd cmd_register, cmd_resources, cmd_show, cmd_unregister, cmd_matrix;
+govctl_cmd cmd_register, cmd_resources, cmd_show, cmd_exports, cmd_unregister, cmd_matrix;
 /* For `rule publish`: checks the resources a document declares, in order,
  * exactly as `register` would (layers_json: the document's own layer set as
  * JSON, or NULL for the one in force), and adds what writes them to t. A

@@ -18,6 +18,7 @@ static const char usage[] =
 	"  register NAME --type T ...   register a resource (checked against the hierarchy)\n"
 	"  resources                    list resources\n"
 	"  show NAME                    one resource\n"
+	"  exports NAME                 the functions it exports, as an export list\n"
 	"  unregister NAME [--force]    remove a resource\n"
 	"  matrix [--csv]               the sets A, S, D, H and the invocation matrix\n"
 	"  rule publish|list|show|history|diff|rollback|watch ...\n"
@@ -163,6 +164,7 @@ static const struct {
 	{ "register", cmd_register },
 	{ "resources", cmd_resources },
 	{ "show", cmd_show },
+	{ "exports", cmd_exports },
 	{ "unregister", cmd_unregister },
 	{ "matrix", cmd_matrix },
 	{ "rule", cmd_rule },

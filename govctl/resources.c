@@ -31,6 +31,7 @@
 #include "gov/store_keys.h"
 #include "internal.h"
 #include "sitetable.h"
+#include "exportlist.h"
 
 /* Check-and-write rounds before giving up on a store that keeps changing.
  * Registrations that reference the same resource all rewrite it, so N of
@@ -55,7 +56,8 @@ struct help {
 
 static const struct help register_help = {
 	"usage: govctl register NAME --type TYPE [--ref R1,R2,...] [--privilege user|kernel]\n"
-	"                       [--exports F1,F2,...] [--from-binary PATH] [--replace]\n",
+	"                       [--exports F1,F2,...] [--exports-file FILE]\n"
+	"                       [--from-binary PATH] [--replace]\n",
 	"\n"
 	"Registers resource NAME of layer TYPE (a layer of the layer set in force:\n"
 	"application, service, driver, hardware by default). Each reference NAME -> R\n"
@@ -69,6 +71,9 @@ static const struct help register_help = {
 	"  --privilege P        user (default) or kernel\n"
 	"  --exports F1,F2      functions it offers; a binary that calls one of them\n"
 	"                       references this resource (repeatable)\n"
+	"  --exports-file FILE  the same with signatures: an export list (NAME TYPES\n"
+	"                       [TAB prototype] per line, docs/abi.md); a bad line is\n"
+	"                       refused as FILE:LINE:COL and nothing is written\n"
 	"  --from-binary PATH   also reference every resource whose export a site of\n"
 	"                       PATH's site table calls (read from the ELF file; the\n"
 	"                       program is not run)\n"
@@ -482,18 +487,6 @@ static void print_json_flags(json_t *v, size_t flags)
 
 /* ---------------------------------------------------------------- register */
 
-static int export_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= GOV_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$@",
-			    s[i]))
-			return 0;
-	return 1;
-}
-
 /* Splits "a,b,c" into arr; 0, or the item that breaks the rule ok (or is
  * empty), copied into bad. */
 static int split_list(const char *list, json_t *arr, int (*ok)(const char *), char *bad,
@@ -523,6 +516,7 @@ static int any_name(const char *s)
 struct reg {
 	const char *name, *type, *privilege, *binary;
 	json_t *refs, *exports;    /* from the command line */
+	json_t *signatures;        /* --exports-file: [{name, types, prototype?}] */
 	int replace;
 	struct gov_sitetable sites;
 	/* one attempt's results */
@@ -689,6 +683,8 @@ static int register_attempt(struct govctl *g, struct reg *a)
 
 	rec = json_pack("{s:s,s:s,s:O,s:s,s:O}", "name", a->name, "type", a->type,
 			"refs", refs, "privilege", a->privilege, "exports", a->exports);
+	if (rec && json_array_size(a->signatures))
+		json_object_set(rec, "signatures", a->signatures);
 	size_t nrefs = json_array_size(refs), ncallers = json_array_size(callers);
 	cmps = calloc(2 + nrefs + ncallers, sizeof *cmps);
 	ops = calloc(2 + nrefs, sizeof *ops);
@@ -746,12 +742,39 @@ out:
 	return code;
 }
 
+/* --exports-file: its names join the exports, its signatures are kept
+ * with them (a name given twice keeps the file's signature once). */
+static int read_exports_file(struct reg *a, const char *path)
+{
+	char err[1024];
+	json_t *list = gov_exportlist_read(path, err, sizeof err);
+	if (!list)
+		return govctl_fail(GOVCTL_REFUSED, "register: --exports-file: %s; nothing written",
+				   err);
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		array_add(a->exports, name);
+		size_t k;
+		json_t *w;
+		int seen = 0;
+		json_array_foreach(a->signatures, k, w)
+			seen |= strcmp(json_string_value(json_object_get(w, "name")), name) == 0;
+		if (!seen)
+			json_array_append(a->signatures, v);
+	}
+	json_decref(list);
+	return GOVCTL_OK;
+}
+
 int cmd_register(struct govctl *g, int argc, char **argv)
 {
 	const struct help *h = &register_help;
 	if (govctl_wants_help(argc, argv))
 		return print_help(h);
-	struct reg a = { .privilege = "user", .refs = json_array(), .exports = json_array() };
+	struct reg a = { .privilege = "user", .refs = json_array(), .exports = json_array(),
+			 .signatures = json_array() };
 	int code = GOVCTL_OK;
 	char bad[256];
 	for (int i = 1; i < argc && !code; i++) {
@@ -767,11 +790,14 @@ int cmd_register(struct govctl *g, int argc, char **argv)
 		} else if ((m = opt_value(argc, argv, &i, "--privilege", &val))) {
 			a.privilege = val;
 		} else if ((m = opt_value(argc, argv, &i, "--exports", &val))) {
-			if (m > 0 && split_list(val, a.exports, export_name_ok, bad, sizeof bad) < 0)
+			if (m > 0 && split_list(val, a.exports, gov_export_name_ok, bad, sizeof bad) < 0)
 				code = govctl_fail(GOVCTL_REFUSED, "register: --exports '%s': '%s' is "
 						   "not a function name (letters, digits, _ . $ @; not "
 						   "starting with a digit; under %d characters)", val,
 						   bad, GOV_NAME_MAX);
+		} else if ((m = opt_value(argc, argv, &i, "--exports-file", &val))) {
+			if (m > 0)
+				code = read_exports_file(&a, val);
 		} else if ((m = opt_value(argc, argv, &i, "--from-binary", &val))) {
 			a.binary = val;
 		} else if (strcmp(argv[i], "--replace") == 0) {
@@ -822,6 +848,7 @@ int cmd_register(struct govctl *g, int argc, char **argv)
 	json_decref(a.derived);
 	json_decref(a.refs);
 	json_decref(a.exports);
+	json_decref(a.signatures);
 	return code;
 }
 
@@ -930,6 +957,85 @@ int cmd_show(struct govctl *g, int argc, char **argv)
 	}
 	catalog_free(&C);
 	return code;
+}
+
+/* ---------------------------------------------------------------- exports */
+
+static const struct help exports_help = {
+	"usage: govctl exports NAME [--json]\n",
+	"\n"
+	"Prints the functions resource NAME exports as an export list (docs/abi.md\n"
+	"\"Export lists\"): `NAME<TAB>TYPES[<TAB>prototype]` for each one registered\n"
+	"with a signature (--exports-file), and `# untyped NAME` for each one\n"
+	"registered by name only (--exports, a rule document). The output is a\n"
+	"valid --exports-file. With --json: {\"resource\", \"exports\": [{\"name\",\n"
+	"\"types\" (null when unknown), \"prototype\"?}]}.\n"
+	"\n"
+	"example:\n"
+	"  govctl exports net-driver\n"
+	"  gcc -fplugin=govintercept.so -fplugin-arg-govintercept-exports-of=net-driver ...\n"
+	"\n"
+	"exit status: 0 printed, 1 bad usage, 3 no such resource, 4 the store could\n"
+	"not be used.\n",
+};
+
+static json_t *signature_of(const struct res *r, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(r->rec, "signatures"), i, v)
+		if (json_is_object(v) &&
+		    strcmp(json_string_value(json_object_get(v, "name")) ?: "", name) == 0 &&
+		    json_is_string(json_object_get(v, "types")))
+			return v;
+	return NULL;
+}
+
+int cmd_exports(struct govctl *g, int argc, char **argv)
+{
+	if (govctl_wants_help(argc, argv))
+		return print_help(&exports_help);
+	const char *name = NULL;
+	int code = simple_args(g, argc, argv, &exports_help, 1, &name, NULL, NULL);
+	struct catalog C;
+	if (code || (code = catalog_load(g, &C)))
+		return code;
+	const struct res *r = catalog_find(&C, name);
+	if (!r || !r->rec) {
+		code = govctl_fail(r ? GOVCTL_UNAVAILABLE : GOVCTL_NOT_FOUND,
+				   r ? "exports: %s holds a damaged record" :
+				   "exports: no resource '%s' (see govctl resources)",
+				   r ? r->kv->key : name);
+		catalog_free(&C);
+		return code;
+	}
+	size_t i;
+	json_t *v;
+	if (g->json) {
+		json_t *list = json_array();
+		json_array_foreach(r->exports, i, v) {
+			json_t *sig = signature_of(r, json_string_value(v));
+			json_array_append_new(list, sig ? json_deep_copy(sig) :
+					      json_pack("{s:O,s:n}", "name", v, "types"));
+		}
+		json_t *o = json_pack("{s:s,s:o}", "resource", name, "exports", list);
+		govctl_print_json(o);
+		json_decref(o);
+	} else {
+		printf("# exported by %s\n", name);
+		json_array_foreach(r->exports, i, v) {
+			json_t *sig = signature_of(r, json_string_value(v));
+			const char *proto = sig ? json_string_value(json_object_get(sig, "prototype")) : NULL;
+			if (!sig)
+				printf("# untyped %s\n", json_string_value(v));
+			else
+				printf("%s\t%s%s%s\n", json_string_value(v),
+				       json_string_value(json_object_get(sig, "types")),
+				       proto ? "\t" : "", proto ? proto : "");
+		}
+	}
+	catalog_free(&C);
+	return GOVCTL_OK;
 }
 
 /* ------------------------------------------------------------- unregister */

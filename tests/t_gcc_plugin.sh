@@ -4,8 +4,10 @@
 # print the same bytes with no agent; under a govagent, deny, emulate and
 # trace apply to call sites and to syscall sites (glibc wrapper, syscall(2),
 # inline asm); the site listing and ids; a shared object and an executable
-# governed together; C++ with exceptions through a governed call; every
-# option and every bad input. TAP output for prove.
+# governed together; C++ with exceptions through a governed call; inline
+# asm with r10/r8/r9 register variables; #pragma gov_native; exports-of
+# (through govctl and a real store); every option and every bad input,
+# targets that match nothing included. TAP output for prove.
 # $gp, $link and $opt are lists of flags, split on purpose:
 # shellcheck disable=SC2086
 set -u
@@ -225,14 +227,35 @@ cc_run gcc $gp "$(arg verbose=yes)" -c empty.c
 [ $rc -ne 0 ] && has "option 'verbose' takes no value" "$tmp/err"
 ok $? "a flag with a value is an error"
 cc_run gcc $gp "$(arg help)" -c empty.c -o empty.o
-[ $rc -eq 0 ] && has "targets=GLOB" "$tmp/err" && has "list=PATH" "$tmp/err" && [ -s empty.o ]
+[ $rc -eq 0 ] && has "targets=GLOB" "$tmp/err" && has "list=PATH" "$tmp/err" && [ -s empty.o ] &&
+	has "exports-of=RESOURCE" "$tmp/err" && has "store=URL" "$tmp/err" && has "govctl=PATH" "$tmp/err" &&
+	has "unmatched=warn|ignore" "$tmp/err" && has "#pragma gov_native(NAME" "$tmp/err"
 ok $? "help prints the options and compiles on"
-cc_run gcc $gp "$(arg targets=no_such_function)" -c src/calls.c -Isrc -o nomatch.o
+cc_run gcc $gp "$(arg targets=no_such_function:twice:nope_*)" -c src/calls.c -Isrc -o nomatch.o
+[ $rc -eq 0 ] && has "warning: govintercept: targets= 'no_such_function', 'nope_*' matched no function called in src/calls.c (unmatched=ignore silences this)" "$tmp/err" &&
+	[ "$(grep -c 'matched no function' "$tmp/err")" -eq 1 ] && [ -s nomatch.o ]
+ok $? "targets= names that match nothing: one warning per unit naming them, not an error"
+cc_run gcc $gp "$(arg targets=no_such_function)" -Werror -c src/calls.c -Isrc -o nomatch.o
+[ $rc -ne 0 ] && has "error: govintercept: targets= 'no_such_function' matched no function" "$tmp/err"
+ok $? "... an error under -Werror, like any warning"
+cc_run gcc $gp "$(arg targets=no_such_function)" "$(arg unmatched=ignore)" -Werror -c src/calls.c -Isrc -o nomatch.o
 [ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
-ok $? "a target that matches nothing: not an error, and silent"
-cc_run gcc $gp "$(arg targets=no_such_function)" "$(arg verbose)" -c src/calls.c -Isrc -o nomatch.o
-[ $rc -eq 0 ] && has "target 'no_such_function' matches no function called in src/calls.c" "$tmp/err"
-ok $? "... a warning with verbose"
+ok $? "... unmatched=ignore silences it"
+cc_run gcc $gp "$(arg unmatched=sometimes)" -c empty.c
+[ $rc -ne 0 ] && has "unmatched='sometimes': the value is 'warn' or 'ignore'" "$tmp/err"
+ok $? "... a bad unmatched= value is an error"
+printf 'no_such_function\ntwice\n' >"$tmp/nomatch.txt"
+cc_run gcc $gp "$(arg targets-file=$tmp/nomatch.txt)" -c src/calls.c -Isrc -o nomatch.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "a targets-file= name that matches nothing: silent (a bulk list)"
+cc_run gcc $gp "$(arg targets-file=$tmp/nomatch.txt)" "$(arg verbose)" -c src/calls.c -Isrc -o nomatch.o
+[ $rc -eq 0 ] && has "note: govintercept: targets-file target 'no_such_function' matches no function called in src/calls.c" "$tmp/err" &&
+	! has "target 'twice'" "$tmp/err"
+ok $? "... a note with verbose"
+cc_run gcc $gp "$(arg targets-header=src/helper.h)" -c empty.c -o nomatch.o
+[ $rc -eq 0 ] && has "targets-header 'src/helper.h' declares no function called in empty.c" "$tmp/err"
+ok $? "a targets-header= that declares no callee: a warning"
+cc_run gcc $gp "$(arg unmatched=ignore)" "$(arg targets=no_such_function)" -c src/calls.c -Isrc -o nomatch.o
 nm nomatch.o >"$tmp/out"
 ! has __govrt_ "$tmp/out" && gcc nomatch.o src/helper.c -Isrc -o nomatch 2>"$tmp/err"
 ok $? "a unit without sites does not reference govrt (links without -lgovrt)"
@@ -274,5 +297,90 @@ printf 'long read(int, void *, unsigned long);\n' >badproto.c
 cc_run gcc $gp "$(arg check-libc)" -c badproto.c -o badproto.o
 has "'read': its prototype gives types 'lipL', gov/libc.def says 'lioz'" "$tmp/err"
 ok $? "check-libc: a prototype that disagrees is reported"
+
+
+printf '#include <stddef.h>\nvoid *alloca(size_t n); /* GCC builtin, no macro */\nint main(int c, char **v) { char *p = alloca(c + 8); p[0] = v[0][0]; return p[0] == 0; }\n' >alloca.c
+cc_run gcc -O2 $gp "$(arg targets=alloca)" -c alloca.c -o alloca.o
+[ $rc -eq 0 ] && has "call to 'alloca' at alloca.c:3 is not instrumented: it allocates in its caller's frame (alloca)" "$tmp/err" &&
+	gcc alloca.o -o alloca_bin && ./alloca_bin
+ok $? "alloca named as a target: a warning with file:line, and it stays the caller's"
+
+# ---- inline asm syscalls with arguments in register variables (r10, r8, r9)
+for opt in -O0 -O2; do
+	rm -f asm.list
+	cc_run gcc $opt src/asm_regs.c -o asm_plain
+	./asm_plain >asm_plain.out
+	cc_run gcc $opt $gp "$(arg syscalls=all)" "$(arg list=asm.list)" src/asm_regs.c -o asm_inst $link
+	[ $rc -eq 0 ] && grep -q ' syscall raw_pread pread64 src/asm_regs.c:20$' asm.list &&
+		grep -q ' syscall raw_mmap mmap src/asm_regs.c:32$' asm.list &&
+		has "inline asm syscall at src/asm_regs.c:44 is not instrumented; govrt's run-time fallback covers it" "$tmp/err" &&
+		[ "$(grep -c 'inline asm syscall' "$tmp/err")" -eq 1 ]
+	ok $? "asm with r10/r8/r9 register variables: sites; one assigned in another block: a warning with file:line ($opt)"
+	./asm_inst >asm_inst.out 2>"$tmp/err" && cmp -s asm_plain.out asm_inst.out && has "pread=3 ELF" asm_inst.out &&
+		has "mmap=mapped" asm_inst.out
+	ok $? "... no agent: the plain build's output ($opt)"
+	start_agent src/asm_regs.yaml
+	GOV_RESOURCE=gp ./asm_inst >asm_gov.out 2>"$tmp/err"
+	stats
+	stop_agent
+	cp "$tmp/stats" asm.stats
+	cmp -s asm_plain.out asm_gov.out && has '"to":"pread64","calls":1' asm.stats &&
+		has '"to":"mmap","calls":1' asm.stats
+	ok $? "... traced: through the agent and back, the registers' words intact ($opt)"
+	start_agent src/asm_regs_deny.yaml
+	GOV_RESOURCE=gp ./asm_inst >asm_gov.out 2>"$tmp/err"
+	stop_agent
+	has "pread=2" asm_gov.out && has "mmap=-12" asm_gov.out
+	ok $? "... emulated and denied: the value and -errno in rax ($opt)"
+done
+
+# ---- #pragma gov_native
+for lang in c c++; do
+	rm -f pragma.list
+	cc_run gcc -x $lang -O2 -Isrc $gp "$(arg targets=twice)" "$(arg list=pragma.list)" -c src/pragma.c -o pragma.o
+	[ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(cut -d' ' -f3 pragma.list | sort | tr '\n' ' ')" = "plain_after plain_before " ]
+	ok $? "#pragma gov_native(NAME, ...) before and after the definition, and push ... pop ($lang)"
+done
+cc_run gcc $gp -c src/pragma_bad.c -o pragma_bad.o
+[ $rc -eq 0 ] && has "pragma_bad.c:3:" "$tmp/err" && has "expected '(', 'push' or 'pop' after '#pragma gov_native'" "$tmp/err" &&
+	has "pragma_bad.c:4:20: warning: govintercept: expected a function name" "$tmp/err" &&
+	has "pragma_bad.c:5:22: warning: govintercept: expected ',' or ')'" "$tmp/err" &&
+	has "pragma_bad.c:6:20: warning: govintercept: '#pragma gov_native pop' without a push" "$tmp/err" &&
+	has "pragma_bad.c:7:25: warning: govintercept: junk at the end of '#pragma gov_native push'" "$tmp/err" &&
+	has "pragma_bad.c:8:20: warning: govintercept: '#pragma gov_native push' without a pop" "$tmp/err"
+ok $? "a malformed #pragma gov_native: a warning with its position, the compile goes on"
+cc_run gcc -c src/pragma.c -Isrc -o plainpragma.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "without the plugin GCC ignores #pragma gov_native silently"
+
+# ---- exports-of: every function a registered resource exports (govctl)
+govctl=${GOVCTL:-$top/build/bin/govctl}
+store="sqlite:$tmp/store.db"
+"$govctl" --store "$store" init >/dev/null
+printf '# exported by helpers\ntwice\tll\tlong twice(long x)\nscale\tddf\n' >helpers.exports
+"$govctl" --store "$store" register helpers --type service --exports greet --exports-file helpers.exports >/dev/null
+cc_run gcc -O2 -Isrc $gp "$(arg exports-of=helpers)" "$(arg store=$store)" "$(arg list=ex.list)" -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: every function the resource exports, typed or not, is a target (govctl found beside the plugin)"
+rm -f ex.list
+GOV_STORE=$store cc_run gcc -O2 -Isrc $gp "$(arg exports-of=helpers)" "$(arg govctl=$govctl)" "$(arg list=ex.list)" -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: the store from GOV_STORE, govctl from govctl="
+cc_run gcc $gp "$(arg exports-of=nobody)" "$(arg store=$store)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exited with 3: govctl: exports: no resource 'nobody'" "$tmp/err"
+ok $? "exports-of an unknown resource is an error with govctl's words"
+cc_run gcc $gp "$(arg exports-of=helpers)" "$(arg store=$store)" "$(arg govctl=/nonexistent/govctl)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exports-of=helpers: cannot run '/nonexistent/govctl': No such file or directory" "$tmp/err"
+ok $? "exports-of with a govctl that cannot be run is an error naming it"
+cc_run gcc $gp "$(arg exports-of=helpers)" "$(arg store=sqlite:/nonexistent/dir/s.db)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exited with 4" "$tmp/err" && has "/nonexistent/dir/s.db" "$tmp/err"
+ok $? "exports-of with a store that cannot be opened is an error"
+cc_run gcc $gp "$(arg exports-of=.bad)" -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exports-of='.bad': a resource name" "$tmp/err"
+ok $? "exports-of with a bad resource name is an error"
+cc_run gcc $gp "$(arg exports-of=helpers)" "$(arg store=$store)" "$(arg verbose)" -c empty.c -o x.o
+[ $rc -eq 0 ] && has "exports-of target 'twice' matches no function called in empty.c" "$tmp/err" &&
+	! has "warning" "$tmp/err"
+ok $? "an export no call matches: silent, a note with verbose"
 
 finish

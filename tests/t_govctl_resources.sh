@@ -3,7 +3,9 @@
 # against a private store: the paper's example (vim, telnet, file-system,
 # net-driver, ram, nic), every refusal (and that it writes nothing), site
 # tables read from PIE, non-PIE, shared and relocatable ELF files, damaged
-# files, --json output, and racing writers. TAP output for prove.
+# files, --json output, racing writers, and export lists (register
+# --exports-file, govctl exports, bad lists refused at file:line:col). TAP
+# output for prove.
 #   GOVCTL=path  test another govctl binary (default: build/bin/govctl)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -270,6 +272,49 @@ for round in 1 2 3; do
 	json_true '("hw" in [r["name"] for r in j]) or not any("hw" in r["refs"] for r in j)' || bad=1
 done
 [ $bad -eq 0 ]; ok $? "a racing unregister never leaves a dangling reference"
+# ---- export lists: register --exports-file, govctl exports -----------------
+export GOV_STORE="sqlite:$tmp/exports.db"
+"$govctl" init >/dev/null
+"$govctl" register nic --type hardware >/dev/null
+printf '# exported by net-driver (from netdrv.h)\nnd_send\tlpz\tlong nd_send(const void *buf, size_t len)\nnd_recv   lop\n\n   # an indented comment\nnd_reset\tv\n# skipped nd_big: more than 6 parameters\n' >"$tmp/ex.txt"
+g register net-driver --type driver --ref nic --exports nd_old,nd_send --exports-file "$tmp/ex.txt"
+ok $rc "register --exports-file with --exports"
+g exports net-driver
+printf '# exported by net-driver\n# untyped nd_old\nnd_send\tlpz\tlong nd_send(const void *buf, size_t len)\nnd_recv\tlop\nnd_reset\tv\n' >"$tmp/want"
+cmp -s "$tmp/out" "$tmp/want"; ok $? "govctl exports prints the export list (names without a signature as '# untyped NAME')"
+cp "$tmp/out" "$tmp/printed.txt"
+g register copy --type driver --exports-file "$tmp/printed.txt" && g exports copy
+sed 1d "$tmp/out" >"$tmp/a"; sed '1,2d' "$tmp/printed.txt" >"$tmp/b"
+[ $rc -eq 0 ] && cmp -s "$tmp/a" "$tmp/b"; ok $? "... and what it prints is a valid --exports-file"
+g exports net-driver --json
+json_true 'j["resource"] == "net-driver" and [e["name"] for e in j["exports"]] == ["nd_old","nd_send","nd_recv","nd_reset"] and j["exports"][0]["types"] is None and j["exports"][1] == {"name":"nd_send","types":"lpz","prototype":"long nd_send(const void *buf, size_t len)"} and "prototype" not in j["exports"][2]'
+ok $? "govctl exports --json: names, types (null when unknown), prototypes"
+g show net-driver --json
+json_true 'j["exports"] == ["nd_old","nd_send","nd_recv","nd_reset"]'
+ok $? "the record's exports stay a list of names (--from-binary and rule documents use them)"
+g exports no-such; [ $rc -eq 3 ] && grep -q "no resource 'no-such'" "$tmp/err"
+ok $? "exports of an unknown resource: exit 3, named"
+g exports; [ $rc -eq 1 ]; ok $? "exports without NAME: usage error"
+snapshot before
+bad_list() { # CONTENT EXPECTED-MESSAGE WHAT
+	printf "$1" >"$tmp/bad.txt"
+	g register bad --type driver --exports-file "$tmp/bad.txt"
+	[ $rc -eq 2 ] && grep -qF -- "$tmp/bad.txt:$2" "$tmp/err" && grep -q "nothing written" "$tmp/err" && unchanged before
+	ok $? "a bad export list is refused with file:line:col, nothing written: $3"
+}
+bad_list 'ok\tlz\nnd_x\tlq\n' '2:7: not a type code of gov/types.def' "an unknown type code"
+bad_list 'nd_x\n' '1:5: the type string is missing' "no types"
+bad_list 'nd_x\t\n' '1:6: the type string is missing' "a TAB and no types"
+bad_list '9lives i\n' '1:1: not a function name' "a name starting with a digit"
+bad_list 'nd-x i\n' '1:3: expected a space or a TAB after the name' "a character no C name has"
+bad_list 'nd_x ivi\n' '1:7: '"'"'v'"'"' (void) is a return type only' "void as a parameter"
+bad_list 'nd_x iiiiiiii\n' '1:13: more than six parameters' "more than six parameters"
+bad_list 'nd_x ii extra words\n' '1:8: the prototype follows the types after one TAB' "a prototype after a space"
+bad_list 'a i\nb i\na l\n' '3:1: listed twice' "a name listed twice"
+bad_list '  nd_x i\n' '1:1: a line starts with the function name' "a line indented"
+g register bad --type driver --exports-file "$tmp/no/such/file"
+[ $rc -eq 2 ] && grep -q "$tmp/no/such/file: No such file or directory" "$tmp/err" && unchanged before
+ok $? "an unreadable export list is refused with its path and the errno text, nothing written"
 export GOV_STORE="sqlite:$tmp/race4.db"
 "$govctl" register hw --type hardware >/dev/null
 for i in $(seq 1 16); do "$govctl" register "d$i" --type driver --ref hw >/dev/null 2>&1 & done

@@ -2,7 +2,8 @@
  * Values are JSON objects unless said otherwise. Documented in docs/store.md.
  *
  *   /resources/<name>          {"name","type","refs":[...],"privilege":"user"|"kernel",
- *                               "exports":[...]}
+ *                               "exports":[...], "signatures":[{"name","types",
+ *                               "prototype"?}] (optional: register --exports-file)}
  *   /layers                    {"layers":["application",...],
  *                               "edges":[["application","service"],...]}
  *                              absent: the default layer set (GOV_DEFAULT_LAYERS)
