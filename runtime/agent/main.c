@@ -415,14 +415,25 @@ static int listen_socket(void)
 	}
 	close(fd);
 	unlink(sock_path); /* stale: its agent died */
+	/* Bound under a temporary name and renamed into place once listening:
+	 * a program that sees the socket appear can connect at once (between
+	 * bind and listen it would be refused). */
+	struct sockaddr_un tmp = { .sun_family = AF_UNIX };
+	if (snprintf(tmp.sun_path, sizeof tmp.sun_path, "%s.%d", sock_path, (int)getpid()) >=
+	    (int)sizeof tmp.sun_path) {
+		fprintf(stderr, "govagent: socket path %s is too long for a unix socket\n", sock_path);
+		return -1;
+	}
+	unlink(tmp.sun_path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	mode_t old = umask(0);
-	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&tmp, sizeof tmp) == 0;
 	umask(old);
-	if (!ok || listen(fd, 128) < 0) {
+	if (!ok || listen(fd, 128) < 0 || rename(tmp.sun_path, sock_path) < 0) {
 		fprintf(stderr, "govagent: cannot listen at %s: %s\n", sock_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		unlink(tmp.sun_path);
 		return -1;
 	}
 	return fd;
