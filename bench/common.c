@@ -49,8 +49,11 @@ void bench_machine_line(FILE *f, const char *command)
 	time_t now = time(NULL);
 	char date[32];
 	strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-	fprintf(f, "Command: `%s`. Measured %s on %s %s, %ld CPUs (%s).\n", command, date,
-		u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), model);
+	double load[1] = { 0 };
+	getloadavg(load, 1);
+	fprintf(f, "Command: `%s`. Measured %s on %s %s, %ld CPUs (%s); load average %.1f "
+		"when written.\n", command, date, u.sysname, u.release,
+		sysconf(_SC_NPROCESSORS_ONLN), model, load[0]);
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -114,4 +117,38 @@ int bench_write_section(const char *path, const char *name,
 		return -1;
 	}
 	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double bench_median(const double *v, int n)
+{
+	double *s = malloc((size_t)n * sizeof *s);
+	if (!s)
+		return 0;
+	memcpy(s, v, (size_t)n * sizeof *s);
+	qsort(s, (size_t)n, sizeof *s, cmp_double);
+	double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
+}
+
+double bench_min(const double *v, int n)
+{
+	double m = v[0];
+	for (int i = 1; i < n; i++)
+		m = v[i] < m ? v[i] : m;
+	return m;
+}
+
+double bench_max(const double *v, int n)
+{
+	double m = v[0];
+	for (int i = 1; i < n; i++)
+		m = v[i] > m ? v[i] : m;
+	return m;
 }

@@ -11,6 +11,11 @@
 /* CPU time of every thread of pid so far, in ns (schedstat is ns-precise). */
 uint64_t bench_process_cpu_ns(pid_t pid);
 
+/* Order statistics of n samples (n >= 1); v is left as it was. */
+double bench_median(const double *v, int n);
+double bench_min(const double *v, int n);
+double bench_max(const double *v, int n);
+
 /* "Command: `command`. Measured DATE on KERNEL, N CPUs (MODEL).\n" */
 void bench_machine_line(FILE *f, const char *command);
 

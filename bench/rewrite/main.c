@@ -102,35 +102,9 @@ static int run(char *const argv[], char *out, size_t outlen, int pin)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
-static double median(const double *v, int n)
-{
-	double s[MAXREPS];
-	memcpy(s, v, (size_t)n * sizeof *s);
-	qsort(s, (size_t)n, sizeof *s, cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
-static double vmin(const double *v, int n)
-{
-	double m = v[0];
-	for (int i = 1; i < n; i++)
-		m = v[i] < m ? v[i] : m;
-	return m;
-}
 
-static double vmax(const double *v, int n)
-{
-	double m = v[0];
-	for (int i = 1; i < n; i++)
-		m = v[i] > m ? v[i] : m;
-	return m;
-}
 
 /* Runs the loop (REPS rounds of BATCH calls per path) and reads its lines. */
 static int run_loop(const char *path, struct hook *h)
@@ -214,8 +188,7 @@ static void body(FILE *f, void *arg)
 	const struct results *r = arg;
 	fprintf(f, "## bench/rewrite: govrewrite's hook cost, speed and coverage\n\n");
 	bench_machine_line(f, "make bench BENCH=rewrite");
-	fprintf(f, "Numbers taken while other builds shared the machine are noisy; the lead "
-		"re-runs this on a quiet machine.\n\n");
+	fprintf(f, "\n");
 	fprintf(f, "**Hook.** `bench/rewrite/loop.c` calls `getppid` through a raw `syscall` "
 		"instruction (copied at run time into an anonymous page, which no rewriter sees) "
 		"and through its own site, in alternating batches of %ld calls, %d rounds, pinned "
@@ -228,13 +201,13 @@ static void body(FILE *f, void *arg)
 	const char *name[2] = { "as built (control)", "rewritten, native verdict" };
 	for (int k = 0; k < 2; k++)
 		fprintf(f, "| %s | %.2f | %.2f | %+.2f | %.2f | %.2f |\n", name[k],
-			median(h[k]->raw, reps), median(h[k]->site, reps), median(h[k]->diff, reps),
-			vmin(h[k]->raw, reps), vmin(h[k]->site, reps));
-	double cost = median(r->rewritten.diff, reps) - median(r->control.diff, reps);
+			bench_median(h[k]->raw, reps), bench_median(h[k]->site, reps), bench_median(h[k]->diff, reps),
+			bench_min(h[k]->raw, reps), bench_min(h[k]->site, reps));
+	double cost = bench_median(r->rewritten.diff, reps) - bench_median(r->control.diff, reps);
 	fprintf(f, "\nHook cost (rewritten minus control, medians of the differences): %+.2f ns; "
 		"from the minima: %+.2f ns. Target: at most +10 ns: **%s** this run.\n\n", cost,
-		(vmin(r->rewritten.site, reps) - vmin(r->rewritten.raw, reps)) -
-			(vmin(r->control.site, reps) - vmin(r->control.raw, reps)),
+		(bench_min(r->rewritten.site, reps) - bench_min(r->rewritten.raw, reps)) -
+			(bench_min(r->control.site, reps) - bench_min(r->control.raw, reps)),
 		cost <= 10.0 ? "met" : "missed");
 	fprintf(f, "**Speed and coverage.** `govrewrite IN OUT` (reading, scanning, writing OUT; "
 		"the whole command's wall time), %d runs each.\n\n", rounds);
@@ -243,13 +216,13 @@ static void body(FILE *f, void *arg)
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	int met = 1;
 	for (int k = 0; k < NINPUTS; k++) {
-		double m = median(r->secs[k], rounds);
+		double m = bench_median(r->secs[k], rounds);
 		double mbs = (double)r->code_bytes[k] / m / 1e6;
 		met &= mbs >= 20.0;
-		double mc = median(r->cpu[k], rounds);
+		double mc = bench_median(r->cpu[k], rounds);
 		fprintf(f, "| `%s` | %ld | %.3f | %.3f | %.3f | %.1f | %.1f | %ld | %ld (%.1f%%) |\n",
-			inputs[k], r->code_bytes[k], m, vmin(r->secs[k], rounds),
-			vmax(r->secs[k], rounds), mbs, mc > 0 ? (double)r->code_bytes[k] / mc / 1e6 : 0.0,
+			inputs[k], r->code_bytes[k], m, bench_min(r->secs[k], rounds),
+			bench_max(r->secs[k], rounds), mbs, mc > 0 ? (double)r->code_bytes[k] / mc / 1e6 : 0.0,
 			r->nsys[k], r->npatched[k],
 			r->nsys[k] ? 100.0 * (double)r->npatched[k] / (double)r->nsys[k] : 100.0);
 	}

@@ -242,8 +242,7 @@ static void body(FILE *f, void *arg)
 	(void)arg;
 	fprintf(f, "## bench/rules: what a dynamic rule costs per call (issue #8)\n\n");
 	bench_machine_line(f, "make bench BENCH=rules");
-	fprintf(f, "\nNumbers measured while other builds ran on the machine are noisy; "
-		"the ratios within one run are what to compare.\n\n");
+	fprintf(f, "\nThe ratios within one run are what to compare.\n\n");
 	fprintf(f, "A. The deny rule alone (rules/deny/deny.c), median of %d runs of %ld calls "
 		"(wasm: %ld), min..max:\n\n", REPS, host_iters, host_iters / 4);
 	fprintf(f, "| variant | ns per run | spread | vs plain C | vs plain C through the runner |\n"

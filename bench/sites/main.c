@@ -214,35 +214,9 @@ static void show_errlog(const char *what)
 		fclose(f);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
-static double median(const double *v, int n)
-{
-	double s[MAXREPS];
-	memcpy(s, v, (size_t)n * sizeof *s);
-	qsort(s, (size_t)n, sizeof *s, cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
-static double minv(const double *v, int n)
-{
-	double m = v[0];
-	for (int i = 1; i < n; i++)
-		m = v[i] < m ? v[i] : m;
-	return m;
-}
 
-static double maxv(const double *v, int n)
-{
-	double m = v[0];
-	for (int i = 1; i < n; i++)
-		m = v[i] > m ? v[i] : m;
-	return m;
-}
 
 static long count_lines(const char *path)
 {
@@ -304,9 +278,9 @@ static int measure_call(struct call_result *c, struct toolchain *t)
 		}
 		c->diff[i] = c->inst[i] - c->plain[i];
 	}
-	c->plain_med = median(c->plain, reps);
-	c->inst_med = median(c->inst, reps);
-	c->diff_med = median(c->diff, reps);
+	c->plain_med = bench_median(c->plain, reps);
+	c->inst_med = bench_median(c->inst, reps);
+	c->diff_med = bench_median(c->diff, reps);
 	c->ok = 1;
 	return 0;
 }
@@ -397,11 +371,11 @@ static int measure_bzip2(struct bz_result *b, const struct toolchain *t, const c
 	}
 	unlink(outp);
 	for (int g = 0; g < 2; g++) {
-		b->wall_med[g] = median(b->wall[g], rounds);
-		b->cpu_med[g] = median(b->cpu[g], rounds);
+		b->wall_med[g] = bench_median(b->wall[g], rounds);
+		b->cpu_med[g] = bench_median(b->cpu[g], rounds);
 	}
-	b->ratio_cpu_med = median(b->ratio_cpu, rounds);
-	b->ratio_wall_med = median(b->ratio_wall, rounds);
+	b->ratio_cpu_med = bench_median(b->ratio_cpu, rounds);
+	b->ratio_wall_med = bench_median(b->ratio_wall, rounds);
 	b->ok = 1;
 	return 0;
 }
@@ -504,14 +478,14 @@ static int measure_compile(struct cc_result *c, struct toolchain *t)
 			t->cc, i + 1, crounds, c->total[0][i] / 1e9, c->total[2][i] / 1e9);
 	}
 	for (int k = 0; k < NCONF; k++) {
-		c->total_med[k] = median(c->total[k], crounds);
-		c->ratio_med[k] = median(c->ratio[k], crounds);
-		c->wall_med[k] = median(c->wall[k], crounds);
+		c->total_med[k] = bench_median(c->total[k], crounds);
+		c->ratio_med[k] = bench_median(c->ratio[k], crounds);
+		c->wall_med[k] = bench_median(c->wall[k], crounds);
 		for (int f = 0; f < NFILES; f++) {
 			double v[MAXROUNDS];
 			for (int i = 0; i < crounds; i++)
 				v[i] = c->cpu[k][i][f];
-			c->file_med[k][f] = median(v, crounds);
+			c->file_med[k][f] = bench_median(v, crounds);
 		}
 	}
 	c->ok = 1;
@@ -542,12 +516,12 @@ static void print_chain(FILE *f, const struct report *R, int t)
 			   "ns per call as the loop times it.\n\n",
 			call_iters, T->cc, c->sites, reps);
 		fprintf(f, "| build | median ns per call | min | max |\n|---|---:|---:|---:|\n");
-		fprintf(f, "| plain | %.3f | %.3f | %.3f |\n", c->plain_med, minv(c->plain, reps), maxv(c->plain, reps));
-		fprintf(f, "| %s | %.3f | %.3f | %.3f |\n\n", T->plugin_name, c->inst_med, minv(c->inst, reps),
-			maxv(c->inst, reps));
+		fprintf(f, "| plain | %.3f | %.3f | %.3f |\n", c->plain_med, bench_min(c->plain, reps), bench_max(c->plain, reps));
+		fprintf(f, "| %s | %.3f | %.3f | %.3f |\n\n", T->plugin_name, c->inst_med, bench_min(c->inst, reps),
+			bench_max(c->inst, reps));
 		fprintf(f, "Difference of the medians %+.3f ns; median of the %d pairwise differences %+.3f ns "
 			   "(%+.3f to %+.3f).\n\n",
-			c->inst_med - c->plain_med, reps, c->diff_med, minv(c->diff, reps), maxv(c->diff, reps));
+			c->inst_med - c->plain_med, reps, c->diff_med, bench_min(c->diff, reps), bench_max(c->diff, reps));
 	}
 	if (b->ok) {
 		fprintf(f, "**bzip2.** Debian's bzip2 1.0.8 source, built by its own Makefile (bzip2 and "
@@ -565,10 +539,10 @@ static void print_chain(FILE *f, const struct report *R, int t)
 		fprintf(f, "\nInstrumented / plain: CPU %.4f× (rounds %.4f to %.4f), wall %.4f× (%.4f to %.4f); "
 			   "fastest run against fastest run: CPU %.4f×, wall %.4f×. The target is judged on CPU "
 			   "time, which other processes on the CPU do not inflate.\n\n",
-			b->ratio_cpu_med, minv(b->ratio_cpu, rounds), maxv(b->ratio_cpu, rounds), b->ratio_wall_med,
-			minv(b->ratio_wall, rounds), maxv(b->ratio_wall, rounds),
-			minv(b->cpu[1], rounds) / minv(b->cpu[0], rounds),
-			minv(b->wall[1], rounds) / minv(b->wall[0], rounds));
+			b->ratio_cpu_med, bench_min(b->ratio_cpu, rounds), bench_max(b->ratio_cpu, rounds), b->ratio_wall_med,
+			bench_min(b->ratio_wall, rounds), bench_max(b->ratio_wall, rounds),
+			bench_min(b->cpu[1], rounds) / bench_min(b->cpu[0], rounds),
+			bench_min(b->wall[1], rounds) / bench_min(b->wall[0], rounds));
 	}
 	if (k->ok) {
 		fprintf(f, "**Compile time.** bzip2's %d sources (the ones its Makefile compiles), each "

@@ -120,21 +120,7 @@ static int run_variant(struct variant *v, int rep, const char *self)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
-static double median(const double *v, int n, double *lo, double *hi)
-{
-	double s[REPS];
-	memcpy(s, v, n * sizeof *s);
-	qsort(s, n, sizeof *s, cmp_double);
-	*lo = s[0];
-	*hi = s[n - 1];
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 static void body(FILE *f, void *arg)
 {
@@ -143,16 +129,17 @@ static void body(FILE *f, void *arg)
 	bench_machine_line(f, "make bench BENCH=sud");
 	double load[3] = { 0 };
 	getloadavg(load, 3);
-	fprintf(f, "\nNoisy: measured while other engineers were compiling on this 2-vCPU VM "
-		   "(load average %.1f); ", load[0]);
-	fprintf(f, "re-run on a quiet machine for figures of record. No agent and no rule, so "
+	fprintf(f, "\nLoad average when it started: %.1f (2 vCPUs: above 1, other work shares "
+		   "the CPUs and the figures are noisy). ", load[0]);
+	fprintf(f, "No agent and no rule, so "
 		   "every syscall is native once govrt has looked at it. %d runs of each "
 		   "variant, alternating, each a child process pinned to one CPU.\n\n", REPS);
 	fprintf(f, "| variant | what | calls per run | median ns per call | min | max | "
 		   "over raw (ns) | ratio |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
-	double lo, hi, raw = median(vars[0].ns, REPS, &lo, &hi);
+	double raw = bench_median(vars[0].ns, REPS);
 	for (int i = 0; i < NVAR; i++) {
-		double m = median(vars[i].ns, REPS, &lo, &hi);
+		double m = bench_median(vars[i].ns, REPS);
+		double lo = bench_min(vars[i].ns, REPS), hi = bench_max(vars[i].ns, REPS);
 		fprintf(f, "| %s | %s | %ld | %.1f | %.1f | %.1f | %+.1f | %.2fx |\n", vars[i].name,
 			vars[i].what, vars[i].iters, m, lo, hi, m - raw, m / raw);
 	}
