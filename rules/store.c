@@ -7,6 +7,7 @@
  * Every write goes through one operation, the backend's txn: put and delete
  * are transactions of one operation. */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,11 +297,30 @@ int gov_store_watch(struct gov_store *s, const char *prefix, uint64_t from_rev,
 	return r;
 }
 
+/* Takes what has arrived; otherwise waits on the watch's descriptor (and at
+ * least every recheck_ms) until something arrives or the deadline passes. */
 int gov_watch_next(struct gov_watch *w, struct gov_event **evs, int timeout_ms,
 		   char *err, size_t errlen)
 {
 	*evs = NULL;
-	return w->ops->watch_next(w, evs, timeout_ms, err, errlen);
+	long long deadline = timeout_ms < 0 ? -1 : store_now_ns() / 1000000 + timeout_ms;
+	for (;;) {
+		int n = w->ops->watch_take(w, evs, err, errlen);
+		if (n != 0)
+			return n;
+		int wait = w->ops->recheck_ms;
+		if (deadline >= 0) {
+			long long left = deadline - store_now_ns() / 1000000;
+			if (left <= 0)
+				return 0;
+			if (wait < 0 || left < wait)
+				wait = (int)left;
+		}
+		struct pollfd p = { .fd = w->ops->watch_fd(w), .events = POLLIN };
+		/* EINTR: ask again and keep waiting until the deadline. */
+		if (poll(&p, 1, wait) < 0 && errno != EINTR)
+			return store_fail(err, errlen, "watch: poll: %s", strerror(errno));
+	}
 }
 
 int gov_watch_fd(const struct gov_watch *w)

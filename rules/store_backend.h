@@ -26,10 +26,13 @@ struct store_ops {
 		   uint64_t *rev, int *changed, char *err, size_t errlen);
 	int (*watch)(struct gov_store *s, const char *prefix, const char *end,
 		     uint64_t from_rev, struct gov_watch **out, char *err, size_t errlen);
-	int (*watch_next)(struct gov_watch *w, struct gov_event **evs, int timeout_ms,
-			  char *err, size_t errlen);
+	/* The events that have arrived, without waiting: n, 0, or -1. */
+	int (*watch_take)(struct gov_watch *w, struct gov_event **evs, char *err, size_t errlen);
 	int (*watch_fd)(const struct gov_watch *w);
 	void (*watch_close)(struct gov_watch *w);
+	/* A waiting watch asks watch_take at least this often even when its
+	 * descriptor stays quiet (-1: only when it is readable). */
+	int recheck_ms;
 };
 
 struct gov_store {

@@ -696,8 +696,9 @@ bad:
 }
 
 /* Takes every queued event; 0 when none, -1 once the watch has failed. */
-static int take(struct etcd_watch *w, struct gov_event **evs, char *err, size_t errlen)
+static int etcd_watch_take(struct gov_watch *base, struct gov_event **evs, char *err, size_t errlen)
 {
+	struct etcd_watch *w = (struct etcd_watch *)base;
 	uint64_t count;
 	ssize_t r = read(w->efd, &count, sizeof count);
 	(void)r; /* EAGAIN: nothing new, which the queue says too */
@@ -717,27 +718,6 @@ static int take(struct etcd_watch *w, struct gov_event **evs, char *err, size_t 
 	return n;
 }
 
-static int etcd_watch_next(struct gov_watch *base, struct gov_event **evs, int timeout_ms,
-			   char *err, size_t errlen)
-{
-	struct etcd_watch *w = (struct etcd_watch *)base;
-	long long deadline = timeout_ms < 0 ? -1 : store_now_ns() / 1000000 + timeout_ms;
-	for (;;) {
-		int n = take(w, evs, err, errlen);
-		if (n != 0)
-			return n;
-		int wait = -1;
-		if (deadline >= 0) {
-			long long left = deadline - store_now_ns() / 1000000;
-			if (left <= 0)
-				return 0;
-			wait = (int)left;
-		}
-		struct pollfd p = { .fd = w->efd, .events = POLLIN };
-		if (poll(&p, 1, wait) < 0 && errno != EINTR)
-			return store_fail(err, errlen, "%s: poll: %s", w->what, strerror(errno));
-	}
-}
 
 static int etcd_watch_fd(const struct gov_watch *base)
 {
@@ -751,7 +731,8 @@ static const struct store_ops etcd_ops = {
 	.list = etcd_list,
 	.txn = etcd_txn,
 	.watch = etcd_watch,
-	.watch_next = etcd_watch_next,
+	.watch_take = etcd_watch_take,
+	.recheck_ms = -1,
 	.watch_fd = etcd_watch_fd,
 	.watch_close = etcd_watch_close,
 };

@@ -834,34 +834,16 @@ bad:
 	return -1;
 }
 
-/* Always asks the database after a wake-up (and after WATCH_RECHECK_MS
- * without one): the inotify event only says "something committed", and
- * events coalesce, so the log is the truth. The descriptor is drained before
- * asking, so a commit that lands after the question makes it readable again. */
-static int sqlite_watch_next(struct gov_watch *base, struct gov_event **evs, int timeout_ms,
+/* The inotify event only says "something committed", and events coalesce,
+ * so the log is the truth: drained first, so that a commit landing after the
+ * question makes the descriptor readable again. */
+static int sqlite_watch_take(struct gov_watch *base, struct gov_event **evs,
 			     char *err, size_t errlen)
 {
 	struct sqlite_watch *w = (struct sqlite_watch *)base;
-	long long deadline = timeout_ms < 0 ? -1 : store_now_ns() / 1000000 + timeout_ms;
-	for (;;) {
-		if (drain(w, err, errlen) < 0)
-			return -1;
-		int n = fetch(w, evs, err, errlen);
-		if (n != 0)
-			return n;
-		int wait = WATCH_RECHECK_MS;
-		if (deadline >= 0) {
-			long long left = deadline - store_now_ns() / 1000000;
-			if (left <= 0)
-				return 0;
-			if (left < wait)
-				wait = (int)left;
-		}
-		struct pollfd p = { .fd = w->ifd, .events = POLLIN };
-		/* EINTR: ask again and keep waiting until the deadline. */
-		if (poll(&p, 1, wait) < 0 && errno != EINTR)
-			return store_fail(err, errlen, "%s: poll: %s", w->what, strerror(errno));
-	}
+	if (drain(w, err, errlen) < 0)
+		return -1;
+	return fetch(w, evs, err, errlen);
 }
 
 static int sqlite_watch_fd(const struct gov_watch *base)
@@ -890,7 +872,8 @@ static const struct store_ops sqlite_ops = {
 	.list = sqlite_list,
 	.txn = sqlite_txn,
 	.watch = sqlite_watch,
-	.watch_next = sqlite_watch_next,
+	.watch_take = sqlite_watch_take,
+	.recheck_ms = WATCH_RECHECK_MS,
 	.watch_fd = sqlite_watch_fd,
 	.watch_close = sqlite_watch_close,
 };
