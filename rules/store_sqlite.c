@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
