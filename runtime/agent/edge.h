@@ -26,11 +26,18 @@ struct edge_proto {
 	int proto;             /* enum gov_xcall_proto */
 	char address[96];      /* tcp: HOST:PORT, or "" */
 };
+struct edge_cfs {
+	char from[GOV_NAME_MAX];
+	unsigned weight;
+};
 struct edge_rules {
 	struct edge_fwd *fwd, *exporters; /* exporters: fn -> resource declaring it */
 	unsigned nfwd, nexporters;
 	struct edge_proto *protos;        /* edges from this agent's resource */
 	unsigned nprotos;
+	struct edge_cfs *cfs;             /* cfs: weights of callers of this resource */
+	unsigned ncfs;
+	int cfs_on;                       /* any cfs: entry names this resource */
 };
 int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char *me);
 /* A registered resource's record from the store (/resources/NAME, JSON):

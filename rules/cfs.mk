@@ -1,0 +1,9 @@
+# rules/cfs.mk - the cfs rule (docs/cfs.md): the scheduler on the callee's
+# agent (runtime/agent/cfs.c), its test and bench/cfs. The weights come from
+# rule documents' cfs: section (rules/ruledoc.c). libbsd-dev gives the
+# red-black tree macros (rules/deps.list).
+CFS_AGENT_OBJS := $(B)/obj/runtime/agent/cfs.o
+$(GOVAGENT): $(CFS_AGENT_OBJS)
+
+# the callee's exports live in the test executable
+$(B)/tests/t_cfs.t: TEST_EXTRA_LIBS = -rdynamic
