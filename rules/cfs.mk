@@ -1,8 +1,10 @@
-# rules/cfs.mk - the cfs rule (docs/cfs.md): the scheduler on the callee's
-# agent (runtime/agent/cfs.c), its test and bench/cfs. The weights come from
-# rule documents' cfs: section (rules/ruledoc.c). libbsd-dev gives the
-# red-black tree macros (rules/deps.list).
-CFS_AGENT_OBJS := $(B)/obj/runtime/agent/cfs.o
+# rules/cfs.mk - the cfs and tasklet rules (docs/cfs.md, docs/tasklet.md):
+# the scheduler on the callee's agent (runtime/agent/cfs.c), the tasklet
+# queues (runtime/agent/tasklet.c), their tests and bench/cfs. Both are
+# configured by rule documents' cfs: and tasklets: sections
+# (rules/ruledoc.c). libbsd-dev gives the red-black tree macros
+# (rules/deps.list).
+CFS_AGENT_OBJS := $(B)/obj/runtime/agent/cfs.o $(B)/obj/runtime/agent/tasklet.o
 $(GOVAGENT): $(CFS_AGENT_OBJS)
 
 # the callee's exports live in the test executable
@@ -16,3 +18,4 @@ $(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines
 	$(CC) $(BENCH_FLAGS) -rdynamic -o $@ bench/cfs/main.c bench/ipc/baselines.c \
 	  bench/common.c $(BENCH_LINK) -lrt -lpthread
 BENCHES += $(BENCH_CFS)
+$(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic

@@ -21,6 +21,8 @@
  *                                   #   tcp may add address: HOST:PORT (the callee agent's)
  *     cfs:                          # weights of callers of a callee (docs/cfs.md)
  *       - {from: billing, to: db-service, weight: 2048}   # default weight 1024
+ *     tasklets:                     # deferred calls run by the agent (docs/tasklet.md)
+ *       - {name: rx, function: nd_rx_bh, resource: net-driver}
  *     resources:                    # resources to register (checked like govctl register)
  *       - {name: vim, type: application, refs: [file-system], privilege: user, exports: []}
  *     dynamic:                      # dynamic rules (docs/dynrules.md)
@@ -67,6 +69,14 @@ struct gov_ruledoc_cfs {
 	struct gov_ruledoc_pos pos;
 };
 
+/* One entry of `tasklets:`: a forwarded call of function is answered at
+ * once and run later by the agent, one at a time per name (docs/tasklet.md). */
+struct gov_ruledoc_tasklet {
+	char name[GOV_NAME_MAX], function[GOV_NAME_MAX];
+	char resource[GOV_NAME_MAX];        /* "" = every agent */
+	struct gov_ruledoc_pos pos;
+};
+
 struct gov_ruledoc_resource {
 	char name[GOV_NAME_MAX], type[GOV_NAME_MAX];
 	char (*refs)[GOV_NAME_MAX];
@@ -102,6 +112,8 @@ struct gov_ruledoc {
 	unsigned nprotocols;
 	struct gov_ruledoc_cfs *cfs;
 	unsigned ncfs;
+	struct gov_ruledoc_tasklet *tasklets;
+	unsigned ntasklets;
 	struct gov_ruledoc_resource *resources;
 	unsigned nresources;
 	struct gov_ruledoc_dynamic *dyn;

@@ -40,6 +40,7 @@
 #include "agent.h"
 #include "cfs.h"
 #include "edge.h"
+#include "tasklet.h"
 #include "../xcall_io.h"
 
 /* ---- rules ---- */
@@ -94,6 +95,15 @@ int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char
 		w->weight = d->cfs[i].weight;
 		e->cfs_on = 1;
 	}
+	for (unsigned i = 0; i < d->ntasklets; i++) {
+		if (d->tasklets[i].resource[0] && strcmp(d->tasklets[i].resource, me) != 0)
+			continue;
+		if (grow((void **)&e->tasklets, e->ntasklets, sizeof *e->tasklets) < 0)
+			return -1;
+		struct edge_tasklet *t = &e->tasklets[e->ntasklets++];
+		snprintf(t->name, sizeof t->name, "%s", d->tasklets[i].name);
+		snprintf(t->fn, sizeof t->fn, "%s", d->tasklets[i].function);
+	}
 	return 0;
 }
 
@@ -125,6 +135,7 @@ void edge_rules_free(struct edge_rules *e)
 	free(e->exporters);
 	free(e->protos);
 	free(e->cfs);
+	free(e->tasklets);
 	memset(e, 0, sizeof *e);
 }
 
@@ -351,6 +362,16 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value)
 {
+	const struct edge_rules *er = &a->rules.edges;
+	for (unsigned i = 0; i < er->ntasklets; i++)
+		if (strcmp(er->tasklets[i].fn, call->hdr->callee) == 0) {
+			/* a tasklet: scheduled now, run later by tasklet.c */
+			int r = tasklet_schedule(a, er->tasklets[i].name, frame, len);
+			*action = r ? GOV_ACT_DENY : GOV_ACT_FORWARD;
+			*err = r ? -r : 0;
+			*value = r ? -1 : 0;
+			return 0;
+		}
 	char to_buf[GOV_NAME_MAX];
 	const char *to = callee_of(&a->rules.edges, call->hdr->callee);
 	if (to)
@@ -494,7 +515,7 @@ static void server_free(struct server *s)
  * process has closed its socket (it went away, or gave up on its WELCOME)
  * is taken off the list here rather than sent a call that would then count
  * as lost; it is freed when nobody holds it. */
-static struct server *pick_server(void)
+static struct server *pick_server(int prefer_idle)
 {
 	pthread_mutex_lock(&E.lock);
 	struct server **pp = &E.servers, *s;
@@ -504,6 +525,11 @@ static struct server *pick_server(void)
 		if (!s->users)
 			server_free(s);
 	}
+	for (struct server *t = s; prefer_idle && s && s->users && t; t = t->next)
+		if (!t->users && !t->dead) {
+			s = t;
+			break;
+		}
 	if (s)
 		s->users++;
 	pthread_mutex_unlock(&E.lock);
@@ -519,10 +545,10 @@ static void release_server(struct server *s)
 }
 
 /* Runs a CALL on a server: its status, with the result in rep and out. */
-static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
-			 struct gov_xcall_hdr *rep, void *out)
+static int run_on(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+		  struct gov_xcall_hdr *rep, void *out, int prefer_idle)
 {
-	struct server *s = pick_server();
+	struct server *s = pick_server(prefer_idle);
 	gov_xcall_init(rep, GOV_XCALL_RESULT);
 	rep->caller_epoch = h->caller_epoch;
 	rep->req_id = h->req_id;
@@ -566,6 +592,18 @@ static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const v
 	pthread_mutex_unlock(&s->lock);
 	release_server(s);
 	return rep->status;
+}
+
+static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+			 struct gov_xcall_hdr *rep, void *out)
+{
+	return run_on(a, h, body, rep, out, 0);
+}
+
+int edge_run_local(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+		   struct gov_xcall_hdr *rep, void *out)
+{
+	return run_on(a, h, body, rep, out, 1);
 }
 
 static struct dedup *dedup_get(uint64_t caller_epoch)
@@ -894,6 +932,8 @@ size_t edge_stats_json(char *out, size_t cap)
 		o += (size_t)snprintf(out + o, cap - o, "]");
 	if (o < cap)
 		o += cfs_stats_json(out + o, cap - o);
+	if (o < cap)
+		o += tasklet_stats_json(out + o, cap - o);
 	if (o < cap)
 		o += (size_t)snprintf(out + o, cap - o, "}");
 	return o < cap ? o : cap;
