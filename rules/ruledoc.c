@@ -332,6 +332,93 @@ static int parse_protocols(struct ctx *c, yaml_node_t *list)
 	return 0;
 }
 
+static int parse_cfs(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'cfs' must be a list of {from, to, weight}");
+	size_t n = seq_len(list);
+	c->d.cfs = calloc(n + 1, sizeof *c->d.cfs);
+	if (!c->d.cfs)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		struct gov_ruledoc_cfs *w = &c->d.cfs[i];
+		if (item->type != YAML_MAPPING_NODE)
+			return fail(c, item, "a cfs rule is a mapping {from, to, weight}");
+		w->pos = pos_of(item);
+		w->weight = GOV_CFS_WEIGHT_DEFAULT;
+		FOR_PAIRS(c, item, k, v) {
+			const char *key = scalar(k), *val = scalar(v);
+			if (key && strcmp(key, "from") == 0) {
+				if (name_field(c, v, "'from'", w->from) < 0)
+					return -1;
+			} else if (key && strcmp(key, "to") == 0) {
+				if (name_field(c, v, "'to'", w->to) < 0)
+					return -1;
+			} else if (key && strcmp(key, "weight") == 0) {
+				char *end = NULL;
+				errno = 0;
+				unsigned long x = val ? strtoul(val, &end, 10) : 0;
+				if (!val || !*val || *end || errno || *val == '-' || x < 1 ||
+				    x > GOV_CFS_WEIGHT_MAX)
+					return fail(c, v, "'weight' must be an integer from 1 to %u (got '%s')",
+						    GOV_CFS_WEIGHT_MAX, val ? val : "a list or mapping");
+				w->weight = (unsigned)x;
+			} else {
+				return fail(c, k, "unknown field '%s' in a cfs rule (from, to, weight)",
+					    key ? key : "?");
+			}
+		}
+		if (!w->from[0] || !w->to[0])
+			return fail(c, item, "a cfs rule needs from and to");
+		c->d.ncfs++;
+	}
+	return 0;
+}
+
+static int parse_tasklets(struct ctx *c, yaml_node_t *list)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "'tasklets' must be a list of {name, function, resource}");
+	size_t n = seq_len(list);
+	c->d.tasklets = calloc(n + 1, sizeof *c->d.tasklets);
+	if (!c->d.tasklets)
+		return fail(c, list, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		struct gov_ruledoc_tasklet *t = &c->d.tasklets[i];
+		if (item->type != YAML_MAPPING_NODE)
+			return fail(c, item, "a tasklet is a mapping {name, function, resource}");
+		t->pos = pos_of(item);
+		FOR_PAIRS(c, item, k, v) {
+			const char *key = scalar(k);
+			char *dst = NULL;
+			if (key && strcmp(key, "name") == 0)
+				dst = t->name;
+			else if (key && strcmp(key, "function") == 0)
+				dst = t->function;
+			else if (key && strcmp(key, "resource") == 0)
+				dst = t->resource;
+			else
+				return fail(c, k, "unknown field '%s' in a tasklet (name, function, resource)",
+					    key ? key : "?");
+			char what[16];
+			snprintf(what, sizeof what, "'%s'", key);
+			if (name_field(c, v, what, dst) < 0)
+				return -1;
+		}
+		if (!t->name[0] || !t->function[0])
+			return fail(c, item, "a tasklet needs name and function");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->d.tasklets[j].function, t->function) == 0 &&
+			    strcmp(c->d.tasklets[j].resource, t->resource) == 0)
+				return fail(c, item, "function '%s' is already tasklet '%s'", t->function,
+					    c->d.tasklets[j].name);
+		c->d.ntasklets++;
+	}
+	return 0;
+}
+
 /* A list of names, as a YAML sequence or one comma-separated scalar. */
 static int name_list(struct ctx *c, yaml_node_t *v, const char *what,
 		     char (**out)[GOV_NAME_MAX], unsigned *n)
@@ -642,11 +729,15 @@ static int parse_doc(struct ctx *c)
 			r = empty ? 0 : parse_protocols(c, v);
 		else if (strcmp(key, "resources") == 0)
 			r = empty ? 0 : parse_resources(c, v);
+		else if (strcmp(key, "cfs") == 0)
+			r = empty ? 0 : parse_cfs(c, v);
+		else if (strcmp(key, "tasklets") == 0)
+			r = empty ? 0 : parse_tasklets(c, v);
 		else if (strcmp(key, "dynamic") == 0)
 			dynamic = v; /* after verdicts: its rows come after theirs */
 		else
 			return fail(c, k, "unknown top-level field '%s' "
-				    "(name, verdicts, layers, edges, protocols, resources, dynamic)", key);
+				    "(name, verdicts, layers, edges, protocols, resources, cfs, tasklets, dynamic)", key);
 		if (r < 0)
 			return -1;
 	}
@@ -725,6 +816,8 @@ void gov_ruledoc_free(struct gov_ruledoc *d)
 	free(d->layers);
 	free(d->edges);
 	free(d->protocols);
+	free(d->cfs);
+	free(d->tasklets);
 	for (unsigned i = 0; i < d->nresources; i++) {
 		free(d->resources[i].refs);
 		free(d->resources[i].exports);

@@ -19,6 +19,10 @@
  *     protocols:                    # the protocol of an edge between resources
  *       - {from: httpclient, to: net-service, protocol: msgqueue}  # shm | msgqueue | unix | tcp
  *                                   #   tcp may add address: HOST:PORT (the callee agent's)
+ *     cfs:                          # weights of callers of a callee (docs/cfs.md)
+ *       - {from: billing, to: db-service, weight: 2048}   # default weight 1024
+ *     tasklets:                     # deferred calls run by the agent (docs/tasklet.md)
+ *       - {name: rx, function: nd_rx_bh, resource: net-driver}
  *     resources:                    # resources to register (checked like govctl register)
  *       - {name: vim, type: application, refs: [file-system], privilege: user, exports: []}
  *     dynamic:                      # dynamic rules (docs/dynrules.md)
@@ -55,6 +59,24 @@ struct gov_ruledoc_protocol {
 	struct gov_ruledoc_pos pos;
 };
 
+/* One entry of `cfs:`: the callee's agent dispatches forwarded calls in
+ * order of weighted virtual runtime; from's weight there (docs/cfs.md). */
+#define GOV_CFS_WEIGHT_DEFAULT 1024u
+#define GOV_CFS_WEIGHT_MAX 1048576u
+struct gov_ruledoc_cfs {
+	char from[GOV_NAME_MAX], to[GOV_NAME_MAX];
+	unsigned weight;                    /* 1 .. GOV_CFS_WEIGHT_MAX */
+	struct gov_ruledoc_pos pos;
+};
+
+/* One entry of `tasklets:`: a forwarded call of function is answered at
+ * once and run later by the agent, one at a time per name (docs/tasklet.md). */
+struct gov_ruledoc_tasklet {
+	char name[GOV_NAME_MAX], function[GOV_NAME_MAX];
+	char resource[GOV_NAME_MAX];        /* "" = every agent */
+	struct gov_ruledoc_pos pos;
+};
+
 struct gov_ruledoc_resource {
 	char name[GOV_NAME_MAX], type[GOV_NAME_MAX];
 	char (*refs)[GOV_NAME_MAX];
@@ -88,6 +110,10 @@ struct gov_ruledoc {
 	unsigned nedges;
 	struct gov_ruledoc_protocol *protocols;
 	unsigned nprotocols;
+	struct gov_ruledoc_cfs *cfs;
+	unsigned ncfs;
+	struct gov_ruledoc_tasklet *tasklets;
+	unsigned ntasklets;
 	struct gov_ruledoc_resource *resources;
 	unsigned nresources;
 	struct gov_ruledoc_dynamic *dyn;

@@ -38,7 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
+#include "cfs.h"
 #include "edge.h"
+#include "tasklet.h"
 #include "../xcall_io.h"
 
 /* ---- rules ---- */
@@ -83,6 +85,25 @@ int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char
 		p->proto = gov_xcall_proto_from_word(d->protocols[i].protocol);
 		snprintf(p->address, sizeof p->address, "%s", d->protocols[i].address);
 	}
+	for (unsigned i = 0; i < d->ncfs; i++) {
+		if (strcmp(d->cfs[i].to, me) != 0)
+			continue;
+		if (grow((void **)&e->cfs, e->ncfs, sizeof *e->cfs) < 0)
+			return -1;
+		struct edge_cfs *w = &e->cfs[e->ncfs++];
+		snprintf(w->from, sizeof w->from, "%s", d->cfs[i].from);
+		w->weight = d->cfs[i].weight;
+		e->cfs_on = 1;
+	}
+	for (unsigned i = 0; i < d->ntasklets; i++) {
+		if (d->tasklets[i].resource[0] && strcmp(d->tasklets[i].resource, me) != 0)
+			continue;
+		if (grow((void **)&e->tasklets, e->ntasklets, sizeof *e->tasklets) < 0)
+			return -1;
+		struct edge_tasklet *t = &e->tasklets[e->ntasklets++];
+		snprintf(t->name, sizeof t->name, "%s", d->tasklets[i].name);
+		snprintf(t->fn, sizeof t->fn, "%s", d->tasklets[i].function);
+	}
 	return 0;
 }
 
@@ -113,6 +134,8 @@ void edge_rules_free(struct edge_rules *e)
 	free(e->fwd);
 	free(e->exporters);
 	free(e->protos);
+	free(e->cfs);
+	free(e->tasklets);
 	memset(e, 0, sizeof *e);
 }
 
@@ -339,6 +362,16 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value)
 {
+	const struct edge_rules *er = &a->rules.edges;
+	for (unsigned i = 0; i < er->ntasklets; i++)
+		if (strcmp(er->tasklets[i].fn, call->hdr->callee) == 0) {
+			/* a tasklet: scheduled now, run later by tasklet.c */
+			int r = tasklet_schedule(a, er->tasklets[i].name, frame, len);
+			*action = r ? GOV_ACT_DENY : GOV_ACT_FORWARD;
+			*err = r ? -r : 0;
+			*value = r ? -1 : 0;
+			return 0;
+		}
 	char to_buf[GOV_NAME_MAX];
 	const char *to = callee_of(&a->rules.edges, call->hdr->callee);
 	if (to)
@@ -482,7 +515,7 @@ static void server_free(struct server *s)
  * process has closed its socket (it went away, or gave up on its WELCOME)
  * is taken off the list here rather than sent a call that would then count
  * as lost; it is freed when nobody holds it. */
-static struct server *pick_server(void)
+static struct server *pick_server(int prefer_idle)
 {
 	pthread_mutex_lock(&E.lock);
 	struct server **pp = &E.servers, *s;
@@ -492,6 +525,11 @@ static struct server *pick_server(void)
 		if (!s->users)
 			server_free(s);
 	}
+	for (struct server *t = s; prefer_idle && s && s->users && t; t = t->next)
+		if (!t->users && !t->dead) {
+			s = t;
+			break;
+		}
 	if (s)
 		s->users++;
 	pthread_mutex_unlock(&E.lock);
@@ -507,10 +545,10 @@ static void release_server(struct server *s)
 }
 
 /* Runs a CALL on a server: its status, with the result in rep and out. */
-static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
-			 struct gov_xcall_hdr *rep, void *out)
+static int run_on(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+		  struct gov_xcall_hdr *rep, void *out, int prefer_idle)
 {
-	struct server *s = pick_server();
+	struct server *s = pick_server(prefer_idle);
 	gov_xcall_init(rep, GOV_XCALL_RESULT);
 	rep->caller_epoch = h->caller_epoch;
 	rep->req_id = h->req_id;
@@ -556,6 +594,18 @@ static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const v
 	return rep->status;
 }
 
+static int run_on_server(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+			 struct gov_xcall_hdr *rep, void *out)
+{
+	return run_on(a, h, body, rep, out, 0);
+}
+
+int edge_run_local(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+		   struct gov_xcall_hdr *rep, void *out)
+{
+	return run_on(a, h, body, rep, out, 1);
+}
+
 static struct dedup *dedup_get(uint64_t caller_epoch)
 {
 	struct dedup *d = E.dedup;
@@ -570,9 +620,51 @@ static struct dedup *dedup_get(uint64_t caller_epoch)
 	return d;
 }
 
+/* Under a cfs rule naming this resource, a call waits for its caller's
+ * turn (cfs.c) before it runs; 0 = the caller has no cfs weight here, -1 =
+ * no cfs rule. The later entry for a caller wins, as for protocols. */
+static int cfs_weight(struct agent *a, const char *from)
+{
+	int w = -1;
+	pthread_rwlock_rdlock(&a->rules_lock);
+	const struct edge_rules *e = &a->rules.edges;
+	if (e->cfs_on)
+		w = 0;
+	for (unsigned i = 0; i < e->ncfs; i++)
+		if (strcmp(e->cfs[i].from, from) == 0)
+			w = (int)e->cfs[i].weight;
+	pthread_rwlock_unlock(&a->rules_lock);
+	return w;
+}
+
+/* run_on_server in cfs order when a cfs rule says so. Waiting longer than
+ * half the forward timeout answers NOT_RUN (EAGAIN): it certainly did not
+ * run, and the caller hears so before its own agent gives up. */
+static int run_scheduled(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
+			 const void *body, struct gov_xcall_hdr *rep, void *out)
+{
+	int w = cfs_weight(a, from);
+	if (w < 0)
+		return run_on_server(a, h, body, rep, out);
+	if (cfs_enter(from, E.timeout_ms / 2) < 0) {
+		gov_xcall_init(rep, GOV_XCALL_RESULT);
+		rep->caller_epoch = h->caller_epoch;
+		rep->req_id = h->req_id;
+		rep->status = GOV_XCALL_NOT_RUN;
+		rep->err = EAGAIN;
+		snprintf(rep->text, sizeof rep->text, "queued for %s longer than %d ms (cfs)",
+			 a->cfg.resource, E.timeout_ms / 2);
+		return rep->status;
+	}
+	uint64_t t0 = gov_now_ns();
+	int st = run_on_server(a, h, body, rep, out);
+	cfs_leave(from, (unsigned)w, gov_now_ns() - t0);
+	return st;
+}
+
 /* A CALL from a link: run it once, or answer a resend from memory. */
-static void handle_call(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
-			struct gov_xcall_hdr *rep, unsigned char *out)
+static void handle_call(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
+			const void *body, struct gov_xcall_hdr *rep, unsigned char *out)
 {
 	pthread_mutex_lock(&E.lock);
 	struct dedup *d = dedup_get(h->caller_epoch);
@@ -600,7 +692,7 @@ static void handle_call(struct agent *a, const struct gov_xcall_hdr *h, const vo
 		d->running = 1;
 	}
 	pthread_mutex_unlock(&E.lock);
-	run_on_server(a, h, body, rep, out);
+	run_scheduled(a, from, h, body, rep, out);
 	if (d && d->body) {
 		pthread_mutex_lock(&E.lock);
 		if (d->last_id == h->req_id) {
@@ -672,7 +764,7 @@ static void *link_thread(void *p)
 		}
 		if (h.type != GOV_XCALL_CALL)
 			continue;
-		handle_call(la.a, &h, in, &rep, out);
+		handle_call(la.a, from, &h, in, &rep, out);
 		if (edge_link_send(l, &rep, out, E.timeout_ms) < 0)
 			break;
 	}
@@ -837,6 +929,12 @@ size_t edge_stats_json(char *out, size_t cap)
 	}
 	pthread_mutex_unlock(&E.lock);
 	if (o < cap)
-		o += (size_t)snprintf(out + o, cap - o, "]}");
+		o += (size_t)snprintf(out + o, cap - o, "]");
+	if (o < cap)
+		o += cfs_stats_json(out + o, cap - o);
+	if (o < cap)
+		o += tasklet_stats_json(out + o, cap - o);
+	if (o < cap)
+		o += (size_t)snprintf(out + o, cap - o, "}");
 	return o < cap ? o : cap;
 }

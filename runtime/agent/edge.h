@@ -26,11 +26,23 @@ struct edge_proto {
 	int proto;             /* enum gov_xcall_proto */
 	char address[96];      /* tcp: HOST:PORT, or "" */
 };
+struct edge_cfs {
+	char from[GOV_NAME_MAX];
+	unsigned weight;
+};
+struct edge_tasklet {
+	char name[GOV_NAME_MAX], fn[GOV_NAME_MAX];
+};
 struct edge_rules {
 	struct edge_fwd *fwd, *exporters; /* exporters: fn -> resource declaring it */
 	unsigned nfwd, nexporters;
 	struct edge_proto *protos;        /* edges from this agent's resource */
 	unsigned nprotos;
+	struct edge_cfs *cfs;             /* cfs: weights of callers of this resource */
+	unsigned ncfs;
+	int cfs_on;                       /* any cfs: entry names this resource */
+	struct edge_tasklet *tasklets;    /* tasklets: of this resource (tasklet.c) */
+	unsigned ntasklets;
 };
 int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char *me);
 /* A registered resource's record from the store (/resources/NAME, JSON):
@@ -58,6 +70,12 @@ void edge_rules_changed(struct agent *a);
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value);
+/* Runs a CALL on a process of this resource that serves its exports,
+ * preferring one with no call in flight (tasklets run side by side).
+ * Returns the RESULT's status; the result is in rep and out
+ * (GOV_XCALL_BODY_MAX bytes). */
+int edge_run_local(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
+		   struct gov_xcall_hdr *rep, void *out);
 /* ,"xcall":{...} for the statistics: per edge and served. */
 size_t edge_stats_json(char *out, size_t cap);
 

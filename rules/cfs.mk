@@ -1,0 +1,21 @@
+# rules/cfs.mk - the cfs and tasklet rules (docs/cfs.md, docs/tasklet.md):
+# the scheduler on the callee's agent (runtime/agent/cfs.c), the tasklet
+# queues (runtime/agent/tasklet.c), their tests and bench/cfs. Both are
+# configured by rule documents' cfs: and tasklets: sections
+# (rules/ruledoc.c). libbsd-dev gives the red-black tree macros
+# (rules/deps.list).
+CFS_AGENT_OBJS := $(B)/obj/runtime/agent/cfs.o $(B)/obj/runtime/agent/tasklet.o
+$(GOVAGENT): $(CFS_AGENT_OBJS)
+
+# the callee's exports live in the test executable
+$(B)/tests/t_cfs.t: TEST_EXTRA_LIBS = -rdynamic
+
+# bench/cfs: N threads' task latency under cfs vs. direct (make bench BENCH=cfs)
+BENCH_CFS := $(B)/bench/cfs
+$(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines.c \
+              bench/ipc/baselines.h $(LIBGOVRT_SO) $(GOVAGENT)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_FLAGS) -rdynamic -o $@ bench/cfs/main.c bench/ipc/baselines.c \
+	  bench/common.c $(BENCH_LINK) -lrt -lpthread
+BENCHES += $(BENCH_CFS)
+$(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic

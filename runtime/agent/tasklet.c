@@ -1,0 +1,171 @@
+/* runtime/agent/tasklet.c - the tasklet rule: deferred callbacks a driver
+ * registers and its agent runs, one at a time per tasklet, different
+ * tasklets at the same time.
+ *
+ * A governed call of a function that the rules list under `tasklets:`
+ * reaches the agent as a forward (docs/tasklet.md); edge.c hands its frame
+ * here and answers the caller at once with 0. Each tasklet (by name) has a
+ * FIFO queue and one worker thread: the worker runs the queued calls in
+ * order, each through a serving process of this resource (edge_run_local,
+ * the generic invocation of docs/xcall.md), so a tasklet never runs twice
+ * at once; workers of different tasklets run side by side on different
+ * serving processes when there are several. A call that fails (no serving
+ * process, not exported, died) is logged and counted, not retried: a
+ * tasklet runs at most once per scheduling.
+ *
+ * Not here: which functions are tasklets (rules, edge.c) and the running
+ * itself (edge.c, runtime/invoke.c). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "tasklet.h"
+#include "../xcall_io.h"
+
+struct item {
+	struct item *next;
+	uint32_t len;
+	unsigned char frame[];
+};
+
+struct tasklet {
+	char name[GOV_NAME_MAX];
+	struct item *head, *tail;
+	unsigned long long scheduled, ran, failed, queued;
+	pthread_cond_t more;
+	struct tasklet *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct tasklet *list;
+	unsigned long long next_id;
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+struct worker_arg {
+	struct agent *a;
+	struct tasklet *t;
+};
+
+/* Takes the next call of t, waiting for one; T.lock held. */
+static struct item *next_item(struct tasklet *t)
+{
+	while (!t->head)
+		pthread_cond_wait(&t->more, &T.lock);
+	struct item *it = t->head;
+	t->head = it->next;
+	if (!t->head)
+		t->tail = NULL;
+	t->queued--;
+	return it;
+}
+
+static void *worker(void *p)
+{
+	struct worker_arg wa = *(struct worker_arg *)p;
+	free(p);
+	struct tasklet *t = wa.t;
+	void *out = malloc(GOV_XCALL_BODY_MAX);
+	for (;;) {
+		pthread_mutex_lock(&T.lock);
+		struct item *it = next_item(t);
+		uint64_t id = ++T.next_id;
+		pthread_mutex_unlock(&T.lock);
+		struct gov_xcall_hdr h, rep;
+		gov_xcall_init(&h, GOV_XCALL_CALL);
+		h.caller_epoch = wa.a->epoch;
+		h.req_id = id;
+		h.body_len = it->len;
+		int st = out ? edge_run_local(wa.a, &h, it->frame, &rep, out) : GOV_XCALL_NOT_RUN;
+		pthread_mutex_lock(&T.lock);
+		if (st == GOV_XCALL_OK)
+			t->ran++;
+		else
+			t->failed++;
+		pthread_mutex_unlock(&T.lock);
+		if (st != GOV_XCALL_OK)
+			agent_log("warning", "tasklet_failed", "resource=%s tasklet=%s function=%s "
+				  "error=\"%s\"", wa.a->cfg.resource, t->name,
+				  ((const struct gov_wire_req *)it->frame)->callee,
+				  out ? rep.text : "out of memory");
+		free(it);
+	}
+	return NULL;
+}
+
+/* T.lock held. The tasklet named name, made with its worker if new. */
+static struct tasklet *tasklet_get(struct agent *a, const char *name)
+{
+	struct tasklet *t = T.list;
+	while (t && strcmp(t->name, name) != 0)
+		t = t->next;
+	if (t)
+		return t;
+	struct worker_arg *wa = malloc(sizeof *wa);
+	if (!wa || !(t = calloc(1, sizeof *t))) {
+		free(wa);
+		return NULL;
+	}
+	snprintf(t->name, sizeof t->name, "%s", name);
+	pthread_cond_init(&t->more, NULL);
+	*wa = (struct worker_arg){ a, t };
+	pthread_t th;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&th, &at, worker, wa);
+	pthread_attr_destroy(&at);
+	if (r) {
+		free(wa);
+		free(t);
+		return NULL;
+	}
+	t->next = T.list;
+	T.list = t;
+	return t;
+}
+
+int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len)
+{
+	struct item *it = malloc(sizeof *it + len);
+	if (!it)
+		return -ENOMEM;
+	it->next = NULL;
+	it->len = len;
+	memcpy(it->frame, frame, len);
+	pthread_mutex_lock(&T.lock);
+	struct tasklet *t = tasklet_get(a, name);
+	if (!t) {
+		pthread_mutex_unlock(&T.lock);
+		free(it);
+		return -ENOMEM;
+	}
+	if (t->tail)
+		t->tail->next = it;
+	else
+		t->head = it;
+	t->tail = it;
+	t->scheduled++;
+	t->queued++;
+	pthread_cond_signal(&t->more);
+	pthread_mutex_unlock(&T.lock);
+	return 0;
+}
+
+size_t tasklet_stats_json(char *out, size_t cap)
+{
+	size_t o = 0;
+	pthread_mutex_lock(&T.lock);
+	o += (size_t)snprintf(out + o, cap - o, ",\"tasklets\":[");
+	for (struct tasklet *t = T.list; t && o < cap; t = t->next)
+		o += (size_t)snprintf(out + o, cap - o,
+				      "%s{\"name\":\"%s\",\"scheduled\":%llu,\"ran\":%llu,"
+				      "\"failed\":%llu,\"queued\":%llu}", t == T.list ? "" : ",",
+				      t->name, t->scheduled, t->ran, t->failed, t->queued);
+	pthread_mutex_unlock(&T.lock);
+	if (o < cap)
+		o += (size_t)snprintf(out + o, cap - o, "]");
+	return o < cap ? o : cap;
+}

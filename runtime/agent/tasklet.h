@@ -1,0 +1,18 @@
+/* runtime/agent/tasklet.h - tasklets in govagent (tasklet.c): calls a
+ * driver schedules are queued per tasklet name and run later, through a
+ * serving process of the agent's resource. Not the rules that say which
+ * functions are tasklets (rule documents' tasklets:, kept in edge_rules). */
+#ifndef GOV_AGENT_TASKLET_H
+#define GOV_AGENT_TASKLET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agent;
+/* Queues a copy of the call frame (len bytes, docs/wire.md) on tasklet
+ * name, starting its worker if it has none. 0, or -errno. */
+int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len);
+/* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued. */
+size_t tasklet_stats_json(char *out, size_t cap);
+
+#endif

@@ -1,0 +1,232 @@
+/* tests/t_tasklet.c - the tasklet rule end to end, with a real agent and
+ * real processes: this program (resource tk-drv, the driver) schedules
+ * calls of two tasklets, rx (tk_rx) and tx (tk_tx); its agent answers at
+ * once and runs them later through two serving processes of tk-drv, which
+ * record when each call started and ended.
+ *
+ *   scheduling returns 0 at once, before the call has run;
+ *   calls of one tasklet never overlap and run in the order scheduled;
+ *   calls of the two tasklets overlap (they run concurrently);
+ *   a tasklet whose function no process serves is logged and counted;
+ *   bad tasklets: sections are refused with where and why. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "gov/govrt.h"
+#include "harness.h"
+#include "ruledoc.h"
+#include "tap.h"
+
+#define DRV "tk-drv"
+#define PER 5          /* calls scheduled per tasklet */
+#define LOCAL (-7777)
+
+static int in_server, rec_fd = -1;
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* one line per call, written whole at its end: "NAME SEQ START END" */
+static long record(const char *name, long seq)
+{
+	if (!in_server)
+		return LOCAL;
+	long long t0 = mono_us();
+	usleep(30000);
+	char line[96];
+	int n = snprintf(line, sizeof line, "%s %ld %lld %lld\n", name, seq, t0, mono_us());
+	return write(rec_fd, line, (size_t)n) == n ? 0 : -1;
+}
+long tk_rx(long seq) { return record("rx", seq); }
+long tk_tx(long seq) { return record("tx", seq); }
+long tk_orphan(long seq) { return in_server ? seq : LOCAL; }
+
+static long s_rx(long seq) { return GOV_CALL("ll", tk_rx, seq); }
+static long s_tx(long seq) { return GOV_CALL("ll", tk_tx, seq); }
+static long s_orphan(long seq) { return GOV_CALL("ll", tk_orphan, seq); }
+
+static int serve_main(void)
+{
+	in_server = 1;
+	rec_fd = open(getenv("TK_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
+	char err[256];
+	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
+		return 1;
+	}
+	for (;;)
+		pause();
+}
+
+static const char *rules =
+	"verdicts:\n"
+	"  - {function: tk_rx, action: forward}\n"
+	"  - {function: tk_tx, action: forward}\n"
+	"  - {function: tk_orphan, action: forward}\n"
+	"tasklets:\n"
+	"  - {name: rx, function: tk_rx, resource: " DRV "}\n"
+	"  - {name: tx, function: tk_tx}\n"
+	"  - {name: orphan, function: tk_orphan}\n"
+	"  - {name: elsewhere, function: tk_rx, resource: another-driver}\n";
+
+static void bad_documents(void)
+{
+	static const struct { const char *what, *text, *where, *why; } cases[] = {
+		{ "tasklets that is not a list", "tasklets:\n  name: a\n", ":2:3:",
+		  "'tasklets' must be a list" },
+		{ "a tasklet that is not a mapping", "tasklets:\n  - a\n", ":2:5:", "is a mapping" },
+		{ "no function", "tasklets:\n  - {name: a}\n", ":2:5:", "needs name and function" },
+		{ "no name", "tasklets:\n  - {function: f}\n", ":2:5:", "needs name and function" },
+		{ "an unknown field", "tasklets:\n  - {name: a, function: f, prio: 3}\n", ":2:28:",
+		  "unknown field 'prio' in a tasklet" },
+		{ "a bad name", "tasklets:\n  - {name: 'a b', function: f}\n", ":2:12:",
+		  "'name' must be 1-63" },
+		{ "one function in two tasklets",
+		  "tasklets:\n  - {name: a, function: f}\n  - {name: b, function: f}\n", ":3:5:",
+		  "function 'f' is already tasklet 'a'" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct gov_ruledoc d;
+		char err[512] = "";
+		int r = gov_ruledoc_parse(cases[i].text, strlen(cases[i].text), "doc", &d, err, sizeof err);
+		ok(r < 0 && strstr(err, cases[i].where) && strstr(err, cases[i].why),
+		   "refused: %s (%s)", cases[i].what, err);
+		if (r == 0)
+			gov_ruledoc_free(&d);
+	}
+	struct gov_ruledoc d;
+	char err[512] = "";
+	int r = gov_ruledoc_parse(rules, strlen(rules), "doc", &d, err, sizeof err);
+	ok(r == 0 && d.ntasklets == 4 && strcmp(d.tasklets[0].resource, DRV) == 0 &&
+	   !d.tasklets[1].resource[0], "a good tasklets section parses (%s)", err);
+	if (r == 0)
+		gov_ruledoc_free(&d);
+}
+
+static pid_t start_server(char *self, const char *exports)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GOV_EXPORTS", exports, 1);
+		execl("/proc/self/exe", self, "serve", (char *)NULL);
+		_exit(127);
+	}
+	char needle[96];
+	snprintf(needle, sizeof needle, "event=server_connected resource=" DRV " pid=%d", (int)pid);
+	for (long long end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
+		char *log = agent_log_text(DRV);
+		int found = log && strstr(log, needle);
+		free(log);
+		if (found)
+			break;
+	}
+	return pid;
+}
+
+struct rec { char name[8]; long seq; long long t0, t1; };
+
+static int read_records(const char *path, struct rec *r, int max)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0;
+	while (f && n < max && fscanf(f, "%7s %ld %lld %lld", r[n].name, &r[n].seq, &r[n].t0,
+				      &r[n].t1) == 4)
+		n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main();
+	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
+	harness_reexec(argv, DRV, env);
+	char record_path[512], exports[512];
+	snprintf(record_path, sizeof record_path, "%s/record", harness_run_dir());
+	snprintf(exports, sizeof exports, "%s/" DRV ".exports", harness_run_dir());
+	setenv("TK_RECORD", record_path, 1);
+	FILE *f = fopen(exports, "w");
+	fputs("tk_rx ll\ntk_tx ll\n", f); /* tk_orphan: served by nobody */
+	fclose(f);
+
+	bad_documents();
+
+	pid_t agent = agent_start(DRV, rules, NULL);
+	ok(agent > 0 && wait_connected(1, 5000) == 0, "the driver is connected to its agent");
+	pid_t servers[2] = { start_server(argv[0], exports), start_server(argv[0], exports) };
+
+	long long t0 = mono_us();
+	long bad = 0;
+	for (long i = 1; i <= PER; i++)
+		bad += (s_rx(i) != 0) + (s_tx(i) != 0);
+	long long took = mono_us() - t0;
+	struct rec r[2 * PER + 4];
+	int early = read_records(record_path, r, 2 * PER + 4);
+	is_long(bad, 0, "every scheduling returned 0");
+	ok(early < 2 * PER, "scheduling did not wait for the calls (%d of %d ran, %lld us)", early,
+	   2 * PER, took);
+
+	int n = 0;
+	for (long long end = now_ms() + 10000; now_ms() < end && n < 2 * PER; usleep(20000))
+		n = read_records(record_path, r, 2 * PER + 4);
+	is_long(n, 2 * PER, "every scheduled call ran once");
+
+	int overlap_same = 0, order_ok = 1, overlap_other = 0;
+	long last[2] = { 0, 0 };
+	for (int i = 0; i < n; i++) {
+		int k = strcmp(r[i].name, "rx") != 0;
+		if (r[i].seq != last[k] + 1)
+			order_ok = 0;
+		last[k] = r[i].seq;
+		for (int j = 0; j < n; j++) {
+			if (i == j || r[i].t0 >= r[j].t1 || r[j].t0 >= r[i].t1)
+				continue;
+			if (strcmp(r[i].name, r[j].name) == 0)
+				overlap_same++;
+			else
+				overlap_other++;
+		}
+	}
+	is_long(overlap_same, 0, "calls of one tasklet never overlap");
+	ok(order_ok, "each tasklet ran its calls in the order scheduled");
+	ok(overlap_other > 0, "calls of rx and tx ran at the same time (%d overlaps)", overlap_other / 2);
+
+	is_long(s_orphan(7), 0, "a tasklet nobody serves is still scheduled");
+	int logged = 0;
+	for (long long end = now_ms() + 5000; now_ms() < end && !logged; usleep(20000)) {
+		char *log = agent_log_text(DRV);
+		logged = log && strstr(log, "event=tasklet_failed resource=" DRV " tasklet=orphan "
+				       "function=tk_orphan");
+		free(log);
+	}
+	ok(logged, "its failure is logged with the tasklet and function");
+
+	char *const sargv[] = { GOVAGENT_PATH, "--stats", DRV, NULL };
+	char *stats = NULL;
+	run_capture(sargv, &stats);
+	ok(stats && strstr(stats, "{\"name\":\"rx\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0}") &&
+	   strstr(stats, "{\"name\":\"orphan\",\"scheduled\":1,\"ran\":0,\"failed\":1,\"queued\":0}"),
+	   "govagent --stats counts per tasklet");
+	if (stats && !strstr(stats, "\"tasklets\""))
+		diag("%s", stats);
+	free(stats);
+
+	for (int i = 0; i < 2; i++) {
+		kill(servers[i], SIGKILL);
+		waitpid(servers[i], NULL, 0);
+	}
+	agent_stop(agent);
+	return done_testing();
+}
