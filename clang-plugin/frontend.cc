@@ -64,7 +64,7 @@ struct native_attr_info : public ParsedAttrInfo {
 		if (isa<FunctionDecl>(d))
 			return true;
 		DiagnosticsEngine &diags = s.getDiagnostics();
-		diags.Report(attr.getLoc(), diags.getCustomDiagID(DiagnosticsEngine::Warning,
+		diags.Report(attr.getLoc(), gov_warning_id(diags,
 			"'gov_native' attribute applies only to functions"));
 		return false;
 	}
@@ -116,7 +116,7 @@ public:
 		  header_matched(gov_opts.headers.size(), false)
 	{
 		DiagnosticsEngine &d = ctx.getDiagnostics();
-		warn_id = d.getCustomDiagID(DiagnosticsEngine::Warning, "%0");
+		warn_id = gov_warning_id(d, "%0");
 		remark_id = d.getCustomDiagID(DiagnosticsEngine::Remark, "%0");
 	}
 
@@ -578,23 +578,18 @@ void assigned_in(const Stmt *s, std::set<const VarDecl *> *out)
 		assigned_in(c, out);
 }
 
-/* A value GCC's register_value() accepts: a constant, a parameter or a
- * local variable nothing assigns after the register variable's assignment,
- * or a computed value (GCC puts it in a temporary first); not a load from
- * memory (a global, a member, through a pointer). */
-bool register_value_ok(ASTContext &ctx, const Expr *x, const std::set<const VarDecl *> &assigned)
+/* A value GCC's register_value() accepts. GCC gimplifies `r10 = X` into
+ * `tmp = X; r10 = tmp` unless X is a constant, a parameter or a local whose
+ * address is not taken, so anything else arrives in a fresh temporary and
+ * is accepted; a parameter or local must not be assigned between the
+ * register variable's assignment and the asm. */
+bool register_value_ok(const Expr *x, const std::set<const VarDecl *> &assigned)
 {
 	if (!x || x->isValueDependent())
 		return false;
-	if (x->isIntegerConstantExpr(ctx))
-		return true;
-	const Expr *bare = x->IgnoreParenImpCasts();
-	if (auto *r = dyn_cast<DeclRefExpr>(bare)) {
-		const VarDecl *v = dyn_cast<VarDecl>(r->getDecl());
-		return v && v->hasLocalStorage() && !v->hasAttr<AsmLabelAttr>() && !assigned.count(v);
-	}
-	return !isa<MemberExpr>(bare) && !isa<ArraySubscriptExpr>(bare) &&
-	       !(isa<UnaryOperator>(bare) && cast<UnaryOperator>(bare)->getOpcode() == UO_Deref);
+	auto *r = dyn_cast<DeclRefExpr>(x->IgnoreParenImpCasts());
+	const VarDecl *v = r ? dyn_cast<VarDecl>(r->getDecl()) : nullptr;
+	return !(v && v->hasLocalStorage() && assigned.count(v));
 }
 
 /* The register variable's last assignment before the asm, in the asm's own
@@ -617,12 +612,12 @@ bool register_assigned_here(ASTContext &ctx, const GCCAsmStmt *as, const VarDecl
 		if (auto *ds = dyn_cast<DeclStmt>(st))
 			for (const Decl *d : ds->decls())
 				if (d == var)
-					return register_value_ok(ctx, var->getInit(), assigned);
+					return register_value_ok(var->getInit(), assigned);
 		if (auto *bo = dyn_cast<BinaryOperator>(st))
 			if (bo->getOpcode() == BO_Assign)
 				if (auto *r = dyn_cast<DeclRefExpr>(bo->getLHS()->IgnoreParenImpCasts()))
 					if (r->getDecl() == var)
-						return register_value_ok(ctx, bo->getRHS(), assigned);
+						return register_value_ok(bo->getRHS(), assigned);
 		if (has_control_flow(st))
 			return false;
 		assigned_in(st, &assigned);
@@ -829,6 +824,19 @@ protected:
 };
 
 } // namespace
+
+/* A custom diagnostic keeps the level it was made with: clang applies -w
+ * and -Werror only to its own warnings. The plugin's warnings follow them,
+ * as the GCC plugin's do. */
+unsigned gov_warning_id(DiagnosticsEngine &d, const char *format)
+{
+	DiagnosticsEngine::Level level = DiagnosticsEngine::Warning;
+	if (d.getIgnoreAllWarnings())
+		level = DiagnosticsEngine::Ignored;
+	else if (d.getWarningsAsErrors())
+		level = DiagnosticsEngine::Error;
+	return d.getDiagnosticIDs()->getCustomDiagID((DiagnosticIDs::Level)level, format);
+}
 
 static FrontendPluginRegistry::Add<action> registered(GOV_PLUGIN_NAME,
 	"Rhodes: find call and syscall sites for govintercept's IR pass");

@@ -35,7 +35,7 @@ std::vector<SourceLocation> open_pushes;
 void warn(Preprocessor &pp, SourceLocation loc, const std::string &msg)
 {
 	DiagnosticsEngine &d = pp.getDiagnostics();
-	d.Report(loc, d.getCustomDiagID(DiagnosticsEngine::Warning, "%0"))
+	d.Report(loc, gov_warning_id(d, "%0"))
 		<< std::string(GOV_PLUGIN_NAME) + ": " + msg;
 }
 
@@ -136,6 +136,6 @@ bool gov_pragma_native(const FunctionDecl *fd, const SourceManager &sm)
 void gov_pragma_finish(DiagnosticsEngine &d)
 {
 	if (!open_pushes.empty())
-		d.Report(open_pushes.front(), d.getCustomDiagID(DiagnosticsEngine::Warning, "%0"))
+		d.Report(open_pushes.front(), gov_warning_id(d, "%0"))
 			<< std::string(GOV_PLUGIN_NAME) + ": '#pragma gov_native push' without a pop";
 }
