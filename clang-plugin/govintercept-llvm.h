@@ -2,6 +2,8 @@
  * share.
  *
  *   options.cc    the -mllvm -gov-* options, their checks and the help text
+ *   exports.cc    -gov-exports-of: govctl's export list as targets
+ *   pragma.cc     #pragma gov_native
  *   tables.cc     gov/libc.def and gov/syscalls.def as lookups
  *   frontend.cc   the clang half: the gov_native attribute and an AST pass
  *                 that finds every site of the unit and describes it
