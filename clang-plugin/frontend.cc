@@ -29,6 +29,7 @@
 #include "clang/AST/ASTConsumer.h"
 #include "clang/AST/Attr.h"
 #include "clang/AST/Mangle.h"
+#include "clang/AST/ParentMapContext.h"
 #include "clang/AST/RecursiveASTVisitor.h"
 #include "clang/Basic/SourceManager.h"
 #include "clang/Frontend/CompilerInstance.h"
@@ -63,7 +64,7 @@ struct native_attr_info : public ParsedAttrInfo {
 		if (isa<FunctionDecl>(d))
 			return true;
 		DiagnosticsEngine &diags = s.getDiagnostics();
-		diags.Report(attr.getLoc(), diags.getCustomDiagID(DiagnosticsEngine::Warning,
+		diags.Report(attr.getLoc(), gov_warning_id(diags,
 			"'gov_native' attribute applies only to functions"));
 		return false;
 	}
@@ -111,10 +112,11 @@ class site_finder {
 public:
 	site_finder(CompilerInstance &ci, ASTContext &ctx)
 		: ci(ci), ctx(ctx), sm(ctx.getSourceManager()), names(ctx),
-		  glob_matched(gov_opts.targets.size(), false)
+		  glob_matched(gov_opts.targets.size(), false),
+		  header_matched(gov_opts.headers.size(), false)
 	{
 		DiagnosticsEngine &d = ctx.getDiagnostics();
-		warn_id = d.getCustomDiagID(DiagnosticsEngine::Warning, "%0");
+		warn_id = gov_warning_id(d, "%0");
 		remark_id = d.getCustomDiagID(DiagnosticsEngine::Remark, "%0");
 	}
 
@@ -126,6 +128,7 @@ public:
 	SourceManager &sm;
 	ASTNameGenerator names;
 	std::vector<bool> glob_matched;
+	std::vector<bool> header_matched;
 	unsigned warn_id, remark_id;
 
 	/* the function being walked */
@@ -243,7 +246,8 @@ void site_finder::describe(gov_site_desc &d, SourceLocation loc)
 void site_finder::function(FunctionDecl *fd)
 {
 	if (!fd->doesThisDeclarationHaveABody() || fd->isDependentContext() ||
-	    fd->isInvalidDecl() || is_native(fd) || fd->hasAttr<NakedAttr>() ||
+	    fd->isInvalidDecl() || is_native(fd) || gov_pragma_native(fd, sm) ||
+	    fd->hasAttr<NakedAttr>() ||
 	    sm.isInSystemHeader(sm.getExpansionLoc(fd->getLocation())))
 		return;
 	caller = fd;
@@ -319,8 +323,11 @@ bool site_finder::match_targets(FunctionDecl *fd, bool *named)
 			if (r)
 				real = r;
 			free(r);
-			for (const std::string &h : gov_opts.headers)
-				hit |= real == h;
+			for (size_t i = 0; i < gov_opts.headers.size(); i++)
+				if (real == gov_opts.headers[i]) {
+					hit = true;
+					header_matched[i] = true;
+				}
 		}
 	}
 	return hit;
@@ -415,7 +422,11 @@ void site_finder::call(CallExpr *ce)
 	call_types(ctx, ce, fd, &params, &args);
 	const char *why = nullptr;
 	bool quiet = false;
-	if (fd->isNoReturn()) {
+	if (libc_linkage && name == "alloca") {
+		/* the slow path would allocate in its own frame, and clang emits
+		 * alloca as an instruction: no library function to call */
+		why = "it allocates in its caller's frame (alloca)";
+	} else if (fd->isNoReturn()) {
 		quiet = true;
 		why = "it does not return";
 	} else if (returns_twice(fd)) {
@@ -507,6 +518,119 @@ bool hard_register(const Expr *e)
 	return v && v->getStorageClass() == SC_Register && v->hasAttr<AsmLabelAttr>();
 }
 
+/* The register a local register variable lives in ("r10"), or "". */
+std::string register_of(const Expr *e)
+{
+	const DeclRefExpr *ref = dyn_cast<DeclRefExpr>(e->IgnoreParenImpCasts());
+	const VarDecl *v = ref ? dyn_cast<VarDecl>(ref->getDecl()) : nullptr;
+	if (!v || v->getStorageClass() != SC_Register || !v->hasAttr<AsmLabelAttr>())
+		return "";
+	std::string r = v->getAttr<AsmLabelAttr>()->getLabel().str();
+	r.erase(0, r.find_first_not_of("*%"));
+	return r;
+}
+
+/* Statements that end a basic block in GCC's CFG: the register variable's
+ * assignment must be in the asm's own block, as the GCC plugin requires. */
+bool has_control_flow(const Stmt *s)
+{
+	if (!s)
+		return false;
+	if (isa<IfStmt>(s) || isa<ForStmt>(s) || isa<WhileStmt>(s) || isa<DoStmt>(s) ||
+	    isa<SwitchStmt>(s) || isa<GotoStmt>(s) || isa<IndirectGotoStmt>(s) ||
+	    isa<LabelStmt>(s) || isa<SwitchCase>(s) || isa<ReturnStmt>(s) ||
+	    isa<BreakStmt>(s) || isa<ContinueStmt>(s) || isa<AbstractConditionalOperator>(s) ||
+	    isa<CXXTryStmt>(s) || isa<CXXThrowExpr>(s) || isa<StmtExpr>(s))
+		return true;
+	if (auto *bo = dyn_cast<BinaryOperator>(s))
+		if (bo->isLogicalOp())
+			return true;
+	for (const Stmt *c : s->children())
+		if (has_control_flow(c))
+			return true;
+	return false;
+}
+
+/* The variables a statement may assign: plain and compound assignments,
+ * ++ and --, asm outputs; a variable whose address is taken counts too. */
+void assigned_in(const Stmt *s, std::set<const VarDecl *> *out)
+{
+	if (!s)
+		return;
+	const Expr *target = nullptr;
+	if (auto *bo = dyn_cast<BinaryOperator>(s)) {
+		if (bo->isAssignmentOp())
+			target = bo->getLHS();
+	} else if (auto *uo = dyn_cast<UnaryOperator>(s)) {
+		if (uo->isIncrementDecrementOp() || uo->getOpcode() == UO_AddrOf)
+			target = uo->getSubExpr();
+	} else if (auto *as = dyn_cast<GCCAsmStmt>(s)) {
+		for (unsigned i = 0; i < as->getNumOutputs(); i++)
+			if (auto *r = dyn_cast<DeclRefExpr>(as->getOutputExpr(i)->IgnoreParenImpCasts()))
+				if (auto *v = dyn_cast<VarDecl>(r->getDecl()))
+					out->insert(v);
+	}
+	if (target)
+		if (auto *r = dyn_cast<DeclRefExpr>(target->IgnoreParenImpCasts()))
+			if (auto *v = dyn_cast<VarDecl>(r->getDecl()))
+				out->insert(v);
+	for (const Stmt *c : s->children())
+		assigned_in(c, out);
+}
+
+/* A value GCC's register_value() accepts. GCC gimplifies `r10 = X` into
+ * `tmp = X; r10 = tmp` unless X is a constant, a parameter or a local whose
+ * address is not taken, so anything else arrives in a fresh temporary and
+ * is accepted; a parameter or local must not be assigned between the
+ * register variable's assignment and the asm. */
+bool register_value_ok(const Expr *x, const std::set<const VarDecl *> &assigned)
+{
+	if (!x || x->isValueDependent())
+		return false;
+	auto *r = dyn_cast<DeclRefExpr>(x->IgnoreParenImpCasts());
+	const VarDecl *v = r ? dyn_cast<VarDecl>(r->getDecl()) : nullptr;
+	return !(v && v->hasLocalStorage() && assigned.count(v));
+}
+
+/* The register variable's last assignment before the asm, in the asm's own
+ * block with no control flow in between, gives an acceptable value. */
+bool register_assigned_here(ASTContext &ctx, const GCCAsmStmt *as, const VarDecl *var)
+{
+	auto parents = ctx.getParents(*as);
+	const CompoundStmt *block = parents.empty() ? nullptr : parents[0].get<CompoundStmt>();
+	if (!block)
+		return false;
+	std::vector<const Stmt *> before;
+	for (const Stmt *c : block->body()) {
+		if (c == as)
+			break;
+		before.push_back(c);
+	}
+	std::set<const VarDecl *> assigned;
+	for (size_t i = before.size(); i-- > 0;) {
+		const Stmt *st = before[i];
+		if (auto *ds = dyn_cast<DeclStmt>(st))
+			for (const Decl *d : ds->decls())
+				if (d == var)
+					return register_value_ok(var->getInit(), assigned);
+		if (auto *bo = dyn_cast<BinaryOperator>(st))
+			if (bo->getOpcode() == BO_Assign)
+				if (auto *r = dyn_cast<DeclRefExpr>(bo->getLHS()->IgnoreParenImpCasts()))
+					if (r->getDecl() == var)
+						return register_value_ok(bo->getRHS(), assigned);
+		if (has_control_flow(st))
+			return false;
+		assigned_in(st, &assigned);
+	}
+	return false;
+}
+
+const VarDecl *var_of(const Expr *e)
+{
+	const DeclRefExpr *ref = dyn_cast<DeclRefExpr>(e->IgnoreParenImpCasts());
+	return ref ? dyn_cast<VarDecl>(ref->getDecl()) : nullptr;
+}
+
 void site_finder::inline_asm(GCCAsmStmt *as)
 {
 	std::string text = as->getAsmString()->getString().str();
@@ -514,8 +638,12 @@ void site_finder::inline_asm(GCCAsmStmt *as)
 		return;
 	SourceLocation loc = as->getAsmLoc();
 
-	/* the one safe form, as in the GCC plugin: "syscall" : "=a"(ret) :
-	 * "a"/"0"(NR), "D", "S", "d" : "rcx", "r11" */
+	/* the safe forms, as in the GCC plugin: "syscall" : "=a"(ret) :
+	 * "a"/"0"(NR), "D", "S", "d", and "r" operands that are local register
+	 * variables in r10, r8, r9 : "rcx", "r11". The IR passes a register
+	 * variable's value as the asm's operand ({r10}), so the rewriting is
+	 * the same as for "D"; the conditions on its assignment are GCC's, for
+	 * the same sites and warnings. */
 	text.erase(0, text.find_first_not_of(" \t\n"));
 	size_t last = text.find_last_not_of(" \t\n;");
 	text.erase(last == std::string::npos ? 0 : last + 1);
@@ -535,24 +663,30 @@ void site_finder::inline_asm(GCCAsmStmt *as)
 		     ctx.getTypeSize(t) == 64 && !hard_register(out);
 	}
 	int sysno = -1;
-	int ops[3] = { -1, -1, -1 };
+	int ops[6] = { -1, -1, -1, -1, -1, -1 };
 	for (unsigned i = 0; ok && i < as->getNumInputs(); i++) {
 		std::string con = as->getInputConstraint(i).str();
 		const Expr *value = as->getInputExpr(i);
+		std::string reg = register_of(value);
+		int word = con == "D" ? 0 : con == "S" ? 1 : con == "d" ? 2
+			 : con != "r" ? -1 : reg == "r10" ? 3 : reg == "r8" ? 4 : reg == "r9" ? 5 : -1;
 		if (con == "a" || con == "0") {
 			Expr::EvalResult nr;
 			ok = sysno < 0 && !value->isValueDependent() && value->EvaluateAsInt(nr, ctx);
 			if (ok)
 				sysno = (int)nr.Val.getInt().getExtValue();
-		} else if (con == "D" || con == "S" || con == "d") {
-			int word = con == "D" ? 0 : con == "S" ? 1 : 2;
-			QualType t = value->getType().getCanonicalType();
-			ok = ops[word] < 0 && (t->isIntegralOrEnumerationType() || t->isPointerType()) &&
-			     ctx.getTypeSize(t) <= 64 && !hard_register(value);
-			ops[word] = i;
-		} else {
-			ok = false;
+			continue;
 		}
+		QualType t = value->getType().getCanonicalType();
+		ok = word >= 0 && ops[word] < 0 &&
+		     (t->isIntegralOrEnumerationType() || t->isPointerType()) &&
+		     ctx.getTypeSize(t) <= 64;
+		if (ok && word >= 3)
+			ok = register_assigned_here(ctx, as, var_of(value));
+		else if (ok)
+			ok = !hard_register(value);
+		if (ok)
+			ops[word] = i;
 	}
 	PresumedLoc p = sm.getPresumedLoc(sm.getExpansionLoc(loc));
 	if (!ok || sysno < 0) {
@@ -563,7 +697,7 @@ void site_finder::inline_asm(GCCAsmStmt *as)
 	}
 	if (!gov_syscall_selected(sysno, nullptr))
 		return;
-	int n = 3;
+	int n = 6;
 	while (n > 0 && ops[n - 1] < 0)
 		n--;
 	gov_site_desc d;
@@ -575,23 +709,58 @@ void site_finder::inline_asm(GCCAsmStmt *as)
 	d.callee_ir = "";
 	d.types = std::string(n + 1, GOV_T_LONG);
 	d.nwords = n;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 6; i++)
 		d.asm_ops[i] = i < n ? ops[i] : -1;
 	d.named = true;
 	describe(d, loc);
 	found.push_back(d);
 }
 
+/* "'a', 'b'" */
+std::string quoted_list(const std::vector<std::string> &names)
+{
+	std::string out;
+	for (const std::string &n : names)
+		out += (out.empty() ? "'" : ", '") + n + "'";
+	return out;
+}
+
+/*
+ * Targets that matched nothing, as in the GCC plugin: one warning per unit
+ * for the names and globs of -gov-targets and for each -gov-targets-header
+ * that declared no callee (typed for this build: a typo there would
+ * silently instrument nothing); the bulk lists (-gov-targets-file,
+ * -gov-exports-of) name far more functions than one unit calls, so their
+ * misses are remarks with -gov-verbose only.
+ */
 void site_finder::finish()
 {
-	if (gov_opts.verbose) {
-		if (!ctx.getDiagnostics().hasErrorOccurred())
-			for (size_t i = 0; i < gov_opts.targets.size(); i++)
-				if (!glob_matched[i])
-					ctx.getDiagnostics().Report(warn_id)
-						<< std::string(GOV_PLUGIN_NAME) + ": target '" +
-						   gov_opts.targets[i] + "' matches no function called in " +
-						   gov_this_unit.main_file;
+	DiagnosticsEngine &diags = ctx.getDiagnostics();
+	if (diags.hasErrorOccurred())
+		return;
+	const std::string &unit = gov_this_unit.main_file;
+	std::vector<std::string> named;
+	for (size_t i = 0; i < gov_opts.targets.size(); i++)
+		if (!glob_matched[i] && gov_opts.target_origins[i] == GOV_TARGET_FROM_OPTION)
+			named.push_back(gov_opts.targets[i]);
+	if (!named.empty() && gov_opts.warn_unmatched)
+		diags.Report(warn_id) << std::string(GOV_PLUGIN_NAME) + ": targets= " +
+			quoted_list(named) + " matched no function called in " + unit +
+			" (-gov-unmatched=ignore silences this)";
+	for (size_t i = 0; i < gov_opts.headers.size(); i++)
+		if (!header_matched[i] && gov_opts.warn_unmatched)
+			diags.Report(warn_id) << std::string(GOV_PLUGIN_NAME) + ": targets-header '" +
+				gov_opts.header_args[i] + "' declares no function called in " + unit +
+				" (-gov-unmatched=ignore silences this)";
+	if (!gov_opts.verbose)
+		return;
+	for (size_t i = 0; i < gov_opts.targets.size(); i++) {
+		gov_target_origin o = gov_opts.target_origins[i];
+		if (!glob_matched[i] && o != GOV_TARGET_FROM_OPTION)
+			diags.Report(remark_id) << std::string(GOV_PLUGIN_NAME) + ": " +
+				(o == GOV_TARGET_FROM_FILE ? "targets-file" : "exports-of") +
+				" target '" + gov_opts.targets[i] + "' matches no function called in " +
+				unit;
 	}
 }
 
@@ -604,6 +773,7 @@ public:
 		function_walker w(f);
 		w.TraverseDecl(ctx.getTranslationUnitDecl());
 		f.finish();
+		gov_pragma_finish(ctx.getDiagnostics());
 	}
 
 private:
@@ -654,6 +824,19 @@ protected:
 };
 
 } // namespace
+
+/* A custom diagnostic keeps the level it was made with: clang applies -w
+ * and -Werror only to its own warnings. The plugin's warnings follow them,
+ * as the GCC plugin's do. */
+unsigned gov_warning_id(DiagnosticsEngine &d, const char *format)
+{
+	DiagnosticsEngine::Level level = DiagnosticsEngine::Warning;
+	if (d.getIgnoreAllWarnings())
+		level = DiagnosticsEngine::Ignored;
+	else if (d.getWarningsAsErrors())
+		level = DiagnosticsEngine::Error;
+	return d.getDiagnosticIDs()->getCustomDiagID((DiagnosticIDs::Level)level, format);
+}
 
 static FrontendPluginRegistry::Add<action> registered(GOV_PLUGIN_NAME,
 	"Rhodes: find call and syscall sites for govintercept's IR pass");

@@ -2,6 +2,8 @@
  * share.
  *
  *   options.cc    the -mllvm -gov-* options, their checks and the help text
+ *   exports.cc    -gov-exports-of: govctl's export list as targets
+ *   pragma.cc     #pragma gov_native
  *   tables.cc     gov/libc.def and gov/syscalls.def as lookups
  *   frontend.cc   the clang half: the gov_native attribute and an AST pass
  *                 that finds every site of the unit and describes it
@@ -31,10 +33,19 @@
 
 enum gov_syscall_mode { GOV_SYSCALLS_NONE, GOV_SYSCALLS_ALL, GOV_SYSCALLS_LIST };
 
+/* where a target came from: what was typed for this build warns when it
+ * matches nothing, the bulk lists only get a remark with -gov-verbose */
+enum gov_target_origin { GOV_TARGET_FROM_OPTION, GOV_TARGET_FROM_FILE, GOV_TARGET_FROM_EXPORTS };
+
 struct gov_options {
 	std::string resource;
-	std::vector<std::string> targets;     /* targets= and targets-file= globs */
+	std::vector<std::string> targets;     /* targets, targets-file, exports-of */
+	std::vector<gov_target_origin> target_origins;  /* one per target */
 	std::vector<std::string> headers;     /* targets-header=, canonical paths */
+	std::vector<std::string> header_args; /* ... as the user spelled them */
+	std::vector<std::string> exports_of;  /* resources */
+	std::string store, govctl;            /* for exports-of */
+	bool warn_unmatched = true;
 	gov_syscall_mode syscalls = GOV_SYSCALLS_NONE;
 	std::set<std::string> syscall_names;
 	std::string list_path;
@@ -46,6 +57,9 @@ extern gov_options gov_opts;
 /* Reads the -mllvm options into gov_opts; each problem is one line in
  * *errors ("what: why"). Called once per compilation by the front end. */
 void gov_load_options(std::vector<std::string> *errors);
+void gov_add_target(const std::string &glob, gov_target_origin origin);
+/* exports-of: runs govctl once per resource, adds the names as targets */
+void gov_load_exports(std::vector<std::string> *errors);
 extern const char gov_help_text[];
 
 /* ---- tables.cc ---- */
@@ -79,7 +93,8 @@ struct gov_site_desc {
 	std::set<std::string> caller_ir;  /* IR names of the enclosing function */
 	std::string callee_ir;            /* IR name of the callee; "" for asm */
 	unsigned first_arg = 0;           /* syscall(2): the number stays */
-	int asm_ops[3] = { -1, -1, -1 };  /* asm: input operand per word */
+	int asm_ops[6] = { -1, -1, -1, -1, -1, -1 };  /* asm: input operand per
+						       * word, -1: none (zero) */
 	unsigned nwords = 0;              /* words the site passes */
 	bool used = false;                /* matched to an IR call */
 	bool named = false;               /* the user named the callee: warn

@@ -40,8 +40,18 @@ static cl::opt<std::string> opt_resource("gov-resource", cl::cat(category),
 	cl::value_desc("NAME"), cl::desc("govintercept: the module's resource"));
 static cl::opt<std::string> opt_list("gov-list", cl::cat(category), cl::value_desc("PATH"),
 	cl::desc("govintercept: append one line per site to PATH"));
+static cl::list<std::string> opt_exports_of("gov-exports-of", cl::ZeroOrMore, cl::cat(category),
+	cl::value_desc("RESOURCE"),
+	cl::desc("govintercept: calls to every function RESOURCE exports (govctl exports)"));
+static cl::opt<std::string> opt_store("gov-store", cl::cat(category), cl::value_desc("URL"),
+	cl::desc("govintercept: the rule store -gov-exports-of asks"));
+static cl::opt<std::string> opt_govctl("gov-govctl", cl::cat(category), cl::value_desc("PATH"),
+	cl::desc("govintercept: the govctl -gov-exports-of runs"));
+static cl::opt<std::string> opt_unmatched("gov-unmatched", cl::cat(category),
+	cl::value_desc("warn|ignore"),
+	cl::desc("govintercept: a warning for targets that match nothing, or none"));
 static cl::opt<bool> opt_verbose("gov-verbose", cl::cat(category),
-	cl::desc("govintercept: a remark per site, a warning per unmatched target"));
+	cl::desc("govintercept: a remark per site and per unmatched bulk-list target"));
 static cl::opt<bool> opt_verify("gov-verify", cl::cat(category),
 	cl::desc("govintercept: run LLVM's IR verifier after the rewriting"));
 static cl::opt<bool> opt_help("gov-help", cl::cat(category),
@@ -61,14 +71,23 @@ const char gov_help_text[] =
 	"                           calls to glibc syscall wrappers, syscall(2) with a constant\n"
 	"                           number and inline asm syscalls, for all syscalls, none\n"
 	"                           (the default) or the named syscalls or wrappers\n"
+	"  -gov-exports-of=RESOURCE calls to every function RESOURCE exports, as the rule store\n"
+	"                           lists them (govctl exports RESOURCE); repeatable\n"
+	"  -gov-store=URL           the rule store for exports-of (default: GOV_STORE, as govctl)\n"
+	"  -gov-govctl=PATH         the govctl to run (default: beside the plugin, else PATH)\n"
 	"  -gov-resource=NAME       the resource the module belongs to (GOV_RESOURCE overrides)\n"
 	"  -gov-list=PATH           append one line per site: id kind caller callee file:line\n"
-	"  -gov-verbose             a remark per site, and a warning for each target glob that\n"
-	"                           matches no callee of the unit (silent otherwise)\n"
+	"  -gov-unmatched=warn|ignore\n"
+	"                           a -gov-targets name or glob, or a -gov-targets-header, that\n"
+	"                           matches no callee of the unit: one warning per unit (the\n"
+	"                           default), or none\n"
+	"  -gov-verbose             a remark per site, and per targets-file or exports-of name\n"
+	"                           that matches no callee of the unit\n"
 	"  -gov-verify              run LLVM's IR verifier on the module after the rewriting\n"
 	"  -gov-help                print this text\n"
 	"__attribute__((gov_native)) (or annotate(\"gov_native\")) on a function keeps its own\n"
-	"body uninstrumented. clang-plugin/README.md is the manual.\n";
+	"body uninstrumented; so do #pragma gov_native(NAME[, NAME...]) and\n"
+	"#pragma gov_native push ... pop. clang-plugin/README.md is the manual.\n";
 
 /* Splits at ':' but keeps C++'s '::' inside an item. */
 static std::vector<std::string> split_list(const std::string &s)
@@ -112,7 +131,7 @@ static void read_targets_file(const std::string &path, std::vector<std::string> 
 		while (n && strchr(" \t\r\n", s[n - 1]))
 			s[--n] = 0;
 		if (n)
-			gov_opts.targets.push_back(s);
+			gov_add_target(s, GOV_TARGET_FROM_FILE);
 	}
 	if (!f || ferror(f))
 		errors->push_back("cannot read targets-file '" + path + "': " + strerror(errno));
@@ -139,6 +158,12 @@ static void syscalls_option(const std::string &value, std::vector<std::string> *
 	}
 }
 
+void gov_add_target(const std::string &glob, gov_target_origin origin)
+{
+	gov_opts.targets.push_back(glob);
+	gov_opts.target_origins.push_back(origin);
+}
+
 void gov_load_options(std::vector<std::string> *errors)
 {
 	gov_opts = gov_options();
@@ -149,16 +174,33 @@ void gov_load_options(std::vector<std::string> *errors)
 	for (const std::string &v : opt_targets)
 		for (const std::string &glob : split_list(v))
 			if (!glob.empty())
-				gov_opts.targets.push_back(glob);
+				gov_add_target(glob, GOV_TARGET_FROM_OPTION);
 	for (const std::string &path : opt_targets_file)
 		read_targets_file(path, errors);
 	for (const std::string &h : opt_targets_header) {
 		char *real = realpath(h.c_str(), NULL);
 		if (!real || access(real, R_OK) != 0)
 			errors->push_back("cannot read targets-header '" + h + "': " + strerror(errno));
-		else
+		else {
 			gov_opts.headers.push_back(real);
+			gov_opts.header_args.push_back(h);
+		}
 		free(real);
+	}
+	for (const std::string &r : opt_exports_of) {
+		if (resource_name_ok(r))
+			gov_opts.exports_of.push_back(r);
+		else
+			errors->push_back("-gov-exports-of='" + r + "': a resource name is "
+					  "1-63 of A-Z a-z 0-9 . _ - and does not start with '.'");
+	}
+	gov_opts.store = opt_store;
+	gov_opts.govctl = opt_govctl;
+	if (opt_unmatched.getNumOccurrences()) {
+		if (opt_unmatched != "warn" && opt_unmatched != "ignore")
+			errors->push_back("-gov-unmatched='" + opt_unmatched + "': the value is "
+					  "'warn' or 'ignore'");
+		gov_opts.warn_unmatched = opt_unmatched != "ignore";
 	}
 	syscalls_option(opt_syscalls, errors);
 	if (opt_resource.getNumOccurrences()) {
@@ -173,4 +215,7 @@ void gov_load_options(std::vector<std::string> *errors)
 			errors->push_back("option '-gov-list' needs a value (-mllvm -gov-list=PATH)");
 		gov_opts.list_path = opt_list;
 	}
+	/* after every option: -gov-store and -gov-govctl apply */
+	if (errors->empty())
+		gov_load_exports(errors);
 }

@@ -239,8 +239,8 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 		call_var = b.CreateAlloca(e.call_ty, nullptr, "gov.call");
 		call_var->setAlignment(Align(8));
 	}
-	/* the operands packed in the words */
-	std::vector<unsigned> ops;
+	/* the operands packed in the words; -1: an asm word not passed (zero) */
+	std::vector<int> ops;
 	if (cb->isInlineAsm()) {
 		for (unsigned i = 0; i < d.nwords; i++)
 			ops.push_back(d.asm_ops[i]);
@@ -276,6 +276,8 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 	b.SetInsertPoint(slow);
 	b.CreateStore(ConstantAggregateZero::get(e.call_ty), call_var);
 	for (unsigned i = 0; i < ops.size(); i++) {
+		if (ops[i] < 0)
+			continue;
 		Value *a = cb->getArgOperand(ops[i]);
 		b.CreateStore(a, word_ptr(b, i, a->getType()));
 	}
@@ -287,6 +289,8 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 	b.SetInsertPoint(native);
 	CallBase *again = cast<CallBase>(cb->clone());
 	for (unsigned i = 0; i < ops.size(); i++) {
+		if (ops[i] < 0)
+			continue;
 		Type *t = cb->getArgOperand(ops[i])->getType();
 		again->setArgOperand(ops[i], b.CreateLoad(t, word_ptr(b, i, t), "gov.arg"));
 	}

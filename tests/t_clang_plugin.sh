@@ -255,7 +255,10 @@ run clang $cgp -mllvm -gov-list= -c empty.c
 [ $rc -ne 0 ] && has "option '-gov-list' needs a value" "$tmp/err"
 ok $? "an option without its value is an error"
 run clang $cgp $(m help) -c empty.c -o empty.o
-[ $rc -eq 0 ] && has "-gov-targets=GLOB" "$tmp/err" && has "-gov-list=PATH" "$tmp/err" && [ -s empty.o ]
+[ $rc -eq 0 ] && has "-gov-targets=GLOB" "$tmp/err" && has "-gov-list=PATH" "$tmp/err" && [ -s empty.o ] &&
+	has "-gov-exports-of=RESOURCE" "$tmp/err" && has "-gov-store=URL" "$tmp/err" &&
+	has "-gov-govctl=PATH" "$tmp/err" && has "-gov-unmatched=warn|ignore" "$tmp/err" &&
+	has "#pragma gov_native(NAME" "$tmp/err"
 ok $? "-gov-help prints the options and compiles on"
 run clang -fpass-plugin="$plugin" -Xclang -load -Xclang "$plugin" $(m targets=twice) -c empty.c
 [ $rc -ne 0 ] && has "add -Rpass=govintercept" "$tmp/err"
@@ -263,12 +266,40 @@ ok $? "without -Rpass=govintercept or -g: an error saying what to add"
 run clang -fpass-plugin="$plugin" -Rpass=govintercept -c empty.c
 [ $rc -ne 0 ] && has "the clang half is not loaded: add -Xclang -load" "$tmp/err"
 ok $? "without -Xclang -load: an error saying what to add"
-run clang -O2 -Isrc $cgp $(m targets=no_such_function) -c src/calls.c -o nomatch.o
+# targets that match nothing: the GCC plugin's warning, word for word
+run clang -O2 -Isrc $cgp $(m targets=no_such_function:twice:nope_*) -c src/calls.c -o nomatch.o
+[ $rc -eq 0 ] && has "warning: govintercept: targets= 'no_such_function', 'nope_*' matched no function called in src/calls.c (-gov-unmatched=ignore silences this)" "$tmp/err" &&
+	[ "$(grep -c 'matched no function' "$tmp/err")" -eq 1 ] && [ -s nomatch.o ]
+ok $? "-gov-targets names that match nothing: one warning per unit naming them, not an error"
+grep -o "targets= .* matched no function called in src/calls.c" "$tmp/err" >clang.unmatched
+run gcc -O2 -Isrc $gp "$(g targets=no_such_function:twice:nope_*)" -c src/calls.c -o gnomatch.o
+grep -o "targets= .* matched no function called in src/calls.c" "$tmp/err" >gcc.unmatched
+[ -s gcc.unmatched ] && cmp -s gcc.unmatched clang.unmatched
+ok $? "... the same names as the GCC plugin's warning"
+run clang -O2 -Isrc $cgp $(m targets=no_such_function) -Werror -c src/calls.c -o nomatch.o
+[ $rc -ne 0 ] && has "error: govintercept: targets= 'no_such_function' matched no function" "$tmp/err"
+ok $? "... an error under -Werror, like any warning"
+run clang -O2 -Isrc $cgp $(m targets=no_such_function) -w -c src/calls.c -o nomatch.o
 [ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
-ok $? "a target that matches nothing: not an error, and silent"
-run clang -O2 -Isrc $cgp $(m targets=no_such_function) $(m verbose) -c src/calls.c -o nomatch.o
-[ $rc -eq 0 ] && has "target 'no_such_function' matches no function called in src/calls.c" "$tmp/err"
-ok $? "... a warning with -gov-verbose"
+ok $? "... and silent under -w"
+run clang -O2 -Isrc $cgp $(m targets=no_such_function) $(m unmatched=ignore) -Werror -c src/calls.c -o nomatch.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "... -gov-unmatched=ignore silences it"
+run clang $cgp $(m unmatched=sometimes) -c empty.c -o x.o
+[ $rc -ne 0 ] && has "-gov-unmatched='sometimes': the value is 'warn' or 'ignore'" "$tmp/err"
+ok $? "... a bad -gov-unmatched value is an error"
+printf 'no_such_function\ntwice\n' >nomatch.txt
+run clang -O2 -Isrc $cgp $(m targets-file=nomatch.txt) -c src/calls.c -o nomatch.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "a -gov-targets-file name that matches nothing: silent (a bulk list)"
+run clang -O2 -Isrc $cgp $(m targets-file=nomatch.txt) $(m verbose) -c src/calls.c -o nomatch.o
+[ $rc -eq 0 ] && has "remark: govintercept: targets-file target 'no_such_function' matches no function called in src/calls.c" "$tmp/err" &&
+	! has "target 'twice'" "$tmp/err" && ! has "warning" "$tmp/err"
+ok $? "... a remark with -gov-verbose"
+run clang $cgp $(m targets-header=src/helper.h) -c empty.c -o x.o
+[ $rc -eq 0 ] && has "warning: govintercept: targets-header 'src/helper.h' declares no function called in empty.c" "$tmp/err"
+ok $? "a -gov-targets-header that declares no callee: a warning"
+run clang -O2 -Isrc $cgp $(m targets=no_such_function) $(m unmatched=ignore) -c src/calls.c -o nomatch.o
 nm nomatch.o >"$tmp/out"
 ! has __govrt_ "$tmp/out" && clang nomatch.o src/helper.c -Isrc -o nomatch 2>"$tmp/err"
 ok $? "a unit without sites does not reference govrt (links without -lgovrt)"
@@ -314,6 +345,125 @@ printf 'void f(void) __attribute__((gov_native));\nint gov_native_var __attribut
 run clang $cgp -c attr.c -o attr.o
 [ $rc -eq 0 ] && has "attr.c:2:" "$tmp/err"
 ok $? "gov_native on a variable: a warning with its position"
+
+printf '#include <stddef.h>\nvoid *alloca(size_t n); /* GCC builtin, no macro */\nint main(int c, char **v) { char *p = alloca(c + 8); p[0] = v[0][0]; return p[0] == 0; }\n' >alloca.c
+run clang -O2 $cgp $(m targets=alloca) -c alloca.c -o alloca.o
+[ $rc -eq 0 ] && has "alloca.c:3:39: warning: govintercept: call to 'alloca' at alloca.c:3 is not instrumented: it allocates in its caller's frame (alloca)" "$tmp/err" &&
+	clang alloca.o -o alloca_bin && ./alloca_bin
+ok $? "alloca named as a target: a warning with file:line (as gcc's), and it stays the caller's"
+
+# ---- 6b. inline asm syscalls with arguments in register variables (r10, r8, r9)
+run gcc -O2 $gp "$(g syscalls=all)" "$(g list=gasm.list)" src/asm_regs.c -o gasm_inst $link
+grep -o 'inline asm syscall at [^ ]*' "$tmp/err" >gasm.warn
+for opt in -O0 -O2 "-O2 -flto"; do
+	rm -f asm.list
+	run clang $opt src/asm_regs.c -o asm_plain
+	./asm_plain >asm_plain.out
+	run clang $opt $cgp $(m syscalls=all) $(m list=asm.list) src/asm_regs.c -o asm_inst $link
+	grep -o 'inline asm syscall at [^ ]*' "$tmp/err" >asm.warn
+	[ $rc -eq 0 ] && grep -q ' syscall raw_pread pread64 src/asm_regs.c:20$' asm.list &&
+		grep -q ' syscall raw_mmap mmap src/asm_regs.c:32$' asm.list &&
+		has "src/asm_regs.c:44:2: warning: govintercept: inline asm syscall at src/asm_regs.c:44 is not instrumented; govrt's run-time fallback covers it" "$tmp/err" &&
+		[ "$(grep -c 'inline asm syscall' "$tmp/err")" -eq 1 ] &&
+		cmp -s gasm.warn asm.warn && [ "$(sort asm.list)" = "$(sort gasm.list)" ]
+	ok $? "asm with r10/r8/r9 register variables: gcc's sites and ids; assigned in another block: gcc's warning ($opt)"
+	./asm_inst >asm_inst.out 2>"$tmp/err" && cmp -s asm_plain.out asm_inst.out && has "pread=3 ELF" asm_inst.out &&
+		has "mmap=mapped" asm_inst.out
+	ok $? "... no agent: the plain build's output ($opt)"
+	start_agent src/asm_regs.yaml
+	GOV_RESOURCE=gp ./asm_inst >asm_gov.out 2>"$tmp/err"
+	stats
+	stop_agent
+	cp "$tmp/stats" asm.stats
+	cmp -s asm_plain.out asm_gov.out && has '"to":"pread64","calls":1' asm.stats &&
+		has '"to":"mmap","calls":1' asm.stats
+	ok $? "... traced: through the agent and back, the registers' words intact ($opt)"
+	start_agent src/asm_regs_deny.yaml
+	GOV_RESOURCE=gp ./asm_inst >asm_gov.out 2>"$tmp/err"
+	stop_agent
+	has "pread=2" asm_gov.out && has "mmap=-12" asm_gov.out
+	ok $? "... emulated and denied: the value and -errno in rax ($opt)"
+done
+run gcc -O2 $gp "$(g syscalls=all)" "$(g list=gmore.list)" -c src/asm_more.c -o gmore.o
+grep -o 'inline asm syscall at [^ ]*' "$tmp/err" >gmore.warn
+run clang -O2 $cgp $(m syscalls=all) $(m list=cmore.list) -c src/asm_more.c -o cmore.o
+grep -o 'inline asm syscall at [^ ]*' "$tmp/err" >cmore.warn
+[ $rc -eq 0 ] && [ -s gmore.warn ] && cmp -s gmore.warn cmore.warn && [ "$(sort gmore.list)" = "$(sort cmore.list)" ]
+ok $? "asm register variables from memory, re-assigned after a branch, changed in between: the GCC plugin's warnings and sites"
+
+# ---- 6c. #pragma gov_native
+for lang in c c++; do
+	rm -f pragma.list gpragma.list
+	run clang -x $lang -O2 -Isrc $cgp $(m targets=twice) $(m list=pragma.list) -c src/pragma.c -o pragma.o
+	[ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(cut -d' ' -f3 pragma.list | sort | tr '\n' ' ')" = "plain_after plain_before " ]
+	ok $? "#pragma gov_native(NAME, ...) before and after the definition, and push ... pop ($lang)"
+	run gcc -x $lang -O2 -Isrc $gp "$(g targets=twice)" "$(g list=gpragma.list)" -c src/pragma.c -o gpragma.o
+	[ "$(sort pragma.list)" = "$(sort gpragma.list)" ]
+	ok $? "... the GCC plugin's listing ($lang)"
+done
+run clang $cgp -c src/pragma_bad.c -o pragma_bad.o
+[ $rc -eq 0 ] && has "pragma_bad.c:3:19: warning: govintercept: expected '(', 'push' or 'pop' after '#pragma gov_native'" "$tmp/err" &&
+	has "pragma_bad.c:4:20: warning: govintercept: expected a function name" "$tmp/err" &&
+	has "pragma_bad.c:5:22: warning: govintercept: expected ',' or ')'" "$tmp/err" &&
+	has "pragma_bad.c:6:20: warning: govintercept: '#pragma gov_native pop' without a push" "$tmp/err" &&
+	has "pragma_bad.c:7:25: warning: govintercept: junk at the end of '#pragma gov_native push'" "$tmp/err" &&
+	has "pragma_bad.c:8:20: warning: govintercept: '#pragma gov_native push' without a pop" "$tmp/err" &&
+	[ "$(grep -c 'warning: govintercept' "$tmp/err")" -eq 6 ]
+ok $? "a malformed #pragma gov_native: a warning with line:column, the compile goes on"
+run clang -x c++ $cgp -c src/pragma_bad.c -o pragma_bad.o
+[ $rc -eq 0 ] && [ "$(grep -c 'warning: govintercept' "$tmp/err")" -eq 6 ]
+ok $? "... in C++ too"
+
+# ---- 6d. exports-of: every function a registered resource exports (govctl)
+govctl=${GOVCTL:-$top/build/bin/govctl}
+store="sqlite:$tmp/store.db"
+"$govctl" --store "$store" init >/dev/null
+printf '# exported by helpers\ntwice\tll\tlong twice(long x)\nscale\tddf\n' >helpers.exports
+"$govctl" --store "$store" register helpers --type service --exports greet --exports-file helpers.exports >/dev/null
+rm -f ex.list gex.list
+run clang -O2 -Isrc $cgp $(m exports-of=helpers) $(m store=$store) $(m list=ex.list) -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: every function the resource exports, typed or not, is a target (govctl found beside the plugin)"
+run gcc -O2 -Isrc $gp "$(g exports-of=helpers)" "$(g store=$store)" "$(g list=gex.list)" -c src/calls.c -o gex.o
+[ "$(sort ex.list)" = "$(sort gex.list)" ]
+ok $? "... the GCC plugin's listing"
+rm -f ex.list
+GOV_STORE=$store run clang -O2 -Isrc $cgp $(m exports-of=helpers) $(m govctl=$govctl) $(m list=ex.list) -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: the store from GOV_STORE, govctl from -gov-govctl"
+mkdir -p elsewhere/lib pathbin
+ln -sf "$plugin" elsewhere/lib/gi.so
+ln -sf "$govctl" pathbin/govctl
+rm -f ex.list
+PATH="$tmp/pathbin:$PATH" run clang -O2 -Isrc -fpass-plugin=elsewhere/lib/gi.so -Xclang -load -Xclang elsewhere/lib/gi.so \
+	-Rpass=govintercept $(m exports-of=helpers) $(m store=$store) $(m list=ex.list) -c src/calls.c -o ex.o
+[ $rc -eq 0 ] && [ "$(cut -d' ' -f4 ex.list | sort -u | tr '\n' ' ')" = "greet scale twice " ]
+ok $? "exports-of: no govctl beside the plugin: the one on PATH"
+run clang $cgp $(m exports-of=nobody) $(m store=$store) -c empty.c -o x.o
+[ $rc -ne 0 ] && has "error: govintercept: -gov-exports-of=nobody: " "$tmp/err" &&
+	has "exited with 3: govctl: exports: no resource 'nobody'" "$tmp/err"
+ok $? "exports-of an unknown resource is an error with govctl's words"
+run clang $cgp $(m exports-of=helpers) $(m store=$store) $(m govctl=/nonexistent/govctl) -c empty.c -o x.o
+[ $rc -ne 0 ] && has "-gov-exports-of=helpers: cannot run '/nonexistent/govctl': No such file or directory (give its path with -mllvm -gov-govctl=PATH)" "$tmp/err"
+ok $? "exports-of with a govctl that cannot be run is an error naming it"
+clang_bin=$(command -v clang)
+PATH=/nonexistent run "$clang_bin" -fpass-plugin=elsewhere/lib/gi.so -Xclang -load -Xclang elsewhere/lib/gi.so \
+	-Rpass=govintercept $(m exports-of=helpers) -c empty.c -o x.o
+[ $rc -ne 0 ] && has "cannot run 'govctl': No such file or directory" "$tmp/err"
+ok $? "exports-of with no govctl beside the plugin nor on PATH is an error saying so"
+run clang $cgp $(m exports-of=helpers) $(m store=sqlite:/nonexistent/dir/s.db) -c empty.c -o x.o
+[ $rc -ne 0 ] && has "exited with 4" "$tmp/err" && has "/nonexistent/dir/s.db" "$tmp/err"
+ok $? "exports-of with a store that cannot be opened is an error quoting govctl"
+run clang $cgp $(m exports-of=.bad) -c empty.c -o x.o
+[ $rc -ne 0 ] && has "-gov-exports-of='.bad': a resource name" "$tmp/err"
+ok $? "exports-of with a bad resource name is an error"
+run clang $cgp $(m exports-of=helpers) $(m store=$store) $(m verbose) -c empty.c -o x.o
+[ $rc -eq 0 ] && has "remark: govintercept: exports-of target 'twice' matches no function called in empty.c" "$tmp/err" &&
+	! has "warning" "$tmp/err"
+ok $? "an export no call matches: silent, a remark with -gov-verbose"
+run clang $cgp $(m exports-of=helpers) $(m store=$store) -c empty.c -o x.o
+[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]
+ok $? "... and nothing without it"
 
 # ---- 7. govexports
 run "$govexports" src/exports.h
