@@ -221,13 +221,14 @@ static void reload(void)
 	pthread_rwlock_wrlock(&A.rules_lock);
 	if (!store)
 		fresh.rev = A.rules.rev + 1; /* a file has no revisions: count reloads */
-	gov_verdicts_free(&A.rules.v);
-	edge_rules_free(&A.rules.edges);
-	/* rules fresh took over are NULL in keep; the rest go now that no
-	 * worker can be running them */
+	/* the old objects go (fresh has its own copies), before
+	 * gov_verdicts_free forgets how many there were; rules fresh took over
+	 * are NULL in keep, the rest go below, now that no worker runs them */
 	for (unsigned i = 0; A.rules.dyn && i < A.rules.v.ndyn; i++)
 		free(A.rules.dyn[i].obj);
 	free(A.rules.dyn);
+	gov_verdicts_free(&A.rules.v);
+	edge_rules_free(&A.rules.edges);
 	A.rules = fresh;
 	pthread_rwlock_unlock(&A.rules_lock);
 	edge_rules_changed(&A);
