@@ -58,6 +58,35 @@ static size_t seq_len(const yaml_node_t *n)
 	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
+/* A section that is a list of shape: checks it is a sequence and gives its
+ * length and n + 1 zeroed items of size bytes (the last stays zero), or NULL
+ * after reporting why. */
+static void *list_items(struct ctx *c, yaml_node_t *list, const char *section,
+			const char *shape, size_t size, size_t *n)
+{
+	if (list->type != YAML_SEQUENCE_NODE) {
+		fail(c, list, "'%s' must be a list of %s", section, shape);
+		return NULL;
+	}
+	*n = seq_len(list);
+	void *items = calloc(*n + 1, size);
+	if (!items)
+		fail(c, list, "out of memory");
+	return items;
+}
+
+/* Item i of a list whose items are mappings, or NULL after reporting it. */
+static yaml_node_t *mapping_item(struct ctx *c, yaml_node_t *list, size_t i,
+				 const char *noun, const char *shape)
+{
+	yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+	if (item->type != YAML_MAPPING_NODE) {
+		fail(c, item, "%s is a mapping %s", noun, shape);
+		return NULL;
+	}
+	return item;
+}
+
 static int parse_long(struct ctx *c, const yaml_node_t *n, const char *field, long long *out)
 {
 	const char *s = scalar(n);
@@ -287,17 +316,15 @@ static int parse_edges(struct ctx *c, yaml_node_t *list)
 static int parse_protocols(struct ctx *c, yaml_node_t *list)
 {
 	static const char *const known[] = { "shm", "msgqueue", "unix", "tcp" };
-	if (list->type != YAML_SEQUENCE_NODE)
-		return fail(c, list, "'protocols' must be a list of {from, to, protocol}");
-	size_t n = seq_len(list);
-	c->d.protocols = calloc(n + 1, sizeof *c->d.protocols);
-	if (!c->d.protocols)
-		return fail(c, list, "out of memory");
+	static const char shape[] = "{from, to, protocol}";
+	size_t n;
+	if (!(c->d.protocols = list_items(c, list, "protocols", shape, sizeof *c->d.protocols, &n)))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		yaml_node_t *item = mapping_item(c, list, i, "a protocol rule", shape), *k, *v;
 		struct gov_ruledoc_protocol *p = &c->d.protocols[i];
-		if (item->type != YAML_MAPPING_NODE)
-			return fail(c, item, "a protocol rule is a mapping {from, to, protocol}");
+		if (!item)
+			return -1;
 		p->pos = pos_of(item);
 		FOR_PAIRS(c, item, k, v) {
 			const char *key = scalar(k), *val = scalar(v);
@@ -334,17 +361,15 @@ static int parse_protocols(struct ctx *c, yaml_node_t *list)
 
 static int parse_cfs(struct ctx *c, yaml_node_t *list)
 {
-	if (list->type != YAML_SEQUENCE_NODE)
-		return fail(c, list, "'cfs' must be a list of {from, to, weight}");
-	size_t n = seq_len(list);
-	c->d.cfs = calloc(n + 1, sizeof *c->d.cfs);
-	if (!c->d.cfs)
-		return fail(c, list, "out of memory");
+	static const char shape[] = "{from, to, weight}";
+	size_t n;
+	if (!(c->d.cfs = list_items(c, list, "cfs", shape, sizeof *c->d.cfs, &n)))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		yaml_node_t *item = mapping_item(c, list, i, "a cfs rule", shape), *k, *v;
 		struct gov_ruledoc_cfs *w = &c->d.cfs[i];
-		if (item->type != YAML_MAPPING_NODE)
-			return fail(c, item, "a cfs rule is a mapping {from, to, weight}");
+		if (!item)
+			return -1;
 		w->pos = pos_of(item);
 		w->weight = GOV_CFS_WEIGHT_DEFAULT;
 		FOR_PAIRS(c, item, k, v) {
@@ -378,17 +403,15 @@ static int parse_cfs(struct ctx *c, yaml_node_t *list)
 
 static int parse_tasklets(struct ctx *c, yaml_node_t *list)
 {
-	if (list->type != YAML_SEQUENCE_NODE)
-		return fail(c, list, "'tasklets' must be a list of {name, function, resource}");
-	size_t n = seq_len(list);
-	c->d.tasklets = calloc(n + 1, sizeof *c->d.tasklets);
-	if (!c->d.tasklets)
-		return fail(c, list, "out of memory");
+	static const char shape[] = "{name, function, resource}";
+	size_t n;
+	if (!(c->d.tasklets = list_items(c, list, "tasklets", shape, sizeof *c->d.tasklets, &n)))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		yaml_node_t *item = mapping_item(c, list, i, "a tasklet", shape), *k, *v;
 		struct gov_ruledoc_tasklet *t = &c->d.tasklets[i];
-		if (item->type != YAML_MAPPING_NODE)
-			return fail(c, item, "a tasklet is a mapping {name, function, resource}");
+		if (!item)
+			return -1;
 		t->pos = pos_of(item);
 		FOR_PAIRS(c, item, k, v) {
 			const char *key = scalar(k);
@@ -454,17 +477,15 @@ static int name_list(struct ctx *c, yaml_node_t *v, const char *what,
 
 static int parse_resources(struct ctx *c, yaml_node_t *list)
 {
-	if (list->type != YAML_SEQUENCE_NODE)
-		return fail(c, list, "'resources' must be a list of {name, type, refs, privilege, exports}");
-	size_t n = seq_len(list);
-	c->d.resources = calloc(n + 1, sizeof *c->d.resources);
-	if (!c->d.resources)
-		return fail(c, list, "out of memory");
+	static const char shape[] = "{name, type, refs, privilege, exports}";
+	size_t n;
+	if (!(c->d.resources = list_items(c, list, "resources", shape, sizeof *c->d.resources, &n)))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = node(c, list->data.sequence.items.start[i]), *k, *v;
+		yaml_node_t *item = mapping_item(c, list, i, "a resource", shape), *k, *v;
 		struct gov_ruledoc_resource *r = &c->d.resources[i];
-		if (item->type != YAML_MAPPING_NODE)
-			return fail(c, item, "a resource is a mapping {name, type, refs, privilege, exports}");
+		if (!item)
+			return -1;
 		r->pos = pos_of(item);
 		c->d.nresources++;
 		FOR_PAIRS(c, item, k, v) {
@@ -689,12 +710,9 @@ static int parse_dyn_entry(struct ctx *c, yaml_node_t *item, unsigned index)
 
 static int parse_dynamic(struct ctx *c, yaml_node_t *list)
 {
-	if (list->type != YAML_SEQUENCE_NODE)
-		return fail(c, list, "'dynamic' must be a list of dynamic rules");
-	size_t n = seq_len(list);
-	c->d.dyn = calloc(n + 1, sizeof *c->d.dyn);
-	if (!c->d.dyn)
-		return fail(c, list, "out of memory");
+	size_t n;
+	if (!(c->d.dyn = list_items(c, list, "dynamic", "dynamic rules", sizeof *c->d.dyn, &n)))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (parse_dyn_entry(c, node(c, list->data.sequence.items.start[i]), (unsigned)i) < 0)
 			return -1;
