@@ -64,7 +64,10 @@ tap_relay() {
 		"#"*) echo "$line" ;;
 		esac
 	done <"$tmp/relay.out"
-	if [ $status -ne 0 ] && [ $fails -eq "$before" ]; then
+	if ! grep -q '^ok \|^not ok ' "$tmp/relay.out"; then
+		sed 's/^/# /' "$tmp/relay.err" | tail -20
+		ok 1 "$name: reports at least one check (it reported none)"
+	elif [ $status -ne 0 ] && [ $fails -eq "$before" ]; then
 		sed 's/^/# /' "$tmp/relay.err" | tail -20
 		ok 1 "$name: exits 0 (it exited $status)"
 	fi

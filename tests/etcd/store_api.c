@@ -74,6 +74,15 @@ static void test_kv(struct gov_store *s)
 	   strcmp(value_of(s, "/t/b"), "(absent)") == 0, "a delete removes the key under a new revision");
 	ok(gov_store_put(s, "", "x", 1, NULL, err, sizeof err) == -1 && strstr(err, "empty key"),
 	   "an empty key is refused before reaching etcd");
+	/* etcd refuses a request over its --max-request-bytes (1.5 MiB by default) */
+	size_t big = 2u << 20;
+	char *huge = malloc(big);
+	memset(huge, 'x', big);
+	uint64_t rb = rev_now(s);
+	ok(gov_store_put(s, "/t/huge", huge, big, NULL, err, sizeof err) == -1 &&
+	   strstr(err, "refused it") && strcmp(value_of(s, "/t/huge"), "(absent)") == 0 && rev_now(s) == rb,
+	   "a value etcd refuses: its message (%.80s), nothing written", err);
+	free(huge);
 }
 
 static void test_txn(struct gov_store *s)
