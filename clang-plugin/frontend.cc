@@ -403,7 +403,7 @@ void site_finder::call(CallExpr *ce)
 		syscall2(ce, fd, targeted);
 		return;
 	}
-	const gov_libc_entry *libc = libc_linkage ? gov_libc_lookup(name) : nullptr;
+	const gov_libc_entry *libc = libc_linkage ? gov_libc_lookup(name.c_str()) : nullptr;
 	int sysno = libc ? gov_syscall_number(libc->syscall) : -1;
 	bool wrapper = libc && gov_syscall_selected(sysno, libc->name);
 	if (!targeted && !wrapper)

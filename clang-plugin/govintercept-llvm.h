@@ -3,8 +3,9 @@
  *
  *   options.cc    the -mllvm -gov-* options, their checks and the help text
  *   exports.cc    -gov-exports-of: govctl's export list as targets
+ *   (and plugin-common/, shared with the GCC plugin: the syscall tables,
+ *   reading a targets-file, running govctl)
  *   pragma.cc     #pragma gov_native
- *   tables.cc     gov/libc.def and gov/syscalls.def as lookups
  *   frontend.cc   the clang half: the gov_native attribute and an AST pass
  *                 that finds every site of the unit and describes it
  *   types.cc      a clang type -> Rhodes type code (gov/types.def)
@@ -27,15 +28,11 @@
 #include <string>
 #include <vector>
 
+#include "plugin_common.h"   /* plugin-common/: the tables, targets-file, govctl */
+
 #define GOV_PLUGIN_NAME "govintercept"
 
 /* ---- options.cc ---- */
-
-enum gov_syscall_mode { GOV_SYSCALLS_NONE, GOV_SYSCALLS_ALL, GOV_SYSCALLS_LIST };
-
-/* where a target came from: what was typed for this build warns when it
- * matches nothing, the bulk lists only get a remark with -gov-verbose */
-enum gov_target_origin { GOV_TARGET_FROM_OPTION, GOV_TARGET_FROM_FILE, GOV_TARGET_FROM_EXPORTS };
 
 struct gov_options {
 	std::string resource;
@@ -62,19 +59,8 @@ void gov_add_target(const std::string &glob, gov_target_origin origin);
 void gov_load_exports(std::vector<std::string> *errors);
 extern const char gov_help_text[];
 
-/* ---- tables.cc ---- */
-
-struct gov_libc_entry {
-	const char *name;
-	const char *syscall;
-	const char *types;
-	int ret_conv;
-	int flags;
-};
-const gov_libc_entry *gov_libc_lookup(const std::string &name);
-const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams);
-int gov_syscall_number(const std::string &name);
-const char *gov_syscall_name(int nr);
+/* syscalls=: is the syscall nr, or a call to the wrapper named wrapper
+ * (nullptr: none), selected? (options.cc) */
 bool gov_syscall_selected(int nr, const char *wrapper);
 
 /* ---- sites: found by frontend.cc, rewritten by pass.cc ---- */

@@ -118,25 +118,11 @@ static bool resource_name_ok(const std::string &s)
 
 static void read_targets_file(const std::string &path, std::vector<std::string> *errors)
 {
-	FILE *f = fopen(path.c_str(), "r");
-	char line[4096];
-	while (f && fgets(line, sizeof line, f)) {
-		char *s = line;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		char *hash = strchr(s, '#');
-		if (hash)
-			*hash = 0;
-		size_t n = strlen(s);
-		while (n && strchr(" \t\r\n", s[n - 1]))
-			s[--n] = 0;
-		if (n)
-			gov_add_target(s, GOV_TARGET_FROM_FILE);
-	}
-	if (!f || ferror(f))
+	std::vector<std::string> globs;
+	if (!gov_read_targets_file(path.c_str(), &globs))
 		errors->push_back("cannot read targets-file '" + path + "': " + strerror(errno));
-	if (f)
-		fclose(f);
+	for (const std::string &g : globs)
+		gov_add_target(g, GOV_TARGET_FROM_FILE);
 }
 
 static void syscalls_option(const std::string &value, std::vector<std::string> *errors)
@@ -151,7 +137,7 @@ static void syscalls_option(const std::string &value, std::vector<std::string> *
 	}
 	gov_opts.syscalls = GOV_SYSCALLS_LIST;
 	for (const std::string &name : split_list(value)) {
-		if (gov_syscall_number(name) < 0 && !gov_libc_lookup(name))
+		if (gov_syscall_number(name.c_str()) < 0 && !gov_libc_lookup(name.c_str()))
 			errors->push_back("-gov-syscalls: '" + name + "' is neither an x86-64 "
 					  "syscall nor a glibc syscall wrapper");
 		gov_opts.syscall_names.insert(name);
@@ -218,4 +204,9 @@ void gov_load_options(std::vector<std::string> *errors)
 	/* after every option: -gov-store and -gov-govctl apply */
 	if (errors->empty())
 		gov_load_exports(errors);
+}
+
+bool gov_syscall_selected(int nr, const char *wrapper)
+{
+	return gov_syscall_in(gov_opts.syscalls, gov_opts.syscall_names, nr, wrapper);
 }

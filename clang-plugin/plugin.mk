@@ -5,10 +5,10 @@
 LLVM_CONFIG        ?= llvm-config
 GOVLLVM            := $(B)/lib/govintercept-llvm.so
 GOVEXPORTS         := $(B)/bin/govexports
-GOVLLVM_SRCS       := $(wildcard clang-plugin/*.cc)
+GOVLLVM_SRCS       := $(wildcard clang-plugin/*.cc plugin-common/*.cc)
 GOVLLVM_OBJS       := $(GOVLLVM_SRCS:%.cc=$(B)/clang-plugin/%.o)
 GOVLLVM_CXXFLAGS   := $(shell $(LLVM_CONFIG) --cxxflags 2>/dev/null) -std=gnu++17 -O2 -g -fPIC \
-  -fno-rtti -Wall -Wno-unused-parameter -Iinclude -MMD -MP
+  -fno-rtti -Wall -Wno-unused-parameter -Iinclude -Iplugin-common -MMD -MP
 LIBCLANG_DIR       := $(shell $(LLVM_CONFIG) --libdir 2>/dev/null)
 
 ALL_TARGETS += $(GOVLLVM) $(GOVEXPORTS)

@@ -279,7 +279,7 @@ static bool parse_option(const plugin_argument &arg)
 		return true;
 	}
 	if (strcmp(key, "targets-file") == 0)
-		return needs_value(arg) && gov_read_targets_file(arg.value);
+		return needs_value(arg) && gov_load_targets_file(arg.value);
 	if (strcmp(key, "targets-header") == 0) {
 		if (!needs_value(arg))
 			return false;

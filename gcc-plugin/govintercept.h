@@ -16,16 +16,11 @@
 #define GOVINTERCEPT_H
 
 #include "gcc-common.h"
+#include "plugin_common.h"   /* plugin-common/: the tables, targets-file, govctl */
 
 #define GOV_PLUGIN_NAME "govintercept"
 
 /* ---- options (govintercept.cc) ---- */
-
-enum gov_syscall_mode { GOV_SYSCALLS_NONE, GOV_SYSCALLS_ALL, GOV_SYSCALLS_LIST };
-
-/* Where a target came from: only the ones named in an option are worth a
- * warning when they match nothing (gov_unmatched_targets). */
-enum gov_target_origin { GOV_TARGET_FROM_OPTION, GOV_TARGET_FROM_FILE, GOV_TARGET_FROM_EXPORTS };
 
 struct gov_options {
 	std::string resource;                 /* resource=; empty: none built in */
@@ -49,20 +44,6 @@ extern gov_options gov_opts;
 
 /* ---- targets.cc ---- */
 
-/* One glibc syscall wrapper: a line of gov/libc.def. */
-struct gov_libc_entry {
-	const char *name;     /* the glibc function */
-	const char *syscall;  /* the x86-64 syscall it makes */
-	const char *types;    /* Rhodes type string */
-	int ret_conv;         /* enum gov_ret_conv */
-	int flags;            /* GOV_LIBC_VARIADIC */
-};
-
-const gov_libc_entry *gov_libc_lookup(const char *name);
-const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams);
-int gov_syscall_number(const char *name);   /* -1 when unknown */
-const char *gov_syscall_name(int nr);       /* NULL when unknown */
-
 /* Is fndecl a target? Globs are tried on its identifier, its qualified
  * printable name (C++) and its assembler name. *named: a glob without
  * wildcards matched, i.e. the user named this very function. */
@@ -73,8 +54,9 @@ bool gov_syscall_selected(int nr, const char *wrapper);
 /* check-libc: warns when decl's prototype maps to other codes than its
  * gov/libc.def line. */
 void gov_check_libc_decl(tree decl);
-/* Reads a targets-file; false (with an error emitted) when unreadable. */
-bool gov_read_targets_file(const char *path);
+/* Reads a targets-file into the targets; false (with an error emitted)
+ * when unreadable. */
+bool gov_load_targets_file(const char *path);
 /* exports-of=: runs govctl for each resource and adds its exports as
  * targets; false (with an error emitted) when it cannot. */
 bool gov_load_exports(const char *plugin_path);

@@ -5,70 +5,13 @@
  * identifier, its qualified C++ name and its assembler name), or any
  * function declared in a targets-header= file. A call to a glibc syscall
  * wrapper (the libc table) is a site when syscalls= selects the syscall it
- * makes or the wrapper's name. Both tables are the project's own:
- * gov/libc.def (glibc's wrappers) and gov/syscalls.def.
+ * makes or the wrapper's name (the tables: plugin-common/tables.cc).
  *
  * Not here: what a site looks like (site_table.cc) or how it is rewritten
  * (instrument_pass.cc).
  */
 #include "govintercept.h"
 #include "gov/abi.h"
-
-/* ---- the tables ---- */
-
-static const gov_libc_entry libc_table[] = {
-#define GOV_LIBC_ENTRY(name, syscall, types, ret_conv, flags) \
-	{ #name, #syscall, types, ret_conv, flags },
-#include "gov/libc.def"
-#undef GOV_LIBC_ENTRY
-};
-
-static const struct {
-	int nr;
-	const char *name;
-} syscall_table[] = {
-#define GOV_SYSCALL_ENTRY(nr, name) { nr, #name },
-#include "gov/syscalls.def"
-#undef GOV_SYSCALL_ENTRY
-};
-
-/* Asked for every call of the unit: a map, not a walk of 368 entries. */
-const gov_libc_entry *gov_libc_lookup(const char *name)
-{
-	static std::map<std::string, const gov_libc_entry *> by_name;
-	if (by_name.empty())
-		for (const gov_libc_entry &e : libc_table)
-			by_name.emplace(e.name, &e);
-	auto it = by_name.find(name);
-	return it == by_name.end() ? NULL : it->second;
-}
-
-/* The wrapper of syscall with exactly nparams parameters, to borrow its
- * type codes for a syscall(2) site. */
-const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams)
-{
-	for (const gov_libc_entry &e : libc_table)
-		if (strcmp(e.syscall, syscall) == 0 && strlen(e.types) == nparams + 1 &&
-		    !(e.flags & GOV_LIBC_VARIADIC))
-			return &e;
-	return NULL;
-}
-
-int gov_syscall_number(const char *name)
-{
-	for (const auto &s : syscall_table)
-		if (strcmp(s.name, name) == 0)
-			return s.nr;
-	return -1;
-}
-
-const char *gov_syscall_name(int nr)
-{
-	for (const auto &s : syscall_table)
-		if (s.nr == nr)
-			return s.name;
-	return NULL;
-}
 
 /* ---- targets ---- */
 
@@ -196,48 +139,20 @@ std::vector<std::string> gov_unmatched_targets(gov_target_origin origin)
 
 bool gov_syscall_selected(int nr, const char *wrapper)
 {
-	switch (gov_opts.syscalls) {
-	case GOV_SYSCALLS_NONE:
-		return false;
-	case GOV_SYSCALLS_ALL:
-		return true;
-	case GOV_SYSCALLS_LIST:
-		break;
-	}
-	const char *name = nr >= 0 ? gov_syscall_name(nr) : NULL;
-	return (name && gov_opts.syscall_names.count(name)) ||
-	       (wrapper && gov_opts.syscall_names.count(wrapper));
+	return gov_syscall_in(gov_opts.syscalls, gov_opts.syscall_names, nr, wrapper);
 }
 
-/* One glob per line; blank lines and # comments are skipped. */
-bool gov_read_targets_file(const char *path)
+bool gov_load_targets_file(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
+	std::vector<std::string> globs;
+	if (!gov_read_targets_file(path, &globs)) {
 		error("%s: cannot read targets-file %qs: %s", GOV_PLUGIN_NAME, path,
 		      xstrerror(errno));
 		return false;
 	}
-	char line[4096];
-	while (fgets(line, sizeof line, f)) {
-		char *s = line;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		char *hash = strchr(s, '#');
-		if (hash)
-			*hash = 0;
-		size_t n = strlen(s);
-		while (n && strchr(" \t\r\n", s[n - 1]))
-			s[--n] = 0;
-		if (n)
-			gov_add_target(s, GOV_TARGET_FROM_FILE);
-	}
-	bool ok = !ferror(f);
-	if (!ok)
-		error("%s: cannot read targets-file %qs: %s", GOV_PLUGIN_NAME, path,
-		      xstrerror(errno));
-	fclose(f);
-	return ok;
+	for (const std::string &g : globs)
+		gov_add_target(g, GOV_TARGET_FROM_FILE);
+	return true;
 }
 
 /* check-libc: for each glibc wrapper the unit declares, the type string its
@@ -275,112 +190,21 @@ void gov_check_libc_decl(tree decl)
  * installed beside the plugin (PREFIX/lib/gcc-plugin -> PREFIX/bin, and
  * build/lib -> build/bin), else the first on PATH.
  */
-static std::string find_govctl(const char *plugin_path)
-{
-	if (!gov_opts.govctl.empty())
-		return gov_opts.govctl;
-	std::string dir = plugin_path;
-	dir = dir.substr(0, dir.find_last_of('/') + 1);
-	for (const char *rel : { "../bin/govctl", "../../bin/govctl" }) {
-		std::string p = dir + rel;
-		if (access(p.c_str(), X_OK) == 0)
-			return p;
-	}
-	return "govctl";   /* execvp searches PATH */
-}
-
-/* Runs argv, returns its exit status (-1: could not run it, errno set) and
- * what it printed on stdout and stderr. */
-static int run_capture(const std::vector<std::string> &args, std::string *out, std::string *err)
-{
-	int po[2], pe[2];
-	if (pipe2(po, O_CLOEXEC) < 0)
-		return -1;
-	if (pipe2(pe, O_CLOEXEC) < 0) {
-		close(po[0]);
-		close(po[1]);
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		std::vector<char *> argv;
-		for (const std::string &a : args)
-			argv.push_back(const_cast<char *>(a.c_str()));
-		argv.push_back(NULL);
-		execvp(argv[0], argv.data());
-		dprintf(2, "%s", xstrerror(errno));
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	if (pid < 0) {
-		int e = errno;
-		close(po[0]);
-		close(pe[0]);
-		errno = e;
-		return -1;
-	}
-	/* stderr is small; read stdout to the end first, then stderr */
-	char buf[4096];
-	ssize_t n;
-	while ((n = read(po[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			out->append(buf, n);
-	while ((n = read(pe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			err->append(buf, n);
-	close(po[0]);
-	close(pe[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static std::string trim(const std::string &s)
-{
-	size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
-	return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 static bool load_exports_of(const std::string &resource, const std::string &govctl)
 {
-	std::vector<std::string> args = { govctl };
-	if (!gov_opts.store.empty()) {
-		args.push_back("--store");
-		args.push_back(gov_opts.store);
-	}
-	args.push_back("exports");
-	args.push_back(resource);
-	std::string out, err;
-	int rc = run_capture(args, &out, &err);
-	if (rc == 127 || rc < 0) {
-		error("%s: exports-of=%s: cannot run %qs: %s (give its path with "
-		      "-fplugin-arg-%s-govctl=PATH)", GOV_PLUGIN_NAME, resource.c_str(),
-		      govctl.c_str(), rc < 0 ? xstrerror(errno) : trim(err).c_str(), GOV_PLUGIN_NAME);
+	std::vector<std::string> names;
+	std::string why;
+	bool not_run;
+	if (!gov_exported_names(govctl, gov_opts.store, resource, &names, &why, &not_run)) {
+		if (not_run)
+			error("%s: exports-of=%s: %s (give its path with -fplugin-arg-%s-govctl=PATH)",
+			      GOV_PLUGIN_NAME, resource.c_str(), why.c_str(), GOV_PLUGIN_NAME);
+		else
+			error("%s: exports-of=%s: %s", GOV_PLUGIN_NAME, resource.c_str(), why.c_str());
 		return false;
 	}
-	if (rc != 0) {
-		error("%s: exports-of=%s: %s exited with %d: %s", GOV_PLUGIN_NAME, resource.c_str(),
-		      govctl.c_str(), rc, trim(err).c_str());
-		return false;
-	}
-	size_t at = 0;
-	while (at < out.size()) {
-		size_t nl = out.find('\n', at);
-		std::string line = out.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
-		at = nl == std::string::npos ? out.size() : nl + 1;
-		std::string name;
-		if (line.compare(0, 10, "# untyped ") == 0)
-			name = trim(line.substr(10));
-		else if (!line.empty() && line[0] != '#')
-			name = line.substr(0, line.find_first_of(" \t"));
-		if (!name.empty())
-			gov_add_target(name, GOV_TARGET_FROM_EXPORTS);
-	}
+	for (const std::string &n : names)
+		gov_add_target(n, GOV_TARGET_FROM_EXPORTS);
 	return true;
 }
 
@@ -388,7 +212,8 @@ bool gov_load_exports(const char *plugin_path)
 {
 	if (gov_opts.exports_of.empty())
 		return true;
-	std::string govctl = find_govctl(plugin_path);
+	std::string dir = plugin_path;
+	std::string govctl = gov_find_govctl(gov_opts.govctl, dir.substr(0, dir.find_last_of('/') + 1));
 	bool ok = true;
 	for (const std::string &r : gov_opts.exports_of)
 		ok &= load_exports_of(r, govctl);

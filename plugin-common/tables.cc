@@ -1,14 +1,15 @@
-/* clang-plugin/tables.cc - the project's two syscall tables as lookups:
- * gov/libc.def (glibc's syscall wrappers, their type strings and return
- * conventions) and gov/syscalls.def (x86-64 numbers and names), and what
- * -gov-syscalls= selects. The same tables and rules as gcc-plugin/targets.cc.
+/* plugin-common/tables.cc - the project's two syscall tables as lookups for
+ * both plugins: gov/libc.def (glibc's syscall wrappers, their type strings
+ * and return conventions) and gov/syscalls.def (x86-64 numbers and names),
+ * and what a syscalls= selection takes.
  *
- * Not here: target globs (frontend.cc matches them on clang's declarations).
+ * Not here: target globs (each plugin matches them on its own declarations).
  */
-#include "govintercept-llvm.h"
+#include "plugin_common.h"
 #include "gov/abi.h"
 
 #include <cstring>
+#include <map>
 
 static const gov_libc_entry libc_table[] = {
 #define GOV_LIBC_ENTRY(name, syscall, types, ret_conv, flags) \
@@ -26,7 +27,8 @@ static const struct {
 #undef GOV_SYSCALL_ENTRY
 };
 
-const gov_libc_entry *gov_libc_lookup(const std::string &name)
+/* Asked for every call of a unit: a map, not a walk of the whole table. */
+const gov_libc_entry *gov_libc_lookup(const char *name)
 {
 	static std::map<std::string, const gov_libc_entry *> by_name;
 	if (by_name.empty())
@@ -36,8 +38,6 @@ const gov_libc_entry *gov_libc_lookup(const std::string &name)
 	return it == by_name.end() ? nullptr : it->second;
 }
 
-/* The wrapper of syscall with exactly nparams parameters, whose type codes a
- * syscall(2) site borrows. */
 const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams)
 {
 	for (const gov_libc_entry &e : libc_table)
@@ -47,10 +47,10 @@ const gov_libc_entry *gov_libc_for_syscall(const char *syscall, size_t nparams)
 	return nullptr;
 }
 
-int gov_syscall_number(const std::string &name)
+int gov_syscall_number(const char *name)
 {
 	for (const auto &s : syscall_table)
-		if (name == s.name)
+		if (strcmp(s.name, name) == 0)
 			return s.nr;
 	return -1;
 }
@@ -63,9 +63,10 @@ const char *gov_syscall_name(int nr)
 	return nullptr;
 }
 
-bool gov_syscall_selected(int nr, const char *wrapper)
+bool gov_syscall_in(gov_syscall_mode mode, const std::set<std::string> &names, int nr,
+		    const char *wrapper)
 {
-	switch (gov_opts.syscalls) {
+	switch (mode) {
 	case GOV_SYSCALLS_NONE:
 		return false;
 	case GOV_SYSCALLS_ALL:
@@ -74,6 +75,5 @@ bool gov_syscall_selected(int nr, const char *wrapper)
 		break;
 	}
 	const char *name = nr >= 0 ? gov_syscall_name(nr) : nullptr;
-	return (name && gov_opts.syscall_names.count(name)) ||
-	       (wrapper && gov_opts.syscall_names.count(wrapper));
+	return (name && names.count(name)) || (wrapper && names.count(wrapper));
 }
