@@ -68,6 +68,22 @@ struct gov_rewrite_hdr {
 	uint64_t tramp_start, tramp_end;
 };
 
+
+/* A static output (no PT_INTERP, no PT_DYNAMIC) carries govrt-static
+ * (runtime/static/) after its trampolines, and e_entry points at it.
+ * govrewrite fills this record, the blob's symbol govrt_static_link, with
+ * link-time addresses of OUT; at run time govrt-static adds the load bias
+ * (its own address minus `base`) to each. docs/rewrite.md, "Static
+ * outputs". */
+#define GOV_STATIC_LINK_MAGIC 0x4b4e4c53u /* "SLNK" */
+struct gov_static_link {
+	uint32_t magic;           /* GOV_STATIC_LINK_MAGIC */
+	uint32_t version;         /* GOV_REWRITE_VERSION */
+	uint64_t base;            /* where the blob starts */
+	uint64_t hdr;             /* the output's struct gov_rewrite_hdr */
+	uint64_t entry;           /* the program's own entry (the old e_entry) */
+};
+
 #ifdef __cplusplus
 }
 #endif
