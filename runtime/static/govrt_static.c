@@ -74,6 +74,7 @@ struct state {
 	uint64_t last_attempt_ns, outage_start_ns;
 	int warned_outage, have_table, watcher_running;
 	uint64_t seq;
+	volatile uint8_t *probe;       /* MADV_WIPEONFORK page: 0 in a fork child */
 	uint32_t ndecisions;
 	char last_problem[256];
 	struct gov_site by_number[NSYSNO];
@@ -500,6 +501,17 @@ static void start_watcher(void)
 		st->watcher_running = 1;
 }
 
+/* Whether this process shares its memory with the connected one: the
+ * probe page is wiped in a fork child only; without it (a kernel before
+ * 4.14) kcmp says, and where kcmp is refused, assume shared. */
+static int shares_memory(int pid)
+{
+	if (st->probe)
+		return *st->probe != 0;
+	long same = sys5(SYS_kcmp, pid, st->pid, KCMP_VM, 0, 0);
+	return same == 0 || (same < 0 && same != -ESRCH);
+}
+
 /* A process that is not the one connected: a fork child (its own memory)
  * drops the parent's connection and connects as itself; a vfork child (or
  * a clone sharing the parent's memory without being a thread) must not
@@ -509,9 +521,10 @@ static int own_process(void)
 	int pid = (int)sys0(SYS_getpid);
 	if (pid == __atomic_load_n(&st->pid, __ATOMIC_RELAXED))
 		return 1;
-	long same = sys5(SYS_kcmp, pid, st->pid, KCMP_VM, 0, 0);
-	if (same == 0 || (same < 0 && same != -ESRCH))
+	if (shares_memory(pid))
 		return 0;
+	if (st->probe)
+		*st->probe = 1;
 	st->lock = 0;
 	struct conn *c = st->conn;
 	if (c) {
@@ -852,6 +865,11 @@ uintptr_t govrt_static_init(long *sp)
 	__atomic_store_n(&h->entry_slot, (uint64_t)(uintptr_t)entry, __ATOMIC_RELEASE);
 	if (!st->cfg.resource[0])
 		return program_entry; /* not governed: nothing else to do */
+	st->probe = map_anon(4096);
+	if (st->probe && sys3(SYS_madvise, st->probe, 4096, MADV_WIPEONFORK) < 0)
+		st->probe = NULL;
+	if (st->probe)
+		*st->probe = 1;
 	lock();
 	st->outage_start_ns = gov_now_ns();
 	if (connect_once(0) < 0 && st->cfg.fail_closed)

@@ -7,6 +7,8 @@
  *                 printing "ready"; stops at the first failure and prints
  *                 its errno (a rule published meanwhile)
  *   fork          a child calls getppid 5 times; the parent waits for it
+ *   vfork         a vfork child calls getppid once and exits; then the
+ *                 parent calls it 3 times
  * Not a benchmark. */
 #include <errno.h>
 #include <pthread.h>
@@ -83,6 +85,21 @@ static int forked(void)
 	return 0;
 }
 
+static int vforked(void)
+{
+	pid_t c = vfork();
+	if (c == 0) {
+		syscall(SYS_getppid);
+		_exit(0);
+	}
+	int st;
+	waitpid(c, &st, 0);
+	for (int i = 0; i < 3; i++)
+		getppid();
+	printf("vfork child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "threads") == 0)
@@ -91,6 +108,8 @@ int main(int argc, char **argv)
 		return live(atoi(argv[2]));
 	if (argc == 2 && strcmp(argv[1], "fork") == 0)
 		return forked();
-	fprintf(stderr, "usage: static_prog threads N M | live SECONDS | fork\n");
+	if (argc == 2 && strcmp(argv[1], "vfork") == 0)
+		return vforked();
+	fprintf(stderr, "usage: static_prog threads N M | live SECONDS | fork | vfork\n");
 	return 2;
 }
