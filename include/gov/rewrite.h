@@ -9,7 +9,8 @@
  * bias to the table's pointers when GOV_REWRITE_LINK_ADDRESSES is set,
  * registers the sites like any plugin-built module's and writes its entry
  * into entry_slot. Before that every verdict byte is 0 (native), so no
- * trampoline calls the empty slot.
+ * trampoline calls the empty slot. A static output has no loader to run
+ * govrt: it carries govrt-static, found through struct gov_static_link.
  *
  * Not here: the trampoline's machine code (rewriter/engine.c writes it;
  * rewriter/README.md draws it). Documented in docs/rewrite.md. */
