@@ -5,7 +5,7 @@
 # sources it speaks the protocol with are compiled here again, freestanding.
 # Included by the top Makefile. Test: tests/t_rewrite_static.sh.
 GOVRT_STATIC      := $(B)/lib/govrt-static.so
-GOVRT_STATIC_SRCS := runtime/static/govrt_static.c runtime/static/shim.c $(RT_SHARED)
+GOVRT_STATIC_SRCS := runtime/static/govrt_static.c runtime/static/shim.c runtime/hello.c $(RT_SHARED)
 GOVRT_STATIC_OBJS := $(GOVRT_STATIC_SRCS:%.c=$(B)/static/%.o) $(B)/static/runtime/static/start.o
 # No libc, no TLS (%fs is the program's), no stack protector (it reads
 # %fs), no SSE (the trampolines save xmm0-15 only). govrewrite writes
@@ -47,6 +47,8 @@ $(B)/obj/rewriter/static_blob.o: rewriter/static_blob.S $(GOVRT_STATIC)
 $(GOVREWRITE): $(B)/obj/rewriter/static.o $(B)/obj/rewriter/static_blob.o
 
 ALL_TARGETS += $(GOVRT_STATIC)
+# the handshake, shared with libgovrt's channel.c
+RT_SRCS += runtime/hello.c
 
 # bench/rewrite's getppid loop linked statically: its rewritten copy
 # carries govrt-static (one more row in the hook table)

@@ -5,8 +5,9 @@
  * entry with its stack and rdx as the kernel left them.
  *
  * It speaks to govagent exactly as libgovrt does - the same HELLO/WELCOME
- * handshake, region, slots and frames (runtime/wire.c, decision.c,
- * syscalls.c and util.c are compiled in as they are, over shim.c) - but
+ * handshake, region, slots and frames (runtime/hello.c, wire.c,
+ * decision.c, syscalls.c and util.c are compiled in as they are, over
+ * shim.c) - but
  * owns nothing of the program's: no libc, no TLS, no malloc (memory is
  * mmap'ed), no errno, so it can run before the program's libc has set
  * itself up and while it is in the middle of anything. Per-thread state is
@@ -35,6 +36,7 @@
 #include <elf.h>
 #include "gov/rewrite.h"
 #include "gov/wire.h"
+#include "hello.h"
 #include "internal.h"
 #include "sys.h"
 
@@ -291,75 +293,6 @@ static void mark_all_agent(void)
 }
 
 /* ---- the connection (the handshake of docs/wire.md) ----------------------- */
-static int recv_welcome(int fd, struct gov_msg *m, int *region_fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { m, sizeof *m };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cb.buf, .msg_controllen = sizeof cb.buf };
-	*region_fd = -1;
-	long n = sys3(SYS_recvmsg, fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return (int)n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(region_fd, CMSG_DATA(c), sizeof(int));
-	const char *bad = gov_msg_check(m, (size_t)n);
-	if (!bad && m->type != GOV_MSG_WELCOME)
-		bad = "type";
-	if (bad) {
-		conn_warn("agent's welcome message refused: field %s is wrong", bad);
-		return -EPROTO;
-	}
-	return 0;
-}
-
-static int handshake(int fd, int *region_fd, struct gov_msg *m)
-{
-	struct timeval tv = { 2, 0 };
-	sys5(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	*m = (struct gov_msg){ .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
-			       .type = GOV_MSG_HELLO, .role = GOV_ROLE_PROCESS,
-			       .pid = (int32_t)sys0(SYS_getpid) };
-	snprintf(m->name, sizeof m->name, "%s", st->cfg.resource);
-	if (sys6(SYS_sendto, fd, (long)m, sizeof *m, MSG_NOSIGNAL, 0, 0) != (long)sizeof *m)
-		return -EPIPE;
-	int err = recv_welcome(fd, m, region_fd);
-	if (err < 0)
-		return err;
-	if (m->status != 0) {
-		conn_warn("agent for %s refused this process: %s", st->cfg.resource, m->text);
-		return m->status > 0 ? -m->status : -EPROTO;
-	}
-	tv.tv_sec = 0;
-	sys5(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	return 0;
-}
-
-static struct gov_region_hdr *map_region(int region_fd, uint64_t size)
-{
-	struct stat sb;
-	if (region_fd < 0 || sys2(SYS_fstat, region_fd, &sb) < 0 || (uint64_t)sb.st_size != size) {
-		conn_warn("agent for %s sent no usable region", st->cfg.resource);
-		return NULL;
-	}
-	long p = sys6(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE, MAP_SHARED, region_fd, 0);
-	if (p < 0 && p > -4096)
-		return NULL;
-	const char *bad = gov_region_check((void *)p, size);
-	if (bad) {
-		conn_warn("agent for %s sent a region this govrt cannot use: field %s "
-			  "(version %u, this govrt speaks %u)", st->cfg.resource, bad,
-			  ((struct gov_region_hdr *)p)->version, GOV_REGION_VERSION);
-		sys2(SYS_munmap, p, size);
-		return NULL;
-	}
-	return (void *)p;
-}
-
 /* One attempt; lock held. Returns 0 or -errno. */
 static int connect_once(int quiet)
 {
@@ -374,19 +307,18 @@ static int connect_once(int quiet)
 	int fd = (int)sys3(SYS_socket, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fd;
-	int region_fd = -1, err = (int)sys3(SYS_connect, fd, &sa, sizeof sa);
+	int err = (int)sys3(SYS_connect, fd, &sa, sizeof sa);
 	struct gov_msg m;
 	struct gov_region_hdr *r = NULL;
+	char why[256];
 	if (err < 0) {
 		if (!quiet)
 			conn_warn("no agent for resource %s at %s (error %d); governed calls %s",
 				  st->cfg.resource, path, -err,
 				  st->cfg.fail_closed ? "fail with an errno" : "run natively");
-	} else if ((err = handshake(fd, &region_fd, &m)) == 0 && !(r = map_region(region_fd, m.size))) {
-		err = -EPROTO;
+	} else if (!(r = gov_hello(fd, st->cfg.resource, &m, &err, why, sizeof why)) && why[0]) {
+		conn_warn("%s", why);
 	}
-	if (region_fd >= 0)
-		sys1(SYS_close, region_fd);
 	struct conn *c = r ? map_anon(sizeof *c) : NULL;
 	if (!c) {
 		if (r)

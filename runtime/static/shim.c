@@ -1,18 +1,22 @@
 /* runtime/static/shim.c - the few libc functions that the shared runtime
- * sources compiled into govrt-static (runtime/wire.c, util.c, decision.c,
- * syscalls.c) call, written over raw system calls so that govrt-static
+ * sources compiled into govrt-static (runtime/hello.c, wire.c, util.c,
+ * decision.c, syscalls.c) call, written over raw system calls so that govrt-static
  * shares nothing with the static program's libc: no TLS, no malloc, no
  * stdio. The compiler's own memcpy/memset calls land here too.
  *
  * Not a libc: formats cover what those files print (%s %c %d %u %x %p,
  * with l/ll/z, a width and 0); errno is one word for the whole process
- * (only util.c's futex and clock helpers write it, and their callers here
- * do not read it). */
+ * (hello.c reads it right after the call that failed; a thread racing in
+ * between could only change the errno number of a failed connection). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include "sys.h"
 
 char **govrt_static_envp;
@@ -144,6 +148,48 @@ long syscall(long nr, ...)
 		return -1;
 	}
 	return r;
+}
+
+/* runtime/hello.c's socket, file and memory calls */
+int getpid(void)
+{
+	return (int)sys0(SYS_getpid);
+}
+
+int close(int fd)
+{
+	return (int)syscall(SYS_close, (long)fd);
+}
+
+int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
+{
+	return (int)syscall(SYS_setsockopt, (long)fd, (long)level, (long)name, (long)v, (long)len);
+}
+
+ssize_t send(int fd, const void *b, size_t n, int flags)
+{
+	return syscall(SYS_sendto, (long)fd, (long)b, (long)n, (long)flags, 0L, 0L);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	return syscall(SYS_recvmsg, (long)fd, (long)m, (long)flags);
+}
+
+int fstat(int fd, struct stat *st)
+{
+	return (int)syscall(SYS_fstat, (long)fd, (long)st);
+}
+
+void *mmap(void *a, size_t n, int prot, int flags, int fd, off_t off)
+{
+	long r = syscall(SYS_mmap, (long)a, (long)n, (long)prot, (long)flags, (long)fd, (long)off);
+	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+int munmap(void *a, size_t n)
+{
+	return (int)syscall(SYS_munmap, (long)a, (long)n);
 }
 
 int clock_gettime(clockid_t clk, struct timespec *ts)
