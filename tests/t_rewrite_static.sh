@@ -292,6 +292,21 @@ GOV_RESOURCE='bad/name' GOV_TIMEOUT_MS=abc GOV_FAIL=sometimes ./busybox echo hi 
 [ "$(cat o2)" = hi ] && has "GOV_RESOURCE=bad/name is not a resource name" "$tmp/err" &&
 	has "GOV_TIMEOUT_MS=abc is not a number" "$tmp/err" && has "GOV_FAIL=sometimes is not open, closed" "$tmp/err"
 ok $? "bad GOV_RESOURCE, GOV_TIMEOUT_MS, GOV_FAIL: each named in a warning, defaults used, the program runs"
+# an agent that refuses the process (it serves another resource)
+rm -f run/other.sock
+"$govagent" --resource other --rules deny.yaml 2>>"$tmp/agent.log" &
+agent=$!
+w=0
+while [ ! -S run/other.sock ] && [ $w -lt 300 ]; do sleep 0.01; w=$((w + 1)); done
+rm -f run/st.sock
+ln -s other.sock run/st.sock
+GOV_RESOURCE=st ./busybox cat data >o2 2>"$tmp/err"
+rc1=$?
+stop_agent
+rm -f run/st.sock
+/bin/busybox cat data >o1
+[ $rc1 -eq 0 ] && cmp -s o1 o2 && [ "$(grep -c 'refused this process: this agent serves resource other, not st' "$tmp/err")" -eq 1 ]
+ok $? "an agent that refuses the process: one warning with its reason, the deny rule does not apply, cat runs"
 bad() { # WHAT MESSAGE IN
 	echo previous >out.bad
 	cp "$3" in.before
