@@ -783,8 +783,13 @@ uintptr_t govrt_static_init(long *sp)
 	if (h->magic != GOV_REWRITE_MAGIC || h->version != GOV_REWRITE_VERSION)
 		return program_entry;
 	relocate_table(h, bias);
+	struct cfg cfg = { 0 };
+	read_config(&cfg, (const char *)(uintptr_t)h->resource);
+	if (!cfg.resource[0])
+		return program_entry; /* not governed: verdicts stay native, nothing more to do */
 	if (!(st = map_anon(sizeof *st)))
 		return program_entry;
+	st->cfg = cfg;
 	st->hdr = h;
 	st->sites = (struct gov_site *)(uintptr_t)h->sites;
 	st->nsites = h->nsites;
@@ -793,10 +798,7 @@ uintptr_t govrt_static_init(long *sp)
 	st->decisions[DECISION_AGENT].action = GOV_ACT_TRACE;
 	st->ndecisions = 2;
 	prepare_by_number();
-	read_config(&st->cfg, (const char *)(uintptr_t)h->resource);
 	__atomic_store_n(&h->entry_slot, (uint64_t)(uintptr_t)entry, __ATOMIC_RELEASE);
-	if (!st->cfg.resource[0])
-		return program_entry; /* not governed: nothing else to do */
 	st->probe = map_anon(4096);
 	if (st->probe && sys3(SYS_madvise, st->probe, 4096, MADV_WIPEONFORK) < 0)
 		st->probe = NULL;
