@@ -6,7 +6,9 @@
  *       PT_GOV_REWRITE longer), struct gov_rewrite_hdr, the site table,
  *       for a dynamic module a copy of .dynamic with DT_NEEDED libgovrt.so.1
  *       and of .dynstr with its name, then the strings of the site table;
- *   RX  the trampolines, one after another.
+ *   RX  the trampolines, one after another;
+ *
+ * and, for a static executable, govrt-static's own PT_LOADs (static.c).
  *
  * OUT is written to a temporary file next to it and renamed over it, so it
  * is either the whole result or untouched. Not here: finding sites
@@ -310,7 +312,7 @@ static uint64_t image_end(const struct rw_input *in)
  * moved here, the two new PT_LOADs after the last old one (PT_LOADs stay
  * in address order) and PT_GOV_REWRITE at the end. */
 static void write_phdrs(struct rw_input *in, struct rw_seg *s, uint64_t rx_vaddr,
-			uint64_t rx_off, size_t rx_size)
+			uint64_t rx_off, size_t rx_size, const struct rw_static *rt)
 {
 	Elf64_Phdr *o = (Elf64_Phdr *)(s->b.p + s->phdrs);
 	size_t last_load = 0, k = 0;
@@ -337,6 +339,8 @@ static void write_phdrs(struct rw_input *in, struct rw_seg *s, uint64_t rx_vaddr
 					       s->b.n, s->b.n, PAGE };
 			o[k++] = (Elf64_Phdr){ PT_LOAD, PF_R | PF_X, rx_off, rx_vaddr, rx_vaddr,
 					       rx_size, rx_size, PAGE };
+			if (rt)
+				k += rw_static_phdrs(rt, o + k);
 		}
 	}
 	o[k++] = (Elf64_Phdr){ PT_GOV_REWRITE, PF_R, s->off + s->hdr, s->vaddr + s->hdr,
@@ -482,6 +486,14 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	if (in->phnum + 3 >= PN_XNUM)
 		rw_die(RW_REFUSED, "%s: no room for a segment: %zu program headers already",
 		       in->path, in->phnum);
+	/* a static executable carries govrt-static (static.c) */
+	struct rw_static *rt = rw_static_wanted(in) ? &rw_embedded : NULL;
+	if (rt)
+		rw_static_load(rt);
+	if (rt && in->phnum + 3 + rt->nload >= PN_XNUM)
+		rw_die(RW_REFUSED, "%s: no room for govrt-static: a static output needs %zu more "
+		       "program headers and %zu are there already (at most %u)", in->path,
+		       3 + rt->nload, in->phnum, PN_XNUM - 1);
 	/* The new segments sit at the same distance from the image's base in
 	 * the file as in memory, so that the program header table's address
 	 * is base + e_phoff, which is how kernels before 5.18 compute
@@ -497,11 +509,11 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 			s.off = end - base;
 		s.vaddr = end;
 	}
-	s.nph = in->phnum + 3;
+	s.nph = in->phnum + 3 + (rt ? rt->nload : 0);
 	s.phdrs = buf_reserve(&s.b, s.nph * sizeof(Elf64_Phdr), 8);
 	s.hdr = buf_reserve(&s.b, sizeof(struct gov_rewrite_hdr), 8);
 	s.sites = buf_reserve(&s.b, npatch * sizeof(struct gov_site), 64);
-	if (in->dynamic && o->add_needed)
+	if (in->dynamic && o->add_needed && !rt)
 		copy_dynamic(in, &s);
 	struct gov_rewrite_hdr h = { .magic = GOV_REWRITE_MAGIC, .version = GOV_REWRITE_VERSION,
 				     .flags = GOV_REWRITE_LINK_ADDRESSES,
@@ -573,7 +585,20 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 		if (in->ranges[i].addr + in->ranges[i].len > h.text_end)
 			h.text_end = in->ranges[i].addr + in->ranges[i].len;
 	memcpy(s.b.p + s.hdr, &h, sizeof h);
-	write_phdrs(in, &s, rx_vaddr, rx_off, rx.n);
+	uint8_t *blob = NULL;
+	uint64_t rt_off = 0, rt_end = 0;
+	if (rt) {
+		/* after the trampolines, a page further if there are none */
+		uint64_t gap = align_up(rx.n, PAGE) + (rx.n ? 0 : PAGE);
+		if (rx_vaddr + gap + rt->span > 0x7ffffffff000ull || rx_vaddr + gap < rx_vaddr)
+			rw_die(RW_REFUSED, "%s: no room for govrt-static: %llu bytes at 0x%llx would "
+			       "pass the end of the user address space", in->path,
+			       (unsigned long long)rt->span, (unsigned long long)(rx_vaddr + gap));
+		rt_off = rx_off + gap;
+		blob = rw_static_place(rt, rx_vaddr + gap, rt_off, hdr_vaddr, in->eh.e_entry);
+		rt_end = rt->file_end;
+	}
+	write_phdrs(in, &s, rx_vaddr, rx_off, rx.n, rt);
 	move_sections(in, img, &s);
 	for (size_t i = 0; i < nsites; i++)
 		if (sites[i].g.reason == GRE_OK && sites[i].g.kind == GOV_SITE_CALL) {
@@ -583,16 +608,22 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
 	eh->e_phoff = s.off + s.phdrs;
 	eh->e_phnum = (uint16_t)s.nph;
+	if (rt)
+		eh->e_entry = rt->vaddr + rt->start;
 
 	if (!o->dry_run) {
 		/* a part without bytes is a hole: zeros that take no room */
 		struct buf pad1 = { .p = NULL, .n = s.off - in->size };
 		struct buf pad2 = { .p = NULL, .n = rx_off - (s.off + s.b.n) };
-		struct buf parts[] = { { img, in->size, 0 }, pad1, s.b, pad2, rx };
-		write_atomically(o->out, in->path, parts, sizeof parts / sizeof parts[0]);
+		struct buf pad3 = { .p = NULL, .n = rt ? rt_off - (rx_off + rx.n) : 0 };
+		struct buf rtb = { .p = blob, .n = rt_end };
+		struct buf parts[] = { { img, in->size, 0 }, pad1, s.b, pad2, rx, pad3, rtb };
+		write_atomically(o->out, in->path, parts,
+				 sizeof parts / sizeof parts[0] - (rt ? 0 : 2));
 	}
 	munmap(img, in->size);
 	free(rx.p);
 	free(s.b.p);
+	free(blob);
 	return npatch;
 }

@@ -26,6 +26,20 @@ struct rw_opts {
 	int add_needed;         /* DT_NEEDED libgovrt.so.1 (dynamic modules) */
 };
 
+/* govrt-static as placed in a static OUT (static.c). */
+#define RW_STATIC_MAX_LOADS 4
+struct rw_static {
+	const uint8_t *bytes;   /* the blob as built (an ELF linked at 0) */
+	size_t size;
+	GElf_Phdr load[RW_STATIC_MAX_LOADS];
+	size_t nload;
+	uint64_t span;          /* bytes of address space it takes */
+	uint64_t file_end;      /* bytes of the file its PT_LOADs map */
+	uint64_t start;         /* its entry, relative to the blob */
+	size_t link_off;        /* file offset of struct gov_static_link */
+	uint64_t vaddr, off;    /* where OUT has it */
+};
+
 struct rw_sym {
 	uint64_t addr, size;
 	const char *name;
@@ -91,9 +105,18 @@ void rw_source_of(const struct rw_input *in, uint64_t addr, const char **file, u
 /* The file offset of a virtual address inside a PT_LOAD; -1 if none. */
 int64_t rw_offset_of(const struct rw_input *in, uint64_t addr);
 
+/* static.c: a static executable carries govrt-static (docs/rewrite.md). */
+int rw_static_wanted(const struct rw_input *in);
+void rw_static_load(struct rw_static *b);
+uint8_t *rw_static_place(struct rw_static *b, uint64_t vaddr, uint64_t off,
+			 uint64_t hdr_vaddr, uint64_t old_entry);
+size_t rw_static_phdrs(const struct rw_static *b, Elf64_Phdr *o);
+
 /* elfout.c: lays out the new segments, writes the trampolines and patches,
  * and writes OUT atomically. Returns the number of sites patched. */
 size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 		       struct rw_site *sites, size_t nsites);
+/* Set by rw_write_output: the govrt-static it embedded (size 0: none). */
+extern struct rw_static rw_embedded;
 
 #endif

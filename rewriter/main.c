@@ -25,8 +25,9 @@ static const char usage_text[] =
 "functions, go through govrt: each site jumps to a trampoline in a new\n"
 "segment that runs it natively while govrt's verdict is native, and asks\n"
 "govrt otherwise. OUT carries the same site table as plugin-built code; a\n"
-"dynamic OUT needs libgovrt.so.1. IN is never modified; OUT is written\n"
-"whole or not at all.\n"
+"dynamic OUT needs libgovrt.so.1; a static one carries govrt-static inside\n"
+"(entered from e_entry). IN is never modified; OUT is written whole or not\n"
+"at all.\n"
 "\n"
 "options:\n"
 "  --syscalls all|none|NAME,...   syscall instructions to redirect (default all;\n"
@@ -283,6 +284,11 @@ static FILE *open_report(const struct rw_opts *o)
 
 static void report(FILE *f, const struct rw_site *v, size_t n, struct totals *t)
 {
+	if (f && rw_embedded.file_end)
+		fprintf(f, "# govrt-static embedded: %llu bytes at 0x%llx, entry 0x%llx "
+			"(a static executable carries its runtime)\n",
+			(unsigned long long)rw_embedded.file_end, (unsigned long long)rw_embedded.vaddr,
+			(unsigned long long)(rw_embedded.vaddr + rw_embedded.start));
 	if (f)
 		fprintf(f, "# address\tkind\tcallee\tsysno\tresult\treason\tcaller\tsource\ttrampoline\tid\n");
 	for (size_t i = 0; i < n; i++) {
@@ -342,6 +348,10 @@ int main(int argc, char **argv)
 			t.syscalls ? 100.0 * (double)t.patched_sys / (double)t.syscalls : 100.0,
 			t.syscalls - t.patched_sys, t.calls, t.patched_calls, in.exec_bytes, s,
 			o.dry_run ? " (dry run: nothing written)" : "");
+		if (rw_embedded.file_end)
+			fprintf(stderr, "govrewrite:   static executable: govrt-static embedded "
+				"(%llu bytes), e_entry starts it\n",
+				(unsigned long long)rw_embedded.file_end);
 		for (int r = 1; r < GRE_NREASONS; r++)
 			if (t.reasons[r])
 				fprintf(stderr, "govrewrite:   %zu left: %s\n", t.reasons[r],

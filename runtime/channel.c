@@ -23,11 +23,11 @@
 #include <unistd.h>
 #include "gov/wire.h"
 #include "govrt_private.h"
+#include "hello.h"
 
 #define RETRY_FAST_NS (10 * 1000000L)
 #define RETRY_SLOW_NS (250 * 1000000L)
 #define RETRY_FAST_FOR_NS (2000 * 1000000L)
-#define HANDSHAKE_TIMEOUT_S 2
 
 /* Connection problems are retried every few milliseconds; each distinct
  * problem is reported once, until a connection succeeds. */
@@ -47,29 +47,6 @@ static void conn_warn(const char *fmt, ...)
 	govrt_warn("%s", msg);
 }
 
-static int recv_welcome(int fd, struct gov_msg *m, int *region_fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { m, sizeof *m };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	*region_fd = -1;
-	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(region_fd, CMSG_DATA(c), sizeof(int));
-	const char *bad = gov_msg_check(m, (size_t)n);
-	if (!bad && m->type != GOV_MSG_WELCOME)
-		bad = "type";
-	if (bad) {
-		conn_warn("agent's welcome message refused: field %s is wrong", bad);
-		return -EPROTO;
-	}
-	return 0;
-}
-
 /* One attempt. On success the new connection is installed and its table
  * applied; returns 0 or -errno. Called with govrt.lock held. */
 static int connect_once(int quiet)
@@ -86,7 +63,7 @@ static int connect_once(int quiet)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	int region_fd = -1, err = 0;
+	int err = 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		err = -errno;
 		if (!quiet)
@@ -95,47 +72,14 @@ static int connect_once(int quiet)
 				   govrt.cfg.fail_closed ? "fail with an errno" : "run natively");
 		goto fail;
 	}
-	struct timeval tv = { HANDSHAKE_TIMEOUT_S, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
-			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_PROCESS,
-			     .pid = (int32_t)getpid() };
-	snprintf(m.name, sizeof m.name, "%s", govrt.cfg.resource);
-	if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) {
-		err = -errno;
+	char why[256];
+	struct gov_msg m;
+	void *p = gov_hello(fd, govrt.cfg.resource, &m, &err, why, sizeof why);
+	if (!p) {
+		if (why[0])
+			conn_warn("%s", why);
 		goto fail;
 	}
-	if ((err = recv_welcome(fd, &m, &region_fd)) < 0)
-		goto fail;
-	if (m.status != 0) {
-		err = m.status > 0 ? -m.status : -EPROTO;
-		conn_warn("agent for %s refused this process: %s", govrt.cfg.resource, m.text);
-		goto fail;
-	}
-	struct stat st;
-	if (region_fd < 0 || fstat(region_fd, &st) < 0 || (uint64_t)st.st_size != m.size) {
-		conn_warn("agent for %s sent no usable region", govrt.cfg.resource);
-		err = -EPROTO;
-		goto fail;
-	}
-	void *p = mmap(NULL, m.size, PROT_READ | PROT_WRITE, MAP_SHARED, region_fd, 0);
-	if (p == MAP_FAILED) {
-		err = -errno;
-		goto fail;
-	}
-	const char *bad = gov_region_check(p, m.size);
-	if (bad) {
-		const struct gov_region_hdr *h = p;
-		conn_warn("agent for %s sent a region this govrt cannot use: field %s "
-			   "(version %u, this govrt speaks %u)", govrt.cfg.resource, bad,
-			   h->version, GOV_REGION_VERSION);
-		munmap(p, m.size);
-		err = -EPROTO;
-		goto fail;
-	}
-	close(region_fd);
-	tv.tv_sec = 0;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
 	struct govrt_conn *c = calloc(1, sizeof *c);
 	if (!c) {
@@ -156,8 +100,6 @@ static int connect_once(int quiet)
 	govrt_debug("connected to agent %s (epoch %llu)", m.name, (unsigned long long)m.epoch);
 	return 0;
 fail:
-	if (region_fd >= 0)
-		close(region_fd);
 	close(fd);
 	return err;
 }

@@ -9,7 +9,8 @@
  * bias to the table's pointers when GOV_REWRITE_LINK_ADDRESSES is set,
  * registers the sites like any plugin-built module's and writes its entry
  * into entry_slot. Before that every verdict byte is 0 (native), so no
- * trampoline calls the empty slot.
+ * trampoline calls the empty slot. A static output has no loader to run
+ * govrt: it carries govrt-static, found through struct gov_static_link.
  *
  * Not here: the trampoline's machine code (rewriter/engine.c writes it;
  * rewriter/README.md draws it). Documented in docs/rewrite.md. */
@@ -66,6 +67,22 @@ struct gov_rewrite_hdr {
 	uint8_t pad[7];
 	uint64_t text_start, text_end; /* the rewritten code (link-time addresses) */
 	uint64_t tramp_start, tramp_end;
+};
+
+
+/* A static output (no PT_INTERP, no PT_DYNAMIC) carries govrt-static
+ * (runtime/static/) after its trampolines, and e_entry points at it.
+ * govrewrite fills this record, the blob's symbol govrt_static_link, with
+ * link-time addresses of OUT; at run time govrt-static adds the load bias
+ * (its own address minus `base`) to each. docs/rewrite.md, "Static
+ * outputs". */
+#define GOV_STATIC_LINK_MAGIC 0x4b4e4c53u /* "SLNK" */
+struct gov_static_link {
+	uint32_t magic;           /* GOV_STATIC_LINK_MAGIC */
+	uint32_t version;         /* GOV_REWRITE_VERSION */
+	uint64_t base;            /* where the blob starts */
+	uint64_t hdr;             /* the output's struct gov_rewrite_hdr */
+	uint64_t entry;           /* the program's own entry (the old e_entry) */
 };
 
 #ifdef __cplusplus
