@@ -85,6 +85,37 @@ long x_seq(long t, long n)
 }
 long x_unexported(long a) { return in_server ? a : LOCAL; }
 
+/* structs by value, one per x86-64 SysV class the compiler and libffi must
+ * agree on: int+double in one register each (pt), three floats in two SSE
+ * registers (fl3), more than 16 bytes in memory and returned through a
+ * hidden pointer (big), nested with arrays (nest), smaller than a word (sm) */
+struct pt { int a; double b; };
+struct fl3 { float x, y, z; };
+struct big { long a[3]; char tag; short s; };
+struct nest { char c; struct { float f; int i; } in; double d[2]; };
+struct sm { char a, b; };
+struct pt x_pt_scale(struct pt p, int k)
+{
+	return in_server ? (struct pt){ p.a * k, p.b * k } : (struct pt){ LOCAL, LOCAL };
+}
+double x_fl3_sum(struct fl3 v) { return in_server ? v.x + v.y + (double)v.z : LOCAL; }
+struct big x_big_mk(long add, struct big in)
+{
+	if (!in_server)
+		return (struct big){ .a = { LOCAL }, .tag = 0, .s = 0 };
+	in.a[0] += add;
+	in.a[2] = -in.a[2];
+	in.tag = 'B';
+	in.s++;
+	return in;
+}
+long x_nest(struct nest n, const char *s)
+{
+	return in_server ? n.c + (long)(n.in.f * 10) + n.in.i + (long)(n.d[0] + n.d[1]) + (long)strlen(s)
+			 : LOCAL;
+}
+struct sm x_sm_swap(struct sm v) { return in_server ? (struct sm){ v.b, v.a } : (struct sm){ 0, 0 }; }
+
 static const char exports_text[] =
 	"# xc-svc's exports: NAME TYPES, TAB, prototype\n"
 	"x_add lll\tlong x_add(long a, long b)\n"
@@ -97,7 +128,12 @@ static const char exports_text[] =
 	"x_slow li\n"
 	"x_pid l\n"
 	"x_count l\n"
-	"x_seq lll\n";
+	"x_seq lll\n"
+	"x_pt_scale {id}{id}i\tstruct pt x_pt_scale(struct pt p, int k)\n"
+	"x_fl3_sum d{3f}\n"
+	"x_big_mk {3Lch}l{3Lch}\n"
+	"x_nest l{c{fi}2d}s\n"
+	"x_sm_swap {2c}{2c}\n";
 
 static char exports_path[512];
 
@@ -130,6 +166,74 @@ static long c_count(void) { return GOV_CALL("l", x_count); }
 static long c_seq(long t, long n) { return GOV_CALL("lll", x_seq, t, n); }
 static long c_unexported(long a) { return GOV_CALL("ll", x_unexported, a); }
 
+/* GOV_CALL takes no struct by value: these sites are what a compiler
+ * plugin emits for one. A struct argument's word is the address of the
+ * caller's copy; a struct return's place is the `ret` word, the site's own
+ * zeroed temporary, which it returns whatever govrt says. */
+#define STRUCT_SITE(var, fn, types_, np)                                      \
+	static struct gov_site var                                            \
+		__attribute__((section(GOV_SITES_SECTION), used, aligned(8))) = { \
+		.kind = GOV_SITE_CALL, .ret_conv = GOV_RET_LIBC, .nparams = np, \
+		.sysno = -1, .caller = __func__, .callee = #fn, .types = types_, \
+		.file = __FILE__, .line = __LINE__ }
+#define W(x) ((uint64_t)(uintptr_t)(x))
+static struct pt c_pt_scale(struct pt p, int k)
+{
+	STRUCT_SITE(site, x_pt_scale, "{id}{id}i", 2);
+	struct pt r = { 0, 0 };
+	struct gov_call c = { { W(&p), (uint64_t)(uint32_t)k }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_pt_scale(p, k);
+	return r;
+}
+/* the same function called with another layout (double first) */
+static struct pt c_pt_scale_wrong(struct pt p, int k)
+{
+	STRUCT_SITE(site, x_pt_scale, "{di}{di}i", 2);
+	struct pt r = { 0, 0 };
+	struct gov_call c = { { W(&p), (uint64_t)(uint32_t)k }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_pt_scale(p, k);
+	return r;
+}
+static double c_fl3_sum(struct fl3 v)
+{
+	STRUCT_SITE(site, x_fl3_sum, "d{3f}", 1);
+	struct gov_call c = { { W(&v) }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_fl3_sum(v);
+	double d;
+	memcpy(&d, &c.ret, sizeof d);
+	return d;
+}
+static struct big c_big_mk(long add, struct big in)
+{
+	STRUCT_SITE(site, x_big_mk, "{3Lch}l{3Lch}", 2);
+	struct big r;
+	memset(&r, 0, sizeof r);
+	struct gov_call c = { { (uint64_t)add, W(&in) }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_big_mk(add, in);
+	return r;
+}
+static long c_nest(struct nest n, const char *s)
+{
+	STRUCT_SITE(site, x_nest, "l{c{fi}2d}s", 2);
+	struct gov_call c = { { W(&n), W(s) }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_nest(n, s);
+	return c.ret;
+}
+static struct sm c_sm_swap(struct sm v)
+{
+	STRUCT_SITE(site, x_sm_swap, "{2c}{2c}", 1);
+	struct sm r = { 0, 0 };
+	struct gov_call c = { { W(&v) }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_sm_swap(v);
+	return r;
+}
+
 static const char *const fwd_rows =
 	"verdicts:\n"
 	"  - {function: x_add, action: forward, to: " SVC "}\n"
@@ -142,6 +246,11 @@ static const char *const fwd_rows =
 	"  - {function: x_slow, action: forward, to: " SVC "}\n"
 	"  - {function: x_pid, action: forward, to: " SVC "}\n"
 	"  - {function: x_unexported, action: forward, to: " SVC "}\n"
+	"  - {function: x_pt_scale, action: forward, to: " SVC "}\n"
+	"  - {function: x_fl3_sum, action: forward, to: " SVC "}\n"
+	"  - {function: x_big_mk, action: forward, to: " SVC "}\n"
+	"  - {function: x_nest, action: forward, to: " SVC "}\n"
+	"  - {function: x_sm_swap, action: forward, to: " SVC "}\n"
 	/* these two find their callee from the resource's declared exports */
 	"  - {function: x_count, action: forward}\n"
 	"  - {function: x_seq, action: forward}\n"
@@ -235,6 +344,30 @@ static int edge_up(const char *resource)
 	return -1;
 }
 
+/* ---- structs by value on one protocol ---- */
+static void struct_battery(const char *proto)
+{
+	struct pt p = c_pt_scale((struct pt){ 7, 1.25 }, 3);
+	ok(p.a == 21 && p.b == 3.75, "%s: struct {int; double} by value, and returned (%d %g)",
+	   proto, p.a, p.b);
+	double s = c_fl3_sum((struct fl3){ 1.5f, 2.25f, 4.0f });
+	ok(s == 7.75, "%s: struct of three floats by value -> double (%g)", proto, s);
+	struct big in = { { 100, 200, 300 }, 'x', 41 };
+	struct big b = c_big_mk(5, in);
+	ok(b.a[0] == 105 && b.a[1] == 200 && b.a[2] == -300 && b.tag == 'B' && b.s == 42,
+	   "%s: a 32-byte struct in and out (memory class, hidden return pointer)", proto);
+	struct nest n = { 3, { 1.5f, 40 }, { 100.0, 0.5 } };
+	is_long(c_nest(n, "abcd"), 3 + 15 + 40 + 100 + 4, "%s: nested struct with an array, and a string",
+		proto);
+	struct sm sw = c_sm_swap((struct sm){ 'a', 'b' });
+	ok(sw.a == 'b' && sw.b == 'a', "%s: a 2-byte struct in and out", proto);
+	errno = 0;
+	struct pt w = c_pt_scale_wrong((struct pt){ 7, 1.25 }, 3);
+	ok(errno == ENOSYS && w.a == 0 && w.b == 0,
+	   "%s: a caller whose layout differs from the export's is refused, not called "
+	   "(errno %d)", proto, errno);
+}
+
 /* ---- every argument type on one protocol ---- */
 static void battery(const char *proto)
 {
@@ -268,6 +401,7 @@ static void battery(const char *proto)
 	errno = 0;
 	is_long(c_unexported(5), -1, "%s: a function the callee does not export fails", proto);
 	is_long(errno, ENOSYS, "%s: with ENOSYS", proto);
+	struct_battery(proto);
 	long base = c_count();
 	for (int i = 0; i < 200; i++)
 		c_count();
@@ -530,14 +664,24 @@ static void bad_exports(void)
 	static const struct { const char *text, *want; } cases[] = {
 		{ "x_add\n", "bad.exports:1: expected 'NAME TYPES'" },
 		{ "# ok\nx_add lll extra\n", "bad.exports:2: expected 'NAME TYPES'" },
-		{ "x_add lQl\n", "x_add: type string \"lQl\": unknown type code" },
+		{ "x_add lQl\n", "x_add: type string \"lQl\" at character 2: not a type code of gov/types.def" },
 		{ "x_sum lb\n", "needs a z parameter after it" },
 		{ "x_add lvl\n", "v is only a return type" },
-		{ "x_add slz\n", "a return type must be a scalar or p" },
-		{ "x_add llllllll\n", "at most 6 parameter codes" },
+		{ "x_add slz\n", "a return type must be a scalar, p or a struct" },
+		{ "x_add llllllll\n", "more than 6 parameters" },
 		{ "no_such_function_here l\n", "no_such_function_here is not a function of this process" },
 		{ "x_add lll\nx_add lll\n", "bad.exports:2: x_add is listed twice" },
 		{ "# nothing\n\n", "names no function" },
+		{ "x_pt_scale {id{id}i\n", "at character 9: a struct has no closing }" },
+		{ "x_pt_scale {}{id}i\n", "a struct needs at least one member" },
+		{ "x_pt_scale {is}{id}i\n", "not a struct member code" },
+		{ "x_pt_scale {0i}{id}i\n", "an array count starts with 1..9" },
+		{ "x_pt_scale {5000c}i\n", "an array count is larger than the largest struct" },
+		{ "x_pt_scale {600d}i\n", "the struct is larger than 4096 bytes" },
+		{ "x_pt_scale c{id}\n", "c and h are struct members only" },
+		{ "x_pt_scale l3i\n", "a count or } outside a struct" },
+		{ "x_pt_scale {{{{{i}}}}}\n", "nest more than 4 deep" },
+		{ "x_pt_scale {iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii}\n", "at most 47 characters" },
 	};
 	for (size_t i = 0; i < GOV_ARRAY_LEN(cases); i++) {
 		write_file(path, cases[i].text);
