@@ -99,4 +99,12 @@ int edge_link_proto(const struct edge_link *l);
 void edge_link_close(struct edge_link *l);
 void edge_link_spin(long spin_ns); /* how long shm links spin before sleeping */
 
+/* tcp link authentication (edge_auth.c): the shared key of --edge-key
+ * (16 to 4096 bytes, a file only its owner may read), and the challenge
+ * and response each side runs on a new tcp link before HELLO. Each returns
+ * 0, or -1 with why; a refused link is closed by the caller. */
+int edge_auth_load(const char *path, char *why, size_t whylen);
+int edge_auth_accept(int fd, char *why, size_t whylen);
+int edge_auth_connect(int fd, const char *to, char *why, size_t whylen);
+
 #endif
