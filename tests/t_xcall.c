@@ -520,7 +520,7 @@ static void killed_mid_call(char *self)
 		errno = 0;
 		is_long(c_add(1, 2), -1, "%s: no callee agent: the call fails", p);
 		is_long(errno, EHOSTUNREACH, "%s: with EHOSTUNREACH", p);
-		const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+		const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", "--resend-keep-s", "2", NULL };
 		svc_agent = agent_start(SVC, NULL, extra);
 		edge_up(SVC);
 		char needle[96];
@@ -565,16 +565,16 @@ static int raw_link(void)
 	return fd;
 }
 
-static long raw_call(int fd, uint64_t id, int *status)
+/* One CALL of site with call's arguments as caller agent epoch, by hand. */
+static long raw_call_as(int fd, uint64_t epoch, uint64_t id, const struct gov_site *site,
+			const struct gov_call *call, int *status)
 {
-	static struct gov_site site = { .kind = GOV_SITE_CALL, .sysno = -1, .callee = "x_count",
-					.types = "l" };
-	struct gov_call call = { { 0 }, 0 };
-	unsigned char frame[512], out[64];
-	long len = gov_wire_encode_req(frame, sizeof frame, id, &site, &call, NULL, 0);
+	unsigned char frame[512];
+	static unsigned char out[GOV_XCALL_BODY_MAX];
+	long len = gov_wire_encode_req(frame, sizeof frame, id, site, call, NULL, 0);
 	struct gov_xcall_hdr h, rep;
 	gov_xcall_init(&h, GOV_XCALL_CALL);
-	h.caller_epoch = 777;
+	h.caller_epoch = epoch;
 	h.req_id = id;
 	h.body_len = (uint32_t)len;
 	gov_xcall_send(fd, 1, &h, frame);
@@ -582,6 +582,45 @@ static long raw_call(int fd, uint64_t id, int *status)
 		return -999;
 	*status = rep.status;
 	return rep.value;
+}
+
+static const struct gov_site count_site = { .kind = GOV_SITE_CALL, .sysno = -1,
+					    .callee = "x_count", .types = "l" };
+
+static long raw_call(int fd, uint64_t id, int *status)
+{
+	struct gov_call call = { { 0 }, 0 };
+	return raw_call_as(fd, 777, id, &count_site, &call, status);
+}
+
+/* The callee agent's resend memory is bounded: a result is kept until the
+ * next request of its caller acknowledges it, and a caller agent epoch
+ * silent for --resend-keep-s (2 s here) is forgotten. */
+static void resend_cache(void)
+{
+	static const struct gov_site fill_site = { .kind = GOV_SITE_CALL, .sysno = -1,
+						   .callee = "x_fill", .types = "lozi" };
+	struct gov_call fill = { { 1, 100000, 'q' }, 0 };
+	struct gov_call none = { { 0 }, 0 };
+	int fd = raw_link(), st = -1;
+	long base = agent_stat(SVC, "resend_cache_bytes");
+	is_long(raw_call_as(fd, 888, 1, &fill_site, &fill, &st), 100000, "a call with a 100 kB result");
+	long big = agent_stat(SVC, "resend_cache_bytes");
+	ok(big >= base + 100000, "its result is kept for a resend (%ld bytes, %ld before)", big, base);
+	long n = raw_call_as(fd, 888, 2, &count_site, &none, &st);
+	long small = agent_stat(SVC, "resend_cache_bytes");
+	ok(small < big - 90000, "the next request acknowledges it: dropped (%ld bytes)", small);
+	ok(raw_call_as(fd, 888, 2, &count_site, &none, &st) == n && st == GOV_XCALL_OK,
+	   "the unacknowledged last result still answers its resend");
+	raw_call_as(fd, 888, 1, &fill_site, &fill, &st);
+	is_long(st, GOV_XCALL_UNKNOWN, "the acknowledged id is 'outcome unknown', not run again");
+	long callers = agent_stat(SVC, "resend_cache_callers");
+	ok(callers >= 2, "the callee's agent remembers %ld caller epochs", callers);
+	usleep(2500 * 1000);
+	raw_call_as(fd, 999, 1, &count_site, &none, &st);
+	is_long(agent_stat(SVC, "resend_cache_callers"), 1,
+		"after 2 s of silence the other epochs are forgotten; only the new one is kept");
+	close(fd);
 }
 
 static void at_most_once(void)
@@ -726,7 +765,7 @@ int main(int argc, char **argv)
 	bad_exports();
 	bad_rules();
 
-	const char *const svc_extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+	const char *const svc_extra[] = { "--edge-tcp", "127.0.0.1:0", "--resend-keep-s", "2", NULL };
 	svc_agent = agent_start(SVC, NULL, svc_extra);
 	ok(svc_agent > 0 && edge_up(SVC) == 0, "the callee's agent listens for edges");
 	const char *const app_extra[] = { "--forward-timeout-ms", "1000", NULL };
@@ -744,6 +783,7 @@ int main(int argc, char **argv)
 	use_protocol("unix");
 	killed_mid_call(argv[0]);
 	at_most_once();
+	resend_cache();
 
 	stop(server);
 	agent_stop(app_agent);

@@ -52,6 +52,9 @@ void edge_rules_free(struct edge_rules *e);
 
 /* Options: --edge-tcp HOST:PORT (listen for tcp links), --forward-timeout-ms. */
 void edge_config(const char *tcp_listen, long forward_timeout_ms);
+/* How long the entry of a silent caller agent epoch is kept for resends
+ * (--resend-keep-s, default GOV_XCALL_RESEND_KEEP_S). */
+void edge_resend_keep(long seconds);
 /* Listens for links from other agents (<run dir>/<resource>.edge, and tcp
  * if configured). Returns 0 or -1 with why. */
 int edge_start(struct agent *a, char *err, size_t errlen);

@@ -55,6 +55,8 @@ static const char usage[] =
 	"                        the address is written to <run dir>/NAME.tcp)\n"
 	"      --edge-key FILE   the key tcp links to and from other agents prove they hold\n"
 	"                        (16-4096 bytes, mode 600; docs/xcall.md \"Who may call\")\n"
+	"      --resend-keep-s N  forget a caller agent silent for N s: its resends after\n"
+	"                        that would run again (default 600; docs/xcall.md)\n"
 	"      --forward-timeout-ms N  a forwarded call with no answer in N ms fails with\n"
 	"                        ETIMEDOUT (default 1500; keep it below the callers' GOV_TIMEOUT_MS)\n"
 	"  -h, --help            this text\n"
@@ -498,7 +500,7 @@ static int print_stats(const char *resource)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT, O_EDGE_KEY };
+	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT, O_EDGE_KEY, O_RESEND_KEEP };
 	static const struct option opts[] = {
 		{ "resource", required_argument, 0, 'r' },
 		{ "rules", required_argument, 0, 'f' },
@@ -511,6 +513,7 @@ static void parse_args(int argc, char **argv)
 		{ "stats", required_argument, 0, O_STATS },
 		{ "edge-tcp", required_argument, 0, O_EDGE_TCP },
 		{ "edge-key", required_argument, 0, O_EDGE_KEY },
+		{ "resend-keep-s", required_argument, 0, O_RESEND_KEEP },
 		{ "forward-timeout-ms", required_argument, 0, O_FWD_TIMEOUT },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -539,6 +542,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_STATS: exit(print_stats(optarg));
 		case O_EDGE_TCP: edge_config(optarg, 0); break;
+		case O_RESEND_KEEP:
+			edge_resend_keep(parse_num("--resend-keep-s", optarg, 1, 86400 * 7));
+			break;
 		case O_EDGE_KEY: {
 			char why[PATH_MAX + 100];
 			if (edge_auth_load(optarg, why, sizeof why) < 0) {
