@@ -9,8 +9,9 @@
  *   NAME<TAB>TYPES<TAB>PROTOTYPE
  *
  * TYPES with the site table's rules (clang-plugin/types.cc, gcc-plugin/
- * types.cc): return code, then one code per parameter. A function whose
- * signature has no codes (a struct or union by value, long double, more
+ * types.cc): return code, then one code per parameter; a struct by value
+ * is its layout, `{id}` (gov/typestr.h). A function whose signature has no
+ * codes (a union, packed struct or bit-field by value, long double, more
  * than six parameters, variadic, no prototype) is a comment line
  * `# skipped NAME: REASON`. An unreadable header or a header clang cannot
  * parse is an error (file:line: message for each) and prints nothing.
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "gov/abi.h"
+#include "gov/typestr.h"
 
 struct fn {
 	char *name, *line;
@@ -104,8 +106,7 @@ static char code(CXType t, const CXType *next, int is_return, const char **why)
 		return GOV_T_PTR;
 	}
 	case CXType_Record:
-		*why = is_return ? "it returns a struct or union" : "a struct or union passed by value";
-		return 0;
+		return GOV_T_STRUCT; /* its layout: struct_item() */
 	case CXType_Complex:
 		*why = "a complex number";
 		return 0;
@@ -116,6 +117,142 @@ static char code(CXType t, const CXType *next, int is_return, const char **why)
 		*why = "a type without a Rhodes type code";
 		return 0;
 	}
+}
+
+/* ---- a struct by value as its layout (docs/abi.md "Structs by value") ---- */
+
+struct fields {
+	CXCursor f[256];
+	unsigned n;
+};
+
+static enum CXVisitorResult field_cb(CXCursor c, CXClientData data)
+{
+	struct fields *fs = data;
+	if (fs->n == 256)
+		return CXVisit_Break;
+	fs->f[fs->n++] = c;
+	return CXVisit_Continue;
+}
+
+static int put(char *buf, size_t cap, size_t *n, const char *s)
+{
+	size_t l = strlen(s);
+	if (*n + l >= cap)
+		return -1;
+	memcpy(buf + *n, s, l + 1);
+	*n += l;
+	return 0;
+}
+
+static int struct_layout(CXType rec, char *buf, size_t cap, size_t *n, const char **why);
+
+/* One member: a count for an array, then its code or nested layout. */
+static int member(CXType t, char *buf, size_t cap, size_t *n, const char **why)
+{
+	CXType c = clang_getCanonicalType(t);
+	long long count = 1;
+	while (c.kind == CXType_ConstantArray) {
+		count *= clang_getArraySize(c);
+		c = clang_getCanonicalType(clang_getArrayElementType(c));
+	}
+	if (count < 1 || count > GOV_STRUCT_MAX) {
+		*why = "an array member of no or too many elements";
+		return -1;
+	}
+	char num[24] = "";
+	if (count > 1)
+		snprintf(num, sizeof num, "%lld", count);
+	if (put(buf, cap, n, num) < 0)
+		goto long_;
+	if (c.kind == CXType_Enum)
+		c = clang_getCanonicalType(clang_getEnumDeclIntegerType(clang_getTypeDeclaration(c)));
+	if (c.kind == CXType_Record)
+		return struct_layout(c, buf, cap, n, why);
+	char one[2] = { 0, 0 };
+	long long size = clang_Type_getSizeOf(c);
+	switch (c.kind) {
+	case CXType_Float: case CXType_Double: case CXType_Pointer:
+		one[0] = c.kind == CXType_Float ? 'f' : c.kind == CXType_Double ? 'd' : 'p';
+		break;
+	case CXType_Bool: case CXType_Char_U: case CXType_UChar: case CXType_UShort:
+	case CXType_UInt: case CXType_ULong: case CXType_ULongLong: case CXType_Char16:
+	case CXType_Char32: case CXType_Char_S: case CXType_SChar: case CXType_Short:
+	case CXType_Int: case CXType_Long: case CXType_LongLong: case CXType_WChar: {
+		int is_unsigned = c.kind == CXType_Bool || c.kind == CXType_Char_U ||
+				  c.kind == CXType_UChar || c.kind == CXType_UShort ||
+				  c.kind == CXType_UInt || c.kind == CXType_ULong ||
+				  c.kind == CXType_ULongLong || c.kind == CXType_Char16 ||
+				  c.kind == CXType_Char32;
+		one[0] = size == 1 ? 'c' : size == 2 ? 'h' : size == 4 ? (is_unsigned ? 'u' : 'i')
+			: size == 8 ? (is_unsigned ? 'L' : 'l') : 0;
+		break;
+	}
+	default:
+		break;
+	}
+	if (!one[0]) {
+		*why = "a struct member without a code (long double, a vector, a complex)";
+		return -1;
+	}
+	if (put(buf, cap, n, one) == 0)
+		return 0;
+long_:
+	*why = "a struct whose layout is longer than a type string";
+	return -1;
+}
+
+static int struct_layout(CXType rec, char *buf, size_t cap, size_t *n, const char **why)
+{
+	CXCursor decl = clang_getTypeDeclaration(rec);
+	if (clang_getCursorKind(decl) == CXCursor_UnionDecl) {
+		*why = "a union by value";
+		return -1;
+	}
+	struct fields fs = { .n = 0 };
+	clang_Type_visitFields(rec, field_cb, &fs);
+	if (fs.n == 0 || fs.n == 256) {
+		*why = fs.n ? "a struct of too many members" : "a struct with no members";
+		return -1;
+	}
+	if (put(buf, cap, n, "{") < 0)
+		goto long_;
+	for (unsigned i = 0; i < fs.n; i++) {
+		if (clang_Cursor_isBitField(fs.f[i])) {
+			*why = "a bit-field in a struct";
+			return -1;
+		}
+		if (member(clang_getCursorType(fs.f[i]), buf, cap, n, why) < 0)
+			return -1;
+	}
+	if (put(buf, cap, n, "}") == 0)
+		return 0;
+long_:
+	*why = "a struct whose layout is longer than a type string";
+	return -1;
+}
+
+/* The layout item of a struct type, checked against clang's own size and
+ * alignment: a packed or over-aligned struct has no natural layout. */
+static int struct_item(CXType t, char *buf, size_t cap, size_t *n, const char **why)
+{
+	size_t start = *n;
+	CXType c = clang_getCanonicalType(t);
+	if (struct_layout(c, buf, cap, n, why) < 0)
+		return -1;
+	struct gov_typestr ts;
+	const char *pwhy;
+	size_t where;
+	if (gov_typestr_parse(buf + start, &ts, &pwhy, &where) < 0 || ts.n != 1) {
+		*why = pwhy ? pwhy : "a struct layout that does not parse";
+		return -1;
+	}
+	if ((long long)ts.size[0] != clang_Type_getSizeOf(c) ||
+	    (long long)ts.align[0] != clang_Type_getAlignOf(c)) {
+		*why = "a struct whose layout is not C's natural one (packed or aligned)";
+		return -1;
+	}
+	return 0;
 }
 
 static char *spelling(CXType t)
@@ -187,20 +324,24 @@ static void function(CXCursor cur)
 	CXType ft = clang_getCursorType(cur);
 	const char *why = NULL;
 	int nargs = clang_getNumArgTypes(ft);
-	char types[16] = "";
+	char types[GOV_TYPES_MAX] = "";
 	if (ft.kind == CXType_FunctionNoProto || nargs < 0)
 		why = "no prototype";
 	else if (clang_isFunctionTypeVariadic(ft))
 		why = "variadic";
 	else if (nargs > GOV_MAX_ARGS)
 		why = "more than 6 parameters";
-	if (!why) {
-		types[0] = code(clang_getResultType(ft), NULL, 1, &why);
-		for (int i = 0; !why && i < nargs; i++) {
-			CXType next = i + 1 < nargs ? clang_getArgType(ft, (unsigned)i + 1) : ft;
-			types[i + 1] = code(clang_getArgType(ft, (unsigned)i),
-					    i + 1 < nargs ? &next : NULL, 0, &why);
-		}
+	size_t n = 0;
+	for (int i = -1; !why && i < nargs; i++) {
+		CXType t = i < 0 ? clang_getResultType(ft) : clang_getArgType(ft, (unsigned)i);
+		CXType next = i + 1 < nargs ? clang_getArgType(ft, (unsigned)i + 1) : ft;
+		char c = code(t, i >= 0 && i + 1 < nargs ? &next : NULL, i < 0, &why);
+		if (c == GOV_T_STRUCT)
+			struct_item(t, types, sizeof types, &n, &why);
+		else if (c && n + 1 < sizeof types)
+			types[n++] = c, types[n] = 0;
+		else if (c)
+			why = "a type string longer than 47 characters";
 	}
 	if (why) {
 		snprintf(line, sizeof line, "# skipped %s: %s", name, why);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include "exportlist.h"
 #include "gov/abi.h"
+#include "gov/typestr.h"
 
 int gov_export_name_ok(const char *s)
 {
@@ -26,35 +27,45 @@ int gov_export_name_ok(const char *s)
 	return 1;
 }
 
+static int is_name_char(char c)
+{
+	return c && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$@", c);
+}
+
 static int type_code(char c)
 {
 	switch (c) {
 #define GOV_TYPE(code, name, desc, class) case code:
 #include "gov/types.def"
 #undef GOV_TYPE
-		return 1;
+		return c != 'c' && c != 'h'; /* struct members only */
 	}
 	return 0;
 }
 
-static int is_name_char(char c)
-{
-	return c && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$@", c);
-}
-
-/* NULL, or what is wrong with the type string t (*col: its offset). */
+/* NULL, or what is wrong with the type string t (*col: its offset). The
+ * grammar (structs and their layout) is gov/typestr.h's one parser; the
+ * codes are checked here, and the pairing of b/o with z is left to govrt. */
 static const char *check_types(const char *t, size_t n, size_t *col)
 {
-	if (n > 1 + GOV_MAX_ARGS) {
-		*col = 1 + GOV_MAX_ARGS;
-		return "more than six parameters (GOV_MAX_ARGS): list it as "
-		       "'# skipped NAME: REASON'";
+	char buf[GOV_TYPES_MAX];
+	struct gov_typestr ts;
+	const char *why;
+	if (n >= sizeof buf) {
+		*col = sizeof buf - 1;
+		return "a type string is at most 47 characters";
 	}
-	for (size_t i = 0; i < n; i++) {
-		*col = i;
-		if (!type_code(t[i]))
+	memcpy(buf, t, n);
+	buf[n] = 0;
+	if (gov_typestr_parse(buf, &ts, &why, col) < 0)
+		return strcmp(why, "more than 6 parameters") ? why
+			: "more than six parameters (GOV_MAX_ARGS): list it as "
+			  "'# skipped NAME: REASON'";
+	for (unsigned i = 0; i < ts.n; i++) {
+		*col = ts.at[i];
+		if (!type_code(ts.top[i]))
 			return "not a type code of gov/types.def";
-		if (i > 0 && t[i] == 'v')
+		if (i > 0 && ts.top[i] == 'v')
 			return "'v' (void) is a return type only";
 	}
 	return NULL;

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "gov/typestr.h"
 #include "gov/wire.h"
 #include "govrt_private.h"
 #include "xcall_io.h"
@@ -36,7 +37,8 @@
 
 struct export {
 	char name[GOV_NAME_MAX];
-	char types[GOV_MAX_ARGS + 2];
+	char types[GOV_TYPES_MAX];
+	struct gov_typestr ts;
 	void (*fn)(void);
 	ffi_cif cif;
 	ffi_type *args[GOV_MAX_ARGS];
@@ -66,24 +68,56 @@ static ffi_type *ffi_of(char code)
 	return NULL;
 }
 
-/* A type string an export may have: known codes, void only as the return
- * type, a scalar or pointer return, and a `z` after every `b` and `o`. */
-static const char *types_problem(const char *t)
+/* The libffi type of the struct at t[*pos] ('{'): an array member is its
+ * element repeated (libffi has no arrays; the x86-64 SysV classification
+ * looks at eightbytes, where both are the same). Kept for as long as the
+ * export is. NULL if out of memory. */
+static ffi_type *ffi_struct(const char *t, size_t *pos)
 {
-	size_t n = strlen(t);
-	if (n < 1 || n > GOV_MAX_ARGS + 1)
-		return "needs a return code and at most 6 parameter codes";
-	if (t[0] == GOV_T_STR || t[0] == GOV_T_BUF || t[0] == GOV_T_OUTBUF)
-		return "a return type must be a scalar or p";
-	for (size_t i = 0; i < n; i++) {
-		if (!ffi_of(t[i]))
-			return "unknown type code (gov/types.def)";
-		if (i && t[i] == GOV_T_VOID)
-			return "v is only a return type";
-		if (i && (t[i] == GOV_T_BUF || t[i] == GOV_T_OUTBUF) && !strchr(t + i + 1, GOV_T_SIZE))
-			return "a b or o parameter needs a z parameter after it (its length)";
+	size_t n = 0, cap = 8;
+	ffi_type **el = malloc(cap * sizeof *el), *st = calloc(1, sizeof *st);
+	if (!el || !st)
+		goto oom;
+	for ((*pos)++; t[*pos] != '}';) {
+		unsigned long count = 1;
+		if (t[*pos] >= '1' && t[*pos] <= '9')
+			count = strtoul(t + *pos, NULL, 10);
+		while (t[*pos] >= '0' && t[*pos] <= '9')
+			(*pos)++;
+		ffi_type *m;
+		if (t[*pos] == '{')
+			m = ffi_struct(t, pos);
+		else
+			m = t[*pos] == 'c' ? &ffi_type_uint8 : t[*pos] == 'h' ? &ffi_type_uint16
+									   : ffi_of(t[*pos]), (*pos)++;
+		if (!m)
+			goto oom;
+		for (unsigned long k = 0; k < count; k++) {
+			if (n + 2 > cap) {
+				ffi_type **grown = realloc(el, (cap *= 2) * sizeof *el);
+				if (!grown)
+					goto oom;
+				el = grown;
+			}
+			el[n++] = m;
+		}
 	}
+	(*pos)++;
+	el[n] = NULL;
+	st->type = FFI_TYPE_STRUCT;
+	st->elements = el;
+	return st;
+oom:
+	free(el);
+	free(st);
 	return NULL;
+}
+
+/* The libffi type of item i of a parsed type string. */
+static ffi_type *ffi_item(const char *types, const struct gov_typestr *ts, unsigned i)
+{
+	size_t pos = ts->at[i];
+	return ts->top[i] == GOV_T_STRUCT ? ffi_struct(types, &pos) : ffi_of(ts->top[i]);
 }
 
 static int parse_line(char *line, const char *path, unsigned lineno, struct export *e,
@@ -92,8 +126,8 @@ static int parse_line(char *line, const char *path, unsigned lineno, struct expo
 	char *tab = strchr(line, '\t');
 	if (tab)
 		*tab = 0; /* the C prototype after the TAB is for people and tools */
-	char name[256], types[64], extra[8];
-	int k = sscanf(line, "%255s %63s %7s", name, types, extra);
+	char name[256], types[256], extra[8];
+	int k = sscanf(line, "%255s %255s %7s", name, types, extra);
 	if (k != 2) {
 		snprintf(err, errlen, "%s:%u: expected 'NAME TYPES' (then optionally a TAB and the prototype)",
 			 path, lineno);
@@ -104,12 +138,14 @@ static int parse_line(char *line, const char *path, unsigned lineno, struct expo
 			 lineno, name, GOV_NAME_MAX - 1);
 		return -1;
 	}
-	const char *why = types_problem(types);
-	if (why) {
-		snprintf(err, errlen, "%s:%u: %s: type string \"%s\": %s", path, lineno, name, types, why);
+	const char *why;
+	size_t where;
+	memset(e, 0, sizeof *e);
+	if (gov_typestr_check(types, &e->ts, &why, &where) < 0) {
+		snprintf(err, errlen, "%s:%u: %s: type string \"%s\" at character %zu: %s", path,
+			 lineno, name, types, where + 1, why);
 		return -1;
 	}
-	memset(e, 0, sizeof *e);
 	strcpy(e->name, name);
 	strcpy(e->types, types);
 	dlerror();
@@ -120,10 +156,12 @@ static int parse_line(char *line, const char *path, unsigned lineno, struct expo
 			 path, lineno, name);
 		return -1;
 	}
-	unsigned np = (unsigned)strlen(types) - 1;
+	unsigned np = e->ts.n - 1;
+	ffi_type *rt = ffi_item(types, &e->ts, 0);
 	for (unsigned i = 0; i < np; i++)
-		e->args[i] = ffi_of(types[i + 1]);
-	if (ffi_prep_cif(&e->cif, FFI_DEFAULT_ABI, np, ffi_of(types[0]), e->args) != FFI_OK) {
+		if (!(e->args[i] = ffi_item(types, &e->ts, i + 1)))
+			rt = NULL;
+	if (!rt || ffi_prep_cif(&e->cif, FFI_DEFAULT_ABI, np, rt, e->args) != FFI_OK) {
 		snprintf(err, errlen, "%s:%u: %s: libffi cannot call type string %s", path, lineno,
 			 name, types);
 		return -1;
@@ -179,6 +217,10 @@ static int load_exports(const char *path, struct export **out, unsigned *nout,
 		free(ex);
 		return -1;
 	}
+	/* the array moved as it grew: each call interface points at its own
+	 * export's argument types */
+	for (unsigned i = 0; i < n; i++)
+		ex[i].cif.arg_types = ex[i].args;
 	*out = ex;
 	*nout = n;
 	return 0;
@@ -219,9 +261,9 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 			 c->hdr->callee, e ? e->types : "", c->hdr->types);
 		return 0;
 	}
-	const char *params = e->types + 1;
+	const char *params = e->ts.top + 1;
 	uint32_t cap[GOV_MAX_ARGS];
-	long body = gov_xcall_outbufs(params, c->value, cap);
+	long body = gov_xcall_outbufs(e->types, c->value, cap);
 	if (body < 0) {
 		rep->status = GOV_XCALL_NOT_RUN;
 		rep->err = EMSGSIZE;
@@ -234,7 +276,8 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 		a[GOV_MAX_ARGS];
 	void *argp[GOV_MAX_ARGS];
 	static const char empty[8];
-	size_t off = 0;
+	/* a struct return is written first in the body, the out-buffers after */
+	size_t off = e->ts.top[0] == GOV_T_STRUCT ? GOV_XCALL_PAD8(e->ts.size[0]) : 0;
 	for (int i = 0; params[i]; i++) {
 		uint64_t v = c->value[i];
 		switch (params[i]) {
@@ -252,13 +295,22 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 			break;
 		default: a[i].L = v;
 		}
-		argp[i] = &a[i];
+		/* a struct by value: libffi reads it from its bytes in the frame
+		 * (the decoder checked there are exactly its size of them) */
+		argp[i] = params[i] == GOV_T_STRUCT ? (void *)c->data[i] : (void *)&a[i];
 	}
 	union { ffi_arg r; double d; float f; } rv = { 0 };
+	/* libffi writes a struct return where it is told; the body has room
+	 * for it padded to 8 (and at least an ffi_arg, which a small one is
+	 * widened to) */
+	void *rp = e->ts.top[0] == GOV_T_STRUCT ? (e->ts.size[0] < sizeof(ffi_arg) ? (void *)&rv : out)
+						: (void *)&rv;
 	errno = 0;
-	ffi_call((ffi_cif *)&e->cif, e->fn, &rv, argp);
+	ffi_call((ffi_cif *)&e->cif, e->fn, rp, argp);
 	rep->err = errno;
-	rep->value = ret_word(e->types[0], &rv);
+	if (rp == &rv && e->ts.top[0] == GOV_T_STRUCT)
+		memcpy(out, &rv, e->ts.size[0]);
+	rep->value = e->ts.top[0] == GOV_T_STRUCT ? 0 : ret_word(e->types[0], &rv);
 	rep->status = GOV_XCALL_OK;
 	atomic_fetch_add(&srv.served, 1);
 	return (uint32_t)body;

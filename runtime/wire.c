@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "gov/typestr.h"
 #include "gov/wire.h"
 #include "internal.h"
 
@@ -22,25 +23,17 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int type_known(int t)
-{
-	switch (t) {
-#define GOV_TYPE(code, name, doc, travel) case code:
-#include "gov/types.def"
-#undef GOV_TYPE
-		return t != GOV_T_VOID;
-	}
-	return 0;
-}
-
-/* Bytes that travel after argument i: a string with its NUL, or an input
- * buffer whose length is the next size parameter. */
-static size_t arg_bytes(const char *params, int i, const uint64_t *arg,
+/* Bytes that travel after argument i: a string with its NUL, an input
+ * buffer whose length is the next size parameter, or a struct's bytes. */
+static size_t arg_bytes(const struct gov_typestr *ts, int i, const uint64_t *arg,
 			const void **data)
 {
+	const char *params = ts->top + 1;
 	*data = (const void *)(uintptr_t)arg[i];
 	if (!*data)
 		return 0;
+	if (params[i] == GOV_T_STRUCT)
+		return ts->size[i + 1];
 	if (params[i] == GOV_T_STR)
 		return strlen(*data) + 1;
 	if (params[i] == GOV_T_BUF)
@@ -57,30 +50,35 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 {
 	struct gov_wire_req *h = buf;
 	const char *types = site->types ? site->types : "l";
-	size_t ntypes = strlen(types);
-	if (ntypes < 1 || ntypes > GOV_MAX_ARGS + 1)
-		return fail(err, errlen, "site %s: type string \"%s\" has %zu codes, 1..%d allowed",
-			    site->callee ? site->callee : "?", types, ntypes, GOV_MAX_ARGS + 1);
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	if (gov_typestr_check(types, &ts, &why, &where) < 0)
+		return fail(err, errlen, "site %s: type string \"%s\" at %zu: %s",
+			    site->callee ? site->callee : "?", types, where + 1, why);
 	if (cap < sizeof *h)
 		return fail(err, errlen, "frame buffer of %zu bytes is too small", cap);
 	h->magic = GOV_WIRE_REQ_MAGIC;
 	h->version = GOV_WIRE_VERSION;
 	h->kind = site->kind;
-	h->nargs = (uint8_t)(ntypes - 1);
+	h->nargs = (uint8_t)(ts.n - 1);
 	h->seq = seq;
 	h->site_id = site->id;
 	h->sysno = site->sysno;
 	size_t clen = site->callee ? strnlen(site->callee, sizeof h->callee - 1) : 0;
 	memcpy(h->callee, site->callee ? site->callee : "", clen);
 	h->callee[clen] = 0;
-	memcpy(h->types, types, ntypes + 1);
-	memset(h->pad, 0, sizeof h->pad);
+	memset(h->types, 0, sizeof h->types);
+	memcpy(h->types, types, strlen(types) + 1);
 
-	const char *params = types + 1;
+	const char *params = ts.top + 1;
 	size_t off = sizeof *h;
 	for (int i = 0; i < h->nargs; i++) {
 		const void *data;
-		size_t n = arg_bytes(params, i, call->arg, &data);
+		size_t n = arg_bytes(&ts, i, call->arg, &data);
+		if (params[i] == GOV_T_STRUCT && !data)
+			return fail(err, errlen, "argument %d of %s: a struct by value at address 0",
+				    i + 1, h->callee);
 		if (off + sizeof(struct gov_wire_arg) + PAD8(n) > cap)
 			return fail(err, errlen,
 				    "argument %d of %s: %zu bytes do not fit in the slot's %zu",
@@ -122,8 +120,15 @@ int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 		return fail(err, errlen, "frame field nargs: %u exceeds %d", h->nargs, GOV_MAX_ARGS);
 	if (!memchr(h->callee, 0, sizeof h->callee))
 		return fail(err, errlen, "frame field callee: not NUL-terminated");
-	if (!memchr(h->types, 0, sizeof h->types) || strlen(h->types) != (size_t)h->nargs + 1u)
-		return fail(err, errlen, "frame field types: needs 1 + nargs (%u) codes", h->nargs);
+	const char *why;
+	size_t where;
+	if (!memchr(h->types, 0, sizeof h->types))
+		return fail(err, errlen, "frame field types: not NUL-terminated");
+	if (gov_typestr_check(h->types, &out->ts, &why, &where) < 0)
+		return fail(err, errlen, "frame field types: \"%s\" at %zu: %s", h->types,
+			    where + 1, why);
+	if (out->ts.n != (unsigned)h->nargs + 1u)
+		return fail(err, errlen, "frame field types: needs 1 + nargs (%u) items", h->nargs);
 	if (h->body_len != len - sizeof *h)
 		return fail(err, errlen, "frame field body_len: %u, but %zu bytes follow the header",
 			    h->body_len, len - sizeof *h);
@@ -135,13 +140,18 @@ int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 			return fail(err, errlen, "frame argument %d: record runs past the end", i + 1);
 		const struct gov_wire_arg *a = (const void *)((const char *)buf + off);
 		off += sizeof *a;
-		if (!type_known(a->type) || a->type != (uint8_t)h->types[i + 1])
+		char code = out->ts.top[i + 1];
+		if (a->type != (uint8_t)code)
 			return fail(err, errlen, "frame argument %d field type: '%c' (0x%02x), types says '%c'",
 				    i + 1, a->type >= 32 && a->type < 127 ? a->type : '?', a->type,
-				    h->types[i + 1]);
-		if (a->len && a->type != GOV_T_STR && a->type != GOV_T_BUF)
+				    code);
+		if (a->len && a->type != GOV_T_STR && a->type != GOV_T_BUF && a->type != GOV_T_STRUCT)
 			return fail(err, errlen, "frame argument %d field len: %u bytes for a scalar",
 				    i + 1, a->len);
+		if (a->type == GOV_T_STRUCT && a->len != out->ts.size[i + 1])
+			return fail(err, errlen, "frame argument %d field len: %u bytes, the struct "
+				    "%.*s is %u", i + 1, a->len, (int)out->ts.len[i + 1],
+				    h->types + out->ts.at[i + 1], out->ts.size[i + 1]);
 		if (a->len > len - off || PAD8(a->len) > len - off)
 			return fail(err, errlen, "frame argument %d field len: %u runs past the end",
 				    i + 1, a->len);

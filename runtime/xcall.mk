@@ -5,8 +5,10 @@
 RT_SRCS   += runtime/invoke.c runtime/xcall.c runtime/xcall_io.c
 LDLIBS_RT += -lffi -ldl
 XCALL_AGENT_OBJS := $(B)/obj/runtime/agent/edge.o $(B)/obj/runtime/agent/edge_link.o \
-                    $(B)/obj/runtime/xcall_io.o
+                    $(B)/obj/runtime/agent/edge_auth.o $(B)/obj/runtime/xcall_io.o
 $(GOVAGENT): $(XCALL_AGENT_OBJS)
+# tcp link authentication: HMAC-SHA256 from OpenSSL (libssl-dev)
+$(GOVAGENT): STORE_LIBS += -lcrypto
 
 # the xcall tests speak frames by hand (xcall_io.c) and export their
 # functions from the executable (-rdynamic)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "gov/typestr.h"
 #include "xcall_io.h"
 #include "internal.h"
 
@@ -129,11 +130,18 @@ int gov_xcall_recv(int fd, int stream, struct gov_xcall_hdr *h, void *body, size
 	return f ? bad(why, whylen, f) : 1;
 }
 
-long gov_xcall_outbufs(const char *params, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS])
+long gov_xcall_outbufs(const char *types, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS])
 {
-	size_t total = 0;
+	struct gov_typestr ts;
+	const char *why;
+	size_t where, total = 0;
 	for (int i = 0; i < GOV_MAX_ARGS; i++)
 		cap[i] = 0;
+	if (gov_typestr_parse(types, &ts, &why, &where) < 0)
+		return -1;
+	const char *params = ts.top + 1;
+	if (ts.top[0] == GOV_T_STRUCT)
+		total = GOV_XCALL_PAD8(ts.size[0]);
 	for (int i = 0; params[i] && i < GOV_MAX_ARGS; i++) {
 		if (params[i] != GOV_T_OUTBUF)
 			continue;

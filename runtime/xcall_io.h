@@ -24,12 +24,13 @@ int gov_xcall_send(int fd, int stream, const struct gov_xcall_hdr *h, const void
 int gov_xcall_recv(int fd, int stream, struct gov_xcall_hdr *h, void *body, size_t cap,
 		   int timeout_ms, char *why, size_t whylen);
 
-/* The out-buffers of a call whose parameter codes are params and values
- * val: cap[i] is the capacity of parameter i if it is an `o` (the value of
- * the next `z` parameter), else 0. Returns the RESULT body's size (each
- * out-buffer padded to 8), or -1 if an `o` has no `z` after it or the sum
- * exceeds GOV_XCALL_BODY_MAX. */
-long gov_xcall_outbufs(const char *params, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS]);
+/* What comes back of a call whose type string is types and whose argument
+ * words are val: a struct return's bytes, then the out-buffers. cap[i] is
+ * the capacity of parameter i if it is an `o` (the value of the next `z`
+ * parameter), else 0. Returns the RESULT body's size (the struct and each
+ * out-buffer padded to 8), or -1 if the type string does not parse, an `o`
+ * has no `z` after it or the sum exceeds GOV_XCALL_BODY_MAX. */
+long gov_xcall_outbufs(const char *types, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS]);
 
 /* Mailboxes (gov/xcall.h). box_map checks the memfd's size and maps it. */
 struct gov_xcall_box *gov_xcall_box_map(int memfd);

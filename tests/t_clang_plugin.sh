@@ -473,12 +473,16 @@ cp "$tmp/out" exports.list
 	has "$(printf 'nd_open\tisi\t')" exports.list && has "$(printf 'nd_close\tvi\t')" exports.list &&
 	has "$(printf 'nd_rate\tdfd\t')" exports.list
 ok $? "govexports: NAME TAB TYPES TAB prototype, with the site table's codes"
-has "# skipped nd_pair: a struct or union passed by value" exports.list &&
+has "$(printf 'nd_pair\tl{ll}\t')" exports.list && has "$(printf 'nd_mixed\t{c{fi}2d}{ll}i\t')" exports.list
+ok $? "govexports: structs by value as their layouts (nested, arrays)"
+has "# skipped nd_packed: a struct whose layout is not C's natural one" exports.list &&
+	has "# skipped nd_either: a union by value" exports.list &&
+	has "# skipped nd_bits: a bit-field in a struct" exports.list &&
 	has "# skipped nd_precise: long double or another floating type" exports.list &&
 	has "# skipped nd_log: variadic" exports.list && has "# skipped nd_seven: more than 6 parameters" exports.list
 ok $? "govexports: signatures without codes are '# skipped NAME: REASON' lines"
 [ "$(grep -c '^nd_send' exports.list)" -eq 1 ] && ! has nd_local exports.list && ! has " read" exports.list &&
-	! grep -vE '^(#|[A-Za-z_][A-Za-z0-9_]*	[vilLuzdfpsbo]+	.*\))' exports.list
+	! grep -vE '^(#|[A-Za-z_][A-Za-z0-9_]*	[vilLuzdfpsbo{}ch0-9]+	.*\))' exports.list
 ok $? "govexports: each function once, none from included headers, no static ones"
 "$govexports" src/helper.h -- -Isrc >helper.list 2>"$tmp/err" &&
 	has "$(printf 'count_nonzero\tzbz\t')" helper.list && has "$(printf 'fill\tzozi\t')" helper.list &&

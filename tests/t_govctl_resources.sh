@@ -276,21 +276,21 @@ done
 export GOV_STORE="sqlite:$tmp/exports.db"
 "$govctl" init >/dev/null
 "$govctl" register nic --type hardware >/dev/null
-printf '# exported by net-driver (from netdrv.h)\nnd_send\tlpz\tlong nd_send(const void *buf, size_t len)\nnd_recv   lop\n\n   # an indented comment\nnd_reset\tv\n# skipped nd_big: more than 6 parameters\n' >"$tmp/ex.txt"
+printf '# exported by net-driver (from netdrv.h)\nnd_send\tlpz\tlong nd_send(const void *buf, size_t len)\nnd_recv   lop\n\n   # an indented comment\nnd_reset\tv\nnd_stat\t{2l{fi}3c}{id}\tstruct st nd_stat(struct q q)\n# skipped nd_big: more than 6 parameters\n' >"$tmp/ex.txt"
 g register net-driver --type driver --ref nic --exports nd_old,nd_send --exports-file "$tmp/ex.txt"
 ok $rc "register --exports-file with --exports"
 g exports net-driver
-printf '# exported by net-driver\n# untyped nd_old\nnd_send\tlpz\tlong nd_send(const void *buf, size_t len)\nnd_recv\tlop\nnd_reset\tv\n' >"$tmp/want"
+printf '# exported by net-driver\n# untyped nd_old\nnd_send\tlpz\tlong nd_send(const void *buf, size_t len)\nnd_recv\tlop\nnd_reset\tv\nnd_stat\t{2l{fi}3c}{id}\tstruct st nd_stat(struct q q)\n' >"$tmp/want"
 cmp -s "$tmp/out" "$tmp/want"; ok $? "govctl exports prints the export list (names without a signature as '# untyped NAME')"
 cp "$tmp/out" "$tmp/printed.txt"
 g register copy --type driver --exports-file "$tmp/printed.txt" && g exports copy
 sed 1d "$tmp/out" >"$tmp/a"; sed '1,2d' "$tmp/printed.txt" >"$tmp/b"
 [ $rc -eq 0 ] && cmp -s "$tmp/a" "$tmp/b"; ok $? "... and what it prints is a valid --exports-file"
 g exports net-driver --json
-json_true 'j["resource"] == "net-driver" and [e["name"] for e in j["exports"]] == ["nd_old","nd_send","nd_recv","nd_reset"] and j["exports"][0]["types"] is None and j["exports"][1] == {"name":"nd_send","types":"lpz","prototype":"long nd_send(const void *buf, size_t len)"} and "prototype" not in j["exports"][2]'
+json_true 'j["resource"] == "net-driver" and [e["name"] for e in j["exports"]] == ["nd_old","nd_send","nd_recv","nd_reset","nd_stat"] and j["exports"][0]["types"] is None and j["exports"][1] == {"name":"nd_send","types":"lpz","prototype":"long nd_send(const void *buf, size_t len)"} and "prototype" not in j["exports"][2]'
 ok $? "govctl exports --json: names, types (null when unknown), prototypes"
 g show net-driver --json
-json_true 'j["exports"] == ["nd_old","nd_send","nd_recv","nd_reset"]'
+json_true 'j["exports"] == ["nd_old","nd_send","nd_recv","nd_reset","nd_stat"]'
 ok $? "the record's exports stay a list of names (--from-binary and rule documents use them)"
 g exports no-such; [ $rc -eq 3 ] && grep -q "no resource 'no-such'" "$tmp/err"
 ok $? "exports of an unknown resource: exit 3, named"
@@ -309,6 +309,11 @@ bad_list '9lives i\n' '1:1: not a function name' "a name starting with a digit"
 bad_list 'nd-x i\n' '1:3: expected a space or a TAB after the name' "a character no C name has"
 bad_list 'nd_x ivi\n' '1:7: '"'"'v'"'"' (void) is a return type only' "void as a parameter"
 bad_list 'nd_x iiiiiiii\n' '1:13: more than six parameters' "more than six parameters"
+bad_list 'nd_x l{id\n' '1:10: a struct has no closing }' "a struct with no closing brace"
+bad_list 'nd_x l{is}\n' '1:9: not a struct member code' "a string inside a struct"
+bad_list 'nd_x l{}\n' '1:8: a struct needs at least one member' "an empty struct"
+bad_list 'nd_x l3i\n' '1:7: a count or } outside a struct' "an array count outside a struct"
+bad_list 'nd_x lc\n' '1:7: not a type code of gov/types.def' "a member-only code as a parameter"
 bad_list 'nd_x ii extra words\n' '1:8: the prototype follows the types after one TAB' "a prototype after a space"
 bad_list 'a i\nb i\na l\n' '3:1: listed twice' "a name listed twice"
 bad_list '  nd_x i\n' '1:1: a line starts with the function name' "a line indented"

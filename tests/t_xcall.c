@@ -85,6 +85,37 @@ long x_seq(long t, long n)
 }
 long x_unexported(long a) { return in_server ? a : LOCAL; }
 
+/* structs by value, one per x86-64 SysV class the compiler and libffi must
+ * agree on: int+double in one register each (pt), three floats in two SSE
+ * registers (fl3), more than 16 bytes in memory and returned through a
+ * hidden pointer (big), nested with arrays (nest), smaller than a word (sm) */
+struct pt { int a; double b; };
+struct fl3 { float x, y, z; };
+struct big { long a[3]; char tag; short s; };
+struct nest { char c; struct { float f; int i; } in; double d[2]; };
+struct sm { char a, b; };
+struct pt x_pt_scale(struct pt p, int k)
+{
+	return in_server ? (struct pt){ p.a * k, p.b * k } : (struct pt){ LOCAL, LOCAL };
+}
+double x_fl3_sum(struct fl3 v) { return in_server ? v.x + v.y + (double)v.z : LOCAL; }
+struct big x_big_mk(long add, struct big in)
+{
+	if (!in_server)
+		return (struct big){ .a = { LOCAL }, .tag = 0, .s = 0 };
+	in.a[0] += add;
+	in.a[2] = -in.a[2];
+	in.tag = 'B';
+	in.s++;
+	return in;
+}
+long x_nest(struct nest n, const char *s)
+{
+	return in_server ? n.c + (long)(n.in.f * 10) + n.in.i + (long)(n.d[0] + n.d[1]) + (long)strlen(s)
+			 : LOCAL;
+}
+struct sm x_sm_swap(struct sm v) { return in_server ? (struct sm){ v.b, v.a } : (struct sm){ 0, 0 }; }
+
 static const char exports_text[] =
 	"# xc-svc's exports: NAME TYPES, TAB, prototype\n"
 	"x_add lll\tlong x_add(long a, long b)\n"
@@ -97,7 +128,12 @@ static const char exports_text[] =
 	"x_slow li\n"
 	"x_pid l\n"
 	"x_count l\n"
-	"x_seq lll\n";
+	"x_seq lll\n"
+	"x_pt_scale {id}{id}i\tstruct pt x_pt_scale(struct pt p, int k)\n"
+	"x_fl3_sum d{3f}\n"
+	"x_big_mk {3Lch}l{3Lch}\n"
+	"x_nest l{c{fi}2d}s\n"
+	"x_sm_swap {2c}{2c}\n";
 
 static char exports_path[512];
 
@@ -130,6 +166,74 @@ static long c_count(void) { return GOV_CALL("l", x_count); }
 static long c_seq(long t, long n) { return GOV_CALL("lll", x_seq, t, n); }
 static long c_unexported(long a) { return GOV_CALL("ll", x_unexported, a); }
 
+/* GOV_CALL takes no struct by value: these sites are what a compiler
+ * plugin emits for one. A struct argument's word is the address of the
+ * caller's copy; a struct return's place is the `ret` word, the site's own
+ * zeroed temporary, which it returns whatever govrt says. */
+#define STRUCT_SITE(var, fn, types_, np)                                      \
+	static struct gov_site var                                            \
+		__attribute__((section(GOV_SITES_SECTION), used, aligned(8))) = { \
+		.kind = GOV_SITE_CALL, .ret_conv = GOV_RET_LIBC, .nparams = np, \
+		.sysno = -1, .caller = __func__, .callee = #fn, .types = types_, \
+		.file = __FILE__, .line = __LINE__ }
+#define W(x) ((uint64_t)(uintptr_t)(x))
+static struct pt c_pt_scale(struct pt p, int k)
+{
+	STRUCT_SITE(site, x_pt_scale, "{id}{id}i", 2);
+	struct pt r = { 0, 0 };
+	struct gov_call c = { { W(&p), (uint64_t)(uint32_t)k }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_pt_scale(p, k);
+	return r;
+}
+/* the same function called with another layout (double first) */
+static struct pt c_pt_scale_wrong(struct pt p, int k)
+{
+	STRUCT_SITE(site, x_pt_scale, "{di}{di}i", 2);
+	struct pt r = { 0, 0 };
+	struct gov_call c = { { W(&p), (uint64_t)(uint32_t)k }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_pt_scale(p, k);
+	return r;
+}
+static double c_fl3_sum(struct fl3 v)
+{
+	STRUCT_SITE(site, x_fl3_sum, "d{3f}", 1);
+	struct gov_call c = { { W(&v) }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_fl3_sum(v);
+	double d;
+	memcpy(&d, &c.ret, sizeof d);
+	return d;
+}
+static struct big c_big_mk(long add, struct big in)
+{
+	STRUCT_SITE(site, x_big_mk, "{3Lch}l{3Lch}", 2);
+	struct big r;
+	memset(&r, 0, sizeof r);
+	struct gov_call c = { { (uint64_t)add, W(&in) }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_big_mk(add, in);
+	return r;
+}
+static long c_nest(struct nest n, const char *s)
+{
+	STRUCT_SITE(site, x_nest, "l{c{fi}2d}s", 2);
+	struct gov_call c = { { W(&n), W(s) }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_nest(n, s);
+	return c.ret;
+}
+static struct sm c_sm_swap(struct sm v)
+{
+	STRUCT_SITE(site, x_sm_swap, "{2c}{2c}", 1);
+	struct sm r = { 0, 0 };
+	struct gov_call c = { { W(&v) }, (int64_t)W(&r) };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_sm_swap(v);
+	return r;
+}
+
 static const char *const fwd_rows =
 	"verdicts:\n"
 	"  - {function: x_add, action: forward, to: " SVC "}\n"
@@ -142,6 +246,11 @@ static const char *const fwd_rows =
 	"  - {function: x_slow, action: forward, to: " SVC "}\n"
 	"  - {function: x_pid, action: forward, to: " SVC "}\n"
 	"  - {function: x_unexported, action: forward, to: " SVC "}\n"
+	"  - {function: x_pt_scale, action: forward, to: " SVC "}\n"
+	"  - {function: x_fl3_sum, action: forward, to: " SVC "}\n"
+	"  - {function: x_big_mk, action: forward, to: " SVC "}\n"
+	"  - {function: x_nest, action: forward, to: " SVC "}\n"
+	"  - {function: x_sm_swap, action: forward, to: " SVC "}\n"
 	/* these two find their callee from the resource's declared exports */
 	"  - {function: x_count, action: forward}\n"
 	"  - {function: x_seq, action: forward}\n"
@@ -235,6 +344,30 @@ static int edge_up(const char *resource)
 	return -1;
 }
 
+/* ---- structs by value on one protocol ---- */
+static void struct_battery(const char *proto)
+{
+	struct pt p = c_pt_scale((struct pt){ 7, 1.25 }, 3);
+	ok(p.a == 21 && p.b == 3.75, "%s: struct {int; double} by value, and returned (%d %g)",
+	   proto, p.a, p.b);
+	double s = c_fl3_sum((struct fl3){ 1.5f, 2.25f, 4.0f });
+	ok(s == 7.75, "%s: struct of three floats by value -> double (%g)", proto, s);
+	struct big in = { { 100, 200, 300 }, 'x', 41 };
+	struct big b = c_big_mk(5, in);
+	ok(b.a[0] == 105 && b.a[1] == 200 && b.a[2] == -300 && b.tag == 'B' && b.s == 42,
+	   "%s: a 32-byte struct in and out (memory class, hidden return pointer)", proto);
+	struct nest n = { 3, { 1.5f, 40 }, { 100.0, 0.5 } };
+	is_long(c_nest(n, "abcd"), 3 + 15 + 40 + 100 + 4, "%s: nested struct with an array, and a string",
+		proto);
+	struct sm sw = c_sm_swap((struct sm){ 'a', 'b' });
+	ok(sw.a == 'b' && sw.b == 'a', "%s: a 2-byte struct in and out", proto);
+	errno = 0;
+	struct pt w = c_pt_scale_wrong((struct pt){ 7, 1.25 }, 3);
+	ok(errno == ENOSYS && w.a == 0 && w.b == 0,
+	   "%s: a caller whose layout differs from the export's is refused, not called "
+	   "(errno %d)", proto, errno);
+}
+
 /* ---- every argument type on one protocol ---- */
 static void battery(const char *proto)
 {
@@ -268,6 +401,7 @@ static void battery(const char *proto)
 	errno = 0;
 	is_long(c_unexported(5), -1, "%s: a function the callee does not export fails", proto);
 	is_long(errno, ENOSYS, "%s: with ENOSYS", proto);
+	struct_battery(proto);
 	long base = c_count();
 	for (int i = 0; i < 200; i++)
 		c_count();
@@ -386,7 +520,7 @@ static void killed_mid_call(char *self)
 		errno = 0;
 		is_long(c_add(1, 2), -1, "%s: no callee agent: the call fails", p);
 		is_long(errno, EHOSTUNREACH, "%s: with EHOSTUNREACH", p);
-		const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+		const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", "--resend-keep-s", "2", NULL };
 		svc_agent = agent_start(SVC, NULL, extra);
 		edge_up(SVC);
 		char needle[96];
@@ -431,16 +565,16 @@ static int raw_link(void)
 	return fd;
 }
 
-static long raw_call(int fd, uint64_t id, int *status)
+/* One CALL of site with call's arguments as caller agent epoch, by hand. */
+static long raw_call_as(int fd, uint64_t epoch, uint64_t id, const struct gov_site *site,
+			const struct gov_call *call, int *status)
 {
-	static struct gov_site site = { .kind = GOV_SITE_CALL, .sysno = -1, .callee = "x_count",
-					.types = "l" };
-	struct gov_call call = { { 0 }, 0 };
-	unsigned char frame[512], out[64];
-	long len = gov_wire_encode_req(frame, sizeof frame, id, &site, &call, NULL, 0);
+	unsigned char frame[512];
+	static unsigned char out[GOV_XCALL_BODY_MAX];
+	long len = gov_wire_encode_req(frame, sizeof frame, id, site, call, NULL, 0);
 	struct gov_xcall_hdr h, rep;
 	gov_xcall_init(&h, GOV_XCALL_CALL);
-	h.caller_epoch = 777;
+	h.caller_epoch = epoch;
 	h.req_id = id;
 	h.body_len = (uint32_t)len;
 	gov_xcall_send(fd, 1, &h, frame);
@@ -448,6 +582,45 @@ static long raw_call(int fd, uint64_t id, int *status)
 		return -999;
 	*status = rep.status;
 	return rep.value;
+}
+
+static const struct gov_site count_site = { .kind = GOV_SITE_CALL, .sysno = -1,
+					    .callee = "x_count", .types = "l" };
+
+static long raw_call(int fd, uint64_t id, int *status)
+{
+	struct gov_call call = { { 0 }, 0 };
+	return raw_call_as(fd, 777, id, &count_site, &call, status);
+}
+
+/* The callee agent's resend memory is bounded: a result is kept until the
+ * next request of its caller acknowledges it, and a caller agent epoch
+ * silent for --resend-keep-s (2 s here) is forgotten. */
+static void resend_cache(void)
+{
+	static const struct gov_site fill_site = { .kind = GOV_SITE_CALL, .sysno = -1,
+						   .callee = "x_fill", .types = "lozi" };
+	struct gov_call fill = { { 1, 100000, 'q' }, 0 };
+	struct gov_call none = { { 0 }, 0 };
+	int fd = raw_link(), st = -1;
+	long base = agent_stat(SVC, "resend_cache_bytes");
+	is_long(raw_call_as(fd, 888, 1, &fill_site, &fill, &st), 100000, "a call with a 100 kB result");
+	long big = agent_stat(SVC, "resend_cache_bytes");
+	ok(big >= base + 100000, "its result is kept for a resend (%ld bytes, %ld before)", big, base);
+	long n = raw_call_as(fd, 888, 2, &count_site, &none, &st);
+	long small = agent_stat(SVC, "resend_cache_bytes");
+	ok(small < big - 90000, "the next request acknowledges it: dropped (%ld bytes)", small);
+	ok(raw_call_as(fd, 888, 2, &count_site, &none, &st) == n && st == GOV_XCALL_OK,
+	   "the unacknowledged last result still answers its resend");
+	raw_call_as(fd, 888, 1, &fill_site, &fill, &st);
+	is_long(st, GOV_XCALL_UNKNOWN, "the acknowledged id is 'outcome unknown', not run again");
+	long callers = agent_stat(SVC, "resend_cache_callers");
+	ok(callers >= 2, "the callee's agent remembers %ld caller epochs", callers);
+	usleep(2500 * 1000);
+	raw_call_as(fd, 999, 1, &count_site, &none, &st);
+	is_long(agent_stat(SVC, "resend_cache_callers"), 1,
+		"after 2 s of silence the other epochs are forgotten; only the new one is kept");
+	close(fd);
 }
 
 static void at_most_once(void)
@@ -530,14 +703,24 @@ static void bad_exports(void)
 	static const struct { const char *text, *want; } cases[] = {
 		{ "x_add\n", "bad.exports:1: expected 'NAME TYPES'" },
 		{ "# ok\nx_add lll extra\n", "bad.exports:2: expected 'NAME TYPES'" },
-		{ "x_add lQl\n", "x_add: type string \"lQl\": unknown type code" },
+		{ "x_add lQl\n", "x_add: type string \"lQl\" at character 2: not a type code of gov/types.def" },
 		{ "x_sum lb\n", "needs a z parameter after it" },
 		{ "x_add lvl\n", "v is only a return type" },
-		{ "x_add slz\n", "a return type must be a scalar or p" },
-		{ "x_add llllllll\n", "at most 6 parameter codes" },
+		{ "x_add slz\n", "a return type must be a scalar, p or a struct" },
+		{ "x_add llllllll\n", "more than 6 parameters" },
 		{ "no_such_function_here l\n", "no_such_function_here is not a function of this process" },
 		{ "x_add lll\nx_add lll\n", "bad.exports:2: x_add is listed twice" },
 		{ "# nothing\n\n", "names no function" },
+		{ "x_pt_scale {id{id}i\n", "at character 9: a struct has no closing }" },
+		{ "x_pt_scale {}{id}i\n", "a struct needs at least one member" },
+		{ "x_pt_scale {is}{id}i\n", "not a struct member code" },
+		{ "x_pt_scale {0i}{id}i\n", "an array count starts with 1..9" },
+		{ "x_pt_scale {5000c}i\n", "an array count is larger than the largest struct" },
+		{ "x_pt_scale {600d}i\n", "the struct is larger than 4096 bytes" },
+		{ "x_pt_scale c{id}\n", "c and h are struct members only" },
+		{ "x_pt_scale l3i\n", "a count or } outside a struct" },
+		{ "x_pt_scale {{{{{i}}}}}\n", "nest more than 4 deep" },
+		{ "x_pt_scale {iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii}\n", "at most 47 characters" },
 	};
 	for (size_t i = 0; i < GOV_ARRAY_LEN(cases); i++) {
 		write_file(path, cases[i].text);
@@ -582,7 +765,7 @@ int main(int argc, char **argv)
 	bad_exports();
 	bad_rules();
 
-	const char *const svc_extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+	const char *const svc_extra[] = { "--edge-tcp", "127.0.0.1:0", "--resend-keep-s", "2", NULL };
 	svc_agent = agent_start(SVC, NULL, svc_extra);
 	ok(svc_agent > 0 && edge_up(SVC) == 0, "the callee's agent listens for edges");
 	const char *const app_extra[] = { "--forward-timeout-ms", "1000", NULL };
@@ -600,6 +783,7 @@ int main(int argc, char **argv)
 	use_protocol("unix");
 	killed_mid_call(argv[0]);
 	at_most_once();
+	resend_cache();
 
 	stop(server);
 	agent_stop(app_agent);

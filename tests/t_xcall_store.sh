@@ -38,7 +38,7 @@ wait_log() { # wait_log NAME TEXT [COUNT]
 pycall() { run env GOV_RESOURCE=py-app python3 "$top/tests/xcall/pycall.py" "$top/python"; }
 
 g init; ok $rc "a private store"
-g register c-svc --type service --exports c_mul,c_scale,c_upper,c_bsum,c_err
+g register c-svc --type service --exports-file "$top/tests/xcall/c-svc.exports"
 ok $rc "c-svc registered with its exports"
 g register py-app --type application --ref c-svc; ok $rc "py-app registered, calling c-svc"
 cat >"$tmp/fwd.yaml" <<'YAML'
@@ -49,6 +49,8 @@ verdicts:           # no 'to:': the agent finds who exports each function
   - {function: c_upper, action: forward, resource: py-app}
   - {function: c_bsum, action: forward, resource: py-app}
   - {function: c_err, action: forward, resource: py-app}
+  - {function: c_pt, action: forward, resource: py-app}
+  - {function: c_tri, action: forward, resource: py-app}
 protocols:
   - {from: py-app, to: c-svc, protocol: msgqueue}
 YAML
@@ -61,7 +63,8 @@ wait_log c-svc "event=server_connected resource=c-svc"; ok $? "the C service ser
 
 pycall
 ok $rc "Python calls the C service through store-configured agents"
-grep -qx "c_mul=42" "$tmp/out" && grep -qx "c_upper=6 RHODES" "$tmp/out" && grep -qx "c_err=-1 errno=ENOENT" "$tmp/out"
+grep -qx "c_mul=42" "$tmp/out" && grep -qx "c_upper=6 RHODES" "$tmp/out" && grep -qx "c_err=-1 errno=ENOENT" "$tmp/out" &&
+	grep -qx "c_pt=21 3.750" "$tmp/out" && grep -qx "c_tri=83.0" "$tmp/out"
 ok $? "with the right answers (callee found from the registered exports)"
 "$top/build/bin/govagent" --stats py-app >"$tmp/stats.json"
 grep -q '"protocol":"msgqueue"' "$tmp/stats.json"; ok $? "on the published protocol, msgqueue"

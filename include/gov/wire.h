@@ -16,8 +16,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "gov/abi.h"
+#include "gov/typestr.h"
 
-#define GOV_WIRE_VERSION 1
+#define GOV_WIRE_VERSION 2 /* 2: type strings with structs, 48 bytes */
 #define GOV_WIRE_REQ_MAGIC 0x51564f47u /* "GOVQ" */
 #define GOV_WIRE_REP_MAGIC 0x50564f47u /* "GOVP" */
 
@@ -31,15 +32,15 @@ struct gov_wire_req {
 	int32_t sysno;
 	uint32_t body_len;     /* bytes of arguments after this header */
 	char callee[GOV_NAME_MAX];
-	char types[GOV_MAX_ARGS + 2]; /* the site's type string, NUL-terminated */
-	uint8_t pad[8 - (GOV_MAX_ARGS + 2) % 8];
+	char types[GOV_TYPES_MAX]; /* the site's type string, NUL-terminated */
 };
 
 struct gov_wire_arg {
 	uint8_t type;          /* enum gov_type */
 	uint8_t pad[3];
 	uint32_t len;          /* bytes following this record (0 for scalars) */
-	uint64_t value;        /* scalar value, or the original pointer */
+	uint64_t value;        /* scalar value, or the original pointer (a
+				* struct's: the caller's copy of it) */
 };
 
 enum gov_wire_status {
@@ -63,8 +64,9 @@ struct gov_wire_call {
 	const struct gov_wire_req *hdr;
 	uint8_t type[GOV_MAX_ARGS];
 	uint64_t value[GOV_MAX_ARGS];
-	const void *data[GOV_MAX_ARGS]; /* bytes of s and b arguments, else NULL */
+	const void *data[GOV_MAX_ARGS]; /* bytes of s, b and { arguments, else NULL */
 	uint32_t len[GOV_MAX_ARGS];
+	struct gov_typestr ts;          /* the parsed type string */
 };
 
 /* Builds the request for `site` called with `call` into buf. Returns its

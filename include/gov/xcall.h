@@ -16,8 +16,9 @@
  *   WELCOME callee agent's answer: status 0 and its epoch, or an errno
  *
  * Requests carry (caller_epoch, req_id): req_id grows by one per call of a
- * caller agent, and the callee's agent keeps each caller's last result so
- * that a resend of the same id is answered without running it twice.
+ * caller agent, and the callee's agent keeps each caller's last result,
+ * until the next id acknowledges it, so that a resend of the same id is
+ * answered without running it twice.
  * This header is not the transport (runtime/agent/edge*.c) and not the
  * codec of the call itself (gov/wire.h). Documented in docs/xcall.md. */
 #ifndef GOV_XCALL_H
@@ -30,6 +31,9 @@
 #define GOV_XCALL_MAGIC 0x58564f47u /* "GOVX" */
 #define GOV_XCALL_VERSION 1
 #define GOV_XCALL_BODY_MAX (128u * 1024u) /* largest body on any link */
+/* A callee's agent forgets a caller agent epoch silent this long (seconds):
+ * a resend after that would run again (docs/xcall.md "At most once"). */
+#define GOV_XCALL_RESEND_KEEP_S 600
 
 enum gov_xcall_type {
 	GOV_XCALL_HELLO = 1,

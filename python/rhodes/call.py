@@ -5,7 +5,9 @@ gov_site, registered with __govrt_register_module like a C module's table),
 so a call takes the C path exactly: govrt's slot, this resource's agent,
 its rules (forward, deny, ...), the edge to the callee. Arguments are
 Python values; an `o` parameter is a bytearray, filled in place (its
-capacity is the next `z` argument). Not the serving side (rhodes.serve).
+capacity is the next `z` argument); a struct by value is a flat tuple of its
+scalar members (rhodes.wire.Layout), and one returned comes back as such a
+tuple. Not the serving side (rhodes.serve).
 """
 import ctypes
 import errno as _errno
@@ -43,7 +45,8 @@ assert ctypes.sizeof(Site) == 64
 class Function:
     def __init__(self, client, name, types):
         self.name, self.types, self.client = name, types, client
-        self._site = Site(kind=1, ret_conv=0, nparams=len(types) - 1, sysno=-1,
+        self.items = wire.parse_types(types)
+        self._site = Site(kind=1, ret_conv=0, nparams=len(self.items) - 1, sysno=-1,
                           caller=b"<python>", callee=name.encode(), types=types.encode(),
                           file=b"<python>", line=0)
         self._module = Module(1, 0, ctypes.pointer(self._site),
@@ -56,12 +59,16 @@ class Function:
         return bool(self._site.verdict)
 
     def __call__(self, *args):
-        params = self.types[1:]
+        params = self.items[1:]
         if len(args) != len(params):
             raise TypeError("%s takes %d arguments" % (self.name, len(params)))
         call, keep = Call(), []
-        for i, (code, v) in enumerate(zip(params, args)):
-            if code == "s" and v is not None:
+        for i, ((code, lay), v) in enumerate(zip(params, args)):
+            if lay:  # the word is the address of the struct's bytes
+                b = ctypes.create_string_buffer(lay.pack(v), lay.size)
+                keep.append(b)
+                call.arg[i] = ctypes.addressof(b)
+            elif code == "s" and v is not None:
                 b = ctypes.create_string_buffer(v.encode() if isinstance(v, str) else bytes(v))
                 keep.append(b)
                 call.arg[i] = ctypes.addressof(b)
@@ -75,6 +82,10 @@ class Function:
         if not self._site.verdict:
             raise OSError(_errno.EHOSTUNREACH, "%s is not governed here (no forward rule in "
                           "force, or no agent)" % self.name)
+        rcode, rlay = self.items[0]
+        if rlay:  # a struct return: govrt writes it where ret points
+            rbuf = ctypes.create_string_buffer(rlay.size)
+            call.ret = ctypes.addressof(rbuf)
         ctypes.set_errno(0)
         r = self.client.dispatch(ctypes.byref(self._site), ctypes.byref(call))
         err = ctypes.get_errno()
@@ -82,8 +93,10 @@ class Function:
             raise OSError(_errno.EHOSTUNREACH, "%s: the agent said to run it here" % self.name)
         value = wire.word_to_py(self.types[0] if self.types[0] != "p" else "L",
                                 call.ret & 0xFFFFFFFFFFFFFFFF, None)
-        if self.types[0] == "v":
+        if rcode == "v":
             value = None
+        if rlay:
+            value = rlay.unpack(rbuf.raw[:rlay.size])
         return value, err
 
 

@@ -5,7 +5,9 @@ socket (<run dir>/<resource>.sock, SOCK_SEQPACKET), say HELLO with role
 server, then answer each CALL frame with a RESULT: the call's request frame
 is decoded (rhodes.wire), its name and type string must match an export,
 and the Python function is called with Python values (int, float, str,
-bytes; an `o` parameter is a bytearray of its capacity, sent back whole).
+bytes; an `o` parameter is a bytearray of its capacity, sent back whole;
+a struct by value is a flat tuple of its scalar members, rhodes.wire.Layout,
+and a function returning one returns such a tuple).
 A function that raises OSError fails with its errno; any other exception
 fails with EIO and its text. Reconnects when the agent comes back.
 Not the calling side (rhodes.call).
@@ -13,6 +15,7 @@ Not the calling side (rhodes.call).
 import errno
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -80,7 +83,8 @@ class Server:
             text = ("%s is exported as %s, called as %s" % (callee, ex[0], types) if ex
                     else "%s is not exported by this process" % callee)
             return wire.X_NOT_RUN, 0, errno.ENOSYS, b"", text
-        params = types[1:]
+        items = wire.parse_types(types)
+        params = "".join(c for c, _ in items[1:])
         values = [a[1] for a in args]
         caps = wire.outbuf_caps(params, values)
         pyargs, outs = [], []
@@ -99,7 +103,15 @@ class Server:
         except Exception as e:  # the caller gets EIO; the text says what
             return wire.X_OK, (-1) & 0xFFFFFFFFFFFFFFFF, errno.EIO, self._outs(outs), repr(e)[:95]
         self.served += 1
-        return wire.X_OK, wire.py_to_word(types[0], r), err, self._outs(outs), ""
+        code, lay = items[0]
+        if lay:  # a struct return travels first in the RESULT body
+            try:
+                data = lay.pack(r)
+            except (struct.error, TypeError) as e:
+                return (wire.X_OK, (-1) & 0xFFFFFFFFFFFFFFFF, errno.EIO, self._outs([bytearray(lay.size)] + outs),
+                        ("%s returned no %s: %s" % (callee, types[:types.index("}") + 1], e))[:95])
+            return wire.X_OK, 0, err, self._outs([data] + outs), ""
+        return wire.X_OK, wire.py_to_word(code, r), err, self._outs(outs), ""
 
     @staticmethod
     def _outs(outs):

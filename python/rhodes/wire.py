@@ -16,7 +16,9 @@ GOV_MAX_ARGS = 6
 MSG_MAGIC = 0x4D564F47      # "GOVM"
 REQ_MAGIC = 0x51564F47      # "GOVQ"
 XCALL_MAGIC = 0x58564F47    # "GOVX"
-WIRE_VERSION = 1
+WIRE_VERSION = 2
+TYPES_MAX = 48             # GOV_TYPES_MAX: a type string, NUL included
+STRUCT_MAX = 4096
 XCALL_VERSION = 1
 XCALL_BODY_MAX = 128 * 1024
 
@@ -27,10 +29,10 @@ X_OK, X_NOT_RUN, X_UNKNOWN, X_MALFORMED = 0, 1, 2, 3
 
 # struct gov_msg, gov_wire_req, gov_wire_arg, gov_xcall_hdr
 MSG = struct.Struct("<IHHiIQQiI64s160s")
-REQ = struct.Struct("<IHBBQQiI64s8s8s")
+REQ = struct.Struct("<IHBBQQiI64s48s")
 ARG = struct.Struct("<B3sIQ")
 XHDR = struct.Struct("<IHHQQIiqBB6s64s96s")
-assert (MSG.size, REQ.size, ARG.size, XHDR.size) == (264, 112, 16, 208)
+assert (MSG.size, REQ.size, ARG.size, XHDR.size) == (264, 144, 16, 208)
 
 
 class XcallError(Exception):
@@ -66,19 +68,108 @@ def pad8(n):
     return (n + 7) & ~7
 
 
+# struct members (gov/typestr.h): code -> struct module format, C size
+MEMBERS = {"c": "B", "h": "H", "i": "i", "u": "I", "f": "f",
+           "l": "q", "L": "Q", "z": "Q", "d": "d", "p": "Q"}
+
+
+class Layout:
+    """A struct by value: `fmt` packs and unpacks its bytes (C padding as
+    explicit pad bytes), one flat value per scalar member in order (arrays
+    and nested structs flattened), as gov/typestr.h lays it out."""
+
+    def __init__(self, fmt, size, align):
+        self.fmt, self.size, self.align = fmt, size, align
+        self.st = struct.Struct("<" + fmt)
+        assert self.st.size == size
+
+    def pack(self, values):
+        return self.st.pack(*values)
+
+    def unpack(self, data):
+        return self.st.unpack(data)
+
+
+def _struct(t, pos, depth):
+    """(Layout, position after its '}') of the struct at t[pos] == '{'."""
+    if depth > 4:
+        raise ValueError("structs nest more than 4 deep")
+    pos += 1
+    if t[pos:pos + 1] == "}":
+        raise ValueError("a struct needs at least one member")
+    fmt, off, al = "", 0, 1
+    while t[pos:pos + 1] != "}":
+        m = re.match(r"[0-9]+", t[pos:])
+        count = 1
+        if m:
+            if m.group()[0] == "0":
+                raise ValueError("an array count starts with 1..9")
+            count = int(m.group())
+            if count > STRUCT_MAX:
+                raise ValueError("an array count is larger than the largest struct")
+            pos += len(m.group())
+        c = t[pos:pos + 1]
+        if c == "{":
+            sub, pos = _struct(t, pos, depth + 1)
+            mfmt, msize, malign = sub.fmt, sub.size, sub.align
+        elif c and c in MEMBERS:
+            mfmt, pos = MEMBERS[c], pos + 1
+            msize = malign = struct.calcsize("<" + mfmt)
+        else:
+            raise ValueError("not a struct member code (c h i u l L z d f p, or a struct)"
+                             if c else "a struct has no closing }")
+        gap = (-off) % malign
+        fmt += "%dx" % gap if gap else ""
+        fmt += mfmt * count
+        off += gap + msize * count
+        al = max(al, malign)
+        if off > STRUCT_MAX:
+            raise ValueError("the struct is larger than 4096 bytes")
+    tail = (-off) % al
+    return Layout(fmt + ("%dx" % tail if tail else ""), off + tail, al), pos + 1
+
+
+def parse_types(types):
+    """[(code, Layout-or-None)] per item of a type string: the return, then
+    each parameter; a struct's code is '{'. ValueError says why."""
+    if len(types) >= TYPES_MAX:
+        raise ValueError("a type string is at most 47 characters")
+    items, pos = [], 0
+    while pos < len(types):
+        if len(items) >= GOV_MAX_ARGS + 1:
+            raise ValueError("more than 6 parameters")
+        c = types[pos]
+        if c == "{":
+            lay, pos = _struct(types, pos, 1)
+            items.append(("{", lay))
+            continue
+        if c == "}" or c.isdigit():
+            raise ValueError("a count or } outside a struct")
+        items.append((c, None))
+        pos += 1
+    if not items:
+        raise ValueError("an empty type string (it needs a return code)")
+    return items
+
+
 def check_types(types):
     """Why a type string cannot be served or called, or None."""
-    if not 1 <= len(types) <= GOV_MAX_ARGS + 1:
-        return "needs a return code and at most 6 parameter codes"
-    for i, c in enumerate(types):
+    try:
+        items = parse_types(types)
+    except ValueError as e:
+        return str(e)
+    top = "".join(c for c, _ in items)
+    for i, c in enumerate(top):
         if c not in TYPES:
             return "unknown type code %r (gov/types.def)" % c
+        if c in "ch":
+            return "c and h are struct members only (use i for a char or short)"
         if i and c == "v":
             return "v is only a return type"
-        if i and c in "bo" and "z" not in types[i + 1:]:
+        if i and c in "bo" and "z" not in top[i + 1:]:
             return "a b or o parameter needs a z parameter after it (its length)"
-    if types[0] in "sbo":
-        return "a return type must be a scalar or p"
+    if top[0] in "sbo":
+        return "a return type must be a scalar, p or a struct"
     return None
 
 
@@ -100,8 +191,8 @@ def decode_req(buf):
     """A request frame -> (callee, types, [(type, value, bytes-or-None)])."""
     if len(buf) < REQ.size:
         raise XcallError("frame: %d bytes, shorter than the header" % len(buf))
-    (magic, version, kind, nargs, _seq, _site, _sysno, body_len, callee, types,
-     _pad) = REQ.unpack_from(buf)
+    (magic, version, kind, nargs, _seq, _site, _sysno, body_len, callee,
+     types) = REQ.unpack_from(buf)
     if magic != REQ_MAGIC:
         raise XcallError("frame field magic: 0x%08x" % magic)
     if version != WIRE_VERSION:
@@ -112,27 +203,37 @@ def decode_req(buf):
         raise XcallError("frame field nargs: %d" % nargs)
     if b"\0" not in callee:
         raise XcallError("frame field callee: not NUL-terminated")
-    if b"\0" not in types or len(cstr(types)) != nargs + 1:
-        raise XcallError("frame field types: needs 1 + nargs codes")
+    if b"\0" not in types:
+        raise XcallError("frame field types: not NUL-terminated")
+    types = cstr(types)
+    why = check_types(types)
+    if why:
+        raise XcallError("frame field types: %s" % why)
+    items = parse_types(types)
+    if len(items) != nargs + 1:
+        raise XcallError("frame field types: needs 1 + nargs items")
     if body_len != len(buf) - REQ.size:
         raise XcallError("frame field body_len: %d" % body_len)
-    types = cstr(types)
     off, args = REQ.size, []
     for i in range(nargs):
         if off + ARG.size > len(buf):
             raise XcallError("frame argument %d: record runs past the end" % (i + 1))
         t, _p, n, value = ARG.unpack_from(buf, off)
         off += ARG.size
-        if chr(t) != types[i + 1] or chr(t) not in TYPES or chr(t) == "v":
+        code, lay = items[i + 1]
+        if chr(t) != code:
             raise XcallError("frame argument %d field type" % (i + 1))
-        if n and chr(t) not in "sb":
+        if n and chr(t) not in "sb{":
             raise XcallError("frame argument %d field len: bytes for a scalar" % (i + 1))
+        if lay and n != lay.size:
+            raise XcallError("frame argument %d field len: %d bytes, the struct is %d"
+                             % (i + 1, n, lay.size))
         if pad8(n) > len(buf) - off:
             raise XcallError("frame argument %d field len: runs past the end" % (i + 1))
         data = bytes(buf[off:off + n]) if n else None
         if chr(t) == "s" and data is not None and not data.endswith(b"\0"):
             raise XcallError("frame argument %d: string not NUL-terminated" % (i + 1))
-        args.append((chr(t), value, data))
+        args.append((chr(t), value, lay.unpack(data) if lay else data))
         off += pad8(n)
     if off != len(buf):
         raise XcallError("frame: %d bytes left over" % (len(buf) - off))
@@ -184,6 +285,8 @@ def word_to_py(code, value, data):
         return None if data is None and not value else (data or b"\0")[:-1].decode("utf-8", "replace")
     if code == "b":
         return None if data is None and not value else (data or b"")
+    if code == "{":
+        return data  # the struct's members, a flat tuple (Layout)
     return value  # L, z, p
 
 

@@ -188,12 +188,17 @@ struct server {
 	struct server *next;
 };
 
-/* A caller agent's last request to us and its result (at most once). */
+/* A caller agent's last request to us and its result (at most once).
+ * The result is kept only until the caller's next request acknowledges it
+ * (a caller resends only its last request), and in exactly its size; the
+ * entry of a caller agent epoch silent for longer than E.keep_ms is
+ * dropped (docs/xcall.md "At most once"). */
 struct dedup {
 	uint64_t caller_epoch, last_id;
+	uint64_t seen_ns;       /* the last CALL of this epoch */
 	int running;
 	struct gov_xcall_hdr rep;
-	unsigned char *body;
+	unsigned char *body;    /* rep.body_len bytes, or NULL */
 	struct dedup *next;
 };
 
@@ -206,14 +211,20 @@ static struct {
 	struct edge *edges;
 	struct server *servers;
 	struct dedup *dedup;
+	uint64_t keep_ms;       /* --resend-keep-s */
 	atomic_ullong next_req;
 	atomic_ullong served, dup_answered;
 	int lfd[2];
 	char edge_path[PATH_MAX], tcp_path[PATH_MAX];
 	pthread_t acceptor;
 	int running;
-} E = { .timeout_ms = 1500, .lock = PTHREAD_MUTEX_INITIALIZER,
+} E = { .timeout_ms = 1500, .keep_ms = GOV_XCALL_RESEND_KEEP_S * 1000ull, .lock = PTHREAD_MUTEX_INITIALIZER,
 	.done = PTHREAD_COND_INITIALIZER, .lfd = { -1, -1 } };
+
+void edge_resend_keep(long seconds)
+{
+	E.keep_ms = (uint64_t)seconds * 1000u;
+}
 
 void edge_config(const char *tcp_listen, long forward_timeout_ms)
 {
@@ -606,18 +617,52 @@ int edge_run_local(struct agent *a, const struct gov_xcall_hdr *h, const void *b
 	return run_on(a, h, body, rep, out, 1);
 }
 
+/* Drops the entries of caller agent epochs silent for longer than
+ * E.keep_ms, except one whose call is still running. E.lock held. */
+static void dedup_expire(uint64_t now)
+{
+	for (struct dedup **pp = &E.dedup, *d; (d = *pp);) {
+		if (!d->running && now - d->seen_ns > E.keep_ms * 1000000u) {
+			*pp = d->next;
+			free(d->body);
+			free(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
 static struct dedup *dedup_get(uint64_t caller_epoch)
 {
+	uint64_t now = gov_now_ns();
+	dedup_expire(now);
 	struct dedup *d = E.dedup;
 	while (d && d->caller_epoch != caller_epoch)
 		d = d->next;
 	if (!d && (d = calloc(1, sizeof *d))) {
 		d->caller_epoch = caller_epoch;
-		d->body = malloc(GOV_XCALL_BODY_MAX);
 		d->next = E.dedup;
 		E.dedup = d;
 	}
+	if (d)
+		d->seen_ns = now;
 	return d;
+}
+
+/* Keeps a result for a resend, in its size. Without the memory for it, a
+ * resend gets "outcome unknown", never a second run. E.lock held. */
+static void dedup_keep(struct dedup *d, const struct gov_xcall_hdr *rep, const void *out)
+{
+	d->rep = *rep;
+	d->body = rep->body_len ? malloc(rep->body_len) : NULL;
+	if (d->body) {
+		memcpy(d->body, out, rep->body_len);
+	} else if (rep->body_len) {
+		d->rep.status = GOV_XCALL_UNKNOWN;
+		d->rep.err = ECONNABORTED;
+		d->rep.body_len = 0;
+		snprintf(d->rep.text, sizeof d->rep.text, "no memory kept the result of a resent call");
+	}
 }
 
 /* Under a cfs rule naming this resource, a call waits for its caller's
@@ -668,12 +713,13 @@ static void handle_call(struct agent *a, const char *from, const struct gov_xcal
 {
 	pthread_mutex_lock(&E.lock);
 	struct dedup *d = dedup_get(h->caller_epoch);
-	if (d && d->body && h->req_id <= d->last_id) {
+	if (d && h->req_id <= d->last_id) {
 		while (d->running && d->last_id == h->req_id)
 			pthread_cond_wait(&E.done, &E.lock);
 		if (h->req_id == d->last_id) {
 			*rep = d->rep;
-			memcpy(out, d->body, d->rep.body_len);
+			if (d->rep.body_len)
+				memcpy(out, d->body, d->rep.body_len);
 			atomic_fetch_add(&E.dup_answered, 1);
 		} else {
 			gov_xcall_init(rep, GOV_XCALL_RESULT);
@@ -687,17 +733,20 @@ static void handle_call(struct agent *a, const char *from, const struct gov_xcal
 		pthread_mutex_unlock(&E.lock);
 		return;
 	}
-	if (d && d->body) {
+	if (d) {
+		/* a new id acknowledges the previous result: it is never asked again */
+		free(d->body);
+		d->body = NULL;
+		d->rep.body_len = 0;
 		d->last_id = h->req_id;
 		d->running = 1;
 	}
 	pthread_mutex_unlock(&E.lock);
 	run_scheduled(a, from, h, body, rep, out);
-	if (d && d->body) {
+	if (d) {
 		pthread_mutex_lock(&E.lock);
 		if (d->last_id == h->req_id) {
-			d->rep = *rep;
-			memcpy(d->body, out, rep->body_len);
+			dedup_keep(d, rep, out);
 			d->running = 0;
 		}
 		pthread_cond_broadcast(&E.done);
@@ -909,10 +958,14 @@ void edge_stop(void)
 size_t edge_stats_json(char *out, size_t cap)
 {
 	size_t o = 0;
-	o += (size_t)snprintf(out + o, cap - o, ",\"xcall\":{\"served\":%llu,\"resends_answered\":%llu,\"edges\":[",
-			      (unsigned long long)atomic_load(&E.served),
-			      (unsigned long long)atomic_load(&E.dup_answered));
 	pthread_mutex_lock(&E.lock);
+	unsigned long long callers = 0, kept = 0;
+	for (struct dedup *d = E.dedup; d; d = d->next, callers++)
+		kept += sizeof *d + d->rep.body_len;
+	o += (size_t)snprintf(out + o, cap - o, ",\"xcall\":{\"served\":%llu,\"resends_answered\":%llu,"
+			      "\"resend_cache_callers\":%llu,\"resend_cache_bytes\":%llu,\"edges\":[",
+			      (unsigned long long)atomic_load(&E.served),
+			      (unsigned long long)atomic_load(&E.dup_answered), callers, kept);
 	for (struct edge *e = E.edges; e && o < cap; e = e->next) {
 		uint64_t n = atomic_load(&e->calls);
 		o += (size_t)snprintf(out + o, cap - o,

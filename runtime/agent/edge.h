@@ -52,6 +52,9 @@ void edge_rules_free(struct edge_rules *e);
 
 /* Options: --edge-tcp HOST:PORT (listen for tcp links), --forward-timeout-ms. */
 void edge_config(const char *tcp_listen, long forward_timeout_ms);
+/* How long the entry of a silent caller agent epoch is kept for resends
+ * (--resend-keep-s, default GOV_XCALL_RESEND_KEEP_S). */
+void edge_resend_keep(long seconds);
 /* Listens for links from other agents (<run dir>/<resource>.edge, and tcp
  * if configured). Returns 0 or -1 with why. */
 int edge_start(struct agent *a, char *err, size_t errlen);
@@ -98,5 +101,13 @@ int edge_link_recv(struct edge_link *l, struct gov_xcall_hdr *h, void *body, siz
 int edge_link_proto(const struct edge_link *l);
 void edge_link_close(struct edge_link *l);
 void edge_link_spin(long spin_ns); /* how long shm links spin before sleeping */
+
+/* tcp link authentication (edge_auth.c): the shared key of --edge-key
+ * (16 to 4096 bytes, a file only its owner may read), and the challenge
+ * and response each side runs on a new tcp link before HELLO. Each returns
+ * 0, or -1 with why; a refused link is closed by the caller. */
+int edge_auth_load(const char *path, char *why, size_t whylen);
+int edge_auth_accept(int fd, char *why, size_t whylen);
+int edge_auth_connect(int fd, const char *to, char *why, size_t whylen);
 
 #endif

@@ -210,6 +210,10 @@ struct edge_link *edge_link_open(struct agent *a, const char *to, int proto,
 					: connect_unix(to, why, whylen);
 	if (fd < 0)
 		return NULL;
+	if (proto == GOV_PROTO_TCP && edge_auth_connect(fd, to, why, whylen) < 0) {
+		close(fd);
+		return NULL;
+	}
 	struct edge_link *l = link_new(proto, fd, 1);
 	if (!l) {
 		close(fd);
@@ -293,6 +297,8 @@ static void welcome(struct agent *a, int fd, int status, const char *text)
 struct edge_link *edge_link_accept(struct agent *a, int fd, int is_tcp, struct gov_xcall_hdr *h,
 				   char *why, size_t whylen)
 {
+	if (is_tcp && edge_auth_accept(fd, why, whylen) < 0)
+		return NULL; /* a tcp link proves its key first (edge_auth.c) */
 	int r = gov_xcall_recv(fd, 1, h, NULL, 0, 2000, why, whylen);
 	if (r <= 0 || h->type != GOV_XCALL_HELLO) {
 		if (r >= 0 || r != -EPROTO)

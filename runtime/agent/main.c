@@ -26,6 +26,7 @@
 #include "gov/store_keys.h"
 #include "gov/wire.h"
 #include "agent.h"
+#include "edge.h"
 #include "../../rules/store.h"
 
 enum { EXIT_USAGE = 1, EXIT_START = 2 };
@@ -52,6 +53,10 @@ static const char usage[] =
 	"      --stats NAME      print the statistics of NAME's running agent as JSON and exit\n"
 	"      --edge-tcp HOST:PORT  also take calls from other agents over tcp (port 0: any;\n"
 	"                        the address is written to <run dir>/NAME.tcp)\n"
+	"      --edge-key FILE   the key tcp links to and from other agents prove they hold\n"
+	"                        (16-4096 bytes, mode 600; docs/xcall.md \"Who may call\")\n"
+	"      --resend-keep-s N  forget a caller agent silent for N s: its resends after\n"
+	"                        that would run again (default 600; docs/xcall.md)\n"
 	"      --forward-timeout-ms N  a forwarded call with no answer in N ms fails with\n"
 	"                        ETIMEDOUT (default 1500; keep it below the callers' GOV_TIMEOUT_MS)\n"
 	"  -h, --help            this text\n"
@@ -495,7 +500,7 @@ static int print_stats(const char *resource)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT };
+	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT, O_EDGE_KEY, O_RESEND_KEEP };
 	static const struct option opts[] = {
 		{ "resource", required_argument, 0, 'r' },
 		{ "rules", required_argument, 0, 'f' },
@@ -507,6 +512,8 @@ static void parse_args(int argc, char **argv)
 		{ "allow-uid", required_argument, 0, O_ALLOW },
 		{ "stats", required_argument, 0, O_STATS },
 		{ "edge-tcp", required_argument, 0, O_EDGE_TCP },
+		{ "edge-key", required_argument, 0, O_EDGE_KEY },
+		{ "resend-keep-s", required_argument, 0, O_RESEND_KEEP },
 		{ "forward-timeout-ms", required_argument, 0, O_FWD_TIMEOUT },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -535,6 +542,17 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_STATS: exit(print_stats(optarg));
 		case O_EDGE_TCP: edge_config(optarg, 0); break;
+		case O_RESEND_KEEP:
+			edge_resend_keep(parse_num("--resend-keep-s", optarg, 1, 86400 * 7));
+			break;
+		case O_EDGE_KEY: {
+			char why[PATH_MAX + 100];
+			if (edge_auth_load(optarg, why, sizeof why) < 0) {
+				fprintf(stderr, "govagent: --edge-key %s\n", why);
+				exit(EXIT_USAGE);
+			}
+			break;
+		}
 		case O_FWD_TIMEOUT:
 			edge_config(NULL, parse_num("--forward-timeout-ms", optarg, 10, 3600000));
 			break;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 #include "gov/govrt.h"
 
@@ -33,6 +34,11 @@ long c_bsum(const void *b, size_t n)
 	return serving ? s : LOCAL;
 }
 int c_err(int e) { errno = e; return serving ? -1 : LOCAL; }
+/* a struct by value both ways: {int; double} and a 24-byte one (memory) */
+struct pt { int a; double b; };
+struct tri { long v[3]; };
+struct pt c_pt(struct pt p, int k) { return serving ? (struct pt){ p.a * k, p.b * k } : (struct pt){ LOCAL, 0 }; }
+double c_tri(struct tri t) { return serving ? (double)(t.v[0] + t.v[1] + t.v[2]) : LOCAL; }
 
 /* ---- Python's, called from C: local versions say they ran here ---- */
 long py_add(long a, long b) { (void)a; (void)b; return LOCAL; }
@@ -42,6 +48,23 @@ long py_greet(const char *name, void *out, size_t cap) { (void)name; (void)out; 
 long py_len(const void *b, size_t n) { (void)b; (void)n; return LOCAL; }
 int py_fail(int e) { (void)e; return LOCAL; }
 long py_boom(void) { return LOCAL; }
+struct pt py_pt(struct pt p, int k) { (void)p; (void)k; return (struct pt){ LOCAL, 0 }; }
+
+/* GOV_CALL takes no struct by value: this is the site a compiler plugin
+ * emits for one (docs/abi.md): the argument word is the address of the
+ * caller's copy, `ret` the address of the site's zeroed return temporary. */
+static struct pt call_py_pt(struct pt p, int k)
+{
+	static struct gov_site site __attribute__((section(GOV_SITES_SECTION), used, aligned(8))) = {
+		.kind = GOV_SITE_CALL, .ret_conv = GOV_RET_LIBC, .nparams = 2, .sysno = -1,
+		.caller = "call_py_pt", .callee = "py_pt", .types = "{id}{id}i",
+		.file = __FILE__, .line = __LINE__ };
+	struct pt r = { 0, 0 };
+	struct gov_call c = { { (uint64_t)(uintptr_t)&p, (uint32_t)k }, (int64_t)(uintptr_t)&r };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return py_pt(p, k);
+	return r;
+}
 
 static int call_main(void)
 {
@@ -61,6 +84,8 @@ static int call_main(void)
 	errno = 0;
 	long b = GOV_CALL("l", py_boom);
 	printf("py_boom=%ld errno=%s\n", b, errno == EIO ? "EIO" : strerror(errno));
+	struct pt p = call_py_pt((struct pt){ 7, 1.25 }, 3);
+	printf("py_pt=%d %.3f\n", p.a, p.b);
 	return 0;
 }
 

@@ -13,6 +13,8 @@ scale = cli.function("c_scale", "ddf")
 upper = cli.function("c_upper", "lsoz")
 bsum = cli.function("c_bsum", "lbz")
 err = cli.function("c_err", "ii")
+pt = cli.function("c_pt", "{id}{id}i")
+tri = cli.function("c_tri", "d{3l}")
 print("c_mul=%d" % mul(6, 7)[0])
 print("c_scale=%.3f" % scale(3.0, 0.5)[0])
 out = bytearray(16)
@@ -22,6 +24,9 @@ data = bytes(range(200))
 print("c_bsum=%d" % bsum(data, len(data))[0])
 r, e = err(errno.ENOENT)
 print("c_err=%d errno=%s" % (r, errno.errorcode.get(e, e)))
+a, b = pt((7, 1.25), 3)[0]
+print("c_pt=%d %.3f" % (a, b))
+print("c_tri=%.1f" % tri((100, -20, 3))[0])
 try:
     cli.function("c_nothing", "l", wait_s=0.2)(  )
 except OSError as x:

@@ -33,6 +33,10 @@ def py_fail(e):
     raise OSError(e, "refused")
 
 
+def py_pt(p, k):
+    return (p[0] * k, p[1] * k)
+
+
 def py_boom():
     raise ValueError("boom")
 
