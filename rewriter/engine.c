@@ -175,6 +175,21 @@ static uint64_t branch_target(const struct scan *sc, size_t k)
 	return insn_addr(sc, k) + sc->ins[k].len + (int64_t)sc->ins[k].rel;
 }
 
+/* `call *slot(%rip)` (ff 15) or `jmp *slot(%rip)` (ff 25), as -fno-plt
+ * code calls an imported function through its GOT slot: the slot's
+ * address, *tail = 1 for the jmp; 0 for anything else. Only the plain
+ * forms (prefixes that change nothing allowed, no REX.W games): the
+ * trampoline re-issues the same jump through the same slot. */
+static uint64_t slot_target(const struct scan *sc, size_t k, uint8_t *tail)
+{
+	const struct insn *x = &sc->ins[k];
+	const uint8_t *o = sc->in->code + x->off + x->op;
+	if (x->len - x->op != 6 || o[0] != 0xff || (o[1] != 0x15 && o[1] != 0x25))
+		return 0;
+	*tail = o[1] == 0x25;
+	return insn_addr(sc, k) + x->len + (int64_t)rd32(o + 2);
+}
+
 static int push_insn(struct scan *sc, const struct insn *x)
 {
 	if (sc->nins == sc->cap) {
@@ -440,6 +455,17 @@ static int find_sites(struct scan *sc, struct gre_result *res)
 				s.reason = GRE_OVERLAP;
 			else
 				s.win_start = s.addr, s.win_len = x->len;
+		} else if ((x->cls == C_FIXED || x->cls == C_END) && sc->in->ncalls &&
+			   (s.call_target = slot_target(sc, i, &s.tail)) &&
+			   has_u64(sc->calls, sc->in->ncalls, s.call_target)) {
+			s.kind = GOV_SITE_CALL;
+			s.indirect = 1;
+			if (x->desync)
+				s.reason = GRE_DESYNC;
+			else if (s.addr < floor)
+				s.reason = GRE_OVERLAP;
+			else
+				s.win_start = s.addr, s.win_len = x->len;
 		} else {
 			continue;
 		}
@@ -696,7 +722,8 @@ static void emit_syscall(struct out *o, const struct gre_input *in,
 /* Call site (the window is the call or tail jmp itself):
  *   T:    cmpb $0,verdict(%rip); jne slow
  *   do:   lea <after the call>(%rip),%r11; push %r11; jmp callee
- *         (a tail call: jmp callee), so the callee returns to the original code
+ *         (a tail call: jmp callee), so the callee returns to the original code;
+ *         through a GOT slot (-fno-plt): jmp *slot(%rip) instead of jmp callee
  *   slow: <slow_call>; test %r11d,%r11d; je do
  *         jmp <after the call> (a tail call: ret), rax = the entry's value */
 static void emit_call(struct out *o, const struct gre_site *s, const struct gre_place *at)
@@ -713,7 +740,12 @@ static void emit_call(struct out *o, const struct gre_site *s, const struct gre_
 		put_riprel(o, lea_r11, 3, end, 0);
 		PUT(o, 0x41, 0x53);            /* push %r11 */
 	}
-	put_jmp(o, s->call_target);
+	if (s->indirect) {
+		static const uint8_t jmp_ind[] = { 0xff, 0x25 };
+		put_riprel(o, jmp_ind, 2, s->call_target, 0);
+	} else {
+		put_jmp(o, s->call_target);
+	}
 	if (o->overflow)
 		return;
 	fix_rel32(o, jslow, here(o));

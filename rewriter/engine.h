@@ -61,7 +61,9 @@ struct gre_input {
 	const uint64_t *targets;
 	size_t ntargets;
 	/* Direct calls to these addresses become GOV_SITE_CALL sites (e.g. a
-	 * PLT entry of malloc). Any order. */
+	 * PLT entry of malloc), and so do `call *slot(%rip)` / `jmp
+	 * *slot(%rip)` through a slot at one of them (the GOT slot of a
+	 * -fno-plt call). Any order. */
 	const uint64_t *calls;
 	size_t ncalls;
 	int want_syscalls;   /* 0: report syscall instructions as NOT_WANTED */
@@ -70,12 +72,14 @@ struct gre_input {
 struct gre_site {
 	uint64_t addr;        /* the syscall or call instruction */
 	uint64_t win_start;   /* the patch covers [win_start, win_start + win_len) */
-	uint64_t call_target; /* GOV_SITE_CALL: the callee's address */
+	uint64_t call_target; /* GOV_SITE_CALL: the callee's address (or its slot) */
 	uint32_t win_len;     /* 0 when reason != GRE_OK */
 	uint8_t kind;         /* GOV_SITE_SYSCALL or GOV_SITE_CALL (gov/abi.h) */
 	uint8_t insn_len;     /* length of the instruction at addr */
 	uint8_t reason;       /* enum gre_reason */
 	uint8_t tail;         /* GOV_SITE_CALL: a jmp (tail call), not a call */
+	uint8_t indirect;     /* GOV_SITE_CALL: through the slot at call_target
+			       * (`call *slot(%rip)`), not to it */
 	int32_t sysno;        /* from a `mov $N,%eax` before it, else -1 */
 };
 
