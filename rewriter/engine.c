@@ -522,7 +522,29 @@ struct out {
 	size_t n;
 	uint64_t base; /* address of p[0] */
 	int overflow;  /* a displacement did not fit */
+	struct gre_cfi cfi; /* written over p[0] at the end */
+	uint64_t win;  /* the window's start */
 };
+
+_Static_assert(sizeof(struct gre_cfi) == 32, "struct gre_cfi keeps trampolines 16-aligned");
+
+/* From the code emitted next on, the frame is the original code's at
+ * window offset `orig` (struct gre_cfi). */
+static void cfi_row(struct out *o, uint64_t orig)
+{
+	struct gre_cfi *c = &o->cfi;
+	uint8_t code = (uint8_t)(o->n - sizeof *c);
+	if (c->nrows && c->row[c->nrows - 1].code == code) {
+		c->row[c->nrows - 1].orig = (uint8_t)(orig - o->win);
+		return;
+	}
+	if (c->nrows == GRE_CFI_ROWS || o->n - sizeof *c > 255) {
+		c->nrows = GRE_CFI_ROWS + 1; /* too many: none at all, below */
+		return;
+	}
+	c->row[c->nrows].code = code;
+	c->row[c->nrows++].orig = (uint8_t)(orig - o->win);
+}
 
 static void put(struct out *o, const void *b, size_t n)
 {
@@ -617,6 +639,7 @@ static int relocate_range(struct out *o, const struct gre_input *in, uint64_t fr
 {
 	while (from < to) {
 		size_t used;
+		cfi_row(o, from);
 		if (relocate(o, from, in->code + (from - in->addr), to - from, &used) < 0)
 			return -1;
 		from += used;
@@ -661,6 +684,7 @@ static void slow_call(struct out *o, const struct gre_place *at, int call_site)
 		PUT(o, 0x41, 0x52);            /* push %r10 */
 	PUT(o, 0x41, 0x50, 0x41, 0x51, 0x53);  /* push r8 r9 rbx */
 	PUT(o, 0x48, 0x89, 0xe3);              /* mov %rsp,%rbx */
+	o->cfi.slow = (uint16_t)(o->n - sizeof o->cfi);
 	PUT(o, 0x48, 0x83, 0xe4, 0xf0);        /* and $-16,%rsp */
 	PUT(o, 0x48, 0x81, 0xec, 0x00, 0x01, 0x00, 0x00); /* sub $256,%rsp */
 	save_xmm(o, 0);
@@ -674,6 +698,7 @@ static void slow_call(struct out *o, const struct gre_place *at, int call_site)
 	else
 		PUT(o, 0x89, 0xc1);            /* mov %eax,%ecx */
 	save_xmm(o, 1);
+	o->cfi.slow_len = (uint16_t)(o->n - sizeof o->cfi - o->cfi.slow);
 	PUT(o, 0x48, 0x89, 0xdc);              /* mov %rbx,%rsp */
 	PUT(o, 0x5b, 0x41, 0x59, 0x41, 0x58);  /* pop rbx r9 r8 */
 	if (call_site)
@@ -699,6 +724,7 @@ static void emit_syscall(struct out *o, const struct gre_input *in,
 	uint64_t end = s->win_start + s->win_len;
 	if (relocate_range(o, in, s->win_start, s->addr) < 0)
 		*bad = 1;
+	cfi_row(o, s->addr); /* the test and the syscall: the state at the syscall */
 	static const uint8_t movzbl[] = { 0x0f, 0xb6, 0x0d };
 	put_riprel(o, movzbl, 3, at->verdict, 0);
 	PUT(o, 0xe3, 0x05);                    /* jrcxz do */
@@ -709,9 +735,11 @@ static void emit_syscall(struct out *o, const struct gre_input *in,
 	uint64_t post = here(o);
 	if (relocate_range(o, in, s->addr + s->insn_len, end) < 0)
 		*bad = 1;
+	cfi_row(o, end);
 	put_jmp(o, end);
 	if (o->overflow)
 		return;
+	o->cfi.fde_len = (uint16_t)(o->n - sizeof o->cfi); /* the slow path has none */
 	fix_rel32(o, jslow, here(o));
 	slow_call(o, at, 0);
 	PUT(o, 0xe3, 0x05);                    /* jrcxz 1f */
@@ -765,17 +793,27 @@ int gre_emit(const struct gre_input *in, const struct gre_site *s,
 	if (s->reason != GRE_OK || s->win_len < GRE_JMP_LEN || s->win_len > GRE_WINDOW_MAX ||
 	    s->win_start < in->addr || s->win_start + s->win_len > in->addr + in->len)
 		return -1;
-	struct out o = { .p = tramp, .base = at->tramp };
+	struct out o = { .p = tramp, .base = at->tramp, .win = s->win_start };
 	int bad = 0;
+	put(&o, &o.cfi, sizeof o.cfi); /* filled in below */
 	if (s->kind == GOV_SITE_CALL)
 		emit_call(&o, s, at);
 	else
 		emit_syscall(&o, in, s, at, &bad);
 	if (bad || o.overflow)
 		return -1;
+	o.cfi.magic = GRE_CFI_MAGIC;
+	o.cfi.code_off = sizeof o.cfi;
+	o.cfi.slow_orig = (uint8_t)(s->addr - s->win_start);
+	o.cfi.win = (int32_t)(s->win_start - at->tramp);
+	if (o.cfi.nrows > GRE_CFI_ROWS)
+		o.cfi.nrows = 0, o.cfi.fde_len = 0;
+	if ((int64_t)o.cfi.win != (int64_t)(s->win_start - at->tramp))
+		o.cfi.nrows = 0, o.cfi.fde_len = 0, o.cfi.slow_len = 0;
+	memcpy(tramp, &o.cfi, sizeof o.cfi);
 	*tramp_len = o.n;
 	patch[0] = 0xe9;
-	int64_t d = (int64_t)(at->tramp - (s->win_start + GRE_JMP_LEN));
+	int64_t d = (int64_t)(at->tramp + sizeof o.cfi - (s->win_start + GRE_JMP_LEN));
 	if (d != (int32_t)d)
 		return -1;
 	wr32(patch + 1, (int32_t)d);

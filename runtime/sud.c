@@ -97,8 +97,12 @@ __asm__(".pushsection .rodata\n"
 	"gov_sud_tpl_end:\n"
 	".popsection\n");
 
-/* mov $15, %eax; syscall: rt_sigreturn, from inside the gate */
-static const uint8_t restorer_code[] = { 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+/* mov $15, %rax; syscall: rt_sigreturn, from inside the gate. These very
+ * bytes (not the shorter mov to %eax): libgcc's unwinder recognises a
+ * signal frame by them, so an unwind (pthread_cancel) that starts in a
+ * program syscall made from the SIGSYS handler goes on through the
+ * handler's frame into the trapped code. */
+static const uint8_t restorer_code[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
 
 #define SA_RESTORER_FLAG 0x04000000
 
@@ -358,6 +362,8 @@ static int gate_init(void)
 	       sizeof gate_syscall_code);
 	gate_syscall = (long (*)(long, long, long, long, long, long, long))(
 		(char *)govrt_sud.gate_rx + GATE_SYSCALL_OFF);
+	/* the program's blocking syscalls wait here: unwinding goes through */
+	govrt_register_leaf_cfi((uintptr_t)gate_syscall, sizeof gate_syscall_code);
 	return 0;
 fail:
 	if (fd >= 0)
