@@ -3,7 +3,8 @@
  * file, and gathers what the engine needs: the executable ranges, the known
  * jump targets (symbols, entry point, DWARF functions, .eh_frame_hdr's
  * function starts, addresses in RELATIVE relocations), the addresses of the
- * functions named by --calls (their PLT entries or themselves), and the
+ * functions named by --calls (their PLT entries, their GOT slots, or
+ * themselves), and the
  * symbols and DWARF lines that name a site. Not for writing: elfout.c. */
 #include <errno.h>
 #include <fcntl.h>
@@ -330,7 +331,12 @@ static void read_relocations(struct rw_input *in)
 	}
 }
 
-/* The GOT slot of each --calls function imported through the PLT. */
+/* The GOT slot of each --calls function imported through the PLT or
+ * called through the slot directly (`call *f@GOTPCREL(%rip)`, -fno-plt):
+ * the slot is a callee address too (the engine matches it against the
+ * memory operand of `call *slot(%rip)`), and so is every PLT entry that
+ * jumps through it. A slot is data, never code, so it cannot be mistaken
+ * for a direct call's target. */
 static void plt_callees(struct rw_input *in, const struct rw_opts *o)
 {
 	if (!o->ncalls)
@@ -366,6 +372,8 @@ static void plt_callees(struct rw_input *in, const struct rw_opts *o)
 					rw_die(RW_IO, "out of memory");
 				slots[nslots].slot = r.r_offset;
 				slots[nslots++].name = o->calls[k];
+				/* -fno-plt code calls through the slot itself */
+				note_callee(in, o, r.r_offset, o->calls[k]);
 			}
 		}
 	}

@@ -175,6 +175,21 @@ static uint64_t branch_target(const struct scan *sc, size_t k)
 	return insn_addr(sc, k) + sc->ins[k].len + (int64_t)sc->ins[k].rel;
 }
 
+/* `call *slot(%rip)` (ff 15) or `jmp *slot(%rip)` (ff 25), as -fno-plt
+ * code calls an imported function through its GOT slot: the slot's
+ * address, *tail = 1 for the jmp; 0 for anything else. Only the plain
+ * forms (prefixes that change nothing allowed, no REX.W games): the
+ * trampoline re-issues the same jump through the same slot. */
+static uint64_t slot_target(const struct scan *sc, size_t k, uint8_t *tail)
+{
+	const struct insn *x = &sc->ins[k];
+	const uint8_t *o = sc->in->code + x->off + x->op;
+	if (x->len - x->op != 6 || o[0] != 0xff || (o[1] != 0x15 && o[1] != 0x25))
+		return 0;
+	*tail = o[1] == 0x25;
+	return insn_addr(sc, k) + x->len + (int64_t)rd32(o + 2);
+}
+
 static int push_insn(struct scan *sc, const struct insn *x)
 {
 	if (sc->nins == sc->cap) {
@@ -440,6 +455,17 @@ static int find_sites(struct scan *sc, struct gre_result *res)
 				s.reason = GRE_OVERLAP;
 			else
 				s.win_start = s.addr, s.win_len = x->len;
+		} else if ((x->cls == C_FIXED || x->cls == C_END) && sc->in->ncalls &&
+			   (s.call_target = slot_target(sc, i, &s.tail)) &&
+			   has_u64(sc->calls, sc->in->ncalls, s.call_target)) {
+			s.kind = GOV_SITE_CALL;
+			s.indirect = 1;
+			if (x->desync)
+				s.reason = GRE_DESYNC;
+			else if (s.addr < floor)
+				s.reason = GRE_OVERLAP;
+			else
+				s.win_start = s.addr, s.win_len = x->len;
 		} else {
 			continue;
 		}
@@ -496,7 +522,29 @@ struct out {
 	size_t n;
 	uint64_t base; /* address of p[0] */
 	int overflow;  /* a displacement did not fit */
+	struct gre_cfi cfi; /* written over p[0] at the end */
+	uint64_t win;  /* the window's start */
 };
+
+_Static_assert(sizeof(struct gre_cfi) == 32, "struct gre_cfi keeps trampolines 16-aligned");
+
+/* From the code emitted next on, the frame is the original code's at
+ * window offset `orig` (struct gre_cfi). */
+static void cfi_row(struct out *o, uint64_t orig)
+{
+	struct gre_cfi *c = &o->cfi;
+	uint8_t code = (uint8_t)(o->n - sizeof *c);
+	if (c->nrows && c->row[c->nrows - 1].code == code) {
+		c->row[c->nrows - 1].orig = (uint8_t)(orig - o->win);
+		return;
+	}
+	if (c->nrows == GRE_CFI_ROWS || o->n - sizeof *c > 255) {
+		c->nrows = GRE_CFI_ROWS + 1; /* too many: none at all, below */
+		return;
+	}
+	c->row[c->nrows].code = code;
+	c->row[c->nrows++].orig = (uint8_t)(orig - o->win);
+}
 
 static void put(struct out *o, const void *b, size_t n)
 {
@@ -591,6 +639,7 @@ static int relocate_range(struct out *o, const struct gre_input *in, uint64_t fr
 {
 	while (from < to) {
 		size_t used;
+		cfi_row(o, from);
 		if (relocate(o, from, in->code + (from - in->addr), to - from, &used) < 0)
 			return -1;
 		from += used;
@@ -635,6 +684,7 @@ static void slow_call(struct out *o, const struct gre_place *at, int call_site)
 		PUT(o, 0x41, 0x52);            /* push %r10 */
 	PUT(o, 0x41, 0x50, 0x41, 0x51, 0x53);  /* push r8 r9 rbx */
 	PUT(o, 0x48, 0x89, 0xe3);              /* mov %rsp,%rbx */
+	o->cfi.slow = (uint16_t)(o->n - sizeof o->cfi);
 	PUT(o, 0x48, 0x83, 0xe4, 0xf0);        /* and $-16,%rsp */
 	PUT(o, 0x48, 0x81, 0xec, 0x00, 0x01, 0x00, 0x00); /* sub $256,%rsp */
 	save_xmm(o, 0);
@@ -648,6 +698,7 @@ static void slow_call(struct out *o, const struct gre_place *at, int call_site)
 	else
 		PUT(o, 0x89, 0xc1);            /* mov %eax,%ecx */
 	save_xmm(o, 1);
+	o->cfi.slow_len = (uint16_t)(o->n - sizeof o->cfi - o->cfi.slow);
 	PUT(o, 0x48, 0x89, 0xdc);              /* mov %rbx,%rsp */
 	PUT(o, 0x5b, 0x41, 0x59, 0x41, 0x58);  /* pop rbx r9 r8 */
 	if (call_site)
@@ -673,6 +724,7 @@ static void emit_syscall(struct out *o, const struct gre_input *in,
 	uint64_t end = s->win_start + s->win_len;
 	if (relocate_range(o, in, s->win_start, s->addr) < 0)
 		*bad = 1;
+	cfi_row(o, s->addr); /* the test and the syscall: the state at the syscall */
 	static const uint8_t movzbl[] = { 0x0f, 0xb6, 0x0d };
 	put_riprel(o, movzbl, 3, at->verdict, 0);
 	PUT(o, 0xe3, 0x05);                    /* jrcxz do */
@@ -683,9 +735,11 @@ static void emit_syscall(struct out *o, const struct gre_input *in,
 	uint64_t post = here(o);
 	if (relocate_range(o, in, s->addr + s->insn_len, end) < 0)
 		*bad = 1;
+	cfi_row(o, end);
 	put_jmp(o, end);
 	if (o->overflow)
 		return;
+	o->cfi.fde_len = (uint16_t)(o->n - sizeof o->cfi); /* the slow path has none */
 	fix_rel32(o, jslow, here(o));
 	slow_call(o, at, 0);
 	PUT(o, 0xe3, 0x05);                    /* jrcxz 1f */
@@ -696,7 +750,8 @@ static void emit_syscall(struct out *o, const struct gre_input *in,
 /* Call site (the window is the call or tail jmp itself):
  *   T:    cmpb $0,verdict(%rip); jne slow
  *   do:   lea <after the call>(%rip),%r11; push %r11; jmp callee
- *         (a tail call: jmp callee), so the callee returns to the original code
+ *         (a tail call: jmp callee), so the callee returns to the original code;
+ *         through a GOT slot (-fno-plt): jmp *slot(%rip) instead of jmp callee
  *   slow: <slow_call>; test %r11d,%r11d; je do
  *         jmp <after the call> (a tail call: ret), rax = the entry's value */
 static void emit_call(struct out *o, const struct gre_site *s, const struct gre_place *at)
@@ -713,7 +768,12 @@ static void emit_call(struct out *o, const struct gre_site *s, const struct gre_
 		put_riprel(o, lea_r11, 3, end, 0);
 		PUT(o, 0x41, 0x53);            /* push %r11 */
 	}
-	put_jmp(o, s->call_target);
+	if (s->indirect) {
+		static const uint8_t jmp_ind[] = { 0xff, 0x25 };
+		put_riprel(o, jmp_ind, 2, s->call_target, 0);
+	} else {
+		put_jmp(o, s->call_target);
+	}
 	if (o->overflow)
 		return;
 	fix_rel32(o, jslow, here(o));
@@ -733,17 +793,27 @@ int gre_emit(const struct gre_input *in, const struct gre_site *s,
 	if (s->reason != GRE_OK || s->win_len < GRE_JMP_LEN || s->win_len > GRE_WINDOW_MAX ||
 	    s->win_start < in->addr || s->win_start + s->win_len > in->addr + in->len)
 		return -1;
-	struct out o = { .p = tramp, .base = at->tramp };
+	struct out o = { .p = tramp, .base = at->tramp, .win = s->win_start };
 	int bad = 0;
+	put(&o, &o.cfi, sizeof o.cfi); /* filled in below */
 	if (s->kind == GOV_SITE_CALL)
 		emit_call(&o, s, at);
 	else
 		emit_syscall(&o, in, s, at, &bad);
 	if (bad || o.overflow)
 		return -1;
+	o.cfi.magic = GRE_CFI_MAGIC;
+	o.cfi.code_off = sizeof o.cfi;
+	o.cfi.slow_orig = (uint8_t)(s->addr - s->win_start);
+	o.cfi.win = (int32_t)(s->win_start - at->tramp);
+	if (o.cfi.nrows > GRE_CFI_ROWS)
+		o.cfi.nrows = 0, o.cfi.fde_len = 0;
+	if ((int64_t)o.cfi.win != (int64_t)(s->win_start - at->tramp))
+		o.cfi.nrows = 0, o.cfi.fde_len = 0, o.cfi.slow_len = 0;
+	memcpy(tramp, &o.cfi, sizeof o.cfi);
 	*tramp_len = o.n;
 	patch[0] = 0xe9;
-	int64_t d = (int64_t)(at->tramp - (s->win_start + GRE_JMP_LEN));
+	int64_t d = (int64_t)(at->tramp + sizeof o.cfi - (s->win_start + GRE_JMP_LEN));
 	if (d != (int32_t)d)
 		return -1;
 	wr32(patch + 1, (int32_t)d);

@@ -61,7 +61,9 @@ struct gre_input {
 	const uint64_t *targets;
 	size_t ntargets;
 	/* Direct calls to these addresses become GOV_SITE_CALL sites (e.g. a
-	 * PLT entry of malloc). Any order. */
+	 * PLT entry of malloc), and so do `call *slot(%rip)` / `jmp
+	 * *slot(%rip)` through a slot at one of them (the GOT slot of a
+	 * -fno-plt call). Any order. */
 	const uint64_t *calls;
 	size_t ncalls;
 	int want_syscalls;   /* 0: report syscall instructions as NOT_WANTED */
@@ -70,12 +72,14 @@ struct gre_input {
 struct gre_site {
 	uint64_t addr;        /* the syscall or call instruction */
 	uint64_t win_start;   /* the patch covers [win_start, win_start + win_len) */
-	uint64_t call_target; /* GOV_SITE_CALL: the callee's address */
+	uint64_t call_target; /* GOV_SITE_CALL: the callee's address (or its slot) */
 	uint32_t win_len;     /* 0 when reason != GRE_OK */
 	uint8_t kind;         /* GOV_SITE_SYSCALL or GOV_SITE_CALL (gov/abi.h) */
 	uint8_t insn_len;     /* length of the instruction at addr */
 	uint8_t reason;       /* enum gre_reason */
 	uint8_t tail;         /* GOV_SITE_CALL: a jmp (tail call), not a call */
+	uint8_t indirect;     /* GOV_SITE_CALL: through the slot at call_target
+			       * (`call *slot(%rip)`), not to it */
 	int32_t sysno;        /* from a `mov $N,%eax` before it, else -1 */
 };
 
@@ -102,8 +106,39 @@ struct gre_place {
 	uint64_t entry_slot;  /* an 8-byte slot holding govrt's entry (gov/rewrite.h) */
 };
 
+/* The first bytes of every trampoline: how to unwind through it (the
+ * patch jumps past it, to tramp + code_off). A syscall site's trampoline,
+ * up to fde_len bytes of code, only moves instructions and tests a byte,
+ * so wherever it is, its frame is the original code's at some offset of
+ * the window, with the same registers and stack pointer: row i says that
+ * from code offset row[i].code on, that offset is row[i].orig. The slow
+ * path's call of govrt's entry, [slow, slow + slow_len), has its frame at
+ * rbx + 200 (rbx saved there), standing for the site's instruction at
+ * window offset slow_orig. govrt turns this into FDEs whose return address
+ * is the original address + 1, so an unwinder (pthread_cancel, a C++
+ * exception) steps from the trampoline into the original function as if
+ * the code were still there (docs/rewrite.md). nrows is 0 for a call
+ * site (its callee returns to the original code) and for a window of more
+ * than GRE_CFI_ROWS instructions. Found by its magic at 16-byte aligned
+ * addresses. */
+#define GRE_CFI_MAGIC 0x46435247u /* "GRCF" */
+#define GRE_CFI_ROWS 7
+#define GRE_CFI_SLOW_CFA 200      /* red zone + 9 pushes (engine.c, slow_call) */
+struct gre_cfi {
+	uint32_t magic;
+	int32_t win;          /* the window's address - this header's address */
+	uint16_t fde_len;     /* code bytes the rows describe */
+	uint16_t slow, slow_len;
+	uint8_t nrows;
+	uint8_t code_off;     /* sizeof (struct gre_cfi): where the code starts */
+	uint8_t slow_orig;
+	struct { uint8_t code, orig; } row[GRE_CFI_ROWS];
+	uint8_t pad;
+};
+
 /* Writes site s's trampoline into tramp (at most GRE_TRAMP_MAX bytes; its
- * length into *tramp_len) and the s->win_len bytes that replace the window
+ * length into *tramp_len; it starts with a struct gre_cfi, tramp must be
+ * 16-byte aligned) and the s->win_len bytes that replace the window
  * into patch. `in` must be the input s was found in. Returns 0, or -1 when
  * s is not patchable or a displacement does not fit in 32 bits (the
  * trampoline is more than 2 GiB away). */

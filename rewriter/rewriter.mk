@@ -7,7 +7,7 @@ GOVREWRITE_SRCS := rewriter/main.c rewriter/elfin.c rewriter/elfout.c rewriter/e
 GOVREWRITE_OBJS := $(GOVREWRITE_SRCS:%.c=$(B)/obj/%.o)
 
 RT_SRCS   += rewriter/engine.c rewriter/insnlen.c runtime/rewritten.c
-LDLIBS_RT += -lcapstone
+LDLIBS_RT += -lcapstone -lgcc_s  # gcc_s: __register_frame (runtime/rewritten.c)
 
 ALL_TARGETS += $(GOVREWRITE)
 

@@ -207,6 +207,11 @@ int govrt_sud_enabled(void);
 void govrt_sys_count(enum govrt_sys_path path, long nr);
 /* Makes syscall nr natively (from the gate when it exists); returns rax. */
 long govrt_sys_raw(long nr, const long a[6]);
+/* Unwind information for trampolines (struct gre_cfi headers in
+ * [start, end)) and for a leaf of govrt's own, registered with libgcc's
+ * unwinder when it is there (runtime/rewritten.c). They allocate. */
+void govrt_register_tramp_cfi(uintptr_t start, uintptr_t end);
+void govrt_register_leaf_cfi(uintptr_t start, size_t len);
 /* Runs syscall nr with args a under site s's verdict; returns rax. */
 long govrt_sys_govern(struct gov_site *s, long nr, const long a[6]);
 /* clone, fork, vfork, rt_sigreturn, rt_sigaction, rt_sigprocmask,

@@ -649,6 +649,10 @@ void govrt_patch_prepare(int lazy, const char *which)
 		m->prep_first = prep->first_of[i];
 		m->prep_count = prep->count_of[i];
 		m->prepared = 1;
+		/* the trampolines the child wrote: unwinding goes through them
+		 * (registered now: a SIGSYS handler must not allocate) */
+		govrt_register_tramp_cfi((uintptr_t)m->chunk_rx + CHUNK_HDR,
+					 (uintptr_t)m->chunk_rx + m->chunk_used);
 		if (m->rewrite)
 			rewrite_now(i, alone, &done, &left);
 	}

@@ -97,8 +97,12 @@ __asm__(".pushsection .rodata\n"
 	"gov_sud_tpl_end:\n"
 	".popsection\n");
 
-/* mov $15, %eax; syscall: rt_sigreturn, from inside the gate */
-static const uint8_t restorer_code[] = { 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+/* mov $15, %rax; syscall: rt_sigreturn, from inside the gate. These very
+ * bytes (not the shorter mov to %eax): libgcc's unwinder recognises a
+ * signal frame by them, so an unwind (pthread_cancel) that starts in a
+ * program syscall made from the SIGSYS handler goes on through the
+ * handler's frame into the trapped code. */
+static const uint8_t restorer_code[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
 
 #define SA_RESTORER_FLAG 0x04000000
 
@@ -358,6 +362,8 @@ static int gate_init(void)
 	       sizeof gate_syscall_code);
 	gate_syscall = (long (*)(long, long, long, long, long, long, long))(
 		(char *)govrt_sud.gate_rx + GATE_SYSCALL_OFF);
+	/* the program's blocking syscalls wait here: unwinding goes through */
+	govrt_register_leaf_cfi((uintptr_t)gate_syscall, sizeof gate_syscall_code);
 	return 0;
 fail:
 	if (fd >= 0)
@@ -445,15 +451,33 @@ static int write_mem(void *dst, const void *src, size_t n)
 
 #define SIGSYS_BIT (1ULL << (SIGSYS - 1))
 
-static long sys_sigprocmask(long how, const void *set, void *oset, long size)
+/* rt_sigprocmask, trapped: the handler's sigreturn restores the mask saved
+ * in its signal frame, so the change is made there, in uc_sigmask (the
+ * kernel's 8-byte set), and takes effect as the handler returns; the mask
+ * the program asks for never blocks SIGSYS. Errors as the kernel's. */
+static long sys_sigprocmask(ucontext_t *uc, long how, const void *set, void *oset, long size)
 {
-	uint64_t mask;
-	if (!set || size != 8 || how == SIG_UNBLOCK)
-		return raw6(SYS_rt_sigprocmask, how, (long)set, (long)oset, size, 0, 0);
-	if (read_mem(&mask, set, sizeof mask) < 0)
+	uint64_t cur, want;
+	if (size != 8)
+		return -EINVAL;
+	memcpy(&cur, &uc->uc_sigmask, sizeof cur);
+	want = cur;
+	if (set) {
+		uint64_t s;
+		if (read_mem(&s, set, sizeof s) < 0)
+			return -EFAULT;
+		switch (how) {
+		case SIG_BLOCK: want |= s; break;
+		case SIG_UNBLOCK: want &= ~s; break;
+		case SIG_SETMASK: want = s; break;
+		default: return -EINVAL;
+		}
+		want &= ~(SIGSYS_BIT | 1ULL << (SIGKILL - 1) | 1ULL << (SIGSTOP - 1));
+	}
+	memcpy(&uc->uc_sigmask, &want, sizeof want);
+	if (oset && write_mem(oset, &cur, sizeof cur) < 0)
 		return -EFAULT;
-	mask &= ~SIGSYS_BIT;
-	return raw6(SYS_rt_sigprocmask, how, (long)&mask, (long)oset, size, 0, 0);
+	return 0;
 }
 
 static long sys_sigaction(long sig, const void *act, void *oact, long size)
@@ -560,19 +584,105 @@ void govrt_sud_report(void)
 		raw6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
+/* ---- the program's syscall, made by govrt ----
+ * govrt makes a trapped (or lazily patched) syscall on the program's
+ * behalf from the gate, where the kernel never traps, with the selector
+ * at BLOCK: a handler of the program that a signal runs while the call
+ * blocks (ppoll, sigsuspend, read, ...) is the program's code, and its
+ * syscalls trap and are governed like any other. For that, SIGSYS must not
+ * be blocked while the call waits: the syscalls that wait with a temporary
+ * mask of the program's get a copy of it without SIGSYS (the program's
+ * memory is never written). rt_sigtimedwait needs nothing: its set is
+ * unblocked while it waits, never blocked. */
+
+struct mask_copy {
+	uint64_t mask;
+	struct { uint64_t ss, len; } pair; /* pselect6's and io_pgetevents' */
+};
+
+/* Points a[i] at a copy of the sigset it points to, SIGSYS removed, when
+ * the set blocks SIGSYS; a size other than 8 is left for the kernel to
+ * refuse. 0, or -EFAULT when the set cannot be read. */
+static long clean_set(long a[6], int i, uint64_t size, struct mask_copy *c)
+{
+	if (!a[i] || size != sizeof c->mask)
+		return 0;
+	if (read_mem(&c->mask, (const void *)a[i], sizeof c->mask) < 0)
+		return -EFAULT;
+	if (c->mask & SIGSYS_BIT) {
+		c->mask &= ~SIGSYS_BIT;
+		a[i] = (long)&c->mask;
+	}
+	return 0;
+}
+
+/* The same for a mask passed as a pointer to {sigset pointer, size}. */
+static long clean_pair(long a[6], int i, struct mask_copy *c)
+{
+	if (!a[i])
+		return 0;
+	if (read_mem(&c->pair, (const void *)a[i], sizeof c->pair) < 0)
+		return -EFAULT;
+	long p[6] = { (long)c->pair.ss };
+	long r = clean_set(p, 0, c->pair.len, c);
+	if (r == 0 && p[0] != (long)c->pair.ss) {
+		c->pair.ss = (uint64_t)p[0];
+		a[i] = (long)&c->pair;
+	}
+	return r;
+}
+
+/* a[] made safe to wait with (a copy of the program's arguments). */
+static long clean_masks(long nr, long a[6], struct mask_copy *c)
+{
+	switch (nr) {
+	case SYS_rt_sigsuspend:
+		return clean_set(a, 0, (uint64_t)a[1], c);
+	case SYS_ppoll:
+		return clean_set(a, 3, (uint64_t)a[4], c);
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		return clean_set(a, 4, (uint64_t)a[5], c);
+	case SYS_pselect6:
+	case SYS_io_pgetevents:
+		return clean_pair(a, 5, c);
+	}
+	return 0;
+}
+
+static long program_syscall(long nr, const long args[6])
+{
+	long a[6];
+	struct mask_copy c;
+	memcpy(a, args, sizeof a);
+	long r = clean_masks(nr, a, &c);
+	if (r < 0)
+		return r;
+	if (!gate_syscall) /* not armed: nothing traps, nothing to open */
+		return gov_raw_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	uint8_t sel = govrt_sud_selector;
+	govrt_sud_selector = GOVRT_SUD_BLOCK;
+	r = gate_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	govrt_sud_selector = sel;
+	return r;
+}
+
 /* ---- one trapped syscall ---- */
 
 /* The syscall under the site's verdict; returns what rax gets. */
 long govrt_sys_govern(struct gov_site *s, long nr, const long a[6])
 {
 	if (__builtin_expect(!s || !s->verdict, 1))
-		return raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		return program_syscall(nr, a);
 	struct gov_call c = { { (uint64_t)a[0], (uint64_t)a[1], (uint64_t)a[2],
 				(uint64_t)a[3], (uint64_t)a[4], (uint64_t)a[5] }, 0 };
 	if (__govrt_dispatch(s, &c) != GOV_RUN_NATIVE)
 		return (long)c.ret;
-	return raw6(nr, (long)c.arg[0], (long)c.arg[1], (long)c.arg[2], (long)c.arg[3],
-		    (long)c.arg[4], (long)c.arg[5]);
+	const long b[6] = { (long)c.arg[0], (long)c.arg[1], (long)c.arg[2], (long)c.arg[3],
+			    (long)c.arg[4], (long)c.arg[5] };
+	return program_syscall(nr, b);
 }
 
 /* Syscalls the handler cannot simply make on the program's behalf. */
@@ -616,8 +726,9 @@ static int answered(struct gov_site *s, long a[6], long *ret)
 
 /* Runs a special syscall for the trapped context; returns 1 if rax must be
  * set to *ret, 0 if the context was redirected instead. */
-static int run_special(struct govrt_sud_site *ss, long nr, greg_t *r, long a[6], long *ret)
+static int run_special(struct govrt_sud_site *ss, long nr, ucontext_t *uc, long a[6], long *ret)
 {
+	greg_t *r = uc->uc_mcontext.gregs;
 	struct gov_site *s = ss ? &ss->site : NULL;
 	switch (nr) {
 	case SYS_rt_sigreturn:
@@ -649,7 +760,7 @@ static int run_special(struct govrt_sud_site *ss, long nr, greg_t *r, long a[6],
 		return 1;
 	case SYS_rt_sigprocmask:
 		if (!answered(s, a, ret))
-			*ret = sys_sigprocmask(a[0], (void *)a[1], (void *)a[2], a[3]);
+			*ret = sys_sigprocmask(uc, a[0], (void *)a[1], (void *)a[2], a[3]);
 		return 1;
 	case SYS_exit_group:
 		govrt_sud_report();
@@ -681,7 +792,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 	if (ss && ss->disk && !special(nr)) {
 		/* decided by rewritten.c's entry already */
 		govrt_sys_count(GOVRT_SYS_DISK, nr);
-		r[REG_RAX] = (greg_t)raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		r[REG_RAX] = (greg_t)program_syscall(nr, a);
 		goto out;
 	}
 	int restart = 0;
@@ -694,7 +805,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 	govrt_sys_count(GOVRT_SYS_SUD, nr);
 	long ret;
 	if (special(nr)) {
-		if (run_special(ss, nr, r, a, &ret))
+		if (run_special(ss, nr, uc, a, &ret))
 			r[REG_RAX] = (greg_t)ret;
 	} else {
 		r[REG_RAX] = (greg_t)govrt_sys_govern(ss ? &ss->site : NULL, nr, a);
