@@ -4,6 +4,9 @@
 # configured by rule documents' cfs: and tasklets: sections
 # (rules/ruledoc.c). libbsd-dev gives the red-black tree macros
 # (rules/deps.list).
+# the native mode (placement process) is in govrt: runtime/cfs.c
+RT_SRCS += runtime/cfs.c
+
 CFS_AGENT_OBJS := $(B)/obj/runtime/agent/cfs.o $(B)/obj/runtime/agent/tasklet.o
 $(GOVAGENT): $(CFS_AGENT_OBJS)
 
@@ -19,3 +22,8 @@ $(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines
 	  bench/common.c $(BENCH_LINK) -lrt -lpthread
 BENCHES += $(BENCH_CFS)
 $(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic
+
+# the cfs rule as a dynamic rule, in both modes (rules/cfs/cfs.c,
+# tests/dyn/cfs_arg.c, built by rules/dynamic.mk, read at run time); the
+# scheduled function lives in the test executable
+$(B)/tests/t_cfs_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)
