@@ -18,8 +18,9 @@ BENCH_CFS := $(B)/bench/cfs
 $(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines.c \
               bench/ipc/baselines.h $(LIBGOVRT_SO) $(GOVAGENT)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_FLAGS) -rdynamic -o $@ bench/cfs/main.c bench/ipc/baselines.c \
+	$(CC) $(BENCH_FLAGS) -rdynamic -DDYN_OBJS='"$(abspath $(B))/dyn"' -o $@ bench/cfs/main.c bench/ipc/baselines.c \
 	  bench/common.c $(BENCH_LINK) -lrt -lpthread
+$(BENCH_CFS): $(B)/dyn/rules/cfs/cfs.bpf.o
 BENCHES += $(BENCH_CFS)
 $(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic
 

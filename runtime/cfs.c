@@ -52,6 +52,13 @@
  * this, a thread calling in a loop would always find the other waiting
  * and strict alternation would ignore the weights. */
 #define RESERVE_NS 50000ull
+/* ... and a caller whose next waiter is its own entity keeps it for
+ * consecutive calls up to a slice (Linux's minimal granularity is about
+ * this), so threads of one entity do not switch on every call. */
+#define SLICE_NS 2000000ull
+/* Waiters look at a kept slot this often: a caller that does not come
+ * back for it within RESERVE_NS loses it to them. */
+#define POLL_NS 2000000ull
 
 struct entity {
 	uint64_t key, vruntime;
@@ -61,7 +68,8 @@ struct entity {
 /* A call waiting for a slot, then running (in the other tree). */
 struct waiter {
 	RB_ENTRY(waiter) node;
-	uint64_t vruntime, seq;
+	uint64_t vruntime, seq, key;
+	uint64_t slice_start; /* when its caller's run of kept slots began */
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
 };
 
@@ -80,7 +88,7 @@ struct runq {
 	struct waiters tree, running_tree;
 	unsigned running, slots;
 	int reserved;            /* a slot is kept for res_key until res_until */
-	uint64_t res_key, res_until;
+	uint64_t res_key, res_until, res_slice_start;
 	uint64_t min_vruntime, seq;
 	struct govrt_cfs_stats st;
 	unsigned nentities;
@@ -209,13 +217,17 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	if (e->vruntime + IDLE_CREDIT_NS < q->min_vruntime)
 		e->vruntime = q->min_vruntime - IDLE_CREDIT_NS; /* idleness is not credit */
 	q->st.calls++;
-	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq };
+	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key };
 	if (q->reserved && gov_now_ns() >= q->res_until)
 		q->reserved = 0;
 	int mine = q->reserved && q->res_key == key && q->running < q->slots;
 	if (mine || (q->running + (q->reserved ? 1u : 0u) < q->slots && RB_EMPTY(&q->tree))) {
-		if (mine)
+		if (mine) {
 			q->reserved = 0;
+			wp->slice_start = q->res_slice_start;
+		} else {
+			wp->slice_start = gov_now_ns();
+		}
 		q->running++;
 		RB_INSERT(waiters, &q->running_tree, wp);
 		update_min(q);
@@ -234,15 +246,13 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		uint64_t now = gov_now_ns();
 		if (now >= deadline)
 			break;
-		uint64_t until = __atomic_load_n(&q->res_until, __ATOMIC_RELAXED);
-		if (until > now && until < deadline) {
-			/* a slot is kept for someone: look again when that ends */
-			gov_futex_wait(&wp->go, 0, (long)(until - now) + 1000);
-			reclaim(q);
-			continue;
-		}
-		gov_futex_wait(&wp->go, 0, (long)(deadline - now));
+		uint64_t slice = deadline - now < POLL_NS ? deadline - now : POLL_NS;
+		gov_futex_wait(&wp->go, 0, (long)slice);
+		if (!__atomic_load_n(&wp->go, __ATOMIC_ACQUIRE))
+			reclaim(q); /* a kept slot nobody came back for */
 	}
+	if (wp->go)
+		wp->slice_start = gov_now_ns();
 	pthread_mutex_lock(&q->lock);
 	int got = (int)wp->go;
 	if (!got) {
@@ -265,15 +275,17 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 	q->running--;
 	struct waiter *next = RB_MIN(waiters, &q->tree);
 	unsigned n = 0;
-	if (next && !q->reserved && next->vruntime > e->vruntime) {
-		/* still owed: keep the slot for this caller's next call, and
-		 * tell the leftmost waiter when to look again */
+	uint64_t now = gov_now_ns();
+	if (next && !q->reserved && now - w->slice_start < SLICE_NS &&
+	    (next->vruntime > e->vruntime || next->key == key)) {
+		/* still owed, or the next is its own entity: keep the slot
+		 * for this caller's next call (the waiters poll for it) */
 		q->reserved = 1;
 		q->res_key = key;
-		q->res_until = gov_now_ns() + RESERVE_NS;
+		q->res_until = now + RESERVE_NS;
+		q->res_slice_start = w->slice_start;
 		q->st.kept++;
 		pthread_mutex_unlock(&q->lock);
-		gov_futex_wake(&next->go, 1);
 		return;
 	}
 	n = hand_over(q, wake, 8);
