@@ -56,8 +56,10 @@
  * consecutive calls up to a slice (Linux's minimal granularity is about
  * this), so threads of one entity do not switch on every call. */
 #define SLICE_NS 2000000ull
-/* Waiters look at a kept slot this often: a caller that does not come
- * back for it within RESERVE_NS loses it to them. */
+/* One waiter at a time, the watcher, looks at a kept slot this often; the
+ * others this often (in case there is no watcher): a caller that does not
+ * come back for it within RESERVE_NS loses it to them. */
+#define WATCH_NS 100000ull
 #define POLL_NS 2000000ull
 
 struct entity {
@@ -89,6 +91,7 @@ struct runq {
 	unsigned running, slots;
 	int reserved;            /* a slot is kept for res_key until res_until */
 	uint64_t res_key, res_until, res_slice_start;
+	struct waiter *watcher;
 	uint64_t min_vruntime, seq;
 	struct govrt_cfs_stats st;
 	unsigned nentities;
@@ -246,11 +249,18 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		uint64_t now = gov_now_ns();
 		if (now >= deadline)
 			break;
-		uint64_t slice = deadline - now < POLL_NS ? deadline - now : POLL_NS;
+		struct waiter *none = NULL;
+		uint64_t poll = __atomic_load_n(&q->watcher, __ATOMIC_RELAXED) == wp ||
+					__atomic_compare_exchange_n(&q->watcher, &none, wp, 0,
+								    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
+				? WATCH_NS : POLL_NS;
+		uint64_t slice = deadline - now < poll ? deadline - now : poll;
 		gov_futex_wait(&wp->go, 0, (long)slice);
 		if (!__atomic_load_n(&wp->go, __ATOMIC_ACQUIRE))
 			reclaim(q); /* a kept slot nobody came back for */
 	}
+	struct waiter *me = wp;
+	__atomic_compare_exchange_n(&q->watcher, &me, NULL, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	if (wp->go)
 		wp->slice_start = gov_now_ns();
 	pthread_mutex_lock(&q->lock);
