@@ -51,7 +51,7 @@
  * does not preempt a task for a waker that is not ahead of it: without
  * this, a thread calling in a loop would always find the other waiting
  * and strict alternation would ignore the weights. */
-#define RESERVE_NS 50000ull
+#define RESERVE_NS 1000000ull
 /* ... and a caller whose next waiter is its own entity keeps it for
  * consecutive calls up to a slice (Linux's minimal granularity is about
  * this), so threads of one entity do not switch on every call. */
@@ -59,7 +59,7 @@
 /* One waiter at a time, the watcher, looks at a kept slot this often; the
  * others this often (in case there is no watcher): a caller that does not
  * come back for it within RESERVE_NS loses it to them. */
-#define WATCH_NS 100000ull
+#define WATCH_NS 500000ull
 #define POLL_NS 2000000ull
 
 struct entity {
