@@ -19,7 +19,9 @@
  * function from here (dlsym of the callee's name, libffi for its type
  * string: functions of the executable need -rdynamic) and the site returns
  * its value. A function that cannot be found runs natively, unscheduled,
- * with one warning.
+ * with one warning. libffi is referenced weakly: libgovrt.so links it, and
+ * a static program that does not is not made to (its scheduled calls run
+ * unscheduled, with the warning, unless libffi is linked in).
  *
  * Not here: the rule that classifies the call (rules/cfs/, run by
  * dispatch.c), the agent's scheduler of forwarded calls (agent/cfs.c).
@@ -38,6 +40,17 @@
 #include <bsd/sys/tree.h>
 #include "govrt_private.h"
 #include "gov/dynrule.h"
+
+#pragma weak ffi_prep_cif
+#pragma weak ffi_call
+#pragma weak ffi_type_void
+#pragma weak ffi_type_sint32
+#pragma weak ffi_type_uint32
+#pragma weak ffi_type_sint64
+#pragma weak ffi_type_uint64
+#pragma weak ffi_type_double
+#pragma weak ffi_type_float
+#pragma weak ffi_type_pointer
 
 #define WEIGHT_DEFAULT 1024u
 #define WEIGHT_MAX 1048576u
@@ -340,6 +353,10 @@ static ffi_type *ffi_of(char code)
 static int prepare(struct native *n, const struct gov_site *site, const char **why)
 {
 	unsigned np = site->nparams;
+	if (!&ffi_prep_cif || !&ffi_call || !&ffi_type_pointer) {
+		*why = "libffi is not linked into this program (static: add -lffi)";
+		return -1;
+	}
 	if (site->kind != GOV_SITE_CALL || !site->callee || !site->types ||
 	    np > GOV_MAX_ARGS || strlen(site->types) != np + 1u) {
 		*why = "not a call to a function with a type string";

@@ -162,12 +162,12 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 	 * (service is wall time: on a busy machine preemption blurs it) */
 	long w2[2] = { 3072, 1024}, done[2];
 	spin_us = 400;
-	run(2, w2, 1, 100000, 160, done);
+	run(2, w2, 1, 100000, 400, done);
 	double ratio = done[1] ? (double)done[0] / (double)done[1] : 99;
 	ok(ratio >= 1.7 && ratio <= 4.5, "%s: weight 3072 vs 1024: %ld vs %ld calls (%.2f, want ~3)",
 	   mode, done[0], done[1], ratio);
 	long w3[3] = { 4096, 2048, 1024 }, d3[3];
-	run(3, w3, 1, 100000, 210, d3);
+	run(3, w3, 1, 100000, 350, d3);
 	ok(d3[0] > d3[1] && d3[1] > d3[2], "%s: weights 4096 > 2048 > 1024 get %ld > %ld > %ld calls",
 	   mode, d3[0], d3[1], d3[2]);
 
