@@ -4,6 +4,9 @@
 # configured by rule documents' cfs: and tasklets: sections
 # (rules/ruledoc.c). libbsd-dev gives the red-black tree macros
 # (rules/deps.list).
+# the native mode (placement process) is in govrt: runtime/cfs.c
+RT_SRCS += runtime/cfs.c
+
 CFS_AGENT_OBJS := $(B)/obj/runtime/agent/cfs.o $(B)/obj/runtime/agent/tasklet.o
 $(GOVAGENT): $(CFS_AGENT_OBJS)
 
@@ -15,7 +18,13 @@ BENCH_CFS := $(B)/bench/cfs
 $(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines.c \
               bench/ipc/baselines.h $(LIBGOVRT_SO) $(GOVAGENT)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_FLAGS) -rdynamic -o $@ bench/cfs/main.c bench/ipc/baselines.c \
+	$(CC) $(BENCH_FLAGS) -rdynamic -DDYN_OBJS='"$(abspath $(B))/dyn"' -o $@ bench/cfs/main.c bench/ipc/baselines.c \
 	  bench/common.c $(BENCH_LINK) -lrt -lpthread
+$(BENCH_CFS): $(B)/dyn/rules/cfs/cfs.bpf.o
 BENCHES += $(BENCH_CFS)
 $(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic
+
+# the cfs rule as a dynamic rule, in both modes (rules/cfs/cfs.c,
+# tests/dyn/cfs_arg.c, built by rules/dynamic.mk, read at run time); the
+# scheduled function lives in the test executable
+$(B)/tests/t_cfs_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)

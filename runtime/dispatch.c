@@ -205,6 +205,24 @@ static int wait_reply(struct govrt_conn *c, struct gov_slot *s)
 	}
 }
 
+/* The cfs queue of the site's rule (docs/cfs.md). */
+static int schedule(const struct gov_site *site, struct gov_call *call, uint32_t rule,
+		    const struct gov_dyn_ctx *ctx)
+{
+	int r = govrt_cfs_run(site, call, rule, ctx);
+	return r == GOVRT_CFS_TIMED_OUT ? return_error(site, call, EAGAIN) : r;
+}
+
+/* The rule number of a site whose decision runs a dynamic rule. */
+static uint32_t site_rule(const struct gov_site *site)
+{
+	uint32_t di = __atomic_load_n(&site->decision, __ATOMIC_ACQUIRE);
+	if (di >= atomic_load_explicit(&govrt.ndecisions, memory_order_acquire) ||
+	    govrt.decisions[di].action != GOV_ACT_RULE)
+		return GOV_REGION_DYN_MAX; /* no queue: runs unscheduled */
+	return (uint32_t)govrt.decisions[di].value;
+}
+
 static int ask_agent(struct gov_site *site, struct gov_call *call)
 {
 	struct govrt_conn *c = govrt_conn_get();
@@ -235,7 +253,8 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	__atomic_store_n(&s->state, GOV_SLOT_REQUEST, __ATOMIC_SEQ_CST);
 	wake_agent(c->region);
 
-	int result;
+	int result, sched = 0;
+	struct gov_dyn_ctx cls; /* a SCHEDULE from a rule in the agent */
 	if (!wait_reply(c, s)) {
 		if (atomic_load(&c->alive))
 			COUNT(timeouts);
@@ -251,6 +270,12 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 			govrt_warn("agent refused the call to %s: %s", site->callee,
 				   text ? text : "malformed");
 			result = fail_outcome(site, call);
+		} else if (rep.action == GOV_ACT_RULE) {
+			COUNT(agent_calls);
+			cls.entity = (uint64_t)rep.value;
+			gov_cfs_unpack(rep.err, &cls.weight, &cls.slots);
+			sched = 1;
+			result = GOV_RUN_NATIVE;
 		} else if (rep.action == GOV_ACT_FORWARD) {
 			COUNT(agent_calls);
 			result = govrt_xcall_apply(site, call, &rep, s->payload, cap);
@@ -263,6 +288,8 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 		release_slot(s);
 	}
 	govrt_conn_put(c);
+	if (sched) /* with the slot free: the call may wait long for its turn */
+		result = schedule(site, call, site_rule(site), &cls);
 	return result;
 }
 
@@ -310,6 +337,9 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 	ctx.value = 0;
 	ctx.err = 0;
 	ctx.forward_to = 0;
+	ctx.entity = (uint64_t)ctx.pid << 32 | ctx.tid;
+	ctx.weight = 0;
+	ctx.slots = 0;
 	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
 	switch (gov_dynrule_run(r, &ctx)) {
 	case GOV_DYN_DENY:
@@ -321,6 +351,8 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 		return GOV_RUN_NATIVE;
 	case GOV_DYN_FORWARD:
 		return -1;
+	case GOV_DYN_SCHEDULE:
+		return schedule(site, call, i, &ctx);
 	default:
 		return GOV_RUN_NATIVE;
 	}

@@ -120,6 +120,19 @@ static inline struct gov_dynrule *govrt_dyn_rule(uint32_t i) /* NULL: ask the ag
 				      : NULL;
 }
 extern uint32_t govrt_dyn_caller_id;            /* gov_dyn_id(this resource) */
+/* cfs.c: the cfs rule's run queues in the process (docs/cfs.md). Runs the
+ * call under rule's queue as ctx->entity: GOV_RUN_RETURN with its value,
+ * GOV_RUN_NATIVE if the function cannot be called from there (unscheduled),
+ * or GOVRT_CFS_TIMED_OUT if it waited past the call's timeout, not run. */
+struct gov_dyn_ctx;
+#define GOVRT_CFS_TIMED_OUT (-2)
+int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t rule,
+		  const struct gov_dyn_ctx *ctx);
+struct govrt_cfs_stats {
+	unsigned long long calls, waited, timed_out, kept;
+	unsigned slots, running, max_running;
+};
+int govrt_cfs_stats(unsigned rule, struct govrt_cfs_stats *out);
 
 /* channel.c */
 void govrt_channel_start(void);          /* first connection, from init */

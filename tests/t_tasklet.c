@@ -8,6 +8,7 @@
  *   calls of one tasklet never overlap and run in the order scheduled;
  *   calls of the two tasklets overlap (they run concurrently);
  *   a tasklet whose function no process serves is logged and counted;
+ *   a full queue (GOV_TASKLET_QUEUE_MAX=8) refuses with EAGAIN, counted;
  *   bad tasklets: sections are refused with where and why. */
 #include <errno.h>
 #include <fcntl.h>
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
 
 	bad_documents();
 
+	setenv("GOV_TASKLET_QUEUE_MAX", "8", 1); /* for the agent */
 	pid_t agent = agent_start(DRV, rules, NULL);
 	ok(agent > 0 && wait_connected(1, 5000) == 0, "the driver is connected to its agent");
 	pid_t servers[2] = { start_server(argv[0], exports), start_server(argv[0], exports) };
@@ -216,11 +218,35 @@ int main(int argc, char **argv)
 	char *const sargv[] = { GOVAGENT_PATH, "--stats", DRV, NULL };
 	char *stats = NULL;
 	run_capture(sargv, &stats);
-	ok(stats && strstr(stats, "{\"name\":\"rx\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0}") &&
-	   strstr(stats, "{\"name\":\"orphan\",\"scheduled\":1,\"ran\":0,\"failed\":1,\"queued\":0}"),
+	ok(stats && strstr(stats, "{\"name\":\"rx\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
+			       "\"refused\":0}") &&
+	   strstr(stats, "{\"name\":\"orphan\",\"scheduled\":1,\"ran\":0,\"failed\":1,\"queued\":0,"
+			 "\"refused\":0}"),
 	   "govagent --stats counts per tasklet");
 	if (stats && !strstr(stats, "\"tasklets\""))
 		diag("%s", stats);
+	free(stats);
+
+	/* the bound: one call running (30 ms) and 8 queued; the rest refused */
+	int accepted = 0, refused = 0, other = 0;
+	for (long i = 100; i < 112; i++) {
+		errno = 0;
+		long rv = s_rx(i);
+		if (rv == 0)
+			accepted++;
+		else if (rv == -1 && errno == EAGAIN)
+			refused++;
+		else
+			other++;
+	}
+	ok(refused >= 2 && accepted >= 8 && accepted <= 10 && other == 0,
+	   "a full tasklet queue refuses with EAGAIN (%d accepted, %d refused, %d other)", accepted,
+	   refused, other);
+	stats = NULL;
+	run_capture(sargv, &stats);
+	char want[64];
+	snprintf(want, sizeof want, "\"refused\":%d}", refused);
+	ok(stats && strstr(stats, want), "the refusals are counted (%s)", want);
 	free(stats);
 
 	for (int i = 0; i < 2; i++) {

@@ -43,6 +43,9 @@ enum gov_dyn_action {
 	GOV_DYN_FORWARD = 4,     /* hand it to the agent (in the program) or to
 				  * the callee's agent, ctx->forward_to (issue 7) */
 	GOV_DYN_NATIVE_ARGS = 5, /* run the original with ctx->args as changed */
+	GOV_DYN_SCHEDULE = 6,    /* run it under the cfs run queue of this rule:
+				  * as ctx->entity with ctx->weight, at most
+				  * ctx->slots at once (docs/cfs.md) */
 	GOV_DYN_NACTIONS
 };
 
@@ -64,6 +67,11 @@ struct gov_dyn_ctx {
 	int64_t value;          /* EMULATE: the value returned */
 	int32_t err;            /* DENY: the errno */
 	uint32_t forward_to;    /* FORWARD: a resource id, 0 = this resource's agent */
+	/* SCHEDULE's answer (docs/cfs.md); the runtime sets entity to the
+	 * calling thread (pid << 32 | tid) and the others to 0 before the run */
+	uint64_t entity;        /* who is charged for the call's time */
+	uint32_t weight;        /* its weight, 1..1048576; 0 = 1024 */
+	uint32_t slots;         /* calls of this rule's queue running at once; 0 = online CPUs */
 };
 
 /* The id of a name: 32-bit FNV-1a. The macro folds to a constant for a
@@ -116,6 +124,25 @@ struct gov_dyn_spec {
 	uint32_t budget_us;     /* wasm: longest run */
 	uint32_t reserved2;
 };
+
+#if !defined(__bpf__) && !defined(__wasm__)
+/* A SCHEDULE answered by a rule in the agent travels back to the program
+ * as a reply with action GOV_ACT_RULE, value = the entity and err = this
+ * word: the weight (1..1048576, 21 bits) | the slots (0..1023) << 21. */
+static inline int32_t gov_cfs_pack(uint32_t weight, uint32_t slots)
+{
+	if (weight > 1048576u)
+		weight = 1048576u;
+	if (slots > 1023u)
+		slots = 1023u;
+	return (int32_t)(weight | slots << 21);
+}
+static inline void gov_cfs_unpack(int32_t word, uint32_t *weight, uint32_t *slots)
+{
+	*weight = (uint32_t)word & 0x1fffffu;
+	*slots = (uint32_t)word >> 21 & 0x3ffu;
+}
+#endif
 
 #if defined(__bpf__) || defined(__wasm__)
 /* ---- rule side: per-mode glue ---- */

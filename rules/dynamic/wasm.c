@@ -41,7 +41,7 @@
 #define WABT_RT "/usr/share/wabt/wasm2c"
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
-#define GLUE_VERSION 1
+#define GLUE_VERSION 2
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);

@@ -79,6 +79,9 @@ EXPORT uint64_t gov_wasm_call(void *p, struct gov_dyn_ctx *ctx)
 	ctx->value = out->value;
 	ctx->err = out->err;
 	ctx->forward_to = out->forward_to;
+	ctx->entity = out->entity; /* SCHEDULE's answer (docs/cfs.md) */
+	ctx->weight = out->weight;
+	ctx->slots = out->slots;
 	return a;
 }
 

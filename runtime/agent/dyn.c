@@ -101,6 +101,7 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 		.func_id = gov_dyn_id(h->callee), .nargs = h->nargs,
 		.caller_id = gov_dyn_id(a->cfg.resource), .pid = (uint32_t)c->pid,
 		.tid = (uint32_t)(h->seq >> 32), .time_ns = gov_now_ns(),
+		.entity = (uint64_t)c->pid << 32 | (uint32_t)(h->seq >> 32),
 	};
 	for (unsigned k = 0; k < h->nargs && k < GOV_DYN_MAX_ARGS; k++)
 		ctx.args[k] = call->value[k];
@@ -124,6 +125,13 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 	case GOV_DYN_EMULATE:
 		*action = GOV_ACT_EMULATE;
 		*value = ctx.value;
+		break;
+	case GOV_DYN_SCHEDULE:
+		/* the program runs it under its cfs queue (docs/cfs.md):
+		 * RULE in a reply carries the classification */
+		*action = GOV_ACT_RULE;
+		*value = (int64_t)ctx.entity;
+		*err = (int32_t)gov_cfs_pack(ctx.weight, ctx.slots);
 		break;
 	default:
 		/* NATIVE; NATIVE_ARGS and FORWARD cannot travel back yet: the

@@ -11,7 +11,9 @@
  * at once; workers of different tasklets run side by side on different
  * serving processes when there are several. A call that fails (no serving
  * process, not exported, died) is logged and counted, not retried: a
- * tasklet runs at most once per scheduling.
+ * tasklet runs at most once per scheduling. A tasklet's queue is bounded
+ * (GOV_TASKLET_QUEUE_MAX in the agent's environment, default 4096 calls):
+ * a scheduling that finds it full is refused with EAGAIN and counted.
  *
  * Not here: which functions are tasklets (rules, edge.c) and the running
  * itself (edge.c, runtime/invoke.c). */
@@ -33,7 +35,7 @@ struct item {
 struct tasklet {
 	char name[GOV_NAME_MAX];
 	struct item *head, *tail;
-	unsigned long long scheduled, ran, failed, queued;
+	unsigned long long scheduled, ran, failed, queued, refused;
 	pthread_cond_t more;
 	struct tasklet *next;
 };
@@ -127,6 +129,19 @@ static struct tasklet *tasklet_get(struct agent *a, const char *name)
 	return t;
 }
 
+#define QUEUE_MAX_DEFAULT 4096
+
+static unsigned long long queue_max(void)
+{
+	static unsigned long long max;
+	if (!max) {
+		const char *e = getenv("GOV_TASKLET_QUEUE_MAX");
+		long long n = e ? strtoll(e, NULL, 10) : 0;
+		max = n > 0 ? (unsigned long long)n : QUEUE_MAX_DEFAULT;
+	}
+	return max;
+}
+
 int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len)
 {
 	struct item *it = malloc(sizeof *it + len);
@@ -141,6 +156,12 @@ int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint3
 		pthread_mutex_unlock(&T.lock);
 		free(it);
 		return -ENOMEM;
+	}
+	if (t->queued >= queue_max()) {
+		t->refused++;
+		pthread_mutex_unlock(&T.lock);
+		free(it);
+		return -EAGAIN;
 	}
 	if (t->tail)
 		t->tail->next = it;
@@ -162,8 +183,9 @@ size_t tasklet_stats_json(char *out, size_t cap)
 	for (struct tasklet *t = T.list; t && o < cap; t = t->next)
 		o += (size_t)snprintf(out + o, cap - o,
 				      "%s{\"name\":\"%s\",\"scheduled\":%llu,\"ran\":%llu,"
-				      "\"failed\":%llu,\"queued\":%llu}", t == T.list ? "" : ",",
-				      t->name, t->scheduled, t->ran, t->failed, t->queued);
+				      "\"failed\":%llu,\"queued\":%llu,\"refused\":%llu}",
+				      t == T.list ? "" : ",", t->name, t->scheduled, t->ran, t->failed,
+				      t->queued, t->refused);
 	pthread_mutex_unlock(&T.lock);
 	if (o < cap)
 		o += (size_t)snprintf(out + o, cap - o, "]");

@@ -1,0 +1,461 @@
+/* runtime/cfs.c - the cfs rule's native mode, inside govrt (placement
+ * process): threads of one program calling a governed function take turns
+ * by weighted virtual runtime, and the chosen ones run the function
+ * themselves, natively, with no agent on the path.
+ *
+ * A dynamic rule that answers GOV_DYN_SCHEDULE (gov/dynrule.h) names the
+ * call's scheduling entity and weight; every call it schedules goes through
+ * the run queue of that rule (one queue per loaded rule: a rule attached to
+ * all of a callee's functions is that callee's scheduler). A queue lets at
+ * most `slots` calls run at once (default: the online CPUs, as Linux runs
+ * one task per CPU); the others wait in a red-black tree keyed by
+ * (vruntime, arrival) - libbsd's header-only BSD RB_* macros, as in the
+ * agent's cfs.c - and each freed slot goes to the leftmost waiter. An
+ * entity's vruntime grows by each call's time x 1024 / weight; an entity
+ * back from idling starts at the queue's least vruntime, so idleness is not
+ * saved up as credit.
+ *
+ * The call site has no hook after the call, so the chosen thread calls the
+ * function from here (dlsym of the callee's name, libffi for its type
+ * string: functions of the executable need -rdynamic) and the site returns
+ * its value. A function that cannot be found runs natively, unscheduled,
+ * with one warning. libffi is referenced weakly: libgovrt.so links it, and
+ * a static program that does not is not made to (its scheduled calls run
+ * unscheduled, with the warning, unless libffi is linked in).
+ *
+ * Not here: the rule that classifies the call (rules/cfs/, run by
+ * dispatch.c), the agent's scheduler of forwarded calls (agent/cfs.c).
+ * Documented in docs/cfs.md. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <ffi.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* tree.h marks its static functions __unused, which glibc does not define */
+#ifndef __unused
+#define __unused __attribute__((unused))
+#endif
+#include <bsd/sys/tree.h>
+#include "govrt_private.h"
+#include "gov/dynrule.h"
+
+#pragma weak ffi_prep_cif
+#pragma weak ffi_call
+#pragma weak ffi_type_void
+#pragma weak ffi_type_sint32
+#pragma weak ffi_type_uint32
+#pragma weak ffi_type_sint64
+#pragma weak ffi_type_uint64
+#pragma weak ffi_type_double
+#pragma weak ffi_type_float
+#pragma weak ffi_type_pointer
+
+#define WEIGHT_DEFAULT 1024u
+#define WEIGHT_MAX 1048576u
+#define ENTITIES 1024 /* per queue; a full table starts over (all at min) */
+/* An entity back from idling starts no further than this behind the
+ * queue's least vruntime (Linux: half its scheduling latency), so a short
+ * gap between two calls of a thread costs it nothing. */
+#define IDLE_CREDIT_NS 3000000ull
+/* A caller that ends a call still owed service (its vruntime below the
+ * leftmost waiter's) keeps its slot this long for its next call, as Linux
+ * does not preempt a task for a waker that is not ahead of it: without
+ * this, a thread calling in a loop would always find the other waiting
+ * and strict alternation would ignore the weights. */
+#define RESERVE_NS 1000000ull
+/* ... and a caller whose next waiter is its own entity keeps it for
+ * consecutive calls up to a slice (Linux's minimal granularity is about
+ * this), so threads of one entity do not switch on every call. */
+#define SLICE_NS 2000000ull
+/* One waiter at a time, the watcher, looks at a kept slot this often; the
+ * others this often (in case there is no watcher): a caller that does not
+ * come back for it within RESERVE_NS loses it to them. */
+#define WATCH_NS 500000ull
+#define POLL_NS 2000000ull
+
+struct entity {
+	uint64_t key, vruntime;
+	int used;
+};
+
+/* A call waiting for a slot, then running (in the other tree). */
+struct waiter {
+	RB_ENTRY(waiter) node;
+	uint64_t vruntime, seq, key;
+	uint64_t slice_start; /* when its caller's run of kept slots began */
+	uint32_t go; /* futex word: 1 = the slot is this waiter's */
+};
+
+static int waiter_cmp(struct waiter *a, struct waiter *b)
+{
+	if (a->vruntime != b->vruntime)
+		return a->vruntime < b->vruntime ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+RB_HEAD(waiters, waiter);
+RB_GENERATE_STATIC(waiters, waiter, node, waiter_cmp)
+
+struct runq {
+	pthread_mutex_t lock;
+	struct waiters tree, running_tree;
+	unsigned running, slots;
+	int reserved;            /* a slot is kept for res_key until res_until */
+	uint64_t res_key, res_until, res_slice_start;
+	struct waiter *watcher;
+	uint64_t min_vruntime, seq;
+	struct govrt_cfs_stats st;
+	unsigned nentities;
+	struct entity ent[ENTITIES];
+};
+
+static _Atomic(struct runq *) queues[GOV_REGION_DYN_MAX];
+static pthread_mutex_t queues_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned default_slots(void)
+{
+	static unsigned slots;
+	if (!slots) {
+		const char *e = getenv("GOV_CFS_SLOTS");
+		long n = e ? strtol(e, NULL, 10) : 0;
+		if (n <= 0)
+			n = sysconf(_SC_NPROCESSORS_ONLN);
+		slots = n > 0 ? (unsigned)n : 1;
+	}
+	return slots;
+}
+
+static struct runq *queue_get(uint32_t rule)
+{
+	struct runq *q = atomic_load_explicit(&queues[rule], memory_order_acquire);
+	if (q)
+		return q;
+	pthread_mutex_lock(&queues_lock);
+	q = atomic_load(&queues[rule]);
+	if (!q && (q = calloc(1, sizeof *q))) {
+		pthread_mutex_init(&q->lock, NULL);
+		RB_INIT(&q->tree);
+		RB_INIT(&q->running_tree);
+		q->slots = default_slots();
+		atomic_store_explicit(&queues[rule], q, memory_order_release);
+	}
+	pthread_mutex_unlock(&queues_lock);
+	return q;
+}
+
+/* q->lock held. Never NULL: a full table starts over. */
+static struct entity *entity_get(struct runq *q, uint64_t key)
+{
+	uint64_t h = key * 0x9E3779B97F4A7C15ull;
+	for (;;) {
+		for (unsigned i = 0; i < ENTITIES; i++) {
+			struct entity *e = &q->ent[(h + i) % ENTITIES];
+			if (e->used && e->key == key)
+				return e;
+			if (!e->used && q->nentities < ENTITIES * 3 / 4) {
+				*e = (struct entity){ key, q->min_vruntime, 1 };
+				q->nentities++;
+				return e;
+			}
+			if (!e->used)
+				break;
+		}
+		memset(q->ent, 0, sizeof q->ent);
+		q->nentities = 0;
+	}
+}
+
+/* q->lock held: min_vruntime follows the least vruntime of the calls
+ * running (as they started) and waiting, and never goes back. */
+static void update_min(struct runq *q)
+{
+	struct waiter *r = RB_MIN(waiters, &q->running_tree), *w = RB_MIN(waiters, &q->tree);
+	if (!r && !w)
+		return;
+	uint64_t v = r ? r->vruntime : w->vruntime;
+	if (r && w && w->vruntime < v)
+		v = w->vruntime;
+	if (v > q->min_vruntime)
+		q->min_vruntime = v;
+}
+
+/* q->lock held: hands free slots to the leftmost waiters. Returns the
+ * waiters to wake (after the lock is dropped), up to max. */
+static unsigned hand_over(struct runq *q, struct waiter **wake, unsigned max)
+{
+	unsigned n = 0;
+	struct waiter *w;
+	while (q->running + (q->reserved ? 1u : 0u) < q->slots && n < max &&
+	       (w = RB_MIN(waiters, &q->tree))) {
+		RB_REMOVE(waiters, &q->tree, w);
+		RB_INSERT(waiters, &q->running_tree, w);
+		q->running++;
+		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
+		wake[n++] = w;
+	}
+	update_min(q);
+	return n;
+}
+
+/* A waiter may return as soon as it sees go, before our wake: its stack
+ * word is still mapped, and a stray wake is only a spurious one. */
+static void wake_all(struct waiter **wake, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		gov_futex_wake(&wake[i]->go, 1);
+}
+
+/* A kept slot whose caller did not come back in time goes to the waiters. */
+static void reclaim(struct runq *q)
+{
+	struct waiter *wake[8];
+	unsigned n = 0;
+	pthread_mutex_lock(&q->lock);
+	if (q->reserved && gov_now_ns() >= q->res_until) {
+		q->reserved = 0;
+		n = hand_over(q, wake, 8);
+	}
+	pthread_mutex_unlock(&q->lock);
+	wake_all(wake, n);
+}
+
+/* Waits for a slot of q as key; w lives until leave. 0: run; -1: waited
+ * past the call's timeout. */
+static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp)
+{
+	struct waiter *wake[8];
+	pthread_mutex_lock(&q->lock);
+	if (slots && slots != q->slots)
+		q->slots = slots;
+	struct entity *e = entity_get(q, key);
+	if (e->vruntime + IDLE_CREDIT_NS < q->min_vruntime)
+		e->vruntime = q->min_vruntime - IDLE_CREDIT_NS; /* idleness is not credit */
+	q->st.calls++;
+	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key };
+	if (q->reserved && gov_now_ns() >= q->res_until)
+		q->reserved = 0;
+	int mine = q->reserved && q->res_key == key && q->running < q->slots;
+	if (mine || (q->running + (q->reserved ? 1u : 0u) < q->slots && RB_EMPTY(&q->tree))) {
+		if (mine) {
+			q->reserved = 0;
+			wp->slice_start = q->res_slice_start;
+		} else {
+			wp->slice_start = gov_now_ns();
+		}
+		q->running++;
+		RB_INSERT(waiters, &q->running_tree, wp);
+		update_min(q);
+		if (q->running > q->st.max_running)
+			q->st.max_running = q->running;
+		pthread_mutex_unlock(&q->lock);
+		return 0;
+	}
+	RB_INSERT(waiters, &q->tree, wp);
+	q->st.waited++;
+	unsigned n = hand_over(q, wake, 8); /* slots may have grown */
+	pthread_mutex_unlock(&q->lock);
+	wake_all(wake, n);
+	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
+	while (!__atomic_load_n(&wp->go, __ATOMIC_ACQUIRE)) {
+		uint64_t now = gov_now_ns();
+		if (now >= deadline)
+			break;
+		struct waiter *none = NULL;
+		uint64_t poll = __atomic_load_n(&q->watcher, __ATOMIC_RELAXED) == wp ||
+					__atomic_compare_exchange_n(&q->watcher, &none, wp, 0,
+								    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
+				? WATCH_NS : POLL_NS;
+		uint64_t slice = deadline - now < poll ? deadline - now : poll;
+		gov_futex_wait(&wp->go, 0, (long)slice);
+		if (!__atomic_load_n(&wp->go, __ATOMIC_ACQUIRE))
+			reclaim(q); /* a kept slot nobody came back for */
+	}
+	struct waiter *me = wp;
+	__atomic_compare_exchange_n(&q->watcher, &me, NULL, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	if (wp->go)
+		wp->slice_start = gov_now_ns();
+	pthread_mutex_lock(&q->lock);
+	int got = (int)wp->go;
+	if (!got) {
+		RB_REMOVE(waiters, &q->tree, wp);
+		q->st.timed_out++;
+	} else if (q->running > q->st.max_running) {
+		q->st.max_running = q->running;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return got ? 0 : -1;
+}
+
+static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, struct waiter *w)
+{
+	struct waiter *wake[8];
+	pthread_mutex_lock(&q->lock);
+	struct entity *e = entity_get(q, key);
+	e->vruntime += ns * WEIGHT_DEFAULT / weight;
+	RB_REMOVE(waiters, &q->running_tree, w);
+	q->running--;
+	struct waiter *next = RB_MIN(waiters, &q->tree);
+	unsigned n = 0;
+	uint64_t now = gov_now_ns();
+	if (next && !q->reserved && now - w->slice_start < SLICE_NS &&
+	    (next->vruntime > e->vruntime || next->key == key)) {
+		/* still owed, or the next is its own entity: keep the slot
+		 * for this caller's next call (the waiters poll for it) */
+		q->reserved = 1;
+		q->res_key = key;
+		q->res_until = now + RESERVE_NS;
+		q->res_slice_start = w->slice_start;
+		q->st.kept++;
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
+	n = hand_over(q, wake, 8);
+	pthread_mutex_unlock(&q->lock);
+	wake_all(wake, n);
+}
+
+/* ---- calling the function from here ---- */
+
+struct native {
+	const struct gov_site *site;
+	void (*fn)(void);
+	ffi_cif cif;
+	ffi_type *args[GOV_MAX_ARGS];
+};
+
+#define NATIVES 256
+static struct native natives[NATIVES];
+static unsigned nnatives;
+static pthread_mutex_t natives_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ffi_type *ffi_of(char code)
+{
+	switch (code) {
+	case GOV_T_VOID: return &ffi_type_void;
+	case GOV_T_INT: return &ffi_type_sint32;
+	case GOV_T_UINT: return &ffi_type_uint32;
+	case GOV_T_LONG: return &ffi_type_sint64;
+	case GOV_T_ULONG:
+	case GOV_T_SIZE: return &ffi_type_uint64;
+	case GOV_T_DOUBLE: return &ffi_type_double;
+	case GOV_T_FLOAT: return &ffi_type_float;
+	case GOV_T_PTR:
+	case GOV_T_STR:
+	case GOV_T_BUF:
+	case GOV_T_OUTBUF: return &ffi_type_pointer;
+	default: return NULL;
+	}
+}
+
+/* natives_lock held. 0, or -1 with why. */
+static int prepare(struct native *n, const struct gov_site *site, const char **why)
+{
+	unsigned np = site->nparams;
+	if (!&ffi_prep_cif || !&ffi_call || !&ffi_type_pointer) {
+		*why = "libffi is not linked into this program (static: add -lffi)";
+		return -1;
+	}
+	if (site->kind != GOV_SITE_CALL || !site->callee || !site->types ||
+	    np > GOV_MAX_ARGS || strlen(site->types) != np + 1u) {
+		*why = "not a call to a function with a type string";
+		return -1;
+	}
+	ffi_type *ret = ffi_of(site->types[0]);
+	for (unsigned k = 0; k < np; k++)
+		if (!(n->args[k] = ffi_of(site->types[k + 1])) || n->args[k] == &ffi_type_void)
+			ret = NULL;
+	if (!ret) {
+		*why = "a type code libffi cannot pass here";
+		return -1;
+	}
+	if (!(n->fn = (void (*)(void))dlsym(RTLD_DEFAULT, site->callee))) {
+		*why = "not found by dlsym (link the program with -rdynamic)";
+		return -1;
+	}
+	if (ffi_prep_cif(&n->cif, FFI_DEFAULT_ABI, np, ret, n->args) != FFI_OK) {
+		*why = "libffi refused its type string";
+		return -1;
+	}
+	return 0;
+}
+
+/* The site's prepared call, or NULL (warned once per site). */
+static const struct native *native_of(const struct gov_site *site)
+{
+	static __thread const struct native *last __attribute__((tls_model("initial-exec")));
+	if (last && last->site == site)
+		return last->fn ? last : NULL;
+	unsigned n = __atomic_load_n(&nnatives, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if (natives[i].site == site)
+			return (last = &natives[i])->fn ? last : NULL;
+	pthread_mutex_lock(&natives_lock);
+	const struct native *r = NULL;
+	unsigned i;
+	for (i = 0; i < nnatives && natives[i].site != site; i++)
+		;
+	if (i < nnatives) {
+		r = &natives[i];
+	} else if (nnatives < NATIVES) {
+		struct native *nv = &natives[nnatives];
+		const char *why = NULL;
+		nv->site = site;
+		if (prepare(nv, site, &why) < 0) {
+			nv->fn = NULL;
+			govrt_warn("%s:%u: %s runs unscheduled (cfs): %s", site->file, site->line,
+				   site->callee ? site->callee : "?", why);
+		}
+		__atomic_store_n(&nnatives, nnatives + 1, __ATOMIC_RELEASE);
+		r = nv;
+	}
+	pthread_mutex_unlock(&natives_lock);
+	if (!r)
+		return NULL;
+	last = r;
+	return r->fn ? r : NULL;
+}
+
+int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t rule,
+		  const struct gov_dyn_ctx *ctx)
+{
+	const struct native *nv = native_of(site);
+	struct runq *q = rule < GOV_REGION_DYN_MAX ? queue_get(rule) : NULL;
+	if (!nv || !q)
+		return GOV_RUN_NATIVE;
+	unsigned weight = ctx->weight ? ctx->weight : WEIGHT_DEFAULT;
+	if (weight > WEIGHT_MAX)
+		weight = WEIGHT_MAX;
+	unsigned slots = ctx->slots;
+	struct waiter w;
+	if (enter(q, ctx->entity, slots, &w) < 0)
+		return GOVRT_CFS_TIMED_OUT;
+	void *argp[GOV_MAX_ARGS];
+	for (unsigned k = 0; k < site->nparams; k++)
+		argp[k] = &call->arg[k]; /* little-endian: the low bytes are the value */
+	uint64_t rv = 0;
+	uint64_t t0 = gov_now_ns();
+	ffi_call((ffi_cif *)&nv->cif, nv->fn, &rv, argp);
+	uint64_t ns = gov_now_ns() - t0;
+	int saved = errno;
+	leave(q, ctx->entity, weight, ns, &w);
+	memcpy(&call->ret, &rv, sizeof call->ret);
+	errno = saved;
+	return GOV_RUN_RETURN;
+}
+
+int govrt_cfs_stats(unsigned rule, struct govrt_cfs_stats *out)
+{
+	struct runq *q = rule < GOV_REGION_DYN_MAX ? atomic_load(&queues[rule]) : NULL;
+	if (!q) {
+		errno = ENOENT;
+		return -1;
+	}
+	pthread_mutex_lock(&q->lock);
+	*out = q->st;
+	out->slots = q->slots;
+	out->running = q->running;
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}

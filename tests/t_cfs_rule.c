@@ -1,0 +1,232 @@
+/* tests/t_cfs_rule.c - the cfs rule as a dynamic rule (docs/cfs.md), in
+ * both modes, with a real agent: tests/dyn/cfs_arg.c classifies each call
+ * of task() (entity: the calling thread, weight: its first argument,
+ * slots: its second), in eBPF inside the program (placement process: no
+ * round trip) and in wasm in the agent (the agent's answer carries the
+ * classification; the program's run queue runs the call). In each mode:
+ * never more calls running than the slots, the order follows the weights,
+ * a call that waits past its timeout is not run (EAGAIN), and a faulting
+ * classifier takes its fail outcome, is counted and disabled. The shipped
+ * rules/cfs/cfs.c loads and schedules in both modes too. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "gov/govrt.h"
+#include "harness.h"
+#include "tap.h"
+
+#define R "t-cfs-rule"
+
+static int running, max_running;
+static long spin_us = 300;
+#define LOG_MAX 4096
+static int order[LOG_MAX];
+static int nlog;
+static __thread int me = -1;
+
+static void spin(long us)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
+/* The scheduled function: counts how many run at once and logs who ran. */
+__attribute__((noinline)) long task(long weight, long slots)
+{
+	int now = __atomic_add_fetch(&running, 1, __ATOMIC_SEQ_CST);
+	int m = __atomic_load_n(&max_running, __ATOMIC_RELAXED);
+	while (now > m && !__atomic_compare_exchange_n(&max_running, &m, now, 0, __ATOMIC_SEQ_CST,
+						       __ATOMIC_RELAXED))
+		;
+	int i = __atomic_fetch_add(&nlog, 1, __ATOMIC_SEQ_CST);
+	if (i < LOG_MAX)
+		order[i] = me;
+	spin(spin_us);
+	__atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
+	return weight + slots;
+}
+static long gtask(long weight, long slots) { return GOV_CALL("lll", task, weight, slots); }
+
+struct job {
+	int id;
+	long weight, slots, calls;
+	int *stop;
+	pthread_barrier_t *go;
+	long done;
+};
+
+static void *worker(void *p)
+{
+	struct job *j = p;
+	me = j->id;
+	pthread_barrier_wait(j->go);
+	for (long i = 0; i < j->calls && !__atomic_load_n(j->stop, __ATOMIC_ACQUIRE); i++)
+		if (gtask(j->weight, j->slots) == j->weight + j->slots)
+			j->done++;
+	return NULL;
+}
+
+/* n threads, each `calls` calls of weights w[i], slots: returns the calls done. */
+static long run(int n, const long *w, long slots, long calls, int stop_at_log, long *done)
+{
+	pthread_t t[16];
+	struct job j[16];
+	int stop = 0;
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, (unsigned)n + 1);
+	nlog = 0;
+	max_running = 0;
+	for (int i = 0; i < n; i++) {
+		j[i] = (struct job){ i, w[i], slots, calls, &stop, &go, 0 };
+		pthread_create(&t[i], NULL, worker, &j[i]);
+	}
+	pthread_barrier_wait(&go);
+	if (stop_at_log) {
+		while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < stop_at_log)
+			usleep(1000);
+		__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	}
+	long all = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		all += j[i].done;
+		if (done)
+			done[i] = j[i].done;
+	}
+	pthread_barrier_destroy(&go);
+	return all;
+}
+
+static char rules[1600];
+static unsigned long long table_rev = 1; /* the agent's first rules */
+
+static void set_rules(pid_t a, const char *mode, const char *key, const char *path,
+		      const char *placement)
+{
+	snprintf(rules, sizeof rules,
+		 "dynamic:\n  - name: cfs\n    mode: %s\n    %s: %s\n    attach: [{function: task}]\n"
+		 "    placement: %s\n    fail: emulate\n    value: -7\n    max_faults: 2\n",
+		 mode, key, path, placement);
+	agent_set_rules(a, R, rules);
+	table_rev++;
+}
+
+static uint64_t agent_calls(void)
+{
+	struct govrt_stats st;
+	govrt_stats(&st);
+	return st.agent_calls;
+}
+
+/* A thread holding the only slot for 1.5 s. */
+static void *hog(void *p)
+{
+	(void)p;
+	me = 9;
+	gtask(1024, 1);
+	return NULL;
+}
+
+static void mode_tests(pid_t a, const char *mode, const char *placement)
+{
+	const char *obj = strcmp(mode, "ebpf") == 0 ? DYN_OBJS "/tests/dyn/cfs_arg.bpf.o"
+						     : DYN_OBJS "/tests/dyn/cfs_arg.wasm";
+	set_rules(a, mode, "object", obj, placement);
+	ok(govrt_wait_table(table_rev, 5000) == 0, "%s: the cfs rule (placement %s) reaches the program",
+	   mode, placement);
+	uint64_t before = agent_calls();
+	is_long(gtask(1024, 2), 1026, "%s: a scheduled call runs and returns its value", mode);
+	if (strcmp(placement, "process") == 0)
+		is_long(agent_calls() - before, 0, "%s: with no round trip to the agent", mode);
+	else
+		is_long(agent_calls() - before, 1, "%s: classified by the agent, one round trip", mode);
+
+	long w8[8] = { 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024 };
+	spin_us = 300;
+	is_long(run(8, w8, 2, 15, 0, NULL), 120, "%s: 8 threads x 15 calls, slots 2: all ran", mode);
+	is_long(max_running, 2, "%s: never more than 2 at once (and 2 did run together)", mode);
+	is_long(run(8, w8, 1, 10, 0, NULL), 80, "%s: slots 1: all ran", mode);
+	is_long(max_running, 1, "%s: one at a time", mode);
+	run(8, w8, 3, 10, 0, NULL);
+	ok(max_running <= 3 && max_running >= 2, "%s: slots 3: at most 3 at once (saw %d)", mode,
+	   max_running);
+
+	/* weights: one slot, 3072 against 1024: 3 calls to 1 while both want it
+	 * (service is wall time: on a busy machine preemption blurs it) */
+	long w2[2] = { 3072, 1024}, done[2];
+	spin_us = 150; /* three runs well inside the 2 ms slice, even preempted */
+	run(2, w2, 1, 100000, 400, done);
+	double ratio = done[1] ? (double)done[0] / (double)done[1] : 99;
+	/* in the agent, the round trip between two calls of a thread can
+	 * outlast the 1 ms its slot is kept on a busy machine */
+	double least = strcmp(placement, "process") == 0 ? 1.6 : 1.25;
+	ok(ratio >= least && ratio <= 4.5, "%s: weight 3072 vs 1024: %ld vs %ld calls (%.2f, want ~3)",
+	   mode, done[0], done[1], ratio);
+	long w3[3] = { 4096, 2048, 1024 }, d3[3];
+	run(3, w3, 1, 100000, 350, d3);
+	ok(d3[0] > d3[1] && d3[1] > d3[2], "%s: weights 4096 > 2048 > 1024 get %ld > %ld > %ld calls",
+	   mode, d3[0], d3[1], d3[2]);
+
+	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */
+	spin_us = 1500000;
+	pthread_t h;
+	nlog = 0;
+	pthread_create(&h, NULL, hog, NULL);
+	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 1)
+		usleep(1000);
+	errno = 0;
+	long r = gtask(1024, 1);
+	int e = errno;
+	ok(r == -1 && e == EAGAIN, "%s: a call that waited past its timeout fails with EAGAIN (%ld, %s)",
+	   mode, r, strerror(e));
+	is_long(nlog, 1, "%s: ... and did not run", mode);
+	pthread_join(h, NULL);
+	spin_us = 300;
+
+	/* fault injection: a weight of 0 makes the rule call a helper with a
+	 * bad argument: the fail outcome, counted; disabled after 2 */
+	is_long(gtask(0, 1), -7, "%s: a helper fault gives the fail outcome (emulate -7)", mode);
+	is_long(gtask(1024, 1), 1025, "%s: the next good call is scheduled", mode);
+	is_long(gtask(0, 1), -7, "%s: a second fault", mode);
+	is_long(gtask(1024, 1), -7, "%s: disables the rule (max_faults 2): the fail outcome", mode);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	static const char *const env[] = { "GOV_TIMEOUT_MS=800", NULL };
+	harness_reexec(argv, R, env);
+	char cache[600];
+	snprintf(cache, sizeof cache, "%s/cache", harness_run_dir());
+	setenv("GOV_CACHE_DIR", cache, 1);
+	setenv("GOV_INCLUDE_DIR", DYN_TOP "/include", 1);
+	pid_t a = agent_start(R, "verdicts: []\n", NULL);
+	ok(a > 0 && wait_connected(1, 5000) == 0, "the agent starts and the program connects");
+
+	mode_tests(a, "ebpf", "process");
+	mode_tests(a, "wasm", "agent");
+
+	/* the shipped rule, from its source, in both modes: per process */
+	set_rules(a, "ebpf", "source", DYN_TOP "/rules/cfs/cfs.c", "process");
+	ok(govrt_wait_table(table_rev, 10000) == 0, "rules/cfs/cfs.c builds and loads (eBPF, process)");
+	long w4[4] = { 1, 1, 1, 1 };
+	is_long(run(4, w4, 0, 10, 0, NULL), 40, "... 4 threads' calls all run");
+	ok(max_running <= sysconf(_SC_NPROCESSORS_ONLN),
+	   "... at most as many at once as online CPUs (slots 0; saw %d)", max_running);
+	uint64_t before = agent_calls();
+	set_rules(a, "wasm", "source", DYN_TOP "/rules/cfs/cfs.c", "agent");
+	ok(govrt_wait_table(table_rev, 20000) == 0, "rules/cfs/cfs.c builds and loads (wasm, agent)");
+	before = agent_calls();
+	is_long(run(4, w4, 0, 10, 0, NULL), 40, "... 4 threads' calls all run");
+	is_long(agent_calls() - before, 40, "... each classified by the agent");
+
+	ok(agent_stop(a) == 0, "the agent stops cleanly");
+	return done_testing();
+}
