@@ -242,6 +242,27 @@ static void report(FILE *f, void *arg)
 			   "spin floor.\n");
 }
 
+/* --profile PROTO SPIN_US: calls on one protocol for 10 s, printing the four
+ * parties' pids first, for a profiler (perf trace -s -p PID) to look at. */
+static const char *profile_proto;
+static long profile_spin;
+static int profile(void)
+{
+	if (start_all(profile_spin) < 0)
+		return 1;
+	use(profile_proto);
+	printf("caller=%d caller_agent=%d callee_agent=%d server=%d\n", (int)getpid(),
+	       (int)app_agent, (int)svc_agent, (int)server);
+	fflush(stdout);
+	uint64_t end = ipc_now_ns() + 10000000000ull;
+	long n = 0;
+	while (ipc_now_ns() < end)
+		n += GOV_CALL("ll", bx_echo, n) > 0;
+	printf("%ld calls, %.1f us each\n", n, 10e6 / (double)n);
+	stop_all();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *markdown = NULL;
@@ -259,8 +280,12 @@ int main(int argc, char **argv)
 			markdown = argv[++i];
 		} else if (strcmp(argv[i], "--quick") == 0) {
 			iters = 300;
+		} else if (strcmp(argv[i], "--profile") == 0 && i + 2 < argc) {
+			profile_proto = argv[++i];
+			profile_spin = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--markdown FILE] [--profile PROTO SPIN_US]\n",
+				argv[0]);
 			return 1;
 		}
 	}
@@ -284,6 +309,8 @@ int main(int argc, char **argv)
 	direct_ns = (double)(ipc_now_ns() - t0) / 1e7;
 	if (sum == 42)
 		puts("");
+	if (profile_proto)
+		return profile();
 	for (int m = 0; m < NMODE; m++) {
 		if (start_all(m == SPINNING ? 50 : 0) < 0)
 			return 1;
