@@ -290,6 +290,7 @@ static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_pr
 		log_switch(a, e, proto);
 		atomic_fetch_add(&e->switches, 1);
 	}
+	atomic_store(&e->in_flight_max, 0); /* it says how the protocol in force did */
 	for (int i = 0; i < GOV_XCALL_LANES; i++) {
 		edge_link_close(e->lanes[i].link);
 		e->lanes[i].link = NULL;
