@@ -496,6 +496,8 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		/* no more links to be had (message queues count against the
 		 * user's RLIMIT_MSGQUEUE): the calls share the lanes open */
 		l->no_link = 1;
+		agent_log("info", "edge_lane_unavailable", "from=%s to=%s lane=%d error=\"%s\" "
+			  "(calls share the lanes open)", a->cfg.resource, to, li, why);
 		why[0] = 0;
 		lane_put(e, li);
 	}
@@ -529,10 +531,11 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
  *
  * A process's slots are served by one agent worker (serve.c). A forward
  * that it made itself would keep every other thread of that process
- * waiting for the round trip, so for a process that has used more than one
- * slot the worker hands the slot to a forwarder thread and goes on; the
- * forwarder answers the slot itself and wakes its caller. A process with
- * one thread keeps the direct path, with no extra thread hop. Each caller
+ * waiting for the round trip, so while another thread of the process is in
+ * a call (holds a slot) the worker hands the slot to a forwarder thread and
+ * goes on; the forwarder answers the slot itself and wakes its caller. A
+ * call with no other in progress keeps the direct path, with no extra
+ * thread hop. Each caller
  * thread waits for its own call, so its calls stay in order. */
 #define FWD_SLOTS 64 /* forwards in flight off the workers, per agent */
 #define FWD_THREADS 16
@@ -633,11 +636,26 @@ static void *forwarder(void *p)
 	return NULL;
 }
 
+/* 1 if a thread other than the one of slot s is in a governed call (it
+ * holds a slot: govrt takes one per call). */
+static int other_calls(struct gov_region_hdr *h, const struct gov_slot *s)
+{
+	uint32_t used = __atomic_load_n(&h->slots_used, __ATOMIC_ACQUIRE);
+	if (used > h->nslots)
+		used = h->nslots;
+	for (uint32_t i = 0; i < used; i++) {
+		const struct gov_slot *o = gov_region_slot(h, i);
+		if (o != s && __atomic_load_n(&o->owner_tid, __ATOMIC_RELAXED))
+			return 1;
+	}
+	return 0;
+}
+
 int edge_forward_async(struct agent *a, struct client *c, struct gov_slot *s,
 		       const struct gov_wire_call *call, uint32_t len)
 {
 	struct gov_region_hdr *h = c->region;
-	if (__atomic_load_n(&h->slots_used, __ATOMIC_RELAXED) < 2)
+	if (!other_calls(h, s))
 		return 0;
 	struct fwd_job *j = NULL;
 	for (int i = 0; i < FWD_SLOTS && !j; i++) {

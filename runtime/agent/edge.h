@@ -70,8 +70,7 @@ void edge_rules_changed(struct agent *a);
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value);
-/* For a process with more than one thread (it has used more than one
- * slot): hands the FORWARD call in slot s (decoded as call, len bytes) to a
+/* While another thread of the process is in a call (holds a slot): hands the FORWARD call in slot s (decoded as call, len bytes) to a
  * forwarder thread, which answers the slot itself, and returns 1; 0 means
  * forward it here (edge_forward). Called by the client's worker, rules_lock
  * held for reading. */
