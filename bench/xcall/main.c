@@ -267,7 +267,10 @@ static void report(FILE *f, void *arg)
 		}
 	fprintf(f, "\nSeveral calls in flight: the same call from %d threads of the caller at once "
 		   "(%ld calls per round in all), against one thread. Calls per second, median of "
-		   "%d rounds (spread min–max).\n\n", THREADS, iters / THREADS * THREADS, ROUNDS);
+		   "%d rounds (spread min–max). With fewer CPUs than parties, calls in flight add no "
+		   "CPU: waiting callers spin (GOV_SPIN_US) on the CPUs the agents and the serving "
+		   "process need, and the serving process runs one call at a time.\n\n",
+		   THREADS, iters / THREADS * THREADS, ROUNDS);
 	fprintf(f, "| path | 1 thread calls/s | %d threads calls/s | spread | × 1 thread |\n"
 		   "|---|---:|---:|---:|---:|\n", THREADS);
 	for (int m = 0; m < NMODE; m++)
@@ -290,7 +293,8 @@ static void report(FILE *f, void *arg)
 			   "agents cannot reach 5 µs. Spinning only pays when every party has a CPU of its "
 			   "own; here four parties share 2 vCPUs and a spinner delays the thread it waits "
 			   "for. A quiet machine with 4+ CPUs and pinned agents is needed to approach the "
-			   "spin floor.\n");
+			   "spin floor; reaching the targets needs fewer handoffs (docs/xcall.md, "
+			   "\"Where the time goes\").\n");
 }
 
 /* --profile PROTO SPIN_US: calls on one protocol for 10 s, printing the four

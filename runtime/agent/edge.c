@@ -3,15 +3,17 @@
  * Caller's side: a slot's call whose decision is FORWARD goes to the agent
  * of the callee resource (the rule's `to:`, else the resource whose
  * declaration exports the function) over the edge's protocol (the rules'
- * protocols: section, default unix). Each edge holds its lock for a whole
- * round trip, so calls on an edge run one after the other: nothing is
- * reordered, and a protocol switch taken under the same lock happens
- * between two calls (drain, then switch) with none lost or duplicated.
+ * protocols: section, default unix). An edge has up to GOV_XCALL_LANES
+ * lanes, each a link with one call on it, so several calls are in flight
+ * at once; each caller thread waits for its own call, so its calls keep
+ * their order. Calls hold the edge's gate shared; a protocol switch holds
+ * it exclusive, so it happens when every call in flight has been answered
+ * (drain, then switch), with none lost or duplicated.
  *
  * At most once: every call gets a request id, new per call of this agent.
  * A link that breaks before the answer is reopened once and the same id
  * sent again, but only if the callee's agent is the same one (same epoch):
- * that agent remembers each caller's last id and its result, and answers a
+ * that agent remembers each caller's (and lane's) last id and its result, and answers a
  * resend from there. Anything else (the callee agent restarted, the second
  * try fails, no answer in --forward-timeout-ms) means the call may or may
  * not have run: the caller gets the fail outcome, ECONNABORTED or

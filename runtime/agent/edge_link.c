@@ -12,8 +12,8 @@
  *
  * msgqueue and shm links keep the unix socket that said HELLO open: its end
  * of file is how either side learns that the other agent is gone. A caller
- * has at most one call in flight on a link (edge.c holds the edge's lock
- * for the round trip), which is what lets a mailbox hold one frame. It is
+ * has at most one call in flight on a link (edge.c gives each call a lane
+ * of its own, a link), which is what lets a mailbox hold one frame. It is
  * not the routing of calls (edge.c) nor the frame codec (xcall_io.c). */
 #include <errno.h>
 #include <fcntl.h>
