@@ -619,10 +619,16 @@ static void *forwarder(void *p)
 		uint8_t action;
 		int32_t err = 0;
 		int64_t value = 0;
-		pthread_rwlock_rdlock(&a->rules_lock);
-		uint32_t body = edge_forward(a, &j->call, j->s->payload, j->len, j->s->payload, cap,
-					     &action, &err, &value);
-		pthread_rwlock_unlock(&a->rules_lock);
+		uint32_t body = 0;
+		action = GOV_ACT_DENY;
+		/* a caller that gave up while its call waited here must not
+		 * have it run after all: fwd_answer frees its slot */
+		if (__atomic_load_n(&j->s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REQUEST) {
+			pthread_rwlock_rdlock(&a->rules_lock);
+			body = edge_forward(a, &j->call, j->s->payload, j->len, j->s->payload, cap,
+					    &action, &err, &value);
+			pthread_rwlock_unlock(&a->rules_lock);
+		}
 		fwd_answer(j, action, err, value, body);
 		/* the caller may already have put its next call in this slot,
 		 * which the worker skipped: let it see the slot, and wake it in
