@@ -196,6 +196,7 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 	uint64_t start = gov_now_ns();
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
 	uint32_t last = *seen;
+	int slept = 0;
 	for (unsigned i = 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == last; i++) {
 		if (i & 63) {
 			__builtin_ia32_pause();
@@ -211,8 +212,11 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 		}
 		if (now >= end)
 			return -ETIMEDOUT;
-		if (gov_xcall_peer_gone(fd))
+		/* a system call per wait adds up over the four hops of a call:
+		 * look at the socket only once a sleep has ended without a frame */
+		if (slept && gov_xcall_peer_gone(fd))
 			return 0;
+		slept = 1;
 		__atomic_store_n(&mb->sleeping, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&mb->seq, __ATOMIC_SEQ_CST) == last) {
 			uint64_t slice = (uint64_t)slice_ms * 1000000u;

@@ -38,7 +38,9 @@ void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr
 			const void *body);
 /* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
  * then sleeps on the sequence word in slices of slice_ms, looking at the
- * socket fd (the other side's end of file means it is gone) between them.
+ * socket fd (the other side's end of file means it is gone) after each
+ * slice that ended with no frame (not before the first: a departed peer is
+ * noticed one slice late, and a call pays no system call for it).
  * Returns 1 with the frame checked, 0 when fd says the other side is gone,
  * -ETIMEDOUT after timeout_ms (-1: never), -EPROTO with why. */
 int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,

@@ -467,6 +467,49 @@ static void switch_under_load(void)
 	free(st);
 }
 
+/* ---- several calls in flight on one edge ---- */
+#define FLIGHT_CALLS 40
+static long flight_bad[LOAD_THREADS];
+
+/* Threads 16.. of x_seq: each call follows the thread's last one; every
+ * tenth call is a slow one, so that calls of the threads overlap. */
+static void *flight_thread(void *p)
+{
+	long t = (long)(intptr_t)p;
+	for (long n = 1; n <= FLIGHT_CALLS; n++) {
+		if (n % 10 == 0 && c_slow(5) != 5)
+			flight_bad[t]++;
+		if (c_seq(16 + t, n) != 1)
+			flight_bad[t]++;
+	}
+	return NULL;
+}
+
+static void in_flight(const char *proto)
+{
+	pthread_t th[LOAD_THREADS];
+	use_protocol(proto);
+	for (long t = 0; t < LOAD_THREADS; t++) {
+		flight_bad[t] = 0;
+		c_seq(16 + t, 0); /* the thread's numbering starts over */
+	}
+	for (long t = 0; t < LOAD_THREADS; t++)
+		pthread_create(&th[t], NULL, flight_thread, (void *)(intptr_t)t);
+	long bad = 0;
+	for (int t = 0; t < LOAD_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		bad += flight_bad[t];
+	}
+	is_long(bad, 0, "%s, 8 threads: every call ran once, in its thread's order", proto);
+	char *st = stats_of(APP), pat[64];
+	snprintf(pat, sizeof pat, "\"protocol\":\"%s\"", proto);
+	has_str(st, pat, "%s: the edge is on it", proto);
+	free(st);
+	long max = agent_stat(APP, "in_flight_max");
+	ok(max >= 2 && max <= GOV_XCALL_LANES, "%s: several calls were in flight on the edge at once "
+	   "(at most %ld)", proto, max);
+}
+
 /* ---- failures ---- */
 struct slow_arg {
 	int ms;
@@ -565,9 +608,10 @@ static int raw_link(void)
 	return fd;
 }
 
-/* One CALL of site with call's arguments as caller agent epoch, by hand. */
-static long raw_call_as(int fd, uint64_t epoch, uint64_t id, const struct gov_site *site,
-			const struct gov_call *call, int *status)
+/* One CALL of site with call's arguments as caller agent epoch on lane,
+ * by hand. */
+static long raw_call_on(int fd, uint64_t epoch, int lane, uint64_t id,
+			const struct gov_site *site, const struct gov_call *call, int *status)
 {
 	unsigned char frame[512];
 	static unsigned char out[GOV_XCALL_BODY_MAX];
@@ -576,6 +620,7 @@ static long raw_call_as(int fd, uint64_t epoch, uint64_t id, const struct gov_si
 	gov_xcall_init(&h, GOV_XCALL_CALL);
 	h.caller_epoch = epoch;
 	h.req_id = id;
+	h.lane = (uint8_t)lane;
 	h.body_len = (uint32_t)len;
 	gov_xcall_send(fd, 1, &h, frame);
 	if (gov_xcall_recv(fd, 1, &rep, out, sizeof out, 2000, NULL, 0) != 1)
@@ -587,10 +632,21 @@ static long raw_call_as(int fd, uint64_t epoch, uint64_t id, const struct gov_si
 static const struct gov_site count_site = { .kind = GOV_SITE_CALL, .sysno = -1,
 					    .callee = "x_count", .types = "l" };
 
-static long raw_call(int fd, uint64_t id, int *status)
+static long raw_call_as(int fd, uint64_t epoch, uint64_t id, const struct gov_site *site,
+			const struct gov_call *call, int *status)
+{
+	return raw_call_on(fd, epoch, 0, id, site, call, status);
+}
+
+static long raw_call_lane(int fd, uint64_t id, int lane, int *status)
 {
 	struct gov_call call = { { 0 }, 0 };
-	return raw_call_as(fd, 777, id, &count_site, &call, status);
+	return raw_call_on(fd, 777, lane, id, &count_site, &call, status);
+}
+
+static long raw_call(int fd, uint64_t id, int *status)
+{
+	return raw_call_lane(fd, id, 0, status);
 }
 
 /* The callee agent's resend memory is bounded: a result is kept until the
@@ -638,6 +694,15 @@ static void at_most_once(void)
 	raw_call(fd, 4, &st);
 	is_long(st, GOV_XCALL_UNKNOWN, "an id older than the last gets 'outcome unknown', never a run");
 	ok(agent_stat(SVC, "resends_answered") >= 1, "the callee's agent counted the answered resend");
+	/* lanes: each of a caller agent's links has its own last id */
+	long l1 = raw_call_lane(fd, 20, 1, &st);
+	ok(st == GOV_XCALL_OK && l1 == first + 2, "request 20 on lane 1 ran");
+	long l2 = raw_call_lane(fd, 19, 2, &st);
+	ok(st == GOV_XCALL_OK && l2 == first + 3, "request 19 on lane 2 ran: ids are per lane");
+	long l2again = raw_call_lane(fd, 19, 2, &st);
+	ok(st == GOV_XCALL_OK && l2again == l2, "its resend on lane 2 gets the same answer (%ld)", l2again);
+	raw_call_lane(fd, 18, 1, &st);
+	is_long(st, GOV_XCALL_UNKNOWN, "an older id on lane 1 gets 'outcome unknown'");
 
 	/* bad frames */
 	struct gov_xcall_hdr h;
@@ -659,6 +724,12 @@ static void at_most_once(void)
 	ok(r == 0 || r == -ECONNRESET, "a frame with a bad magic: the agent drops the link");
 	close(fd);
 	ok(wait_log(SVC, "xcall frame field magic is wrong", 2000) == 0, "and logs which field was wrong");
+	fd = raw_link();
+	r = raw_call_lane(fd, 30, GOV_XCALL_LANES, &st);
+	ok(r == -999, "a CALL on lane %d (there are %d): the agent drops the link", GOV_XCALL_LANES,
+	   GOV_XCALL_LANES);
+	close(fd);
+	ok(wait_log(SVC, "xcall frame field lane is wrong", 2000) == 0, "and logs that the lane was wrong");
 	fd = raw_link();
 	ok(fd >= 0 && raw_call(fd, 8, &st) > 0, "the agent still serves links after bad ones");
 	close(fd);
@@ -780,6 +851,8 @@ int main(int argc, char **argv)
 		battery(protos[i]);
 	}
 	switch_under_load();
+	for (size_t i = 0; i < GOV_ARRAY_LEN(protos); i++)
+		in_flight(protos[i]);
 	use_protocol("unix");
 	killed_mid_call(argv[0]);
 	at_most_once();

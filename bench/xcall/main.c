@@ -17,6 +17,7 @@
  * measured on a busy machine). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ __attribute__((noinline)) long bx_echo(long x)
 
 static long iters = 2000;
 static double med[NMODE][NPROTO][ROUNDS], p99[NMODE][NPROTO][ROUNDS], cpu[NMODE][NPROTO][ROUNDS];
+/* calls per second: one caller thread, and THREADS of them at once */
+#define THREADS 8
+static double tput1[NMODE][NPROTO][ROUNDS], tput8[NMODE][NPROTO][ROUNDS];
 static double direct_ns;
 static struct ipc_result base[3][ROUNDS];
 static const char *const base_kinds[3] = { "pipe", "unix", "spin" };
@@ -151,13 +155,37 @@ static uint64_t all_cpu(void)
 	       bench_process_cpu_ns(svc_agent) + bench_process_cpu_ns(server);
 }
 
+static long thread_bad;
+static void *caller_thread(void *arg)
+{
+	long n = (long)(intptr_t)arg, bad = 0;
+	for (long i = 0; i < n; i++)
+		bad += GOV_CALL("ll", bx_echo, i) != i + 1;
+	__atomic_add_fetch(&thread_bad, bad, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* THREADS threads calling at once (several calls in flight on the edge):
+ * calls per second over all of them. */
+static double measure_threads(void)
+{
+	pthread_t t[THREADS];
+	long per = iters / THREADS;
+	uint64_t a = ipc_now_ns();
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, caller_thread, (void *)(intptr_t)per);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	return (double)(per * THREADS) * 1e9 / (double)(ipc_now_ns() - a);
+}
+
 static void measure(int mode, int p, int round)
 {
 	use(protos[p]);
 	double *s = malloc((size_t)iters * sizeof *s);
 	for (long i = 0; i < iters / 10; i++)
 		GOV_CALL("ll", bx_echo, i);
-	uint64_t c0 = all_cpu();
+	uint64_t c0 = all_cpu(), w0 = ipc_now_ns();
 	long bad = 0;
 	for (long i = 0; i < iters; i++) {
 		uint64_t a = ipc_now_ns();
@@ -165,7 +193,11 @@ static void measure(int mode, int p, int round)
 		s[i] = (double)(ipc_now_ns() - a);
 		bad += r != i + 1;
 	}
+	tput1[mode][p][round] = (double)iters * 1e9 / (double)(ipc_now_ns() - w0);
 	cpu[mode][p][round] = (double)(all_cpu() - c0) / (double)iters;
+	thread_bad = 0;
+	tput8[mode][p][round] = measure_threads();
+	bad += thread_bad;
 	if (bad)
 		fprintf(stderr, "bench/xcall: %s: %ld wrong answers\n", protos[p], bad);
 	struct ipc_result r;
@@ -201,9 +233,10 @@ static void report(FILE *f, void *arg)
 		   "`long bx_echo(long)`. Each cell: median of %d interleaved rounds' medians "
 		   "(%ld calls per round), spread = min–max of the round medians; CPU = all four "
 		   "processes' CPU time per call.\n\n", ROUNDS, iters);
-	fprintf(f, "| path | median µs | spread µs | p99 µs | CPU µs/call |\n|---|---:|---:|---:|---:|\n");
-	fprintf(f, "| direct call, in process | %.4f | | | |\n", direct_ns / 1000);
-	double spin_floor = 0, lo, hi;
+	fprintf(f, "| path | median µs | spread µs | p99 µs | CPU µs/call | × spin floor | × pipe | × unix |\n"
+		   "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	fprintf(f, "| direct call, in process | %.4f | | | | | | |\n", direct_ns / 1000);
+	double spin_floor = 0, pipe_rt = 0, unix_rt = 0, lo, hi;
 	for (int k = 0; k < 3; k++) {
 		double v[ROUNDS], q[ROUNDS];
 		for (int r = 0; r < ROUNDS; r++) {
@@ -211,9 +244,13 @@ static void report(FILE *f, void *arg)
 			q[r] = base[k][r].p99_ns;
 		}
 		double l2, h2, pm = median3(q, &l2, &h2), m = median3(v, &lo, &hi);
+		if (k == 0)
+			pipe_rt = m;
+		if (k == 1)
+			unix_rt = m;
 		if (k == 2)
 			spin_floor = m;
-		fprintf(f, "| Linux %s round trip, 8 B | %.2f | %.2f–%.2f | %.2f | |\n",
+		fprintf(f, "| Linux %s round trip, 8 B | %.2f | %.2f–%.2f | %.2f | | | | |\n",
 			base_kinds[k], m / 1000, lo / 1000, hi / 1000, pm / 1000);
 	}
 	double shm[NMODE] = { 0 };
@@ -223,8 +260,25 @@ static void report(FILE *f, void *arg)
 			double q = median3(p99[m][p], &l2, &h2), c = median3(cpu[m][p], &l2, &h2);
 			if (p == 3)
 				shm[m] = x;
-			fprintf(f, "| xcall %s, %s | %.1f | %.1f–%.1f | %.1f | %.1f |\n", protos[p],
-				mode_names[m], x / 1000, lo / 1000, hi / 1000, q / 1000, c / 1000);
+			fprintf(f, "| xcall %s, %s | %.1f | %.1f–%.1f | %.1f | %.1f | %.0f | %.1f | %.1f |\n",
+				protos[p], mode_names[m], x / 1000, lo / 1000, hi / 1000, q / 1000,
+				c / 1000, spin_floor ? x / spin_floor : 0, pipe_rt ? x / pipe_rt : 0,
+				unix_rt ? x / unix_rt : 0);
+		}
+	fprintf(f, "\nSeveral calls in flight: the same call from %d threads of the caller at once "
+		   "(%ld calls per round in all), against one thread. Calls per second, median of "
+		   "%d rounds (spread min–max). With fewer CPUs than parties, calls in flight add no "
+		   "CPU: waiting callers spin (GOV_SPIN_US) on the CPUs the agents and the serving "
+		   "process need, and the serving process runs one call at a time.\n\n",
+		   THREADS, iters / THREADS * THREADS, ROUNDS);
+	fprintf(f, "| path | 1 thread calls/s | %d threads calls/s | spread | × 1 thread |\n"
+		   "|---|---:|---:|---:|---:|\n", THREADS);
+	for (int m = 0; m < NMODE; m++)
+		for (int p = 0; p < NPROTO; p++) {
+			double l2, h2, one = median3(tput1[m][p], &l2, &h2);
+			double many = median3(tput8[m][p], &lo, &hi);
+			fprintf(f, "| xcall %s, %s | %.0f | %.0f | %.0f–%.0f | %.2f |\n", protos[p],
+				mode_names[m], one, many, lo, hi, one ? many / one : 0);
 		}
 	fprintf(f, "\n| target | measured | verdict |\n|---|---|---|\n");
 	fprintf(f, "| shm edge ≤ 5 µs median, agents sleeping | %.1f µs | %s |\n", shm[SLEEPING] / 1000,
@@ -239,7 +293,29 @@ static void report(FILE *f, void *arg)
 			   "agents cannot reach 5 µs. Spinning only pays when every party has a CPU of its "
 			   "own; here four parties share 2 vCPUs and a spinner delays the thread it waits "
 			   "for. A quiet machine with 4+ CPUs and pinned agents is needed to approach the "
-			   "spin floor.\n");
+			   "spin floor; reaching the targets needs fewer handoffs (docs/xcall.md, "
+			   "\"Where the time goes\").\n");
+}
+
+/* --profile PROTO SPIN_US: calls on one protocol for 10 s, printing the four
+ * parties' pids first, for a profiler (perf trace -s -p PID) to look at. */
+static const char *profile_proto;
+static long profile_spin;
+static int profile(void)
+{
+	if (start_all(profile_spin) < 0)
+		return 1;
+	use(profile_proto);
+	printf("caller=%d caller_agent=%d callee_agent=%d server=%d\n", (int)getpid(),
+	       (int)app_agent, (int)svc_agent, (int)server);
+	fflush(stdout);
+	uint64_t end = ipc_now_ns() + 10000000000ull;
+	long n = 0;
+	while (ipc_now_ns() < end)
+		n += GOV_CALL("ll", bx_echo, n) > 0;
+	printf("%ld calls, %.1f us each\n", n, 10e6 / (double)n);
+	stop_all();
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -259,8 +335,12 @@ int main(int argc, char **argv)
 			markdown = argv[++i];
 		} else if (strcmp(argv[i], "--quick") == 0) {
 			iters = 300;
+		} else if (strcmp(argv[i], "--profile") == 0 && i + 2 < argc) {
+			profile_proto = argv[++i];
+			profile_spin = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--markdown FILE] [--profile PROTO SPIN_US]\n",
+				argv[0]);
 			return 1;
 		}
 	}
@@ -284,6 +364,8 @@ int main(int argc, char **argv)
 	direct_ns = (double)(ipc_now_ns() - t0) / 1e7;
 	if (sum == 42)
 		puts("");
+	if (profile_proto)
+		return profile();
 	for (int m = 0; m < NMODE; m++) {
 		if (start_all(m == SPINNING ? 50 : 0) < 0)
 			return 1;

@@ -15,9 +15,11 @@
  *           queue names over the unix socket that says HELLO)
  *   WELCOME callee agent's answer: status 0 and its epoch, or an errno
  *
- * Requests carry (caller_epoch, req_id): req_id grows by one per call of a
- * caller agent, and the callee's agent keeps each caller's last result,
- * until the next id acknowledges it, so that a resend of the same id is
+ * Requests carry (caller_epoch, lane, req_id): a caller agent may keep up
+ * to GOV_XCALL_LANES links to one callee, each with one call in flight;
+ * req_id grows per call of a caller agent, so it grows on each lane, and
+ * the callee's agent keeps each (caller, lane)'s last result, until the
+ * lane's next id acknowledges it, so that a resend of the same id is
  * answered without running it twice.
  * This header is not the transport (runtime/agent/edge*.c) and not the
  * codec of the call itself (gov/wire.h). Documented in docs/xcall.md. */
@@ -34,6 +36,7 @@
 /* A callee's agent forgets a caller agent epoch silent this long (seconds):
  * a resend after that would run again (docs/xcall.md "At most once"). */
 #define GOV_XCALL_RESEND_KEEP_S 600
+#define GOV_XCALL_LANES 8 /* links (calls in flight) per caller agent and callee */
 
 enum gov_xcall_type {
 	GOV_XCALL_HELLO = 1,
@@ -71,7 +74,9 @@ struct gov_xcall_hdr {
 	int64_t value;         /* RESULT: the return value, as in gov_call.ret */
 	uint8_t status;        /* RESULT, WELCOME: enum gov_xcall_status / 0 */
 	uint8_t proto;         /* HELLO: enum gov_xcall_proto */
-	uint8_t pad[6];
+	uint8_t lane;          /* CALL, RESULT: which of the caller agent's links
+				* to this callee carries it, < GOV_XCALL_LANES */
+	uint8_t pad[5];
 	char name[GOV_NAME_MAX]; /* HELLO: caller resource; WELCOME: callee */
 	char text[96];         /* HELLO msgqueue: queue names; RESULT: why */
 };
@@ -110,6 +115,7 @@ static inline const char *gov_xcall_check(const struct gov_xcall_hdr *h, size_t 
 	if (h->body_len > GOV_XCALL_BODY_MAX || h->body_len != len - sizeof *h) return "body_len";
 	if (h->status > GOV_XCALL_MALFORMED) return "status";
 	if (h->proto >= GOV_PROTO_COUNT) return "proto";
+	if (h->lane >= GOV_XCALL_LANES) return "lane";
 	for (size_t i = 0; i < sizeof h->name; i++)
 		if (!h->name[i]) goto name_ok;
 	return "name";

@@ -3,15 +3,17 @@
  * Caller's side: a slot's call whose decision is FORWARD goes to the agent
  * of the callee resource (the rule's `to:`, else the resource whose
  * declaration exports the function) over the edge's protocol (the rules'
- * protocols: section, default unix). Each edge holds its lock for a whole
- * round trip, so calls on an edge run one after the other: nothing is
- * reordered, and a protocol switch taken under the same lock happens
- * between two calls (drain, then switch) with none lost or duplicated.
+ * protocols: section, default unix). An edge has up to GOV_XCALL_LANES
+ * lanes, each a link with one call on it, so several calls are in flight
+ * at once; each caller thread waits for its own call, so its calls keep
+ * their order. Calls hold the edge's gate shared; a protocol switch holds
+ * it exclusive, so it happens when every call in flight has been answered
+ * (drain, then switch), with none lost or duplicated.
  *
  * At most once: every call gets a request id, new per call of this agent.
  * A link that breaks before the answer is reopened once and the same id
  * sent again, but only if the callee's agent is the same one (same epoch):
- * that agent remembers each caller's last id and its result, and answers a
+ * that agent remembers each caller's (and lane's) last id and its result, and answers a
  * resend from there. Anything else (the callee agent restarted, the second
  * try fails, no answer in --forward-timeout-ms) means the call may or may
  * not have run: the caller gets the fail outcome, ECONNABORTED or
@@ -165,13 +167,28 @@ static const char *callee_of(const struct edge_rules *e, const char *fn)
 
 /* ---- state ---- */
 
+/* One link of an edge and the call on it. Calls on an edge take a free
+ * lane (its link opened on first use), so up to GOV_XCALL_LANES run at
+ * once; the callee dedups per lane (its ids grow, one call at a time). */
+struct lane {
+	struct edge_link *link;
+	uint64_t callee_epoch;  /* of the agent this lane's link reached */
+	int busy;
+	int no_link;            /* could not be opened: not used until a switch */
+};
+
 struct edge {
 	char to[GOV_NAME_MAX];
-	pthread_mutex_t lock;   /* held for a round trip, and for a switch */
-	int proto;
+	/* calls hold the gate shared for a round trip; a switch holds it
+	 * exclusive, so it waits for every call in flight (drain) and calls
+	 * that come meanwhile wait for it (writers are preferred) */
+	pthread_rwlock_t gate;
+	int proto;              /* changed only with the gate held exclusive */
 	char address[96];
-	struct edge_link *link;
-	uint64_t callee_epoch;
+	pthread_mutex_t lanes_lock;
+	pthread_cond_t lane_free;
+	struct lane lanes[GOV_XCALL_LANES];
+	atomic_uint in_flight, in_flight_max;
 	atomic_ullong calls, ok, not_run, unknown, resent, switches, ns;
 	struct edge *next;
 };
@@ -195,7 +212,8 @@ struct server {
  * dropped (docs/xcall.md "At most once"). */
 struct dedup {
 	uint64_t caller_epoch, last_id;
-	uint64_t seen_ns;       /* the last CALL of this epoch */
+	unsigned lane;
+	uint64_t seen_ns;       /* the last CALL of this epoch on this lane */
 	int running;
 	struct gov_xcall_hdr rep;
 	unsigned char *body;    /* rep.body_len bytes, or NULL */
@@ -242,7 +260,13 @@ static struct edge *edge_get(const char *to)
 		e = e->next;
 	if (!e && (e = calloc(1, sizeof *e))) {
 		snprintf(e->to, sizeof e->to, "%s", to);
-		pthread_mutex_init(&e->lock, NULL);
+		pthread_rwlockattr_t at;
+		pthread_rwlockattr_init(&at);
+		pthread_rwlockattr_setkind_np(&at, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&e->gate, &at);
+		pthread_rwlockattr_destroy(&at);
+		pthread_mutex_init(&e->lanes_lock, NULL);
+		pthread_cond_init(&e->lane_free, NULL);
 		e->proto = -1;
 		e->next = E.edges;
 		E.edges = e;
@@ -261,19 +285,30 @@ static void log_switch(struct agent *a, struct edge *e, int proto)
 		  (unsigned long long)atomic_load(&e->calls));
 }
 
-/* Edge lock held: the call before has been answered, none is in flight. */
+static int proto_in_force(const struct edge *e, const struct edge_proto *p)
+{
+	return e->proto == (p ? p->proto : GOV_PROTO_UNIX) &&
+	       strcmp(e->address, p ? p->address : "") == 0;
+}
+
+/* Gate held exclusive: every call before has been answered, none is in
+ * flight. */
 static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_proto *p)
 {
 	int proto = p ? p->proto : GOV_PROTO_UNIX;
 	const char *addr = p ? p->address : "";
-	if (e->proto == proto && strcmp(e->address, addr) == 0)
+	if (proto_in_force(e, p))
 		return;
 	if (e->proto >= 0) {
 		log_switch(a, e, proto);
 		atomic_fetch_add(&e->switches, 1);
 	}
-	edge_link_close(e->link);
-	e->link = NULL;
+	atomic_store(&e->in_flight_max, 0); /* it says how the protocol in force did */
+	for (int i = 0; i < GOV_XCALL_LANES; i++) {
+		edge_link_close(e->lanes[i].link);
+		e->lanes[i].link = NULL;
+		e->lanes[i].no_link = 0;
+	}
 	e->proto = proto;
 	snprintf(e->address, sizeof e->address, "%s", addr);
 }
@@ -287,7 +322,7 @@ void edge_rules_changed(struct agent *a)
 	struct edge *list = E.edges; /* edges are never freed while the agent runs */
 	pthread_mutex_unlock(&E.lock);
 	for (struct edge *e = list; e; e = e->next) {
-		if (pthread_mutex_trylock(&e->lock) != 0)
+		if (pthread_rwlock_trywrlock(&e->gate) != 0)
 			continue;
 		pthread_rwlock_rdlock(&a->rules_lock);
 		struct edge_proto p, *pp = NULL;
@@ -298,34 +333,65 @@ void edge_rules_changed(struct agent *a)
 		}
 		pthread_rwlock_unlock(&a->rules_lock);
 		edge_set_proto(a, e, pp);
-		pthread_mutex_unlock(&e->lock);
+		pthread_rwlock_unlock(&e->gate);
 	}
 }
 
 /* ---- caller's side ---- */
 
-static int open_link(struct agent *a, struct edge *e, char *why, size_t whylen)
+static int open_link(struct agent *a, struct edge *e, struct lane *l, char *why, size_t whylen)
 {
 	uint64_t epoch = 0;
-	e->link = edge_link_open(a, e->to, e->proto, e->address, E.timeout_ms, &epoch, why, whylen);
-	if (!e->link)
+	l->link = edge_link_open(a, e->to, e->proto, e->address, E.timeout_ms, &epoch, why, whylen);
+	if (!l->link)
 		return -1;
-	uint64_t before = e->callee_epoch;
-	e->callee_epoch = epoch;
+	uint64_t before = l->callee_epoch;
+	l->callee_epoch = epoch;
 	return before && before != epoch ? 1 : 0; /* 1: a new agent over there */
 }
 
-/* One round trip with at most one resend. Returns the RESULT's status;
- * err says why for the others. Edge lock held. */
-static int round_trip(struct agent *a, struct edge *e, struct gov_xcall_hdr *h, const void *frame,
-		      struct gov_xcall_hdr *rep, void *out, uint32_t cap, int32_t *err,
-		      char *why, size_t whylen)
+/* A free lane, preferring one whose link is open; waits while all are busy. */
+static int lane_take(struct edge *e)
+{
+	pthread_mutex_lock(&e->lanes_lock);
+	int pick = -1;
+	for (;;) {
+		for (int i = 0; i < GOV_XCALL_LANES; i++)
+			if (!e->lanes[i].busy && !e->lanes[i].no_link &&
+			    (pick < 0 || (e->lanes[i].link && !e->lanes[pick].link)))
+				pick = i;
+		if (pick >= 0)
+			break;
+		pthread_cond_wait(&e->lane_free, &e->lanes_lock);
+	}
+	e->lanes[pick].busy = 1;
+	unsigned n = atomic_fetch_add(&e->in_flight, 1) + 1;
+	if (n > atomic_load(&e->in_flight_max))
+		atomic_store(&e->in_flight_max, n);
+	pthread_mutex_unlock(&e->lanes_lock);
+	return pick;
+}
+
+static void lane_put(struct edge *e, int i)
+{
+	pthread_mutex_lock(&e->lanes_lock);
+	e->lanes[i].busy = 0;
+	atomic_fetch_sub(&e->in_flight, 1);
+	pthread_cond_signal(&e->lane_free);
+	pthread_mutex_unlock(&e->lanes_lock);
+}
+
+/* One round trip on lane l with at most one resend. Returns the RESULT's
+ * status; err says why for the others. Gate held shared, lane taken. */
+static int round_trip(struct agent *a, struct edge *e, struct lane *l, struct gov_xcall_hdr *h,
+		      const void *frame, struct gov_xcall_hdr *rep, void *out, uint32_t cap,
+		      int32_t *err, char *why, size_t whylen)
 {
 	int sent_once = 0;
 	uint64_t deadline = gov_now_ns() + (uint64_t)E.timeout_ms * 1000000u;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!e->link) {
-			int r = open_link(a, e, why, whylen);
+		if (!l->link) {
+			int r = open_link(a, e, l, why, whylen);
 			if (r < 0) {
 				*err = sent_once ? ECONNABORTED : EHOSTUNREACH;
 				return sent_once ? GOV_XCALL_UNKNOWN : GOV_XCALL_NOT_RUN;
@@ -341,10 +407,10 @@ static int round_trip(struct agent *a, struct edge *e, struct gov_xcall_hdr *h, 
 			atomic_fetch_add(&e->resent, 1);
 		uint64_t now = gov_now_ns();
 		int left = now >= deadline ? 1 : (int)((deadline - now) / 1000000u) + 1;
-		int r = edge_link_send(e->link, h, frame, left);
+		int r = edge_link_send(l->link, h, frame, left);
 		sent_once = 1;
 		if (r == 0) {
-			r = edge_link_recv(e->link, rep, out, cap, left, why, whylen);
+			r = edge_link_recv(l->link, rep, out, cap, left, why, whylen);
 			if (r > 0 && (rep->type != GOV_XCALL_RESULT || rep->req_id != h->req_id)) {
 				snprintf(why, whylen, "the agent of %s answered another call", e->to);
 				r = -EPROTO;
@@ -354,8 +420,8 @@ static int round_trip(struct agent *a, struct edge *e, struct gov_xcall_hdr *h, 
 				return rep->status;
 			}
 		}
-		edge_link_close(e->link);
-		e->link = NULL;
+		edge_link_close(l->link);
+		l->link = NULL;
 		if (r == -ETIMEDOUT) {
 			snprintf(why, whylen, "no answer from %s in %d ms", e->to, E.timeout_ms);
 			*err = ETIMEDOUT;
@@ -418,16 +484,42 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	struct gov_xcall_hdr h, rep;
 	gov_xcall_init(&h, GOV_XCALL_CALL);
 	h.caller_epoch = a->epoch;
-	h.req_id = atomic_fetch_add(&E.next_req, 1) + 1;
 	h.body_len = len;
 	char why[200] = "";
 	uint64_t t0 = gov_now_ns();
 	/* the rules may change during the round trip: nothing below reads them */
 	pthread_rwlock_unlock(&a->rules_lock);
-	pthread_mutex_lock(&e->lock);
-	edge_set_proto(a, e, pp);
-	int st = round_trip(a, e, &h, copy, &rep, out, cap, err, why, sizeof why);
-	pthread_mutex_unlock(&e->lock);
+	for (;;) {
+		pthread_rwlock_rdlock(&e->gate);
+		if (proto_in_force(e, pp))
+			break;
+		/* switch first: wait for the calls in flight (drain) */
+		pthread_rwlock_unlock(&e->gate);
+		pthread_rwlock_wrlock(&e->gate);
+		edge_set_proto(a, e, pp);
+		pthread_rwlock_unlock(&e->gate);
+	}
+	int li;
+	for (;;) {
+		li = lane_take(e);
+		struct lane *l = &e->lanes[li];
+		/* lane 0 opens in round_trip, which reports why it cannot */
+		if (l->link || li == 0 || open_link(a, e, l, why, sizeof why) >= 0)
+			break;
+		/* no more links to be had (message queues count against the
+		 * user's RLIMIT_MSGQUEUE): the calls share the lanes open */
+		l->no_link = 1;
+		agent_log("info", "edge_lane_unavailable", "from=%s to=%s lane=%d error=\"%s\" "
+			  "(calls share the lanes open)", a->cfg.resource, to, li, why);
+		why[0] = 0;
+		lane_put(e, li);
+	}
+	/* taken on the lane: ids grow on each lane, as the callee's dedup needs */
+	h.lane = (uint8_t)li;
+	h.req_id = atomic_fetch_add(&E.next_req, 1) + 1;
+	int st = round_trip(a, e, &e->lanes[li], &h, copy, &rep, out, cap, err, why, sizeof why);
+	lane_put(e, li);
+	pthread_rwlock_unlock(&e->gate);
 	pthread_rwlock_rdlock(&a->rules_lock);
 	atomic_fetch_add(&e->calls, 1);
 	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
@@ -446,6 +538,178 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 		  st == GOV_XCALL_UNKNOWN ? "unknown" : "not_run", why[0] ? why : rep.text);
 	free(copy);
 	return 0;
+}
+
+/* ---- caller's side: forwards off the worker ----
+ *
+ * A process's slots are served by one agent worker (serve.c). A forward
+ * that it made itself would keep every other thread of that process
+ * waiting for the round trip, so while another thread of the process is in
+ * a call (holds a slot) the worker hands the slot to a forwarder thread and
+ * goes on; the forwarder answers the slot itself and wakes its caller. A
+ * call with no other in progress keeps the direct path, with no extra
+ * thread hop. Each caller
+ * thread waits for its own call, so its calls stay in order. */
+#define FWD_SLOTS 64 /* forwards in flight off the workers, per agent */
+#define FWD_THREADS 16
+
+struct fwd_job {
+	_Atomic(struct client *) c; /* NULL: a free entry */
+	_Atomic(struct client *) hold; /* c's region is in use until this is NULL */
+	uint32_t idx;
+	uint64_t seq;
+	struct gov_slot *s;
+	uint32_t len;
+	struct gov_wire_call call;
+	struct fwd_job *next;       /* in the queue */
+};
+
+static struct {
+	struct fwd_job jobs[FWD_SLOTS];
+	atomic_uint used;
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct fwd_job *head, **tail;
+	unsigned threads, idle;
+} F = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .tail = &F.head };
+
+int edge_slot_busy(const struct client *c, uint32_t idx)
+{
+	if (!atomic_load_explicit(&F.used, memory_order_acquire))
+		return 0;
+	for (int i = 0; i < FWD_SLOTS; i++)
+		if (atomic_load_explicit(&F.jobs[i].c, memory_order_acquire) == c &&
+		    F.jobs[i].idx == idx)
+			return 1;
+	return 0;
+}
+
+void edge_client_gone(const struct client *c)
+{
+	for (int i = 0; i < FWD_SLOTS; i++)
+		while (atomic_load(&F.jobs[i].c) == c || atomic_load(&F.jobs[i].hold) == c)
+			usleep(1000);
+}
+
+/* The reply as serve.c's worker writes it, then the caller woken. */
+static void fwd_answer(struct fwd_job *j, uint8_t action, int32_t err, int64_t value,
+		       uint32_t body)
+{
+	struct gov_slot *s = j->s;
+	struct client *c = atomic_load(&j->c);
+	uint32_t cap = c->region->slot_size - (uint32_t)sizeof *s;
+	gov_wire_encode_rep(&s->rep, s->payload, cap, j->seq, GOV_WIRE_OK, action, err, value, NULL);
+	s->rep.body_len = body;
+	uint32_t request = GOV_SLOT_REQUEST;
+	if (!__atomic_compare_exchange_n(&s->state, &request, GOV_SLOT_REPLY, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* the caller gave up while we worked: the slot is ours to free */
+		__atomic_store_n(&s->state, GOV_SLOT_IDLE, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->owner_tid, 0, __ATOMIC_RELEASE);
+	} else if (__atomic_load_n(&s->client_sleeping, __ATOMIC_SEQ_CST)) {
+		gov_futex_wake(&s->state, 1);
+	}
+}
+
+static void *forwarder(void *p)
+{
+	struct agent *a = p;
+	pthread_mutex_lock(&F.lock);
+	for (;;) {
+		while (!F.head) {
+			F.idle++;
+			pthread_cond_wait(&F.work, &F.lock);
+			F.idle--;
+		}
+		struct fwd_job *j = F.head;
+		if (!(F.head = j->next))
+			F.tail = &F.head;
+		pthread_mutex_unlock(&F.lock);
+		struct client *c = atomic_load(&j->c);
+		uint32_t cap = c->region->slot_size - (uint32_t)sizeof *j->s;
+		uint8_t action;
+		int32_t err = 0;
+		int64_t value = 0;
+		uint32_t body = 0;
+		action = GOV_ACT_DENY;
+		/* a caller that gave up while its call waited here must not
+		 * have it run after all: fwd_answer frees its slot */
+		if (__atomic_load_n(&j->s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REQUEST) {
+			pthread_rwlock_rdlock(&a->rules_lock);
+			body = edge_forward(a, &j->call, j->s->payload, j->len, j->s->payload, cap,
+					    &action, &err, &value);
+			pthread_rwlock_unlock(&a->rules_lock);
+		}
+		fwd_answer(j, action, err, value, body);
+		/* the caller may already have put its next call in this slot,
+		 * which the worker skipped: let it see the slot, and wake it in
+		 * case it went to sleep meanwhile */
+		atomic_store_explicit(&j->c, NULL, memory_order_seq_cst);
+		struct gov_region_hdr *h = c->region;
+		if (__atomic_load_n(&h->agent_sleeping, __ATOMIC_SEQ_CST))
+			gov_futex_wake(&h->agent_sleeping, 1);
+		atomic_store_explicit(&j->hold, NULL, memory_order_release);
+		atomic_fetch_sub(&F.used, 1);
+		pthread_mutex_lock(&F.lock);
+	}
+	return NULL;
+}
+
+/* 1 if a thread other than the one of slot s is in a governed call (it
+ * holds a slot: govrt takes one per call). */
+static int other_calls(struct gov_region_hdr *h, const struct gov_slot *s)
+{
+	uint32_t used = __atomic_load_n(&h->slots_used, __ATOMIC_ACQUIRE);
+	if (used > h->nslots)
+		used = h->nslots;
+	for (uint32_t i = 0; i < used; i++) {
+		const struct gov_slot *o = gov_region_slot(h, i);
+		if (o != s && __atomic_load_n(&o->owner_tid, __ATOMIC_RELAXED))
+			return 1;
+	}
+	return 0;
+}
+
+int edge_forward_async(struct agent *a, struct client *c, struct gov_slot *s,
+		       const struct gov_wire_call *call, uint32_t len)
+{
+	struct gov_region_hdr *h = c->region;
+	if (!other_calls(h, s))
+		return 0;
+	struct fwd_job *j = NULL;
+	for (int i = 0; i < FWD_SLOTS && !j; i++) {
+		struct client *none = NULL;
+		if (!atomic_load(&F.jobs[i].c) && !atomic_load(&F.jobs[i].hold))
+			j = &F.jobs[i];
+		if (j && !atomic_compare_exchange_strong(&j->c, &none, (struct client *)-1))
+			j = NULL;
+	}
+	if (!j)
+		return 0; /* all in use: the worker forwards this one itself */
+	j->idx = (uint32_t)(((char *)s - ((char *)h + h->slots_off)) / h->slot_size);
+	j->s = s;
+	j->seq = call->hdr->seq;
+	j->len = len;
+	atomic_store(&j->hold, c);
+	j->call = *call; /* points into the slot, which stays ours until answered */
+	j->next = NULL;
+	atomic_fetch_add(&F.used, 1);
+	atomic_store_explicit(&j->c, c, memory_order_release);
+	pthread_mutex_lock(&F.lock);
+	*F.tail = j;
+	F.tail = &j->next;
+	pthread_t t;
+	pthread_attr_t at;
+	if (!F.idle && F.threads < FWD_THREADS) {
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, forwarder, a) == 0)
+			F.threads++;
+		pthread_attr_destroy(&at);
+	}
+	pthread_cond_signal(&F.work);
+	pthread_mutex_unlock(&F.lock);
+	return 1;
 }
 
 /* ---- callee's side: servers ---- */
@@ -632,15 +896,16 @@ static void dedup_expire(uint64_t now)
 	}
 }
 
-static struct dedup *dedup_get(uint64_t caller_epoch)
+static struct dedup *dedup_get(uint64_t caller_epoch, unsigned lane)
 {
 	uint64_t now = gov_now_ns();
 	dedup_expire(now);
 	struct dedup *d = E.dedup;
-	while (d && d->caller_epoch != caller_epoch)
+	while (d && (d->caller_epoch != caller_epoch || d->lane != lane))
 		d = d->next;
 	if (!d && (d = calloc(1, sizeof *d))) {
 		d->caller_epoch = caller_epoch;
+		d->lane = lane;
 		d->next = E.dedup;
 		E.dedup = d;
 	}
@@ -712,7 +977,7 @@ static void handle_call(struct agent *a, const char *from, const struct gov_xcal
 			const void *body, struct gov_xcall_hdr *rep, unsigned char *out)
 {
 	pthread_mutex_lock(&E.lock);
-	struct dedup *d = dedup_get(h->caller_epoch);
+	struct dedup *d = dedup_get(h->caller_epoch, h->lane);
 	if (d && h->req_id <= d->last_id) {
 		while (d->running && d->last_id == h->req_id)
 			pthread_cond_wait(&E.done, &E.lock);
@@ -814,6 +1079,7 @@ static void *link_thread(void *p)
 		if (h.type != GOV_XCALL_CALL)
 			continue;
 		handle_call(la.a, from, &h, in, &rep, out);
+		rep.lane = h.lane;
 		if (edge_link_send(l, &rep, out, E.timeout_ms) < 0)
 			break;
 	}
@@ -971,14 +1237,14 @@ size_t edge_stats_json(char *out, size_t cap)
 		o += (size_t)snprintf(out + o, cap - o,
 				      "%s{\"to\":\"%s\",\"protocol\":\"%s\",\"calls\":%llu,\"ok\":%llu,"
 				      "\"not_run\":%llu,\"unknown\":%llu,\"resent\":%llu,\"switches\":%llu,"
-				      "\"mean_us\":%.1f}",
+				      "\"in_flight_max\":%u,\"mean_us\":%.1f}",
 				      e == E.edges ? "" : ",", e->to, gov_xcall_proto_word(e->proto),
 				      (unsigned long long)n, (unsigned long long)atomic_load(&e->ok),
 				      (unsigned long long)atomic_load(&e->not_run),
 				      (unsigned long long)atomic_load(&e->unknown),
 				      (unsigned long long)atomic_load(&e->resent),
 				      (unsigned long long)atomic_load(&e->switches),
-				      n ? (double)atomic_load(&e->ns) / (double)n / 1000.0 : 0.0);
+				      atomic_load(&e->in_flight_max), n ? (double)atomic_load(&e->ns) / (double)n / 1000.0 : 0.0);
 	}
 	pthread_mutex_unlock(&E.lock);
 	if (o < cap)

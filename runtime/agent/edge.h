@@ -73,6 +73,18 @@ void edge_rules_changed(struct agent *a);
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value);
+/* While another thread of the process is in a call (holds a slot): hands the FORWARD call in slot s (decoded as call, len bytes) to a
+ * forwarder thread, which answers the slot itself, and returns 1; 0 means
+ * forward it here (edge_forward). Called by the client's worker, rules_lock
+ * held for reading. */
+struct client;
+struct gov_slot;
+int edge_forward_async(struct agent *a, struct client *c, struct gov_slot *s,
+		       const struct gov_wire_call *call, uint32_t len);
+/* 1 while slot idx of c is with a forwarder: its worker leaves it alone. */
+int edge_slot_busy(const struct client *c, uint32_t idx);
+/* Waits until no forwarder holds a slot of c (before its region goes). */
+void edge_client_gone(const struct client *c);
 /* Runs a CALL on a process of this resource that serves its exports,
  * preferring one with no call in flight (tasklets run side by side).
  * Returns the RESULT's status; the result is in rep and out

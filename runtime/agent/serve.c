@@ -205,6 +205,8 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 	bump(sc ? &sc->calls : &c->other_calls);
 	bump(&c->calls);
 	uint32_t body = 0;
+	if (action == GOV_ACT_FORWARD && edge_forward_async(a, c, s, &call, len))
+		return; /* a forwarder answers it (edge.c) */
 	if (action == GOV_ACT_FORWARD) /* the reply's body, the out-buffers, replaces the request */
 		body = edge_forward(a, &call, s->payload, len, s->payload, cap, &action, &err, &value);
 	gov_wire_encode_rep(&s->rep, s->payload, cap, seq, GOV_WIRE_OK, action, err, value, NULL);
@@ -240,7 +242,10 @@ static int scan(struct agent *a, struct client *c)
 		used = h->nslots;
 	for (uint32_t i = 0; i < used; i++) {
 		struct gov_slot *s = gov_region_slot(h, i);
-		uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+		/* before the state: a forwarder (edge.c) answers, then lets go */
+		if (edge_slot_busy(c, i))
+			continue;
+		uint32_t st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
 		if (st == GOV_SLOT_REQUEST) {
 			pthread_rwlock_rdlock(&a->rules_lock);
 			serve_slot(a, c, s);
@@ -336,6 +341,7 @@ void client_stop(struct agent *a, struct client *c)
 		gov_futex_wake(&c->region->agent_sleeping, 1);
 		pthread_join(c->worker, NULL);
 	}
+	edge_client_gone(c); /* forwards in flight write into its region */
 	/* wake anyone still waiting: the process sees the socket close */
 	struct gov_region_hdr *h = c->region;
 	for (uint32_t i = 0; i < h->slots_used && i < h->nslots; i++)
