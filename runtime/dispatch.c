@@ -301,7 +301,13 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 	ctx.sysno = site->sysno;
 	ctx.func_id = id;
 	ctx.nargs = site->nparams;
-	memcpy(ctx.args, call->arg, sizeof ctx.args);
+	/* word by word: the site has just stored them one by one, and a
+	 * 16-byte load spanning two of those stores is not forwarded from the
+	 * store buffer (it waits for them to reach the cache, longer than the
+	 * rule takes); volatile keeps the compiler from merging the copies */
+	const volatile uint64_t *arg = call->arg;
+	for (int k = 0; k < GOV_DYN_MAX_ARGS; k++)
+		ctx.args[k] = arg[k];
 	ctx.caller_id = govrt_dyn_caller_id;
 	ctx.callee_id = 0;
 	struct thread_state *t = my_identity();

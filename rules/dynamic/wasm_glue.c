@@ -84,7 +84,7 @@ EXPORT void *gov_wasm_new(const struct gov_wasm_host *h)
 
 /* One run on the calling thread's instance; the host catches traps. The
  * context is copied in (all of it: a rule may read any field) and the
- * answer out (the fields a rule may change). */
+ * answer out. */
 EXPORT uint64_t gov_wasm_call(void *p, struct gov_dyn_ctx *ctx)
 {
 	struct gov_wasm_inst *w = p;
@@ -97,10 +97,19 @@ EXPORT uint64_t gov_wasm_call(void *p, struct gov_dyn_ctx *ctx)
 	struct gov_dyn_ctx *in = (struct gov_dyn_ctx *)(mem->data + w->at);
 	memcpy(in, ctx, sizeof *ctx);
 	uint64_t a = Z_ruleZ_gov_rule(&w->inst);
-	memcpy(ctx->args, in->args, sizeof ctx->args);
+	/* The answer, field by field in the sizes the rule stores them: a
+	 * wide load spanning two stores of the copy above (or the rule's) is
+	 * not forwarded from the store buffer and waits for them to reach the
+	 * cache, which cost more than the rule. The arguments count only with
+	 * NATIVE_ARGS (gov/dynrule.h); volatile keeps them word by word. */
 	ctx->value = in->value;
 	ctx->err = in->err;
 	ctx->forward_to = in->forward_to;
+	if (a == GOV_DYN_NATIVE_ARGS) {
+		const volatile uint64_t *arg = in->args;
+		for (int i = 0; i < GOV_DYN_MAX_ARGS; i++)
+			ctx->args[i] = arg[i];
+	}
 	return a;
 }
 
