@@ -24,22 +24,34 @@
 
 #define PURE_SPIN_NS 2000
 
+/* The thread's identity is read once and again only after a fork (a
+ * child's only thread has a new tid and pid): no system call per call. */
 struct thread_state {
-	unsigned gen;       /* govrt.fork_gen when tid was read */
-	uint32_t tid;
+	unsigned gen1;      /* govrt.fork_gen + 1 when tid and pid were read; 0 never */
+	uint32_t tid, pid;
 	uint32_t slot_hint; /* the slot this thread used last */
 	uint32_t counter;   /* per-thread call counter, low half of seq */
 };
 static __thread struct thread_state me __attribute__((tls_model("initial-exec")));
 
-static uint32_t my_tid(void)
+static __attribute__((noinline)) void read_identity(unsigned gen)
+{
+	me.tid = (uint32_t)syscall(SYS_gettid);
+	me.pid = (uint32_t)getpid();
+	me.gen1 = gen + 1;
+}
+
+static inline struct thread_state *my_identity(void)
 {
 	unsigned gen = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed);
-	if (!me.tid || me.gen != gen) {
-		me.tid = (uint32_t)syscall(SYS_gettid);
-		me.gen = gen;
-	}
-	return me.tid;
+	if (__builtin_expect(me.gen1 != gen + 1, 0))
+		read_identity(gen);
+	return &me;
+}
+
+static uint32_t my_tid(void)
+{
+	return my_identity()->tid;
 }
 
 #define COUNT(name) govrt_count(GOVRT_N_##name)
@@ -293,18 +305,6 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	return result;
 }
 
-static uint32_t my_pid(void)
-{
-	static uint32_t pid;
-	static unsigned gen = ~0u;
-	unsigned g = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed);
-	if (gen != g) {
-		pid = (uint32_t)getpid();
-		gen = g;
-	}
-	return pid;
-}
-
 /* A dynamic rule that runs here (placement process): no round trip. The
  * context's time_ns is 0 here (reading the clock would cost more than the
  * rule): a rule that needs the time calls gov_time_ns(). Returns -1 when the
@@ -328,11 +328,18 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 	ctx.sysno = site->sysno;
 	ctx.func_id = id;
 	ctx.nargs = site->nparams;
-	memcpy(ctx.args, call->arg, sizeof ctx.args);
+	/* word by word: the site has just stored them one by one, and a
+	 * 16-byte load spanning two of those stores is not forwarded from the
+	 * store buffer (it waits for them to reach the cache, longer than the
+	 * rule takes); volatile keeps the compiler from merging the copies */
+	const volatile uint64_t *arg = call->arg;
+	for (int k = 0; k < GOV_DYN_MAX_ARGS; k++)
+		ctx.args[k] = arg[k];
 	ctx.caller_id = govrt_dyn_caller_id;
 	ctx.callee_id = 0;
-	ctx.pid = my_pid();
-	ctx.tid = my_tid();
+	struct thread_state *t = my_identity();
+	ctx.pid = t->pid;
+	ctx.tid = t->tid;
 	ctx.time_ns = 0;
 	ctx.value = 0;
 	ctx.err = 0;
@@ -358,9 +365,22 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 	}
 }
 
+/* Out of line: the frame ask_agent needs (the wire buffers) is not set
+ * up on the paths govrt answers by itself. */
+static __attribute__((noinline)) int via_agent(struct gov_site *site, struct gov_call *call)
+{
+	/* the program sees errno as if govrt were not there, unless the
+	 * answer sets it */
+	int saved = errno;
+	int r = ask_agent(site, call);
+	if (r == GOV_RUN_NATIVE)
+		errno = saved;
+	return r;
+}
+
 static int dispatch(struct gov_site *site, struct gov_call *call)
 {
-	COUNT(dispatched);
+	govrt_count_inline(GOVRT_N_dispatched);
 	uint32_t di = __atomic_load_n(&site->decision, __ATOMIC_ACQUIRE);
 	if (di >= atomic_load_explicit(&govrt.ndecisions, memory_order_acquire))
 		di = GOVRT_DECISION_AGENT;
@@ -377,15 +397,8 @@ static int dispatch(struct gov_site *site, struct gov_call *call)
 			return r;
 		__attribute__((fallthrough)); /* the agent answers */
 	}
-	default: {
-		/* the program sees errno as if govrt were not there, unless
-		 * the answer sets it */
-		int saved = errno;
-		int r = ask_agent(site, call);
-		if (r == GOV_RUN_NATIVE)
-			errno = saved;
-		return r;
-	}
+	default:
+		return via_agent(site, call);
 	}
 }
 

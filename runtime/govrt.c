@@ -14,7 +14,7 @@
 
 struct govrt govrt = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		       .counters_lock = PTHREAD_MUTEX_INITIALIZER };
-static __thread struct govrt_thread_counters my_counters __attribute__((tls_model("initial-exec")));
+__thread struct govrt_thread_counters govrt_my_counters __attribute__((tls_model("initial-exec")));
 static pthread_key_t counters_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -305,7 +305,7 @@ static void counters_key_once(void)
  * that is under way (from a signal handler) goes to a shared atomic. */
 void govrt_count(enum govrt_counter c)
 {
-	struct govrt_thread_counters *t = &my_counters;
+	struct govrt_thread_counters *t = &govrt_my_counters;
 	if (__builtin_expect(t->state == 2, 1)) {
 		/* One instruction: a signal handler on this thread that counts
 		 * too cannot land between a load and a store and have its count

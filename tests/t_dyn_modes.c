@@ -5,6 +5,7 @@
  * load or turned into the fail outcome, counted, and the rule disabled
  * after max_faults, with the test process alive throughout. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,72 @@ static void faults(int mode, const char *m)
 	}
 }
 
+/* Threads running rules at once: each thread runs its own wasm instance
+ * (eBPF: the same code), with no lock; a thread whose runs trap (division
+ * by zero) or loop past the budget unwinds only itself, and the others'
+ * answers, counters and fault counts stay exact. */
+#define NTHREADS 4
+#define NRUNS 20000
+struct worker {
+	struct gov_dynrule *deny, *div, *loop;
+	int role;       /* 0: deny runs; 1: dividing by zero; 2: the endless loop */
+	long wrong;     /* answers that were not the expected ones */
+};
+
+static void *work(void *p)
+{
+	struct worker *w = p;
+	int runs = w->role == 2 ? 3 : NRUNS;
+	for (int i = 0; i < runs; i++) {
+		struct gov_dyn_ctx c;
+		if (w->role == 0) {
+			c = call(1, NULL, 1, 0, i & 1 ? 10000 : 100);
+			int want = i & 1 ? GOV_DYN_DENY : GOV_DYN_NATIVE;
+			if (gov_dynrule_run(w->deny, &c) != want || (want == GOV_DYN_DENY && c.err != EFBIG))
+				w->wrong++;
+		} else {
+			c = call(0, NULL, 0, i & 1 ? 0 : 4, 0);
+			struct gov_dynrule *r = w->role == 1 ? w->div : w->loop;
+			int want = w->role == 1 && !(i & 1) ? GOV_DYN_EMULATE : GOV_DYN_DENY;
+			if (gov_dynrule_run(r, &c) != want)
+				w->wrong++;
+		}
+	}
+	return NULL;
+}
+
+static void threads(int mode, const char *m)
+{
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO, .max_faults = 0,
+				  .budget_us = 2000 };
+	struct worker w[NTHREADS] = { { 0 } };
+	struct gov_dynrule *deny = load(mode, "rules/deny/deny", NULL), *div = load(mode, "tests/dyn/div", &s);
+	struct gov_dynrule *loop = mode == GOV_DYN_WASM ? load(mode, "tests/dyn/loop", &s) : NULL;
+	ok(deny && div && (loop || mode == GOV_DYN_EBPF), "%s: rules for the threads load (%s)", m, err);
+	if (!deny || !div || (!loop && mode == GOV_DYN_WASM))
+		return;
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){ deny, div, loop, i == 1 ? 1 : i == 2 && loop ? 2 : 0, 0 };
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	long wrong = 0, deniers = 0;
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		wrong += w[i].wrong;
+		deniers += w[i].role == 0;
+	}
+	is_long(wrong, 0, "%s: %d threads at once: every answer right", m, NTHREADS);
+	is_long(atomic_load(&deny->counters[0]), deniers * NRUNS / 2, "%s: ... the deny rule counted every big write", m);
+	is_long(atomic_load(&deny->faults), 0, "%s: ... and no fault of another thread's rule reached it", m);
+	is_long(atomic_load(&div->faults), NRUNS / 2, "%s: ... each division by zero counted once", m);
+	if (loop)
+		is_long(atomic_load(&loop->faults), 3, "%s: ... each endless run stopped by the budget", m);
+	gov_dynrule_free(deny);
+	gov_dynrule_free(div);
+	gov_dynrule_free(loop);
+}
+
 static void bad_objects(void)
 {
 	struct gov_dyn_spec s = { .mode = GOV_DYN_EBPF, .name = "junk" };
@@ -202,6 +269,8 @@ int main(void)
 	deny_rule(GOV_DYN_WASM, "wasm");
 	faults(GOV_DYN_EBPF, "ebpf");
 	faults(GOV_DYN_WASM, "wasm");
+	threads(GOV_DYN_EBPF, "ebpf");
+	threads(GOV_DYN_WASM, "wasm");
 	bad_objects();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", cache);

@@ -5,7 +5,9 @@
  *     counter) compiled as plain C and called directly, against the same
  *     source as eBPF (librte_bpf's JIT) and as wasm (wasm2c), each run
  *     through gov_dynrule_run as govrt and govagent run them (fault policy
- *     included). Target: wasm <= 1.5x plain C.
+ *     included; wasm: the thread's instance, the unwind point, the budget
+ *     watch, the context copied in and the answer out). Target: wasm <=
+ *     1.5x plain C.
  *  B. a governed call (GOV_CALL) in a program connected to a real agent,
  *     attached rule published with govctl: no rule (the site is native),
  *     eBPF JIT in the program (placement process), eBPF in the agent, wasm
@@ -242,6 +244,12 @@ static void body(FILE *f, void *arg)
 	(void)arg;
 	fprintf(f, "## bench/rules: what a dynamic rule costs per call (issue #8)\n\n");
 	bench_machine_line(f, "make bench BENCH=rules");
+	double load[1] = { 0 };
+	getloadavg(load, 1);
+	if (getenv("BENCH_NOISY") || load[0] > 0.5 * (double)sysconf(_SC_NPROCESSORS_ONLN))
+		fprintf(f, "\n**Noisy**: measured while other work shared this machine (load average "
+			"%.1f): figures of a few ns move by several ns from run to run; re-run on a quiet "
+			"machine before judging a target.\n", load[0]);
 	fprintf(f, "\nThe ratios within one run are what to compare.\n\n");
 	fprintf(f, "A. The deny rule alone (rules/deny/deny.c), median of %d runs of %ld calls "
 		"(wasm: %ld), min..max:\n\n", REPS, host_iters, host_iters / 4);

@@ -14,15 +14,19 @@
  * Budget: a watchdog thread sends SIGGOVBUDGET to a thread whose run has
  * used budget_us of CPU time (seen at the watchdog's 1 ms tick, so to
  * within about a millisecond; a run costs the thread two stores, not a
- * clock read); the
- * handler unwinds unless the rule is inside a helper, which then traps on
- * return. Runs of one rule are serialised (one instance, one memory).
- * Not the fault policy (dynrt.c). */
+ * clock read); the handler unwinds unless the rule is inside a helper,
+ * which then traps on return.
+ *
+ * The cost of entering the sandbox is kept to a few stores: every thread
+ * that runs a rule has its own instance of the module (its own memory and
+ * globals: a rule keeps state in maps, as in eBPF), so runs take no lock;
+ * the unwind point is a saved stack pointer (gov_wasm_enter, below), not a
+ * sigsetjmp; and the run is the rule's `fast` entry, as JIT-compiled eBPF
+ * is. Not the fault policy (dynrt.c). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +45,8 @@
 #define WABT_RT "/usr/share/wabt/wasm2c"
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
-#define GLUE_VERSION 2
+#define TRAP_NOMEM 101
+#define GLUE_VERSION 4
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);
@@ -54,13 +59,22 @@ struct gov_wasm_host {
 	void (*trap)(int code);
 };
 
+/* One thread's instance of a rule's module. */
+struct wasm_inst {
+	void *inst;
+	pthread_t thread;
+	struct wasm_inst *next;
+};
+
 struct wasm_rule {
 	void *so;
-	void *inst;
+	void *(*make)(const struct gov_wasm_host *);
 	uint64_t (*call)(void *, struct gov_dyn_ctx *);
 	void (*free_inst)(void *);
-	atomic_flag lock;    /* one instance: runs are serialised */
+	uint64_t serial;           /* unique per loaded rule: the threads' cache key */
 	uint64_t budget_ns;
+	pthread_mutex_t lock;      /* insts */
+	struct wasm_inst *insts;
 };
 
 /* ---- per-thread unwinding and the budget watchdog ---- */
@@ -92,25 +106,74 @@ static struct watch_rec *watched;
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t watch_key;
 
-static __thread sigjmp_buf *tls_jb;
-static __thread volatile sig_atomic_t tls_in_wasm, tls_in_helper, tls_expired;
-static __thread struct watch_rec *tls_rec;
+/* The unwind point of the thread's run: the stack pointer gov_wasm_enter
+ * saved, 0 outside a run. A trap (from the rule's code, a helper or the
+ * budget signal) records its code and returns from gov_wasm_enter with 0,
+ * restoring the callee-saved registers it pushed: all a C caller expects of
+ * a return. No signal mask is saved: that would be a system call per run;
+ * the one path that needs it (the budget signal) unblocks it after. */
+struct unwind_point {
+	void *volatile sp;
+};
+uint64_t gov_wasm_enter(void *inst, struct gov_dyn_ctx *ctx,
+			uint64_t (*call)(void *, struct gov_dyn_ctx *), struct unwind_point *up);
+void gov_wasm_unwind(struct unwind_point *up) __attribute__((noreturn));
+#if !defined(__x86_64__)
+#error "wasm.c's gov_wasm_enter is written for x86-64"
+#endif
+__asm__(".text\n"
+	".p2align 4\n"
+	".type gov_wasm_enter,@function\n"
+	"gov_wasm_enter:\n"             /* rdi inst, rsi ctx, rdx call, rcx up */
+	"	push %rbp\n	push %rbx\n	push %r12\n"
+	"	push %r13\n	push %r14\n	push %r15\n"
+	"	mov %rcx, %rbx\n"           /* up, kept across the call */
+	"	sub $8, %rsp\n"             /* 16-byte alignment at the call */
+	"	mov %rsp, (%rbx)\n"
+	"	call *%rdx\n"
+	"	movq $0, (%rbx)\n"          /* no longer unwindable */
+	"1:	add $8, %rsp\n"
+	"	pop %r15\n	pop %r14\n	pop %r13\n"
+	"	pop %r12\n	pop %rbx\n	pop %rbp\n"
+	"	ret\n"
+	".size gov_wasm_enter, .-gov_wasm_enter\n"
+	".p2align 4\n"
+	".type gov_wasm_unwind,@function\n"
+	"gov_wasm_unwind:\n"            /* rdi up */
+	"	mov (%rdi), %rsp\n"
+	"	movq $0, (%rdi)\n"
+	"	xor %eax, %eax\n"
+	"	jmp 1b\n"
+	".size gov_wasm_unwind, .-gov_wasm_unwind\n");
+
+static __thread struct unwind_point tls_up __attribute__((tls_model("initial-exec")));
+static __thread volatile sig_atomic_t tls_in_helper, tls_expired, tls_trap
+	__attribute__((tls_model("initial-exec")));
+static __thread struct watch_rec *tls_rec __attribute__((tls_model("initial-exec")));
+
+static __attribute__((noreturn)) void unwind(int code)
+{
+	tls_trap = code;
+	gov_wasm_unwind(&tls_up);
+}
 
 static void trap(int code)
 {
-	siglongjmp(*tls_jb, code ? code : 99);
+	if (!tls_up.sp)
+		abort(); /* a trap outside a run: no frame to go back to */
+	unwind(code ? code : 99);
 }
 
 static void on_budget(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig, (void)si, (void)uc;
-	if (!tls_in_wasm || !tls_jb)
+	if (!tls_up.sp)
 		return;
 	if (tls_in_helper) {
 		tls_expired = 1; /* a helper may hold a map's lock: trap on its way out */
 		return;
 	}
-	siglongjmp(*tls_jb, TRAP_BUDGET); /* the signal stays blocked: unblocked after */
+	unwind(TRAP_BUDGET); /* the signal stays blocked: unblocked after */
 }
 
 static void *watchdog(void *arg)
@@ -202,7 +265,7 @@ static __attribute__((noinline)) struct watch_rec *watch_self(void)
 		uint64_t r = gov_dynh_##name args;                  \
 		tls_in_helper = 0;                                  \
 		if (tls_expired)                                    \
-			siglongjmp(*tls_jb, TRAP_BUDGET);           \
+			unwind(TRAP_BUDGET);                        \
 		return r;                                           \
 	}
 WRAP(map_lookup, (uint64_t m, uint64_t k, uint64_t d), (m, k, d))
@@ -221,6 +284,7 @@ static const char *trap_name(int code)
 {
 	switch (code) {
 	case TRAP_BUDGET: return "over its time budget (budget_us)";
+	case TRAP_NOMEM: return "out of memory for the thread's instance of the rule";
 	case 1: return "wasm trap: out of bounds or stack exhausted";
 	case 2: return "wasm trap: integer overflow";
 	case 3: return "wasm trap: division by zero";
@@ -312,11 +376,15 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	}
 	char *validate[] = { "wasm-validate", wasm, NULL };
 	char *translate[] = { "wasm2c", "-n", "rule", wasm, "-o", c, NULL };
+	char rule_c[PATH_MAX + 32];
+	snprintf(rule_c, sizeof rule_c, "-DGOV_WASM_RULE_C=\"%s\"", c);
+	/* the translation is included by the glue (one translation unit: the
+	 * rule inlines into gov_wasm_call) */
 	char *compile[] = { "cc", "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs",
 			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
 			    "-DWASM_RT_TRAP_HANDLER=gov_wasm_trap", "-DGOV_WASM_IMPORTS=0", "-I" WABT_RT, inc,
-			    "-include", trap_h, "-include", hdr,
-			    glue, c, WABT_RT "/wasm-rt-impl.c", "-o", tmp, "-lm", NULL };
+			    "-include", trap_h, rule_c,
+			    glue, WABT_RT "/wasm-rt-impl.c", "-o", tmp, "-lm", NULL };
 	int r = gov_dyn_cmd(validate, err, errlen);
 	if (r == 0)
 		r = gov_dyn_cmd(translate, err, errlen);
@@ -333,6 +401,118 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	unlink(hdr);
 	unlink(tmp);
 	return r;
+}
+
+static atomic_ullong serials;
+
+/* The calling thread's instance of w, made on its first run of w. The
+ * module's start code runs inside a run (an unwind point is set). */
+static __attribute__((noinline)) void *thread_inst(struct wasm_rule *w)
+{
+	pthread_t self = pthread_self();
+	pthread_mutex_lock(&w->lock);
+	struct wasm_inst *i = w->insts;
+	while (i && !pthread_equal(i->thread, self))
+		i = i->next;
+	pthread_mutex_unlock(&w->lock);
+	if (i)
+		return i->inst;
+	/* made with no lock held: instantiating may trap (and unwind) */
+	if (!(i = calloc(1, sizeof *i)))
+		return NULL;
+	i->thread = self;
+	i->inst = w->make(&host);
+	if (!i->inst) {
+		free(i);
+		return NULL;
+	}
+	pthread_mutex_lock(&w->lock);
+	i->next = w->insts;
+	w->insts = i;
+	pthread_mutex_unlock(&w->lock);
+	return i->inst;
+}
+
+/* A thread's last few instances, by the rule's serial (never reused, so
+ * an entry of a freed rule never matches). */
+#define INST_CACHE 4
+static __thread struct { uint64_t serial; void *inst; } tls_inst[INST_CACHE]
+	__attribute__((tls_model("initial-exec")));
+
+static void wasm_destroy(void *impl);
+static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx);
+
+/* A run that trapped: the fault for dynrt.c to count. */
+static __attribute__((noinline)) uint64_t trapped(int code)
+{
+	tls_trap = 0;
+	gov_dyn_cur.fault = 1;
+	gov_dyn_cur.why = trap_name(code);
+	if (code == TRAP_BUDGET) {
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, SIGGOVBUDGET);
+		pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	}
+	return GOV_DYN_FAULT;
+}
+
+/* The rule's fast entry (struct gov_dynrule.fast): dynrt.c has set
+ * gov_dyn_cur for the run. Returns the rule's result, or 0 (a fault, with
+ * gov_dyn_cur.fault and why set) when it trapped or ran over its budget. */
+static uint64_t wasm_fast(void *ctxp)
+{
+	struct wasm_rule *w = gov_dyn_cur.rule->impl;
+	unsigned k = (unsigned)(w->serial % INST_CACHE);
+	if (__builtin_expect(tls_inst[k].serial != w->serial, 0)) {
+		/* this thread's first run of w (or w fell out of the cache):
+		 * find or make its instance, with an unwind point (making one
+		 * runs the module's start code) */
+		gov_wasm_enter(w, NULL, first_inst, &tls_up);
+		if (tls_trap || tls_inst[k].serial != w->serial)
+			return trapped(tls_trap ? tls_trap : TRAP_NOMEM);
+	}
+	struct watch_rec *rec = tls_rec ? tls_rec : watch_self();
+	if (rec) {
+		atomic_store_explicit(&rec->budget_ns, w->budget_ns, memory_order_relaxed);
+		atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
+				      memory_order_release);
+	}
+	tls_expired = 0;
+	uint64_t a = gov_wasm_enter(tls_inst[k].inst, ctxp, w->call, &tls_up);
+	tls_in_helper = 0;
+	if (rec)
+		atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
+				      memory_order_release);
+	if (__builtin_expect(tls_trap, 0))
+		return trapped(tls_trap);
+	return a;
+}
+
+/* Frees every thread's instance; the object stays mapped (a thread may be
+ * returning from it). The agent replaces a rule only when no run is in
+ * it (its rules lock). */
+static void wasm_destroy(void *impl)
+{
+	struct wasm_rule *w = impl;
+	for (struct wasm_inst *i = w->insts, *next; i; i = next) {
+		next = i->next;
+		w->free_inst(i->inst);
+		free(i);
+	}
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* Inside gov_wasm_enter, at load: the loading thread's instance. */
+static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx)
+{
+	(void)ctx;
+	struct wasm_rule *w = p;
+	unsigned k = (unsigned)(w->serial % INST_CACHE);
+	if ((tls_inst[k].inst = thread_inst(w)))
+		tls_inst[k].serial = w->serial;
+	return 0;
 }
 
 static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *spec,
@@ -355,67 +535,36 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 		free(w);
 		return NULL;
 	}
-	void *(*make)(const struct gov_wasm_host *) = (void *(*)(const struct gov_wasm_host *))dlsym(w->so, "gov_wasm_new");
+	*(void **)&w->make = dlsym(w->so, "gov_wasm_new");
 	*(void **)&w->call = dlsym(w->so, "gov_wasm_call");
 	*(void **)&w->free_inst = dlsym(w->so, "gov_wasm_free");
-	if (!make || !w->call || !w->free_inst || !(w->inst = make(&host))) {
-		snprintf(err, errlen, "rule %s: %s is not a rule object", spec->name, so);
-		dlclose(w->so);
-		free(w);
+	pthread_mutex_init(&w->lock, NULL);
+	w->serial = atomic_fetch_add(&serials, 1) + 1;
+	w->budget_ns = (uint64_t)(spec->budget_us ? spec->budget_us : 1000) * 1000;
+	/* the loading thread's instance, made now so that a module that cannot
+	 * be instantiated (or traps doing it) is refused at load */
+	void *inst = NULL;
+	if (w->make && w->call && w->free_inst) {
+		gov_wasm_enter(w, NULL, first_inst, &tls_up);
+		inst = tls_trap ? NULL : tls_inst[w->serial % INST_CACHE].inst;
+	}
+	if (!inst) {
+		snprintf(err, errlen, "rule %s: %s is not a rule object%s", spec->name, so,
+			 tls_trap ? " (instantiating it traps)" : "");
+		tls_trap = 0;
+		wasm_destroy(w);
 		return NULL;
 	}
-	atomic_flag_clear(&w->lock);
-	w->budget_ns = (uint64_t)(spec->budget_us ? spec->budget_us : 1000) * 1000;
+	if (gov_dyn_cur.rule)
+		gov_dyn_cur.rule->fast = wasm_fast;
 	return w;
 }
 
+/* A run through the fallback path (struct gov_dyn_mode_ops.run) */
 static uint64_t wasm_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
 {
-	struct wasm_rule *w = r->impl;
-	struct watch_rec *rec = watch_self();
-	volatile uint64_t a = GOV_DYN_FAULT;
-	sigjmp_buf buf, *saved = tls_jb;
-	while (atomic_flag_test_and_set_explicit(&w->lock, memory_order_acquire))
-		__builtin_ia32_pause();
-	/* no signal mask saved: that would be a system call per run; the one
-	 * path that needs it (the budget signal) unblocks it below */
-	int code = sigsetjmp(buf, 0);
-	if (code == 0) {
-		tls_jb = &buf;
-		tls_expired = 0;
-		if (rec) {
-			atomic_store_explicit(&rec->budget_ns, w->budget_ns, memory_order_relaxed);
-			atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
-					      memory_order_release);
-		}
-		tls_in_wasm = 1;
-		a = w->call(w->inst, ctx);
-	} else {
-		gov_dyn_cur.fault = 1;
-		gov_dyn_cur.why = trap_name(code);
-		if (code == TRAP_BUDGET) {
-			sigset_t s;
-			sigemptyset(&s);
-			sigaddset(&s, SIGGOVBUDGET);
-			pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-		}
-	}
-	tls_in_wasm = 0;
-	tls_in_helper = 0;
-	if (rec)
-		atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
-				      memory_order_release);
-	tls_jb = saved;
-	atomic_flag_clear_explicit(&w->lock, memory_order_release);
-	return a;
-}
-
-static void wasm_destroy(void *impl)
-{
-	struct wasm_rule *w = impl;
-	w->free_inst(w->inst);
-	/* the object stays mapped: a thread may be returning from it */
-	free(w);
+	(void)r;
+	return wasm_fast(ctx);
 }
 
 const struct gov_dyn_mode_ops gov_dyn_wasm_ops = {

@@ -1,15 +1,21 @@
 /* rules/dynamic/wasm_glue.c - compiled into every wasm rule's shared
- * object, next to wasm2c's translation of the rule (module name "rule",
- * its header given with -include) and wabt's wasm-rt-impl.c: the rule's
- * imports (module "gov") forwarded to the host's helpers, the copy of the
- * context in and the answer out of the rule's linear memory, and traps
- * handed to the host, which unwinds. The only symbols the object exports
- * are gov_wasm_*; everything else is hidden. Not run by itself: wasm.c
- * builds and loads it. */
+ * object with wabt's wasm-rt-impl.c; wasm2c's translation of the rule
+ * (module name "rule") is included here (GOV_WASM_RULE_C), in the same
+ * translation unit, so that the rule's entry point inlines into
+ * gov_wasm_call. The glue forwards the rule's imports (module "gov") to the
+ * host's helpers, copies the context in and the answer out of the rule's
+ * linear memory, and hands traps to the host, which unwinds. The only
+ * symbols the object exports are gov_wasm_*; everything else is hidden. Not
+ * run by itself: wasm.c builds and loads it. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gov/dynrule.h"
+#include GOV_WASM_RULE_C
+
+/* wasm_trap.h's per-thread call depth (wasm2c's counter) */
+__thread uint32_t gov_wasm_depth_ __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -42,51 +48,79 @@ u64 Z_govZ_time_ns(struct Z_gov_instance_t *g) { (void)g; return host->time_ns()
 u64 Z_govZ_log(struct Z_gov_instance_t *g, u64 c, u64 v) { (void)g; return host->log(c, v); }
 u64 Z_govZ_event(struct Z_gov_instance_t *g, u64 a, u64 b) { (void)g; return host->event(a, b); }
 
-EXPORT void *gov_wasm_new(const struct gov_wasm_host *h)
+/* An instance, and where its context lives (gov_ctx, asked once). */
+struct gov_wasm_inst {
+	Z_rule_instance_t inst;
+	uint32_t at;
+};
+
+/* A new instance: its own memory and globals. The host makes one per
+ * thread that runs the rule; it is then only ever run by that thread.
+ * The host calls this with a run's unwind point set: instantiating (or
+ * gov_ctx) may trap. */
+static void init_module(void)
 {
-	host = h;
-	static int inited;
-	if (!inited) {
-		wasm_rt_init();
-		Z_rule_init_module();
-		inited = 1;
-	}
-	Z_rule_instance_t *inst = calloc(1, sizeof *inst);
-	if (inst)
-#if GOV_WASM_IMPORTS
-		Z_rule_instantiate(inst, NULL);
-#else
-		Z_rule_instantiate(inst);
-#endif
-	return inst;
+	wasm_rt_init();
+	Z_rule_init_module();
 }
 
-/* One run; the host serialises runs of one instance and catches traps. */
+EXPORT void *gov_wasm_new(const struct gov_wasm_host *h)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	host = h; /* the same host every time */
+	pthread_once(&once, init_module);
+	struct gov_wasm_inst *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+#if GOV_WASM_IMPORTS
+	Z_rule_instantiate(&w->inst, NULL);
+#else
+	Z_rule_instantiate(&w->inst);
+#endif
+	wasm_rt_call_stack_depth = 0;
+	w->at = Z_ruleZ_gov_ctx(&w->inst);
+	return w;
+}
+
+/* One run on the calling thread's instance; the host catches traps. The
+ * context is copied in (all of it: a rule may read any field) and the
+ * answer out. */
 EXPORT uint64_t gov_wasm_call(void *p, struct gov_dyn_ctx *ctx)
 {
-	Z_rule_instance_t *inst = p;
+	struct gov_wasm_inst *w = p;
 #if WASM_RT_USE_STACK_DEPTH_COUNT
 	wasm_rt_call_stack_depth = 0; /* a trap may have left it anywhere */
 #endif
-	uint32_t at = Z_ruleZ_gov_ctx(inst);
-	wasm_rt_memory_t *mem = Z_ruleZ_memory(inst);
-	if ((uint64_t)at + sizeof *ctx > mem->size)
+	wasm_rt_memory_t *mem = Z_ruleZ_memory(&w->inst);
+	if ((uint64_t)w->at + sizeof *ctx > mem->size)
 		return GOV_DYN_FAULT;
-	memcpy(mem->data + at, ctx, sizeof *ctx);
-	uint64_t a = Z_ruleZ_gov_rule(inst);
-	struct gov_dyn_ctx *out = (struct gov_dyn_ctx *)(mem->data + at);
-	memcpy(ctx->args, out->args, sizeof ctx->args);
-	ctx->value = out->value;
-	ctx->err = out->err;
-	ctx->forward_to = out->forward_to;
-	ctx->entity = out->entity; /* SCHEDULE's answer (docs/cfs.md) */
-	ctx->weight = out->weight;
-	ctx->slots = out->slots;
+	struct gov_dyn_ctx *in = (struct gov_dyn_ctx *)(mem->data + w->at);
+	memcpy(in, ctx, sizeof *ctx);
+	uint64_t a = Z_ruleZ_gov_rule(&w->inst);
+	/* The answer, field by field in the sizes the rule stores them: a
+	 * wide load spanning two stores of the copy above (or the rule's) is
+	 * not forwarded from the store buffer and waits for them to reach the
+	 * cache, which cost more than the rule. The arguments count only with
+	 * NATIVE_ARGS (gov/dynrule.h); volatile keeps them word by word. */
+	ctx->value = in->value;
+	ctx->err = in->err;
+	ctx->forward_to = in->forward_to;
+	if (a == GOV_DYN_NATIVE_ARGS) {
+		const volatile uint64_t *arg = in->args;
+		for (int i = 0; i < GOV_DYN_MAX_ARGS; i++)
+			ctx->args[i] = arg[i];
+	}
+	if (a == GOV_DYN_SCHEDULE) { /* its answer (docs/cfs.md) */
+		ctx->entity = in->entity;
+		ctx->weight = in->weight;
+		ctx->slots = in->slots;
+	}
 	return a;
 }
 
 EXPORT void gov_wasm_free(void *p)
 {
-	Z_rule_free(p);
-	free(p);
+	struct gov_wasm_inst *w = p;
+	Z_rule_free(&w->inst);
+	free(w);
 }
