@@ -285,32 +285,6 @@ static int find_headers(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-static void add_bias(const char **p, uint64_t bias)
-{
-	if (*p)
-		*p = (const char *)((uintptr_t)*p + bias);
-}
-
-/* Link-time addresses become run-time ones, once. */
-static void relocate(struct gov_rewrite_hdr *h, uint64_t bias)
-{
-	if (h->relocated || !(h->flags & GOV_REWRITE_LINK_ADDRESSES)) {
-		h->relocated = 1;
-		return;
-	}
-	h->sites += bias;
-	if (h->resource)
-		h->resource += bias;
-	struct gov_site *s = (struct gov_site *)(uintptr_t)h->sites;
-	for (uint32_t i = 0; i < h->nsites; i++) {
-		add_bias(&s[i].caller, bias);
-		add_bias(&s[i].callee, bias);
-		add_bias(&s[i].types, bias);
-		add_bias(&s[i].file, bias);
-	}
-	h->relocated = 1;
-}
-
 static void register_by_number(void)
 {
 	static int done;
@@ -367,7 +341,7 @@ static void add_module(struct gov_rewrite_hdr *h, uint64_t bias)
 		uint64_t tbias = h->flags & GOV_REWRITE_LINK_ADDRESSES ? bias : 0;
 		govrt_register_tramp_cfi((uintptr_t)(h->tramp_start + tbias),
 					 (uintptr_t)(h->tramp_end + tbias));
-		relocate(h, bias);
+		gov_rewrite_relocate(h, bias);
 		__atomic_store_n(&h->entry_slot, (uint64_t)(uintptr_t)govrt_rewritten_entry, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&govrt.lock);

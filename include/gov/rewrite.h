@@ -69,6 +69,28 @@ struct gov_rewrite_hdr {
 	uint64_t tramp_start, tramp_end;
 };
 
+/* Turns a table written with link-time addresses (GOV_REWRITE_LINK_ADDRESSES)
+ * into run-time ones by adding the load bias, once: the one reading of the
+ * flag, for libgovrt (runtime/rewritten.c) and govrt-static alike. */
+static inline void gov_rewrite_relocate(struct gov_rewrite_hdr *h, uint64_t bias)
+{
+	if (h->relocated || !(h->flags & GOV_REWRITE_LINK_ADDRESSES)) {
+		h->relocated = 1;
+		return;
+	}
+	h->sites += bias;
+	if (h->resource)
+		h->resource += bias;
+	struct gov_site *s = (struct gov_site *)(uintptr_t)h->sites;
+	for (uint32_t i = 0; i < h->nsites; i++) {
+		const char **name[] = { &s[i].caller, &s[i].callee, &s[i].types, &s[i].file };
+		for (unsigned k = 0; k < sizeof name / sizeof name[0]; k++)
+			if (*name[k])
+				*name[k] = (const char *)((uintptr_t)*name[k] + bias);
+	}
+	h->relocated = 1;
+}
+
 
 /* A static output (no PT_INTERP, no PT_DYNAMIC) carries govrt-static
  * (runtime/static/) after its trampolines, and e_entry points at it.

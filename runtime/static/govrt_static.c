@@ -725,32 +725,6 @@ static void relocate_self(uintptr_t base)
 			*(uint64_t *)(base + rela[i].r_offset) = base + (uint64_t)rela[i].r_addend;
 }
 
-static void add_bias(const char **p, uint64_t bias)
-{
-	if (*p)
-		*p = (const char *)((uintptr_t)*p + bias);
-}
-
-/* The output's table, from link-time to run-time addresses (static-pie). */
-static void relocate_table(struct gov_rewrite_hdr *h, uint64_t bias)
-{
-	if (h->relocated || !(h->flags & GOV_REWRITE_LINK_ADDRESSES)) {
-		h->relocated = 1;
-		return;
-	}
-	h->sites += bias;
-	if (h->resource)
-		h->resource += bias;
-	struct gov_site *s = (struct gov_site *)(uintptr_t)h->sites;
-	for (uint32_t i = 0; i < h->nsites; i++) {
-		add_bias(&s[i].caller, bias);
-		add_bias(&s[i].callee, bias);
-		add_bias(&s[i].types, bias);
-		add_bias(&s[i].file, bias);
-	}
-	h->relocated = 1;
-}
-
 static void prepare_by_number(void)
 {
 	for (int nr = 0; nr < NSYSNO; nr++) {
@@ -782,7 +756,7 @@ uintptr_t govrt_static_init(long *sp)
 	struct gov_rewrite_hdr *h = (struct gov_rewrite_hdr *)(l->hdr + bias);
 	if (h->magic != GOV_REWRITE_MAGIC || h->version != GOV_REWRITE_VERSION)
 		return program_entry;
-	relocate_table(h, bias);
+	gov_rewrite_relocate(h, bias);
 	struct cfg cfg = { 0 };
 	read_config(&cfg, (const char *)(uintptr_t)h->resource);
 	if (!cfg.resource[0])
