@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <ffi.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,6 +105,7 @@ struct runq {
 	unsigned running, slots;
 	int reserved;            /* a slot is kept for res_key until res_until */
 	uint64_t res_key, res_until, res_slice_start;
+	pthread_t res_thread;    /* the caller that kept it: only it continues its slice */
 	struct waiter *watcher;
 	uint64_t min_vruntime, seq;
 	struct govrt_cfs_stats st;
@@ -192,6 +194,7 @@ static unsigned hand_over(struct runq *q, struct waiter **wake, unsigned max)
 		RB_REMOVE(waiters, &q->tree, w);
 		RB_INSERT(waiters, &q->running_tree, w);
 		q->running++;
+		q->st.handed++;
 		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
 		wake[n++] = w;
 	}
@@ -212,13 +215,57 @@ static void reclaim(struct runq *q)
 {
 	struct waiter *wake[8];
 	unsigned n = 0;
+	/* most polls find nothing kept: do not take the lock the slot
+	 * holders need (a racy look; the decision is made under it) */
+	if (!__atomic_load_n(&q->reserved, __ATOMIC_RELAXED))
+		return;
 	pthread_mutex_lock(&q->lock);
 	if (q->reserved && gov_now_ns() >= q->res_until) {
 		q->reserved = 0;
+		q->st.expired++;
 		n = hand_over(q, wake, 8);
 	}
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
+}
+
+/* A thread that exits while a slot is kept for it will not come back for
+ * it: give it to the waiters now rather than after RESERVE_NS (a pool's
+ * workers ending their run of calls left a slot idle for 1-1.5 ms each). */
+static pthread_key_t keeper_key;
+static pthread_once_t keeper_once = PTHREAD_ONCE_INIT;
+
+static void keeper_exit(void *p)
+{
+	struct runq *q = p;
+	struct waiter *wake[8];
+	unsigned n = 0;
+	pthread_mutex_lock(&q->lock);
+	if (q->reserved && pthread_equal(q->res_thread, pthread_self())) {
+		q->reserved = 0;
+		q->st.released++;
+		n = hand_over(q, wake, 8);
+	}
+	pthread_mutex_unlock(&q->lock);
+	wake_all(wake, n);
+}
+
+static void keeper_init(void)
+{
+	if (pthread_key_create(&keeper_key, keeper_exit) != 0)
+		keeper_key = (pthread_key_t)-1;
+}
+
+/* q->lock held: the calling thread kept a slot of q. A plain TLS check
+ * first: pthread_setspecific only when the queue changes. */
+static void keeper_note(struct runq *q)
+{
+	static __thread struct runq *noted __attribute__((tls_model("initial-exec")));
+	if (noted == q)
+		return;
+	pthread_once(&keeper_once, keeper_init);
+	if (keeper_key != (pthread_key_t)-1 && pthread_setspecific(keeper_key, q) == 0)
+		noted = q;
 }
 
 /* Waits for a slot of q as key; w lives until leave. 0: run; -1: waited
@@ -234,13 +281,19 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		e->vruntime = q->min_vruntime - IDLE_CREDIT_NS; /* idleness is not credit */
 	q->st.calls++;
 	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key };
-	if (q->reserved && gov_now_ns() >= q->res_until)
+	if (q->reserved && gov_now_ns() >= q->res_until) {
 		q->reserved = 0;
+		q->st.expired++;
+	}
 	int mine = q->reserved && q->res_key == key && q->running < q->slots;
 	if (mine || (q->running + (q->reserved ? 1u : 0u) < q->slots && RB_EMPTY(&q->tree))) {
 		if (mine) {
 			q->reserved = 0;
-			wp->slice_start = q->res_slice_start;
+			/* another thread of the entity starts its own slice: inheriting
+			 * the keeper's would requeue it after a few calls, and each
+			 * hand-over costs a wake-up (docs/cfs.md, "Why 8 and 32") */
+			wp->slice_start = pthread_equal(q->res_thread, pthread_self())
+						  ? q->res_slice_start : gov_now_ns();
 		} else {
 			wp->slice_start = gov_now_ns();
 		}
@@ -307,6 +360,8 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 		q->res_key = key;
 		q->res_until = now + RESERVE_NS;
 		q->res_slice_start = w->slice_start;
+		q->res_thread = pthread_self();
+		keeper_note(q);
 		q->st.kept++;
 		pthread_mutex_unlock(&q->lock);
 		return;
@@ -443,6 +498,23 @@ int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t r
 	memcpy(&call->ret, &rv, sizeof call->ret);
 	errno = saved;
 	return GOV_RUN_RETURN;
+}
+
+/* GOV_CFS_STATS=1: each queue's counters on stderr at exit, to see where
+ * a workload's time goes (hand-overs are wake-ups; expired kept slots are
+ * idle slot time) without a debugger. */
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+	if (!getenv("GOV_CFS_STATS"))
+		return;
+	for (unsigned r = 0; r < GOV_REGION_DYN_MAX; r++) {
+		struct govrt_cfs_stats st;
+		if (govrt_cfs_stats(r, &st) == 0)
+			fprintf(stderr, "govrt: cfs queue %u: calls %llu waited %llu handed %llu "
+				"kept %llu expired %llu released %llu timed_out %llu max_running %u/%u\n",
+				r, st.calls, st.waited, st.handed, st.kept, st.expired, st.released,
+				st.timed_out, st.max_running, st.slots);
+	}
 }
 
 int govrt_cfs_stats(unsigned rule, struct govrt_cfs_stats *out)

@@ -141,6 +141,9 @@ int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t r
 		  const struct gov_dyn_ctx *ctx);
 struct govrt_cfs_stats {
 	unsigned long long calls, waited, timed_out, kept;
+	unsigned long long handed;   /* slots given to a waiter (each one a wake-up) */
+	unsigned long long expired;  /* kept slots whose caller did not come back in time */
+	unsigned long long released; /* kept slots given up by their thread exiting */
 	unsigned slots, running, max_running;
 };
 int govrt_cfs_stats(unsigned rule, struct govrt_cfs_stats *out);

@@ -27,6 +27,16 @@ static long spin_us = 300;
 static int order[LOG_MAX];
 static int nlog;
 static __thread int me = -1;
+static uint64_t b_started_ns; /* when thread 21's call began running */
+static int a_running;         /* thread 20's first call is running */
+static int b_calling;         /* thread 21 is about to call: 20 waits for it */
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 static void spin(long us)
 {
@@ -48,6 +58,13 @@ __attribute__((noinline)) long task(long weight, long slots)
 	int i = __atomic_fetch_add(&nlog, 1, __ATOMIC_SEQ_CST);
 	if (i < LOG_MAX)
 		order[i] = me;
+	if (me == 20 && !__atomic_load_n(&a_running, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&a_running, 1, __ATOMIC_RELEASE);
+		while (!__atomic_load_n(&b_calling, __ATOMIC_ACQUIRE))
+			;
+	}
+	if (me == 21)
+		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
 	spin(spin_us);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
 	return weight + slots;
@@ -125,6 +142,64 @@ static uint64_t agent_calls(void)
 	return st.agent_calls;
 }
 
+/* Kept slot, thread exit: B (weight 1) has run once, so it is far
+ * behind in vruntime; A (1024) calls in a loop while B waits, so A's slot
+ * is kept for its next call after each; A's last call then ends and A
+ * exits. B must get the slot when A exits, not RESERVE_NS (1 ms) later. */
+static uint64_t a_ended_ns;
+static pthread_barrier_t b_ready;
+
+static void *keeper_a(void *p)
+{
+	(void)p;
+	me = 20;
+	for (int i = 0; i < 3; i++) /* ~0.9 ms: well inside the 2 ms slice */
+		gtask(1024, 1);
+	a_ended_ns = now_ns();
+	return NULL; /* exits with its slot kept */
+}
+
+static void *waiter_b(void *p)
+{
+	(void)p;
+	me = 21;
+	gtask(1, 1); /* alone: its vruntime is now ~300 ms */
+	pthread_barrier_wait(&b_ready);
+	while (!__atomic_load_n(&a_running, __ATOMIC_ACQUIRE))
+		;
+	__atomic_store_n(&b_calling, 1, __ATOMIC_RELEASE);
+	gtask(1, 1);
+	return NULL;
+}
+
+/* The median of 5 tries of B's start - A's end, in ns. */
+static uint64_t exit_handover_ns(void)
+{
+	uint64_t d[5];
+	spin_us = 300;
+	for (int t = 0; t < 5; t++) {
+		pthread_t a, b;
+		a_running = b_calling = 0;
+		b_started_ns = 0;
+		pthread_barrier_init(&b_ready, NULL, 2);
+		pthread_create(&b, NULL, waiter_b, NULL);
+		pthread_barrier_wait(&b_ready);
+		pthread_create(&a, NULL, keeper_a, NULL);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		pthread_barrier_destroy(&b_ready);
+		d[t] = b_started_ns > a_ended_ns ? b_started_ns - a_ended_ns : 0;
+	}
+	for (int i = 0; i < 5; i++)
+		for (int k = i + 1; k < 5; k++)
+			if (d[k] < d[i]) {
+				uint64_t x = d[i];
+				d[i] = d[k];
+				d[k] = x;
+			}
+	return d[2];
+}
+
 /* A thread holding the only slot for 1.5 s. */
 static void *hog(void *p)
 {
@@ -173,6 +248,14 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 	run(3, w3, 1, 100000, 350, d3);
 	ok(d3[0] > d3[1] && d3[1] > d3[2], "%s: weights 4096 > 2048 > 1024 get %ld > %ld > %ld calls",
 	   mode, d3[0], d3[1], d3[2]);
+
+	if (strcmp(placement, "process") == 0) {
+		/* without the release B waits >= 1 ms after A's last call;
+		 * with it, only for its wake-up (the median of 5 tries) */
+		uint64_t d = exit_handover_ns();
+		ok(d < 900000, "%s: a thread exiting with its slot kept gives it up at once "
+		   "(waiter ran %.0f us after, median of 5; 1000+ if kept)", mode, (double)d / 1000);
+	}
 
 	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */
 	spin_us = 1500000;

@@ -29,10 +29,11 @@
 
 #define APP "bc-app"
 #define SVC "bc-svc"
-#define ROUNDS 3
+#define ROUNDS_MAX 15
 #define NCOUNTS 5
 static const int counts[NCOUNTS] = { 2, 4, 8, 16, 32 };
 static long calls = 100, steps = 20000;
+static int rounds = 3, with_agent = 1;
 
 static int in_server;
 __attribute__((noinline)) long bc_task(long n)
@@ -55,7 +56,7 @@ __attribute__((noinline)) long bc_task_p(long n)
 static char dir[64];
 static pid_t app_agent, svc_agent, server;
 /* per thread count, round: the median over threads of ns per task */
-static double direct[NCOUNTS][ROUNDS], cfs[NCOUNTS][ROUNDS], native[NCOUNTS][ROUNDS];
+static double direct[NCOUNTS][ROUNDS_MAX], cfs[NCOUNTS][ROUNDS_MAX], native[NCOUNTS][ROUNDS_MAX];
 static double task_ns;
 static long wrong;
 
@@ -184,20 +185,20 @@ static double run(int n, enum how how)
 	return r.median_ns;
 }
 
-static double median3(const double *v, double *lo, double *hi)
+static double median_of_rounds(const double *v, double *lo, double *hi)
 {
-	double a[ROUNDS];
+	double a[ROUNDS_MAX];
 	memcpy(a, v, sizeof a);
-	for (int i = 0; i < ROUNDS; i++)
-		for (int k = i + 1; k < ROUNDS; k++)
+	for (int i = 0; i < rounds; i++)
+		for (int k = i + 1; k < rounds; k++)
 			if (a[k] < a[i]) {
 				double x = a[i];
 				a[i] = a[k];
 				a[k] = x;
 			}
 	*lo = a[0];
-	*hi = a[ROUNDS - 1];
-	return a[ROUNDS / 2];
+	*hi = a[rounds - 1];
+	return a[rounds / 2];
 }
 
 static void report(FILE *f, void *arg)
@@ -216,15 +217,15 @@ static void report(FILE *f, void *arg)
 		   "dispatches under the static cfs: section. Each cell: median of %d interleaved "
 		   "rounds of the threads' median, spread = min–max of the rounds. Target: cfs ≤ 1.2× "
 		   "direct at every N.\n\n",
-		steps, task_ns / 1000, calls, calls, sysconf(_SC_NPROCESSORS_ONLN), ROUNDS);
+		steps, task_ns / 1000, calls, calls, sysconf(_SC_NPROCESSORS_ONLN), rounds);
 	fprintf(f, "| threads | direct µs/task | spread | cfs process µs/task | spread | process / direct "
 		   "| cfs agent µs/task | spread | agent / direct |\n"
 		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	int met = 1;
 	for (int c = 0; c < NCOUNTS; c++) {
 		double dl, dh, pl, ph, cl, ch;
-		double d = median3(direct[c], &dl, &dh), p = median3(native[c], &pl, &ph);
-		double x = median3(cfs[c], &cl, &ch);
+		double d = median_of_rounds(direct[c], &dl, &dh), p = median_of_rounds(native[c], &pl, &ph);
+		double x = median_of_rounds(cfs[c], &cl, &ch);
 		met &= d && p / d <= 1.2;
 		fprintf(f, "| %d | %.1f | %.1f–%.1f | %.1f | %.1f–%.1f | %.2f× | %.1f | %.1f–%.1f | %.2f× |\n",
 			counts[c], d / 1000, dl / 1000, dh / 1000, p / 1000, pl / 1000, ph / 1000,
@@ -254,8 +255,16 @@ int main(int argc, char **argv)
 			markdown = argv[++i];
 		} else if (strcmp(argv[i], "--quick") == 0) {
 			calls = 20;
+		} else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+			rounds = atoi(argv[++i]);
+			if (rounds < 1 || rounds > ROUNDS_MAX) {
+				fprintf(stderr, "bench/cfs: --rounds: 1..%d\n", ROUNDS_MAX);
+				return 1;
+			}
+		} else if (strcmp(argv[i], "--no-agent") == 0) {
+			with_agent = 0; /* A/B runs of the native mode: the agent column reads 0 */
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--no-agent] [--markdown FILE]\n", argv[0]);
 			return 1;
 		}
 	}
@@ -278,11 +287,11 @@ int main(int argc, char **argv)
 	task_ns = (double)(ipc_now_ns() - t0) / 100;
 	if (start_all() < 0)
 		return 1;
-	for (int r = 0; r < ROUNDS; r++)
+	for (int r = 0; r < rounds; r++)
 		for (int c = 0; c < NCOUNTS; c++) {
 			direct[c][r] = run(counts[c], DIRECT);
 			native[c][r] = run(counts[c], PROCESS);
-			cfs[c][r] = run(counts[c], AGENT);
+			cfs[c][r] = with_agent ? run(counts[c], AGENT) : 0;
 		}
 	stop_all();
 	if (wrong)
