@@ -378,6 +378,16 @@ static __attribute__((noinline)) int via_agent(struct gov_site *site, struct gov
 	return r;
 }
 
+/* govrt's own requests to the agent (runtime/tasklet.c): one round trip,
+ * answered as a site's would be. */
+int govrt_ask_agent(struct gov_site *site, struct gov_call *call)
+{
+	uint8_t sel = govrt_sud_hold();
+	int r = ask_agent(site, call);
+	govrt_sud_release(sel);
+	return r;
+}
+
 static int dispatch(struct gov_site *site, struct gov_call *call)
 {
 	govrt_count_inline(GOVRT_N_dispatched);

@@ -9,9 +9,16 @@
 #include <stdint.h>
 
 struct agent;
+struct gov_wire_call;
 /* Queues a copy of the call frame (len bytes, docs/wire.md) on tasklet
  * name, starting its worker if it has none. 0, or -errno. */
 int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len);
+/* 1 if call is a govrt_tasklet_schedule request (GOV_TASKLET_CALLEE). */
+int tasklet_is_request(const struct gov_wire_call *call);
+/* Answers it: checks the name and that this resource exports the function,
+ * queues the call fn(arg) on the tasklet; EMULATE with value 0 or an errno. */
+void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t *action,
+		     int32_t *err, int64_t *value);
 /* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued. */
 size_t tasklet_stats_json(char *out, size_t cap);
 

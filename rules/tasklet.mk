@@ -1,0 +1,7 @@
+# rules/tasklet.mk - govrt_tasklet_schedule (docs/tasklet.md): the library
+# call in govrt (runtime/tasklet.c) and its test. The agent's side, the
+# queues, is runtime/agent/tasklet.c (built by rules/cfs.mk).
+RT_SRCS += runtime/tasklet.c
+
+# the scheduled functions live in the test executable
+$(B)/tests/t_tasklet_schedule.t: TEST_EXTRA_LIBS = -rdynamic
