@@ -5,3 +5,7 @@ RT_SRCS += runtime/tasklet.c
 
 # the scheduled functions live in the test executable
 $(B)/tests/t_tasklet_schedule.t: TEST_EXTRA_LIBS = -rdynamic
+
+# the tasklet rule as a dynamic rule, in both modes, built from
+# rules/tasklet/tasklet.c at run time; tr_work lives in the test executable
+$(B)/tests/t_tasklet_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)

@@ -357,6 +357,7 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 		memcpy(call->arg, ctx.args, n * sizeof *call->arg);
 		return GOV_RUN_NATIVE;
 	case GOV_DYN_FORWARD:
+	case GOV_DYN_DEFER: /* the agent queues it (docs/tasklet.md) */
 		return -1;
 	case GOV_DYN_SCHEDULE:
 		return schedule(site, call, i, &ctx);

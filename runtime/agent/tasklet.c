@@ -17,7 +17,9 @@
  *
  * A driver may also schedule by name with govrt_tasklet_schedule: its
  * request (GOV_TASKLET_CALLEE, gov/wire.h) is answered by tasklet_request,
- * which makes the call's frame and queues it the same way.
+ * which makes the call's frame and queues it the same way; and a dynamic
+ * rule may answer DEFER (gov/dynrule.h): tasklet_defer queues the call's
+ * own frame on the tasklet the rule names.
  *
  * Not here: which functions are tasklets (rules, edge.c) and the running
  * itself (edge.c, runtime/invoke.c). */
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "gov/dynrule.h"
 #include "gov/wire.h"
 #include "internal.h"
 #include "tasklet.h"
@@ -258,4 +261,17 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 	*action = GOV_ACT_EMULATE;
 	*err = 0;
 	*value = e;
+}
+
+int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
+{
+	const struct edge_rules *er = &a->rules.edges;
+	char name[GOV_NAME_MAX];
+	snprintf(name, sizeof name, "tasklet-%08x", id);
+	for (unsigned i = 0; i < er->ntasklets; i++)
+		if (gov_dyn_id(er->tasklets[i].name) == id) {
+			snprintf(name, sizeof name, "%s", er->tasklets[i].name);
+			break;
+		}
+	return -tasklet_schedule(a, name, frame, len);
 }
