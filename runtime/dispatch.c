@@ -357,6 +357,7 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 		memcpy(call->arg, ctx.args, n * sizeof *call->arg);
 		return GOV_RUN_NATIVE;
 	case GOV_DYN_FORWARD:
+	case GOV_DYN_DEFER: /* the agent queues it (docs/tasklet.md) */
 		return -1;
 	case GOV_DYN_SCHEDULE:
 		return schedule(site, call, i, &ctx);
@@ -375,6 +376,16 @@ static __attribute__((noinline)) int via_agent(struct gov_site *site, struct gov
 	int r = ask_agent(site, call);
 	if (r == GOV_RUN_NATIVE)
 		errno = saved;
+	return r;
+}
+
+/* govrt's own requests to the agent (runtime/tasklet.c): one round trip,
+ * answered as a site's would be. */
+int govrt_ask_agent(struct gov_site *site, struct gov_call *call)
+{
+	uint8_t sel = govrt_sud_hold();
+	int r = ask_agent(site, call);
+	govrt_sud_release(sel);
 	return r;
 }
 

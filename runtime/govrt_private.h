@@ -89,6 +89,9 @@ struct govrt {
 
 extern struct govrt govrt;
 
+/* dispatch.c: a request of govrt's own (runtime/tasklet.c) */
+int govrt_ask_agent(struct gov_site *site, struct gov_call *call);
+
 /* govrt.c */
 void govrt_init(void);
 void govrt_count(enum govrt_counter c);

@@ -46,6 +46,10 @@ enum gov_dyn_action {
 	GOV_DYN_SCHEDULE = 6,    /* run it under the cfs run queue of this rule:
 				  * as ctx->entity with ctx->weight, at most
 				  * ctx->slots at once (docs/cfs.md) */
+	GOV_DYN_DEFER = 7,       /* do not run it now: the agent queues it on
+				  * the tasklet ctx->tasklet names and the call
+				  * returns 0 (docs/tasklet.md); decided in the
+				  * agent (placement process asks the agent) */
 	GOV_DYN_NACTIONS
 };
 
@@ -72,6 +76,9 @@ struct gov_dyn_ctx {
 	uint64_t entity;        /* who is charged for the call's time */
 	uint32_t weight;        /* its weight, 1..1048576; 0 = 1024 */
 	uint32_t slots;         /* calls of this rule's queue running at once; 0 = online CPUs */
+	/* DEFER's answer (docs/tasklet.md) */
+	uint32_t tasklet;       /* GOV_DYN_ID(the tasklet's name) */
+	uint32_t reserved_;
 };
 
 /* The id of a name: 32-bit FNV-1a. The macro folds to a constant for a

@@ -84,6 +84,20 @@ GOV_API int govrt_serve_start(const char *exports_path, char *err, size_t errlen
 GOV_API uint64_t govrt_served(void);
 GOV_API int govrt_serving(void);
 
+/* ---- tasklets (docs/tasklet.md) ---- */
+
+/* Asks this process's agent to queue a call fn(arg) under tasklet name and
+ * returns at once: the agent runs the queued calls later on a process of
+ * this resource that serves fn (govrt_serve_start), one at a time per name
+ * in the order scheduled, different names at the same time. fn is an
+ * exported function `long fn(long)` (export type "ll") that the rules
+ * declare exported by this resource (`resources:` ... `exports:`); what it
+ * returns is not seen. Returns 0, or -1 with errno: EINVAL (name is not
+ * 1-63 of [A-Za-z0-9._-], or fn is empty or 64 bytes or more), ENOTCONN
+ * (no agent, or it did not answer), ENOENT (this resource exports no fn),
+ * EAGAIN (the tasklet's queue is full), ENOMEM (the agent cannot queue). */
+GOV_API int govrt_tasklet_schedule(const char *name, const char *fn, long arg);
+
 /* ---- declaring sites by hand ---- */
 
 #ifndef GOV_RESOURCE_NAME

@@ -80,6 +80,14 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 			char *err, size_t errlen);
 
+/* govrt_tasklet_schedule's request (runtime/tasklet.c, answered by
+ * runtime/agent/tasklet.c, docs/tasklet.md): a CALL-kind frame of this
+ * callee, which no C function can be named, with types GOV_TASKLET_TYPES
+ * (the tasklet's name, the function, its argument). The agent answers
+ * EMULATE with value 0 (queued) or a positive errno. */
+#define GOV_TASKLET_CALLEE "gov:tasklet_schedule"
+#define GOV_TASKLET_TYPES "lssl"
+
 /* A reply is its header and, for MALFORMED, a text of body_len bytes. The
  * two may sit apart: in a slot the header shares the cache line of the
  * slot's state word (one line for the caller to read back) and the text goes

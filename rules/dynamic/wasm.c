@@ -46,7 +46,7 @@
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
 #define TRAP_NOMEM 101
-#define GLUE_VERSION 4
+#define GLUE_VERSION 5
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);

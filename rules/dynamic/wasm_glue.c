@@ -115,6 +115,8 @@ EXPORT uint64_t gov_wasm_call(void *p, struct gov_dyn_ctx *ctx)
 		ctx->weight = in->weight;
 		ctx->slots = in->slots;
 	}
+	if (a == GOV_DYN_DEFER) /* its answer (docs/tasklet.md) */
+		ctx->tasklet = in->tasklet;
 	return a;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "tasklet.h"
 #include "../../rules/dynamic/dynrt.h"
 #include "../../rules/dynamic/build.h"
 
@@ -133,6 +134,13 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 		*value = (int64_t)ctx.entity;
 		*err = (int32_t)gov_cfs_pack(ctx.weight, ctx.slots);
 		break;
+	case GOV_DYN_DEFER: { /* queued on a tasklet (docs/tasklet.md) */
+		int e = tasklet_defer(a, ctx.tasklet, h, (uint32_t)sizeof *h + h->body_len);
+		*action = e ? GOV_ACT_DENY : GOV_ACT_EMULATE;
+		*err = e;
+		*value = e ? -1 : 0;
+		break;
+	}
 	default:
 		/* NATIVE; NATIVE_ARGS and FORWARD cannot travel back yet: the
 		 * reply has no arguments and forwarding is issue 7 */

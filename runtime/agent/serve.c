@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "gov/wire.h"
 #include "agent.h"
+#include "tasklet.h"
 #include "../../rules/dynamic/dynrt.h"
 
 #define TABLE_CAP 1024
@@ -163,6 +164,10 @@ static void decide(struct agent *a, struct client *c, const struct gov_wire_call
 	*action = GOV_ACT_NATIVE;
 	*err = 0;
 	*value = 0;
+	if (tasklet_is_request(call)) { /* govrt_tasklet_schedule */
+		tasklet_request(a, call, action, err, value);
+		return;
+	}
 	const struct gov_verdicts *v = &a->rules.v;
 	for (unsigned i = 0; i < v->nrows; i++) {
 		const struct gov_decision *d = &v->rows[i];

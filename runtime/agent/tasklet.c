@@ -15,6 +15,12 @@
  * (GOV_TASKLET_QUEUE_MAX in the agent's environment, default 4096 calls):
  * a scheduling that finds it full is refused with EAGAIN and counted.
  *
+ * A driver may also schedule by name with govrt_tasklet_schedule: its
+ * request (GOV_TASKLET_CALLEE, gov/wire.h) is answered by tasklet_request,
+ * which makes the call's frame and queues it the same way; and a dynamic
+ * rule may answer DEFER (gov/dynrule.h): tasklet_defer queues the call's
+ * own frame on the tasklet the rule names.
+ *
  * Not here: which functions are tasklets (rules, edge.c) and the running
  * itself (edge.c, runtime/invoke.c). */
 #include <errno.h>
@@ -23,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "gov/dynrule.h"
+#include "gov/wire.h"
+#include "internal.h"
 #include "tasklet.h"
 #include "../xcall_io.h"
 
@@ -190,4 +199,79 @@ size_t tasklet_stats_json(char *out, size_t cap)
 	if (o < cap)
 		o += (size_t)snprintf(out + o, cap - o, "]");
 	return o < cap ? o : cap;
+}
+
+int tasklet_is_request(const struct gov_wire_call *call)
+{
+	return call->hdr->kind == GOV_SITE_CALL &&
+	       strcmp(call->hdr->callee, GOV_TASKLET_CALLEE) == 0;
+}
+
+/* 1 if the rules say this agent's resource exports fn (it is the only
+ * resource whose serving processes the queued call can reach). */
+static int exported_here(struct agent *a, const char *fn)
+{
+	const struct edge_rules *er = &a->rules.edges;
+	for (unsigned i = 0; i < er->nexporters; i++)
+		if (strcmp(er->exporters[i].fn, fn) == 0 &&
+		    strcmp(er->exporters[i].to, a->cfg.resource) == 0)
+			return 1;
+	return 0;
+}
+
+/* The arguments, checked again here: the request comes from another
+ * process. 0, or the errno to answer. */
+static int request_args(const struct gov_wire_call *call, const char **name, const char **fn,
+			long *arg)
+{
+	if (strcmp(call->hdr->types, GOV_TASKLET_TYPES) != 0)
+		return EINVAL;
+	*name = call->data[0];
+	*fn = call->data[1];
+	*arg = (long)call->value[2];
+	if (!gov_resource_name_ok(*name) || !(*fn)[0] || strlen(*fn) >= GOV_NAME_MAX)
+		return EINVAL;
+	return 0;
+}
+
+void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t *action,
+		     int32_t *err, int64_t *value)
+{
+	const char *name, *fn;
+	long arg;
+	int e = request_args(call, &name, &fn, &arg);
+	if (!e && !exported_here(a, fn))
+		e = ENOENT;
+	if (!e) {
+		/* the frame a governed site of `long fn(long)` would send */
+		struct gov_site site = { .kind = GOV_SITE_CALL, .nparams = 1, .sysno = -1,
+					 .callee = fn, .types = "ll" };
+		struct gov_call c = { { (uint64_t)arg }, 0 };
+		unsigned char frame[sizeof(struct gov_wire_req) + sizeof(struct gov_wire_arg)];
+		char why[160];
+		long len = gov_wire_encode_req(frame, sizeof frame, call->hdr->seq, &site, &c, why,
+					       sizeof why);
+		e = len < 0 ? EINVAL : -tasklet_schedule(a, name, frame, (uint32_t)len);
+	}
+	if (e && e != EAGAIN)
+		agent_log("warning", "tasklet_refused", "resource=%s tasklet=%s function=%s "
+			  "error=\"%s\"", a->cfg.resource, e == EINVAL ? "?" : name,
+			  e == EINVAL ? "?" : fn, e == ENOENT ? "this resource does not export it "
+			  "(declare it in the rules' resources: exports:)" : strerror(e));
+	*action = GOV_ACT_EMULATE;
+	*err = 0;
+	*value = e;
+}
+
+int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
+{
+	const struct edge_rules *er = &a->rules.edges;
+	char name[GOV_NAME_MAX];
+	snprintf(name, sizeof name, "tasklet-%08x", id);
+	for (unsigned i = 0; i < er->ntasklets; i++)
+		if (gov_dyn_id(er->tasklets[i].name) == id) {
+			snprintf(name, sizeof name, "%s", er->tasklets[i].name);
+			break;
+		}
+	return -tasklet_schedule(a, name, frame, len);
 }

@@ -9,9 +9,20 @@
 #include <stdint.h>
 
 struct agent;
+struct gov_wire_call;
 /* Queues a copy of the call frame (len bytes, docs/wire.md) on tasklet
  * name, starting its worker if it has none. 0, or -errno. */
 int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len);
+/* 1 if call is a govrt_tasklet_schedule request (GOV_TASKLET_CALLEE). */
+int tasklet_is_request(const struct gov_wire_call *call);
+/* Answers it: checks the name and that this resource exports the function,
+ * queues the call fn(arg) on the tasklet; EMULATE with value 0 or an errno. */
+void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t *action,
+		     int32_t *err, int64_t *value);
+/* A dynamic rule's DEFER: queues the call's frame on the tasklet whose
+ * gov_dyn_id is id (a tasklets: name of this resource, else named
+ * "tasklet-ID" in hex). 0, or the errno to answer. */
+int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len);
 /* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued. */
 size_t tasklet_stats_json(char *out, size_t cap);
 

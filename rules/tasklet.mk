@@ -1,0 +1,11 @@
+# rules/tasklet.mk - govrt_tasklet_schedule (docs/tasklet.md): the library
+# call in govrt (runtime/tasklet.c) and its test. The agent's side, the
+# queues, is runtime/agent/tasklet.c (built by rules/cfs.mk).
+RT_SRCS += runtime/tasklet.c
+
+# the scheduled functions live in the test executable
+$(B)/tests/t_tasklet_schedule.t: TEST_EXTRA_LIBS = -rdynamic
+
+# the tasklet rule as a dynamic rule, in both modes, built from
+# rules/tasklet/tasklet.c at run time; tr_work lives in the test executable
+$(B)/tests/t_tasklet_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)

@@ -1,0 +1,232 @@
+/* tests/t_tasklet_rule.c - the tasklet rule as a dynamic rule
+ * (rules/tasklet/tasklet.c, docs/tasklet.md), built from its source in
+ * both modes, with a real agent and two real serving processes: this
+ * program (resource tr-drv) calls tr_work(dev, seq) through a governed
+ * site; the rule defers each call with dev >= 0 into tasklet dev0 or dev1
+ * and lets dev < 0 run now. In eBPF (placement agent and process) and
+ * wasm (placement agent):
+ *
+ *   a deferred call returns 0 at once, before it has run;
+ *   each tasklet runs its calls in order, one at a time;
+ *   the two tasklets run at the same time;
+ *   a call the rule does not defer runs in the program;
+ *   govagent --stats counts them under the tasklets' names;
+ * then a full tasklet refuses with EAGAIN, and a deferred call no process
+ * serves is logged as failed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "gov/dynrule.h"
+#include "gov/govrt.h"
+#include "harness.h"
+#include "tap.h"
+
+#define DRV "tr-drv"
+#define PER 4 /* calls per device */
+#define LOCAL 7777
+
+static int in_server, rec_fd = -1;
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* one line per call, written whole at its end: "DEV SEQ START END" */
+long tr_work(long dev, long seq)
+{
+	if (!in_server)
+		return LOCAL;
+	long long t0 = mono_us();
+	usleep(30000);
+	char line[96];
+	int n = snprintf(line, sizeof line, "%ld %ld %lld %lld\n", dev, seq, t0, mono_us());
+	return write(rec_fd, line, (size_t)n) == n ? 0 : -1;
+}
+static long work(long dev, long seq) { return GOV_CALL("lll", tr_work, dev, seq); }
+
+static int serve_main(void)
+{
+	in_server = 1;
+	rec_fd = open(getenv("TR_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
+	char err[256];
+	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
+		return 1;
+	}
+	for (;;)
+		pause();
+}
+
+static pid_t start_server(char *self, const char *exports)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GOV_EXPORTS", exports, 1);
+		execl("/proc/self/exe", self, "serve", (char *)NULL);
+		_exit(127);
+	}
+	char needle[96];
+	snprintf(needle, sizeof needle, "event=server_connected resource=" DRV " pid=%d", (int)pid);
+	for (long long end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
+		char *log = agent_log_text(DRV);
+		int found = log && strstr(log, needle);
+		free(log);
+		if (found)
+			break;
+	}
+	return pid;
+}
+
+struct rec { long dev, seq; long long t0, t1; };
+
+static int read_records(const char *path, struct rec *r, int max)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0;
+	while (f && n < max && fscanf(f, "%ld %ld %lld %lld", &r[n].dev, &r[n].seq, &r[n].t0,
+				      &r[n].t1) == 4)
+		n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static unsigned long long table_rev = 1;
+
+static void mode_tests(pid_t a, const char *mode, const char *placement, const char *record_path,
+		       int round)
+{
+	char rules[800];
+	snprintf(rules, sizeof rules,
+		 "dynamic:\n  - name: tasklet\n    mode: %s\n    source: %s\n"
+		 "    attach: [{function: tr_work}]\n    placement: %s\n",
+		 mode, DYN_TOP "/rules/tasklet/tasklet.c", placement);
+	agent_set_rules(a, DRV, rules);
+	ok(govrt_wait_table(++table_rev, 20000) == 0, "%s/%s: rules/tasklet/tasklet.c builds and loads",
+	   mode, placement);
+	truncate(record_path, 0);
+
+	long bad = 0;
+	long long t0 = mono_us();
+	for (long i = 1; i <= PER; i++)
+		bad += (work(0, i) != 0) + (work(1, i) != 0);
+	long long took = mono_us() - t0;
+	struct rec r[2 * PER + 4];
+	int early = read_records(record_path, r, 2 * PER + 4);
+	is_long(bad, 0, "%s/%s: every deferred call returned 0", mode, placement);
+	ok(early < 2 * PER, "%s/%s: ... at once (%d of %d had run, %lld us)", mode, placement, early,
+	   2 * PER, took);
+	is_long(work(-1, 1), LOCAL, "%s/%s: a call the rule does not defer runs in the program", mode,
+		placement);
+
+	int n = 0;
+	for (long long end = now_ms() + 10000; now_ms() < end && n < 2 * PER; usleep(20000))
+		n = read_records(record_path, r, 2 * PER + 4);
+	is_long(n, 2 * PER, "%s/%s: every deferred call ran once, on a serving process", mode,
+		placement);
+	int overlap_same = 0, order_ok = 1, overlap_other = 0;
+	long last[2] = { 0, 0 };
+	for (int i = 0; i < n; i++) {
+		int k = r[i].dev == 1;
+		if (r[i].seq != last[k] + 1)
+			order_ok = 0;
+		last[k] = r[i].seq;
+		for (int j = 0; j < n; j++) {
+			if (i == j || r[i].t0 >= r[j].t1 || r[j].t0 >= r[i].t1)
+				continue;
+			if (r[i].dev == r[j].dev)
+				overlap_same++;
+			else
+				overlap_other++;
+		}
+	}
+	is_long(overlap_same, 0, "%s/%s: calls of one tasklet never overlap", mode, placement);
+	ok(order_ok, "%s/%s: each tasklet ran its calls in order", mode, placement);
+	ok(overlap_other > 0, "%s/%s: the two tasklets ran at the same time (%d overlaps)", mode,
+	   placement, overlap_other / 2);
+
+	char *const sargv[] = { GOVAGENT_PATH, "--stats", DRV, NULL };
+	char *st = NULL, want[2][160];
+	run_capture(sargv, &st);
+	for (int d = 0; d < 2; d++)
+		snprintf(want[d], sizeof want[d],
+			 "{\"name\":\"tasklet-%08x\",\"scheduled\":%d,\"ran\":%d,\"failed\":0,",
+			 d ? GOV_DYN_ID("dev1") : GOV_DYN_ID("dev0"), PER * round, PER * round);
+	ok(st && strstr(st, want[0]) && strstr(st, want[1]),
+	   "%s/%s: govagent --stats counts both tasklets", mode, placement);
+	if (st && !(strstr(st, want[0]) && strstr(st, want[1])))
+		diag("want %s in %s", want[0], st);
+	free(st);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main();
+	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
+	harness_reexec(argv, DRV, env);
+	char record_path[512], exports[512], cache[600];
+	snprintf(record_path, sizeof record_path, "%s/record", harness_run_dir());
+	snprintf(exports, sizeof exports, "%s/" DRV ".exports", harness_run_dir());
+	snprintf(cache, sizeof cache, "%s/cache", harness_run_dir());
+	setenv("GOV_CACHE_DIR", cache, 1);
+	setenv("GOV_INCLUDE_DIR", DYN_TOP "/include", 1);
+	setenv("TR_RECORD", record_path, 1);
+	FILE *f = fopen(exports, "w");
+	fputs("tr_work lll\n", f);
+	fclose(f);
+
+	setenv("GOV_TASKLET_QUEUE_MAX", "8", 1); /* for the agent */
+	pid_t a = agent_start(DRV, "verdicts: []\n", NULL);
+	ok(a > 0 && wait_connected(1, 5000) == 0, "the driver is connected to its agent");
+	pid_t servers[2] = { start_server(argv[0], exports), start_server(argv[0], exports) };
+
+	mode_tests(a, "ebpf", "agent", record_path, 1);
+	mode_tests(a, "wasm", "agent", record_path, 2);
+	mode_tests(a, "ebpf", "process", record_path, 3);
+
+	/* the bound: one call running (30 ms) and 8 queued; the rest refused */
+	int accepted = 0, full = 0, other = 0;
+	for (long i = 100; i < 112; i++) {
+		errno = 0;
+		long rv = work(0, i);
+		if (rv == 0)
+			accepted++;
+		else if (rv == -1 && errno == EAGAIN)
+			full++;
+		else
+			other++;
+	}
+	ok(full >= 2 && accepted >= 8 && accepted <= 10 && other == 0,
+	   "a full tasklet refuses a deferred call with EAGAIN (%d accepted, %d refused, %d other)",
+	   accepted, full, other);
+
+	/* no process serves it any more: deferred all the same, then logged */
+	for (int i = 0; i < 2; i++) {
+		kill(servers[i], SIGKILL);
+		waitpid(servers[i], NULL, 0);
+	}
+	usleep(500000); /* the queue above drains (or fails) */
+	is_long(work(1, 99), 0, "with no serving process a call is still deferred");
+	int logged = 0;
+	char needle[128];
+	snprintf(needle, sizeof needle, "event=tasklet_failed resource=" DRV " tasklet=tasklet-%08x "
+		 "function=tr_work", GOV_DYN_ID("dev1"));
+	for (long long end = now_ms() + 5000; now_ms() < end && !logged; usleep(20000)) {
+		char *log = agent_log_text(DRV);
+		logged = log && strstr(log, needle);
+		free(log);
+	}
+	ok(logged, "... and its failure is logged with the tasklet and function");
+	ok(agent_stop(a) == 0, "the agent stops cleanly");
+	return done_testing();
+}
