@@ -5,8 +5,9 @@
 # memory); a forward rule published through govctl sends them through the
 # caller's and c-svc's real agents to tests/xcall/peer.c serving them. With
 # no forward (native verdict) the plugged program prints what the unplugged
-# build prints; a deny returns the zeroed temporary. The sites' type strings
-# are the export list's. TAP output for prove.
+# build prints; a deny returns the zeroed temporary. The sites' type
+# strings are what govexports prints for the same prototypes. TAP output
+# for prove.
 # $gp is a list of flags, split on purpose:
 # shellcheck disable=SC2086
 set -u
@@ -28,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$top/tests/tap.sh"
-for f in "$plugin" "$govctl" "$peer" "$lib/libgovrt.so"; do
+for f in "$plugin" "$govctl" "$peer" "$lib/libgovrt.so" "$top/build/bin/govexports"; do
 	if [ ! -e "$f" ]; then
 		echo "Bail out! $f is missing: run make all tests"
 		exit 1
@@ -47,7 +48,8 @@ wait_log() { # wait_log NAME TEXT [COUNT]
 mkdir -p "$GOV_RUN_DIR"
 gcc -O2 -Wno-psabi -I"$src" -c "$src/structs_local.c" -o "$tmp/local.o"
 run gcc -O2 -Wno-psabi -I"$src" "$src/structs.c" "$tmp/local.o" -o "$tmp/plain"
-"$tmp/plain" >"$tmp/plain.out"
+run "$tmp/plain"
+cp "$tmp/out" "$tmp/plain.out"
 [ $rc -eq 0 ] && grep -qx "c_pt=-21 -3.750" "$tmp/plain.out"
 ok $? "the unplugged build runs structs_local.c's callees"
 for O in -O0 -O2; do
@@ -61,6 +63,21 @@ has "site a9e0cf82c15df8c2: main calls c_pt (types {id}{id}i)" "$tmp/notes-O2" &
 ok $? "the sites' type strings are c-svc.exports' (c_pt {id}{id}i, c_tri d{3l})"
 has "main calls mk_wide (types {chu{fi}4dLp}l{chu{fi}4dLp})" "$tmp/notes-O2"
 ok $? "every member kind: c h u, a nested struct, double[2][2] as 4d, size_t as L, a pointer"
+"$top/build/bin/govexports" "$src/structs.h" >"$tmp/exports" 2>"$tmp/err"
+grep -v '^#' "$tmp/exports" | cut -f1,2 >"$tmp/want"
+good=0
+while IFS="$(printf '\t')" read -r name types; do
+	has "main calls $name (types $types)" "$tmp/notes-O2" && good=$((good + 1))
+done <"$tmp/want"
+[ "$good" -eq 3 ] && [ "$(wc -l <"$tmp/want")" -eq 3 ]
+ok $? "each site's type string is what govexports prints for the same prototype ($good of 3)"
+gcc -O2 -Wno-psabi -I"$src" $gp -fplugin-arg-govintercept-targets=by_union:by_bits:by_packed:by_flex:by_huge \
+	-c "$src/structs.c" -o "$tmp/bad.o" 2>"$tmp/err"
+skipped=0
+for f in by_union by_bits by_packed by_flex by_huge; do
+	has "# skipped $f:" "$tmp/exports" && has "call to '$f' at" "$tmp/err" && skipped=$((skipped + 1))
+done
+[ "$skipped" -eq 5 ]; ok $? "the structs govexports skips, the plugin warns about ($skipped of 5)"
 for O in -O0 -O2; do
 	run "$tmp/gov$O"
 	[ $rc -eq 0 ] && cmp -s "$tmp/out" "$tmp/plain.out"
