@@ -510,13 +510,15 @@ void set_result(gimple *stmt, tree value)
  * copy. A callee returning a struct gets a zeroed local `r` whose address
  * is c.ret, and the helper returns r when govrt answered (zeroed after a
  * deny or the fail outcome) - even when the site ignores the value, as
- * govrt writes through c.ret. The shape is the call's types reduced to what the x86-64
- * calling convention distinguishes: a pointer or integer of 4 or 8 bytes is
- * an unsigned integer of that size, a smaller one keeps its signedness (the
- * caller extends it), float and double stay; a variadic callee keeps its
- * number of fixed parameters (a variadic call sets %al). So fprintf(stderr,
- * "%s", s) and fputs(s, f) share one helper, and bzip2.c needs a dozen, not
- * 215 slow paths. Every value keeps its bits: the words govrt sees are the
+ * govrt writes through c.ret.
+ *
+ * The shape is the call's types reduced to what the x86-64 calling
+ * convention distinguishes (a struct keeps its type): a pointer or integer
+ * of 4 or 8 bytes is an unsigned integer of that size, a smaller one keeps
+ * its signedness (the caller extends it), float and double stay; a
+ * variadic callee keeps its number of fixed parameters (a variadic call
+ * sets %al). So fprintf(stderr, "%s", s) and fputs(s, f) share one helper,
+ * and bzip2.c needs a dozen, not 215 slow paths. Every value keeps its bits: the words govrt sees are the
  * ones GOV_CALL would pack. A callee whose type names a calling convention
  * (ms_abi, regparm...) keeps its exact type; a call that can throw returns the
  * site's own type (the call ends its block, nothing can follow it).
