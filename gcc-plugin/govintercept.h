@@ -67,14 +67,17 @@ std::vector<std::string> gov_unmatched_targets(gov_target_origin origin);
 
 /* ---- types.cc ---- */
 
-/* The type string of a call: return code, then one code per argument from
- * index `first` on. Empty, with *why set, when a type has no Rhodes code. */
+/* The type string of a call: return item, then one item (a code or a
+ * struct's layout) per argument from index `first` on. Empty, with *why set, when a type has no Rhodes code. */
 std::string gov_call_types(gcall *call, unsigned first, const gov_libc_entry *libc,
 			   const char **why);
 
 /* The same for a function's prototype: return code, then one code per
  * declared parameter (check-libc compares it with gov/libc.def). */
 std::string gov_prototype_types(tree fntype, const char **why);
+
+/* The number of parameters of a type string (a struct `{...}` is one). */
+unsigned gov_types_nparams(const std::string &types);
 
 /* ---- site_table.cc ---- */
 

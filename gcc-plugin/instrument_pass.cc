@@ -137,8 +137,10 @@ bool rewriter::rewritable(gcall *call, unsigned first, const char **why, bool *q
 	} else if (stmt_can_make_abnormal_goto(call)) {
 		*why = "it can make an abnormal goto";
 	} else if (gimple_call_lhs(call) &&
-		   !is_gimple_reg_type(TREE_TYPE(gimple_call_lhs(call)))) {
-		*why = "it returns a struct or union";
+		   !is_gimple_reg_type(TREE_TYPE(gimple_call_lhs(call))) &&
+		   TREE_CODE(TREE_TYPE(gimple_call_lhs(call))) != RECORD_TYPE) {
+		/* a struct's layout is types.cc's to judge */
+		*why = "it returns a union or an array";
 	} else if (gimple_call_num_args(call) - first > GOV_MAX_ARGS) {
 		*why = "it passes more arguments than a site holds (GOV_MAX_ARGS)";
 	} else {
@@ -503,13 +505,20 @@ void set_result(gimple *stmt, tree value)
  *     }
  *
  * which is govrt.h's GOV_CALL slow branch with the site and the callee as
- * parameters. The shape is the call's types reduced to what the x86-64
- * calling convention distinguishes: a pointer or integer of 4 or 8 bytes is
- * an unsigned integer of that size, a smaller one keeps its signedness (the
- * caller extends it), float and double stay; a variadic callee keeps its
- * number of fixed parameters (a variadic call sets %al). So fprintf(stderr,
- * "%s", s) and fputs(s, f) share one helper, and bzip2.c needs a dozen, not
- * 215 slow paths. Every value keeps its bits: the words govrt sees are the
+ * parameters. A struct by value (docs/abi.md "Structs by value") is a
+ * parameter of the helper of its own type: its word is the address of that
+ * copy. A callee returning a struct gets a zeroed local `r` whose address
+ * is c.ret, and the helper returns r when govrt answered (zeroed after a
+ * deny or the fail outcome) - even when the site ignores the value, as
+ * govrt writes through c.ret.
+ *
+ * The shape is the call's types reduced to what the x86-64 calling
+ * convention distinguishes (a struct keeps its type): a pointer or integer
+ * of 4 or 8 bytes is an unsigned integer of that size, a smaller one keeps
+ * its signedness (the caller extends it), float and double stay; a
+ * variadic callee keeps its number of fixed parameters (a variadic call
+ * sets %al). So fprintf(stderr, "%s", s) and fputs(s, f) share one helper,
+ * and bzip2.c needs a dozen, not 215 slow paths. Every value keeps its bits: the words govrt sees are the
  * ones GOV_CALL would pack. A callee whose type names a calling convention
  * (ms_abi, regparm...) keeps its exact type; a call that can throw returns the
  * site's own type (the call ends its block, nothing can follow it).
@@ -527,7 +536,7 @@ static unsigned helper_count;                 /* names __gov_slow.N */
 tree value_class(tree type, bool exact)
 {
 	type = TYPE_MAIN_VARIANT(type);
-	if (exact || TREE_CODE(type) == REAL_TYPE || VOID_TYPE_P(type))
+	if (exact || TREE_CODE(type) == REAL_TYPE || VOID_TYPE_P(type) || AGGREGATE_TYPE_P(type))
 		return type;
 	unsigned bits = tree_to_uhwi(TYPE_SIZE(type));
 	bool uns = bits >= 32 || TYPE_UNSIGNED(type) || POINTER_TYPE_P(type);
@@ -642,12 +651,35 @@ tree build_helper(const shape &sh, const std::vector<int> &ops, bool nothrow)
 	tree body = alloc_stmt_list();
 	append_to_statement_list(build2(MODIFY_EXPR, void_type_node, c,
 					build_constructor(gov_call_type(), NULL)), &body);
+	tree callee_ret = TREE_TYPE(TREE_TYPE(sh.fnptr));
+	tree r = NULL_TREE;    /* a struct return's temporary */
+	if (AGGREGATE_TYPE_P(callee_ret)) {
+		r = build_decl(loc, VAR_DECL, get_identifier("r"), callee_ret);
+		DECL_CONTEXT(r) = decl;
+		DECL_ARTIFICIAL(r) = 1;
+		TREE_ADDRESSABLE(r) = 1;
+		TREE_USED(r) = 1;
+		DECL_CHAIN(c) = r;
+		append_to_statement_list(build2(MODIFY_EXPR, void_type_node, r,
+						build_constructor(callee_ret, NULL)), &body);
+		append_to_statement_list(build2(MODIFY_EXPR, void_type_node,
+			word(c, offsetof(gov_call, ret), ptr_type_node),
+			build_fold_addr_expr(r)), &body);
+	}
 	size_t nargs = sh.args.size();
 	std::vector<tree> args(nargs);
 	for (size_t i = 0; i < nargs; i++)
 		args[i] = parms[i + 2];
 	for (size_t w = 0; w < ops.size(); w++) {
 		tree p = parms[ops[w] + 2];
+		if (AGGREGATE_TYPE_P(TREE_TYPE(p))) {
+			/* the word is the address of the helper's copy, which
+			 * the native call passes on */
+			TREE_ADDRESSABLE(p) = 1;
+			append_to_statement_list(build2(MODIFY_EXPR, void_type_node,
+				word(c, 8 * w, ptr_type_node), build_fold_addr_expr(p)), &body);
+			continue;
+		}
 		append_to_statement_list(build2(MODIFY_EXPR, void_type_node,
 						word(c, 8 * w, TREE_TYPE(p)), p), &body);
 		args[ops[w]] = word(c, 8 * w, TREE_TYPE(p));
@@ -659,13 +691,15 @@ tree build_helper(const shape &sh, const std::vector<int> &ops, bool nothrow)
 	tree is_native = build2(EQ_EXPR, boolean_type_node, dispatch,
 				build_int_cst(integer_type_node, GOV_RUN_NATIVE));
 	if (!VOID_TYPE_P(sh.ret)) {
+		if (!AGGREGATE_TYPE_P(sh.ret))
+			native = fold_convert(sh.ret, native);
 		tree give = build1(RETURN_EXPR, void_type_node,
-				   build2(MODIFY_EXPR, sh.ret, result, fold_convert(sh.ret, native)));
+				   build2(MODIFY_EXPR, sh.ret, result, native));
 		append_to_statement_list(build3(COND_EXPR, void_type_node, is_native, give,
 						NULL_TREE), &body);
+		tree answer = r ? r : word(c, offsetof(gov_call, ret), sh.ret);
 		append_to_statement_list(build1(RETURN_EXPR, void_type_node,
-			build2(MODIFY_EXPR, sh.ret, result,
-			       word(c, offsetof(gov_call, ret), sh.ret))), &body);
+			build2(MODIFY_EXPR, sh.ret, result, answer)), &body);
 	} else {
 		append_to_statement_list(build3(COND_EXPR, void_type_node, is_native, native,
 						NULL_TREE), &body);
@@ -724,8 +758,11 @@ void slow_call(candidate &c, tree site, tree lhs, basic_block slow, basic_block 
 	tree fn = create_tmp_var(sh.fnptr, "gov_fn");
 	add(&seq, gimple_build_assign(fn, NOP_EXPR, unshare_expr(gimple_call_fn(call))), loc);
 	args.safe_push(fn);
-	for (unsigned i = 0; i < gimple_call_num_args(call); i++)
-		args.safe_push(as_class(&seq, gimple_call_arg(call, i), sh.args[i], loc));
+	for (unsigned i = 0; i < gimple_call_num_args(call); i++) {
+		tree a = gimple_call_arg(call, i);
+		args.safe_push(AGGREGATE_TYPE_P(TREE_TYPE(a)) ? unshare_expr(a)
+				: as_class(&seq, a, sh.args[i], loc));
+	}
 	gcall *g = gimple_build_call_vec(it->second, args);
 	args.release();
 	if (nothrow)

@@ -320,7 +320,7 @@ tree gov_emit_site(const gov_site_desc &d)
 	next(build_int_cstu(long_unsigned_type_node, d.id));
 	next(build_int_cst(unsigned_char_type_node, d.kind));
 	next(build_int_cst(unsigned_char_type_node, d.ret_conv));
-	next(build_int_cst(unsigned_char_type_node, d.types.size() - 1));
+	next(build_int_cst(unsigned_char_type_node, gov_types_nparams(d.types)));
 	next(build_int_cst(unsigned_char_type_node, 0));
 	next(build_int_cst(integer_type_node, d.sysno));
 	next(string_constant(d.caller));

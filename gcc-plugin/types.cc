@@ -10,13 +10,19 @@
  *   otherwise const char * is s and any other pointer or reference is p.
  * Arguments beyond the prototype (variadic, or no prototype) are mapped from
  * their promoted types, or taken from the libc table when it documents them.
- * Structs and unions by value, long double, complex, vectors and 128-bit
- * integers have no code: such a call is not a site (a warning says so).
+ * A struct by value is one item, its layout `{...}` (docs/abi.md "Structs by
+ * value"), spelt as govexports spells it: members in declaration order,
+ * integers by size and signedness (c h i u l L, never z), a count only for
+ * a C array. Unions, bit-fields, packed or over-aligned structs, flexible
+ * or zero-length arrays, C++ classes passed by invisible reference, long
+ * double, complex, vectors and 128-bit integers have no code: such a call
+ * is not a site (a warning says why).
  *
  * Not here: choosing the calls (targets.cc) or emitting anything.
  */
 #include "govintercept.h"
 #include "gov/abi.h"
+#include "gov/typestr.h"
 
 static bool is_size_t(tree type)
 {
@@ -40,6 +46,139 @@ static bool is_const_char_pointer(tree type)
 		return false;
 	tree pointee = TREE_TYPE(type);
 	return TYPE_READONLY(pointee) && TYPE_MAIN_VARIANT(pointee) == char_type_node;
+}
+
+/* ---- a struct by value as its layout ---- */
+
+static bool struct_layout(tree rec, std::string &out, const char **why);
+
+/* One member's code (c h i u l L f d p), 0 with *why when it has none. */
+static char member_code(tree type, const char **why)
+{
+	unsigned long size = TYPE_SIZE_UNIT(type) && tree_fits_uhwi_p(TYPE_SIZE_UNIT(type))
+		? tree_to_uhwi(TYPE_SIZE_UNIT(type)) : 0;
+	switch (TREE_CODE(type)) {
+	case BOOLEAN_TYPE:
+	case INTEGER_TYPE:
+	case ENUMERAL_TYPE:
+		switch (size) {
+		case 1: return 'c';
+		case 2: return 'h';
+		case 4: return TYPE_UNSIGNED(type) ? 'u' : 'i';
+		case 8: return TYPE_UNSIGNED(type) ? 'L' : 'l';
+		}
+		break;
+	case REAL_TYPE:
+		if (!DECIMAL_FLOAT_TYPE_P(type) && size == 8 && TYPE_PRECISION(type) == 64)
+			return 'd';
+		if (!DECIMAL_FLOAT_TYPE_P(type) && size == 4 && TYPE_PRECISION(type) == 32)
+			return 'f';
+		break;
+	case POINTER_TYPE:
+	case REFERENCE_TYPE:
+	case NULLPTR_TYPE:
+		return 'p';
+	default:
+		break;
+	}
+	*why = "a struct member without a code (long double, a vector, a complex)";
+	return 0;
+}
+
+/* One member: a count for a C array (arrays of arrays multiply), then its
+ * code or nested layout. */
+static bool struct_member(tree type, std::string &out, const char **why)
+{
+	unsigned long count = 1;
+	while (TREE_CODE(type) == ARRAY_TYPE) {
+		tree dom = TYPE_DOMAIN(type);
+		if (!dom || !TYPE_MAX_VALUE(dom) || !tree_fits_shwi_p(TYPE_MAX_VALUE(dom)) ||
+		    !TYPE_MIN_VALUE(dom) || !tree_fits_shwi_p(TYPE_MIN_VALUE(dom)) ||
+		    tree_to_shwi(TYPE_MAX_VALUE(dom)) < tree_to_shwi(TYPE_MIN_VALUE(dom))) {
+			*why = "a flexible or zero-length array in a struct";
+			return false;
+		}
+		count *= tree_to_shwi(TYPE_MAX_VALUE(dom)) - tree_to_shwi(TYPE_MIN_VALUE(dom)) + 1;
+		if (count > GOV_STRUCT_MAX) {
+			*why = "an array member of too many elements";
+			return false;
+		}
+		type = TYPE_MAIN_VARIANT(TREE_TYPE(type));
+	}
+	if (count > 1)
+		out += std::to_string(count);
+	if (TREE_CODE(type) == RECORD_TYPE || TREE_CODE(type) == UNION_TYPE ||
+	    TREE_CODE(type) == QUAL_UNION_TYPE)
+		return struct_layout(type, out, why);
+	char c = member_code(type, why);
+	if (!c)
+		return false;
+	out += c;
+	return true;
+}
+
+static bool struct_layout(tree rec, std::string &out, const char **why)
+{
+	if (TREE_CODE(rec) != RECORD_TYPE) {
+		*why = "a union by value";
+		return false;
+	}
+	if (TREE_ADDRESSABLE(rec)) {
+		*why = "a C++ class passed by invisible reference (not trivially copyable)";
+		return false;
+	}
+	size_t start = out.size();
+	out += '{';
+	for (tree f = TYPE_FIELDS(rec); f; f = DECL_CHAIN(f)) {
+		if (TREE_CODE(f) != FIELD_DECL)
+			continue;
+		if (DECL_BIT_FIELD_TYPE(f)) {
+			*why = "a bit-field in a struct";
+			return false;
+		}
+		if (DECL_ARTIFICIAL(f)) {
+			*why = "a C++ class with a base or a vtable";
+			return false;
+		}
+		if (!struct_member(TYPE_MAIN_VARIANT(TREE_TYPE(f)), out, why))
+			return false;
+		if (out.size() >= GOV_TYPES_MAX)
+			break;
+	}
+	if (out.size() == start + 1) {
+		*why = "a struct with no members";
+		return false;
+	}
+	out += '}';
+	return true;
+}
+
+/* A struct parameter or return as its layout item, checked against GCC's
+ * own size and alignment: a packed or over-aligned struct has no natural
+ * layout. Empty, with *why, when it cannot be one. */
+static std::string struct_item(tree type, const char **why)
+{
+	std::string out;
+	if (!struct_layout(TYPE_MAIN_VARIANT(type), out, why))
+		return "";
+	if (out.size() >= GOV_TYPES_MAX) {
+		*why = "a struct whose layout is longer than a type string";
+		return "";
+	}
+	struct gov_typestr ts;
+	const char *pwhy = NULL;
+	size_t where;
+	if (gov_typestr_parse(out.c_str(), &ts, &pwhy, &where) < 0 || ts.n != 1) {
+		*why = pwhy ? pwhy : "a struct layout that does not parse";
+		return "";
+	}
+	if (!tree_fits_uhwi_p(TYPE_SIZE_UNIT(type)) ||
+	    ts.size[0] != tree_to_uhwi(TYPE_SIZE_UNIT(type)) ||
+	    ts.align[0] != TYPE_ALIGN_UNIT(type)) {
+		*why = "a struct whose layout is not C's natural one (packed or aligned)";
+		return "";
+	}
+	return out;
 }
 
 /* The code of one value of `type`; `next` is the following parameter's type
@@ -83,9 +222,10 @@ static char type_code(tree type, tree next, bool is_return, const char **why)
 			return TYPE_READONLY(TREE_TYPE(type)) ? GOV_T_BUF : GOV_T_OUTBUF;
 		return is_const_char_pointer(type) ? GOV_T_STR : GOV_T_PTR;
 	case RECORD_TYPE:
+		return GOV_T_STRUCT; /* its layout: type_item() */
 	case UNION_TYPE:
 	case QUAL_UNION_TYPE:
-		*why = is_return ? "it returns a struct or union" : "a struct or union passed by value";
+		*why = "a union by value";
 		return 0;
 	case COMPLEX_TYPE:
 		*why = "a complex number";
@@ -97,6 +237,37 @@ static char type_code(tree type, tree next, bool is_return, const char **why)
 		*why = "a type without a Rhodes type code";
 		return 0;
 	}
+}
+
+/* One item of a type string: a code, or a struct's layout. Empty with *why
+ * when there is none. */
+static std::string type_item(tree type, tree next, bool is_return, const char **why)
+{
+	char c = type_code(type, next, is_return, why);
+	if (!c)
+		return "";
+	if (c == GOV_T_STRUCT)
+		return struct_item(type, why);
+	return std::string(1, c);
+}
+
+/* A whole type string must fit struct gov_site.types. */
+static std::string checked(const std::string &out, const char **why)
+{
+	if (out.size() < GOV_TYPES_MAX)
+		return out;
+	*why = "its type string (struct layouts) is longer than 47 characters";
+	return "";
+}
+
+unsigned gov_types_nparams(const std::string &types)
+{
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	if (gov_typestr_parse(types.c_str(), &ts, &why, &where) < 0)
+		return (unsigned)types.size() - 1;
+	return ts.n - 1;
 }
 
 /* May a value of `type` travel with the table's code c? Codes whose bytes
@@ -128,10 +299,10 @@ std::string gov_call_types(gcall *call, unsigned first, const gov_libc_entry *li
 
 	std::string out;
 	tree ret = fntype ? TREE_TYPE(fntype) : TREE_TYPE(TREE_TYPE(gimple_call_fndecl(call)));
-	char c = type_code(ret, NULL_TREE, true, why);
-	if (!c)
+	std::string item = type_item(ret, NULL_TREE, true, why);
+	if (item.empty())
 		return "";
-	out += c;
+	out += item;
 	for (unsigned i = first; i < nargs; i++) {
 		size_t code_index = i - first + 1;
 		if (i >= params.size() && libc && code_index < strlen(libc->types) &&
@@ -139,12 +310,12 @@ std::string gov_call_types(gcall *call, unsigned first, const gov_libc_entry *li
 			out += libc->types[code_index];
 			continue;
 		}
-		c = type_code(types[i], i + 1 < nargs ? types[i + 1] : NULL_TREE, false, why);
-		if (!c)
+		item = type_item(types[i], i + 1 < nargs ? types[i + 1] : NULL_TREE, false, why);
+		if (item.empty())
 			return "";
-		out += c;
+		out += item;
 	}
-	return out;
+	return checked(out, why);
 }
 
 /* The codes of a prototype's return type and declared parameters. */
@@ -153,15 +324,15 @@ std::string gov_prototype_types(tree fntype, const char **why)
 	std::vector<tree> params;
 	for (tree a = TYPE_ARG_TYPES(fntype); a && a != void_list_node; a = TREE_CHAIN(a))
 		params.push_back(TREE_VALUE(a));
-	char c = type_code(TREE_TYPE(fntype), NULL_TREE, true, why);
-	if (!c)
+	std::string out = type_item(TREE_TYPE(fntype), NULL_TREE, true, why);
+	if (out.empty())
 		return "";
-	std::string out(1, c);
 	for (size_t i = 0; i < params.size(); i++) {
-		c = type_code(params[i], i + 1 < params.size() ? params[i + 1] : NULL_TREE, false, why);
-		if (!c)
+		std::string item = type_item(params[i], i + 1 < params.size() ? params[i + 1] : NULL_TREE,
+					     false, why);
+		if (item.empty())
 			return "";
-		out += c;
+		out += item;
 	}
-	return out;
+	return checked(out, why);
 }

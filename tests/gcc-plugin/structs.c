@@ -1,0 +1,35 @@
+/* tests/gcc-plugin/structs.c - call sites passing and returning structs by
+ * value. Built with targets=c_pt:c_tri:mk_wide it calls c-svc's exports
+ * (forwarded by an agent, or native); the callees of the plain build are
+ * structs_local.c's. `bad` is only compiled, for its warnings. */
+#include <stdio.h>
+#include <string.h>
+#include "structs.h"
+
+static void show_wide(const char *what, struct wide w)
+{
+	printf("%s %d %d %u %.2f %d %.2f %.2f %zu %s\n", what, w.c, w.h, w.u, w.in.f, w.in.i,
+	       w.d[0][1], w.d[1][1], w.n, w.p ? "p" : "-");
+}
+
+long bad(void)
+{
+	union either e = { 1 };
+	struct bits b = { 1, 2 };
+	struct packed p = { 1, 2 };
+	struct flex f = { 0 };
+	struct huge h = { 0 };
+	return by_union(e) + by_bits(b) + by_packed(p) + by_flex(f) + by_huge(h).a;
+}
+
+int main(void)
+{
+	struct pt p = c_pt((struct pt){ 7, 1.25 }, 3);
+	printf("c_pt=%d %.3f\n", p.a, p.b);
+	struct tri t = { { 40, 41, 2 } };
+	printf("c_tri=%.1f\n", c_tri(t));
+	c_pt(p, 2);    /* a struct return nobody reads */
+	struct wide w = { 1, 2, 3, { 4.5f, 5 }, { { 6, 7 }, { 8, 9 } }, 10, &w };
+	show_wide("mk_wide", mk_wide(2, w));
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* tests/gcc-plugin/structs.h - functions taking and returning structs by
+ * value, as tests/xcall/c-svc.exports declares c_pt and c_tri (so that a
+ * site's type string equals the export's), and structs whose layout a type
+ * string cannot express. */
+#ifndef STRUCTS_H
+#define STRUCTS_H
+#include <stddef.h>
+
+struct pt { int a; double b; };
+struct tri { long v[3]; };
+struct pt c_pt(struct pt p, int k);
+double c_tri(struct tri t);
+
+/* every member kind, nested, arrays of arrays, a size_t (L, never z) */
+struct inner { float f; int i; };
+struct wide { char c; short h; unsigned u; struct inner in; double d[2][2]; size_t n; void *p; };
+struct wide mk_wide(long k, struct wide w);
+
+/* no layout: each keeps the warning, with its reason */
+union either { int i; float f; };
+struct bits { int a : 3; int b; };
+struct packed { char c; int i; } __attribute__((packed));
+struct flex { long n; long v[]; };
+/* 26 characters of layout: twice is more than a type string holds */
+struct huge { char a; short b; char c; short d; char e; short f; char g; short h;
+	      char i; short j; char k; short l; char m; short n; char o; short p;
+	      char q; short r; char s; short t; char u; short v; char w; short x; };
+long by_union(union either e);
+long by_bits(struct bits b);
+long by_packed(struct packed p);
+long by_flex(struct flex f);
+struct huge by_huge(struct huge h);
+#endif

@@ -1,0 +1,20 @@
+/* tests/gcc-plugin/structs_local.c - structs.c's callees in its own
+ * process: c_pt and c_tri answer differently from tests/xcall/peer.c's
+ * (served) ones, so a forwarded call shows; mk_wide is never forwarded. */
+#include "structs.h"
+
+struct pt c_pt(struct pt p, int k) { return (struct pt){ -p.a * k, -p.b * k }; }
+double c_tri(struct tri t) { return -(double)(t.v[0] + t.v[1] + t.v[2]); }
+struct wide mk_wide(long k, struct wide w)
+{
+	w.c *= k; w.h *= k; w.u *= k; w.in.f *= k; w.in.i *= k;
+	w.d[0][1] *= k; w.d[1][1] *= k; w.n *= k; w.p = 0;
+	return w;
+}
+
+/* structs.c's bad() calls these; they are never sites */
+long by_union(union either e) { return e.i; }
+long by_bits(struct bits b) { return b.b; }
+long by_packed(struct packed p) { return p.i; }
+long by_flex(struct flex f) { return f.n; }
+struct huge by_huge(struct huge h) { return h; }

@@ -1,0 +1,126 @@
+#!/bin/sh
+# tests/t_gcc_struct.sh - structs by value through the GCC plugin, end to
+# end: tests/gcc-plugin/structs.c built with govintercept.so calls c-svc's
+# exported c_pt (a struct both ways) and c_tri (a 24-byte struct, passed in
+# memory); a forward rule published through govctl sends them through the
+# caller's and c-svc's real agents to tests/xcall/peer.c serving them. With
+# no forward (native verdict) the plugged program prints what the unplugged
+# build prints; a deny returns the zeroed temporary. The sites' type
+# strings are what govexports prints for the same prototypes. TAP output
+# for prove.
+# $gp is a list of flags, split on purpose:
+# shellcheck disable=SC2086
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+plugin=$top/build/lib/govintercept.so
+govctl=$top/build/bin/govctl
+peer=$top/build/tests/xcall_peer
+lib=$top/build/lib
+tmp=$(mktemp -d /tmp/gcc-struct.XXXXXX)
+export GOV_RUN_DIR=$tmp/run GOV_STORE=sqlite:$tmp/store.db
+export PATH="$top/build/bin:$PATH" LC_ALL=C
+unset GOV_RESOURCE GOV_FAIL
+server=""
+cleanup() {
+	[ -n "$server" ] && kill "$server" 2>/dev/null
+	for r in c-svc gs-app; do "$govctl" agent stop $r >/dev/null 2>&1; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+. "$top/tests/tap.sh"
+for f in "$plugin" "$govctl" "$peer" "$lib/libgovrt.so" "$top/build/bin/govexports"; do
+	if [ ! -e "$f" ]; then
+		echo "Bail out! $f is missing: run make all tests"
+		exit 1
+	fi
+done
+has() { grep -qF -- "$1" "$2"; }
+src=$top/tests/gcc-plugin
+gp="-fplugin=$plugin -fplugin-arg-govintercept-verify -fplugin-arg-govintercept-targets=c_pt:c_tri:mk_wide"
+wait_log() { # wait_log NAME TEXT [COUNT]
+	i=0
+	while [ "$(grep -c "$2" "$GOV_RUN_DIR/$1.log" 2>/dev/null)" -lt "${3:-1}" ] && [ $i -lt 500 ]; do
+		sleep 0.01; i=$((i + 1))
+	done
+	[ "$(grep -c "$2" "$GOV_RUN_DIR/$1.log" 2>/dev/null)" -ge "${3:-1}" ]
+}
+mkdir -p "$GOV_RUN_DIR"
+gcc -O2 -Wno-psabi -I"$src" -c "$src/structs_local.c" -o "$tmp/local.o"
+run gcc -O2 -Wno-psabi -I"$src" "$src/structs.c" "$tmp/local.o" -o "$tmp/plain"
+run "$tmp/plain"
+cp "$tmp/out" "$tmp/plain.out"
+[ $rc -eq 0 ] && grep -qx "c_pt=-21 -3.750" "$tmp/plain.out"
+ok $? "the unplugged build runs structs_local.c's callees"
+for O in -O0 -O2; do
+	run gcc $O -I"$src" $gp -fplugin-arg-govintercept-verbose "$src/structs.c" "$tmp/local.o" \
+		-o "$tmp/gov$O" -L"$lib" -Wl,-rpath,"$lib" -lgovrt
+	ok $rc "$O: built with the plugin"
+	cp "$tmp/err" "$tmp/notes$O"
+done
+has "site a9e0cf82c15df8c2: main calls c_pt (types {id}{id}i)" "$tmp/notes-O2" &&
+	has "main calls c_tri (types d{3l})" "$tmp/notes-O2"
+ok $? "the sites' type strings are c-svc.exports' (c_pt {id}{id}i, c_tri d{3l})"
+has "main calls mk_wide (types {chu{fi}4dLp}l{chu{fi}4dLp})" "$tmp/notes-O2"
+ok $? "every member kind: c h u, a nested struct, double[2][2] as 4d, size_t as L, a pointer"
+"$top/build/bin/govexports" "$src/structs.h" >"$tmp/exports" 2>"$tmp/err"
+grep -v '^#' "$tmp/exports" | cut -f1,2 >"$tmp/want"
+good=0
+while IFS="$(printf '\t')" read -r name types; do
+	has "main calls $name (types $types)" "$tmp/notes-O2" && good=$((good + 1))
+done <"$tmp/want"
+[ "$good" -eq 3 ] && [ "$(wc -l <"$tmp/want")" -eq 3 ]
+ok $? "each site's type string is what govexports prints for the same prototype ($good of 3)"
+gcc -O2 -Wno-psabi -I"$src" $gp -fplugin-arg-govintercept-targets=by_union:by_bits:by_packed:by_flex:by_huge \
+	-c "$src/structs.c" -o "$tmp/bad.o" 2>"$tmp/err"
+skipped=0
+for f in by_union by_bits by_packed by_flex by_huge; do
+	has "# skipped $f:" "$tmp/exports" && has "call to '$f' at" "$tmp/err" && skipped=$((skipped + 1))
+done
+[ "$skipped" -eq 5 ]; ok $? "the structs govexports skips, the plugin warns about ($skipped of 5)"
+for O in -O0 -O2; do
+	run "$tmp/gov$O"
+	[ $rc -eq 0 ] && cmp -s "$tmp/out" "$tmp/plain.out"
+	ok $? "$O: with no agent (native) it prints what the unplugged build prints"
+done
+
+run "$govctl" init; ok $rc "a private store"
+run "$govctl" register c-svc --type service --exports-file "$top/tests/xcall/c-svc.exports"
+ok $rc "c-svc registered with its exports"
+run "$govctl" register gs-app --type application --ref c-svc; ok $rc "gs-app registered, calling c-svc"
+printf 'name: gs\nverdicts:\n  - {function: mk_wide, action: trace, resource: gs-app}\n' >"$tmp/native.yaml"
+run "$govctl" rule publish "$tmp/native.yaml"; ok $rc "a rule that forwards nothing"
+run "$govctl" agent start c-svc; ok $rc "c-svc's agent started"
+run "$govctl" agent start gs-app; ok $rc "gs-app's agent started"
+GOV_RESOURCE=c-svc GOV_EXPORTS=$top/tests/xcall/c-svc.exports "$peer" serve 2>"$tmp/serve.err" &
+server=$!
+wait_log c-svc "event=server_connected resource=c-svc"; ok $? "peer serves c-svc's exports"
+
+run env GOV_RESOURCE=gs-app "$tmp/gov-O2"
+[ $rc -eq 0 ] && cmp -s "$tmp/out" "$tmp/plain.out"
+ok $? "under its agent, native verdict: the unplugged build's output"
+cat >"$tmp/fwd.yaml" <<'YAML'
+name: gs
+verdicts:
+  - {function: c_pt, action: forward, resource: gs-app}
+  - {function: c_tri, action: forward, resource: gs-app}
+protocols:
+  - {from: gs-app, to: c-svc, protocol: shm}
+YAML
+applied=$(grep -c "event=rules_applied" "$GOV_RUN_DIR/gs-app.log")
+run "$govctl" rule publish "$tmp/fwd.yaml"; ok $rc "forward c_pt and c_tri to c-svc"
+wait_log gs-app "event=rules_applied" $((applied + 1)); ok $? "gs-app's agent applied it"
+for O in -O0 -O2; do
+	run env GOV_RESOURCE=gs-app "$tmp/gov$O"
+	[ $rc -eq 0 ] && grep -qx "c_pt=21 3.750" "$tmp/out" && grep -qx "c_tri=83.0" "$tmp/out" &&
+		grep -qF "$(grep mk_wide "$tmp/plain.out")" "$tmp/out"
+	ok $? "$O: c_pt and c_tri answered by c-svc's process (structs both ways), mk_wide native"
+done
+printf 'name: gs\nverdicts:\n  - {function: c_pt, action: deny, resource: gs-app}\n' >"$tmp/deny.yaml"
+applied=$(grep -c "event=rules_applied" "$GOV_RUN_DIR/gs-app.log")
+run "$govctl" rule publish "$tmp/deny.yaml"; ok $rc "deny c_pt"
+wait_log gs-app "event=rules_applied" $((applied + 1))
+run env GOV_RESOURCE=gs-app "$tmp/gov-O2"
+[ $rc -eq 0 ] && grep -qx "c_pt=0 0.000" "$tmp/out" && grep -qx "c_tri=-83.0" "$tmp/out"
+ok $? "a denied struct return is the site's zeroed temporary; c_tri native again"
+finish
