@@ -5,8 +5,11 @@
  *   RW  the program header table (moved here, one PT_LOAD pair and
  *       PT_GOV_REWRITE longer), struct gov_rewrite_hdr, the site table,
  *       for a dynamic module a copy of .dynamic with DT_NEEDED libgovrt.so.1
- *       and of .dynstr with its name, then the strings of the site table;
- *   RX  the trampolines, one after another;
+ *       and of .dynstr with its name (for libc.so.6 instead: copies of the
+ *       init array and .rela.dyn for its self-start), then the strings of
+ *       the site table;
+ *   RX  a DT_INIT or self-start stub, then the trampolines, one after
+ *       another;
  *
  * and, for a static executable, govrt-static's own PT_LOADs (static.c).
  *
