@@ -5,8 +5,11 @@
  *   RW  the program header table (moved here, one PT_LOAD pair and
  *       PT_GOV_REWRITE longer), struct gov_rewrite_hdr, the site table,
  *       for a dynamic module a copy of .dynamic with DT_NEEDED libgovrt.so.1
- *       and of .dynstr with its name, then the strings of the site table;
- *   RX  the trampolines, one after another;
+ *       and of .dynstr with its name (for libc.so.6 instead: copies of the
+ *       init array and .rela.dyn for its self-start), then the strings of
+ *       the site table;
+ *   RX  a DT_INIT or self-start stub, then the trampolines, one after
+ *       another;
  *
  * and, for a static executable, govrt-static's own PT_LOADs (static.c).
  *
@@ -27,6 +30,8 @@
 
 #define PAGE 0x1000u
 #define GOVRT_SONAME "libgovrt.so.1"
+
+int rw_self_started;
 
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
@@ -78,6 +83,27 @@ struct init_hook {
 	size_t symtab, symtab_size, versym, versym_size, rela, rela_size;
 };
 
+/* libc.so.6's own start of govrt (docs/rewrite.md, "A self-starting
+ * libc"): libgovrt needs libc, so libc cannot get a DT_NEEDED libgovrt
+ * (the cycle lets ld.so run govrt's constructor before libc's). Instead
+ * DT_INIT_ARRAY points at a copy of libc's init array with one more entry,
+ * run after libc's own: a stub (first in the RX segment) that, unless the
+ * process is secure-execution (getauxval(AT_SECURE)), and only if
+ * GOV_RESOURCE is set and not empty (or the rewrite named a resource),
+ * calls libc's own dlopen("libgovrt.so.1", RTLD_NOW | RTLD_GLOBAL) by its
+ * address: no new import. dlopen of a library already loaded (preloaded)
+ * runs nothing twice. The copy's entries get R_X86_64_RELATIVE
+ * relocations in a copy of .rela.dyn. */
+struct self_start {
+	int on;
+	uint64_t getauxval, getenv, dlopen, dlerror, dprintf; /* inside libc */
+	size_t array, nold;      /* the init array copy and libc's entries in it */
+	size_t rela, rela_size;  /* the .rela.dyn copy */
+	size_t ours;             /* the relocation of the stub's entry */
+	size_t env, soname, fmt; /* the stub's strings */
+	int always;              /* a resource was named: no GOV_RESOURCE needed */
+};
+
 /* The RW segment being built, and where its parts go. */
 struct rw_seg {
 	struct buf b;
@@ -86,6 +112,7 @@ struct rw_seg {
 	size_t dyn_size, dynstr_size;
 	size_t nph;
 	struct init_hook hook;
+	struct self_start self;
 };
 
 static uint64_t str_addr(struct rw_seg *s, const char *str)
@@ -227,9 +254,130 @@ static void hook_dynamic(struct rw_seg *s, Elf64_Dyn *o, size_t k)
 	}
 }
 
+/* The address of the function name defined in the module (.dynsym at
+ * symtab, symsz bytes, names in str), or 0. */
+static uint64_t dynsym_func(struct rw_input *in, uint64_t symtab, uint64_t symsz,
+			    const char *str, uint64_t strsz, const char *name)
+{
+	int64_t off = rw_offset_of(in, symtab);
+	if (off < 0 || (uint64_t)off + symsz > in->size)
+		return 0;
+	const Elf64_Sym *sym = (const Elf64_Sym *)(in->img + off);
+	for (size_t i = 0; i < symsz / sizeof *sym; i++)
+		if (sym[i].st_shndx != SHN_UNDEF && ELF64_ST_TYPE(sym[i].st_info) == STT_FUNC &&
+		    sym[i].st_value && sym[i].st_name < strsz &&
+		    strcmp(str + sym[i].st_name, name) == 0)
+			return sym[i].st_value;
+	return 0;
+}
+
+/* The value the loader puts at addr: a RELATIVE relocation's addend if
+ * one names it, else (DT_RELR, or no relocation) what the file holds. */
+static uint64_t relocated_word(struct rw_input *in, const Elf64_Rela *r, size_t nr, uint64_t addr)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (r[i].r_offset == addr && ELF64_R_TYPE(r[i].r_info) == R_X86_64_RELATIVE)
+			return (uint64_t)r[i].r_addend;
+	uint64_t v = 0;
+	memcpy(&v, in->img + rw_offset_of(in, addr), 8);
+	return v;
+}
+
+/* Prepares libc's self-start (struct self_start), or says why not and
+ * leaves libc as it was (govrt then needs LD_PRELOAD). */
+static int build_self_start(struct rw_input *in, struct rw_seg *s, const struct rw_opts *o,
+			    const Elf64_Dyn *d, size_t used, const char *str, uint64_t strsz)
+{
+	uint64_t arr = 0, arrsz = 0, rela = 0, relasz = 0, symtab = 0;
+	for (size_t i = 0; i < used; i++) {
+		switch (d[i].d_tag) {
+		case DT_INIT_ARRAY: arr = d[i].d_un.d_ptr; break;
+		case DT_INIT_ARRAYSZ: arrsz = d[i].d_un.d_val; break;
+		case DT_RELA: rela = d[i].d_un.d_ptr; break;
+		case DT_RELASZ: relasz = d[i].d_un.d_val; break;
+		case DT_SYMTAB: symtab = d[i].d_un.d_ptr; break;
+		}
+	}
+	const char *why = NULL;
+	int64_t arroff = rw_offset_of(in, arr), reloff = rw_offset_of(in, rela);
+	uint64_t symsz = section_size_at(in, symtab, SHT_DYNSYM);
+	struct self_start *x = &s->self;
+	if (!arr || arroff < 0 || arrsz % 8 || (uint64_t)arroff + arrsz > in->size)
+		why = "no DT_INIT_ARRAY inside the file";
+	else if (!rela || reloff < 0 || relasz % sizeof(Elf64_Rela) ||
+		 (uint64_t)reloff + relasz > in->size)
+		why = "no DT_RELA inside the file";
+	else if (!symsz)
+		why = "no .dynsym section header";
+	if (why)
+		goto refuse;
+	static const char *const need[] = { "getauxval", "getenv", "dlopen", "dlerror", "dprintf" };
+	uint64_t *at[] = { &x->getauxval, &x->getenv, &x->dlopen, &x->dlerror, &x->dprintf };
+	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+		if (!(*at[i] = dynsym_func(in, symtab, symsz, str, strsz, need[i]))) {
+			why = need[i];
+			rw_warn("%s: libc.so.6 does not define %s (glibc 2.34 or later has dlopen "
+				"inside libc): no self-start; load govrt with LD_PRELOAD=%s",
+				in->path, why, GOVRT_SONAME);
+			return 0;
+		}
+	const Elf64_Rela *r = (const Elf64_Rela *)(in->img + reloff);
+	size_t nr = relasz / sizeof *r;
+	x->nold = arrsz / 8;
+	x->array = buf_reserve(&s->b, (x->nold + 1) * 8, 8);
+	for (size_t i = 0; i < x->nold; i++) {
+		uint64_t v = relocated_word(in, r, nr, arr + 8 * i);
+		memcpy(s->b.p + x->array + 8 * i, &v, 8);
+	}
+	x->rela = buf_put(&s->b, r, relasz, 8);
+	for (size_t i = 0; i <= x->nold; i++) {
+		uint64_t v;
+		memcpy(&v, s->b.p + x->array + 8 * i, 8);
+		Elf64_Rela n = { .r_offset = s->vaddr + x->array + 8 * i,
+				 .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE), .r_addend = (int64_t)v };
+		size_t at2 = buf_put(&s->b, &n, sizeof n, 1);
+		if (i == x->nold)
+			x->ours = at2; /* its addend, the stub's address, comes later */
+	}
+	x->rela_size = relasz + (x->nold + 1) * sizeof *r;
+	x->env = buf_put(&s->b, "GOV_RESOURCE", sizeof "GOV_RESOURCE", 1);
+	x->soname = buf_put(&s->b, GOVRT_SONAME, sizeof GOVRT_SONAME, 1);
+	static const char fmt[] = "govrt: the rewritten libc.so.6 could not load " GOVRT_SONAME
+		" (%s): this process is not governed\n";
+	x->fmt = buf_put(&s->b, fmt, sizeof fmt, 1);
+	x->always = o->resource != NULL;
+	x->on = 1;
+	return 1;
+refuse:
+	rw_warn("%s: libc.so.6: %s: no self-start; load govrt with LD_PRELOAD=%s", in->path, why,
+		GOVRT_SONAME);
+	return 0;
+}
+
+/* A copy of .dynamic whose DT_INIT_ARRAY(SZ) and DT_RELA(SZ) point at the
+ * self-start's copies; nothing else changes (no DT_NEEDED). */
+static void copy_dynamic_self(struct rw_seg *s, const Elf64_Dyn *d, size_t used)
+{
+	struct self_start *x = &s->self;
+	s->dyn_size = (used + 1) * sizeof *d;
+	s->dyn = buf_reserve(&s->b, s->dyn_size, 8);
+	Elf64_Dyn *o = (Elf64_Dyn *)(s->b.p + s->dyn);
+	for (size_t i = 0; i < used; i++) {
+		o[i] = d[i];
+		switch (o[i].d_tag) {
+		case DT_INIT_ARRAY: o[i].d_un.d_ptr = s->vaddr + x->array; break;
+		case DT_INIT_ARRAYSZ: o[i].d_un.d_val = (x->nold + 1) * 8; break;
+		case DT_RELA: o[i].d_un.d_ptr = s->vaddr + x->rela; break;
+		case DT_RELASZ: o[i].d_un.d_val = x->rela_size; break;
+		}
+	}
+	o[used].d_tag = DT_NULL;
+	o[used].d_un.d_val = 0;
+}
+
 /* A copy of .dynamic with DT_NEEDED libgovrt.so.1 after the other
  * DT_NEEDEDs, pointing at a copy of .dynstr that ends with its name. */
-static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
+static int copy_dynamic(struct rw_input *in, struct rw_seg *s, const struct rw_opts *opts)
 {
 	const GElf_Phdr *dp = find_phdr(in, PT_DYNAMIC);
 	if (!dp || dp->p_offset + dp->p_filesz > in->size)
@@ -254,8 +402,18 @@ static int copy_dynamic(struct rw_input *in, struct rw_seg *s)
 		/* libgovrt needs libc: a libc needing libgovrt would make a cycle
 		 * in which ld.so starts govrt before libc (no environment yet) */
 		if (d[i].d_tag == DT_SONAME && d[i].d_un.d_val < strsz &&
-		    (strcmp(str + d[i].d_un.d_val, "libc.so.6") == 0 ||
-		     strncmp(str + d[i].d_un.d_val, "ld-linux", 8) == 0)) {
+		    strcmp(str + d[i].d_un.d_val, "libc.so.6") == 0) {
+			if (opts->self_start && build_self_start(in, s, opts, d, used, str, strsz)) {
+				copy_dynamic_self(s, d, used);
+				return 1;
+			}
+			if (!opts->self_start)
+				rw_warn("%s: libc.so.6: --no-self-start: load govrt with LD_PRELOAD=%s",
+					in->path, GOVRT_SONAME);
+			return 0;
+		}
+		if (d[i].d_tag == DT_SONAME && d[i].d_un.d_val < strsz &&
+		    strncmp(str + d[i].d_un.d_val, "ld-linux", 8) == 0) {
 			rw_warn("%s: %s: DT_NEEDED %s not added (%s needs libc, and a cycle would "
 				"start govrt before libc); load govrt with LD_PRELOAD=%s",
 				in->path, str + d[i].d_un.d_val, GOVRT_SONAME, GOVRT_SONAME, GOVRT_SONAME);
@@ -364,7 +522,7 @@ static void move_sections(struct rw_input *in, uint8_t *img, const struct rw_seg
 			sh[i].sh_offset = s->off + s->dyn;
 			sh[i].sh_addr = s->vaddr + s->dyn;
 			sh[i].sh_size = s->dyn_size;
-		} else if (name && strcmp(name, ".dynstr") == 0) {
+		} else if (s->dynstr_size && name && strcmp(name, ".dynstr") == 0) {
 			sh[i].sh_offset = s->off + s->dynstr;
 			sh[i].sh_addr = s->vaddr + s->dynstr;
 			sh[i].sh_size = s->dynstr_size;
@@ -380,6 +538,14 @@ static void move_sections(struct rw_input *in, uint8_t *img, const struct rw_seg
 			sh[i].sh_offset = s->off + s->hook.rela;
 			sh[i].sh_addr = s->vaddr + s->hook.rela;
 			sh[i].sh_size = s->hook.rela_size;
+		} else if (s->self.on && name && strcmp(name, ".rela.dyn") == 0) {
+			sh[i].sh_offset = s->off + s->self.rela;
+			sh[i].sh_addr = s->vaddr + s->self.rela;
+			sh[i].sh_size = s->self.rela_size;
+		} else if (s->self.on && name && strcmp(name, ".init_array") == 0) {
+			sh[i].sh_offset = s->off + s->self.array;
+			sh[i].sh_addr = s->vaddr + s->self.array;
+			sh[i].sh_size = (s->self.nold + 1) * 8;
 		}
 	}
 }
@@ -432,6 +598,85 @@ static void emit_init_stub(struct rw_seg *s, struct buf *rx, uint64_t rx_vaddr)
 	buf_put(rx, b, 16 + sizeof tail, 16);
 	Elf64_Dyn *o = (Elf64_Dyn *)(s->b.p + s->dyn);
 	o[h->init_idx].d_un.d_ptr = rx_vaddr;
+}
+
+/* The self-start stub, first in the RX segment (struct self_start):
+ *	push %rbx                      (aligns the stack for the calls)
+ *	mov $AT_SECURE,%edi; call getauxval; test %rax,%rax; jne out
+ *	lea "GOV_RESOURCE"(%rip),%rdi; call getenv;      (unless always)
+ *	test %rax,%rax; je out; cmpb $0,(%rax); je out
+ *	lea "libgovrt.so.1"(%rip),%rdi; mov $RTLD_NOW|RTLD_GLOBAL,%esi
+ *	call dlopen; test %rax,%rax; jne out
+ *	call dlerror; mov %rax,%rdx; mov $2,%edi; lea fmt(%rip),%rsi
+ *	xor %eax,%eax; call dprintf
+ * out:	pop %rbx; ret
+ * Its address goes into the last entry of the init array copy (as the
+ * addend of that entry's relocation). */
+struct code {
+	uint8_t b[160];
+	size_t n;
+	uint64_t at;            /* address of b[0] */
+	size_t jumps[4], njumps;
+};
+
+static void op(struct code *c, const void *bytes, size_t n)
+{
+	memcpy(c->b + c->n, bytes, n);
+	c->n += n;
+}
+
+/* An instruction ending in a rel32 to target. */
+static void op_rel(struct code *c, const void *bytes, size_t n, uint64_t target)
+{
+	op(c, bytes, n);
+	int32_t rel = (int32_t)(target - (c->at + c->n + 4));
+	op(c, &rel, 4);
+}
+
+static void op_jcc_out(struct code *c, uint8_t cc)
+{
+	uint8_t j[] = { 0x0f, cc };
+	op(c, j, 2);
+	c->jumps[c->njumps++] = c->n;
+	op(c, "\0\0\0\0", 4);
+}
+
+static void emit_self_stub(struct rw_seg *s, struct buf *rx, uint64_t rx_vaddr)
+{
+	struct self_start *x = &s->self;
+	static const uint8_t test_rax[] = { 0x48, 0x85, 0xc0 };
+	struct code c = { .at = rx_vaddr };
+	op(&c, "\x53\xbf\x17\x00\x00\x00", 6); /* push %rbx; mov $23 (AT_SECURE),%edi */
+	op_rel(&c, "\xe8", 1, x->getauxval);
+	op(&c, test_rax, 3);
+	op_jcc_out(&c, 0x85);
+	if (!x->always) {
+		op_rel(&c, "\x48\x8d\x3d", 3, s->vaddr + x->env);
+		op_rel(&c, "\xe8", 1, x->getenv);
+		op(&c, test_rax, 3);
+		op_jcc_out(&c, 0x84);
+		op(&c, "\x80\x38\x00", 3); /* cmpb $0,(%rax) */
+		op_jcc_out(&c, 0x84);
+	}
+	op_rel(&c, "\x48\x8d\x3d", 3, s->vaddr + x->soname);
+	op(&c, "\xbe\x02\x01\x00\x00", 5); /* RTLD_NOW | RTLD_GLOBAL */
+	op_rel(&c, "\xe8", 1, x->dlopen);
+	op(&c, test_rax, 3);
+	op_jcc_out(&c, 0x85);
+	op_rel(&c, "\xe8", 1, x->dlerror);
+	op(&c, "\x48\x89\xc2\xbf\x02\x00\x00\x00", 8); /* mov %rax,%rdx; mov $2,%edi */
+	op_rel(&c, "\x48\x8d\x35", 3, s->vaddr + x->fmt);
+	op(&c, "\x31\xc0", 2);
+	op_rel(&c, "\xe8", 1, x->dprintf);
+	for (size_t i = 0; i < c.njumps; i++) {
+		int32_t rel = (int32_t)(c.n - (c.jumps[i] + 4));
+		memcpy(c.b + c.jumps[i], &rel, 4);
+	}
+	op(&c, "\x5b\xc3", 2); /* out: pop %rbx; ret */
+	size_t at = buf_put(rx, c.b, c.n, 16);
+	int64_t addend = (int64_t)(rx_vaddr + at);
+	memcpy(s->b.p + x->ours + offsetof(Elf64_Rela, r_addend), &addend, 8);
+	memcpy(s->b.p + x->array + 8 * x->nold, &addend, 8);
 }
 
 static void write_atomically(const char *path, const char *in_path, const struct buf *parts,
@@ -514,7 +759,7 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	s.hdr = buf_reserve(&s.b, sizeof(struct gov_rewrite_hdr), 8);
 	s.sites = buf_reserve(&s.b, npatch * sizeof(struct gov_site), 64);
 	if (in->dynamic && o->add_needed && !rt)
-		copy_dynamic(in, &s);
+		copy_dynamic(in, &s, o);
 	struct gov_rewrite_hdr h = { .magic = GOV_REWRITE_MAGIC, .version = GOV_REWRITE_VERSION,
 				     .flags = GOV_REWRITE_LINK_ADDRESSES,
 				     .nsites = (uint32_t)npatch,
@@ -548,6 +793,9 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 	 * the pages that change are copied */
 	if (s.hook.on)
 		emit_init_stub(&s, &rx, rx_vaddr);
+	if (s.self.on)
+		emit_self_stub(&s, &rx, rx_vaddr);
+	rw_self_started = s.self.on;
 	uint8_t *img = in->size ? mmap(NULL, in->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, in->fd, 0)
 				: MAP_FAILED;
 	if (img == MAP_FAILED)

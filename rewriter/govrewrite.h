@@ -24,6 +24,7 @@ struct rw_opts {
 	const char *resource;
 	int dry_run;
 	int add_needed;         /* DT_NEEDED libgovrt.so.1 (dynamic modules) */
+	int self_start;         /* libc.so.6 dlopens libgovrt itself (elfout.c) */
 };
 
 /* govrt-static as placed in a static OUT (static.c). */
@@ -118,5 +119,7 @@ size_t rw_write_output(struct rw_input *in, const struct rw_opts *o,
 		       struct rw_site *sites, size_t nsites);
 /* Set by rw_write_output: the govrt-static it embedded (size 0: none). */
 extern struct rw_static rw_embedded;
+/* Set by rw_write_output: OUT is a libc.so.6 that starts govrt itself. */
+extern int rw_self_started;
 
 #endif

@@ -37,7 +37,11 @@ static const char usage_text[] =
 "  --report FILE|-                every site: patched or left, and why\n"
 "  --dry-run                      find and report; write nothing (OUT optional)\n"
 "  --resource NAME                the resource the module belongs to\n"
-"  --no-needed                    do not add DT_NEEDED libgovrt.so.1\n"
+"  --no-needed                    do not add DT_NEEDED libgovrt.so.1 (nor, to\n"
+"                                 libc.so.6, the self-start)\n"
+"  --no-self-start                libc.so.6: do not dlopen libgovrt.so.1 from its\n"
+"                                 init array when GOV_RESOURCE is set (the default\n"
+"                                 does; then preload libgovrt.so.1 instead)\n"
 "  -q, --quiet                    no summary on stderr\n"
 "  -h, --help                     this text\n"
 "\n"
@@ -122,12 +126,14 @@ static void parse_args(int argc, char **argv, struct rw_opts *o)
 		{ "dry-run", no_argument, 0, 'n' },
 		{ "resource", required_argument, 0, 'R' },
 		{ "no-needed", no_argument, 0, 'N' },
+		{ "no-self-start", no_argument, 0, 'S' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	o->syscalls = 1;
 	o->add_needed = 1;
+	o->self_start = 1;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "qh", longs, NULL)) != -1) {
@@ -138,6 +144,7 @@ static void parse_args(int argc, char **argv, struct rw_opts *o)
 		case 'n': o->dry_run = 1; break;
 		case 'R': o->resource = optarg; break;
 		case 'N': o->add_needed = 0; break;
+		case 'S': o->self_start = 0; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(usage_text, stdout); exit(RW_OK);
 		default:
@@ -352,6 +359,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "govrewrite:   static executable: govrt-static embedded "
 				"(%llu bytes), e_entry starts it\n",
 				(unsigned long long)rw_embedded.file_end);
+		if (rw_self_started)
+			fprintf(stderr, "govrewrite:   libc.so.6: its init array dlopens %s when "
+				"%s (unless secure-execution)\n", "libgovrt.so.1",
+				o.resource ? "a process starts" : "GOV_RESOURCE is set");
 		for (int r = 1; r < GRE_NREASONS; r++)
 			if (t.reasons[r])
 				fprintf(stderr, "govrewrite:   %zu left: %s\n", t.reasons[r],
