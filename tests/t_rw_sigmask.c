@@ -254,21 +254,32 @@ int main(int argc, char **argv)
 	   "the program's sigset and pair were not written");
 	close(epfd);
 
+	/* A site is patched only while every other thread is blocked outside
+	 * its window (runtime/lazypatch.c), which a loaded machine may never
+	 * offer in one short run: the child runs up to 3 times until some
+	 * syscall took the patched path. A patcher that never patches fails
+	 * all three. */
 	char *out = NULL;
-	int status = run_child("exhaustive", "GOV_SYSCALLS=exhaustive", &out);
-	int bad = !out || strstr(out, " bad: ") != NULL;
-	for (int k = 0; k < NWAITS && out; k++) {
-		char want[64];
-		snprintf(want, sizeof want, "%s ok\n", wait_name[k]);
-		bad |= strstr(out, want) == NULL;
-	}
-	ok(status == 0 && !bad, "GOV_SYSCALLS=exhaustive: every wait, 3 times each, as above");
+	int status = 0, bad = 0, child_runs = 0;
 	unsigned long long lazy = 0, sites = 0;
-	char *p = out ? strstr(out, "lazy=") : NULL;
-	if (p)
-		sscanf(p, "lazy=%llu sites_lazy=%llu", &lazy, &sites);
+	do {
+		free(out);
+		out = NULL;
+		status = run_child("exhaustive", "GOV_SYSCALLS=exhaustive", &out);
+		bad = !out || strstr(out, " bad: ") != NULL;
+		for (int k = 0; k < NWAITS && out; k++) {
+			char want[64];
+			snprintf(want, sizeof want, "%s ok\n", wait_name[k]);
+			bad |= strstr(out, want) == NULL;
+		}
+		lazy = sites = 0;
+		char *p = out ? strstr(out, "lazy=") : NULL;
+		if (p)
+			sscanf(p, "lazy=%llu sites_lazy=%llu", &lazy, &sites);
+	} while (++child_runs < 3 && status == 0 && !bad && !(lazy >= 1 && sites >= 1));
+	ok(status == 0 && !bad, "GOV_SYSCALLS=exhaustive: every wait, 3 times each, as above");
 	ok(lazy >= 1 && sites >= 1, "some of those syscalls took the lazily patched path "
-	   "(%llu calls, %llu sites)", lazy, sites);
+	   "(%llu calls, %llu sites; run %d of at most 3)", lazy, sites, child_runs);
 	if (status != 0 || bad)
 		diag("%s", out ? out : "(no output)");
 	free(out);
