@@ -58,7 +58,7 @@ for O in -O0 -O2; do
 	ok $rc "$O: built with the plugin"
 	cp "$tmp/err" "$tmp/notes$O"
 done
-has "site a9e0cf82c15df8c2: main calls c_pt (types {id}{id}i)" "$tmp/notes-O2" &&
+has "main calls c_pt (types {id}{id}i)" "$tmp/notes-O2" &&
 	has "main calls c_tri (types d{3l})" "$tmp/notes-O2"
 ok $? "the sites' type strings are c-svc.exports' (c_pt {id}{id}i, c_tri d{3l})"
 has "main calls mk_wide (types {chu{fi}4dLp}l{chu{fi}4dLp})" "$tmp/notes-O2"
