@@ -223,6 +223,29 @@ char *agent_log_text(const char *resource)
 	return t ? t : strdup("");
 }
 
+pid_t serving_start(char *self, const char *resource, const char *exports)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GOV_RESOURCE", resource, 1);
+		setenv("GOV_EXPORTS", exports, 1);
+		execl("/proc/self/exe", self, "serve", (char *)NULL);
+		_exit(127);
+	}
+	char needle[160];
+	snprintf(needle, sizeof needle, "event=server_connected resource=%s pid=%d ", resource,
+		 (int)pid);
+	for (long long end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
+		char *log = agent_log_text(resource);
+		int found = log && strstr(log, needle);
+		free(log);
+		if (found)
+			return pid;
+	}
+	fprintf(stderr, "# serving process %d of %s did not connect in 5 s\n", (int)pid, resource);
+	return pid;
+}
+
 int wait_connected(int want, int timeout_ms)
 {
 	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(1000))

@@ -29,6 +29,12 @@ long agent_stat(const char *resource, const char *key);
 /* The agent's log so far (malloc'ed). */
 char *agent_log_text(const char *resource);
 
+/* Starts a serving process of resource: this test re-executed as
+ * `self serve` (its main must serve its exports there) with GOV_RESOURCE
+ * and GOV_EXPORTS set, and waits up to 5 s until the resource's agent logs
+ * that it connected; returns its pid (a diagnostic if it never did). */
+pid_t serving_start(char *self, const char *resource, const char *exports);
+
 /* Waits until govrt is connected (1) or not (0); returns 0 or -1 on timeout. */
 int wait_connected(int want, int timeout_ms);
 

@@ -114,26 +114,6 @@ static void bad_documents(void)
 		gov_ruledoc_free(&d);
 }
 
-static pid_t start_server(char *self, const char *exports)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("GOV_EXPORTS", exports, 1);
-		execl("/proc/self/exe", self, "serve", (char *)NULL);
-		_exit(127);
-	}
-	char needle[96];
-	snprintf(needle, sizeof needle, "event=server_connected resource=" DRV " pid=%d", (int)pid);
-	for (long long end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
-		char *log = agent_log_text(DRV);
-		int found = log && strstr(log, needle);
-		free(log);
-		if (found)
-			break;
-	}
-	return pid;
-}
-
 struct rec { char name[8]; long seq; long long t0, t1; };
 
 static int read_records(const char *path, struct rec *r, int max)
@@ -167,7 +147,7 @@ int main(int argc, char **argv)
 	setenv("GOV_TASKLET_QUEUE_MAX", "8", 1); /* for the agent */
 	pid_t agent = agent_start(DRV, rules, NULL);
 	ok(agent > 0 && wait_connected(1, 5000) == 0, "the driver is connected to its agent");
-	pid_t servers[2] = { start_server(argv[0], exports), start_server(argv[0], exports) };
+	pid_t servers[2] = { serving_start(argv[0], DRV, exports), serving_start(argv[0], DRV, exports) };
 
 	long long t0 = mono_us();
 	long bad = 0;

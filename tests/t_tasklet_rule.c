@@ -66,26 +66,6 @@ static int serve_main(void)
 		pause();
 }
 
-static pid_t start_server(char *self, const char *exports)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("GOV_EXPORTS", exports, 1);
-		execl("/proc/self/exe", self, "serve", (char *)NULL);
-		_exit(127);
-	}
-	char needle[96];
-	snprintf(needle, sizeof needle, "event=server_connected resource=" DRV " pid=%d", (int)pid);
-	for (long long end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
-		char *log = agent_log_text(DRV);
-		int found = log && strstr(log, needle);
-		free(log);
-		if (found)
-			break;
-	}
-	return pid;
-}
-
 struct rec { long dev, seq; long long t0, t1; };
 
 static int read_records(const char *path, struct rec *r, int max)
@@ -188,7 +168,7 @@ int main(int argc, char **argv)
 	setenv("GOV_TASKLET_QUEUE_MAX", "8", 1); /* for the agent */
 	pid_t a = agent_start(DRV, "verdicts: []\n", NULL);
 	ok(a > 0 && wait_connected(1, 5000) == 0, "the driver is connected to its agent");
-	pid_t servers[2] = { start_server(argv[0], exports), start_server(argv[0], exports) };
+	pid_t servers[2] = { serving_start(argv[0], DRV, exports), serving_start(argv[0], DRV, exports) };
 
 	mode_tests(a, "ebpf", "agent", record_path, 1);
 	mode_tests(a, "wasm", "agent", record_path, 2);

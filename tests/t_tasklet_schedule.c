@@ -65,26 +65,6 @@ static const char *rules =
 	"  - {name: " DRV ", type: service, exports: [ts_a, ts_b]}\n"
 	"  - {name: ts-other, type: service, exports: [ts_c]}\n";
 
-static pid_t start_server(char *self, const char *exports)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("GOV_EXPORTS", exports, 1);
-		execl("/proc/self/exe", self, "serve", (char *)NULL);
-		_exit(127);
-	}
-	char needle[96];
-	snprintf(needle, sizeof needle, "event=server_connected resource=" DRV " pid=%d", (int)pid);
-	for (long long end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
-		char *log = agent_log_text(DRV);
-		int found = log && strstr(log, needle);
-		free(log);
-		if (found)
-			break;
-	}
-	return pid;
-}
-
 struct rec { char name[8]; long seq; long long t0, t1; };
 
 static int read_records(const char *path, struct rec *r, int max)
@@ -207,7 +187,7 @@ int main(int argc, char **argv)
 		diag("%s", st);
 	free(st);
 
-	pid_t servers[2] = { start_server(argv[0], exports), start_server(argv[0], exports) };
+	pid_t servers[2] = { serving_start(argv[0], DRV, exports), serving_start(argv[0], DRV, exports) };
 	order_and_concurrency(record_path);
 
 	st = stats();

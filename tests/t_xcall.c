@@ -308,22 +308,6 @@ static int wait_log(const char *resource, const char *needle, int timeout_ms)
 	return wait_log_n(resource, needle, 1, timeout_ms);
 }
 
-static pid_t start_server(char *self)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("GOV_RESOURCE", SVC, 1);
-		setenv("GOV_EXPORTS", exports_path, 1);
-		execl("/proc/self/exe", self, "serve", (char *)NULL);
-		_exit(127);
-	}
-	char needle[96];
-	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d via=mailbox", (int)pid);
-	if (wait_log(SVC, needle, 5000) < 0)
-		diag("server %d did not connect", (int)pid);
-	return pid;
-}
-
 static void stop(pid_t pid)
 {
 	kill(pid, SIGKILL);
@@ -543,7 +527,7 @@ static void killed_mid_call(char *self)
 	errno = 0;
 	is_long(c_add(1, 2), -1, "no serving process: the call fails");
 	is_long(errno, EHOSTUNREACH, "with EHOSTUNREACH: it did not run");
-	server = start_server(self);
+	server = serving_start(self, SVC, exports_path);
 	is_long(c_add(1, 2), 3, "a new serving process takes calls again");
 
 	/* the callee's agent killed mid-call, on every protocol */
@@ -842,7 +826,7 @@ int main(int argc, char **argv)
 	const char *const app_extra[] = { "--forward-timeout-ms", "1000", NULL };
 	app_agent = agent_start(APP, rules_for("unix", NULL), app_extra);
 	ok(app_agent > 0 && wait_connected(1, 5000) == 0, "this program is connected to its agent");
-	server = start_server(argv[0]);
+	server = serving_start(argv[0], SVC, exports_path);
 
 	const char *protos[] = { "unix", "tcp", "msgqueue", "shm" };
 	for (size_t i = 0; i < GOV_ARRAY_LEN(protos); i++) {
