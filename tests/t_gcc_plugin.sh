@@ -45,18 +45,8 @@ link="-L$lib -Wl,-rpath,$lib -lgovrt"
 targets=twice:scale:sum6:count_nonzero:fill:greet:neg16:low8:mix:note:from_other_unit
 cc_run() { run "$@"; }
 
-start_agent() { # RULES
-	rm -f run/gp.sock
-	"$govagent" --resource gp --rules "$1" 2>>"$tmp/agent.log" &
-	agent=$!
-	w=0
-	while [ ! -S run/gp.sock ] && [ $w -lt 300 ]; do sleep 0.01; w=$((w + 1)); done
-}
-stop_agent() {
-	kill "$agent" 2>/dev/null
-	wait "$agent" 2>/dev/null
-	agent=""
-}
+agent_resource=gp
+. "$top/tests/agent.sh"
 stats() { "$govagent" --stats gp >"$tmp/stats" 2>"$tmp/err"; }
 
 # ---- 1. behaviour: plain and instrumented print the same; agents govern

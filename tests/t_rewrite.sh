@@ -36,18 +36,8 @@ unset GOV_RESOURCE GOV_FAIL
 export LD_LIBRARY_PATH="$lib"
 t0=$(date +%s)
 
-start_agent() { # RULES
-	rm -f run/rw.sock
-	"$govagent" --resource rw --rules "$1" 2>>"$tmp/agent.log" &
-	agent=$!
-	w=0
-	while [ ! -S run/rw.sock ] && [ $w -lt 300 ]; do sleep 0.01; w=$((w + 1)); done
-}
-stop_agent() {
-	kill "$agent" 2>/dev/null
-	wait "$agent" 2>/dev/null
-	agent=""
-}
+agent_resource=rw
+. "$top/tests/agent.sh"
 
 # ---- 1. the test program: PIE, non-PIE, static, stripped
 src="$top/tests/rewrite/sys.c"

@@ -36,18 +36,8 @@ export GOV_RUN_DIR="$tmp/run" LC_ALL=C
 unset GOV_RESOURCE GOV_FAIL LD_PRELOAD
 L="$tmp/lib:$lib"
 
-start_agent() { # RULES
-	rm -f run/rw.sock
-	"$govagent" --resource rw --rules "$1" 2>>"$tmp/agent.log" &
-	agent=$!
-	w=0
-	while [ ! -S run/rw.sock ] && [ $w -lt 300 ]; do sleep 0.01; w=$((w + 1)); done
-}
-stop_agent() {
-	kill "$agent" 2>/dev/null
-	wait "$agent" 2>/dev/null
-	agent=""
-}
+agent_resource=rw
+. "$top/tests/agent.sh"
 # The agent's count of calls so far, less the syscalls by which a thread
 # starts and polls: govrt's own thread sometimes makes its first ones
 # before govrt knows it as its own (with and without the self-start), so

@@ -31,18 +31,8 @@ mkdir run
 export GOV_RUN_DIR="$tmp/run" LC_ALL=C LD_LIBRARY_PATH="$lib"
 unset GOV_RESOURCE GOV_FAIL GOV_SYSCALLS
 
-start_agent() { # RULES
-	rm -f run/np.sock
-	"$govagent" --resource np --rules "$1" 2>>"$tmp/agent.log" &
-	agent=$!
-	w=0
-	while [ ! -S run/np.sock ] && [ $w -lt 300 ]; do sleep 0.01; w=$((w + 1)); done
-}
-stop_agent() {
-	kill "$agent" 2>/dev/null
-	wait "$agent" 2>/dev/null
-	agent=""
-}
+agent_resource=np
+. "$top/tests/agent.sh"
 
 src="$top/tests/rw/noplt.c"
 gcc -O2 -g -fno-plt "$src" -o np_pie && gcc -O2 -g -fno-plt -no-pie "$src" -o np_nopie
