@@ -23,19 +23,13 @@
 #include "harness.h"
 #include "ruledoc.h"
 #include "tap.h"
+#include "tasklet_records.h"
 
 #define DRV "tk-drv"
 #define PER 5          /* calls scheduled per tasklet */
 #define LOCAL (-7777)
 
 static int in_server, rec_fd = -1;
-
-static long long mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 /* one line per call, written whole at its end: "NAME SEQ START END" */
 static long record(const char *name, long seq)
@@ -114,20 +108,6 @@ static void bad_documents(void)
 		gov_ruledoc_free(&d);
 }
 
-struct rec { char name[8]; long seq; long long t0, t1; };
-
-static int read_records(const char *path, struct rec *r, int max)
-{
-	FILE *f = fopen(path, "r");
-	int n = 0;
-	while (f && n < max && fscanf(f, "%7s %ld %lld %lld", r[n].name, &r[n].seq, &r[n].t0,
-				      &r[n].t1) == 4)
-		n++;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "serve") == 0)
@@ -160,30 +140,14 @@ int main(int argc, char **argv)
 	ok(early < 2 * PER, "scheduling did not wait for the calls (%d of %d ran, %lld us)", early,
 	   2 * PER, took);
 
-	int n = 0;
-	for (long long end = now_ms() + 10000; now_ms() < end && n < 2 * PER; usleep(20000))
-		n = read_records(record_path, r, 2 * PER + 4);
+	int n = wait_records(record_path, r, 2 * PER + 4, 2 * PER);
 	is_long(n, 2 * PER, "every scheduled call ran once");
 
-	int overlap_same = 0, order_ok = 1, overlap_other = 0;
-	long last[2] = { 0, 0 };
-	for (int i = 0; i < n; i++) {
-		int k = strcmp(r[i].name, "rx") != 0;
-		if (r[i].seq != last[k] + 1)
-			order_ok = 0;
-		last[k] = r[i].seq;
-		for (int j = 0; j < n; j++) {
-			if (i == j || r[i].t0 >= r[j].t1 || r[j].t0 >= r[i].t1)
-				continue;
-			if (strcmp(r[i].name, r[j].name) == 0)
-				overlap_same++;
-			else
-				overlap_other++;
-		}
-	}
-	is_long(overlap_same, 0, "calls of one tasklet never overlap");
-	ok(order_ok, "each tasklet ran its calls in the order scheduled");
-	ok(overlap_other > 0, "calls of rx and tx ran at the same time (%d overlaps)", overlap_other / 2);
+	struct rec_check c = check_records(r, n, "rx");
+	is_long(c.overlap_same, 0, "calls of one tasklet never overlap");
+	ok(c.order_ok, "each tasklet ran its calls in the order scheduled");
+	ok(c.overlap_other > 0, "calls of rx and tx ran at the same time (%d overlaps)",
+	   c.overlap_other / 2);
 
 	is_long(s_orphan(7), 0, "a tasklet nobody serves is still scheduled");
 	int logged = 0;

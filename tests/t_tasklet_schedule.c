@@ -22,18 +22,12 @@
 #include "gov/govrt.h"
 #include "harness.h"
 #include "tap.h"
+#include "tasklet_records.h"
 
 #define DRV "ts-drv"
 #define PER 5 /* calls scheduled per tasklet */
 
 static int rec_fd = -1;
-
-static long long mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 /* one line per call, written whole at its end: "NAME SEQ START END" */
 static long record(const char *name, long seq)
@@ -64,20 +58,6 @@ static const char *rules =
 	"resources:\n"
 	"  - {name: " DRV ", type: service, exports: [ts_a, ts_b]}\n"
 	"  - {name: ts-other, type: service, exports: [ts_c]}\n";
-
-struct rec { char name[8]; long seq; long long t0, t1; };
-
-static int read_records(const char *path, struct rec *r, int max)
-{
-	FILE *f = fopen(path, "r");
-	int n = 0;
-	while (f && n < max && fscanf(f, "%7s %ld %lld %lld", r[n].name, &r[n].seq, &r[n].t0,
-				      &r[n].t1) == 4)
-		n++;
-	if (f)
-		fclose(f);
-	return n;
-}
 
 /* -1 with errno want, for what */
 static void refused(int got, int want, const char *what)
@@ -125,31 +105,14 @@ static void order_and_concurrency(const char *record_path)
 	ok(early < 2 * PER, "scheduling did not wait for the calls (%d of %d ran, %lld us)", early,
 	   2 * PER, took);
 
-	int n = 0;
-	for (long long end = now_ms() + 10000; now_ms() < end && n < 2 * PER; usleep(20000))
-		n = read_records(record_path, r, 2 * PER + 4);
+	int n = wait_records(record_path, r, 2 * PER + 4, 2 * PER);
 	is_long(n, 2 * PER, "every scheduled call ran once");
 
-	int overlap_same = 0, order_ok = 1, overlap_other = 0;
-	long last[2] = { 0, 0 };
-	for (int i = 0; i < n; i++) {
-		int k = strcmp(r[i].name, "a") != 0;
-		if (r[i].seq != last[k] + 1)
-			order_ok = 0;
-		last[k] = r[i].seq;
-		for (int j = 0; j < n; j++) {
-			if (i == j || r[i].t0 >= r[j].t1 || r[j].t0 >= r[i].t1)
-				continue;
-			if (strcmp(r[i].name, r[j].name) == 0)
-				overlap_same++;
-			else
-				overlap_other++;
-		}
-	}
-	is_long(overlap_same, 0, "calls under one name never overlap");
-	ok(order_ok, "each name ran its calls in the order scheduled");
-	ok(overlap_other > 0, "calls under a and b ran at the same time (%d overlaps)",
-	   overlap_other / 2);
+	struct rec_check c = check_records(r, n, "a");
+	is_long(c.overlap_same, 0, "calls under one name never overlap");
+	ok(c.order_ok, "each name ran its calls in the order scheduled");
+	ok(c.overlap_other > 0, "calls under a and b ran at the same time (%d overlaps)",
+	   c.overlap_other / 2);
 }
 
 int main(int argc, char **argv)
