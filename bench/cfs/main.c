@@ -187,18 +187,9 @@ static double run(int n, enum how how)
 
 static double median_of_rounds(const double *v, double *lo, double *hi)
 {
-	double a[ROUNDS_MAX];
-	memcpy(a, v, sizeof a);
-	for (int i = 0; i < rounds; i++)
-		for (int k = i + 1; k < rounds; k++)
-			if (a[k] < a[i]) {
-				double x = a[i];
-				a[i] = a[k];
-				a[k] = x;
-			}
-	*lo = a[0];
-	*hi = a[rounds - 1];
-	return a[rounds / 2];
+	*lo = bench_min(v, rounds);
+	*hi = bench_max(v, rounds);
+	return bench_median(v, rounds);
 }
 
 static void report(FILE *f, void *arg)

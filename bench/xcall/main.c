@@ -209,18 +209,9 @@ static void measure(int mode, int p, int round)
 
 static double median3(const double *v, double *lo, double *hi)
 {
-	double a[ROUNDS];
-	memcpy(a, v, sizeof a);
-	for (int i = 0; i < ROUNDS; i++)
-		for (int j = i + 1; j < ROUNDS; j++)
-			if (a[j] < a[i]) {
-				double t = a[i];
-				a[i] = a[j];
-				a[j] = t;
-			}
-	*lo = a[0];
-	*hi = a[ROUNDS - 1];
-	return a[ROUNDS / 2];
+	*lo = bench_min(v, ROUNDS);
+	*hi = bench_max(v, ROUNDS);
+	return bench_median(v, ROUNDS);
 }
 
 static void report(FILE *f, void *arg)
