@@ -24,6 +24,7 @@
 #include "gov/wire.h"
 #include "govrt_private.h"
 #include "hello.h"
+#include "xcall_io.h"
 
 #define RETRY_FAST_NS (10 * 1000000L)
 #define RETRY_SLOW_NS (250 * 1000000L)
@@ -74,7 +75,7 @@ static int connect_once(int quiet)
 	}
 	char why[256];
 	struct gov_msg m;
-	void *p = gov_hello(fd, govrt.cfg.resource, &m, &err, why, sizeof why);
+	void *p = gov_hello(fd, govrt.cfg.resource, GOV_HELLO_DIRECT, &m, &err, why, sizeof why);
 	if (!p) {
 		if (why[0])
 			conn_warn("%s", why);
@@ -113,6 +114,7 @@ static void reap_retired(void)
 		if (atomic_load(&c->users) == 0) {
 			*pp = c->next_retired;
 			munmap(c->region, c->size);
+			govrt_direct_free(c);
 			free(c);
 		} else {
 			pp = &c->next_retired;
@@ -204,9 +206,10 @@ void govrt_try_reconnect(void)
 static void handle_message(struct govrt_conn *c)
 {
 	struct gov_msg m;
-	ssize_t n = recv(c->fd, &m, sizeof m, MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		govrt_conn_lost(c, n == 0 ? "it closed the connection" : strerror(errno));
+	int fd;
+	long n = gov_fd_recv(c->fd, &m, sizeof m, 0, &fd);
+	if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR && n != -ETIMEDOUT)) {
+		govrt_conn_lost(c, n == 0 ? "it closed the connection" : strerror((int)-n));
 		return;
 	}
 	if (n < 0)
@@ -214,9 +217,12 @@ static void handle_message(struct govrt_conn *c)
 	const char *bad = gov_msg_check(&m, (size_t)n);
 	if (bad) {
 		govrt_warn("ignored a message from the agent: field %s is wrong", bad);
-		return;
+	} else if (m.type == GOV_MSG_GRANT) {
+		govrt_direct_take(c, &m, fd);
 	}
-	if (m.type == GOV_MSG_TABLE) {
+	if (fd >= 0)
+		close(fd);
+	if (!bad && m.type == GOV_MSG_TABLE) {
 		pthread_mutex_lock(&govrt.lock);
 		if (atomic_load(&c->alive))
 			govrt_apply_table(c);

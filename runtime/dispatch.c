@@ -379,6 +379,15 @@ static __attribute__((noinline)) int via_agent(struct gov_site *site, struct gov
 	return r;
 }
 
+/* Through the direct grant id, else the agents' way. */
+static __attribute__((noinline)) int direct(struct gov_site *site, struct gov_call *call, uint32_t id)
+{
+	int err = 0, r = govrt_direct_call(site, call, id, my_tid(), &err);
+	if (r == -2)
+		return apply(site, call, GOV_ACT_DENY, err, 0);
+	return r >= 0 ? r : via_agent(site, call);
+}
+
 /* govrt's own requests to the agent (runtime/tasklet.c): one round trip,
  * answered as a site's would be. */
 int govrt_ask_agent(struct gov_site *site, struct gov_call *call)
@@ -406,8 +415,12 @@ static int dispatch(struct gov_site *site, struct gov_call *call)
 		int r = run_rule(site, call, (uint32_t)d->value);
 		if (r >= 0)
 			return r;
-		__attribute__((fallthrough)); /* the agent answers */
+		return via_agent(site, call); /* the agent answers */
 	}
+	case GOV_ACT_FORWARD:
+		if (d->value) /* a direct grant (xcall.c) */
+			return direct(site, call, (uint32_t)d->value);
+		return via_agent(site, call);
 	default:
 		return via_agent(site, call);
 	}

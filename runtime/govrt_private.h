@@ -25,6 +25,17 @@ struct govrt_config {
 /* One connection to the agent. Dispatching threads count themselves in
  * `users` while they touch the region, so a dead connection's region is
  * unmapped only once nobody is inside it. */
+/* A direct grant this process took (xcall.c, docs/xcall.md "Direct
+ * calls"): kept mapped until its connection is reaped, since a thread may
+ * be inside it. */
+#define GOVRT_DIRECT_MAX 32
+struct gov_xcall_direct;
+struct govrt_direct {
+	uint32_t id;
+	int pidfd;                        /* the serving process: readable once it ended */
+	struct gov_xcall_direct *d;
+};
+
 struct govrt_conn {
 	int fd;
 	struct gov_region_hdr *region;
@@ -33,6 +44,8 @@ struct govrt_conn {
 	atomic_int alive;
 	atomic_int users;
 	struct govrt_conn *next_retired;
+	struct govrt_direct direct[GOVRT_DIRECT_MAX];
+	atomic_uint ndirect;              /* entries filled, in order (watcher only) */
 };
 
 #define GOVRT_MAX_DECISIONS 4096
@@ -124,6 +137,17 @@ extern uint8_t govrt_any_syscall_verdict;
 struct gov_wire_rep;
 int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 		      const struct gov_wire_rep *rep, const void *payload, size_t cap);
+/* A GRANT message with its memfd (watcher thread); the grants' mappings
+ * when a connection is reaped. */
+struct gov_msg;
+void govrt_direct_take(struct govrt_conn *c, const struct gov_msg *m, int memfd);
+void govrt_direct_free(struct govrt_conn *c);
+/* A FORWARD site whose row names grant id, called through it: a GOV_RUN_*
+ * result; -1: take the agents' path (no such grant, revoked, every box
+ * busy); -2: failed with *err (ECONNABORTED, ETIMEDOUT, the callee's
+ * ENOSYS...), to be answered as a deny. */
+int govrt_direct_call(struct gov_site *site, struct gov_call *call, uint32_t id, uint32_t tid,
+		      int *err);
 /* dynrule.c: dynamic rules that run in the process */
 struct gov_dynrule;
 void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table */

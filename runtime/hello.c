@@ -71,8 +71,8 @@ static void *map_region(int region_fd, const struct gov_msg *m, const char *reso
 	return p;
 }
 
-struct gov_region_hdr *gov_hello(int fd, const char *resource, struct gov_msg *m, int *err,
-				 char *why, size_t whylen)
+struct gov_region_hdr *gov_hello(int fd, const char *resource, uint32_t flags, struct gov_msg *m,
+				 int *err, char *why, size_t whylen)
 {
 	why[0] = 0;
 	*err = 0;
@@ -80,7 +80,7 @@ struct gov_region_hdr *gov_hello(int fd, const char *resource, struct gov_msg *m
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	*m = (struct gov_msg){ .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
 			       .type = GOV_MSG_HELLO, .role = GOV_ROLE_PROCESS,
-			       .pid = (int32_t)getpid() };
+			       .pid = (int32_t)getpid(), .flags = flags };
 	snprintf(m->name, sizeof m->name, "%s", resource);
 	if (send(fd, m, sizeof *m, MSG_NOSIGNAL) != (ssize_t)sizeof *m) {
 		*err = -errno;

@@ -17,8 +17,8 @@ struct gov_region_hdr;
  * m->size and the agent's name and epoch in *m; or NULL with *err = -errno
  * and, when the agent answered something unusable, a line for a warning in
  * why (else why is ""). fd's receive timeout is 2 s during the handshake
- * and none after it. */
-struct gov_region_hdr *gov_hello(int fd, const char *resource, struct gov_msg *m, int *err,
-				 char *why, size_t whylen);
+ * and none after it. flags: GOV_HELLO_* (what this process can take). */
+struct gov_region_hdr *gov_hello(int fd, const char *resource, uint32_t flags, struct gov_msg *m,
+				 int *err, char *why, size_t whylen);
 
 #endif

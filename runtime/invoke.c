@@ -14,6 +14,11 @@
  * buffer is a zeroed buffer of the capacity its `z` names) and the
  * function runs; RESULT carries the return value, errno and the output
  * buffers back. The thread reconnects when the agent goes and comes back.
+ * The agent may also hand it a direct grant (GRANT, gov/xcall.h): boxes
+ * that a caller's govrt writes calls into itself, each served by a thread
+ * of its own here; calls still run one at a time in the process (run_lock),
+ * as they do when the agent brings them. A grant ends when either agent
+ * revokes it or this process loses its agent.
  *
  * It is not the caller's side (xcall.c) nor any transport between agents
  * (agent/edge*.c). Documented in docs/xcall.md. */
@@ -21,6 +26,7 @@
 #include <errno.h>
 #include <ffi.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +40,7 @@
 #include "xcall_io.h"
 
 #define RECONNECT_NS (50 * 1000000L)
+#define IDLE_SLICE_MS 100 /* an idle server thread looks around this often */
 
 struct export {
 	char name[GOV_NAME_MAX];
@@ -51,7 +58,12 @@ static struct {
 	int started;
 	atomic_ullong served;
 	atomic_int connected;
+	atomic_ullong direct_served;
 } srv;
+
+/* Exported functions run one at a time in the process, whichever thread
+ * brought the call: they were written for one caller. */
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static ffi_type *ffi_of(char code)
 {
@@ -316,6 +328,218 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 	return (uint32_t)body;
 }
 
+/* One CALL frame (h, in) answered into rep and out. */
+static void serve_one(const struct gov_xcall_hdr *h, const unsigned char *in,
+		      struct gov_xcall_hdr *rep, unsigned char *out)
+{
+	gov_xcall_init(rep, GOV_XCALL_RESULT);
+	rep->caller_epoch = h->caller_epoch;
+	rep->req_id = h->req_id;
+	struct gov_wire_call call;
+	char why[160];
+	if (gov_wire_decode_req(in, h->body_len, &call, why, sizeof why) < 0) {
+		rep->status = GOV_XCALL_MALFORMED;
+		rep->err = EPROTO;
+		snprintf(rep->text, sizeof rep->text, "%.95s", why);
+		return;
+	}
+	pthread_mutex_lock(&run_lock);
+	rep->body_len = invoke(&call, rep, out);
+	pthread_mutex_unlock(&run_lock);
+}
+
+/* ---- direct grants ---- */
+
+/* A grant this process serves: one thread per box; the last one to leave
+ * unmaps it. */
+struct grant {
+	struct gov_xcall_direct *d;
+	atomic_int threads;
+	struct grant *next;   /* on the connection's list (serve_conn) */
+};
+struct box_arg {
+	struct grant *g;
+	int i;
+};
+
+/* A box's thread: serves the frames put in it until the grant is revoked
+ * and no call is in the box. A caller takes the box (owner) before it
+ * looks at revoked, so a thread that sees revoked with no owner has seen
+ * the last call it could get. */
+static void *box_thread(void *p)
+{
+	struct box_arg ba = *(struct box_arg *)p;
+	free(p);
+	struct gov_xcall_direct *d = ba.g->d;
+	struct gov_xcall_dbox *db = &d->dbox[ba.i];
+	unsigned char *in = malloc(GOV_XCALL_BODY_MAX), *out = malloc(GOV_XCALL_BODY_MAX);
+	uint32_t seen = 0; /* a fresh box: a call may be in it before this thread runs */
+	long spin = govrt.cfg.spin_ns;
+	struct gov_xcall_hdr h, rep;
+	char why[160];
+	while (in && out) {
+		int r = gov_xcall_box_recv(&db->box.mb[0], &seen, -1, spin, IDLE_SLICE_MS, -1, &h,
+					   in, GOV_XCALL_BODY_MAX, why, sizeof why);
+		if (r == 0) { /* a slice went by with no frame */
+			uint32_t o = __atomic_load_n(&db->owner, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&d->revoked, __ATOMIC_SEQ_CST) &&
+			    (o == 0 || o == GOV_XCALL_DBOX_LOST))
+				break;
+			spin = 0; /* idle: sleep at once next time */
+			continue;
+		}
+		spin = govrt.cfg.spin_ns;
+		if (r < 0) {
+			/* a caller in our own resource wrote garbage: answer it,
+			 * so it does not wait for its timeout */
+			gov_xcall_init(&rep, GOV_XCALL_RESULT);
+			rep.status = GOV_XCALL_MALFORMED;
+			rep.err = EPROTO;
+			snprintf(rep.text, sizeof rep.text, "%.95s", why);
+		} else if (h.type != GOV_XCALL_CALL) {
+			gov_xcall_init(&rep, GOV_XCALL_RESULT);
+			rep.req_id = h.req_id;
+			rep.status = GOV_XCALL_MALFORMED;
+			rep.err = EPROTO;
+			snprintf(rep.text, sizeof rep.text, "only CALL frames travel in a direct box");
+		} else {
+			serve_one(&h, in, &rep, out);
+			atomic_fetch_add(&srv.direct_served, 1);
+		}
+		gov_xcall_box_send(&db->box.mb[1], &rep, out);
+	}
+	free(in);
+	free(out);
+	if (atomic_fetch_sub(&ba.g->threads, 1) == 1) {
+		munmap(d, sizeof *d);
+		free(ba.g);
+	}
+	return NULL;
+}
+
+/* The grants a connection brought. While it has any, a watcher thread
+ * revokes them the moment the agent goes: the thread that serves the
+ * agent's own calls may be inside a long one and notice late. */
+struct conn_grants {
+	int fd;
+	pthread_mutex_t lock;
+	struct grant *list;
+	atomic_int stop;
+	pthread_t watcher;
+	int watching;
+};
+
+static void revoke_all(struct conn_grants *cg)
+{
+	pthread_mutex_lock(&cg->lock);
+	for (struct grant *g = cg->list; g; g = g->next)
+		__atomic_store_n(&g->d->revoked, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&cg->lock);
+}
+
+static void *grants_watcher(void *p)
+{
+	struct conn_grants *cg = p;
+	while (!atomic_load(&cg->stop)) {
+		struct pollfd pf = { .fd = cg->fd, .events = POLLIN | POLLRDHUP };
+		int r = poll(&pf, 1, IDLE_SLICE_MS);
+		if (r <= 0)
+			continue;
+		if ((pf.revents & (POLLHUP | POLLERR | POLLRDHUP)) || gov_xcall_peer_gone(cg->fd)) {
+			revoke_all(cg);
+			break;
+		}
+		/* a GRANT's packet the serving thread has yet to read */
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* GRANT from the agent: the memfd comes beside it on the socket. Starts
+ * the box threads; the RESULT says whether this process took it. */
+static void take_grant(struct conn_grants *cg, struct gov_xcall_hdr *rep)
+{
+	int fd = cg->fd;
+	char byte;
+	int memfd;
+	long n = gov_fd_recv(fd, &byte, 1, 2000, &memfd);
+	struct gov_xcall_direct *d = memfd >= 0 ? gov_xcall_direct_map(memfd) : NULL;
+	if (memfd >= 0)
+		close(memfd);
+	rep->status = GOV_XCALL_NOT_RUN;
+	rep->err = EINVAL;
+	if (!d) {
+		snprintf(rep->text, sizeof rep->text, n == 1 && memfd >= 0
+			 ? "the grant's memory is not a direct grant" : "no memfd came with GRANT");
+		return;
+	}
+	struct grant *g = calloc(1, sizeof *g);
+	if (!g) {
+		munmap(d, sizeof *d);
+		rep->err = ENOMEM;
+		snprintf(rep->text, sizeof rep->text, "out of memory");
+		return;
+	}
+	g->d = d;
+	atomic_store(&g->threads, GOV_XCALL_DIRECT_BOXES + 1); /* +1: ours, until started */
+	int started = 0;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < GOV_XCALL_DIRECT_BOXES; i++) {
+		struct box_arg *ba = malloc(sizeof *ba);
+		pthread_t t;
+		if (ba) {
+			*ba = (struct box_arg){ g, i };
+			if (pthread_create(&t, &at, box_thread, ba) == 0) {
+				started++;
+				continue;
+			}
+			free(ba);
+		}
+		atomic_fetch_sub(&g->threads, 1);
+	}
+	pthread_attr_destroy(&at);
+	if (started < GOV_XCALL_DIRECT_BOXES) {
+		/* a box nobody serves would hang its caller: refuse it whole */
+		__atomic_store_n(&d->revoked, 1, __ATOMIC_SEQ_CST);
+		rep->err = EAGAIN;
+		snprintf(rep->text, sizeof rep->text, "could start only %d of %d box threads",
+			 started, GOV_XCALL_DIRECT_BOXES);
+	} else {
+		__atomic_store_n(&d->server_pid, (int32_t)getpid(), __ATOMIC_RELEASE);
+		rep->status = GOV_XCALL_OK;
+		rep->err = 0;
+	}
+	pthread_mutex_lock(&cg->lock);
+	g->next = cg->list;
+	cg->list = g;
+	pthread_mutex_unlock(&cg->lock);
+	if (!cg->watching && rep->status == GOV_XCALL_OK)
+		cg->watching = pthread_create(&cg->watcher, NULL, grants_watcher, cg) == 0;
+}
+
+/* The agent went: its grants go with it (callers take the agents' path,
+ * which finds the new agent's rules). */
+static void drop_grants(struct conn_grants *cg)
+{
+	atomic_store(&cg->stop, 1);
+	if (cg->watching)
+		pthread_join(cg->watcher, NULL);
+	struct grant *list = cg->list;
+	cg->list = NULL;
+	while (list) {
+		struct grant *g = list;
+		list = g->next;
+		__atomic_store_n(&g->d->revoked, 1, __ATOMIC_SEQ_CST);
+		if (atomic_fetch_sub(&g->threads, 1) == 1) {
+			munmap(g->d, sizeof *g->d);
+			free(g);
+		}
+	}
+}
+
 /* WELCOME, and the mailbox's memfd if the agent sent one (-1 if not). */
 static int recv_welcome(int fd, struct gov_msg *m, int *memfd)
 {
@@ -377,11 +601,11 @@ static int connect_agent(struct gov_xcall_box **box)
 /* Serves one connection until the agent goes: frames in the mailbox if the
  * agent gave one, else on the socket. An idle thread looks at the socket
  * every IDLE_SLICE_MS to notice that the agent went. */
-#define IDLE_SLICE_MS 100
 static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, unsigned char *out)
 {
 	struct gov_xcall_hdr h, rep;
 	char why[160];
+	struct conn_grants grants = { .fd = fd, .lock = PTHREAD_MUTEX_INITIALIZER };
 	uint32_t seen = box ? __atomic_load_n(&box->mb[0].seq, __ATOMIC_ACQUIRE) : 0;
 	for (;;) {
 		int r = box ? gov_xcall_box_recv(&box->mb[0], &seen, fd, govrt.cfg.spin_ns,
@@ -389,31 +613,28 @@ static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, uns
 						 why, sizeof why)
 			    : gov_xcall_recv(fd, 0, &h, in, GOV_XCALL_BODY_MAX, -1, why, sizeof why);
 		if (r <= 0) {
-			if (r < 0 && r != -EPROTO)
-				return;
-			if (r == 0)
-				return;
-			govrt_warn("agent sent a frame this govrt cannot read: %s", why);
+			if (r == -EPROTO) {
+				govrt_warn("agent sent a frame this govrt cannot read: %s", why);
+				continue;
+			}
+			break;
+		}
+		if (h.type == GOV_XCALL_GRANT && box) {
+			gov_xcall_init(&rep, GOV_XCALL_RESULT);
+			rep.req_id = h.req_id;
+			take_grant(&grants, &rep);
+			gov_xcall_box_send(&box->mb[1], &rep, out);
 			continue;
 		}
 		if (h.type != GOV_XCALL_CALL)
 			continue;
-		gov_xcall_init(&rep, GOV_XCALL_RESULT);
-		rep.caller_epoch = h.caller_epoch;
-		rep.req_id = h.req_id;
-		struct gov_wire_call call;
-		if (gov_wire_decode_req(in, h.body_len, &call, why, sizeof why) < 0) {
-			rep.status = GOV_XCALL_MALFORMED;
-			rep.err = EPROTO;
-			snprintf(rep.text, sizeof rep.text, "%.95s", why);
-		} else {
-			rep.body_len = invoke(&call, &rep, out);
-		}
+		serve_one(&h, in, &rep, out);
 		if (box)
 			gov_xcall_box_send(&box->mb[1], &rep, out);
 		else if (gov_xcall_send(fd, 0, &rep, out) < 0)
-			return;
+			break;
 	}
+	drop_grants(&grants);
 }
 
 static void *serve_thread(void *arg)
@@ -425,6 +646,10 @@ static void *serve_thread(void *arg)
 		return NULL;
 	}
 	for (;;) {
+		/* not back to an agent while a direct call still runs here:
+		 * the agent's first call would wait behind it and find us hung */
+		pthread_mutex_lock(&run_lock);
+		pthread_mutex_unlock(&run_lock);
 		struct gov_xcall_box *box;
 		int fd = connect_agent(&box);
 		if (fd < 0) {
@@ -480,6 +705,11 @@ int govrt_serve_start(const char *exports_path, char *err, size_t errlen)
 uint64_t govrt_served(void)
 {
 	return atomic_load(&srv.served);
+}
+
+uint64_t govrt_served_direct(void)
+{
+	return atomic_load(&srv.direct_served);
 }
 
 int govrt_serving(void)

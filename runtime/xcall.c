@@ -6,13 +6,26 @@
  * payload the out-buffers, each exactly its capacity (the next `z`
  * argument), padded to 8. This file copies them back to the caller's
  * pointers. A call that could not run, or whose outcome nobody can know,
- * comes back from the agent as a DENY with its errno (docs/xcall.md). It is
- * not the callee's side (invoke.c). */
+ * comes back from the agent as a DENY with its errno (docs/xcall.md).
+ *
+ * Direct calls (docs/xcall.md "Direct calls"): when the FORWARD row names
+ * a grant this process holds, the call goes into one of the grant's boxes
+ * and the serving process answers there, with no agent on the path; a
+ * revoked grant, or every box busy, sends it the agents' way. It is not
+ * the callee's side (invoke.c). */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "gov/typestr.h"
+#include "gov/wire.h"
+#include "gov/xcall.h"
 #include "govrt_private.h"
 #include "xcall_io.h"
+
+#define DIRECT_SLICE_MS 20 /* a waiting caller looks at the serving process this often */
 
 int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 		      const struct gov_wire_rep *rep, const void *payload, size_t cap)
@@ -53,4 +66,149 @@ int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 	if (rep->err)
 		errno = rep->err;
 	return GOV_RUN_RETURN;
+}
+
+/* ---- direct calls ---- */
+
+void govrt_direct_take(struct govrt_conn *c, const struct gov_msg *m, int memfd)
+{
+	struct gov_xcall_direct *d = memfd >= 0 ? gov_xcall_direct_map(memfd) : NULL;
+	int pidfd = d && d->server_pid > 0 ? (int)syscall(SYS_pidfd_open, (pid_t)d->server_pid, 0) : -1;
+	unsigned n = atomic_load(&c->ndirect);
+	const char *no = !d ? "its memory is not a direct grant"
+		       : pidfd < 0 ? "its serving process is gone"
+		       : n == GOVRT_DIRECT_MAX ? "this connection holds as many grants as it can" : NULL;
+	if (no) {
+		govrt_debug("direct grant %llu to %s not taken (%s): its calls take the agents' path",
+			    (unsigned long long)m->size, m->name, no);
+		if (pidfd >= 0)
+			close(pidfd);
+		if (d)
+			munmap(d, sizeof *d);
+		return;
+	}
+	c->direct[n] = (struct govrt_direct){ .id = (uint32_t)m->size, .pidfd = pidfd, .d = d };
+	atomic_store_explicit(&c->ndirect, n + 1, memory_order_release);
+	govrt_debug("direct grant %llu to %s: calls go to process %d", (unsigned long long)m->size,
+		    m->name, (int)d->server_pid);
+}
+
+void govrt_direct_free(struct govrt_conn *c)
+{
+	for (unsigned i = 0; i < atomic_load(&c->ndirect); i++) {
+		close(c->direct[i].pidfd);
+		munmap(c->direct[i].d, sizeof *c->direct[i].d);
+	}
+}
+
+static int server_gone(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	return poll(&p, 1, 0) != 0;
+}
+
+/* One call through box b (taken). The box is released, or kept LOST when
+ * a RESULT may still come. */
+static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct gov_site *site,
+		       struct gov_call *call, int *err)
+{
+	struct gov_xcall_mailbox *in = &b->box.mb[0], *out = &b->box.mb[1];
+	static __thread uint64_t counter;
+	char why[160];
+	long len = gov_wire_encode_req(in->data + sizeof(struct gov_xcall_hdr), GOV_XCALL_BODY_MAX,
+				       ++counter, site, call, why, sizeof why);
+	if (len < 0) {
+		__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
+		return -1; /* the agents' path says why */
+	}
+	struct gov_xcall_hdr h, rep;
+	gov_xcall_init(&h, GOV_XCALL_CALL);
+	h.body_len = (uint32_t)len;
+	h.req_id = counter;
+	memcpy(in->data, &h, sizeof h);
+	uint64_t t0 = gov_now_ns(), end = t0 + (uint64_t)g->d->timeout_ms * 1000000u;
+	gov_xcall_box_post(in, (uint32_t)(sizeof h + (size_t)len));
+	uint32_t seen = b->reply_seen;
+	long spin = govrt.cfg.spin_ns;
+	int r;
+	for (;;) {
+		uint64_t now = gov_now_ns();
+		int left = now >= end ? 0 : (int)((end - now) / 1000000u) + 1;
+		r = gov_xcall_box_recv(out, &seen, -1, spin, DIRECT_SLICE_MS, left, &rep, NULL,
+				       GOV_XCALL_BODY_MAX, why, sizeof why);
+		if (r != 0)
+			break;
+		spin = 0;
+		if (server_gone(g->pidfd)) {
+			r = -ECONNABORTED;
+			break;
+		}
+	}
+	b->reply_seen = seen;
+	b->calls++;
+	b->ns += gov_now_ns() - t0;
+	if (r == 1 && (rep.type != GOV_XCALL_RESULT || rep.req_id != h.req_id))
+		r = -EPROTO;
+	if (r != 1) {
+		/* it may have run; a RESULT may still come: nobody uses this box again */
+		b->unknown++;
+		__atomic_store_n(&b->owner, GOV_XCALL_DBOX_LOST, __ATOMIC_RELEASE);
+		if (r == -ECONNABORTED) /* nobody serves the grant now */
+			__atomic_store_n(&g->d->revoked, 1, __ATOMIC_SEQ_CST);
+		govrt_warn("%s:%u: direct call to %s in %s: %s", site->file, site->line, site->callee,
+			   g->d->to, r == -ETIMEDOUT ? "no answer in time" : r == -ECONNABORTED
+			   ? "the serving process died mid-call" : why);
+		*err = r == -ETIMEDOUT ? ETIMEDOUT : ECONNABORTED;
+		return -2;
+	}
+	int result = -2;
+	if (rep.status == GOV_XCALL_OK) {
+		struct gov_wire_rep wr = { .err = rep.err, .body_len = rep.body_len, .value = rep.value };
+		result = govrt_xcall_apply(site, call, &wr, out->data + sizeof rep, GOV_XCALL_BODY_MAX);
+		b->ok++;
+		if (result < 0) {
+			result = -2;
+			*err = EPROTO;
+		}
+	} else {
+		if (rep.status == GOV_XCALL_UNKNOWN)
+			b->unknown++;
+		else
+			b->not_run++;
+		*err = rep.err ? rep.err : EHOSTUNREACH;
+	}
+	__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
+	return result;
+}
+
+int govrt_direct_call(struct gov_site *site, struct gov_call *call, uint32_t id, uint32_t tid,
+		      int *err)
+{
+	struct govrt_conn *c = govrt_conn_get();
+	if (!c)
+		return -1;
+	struct govrt_direct *g = NULL;
+	for (unsigned i = atomic_load_explicit(&c->ndirect, memory_order_acquire); i-- > 0;)
+		if (c->direct[i].id == id) {
+			g = &c->direct[i];
+			break;
+		}
+	int r = -1;
+	struct gov_xcall_direct *d = g ? g->d : NULL;
+	for (int i = 0; d && !d->revoked && i < GOV_XCALL_DIRECT_BOXES; i++) {
+		struct gov_xcall_dbox *b = &d->dbox[i];
+		uint32_t free_box = 0;
+		if (b->owner != 0 || !__atomic_compare_exchange_n(&b->owner, &free_box, tid, 0,
+								   __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			continue;
+		/* owner first, then revoked: a revoker that then waits for the
+		 * owners has seen us, or we see it (gov/xcall.h) */
+		if (__atomic_load_n(&d->revoked, __ATOMIC_SEQ_CST))
+			__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
+		else
+			r = call_in_box(g, b, site, call, err);
+		break;
+	}
+	govrt_conn_put(c);
+	return r;
 }

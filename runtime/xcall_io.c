@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -173,13 +174,93 @@ int gov_xcall_peer_gone(int fd)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+int gov_fd_send(int sock, const void *buf, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	memset(cbuf, 0, sizeof cbuf);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EMSGSIZE;
+}
+
+long gov_fd_recv(int sock, void *buf, size_t cap, int timeout_ms, int *fd)
+{
+	*fd = -1;
+	int r = wait_readable(sock, timeout_ms);
+	if (r < 0)
+		return r;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(c), sizeof *fd);
+	return n;
+}
+
+struct gov_xcall_direct *gov_xcall_direct_map(int memfd)
+{
+	struct stat st;
+	if (fstat(memfd, &st) < 0 || (size_t)st.st_size != sizeof(struct gov_xcall_direct))
+		return NULL;
+	struct gov_xcall_direct *d = mmap(NULL, sizeof *d, PROT_READ | PROT_WRITE, MAP_SHARED,
+					  memfd, 0);
+	if (d == MAP_FAILED)
+		return NULL;
+	if (d->magic != GOV_XCALL_DIRECT_MAGIC || d->version != GOV_XCALL_DIRECT_VERSION ||
+	    !memchr(d->from, 0, sizeof d->from) || !memchr(d->to, 0, sizeof d->to)) {
+		munmap(d, sizeof *d);
+		return NULL;
+	}
+	return d;
+}
+
+unsigned gov_xcall_direct_revoke(struct gov_xcall_direct *d, int timeout_ms)
+{
+	__atomic_store_n(&d->revoked, 1, __ATOMIC_SEQ_CST);
+	uint64_t end = gov_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		unsigned busy = 0;
+		for (int i = 0; i < GOV_XCALL_DIRECT_BOXES; i++) {
+			uint32_t o = __atomic_load_n(&d->dbox[i].owner, __ATOMIC_SEQ_CST);
+			busy += o != 0 && o != GOV_XCALL_DBOX_LOST;
+		}
+		if (!busy || gov_now_ns() >= end)
+			return busy;
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr *h,
 			const void *body)
 {
 	memcpy(mb->data, h, sizeof *h);
 	if (h->body_len)
 		memcpy(mb->data + sizeof *h, body, h->body_len);
-	mb->len = (uint32_t)(sizeof *h + h->body_len);
+	gov_xcall_box_post(mb, (uint32_t)(sizeof *h + h->body_len));
+}
+
+void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len)
+{
+	mb->len = len;
 	__atomic_store_n(&mb->seq, mb->seq + 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&mb->sleeping, __ATOMIC_SEQ_CST)) {
 		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
@@ -214,7 +295,7 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 			return -ETIMEDOUT;
 		/* a system call per wait adds up over the four hops of a call:
 		 * look at the socket only once a sleep has ended without a frame */
-		if (slept && gov_xcall_peer_gone(fd))
+		if (slept && (fd < 0 || gov_xcall_peer_gone(fd)))
 			return 0;
 		slept = 1;
 		__atomic_store_n(&mb->sleeping, 1, __ATOMIC_SEQ_CST);
@@ -240,7 +321,8 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 			snprintf(why, whylen, "xcall frame field %s is wrong", f);
 		return -EPROTO;
 	}
-	memcpy(body, mb->data + sizeof *h, h->body_len);
+	if (body)
+		memcpy(body, mb->data + sizeof *h, h->body_len);
 	return 1;
 }
 

@@ -36,11 +36,16 @@ long gov_xcall_outbufs(const char *types, const uint64_t *val, uint32_t cap[GOV_
 struct gov_xcall_box *gov_xcall_box_map(int memfd);
 void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr *h,
 			const void *body);
+/* The frame already written in mb->data (len bytes) is sent: seq bumped,
+ * the reader woken if it sleeps. */
+void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len);
 /* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
  * then sleeps on the sequence word in slices of slice_ms, looking at the
  * socket fd (the other side's end of file means it is gone) after each
  * slice that ended with no frame (not before the first: a departed peer is
  * noticed one slice late, and a call pays no system call for it).
+ * fd < 0: no socket to look at; 0 comes back after each slice with no frame.
+ * body NULL: the body stays in the mailbox (read it there).
  * Returns 1 with the frame checked, 0 when fd says the other side is gone,
  * -ETIMEDOUT after timeout_ms (-1: never), -EPROTO with why. */
 int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
@@ -48,6 +53,21 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 		       size_t cap, char *why, size_t whylen);
 /* 1 if the other end of a socket has closed it (or it broke). */
 int gov_xcall_peer_gone(int fd);
+
+/* One packet (or, on a stream, len bytes) with fd passed beside it
+ * (SCM_RIGHTS). Returns 0 or -errno. */
+int gov_fd_send(int sock, const void *buf, size_t len, int fd);
+/* Receives one packet into buf (cap bytes) and the fd passed with it, if
+ * any (*fd = -1 if none; close-on-exec), waiting at most timeout_ms (-1:
+ * forever). Returns the bytes received, 0 at end of file, or -errno. */
+long gov_fd_recv(int sock, void *buf, size_t cap, int timeout_ms, int *fd);
+
+/* Direct grants (gov/xcall.h). direct_map checks the memfd's size, magic
+ * and version and maps it; NULL if it is not one. */
+struct gov_xcall_direct *gov_xcall_direct_map(int memfd);
+/* Sets revoked and waits up to timeout_ms for every box's call to end
+ * (owner back to 0, or DBOX_LOST). Returns the boxes still busy. */
+unsigned gov_xcall_direct_revoke(struct gov_xcall_direct *d, int timeout_ms);
 
 /* The protocol named word, or -1; and back. */
 int gov_xcall_proto_from_word(const char *word);

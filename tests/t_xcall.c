@@ -513,6 +513,119 @@ static void *slow_thread(void *p)
 	return NULL;
 }
 
+/* ---- direct grants on shm edges (docs/xcall.md "Direct calls") ---- */
+
+static long direct_calls(void)
+{
+	return agent_stat(APP, "direct");
+}
+
+static int raw_link(void);
+
+/* A GRANT spoken by hand on a unix link: refused, saying why. */
+static void grant_on_unix(void)
+{
+	int fd = raw_link();
+	struct gov_xcall_hdr h, rep;
+	gov_xcall_init(&h, GOV_XCALL_GRANT);
+	h.caller_epoch = 777;
+	h.req_id = 1;
+	gov_xcall_send(fd, 1, &h, NULL);
+	int r = gov_xcall_recv(fd, 1, &rep, NULL, 0, 3000, NULL, 0);
+	ok(r == 1 && rep.type == GOV_XCALL_RESULT && rep.status == GOV_XCALL_NOT_RUN,
+	   "a GRANT on a unix link is refused (status %d)", r == 1 ? rep.status : -1);
+	has_str(r == 1 ? rep.text : "", "shm link", "and the answer says why");
+	close(fd);
+}
+
+static int log_count(const char *resource, const char *needle)
+{
+	int n = 0;
+	char *log = agent_log_text(resource);
+	for (char *p = log; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
+static int granted_soon(void)
+{
+	for (long long end = now_ms() + 5000; now_ms() < end; usleep(20000)) {
+		char *st = stats_of(APP);
+		int yes = st && strstr(st, "\"direct_granted\":true");
+		free(st);
+		if (yes)
+			return 1;
+	}
+	return 0;
+}
+
+static void direct_grants(char *self)
+{
+	use_protocol("shm");
+	is_long(c_add(1, 2), 3, "shm: a call (the first takes the agents' path)");
+	ok(granted_soon(), "the callee's agent has granted the edge boxes in its serving process");
+	long before = direct_calls(), served = agent_stat(SVC, "served"), good = 0;
+	for (long i = 0; i < 200; i++)
+		good += c_add(i, 1) == i + 1;
+	is_long(good, 200, "calls through the grant answer correctly");
+	long direct = direct_calls() - before;
+	ok(direct >= 150, "they go straight to the serving process (%ld of 200)", direct);
+	ok(agent_stat(SVC, "served") - served <= 200 - direct,
+	   "with the callee's agent off their path (it served %ld)", agent_stat(SVC, "served") - served);
+
+	/* a deny rule takes effect at once: the process's table stops naming
+	 * the grant for that function */
+	char rules[4096];
+	const char *fwd = "  - {function: x_add, action: forward, to: " SVC "}\n";
+	const char *t = rules_for("shm", NULL), *at = strstr(t, fwd);
+	snprintf(rules, sizeof rules, "%.*s  - {function: x_add, action: deny, errno: EACCES}\n%s",
+		 (int)(at - t), t, at + strlen(fwd));
+	long rev = agent_stat(APP, "rules_rev");
+	agent_set_rules(app_agent, APP, rules);
+	for (long long end = now_ms() + 5000; now_ms() < end && agent_stat(APP, "rules_rev") <= rev;)
+		usleep(5000);
+	errno = 0;
+	is_long(c_add(1, 1), -1, "a deny rule published on a direct edge: the call is denied");
+	is_long(errno, EACCES, "with its errno");
+	before = direct_calls();
+	is_long(c_count() > 0, 1, "and the edge's other functions still go direct");
+	use_protocol("shm");
+	is_long(c_add(2, 2), 4, "the forward back in force");
+	ok(direct_calls() > before, "direct calls counted (%ld)", direct_calls() - before);
+
+	/* the serving process dies inside a direct call */
+	struct slow_arg a = { .ms = 5000 };
+	pthread_t th;
+	pthread_create(&th, NULL, slow_thread, &a);
+	usleep(300000);
+	stop(server);
+	pthread_join(th, NULL);
+	is_long(a.r, -1, "serving process killed mid direct call: the call fails");
+	is_long(a.err, ECONNABORTED, "with ECONNABORTED: it may have run");
+	ok(a.took < 1000, "soon, not at the timeout (%lld ms)", a.took);
+	int granted = log_count(APP, "event=direct_granted");
+	server = serving_start(self, SVC, exports_path);
+	long r = -1;
+	for (long long end = now_ms() + 5000; now_ms() < end && (r = c_add(5, 5)) != 10;)
+		usleep(20000);
+	is_long(r, 10, "calls work again with a new serving process");
+	ok(wait_log_n(APP, "event=direct_granted", granted + 1, 12000) == 0,
+	   "and the edge gets a new grant, in it");
+
+	/* a switch revokes the grant after the direct calls drain */
+	int revoked = log_count(APP, "event=direct_revoked");
+	use_protocol("unix");
+	ok(wait_log_n(APP, "event=direct_revoked", revoked + 1, 5000) == 0,
+	   "switching to unix revokes the grant");
+	before = direct_calls();
+	served = agent_stat(SVC, "served");
+	is_long(c_add(3, 3), 6, "calls go on over unix");
+	ok(direct_calls() == before && agent_stat(SVC, "served") > served,
+	   "through the agents again");
+	grant_on_unix();
+}
+
 static void killed_mid_call(char *self)
 {
 	pthread_t th;
@@ -542,7 +655,11 @@ static void killed_mid_call(char *self)
 		agent_kill(svc_agent);
 		pthread_join(th, NULL);
 		is_long(b.r, -1, "%s: callee's agent killed mid-call: the call fails", p);
-		is_long(b.err, ECONNABORTED, "%s: with ECONNABORTED", p);
+		/* on shm the call may have gone straight to the serving process
+		 * (a direct grant), which goes on running it: then the caller
+		 * gives up at its timeout */
+		ok(b.err == ECONNABORTED || (strcmp(p, "shm") == 0 && b.err == ETIMEDOUT),
+		   "%s: with ECONNABORTED%s (%d)", p, strcmp(p, "shm") == 0 ? " or ETIMEDOUT" : "", b.err);
 		ok(b.took < 2000, "%s: within the timeout (%lld ms)", p, b.took);
 		errno = 0;
 		is_long(c_add(1, 2), -1, "%s: no callee agent: the call fails", p);
@@ -837,6 +954,7 @@ int main(int argc, char **argv)
 	switch_under_load();
 	for (size_t i = 0; i < GOV_ARRAY_LEN(protos); i++)
 		in_flight(protos[i]);
+	direct_grants(argv[0]);
 	use_protocol("unix");
 	killed_mid_call(argv[0]);
 	at_most_once();

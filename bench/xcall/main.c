@@ -33,8 +33,14 @@
 #define ROUNDS 3
 #define NPROTO 4
 static const char *const protos[NPROTO] = { "unix", "tcp", "msgqueue", "shm" };
-enum { SLEEPING, SPINNING, NMODE };
-static const char *const mode_names[NMODE] = { "agents sleeping", "agents spinning 50 µs" };
+enum { SLEEPING, SPINNING, NODIRECT, NMODE };
+static const char *const mode_names[NMODE] = { "agents sleeping", "agents spinning 50 µs",
+					       "agents spinning 50 µs, --no-direct" };
+/* NODIRECT keeps shm calls on the agents' path: only shm is measured there */
+static int measured(int mode, int p)
+{
+	return mode != NODIRECT || p == 3;
+}
 
 static int in_server;
 __attribute__((noinline)) long bx_echo(long x)
@@ -59,7 +65,7 @@ static void path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
-static pid_t spawn_agent(const char *resource, const char *rules, long spin_us)
+static pid_t spawn_agent(const char *resource, const char *rules, long spin_us, int no_direct)
 {
 	char spin[32], log[256];
 	snprintf(spin, sizeof spin, "%ld", spin_us);
@@ -70,12 +76,13 @@ static pid_t spawn_agent(const char *resource, const char *rules, long spin_us)
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		unsetenv("GOV_RESOURCE");
+		const char *nd = no_direct ? "--no-direct" : NULL;
 		if (rules)
 			execl(GOVAGENT_PATH, "govagent", "--resource", resource, "--rules", rules,
-			      "--spin-us", spin, (char *)NULL);
+			      "--spin-us", spin, nd, (char *)NULL);
 		else
 			execl(GOVAGENT_PATH, "govagent", "--resource", resource, "--spin-us", spin,
-			      "--edge-tcp", "127.0.0.1:0", (char *)NULL);
+			      "--edge-tcp", "127.0.0.1:0", nd, (char *)NULL);
 		_exit(127);
 	}
 	char edge[256];
@@ -102,7 +109,7 @@ static void stop(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-static int start_all(long spin_us)
+static int start_all(long spin_us, int no_direct)
 {
 	char rules[256], exports[256];
 	write_rules("unix");
@@ -111,8 +118,8 @@ static int start_all(long spin_us)
 	FILE *f = fopen(exports, "w");
 	fputs("bx_echo ll\tlong bx_echo(long)\n", f);
 	fclose(f);
-	svc_agent = spawn_agent(SVC, NULL, spin_us);
-	app_agent = spawn_agent(APP, rules, spin_us);
+	svc_agent = spawn_agent(SVC, NULL, spin_us, no_direct);
+	app_agent = spawn_agent(APP, rules, spin_us, no_direct);
 	server = fork();
 	if (server == 0) {
 		setenv("GOV_RESOURCE", SVC, 1);
@@ -223,7 +230,10 @@ static void report(FILE *f, void *arg)
 	fprintf(f, "\nPath: caller -> its agent -> edge -> callee's agent -> serving process -> back, "
 		   "`long bx_echo(long)`. Each cell: median of %d interleaved rounds' medians "
 		   "(%ld calls per round), spread = min–max of the round medians; CPU = all four "
-		   "processes' CPU time per call.\n\n", ROUNDS, iters);
+		   "processes' CPU time per call. On shm edges the caller's govrt calls the serving "
+		   "process itself once the agents have granted it boxes (docs/xcall.md, \"Direct "
+		   "calls\"): two handoffs, no agent on the path; the --no-direct row keeps the "
+		   "agents' path (six handoffs) for comparison.\n\n", ROUNDS, iters);
 	fprintf(f, "| path | median µs | spread µs | p99 µs | CPU µs/call | × spin floor | × pipe | × unix |\n"
 		   "|---|---:|---:|---:|---:|---:|---:|---:|\n");
 	fprintf(f, "| direct call, in process | %.4f | | | | | | |\n", direct_ns / 1000);
@@ -247,6 +257,8 @@ static void report(FILE *f, void *arg)
 	double shm[NMODE] = { 0 };
 	for (int m = 0; m < NMODE; m++)
 		for (int p = 0; p < NPROTO; p++) {
+			if (!measured(m, p))
+				continue;
 			double x = median3(med[m][p], &lo, &hi), l2, h2;
 			double q = median3(p99[m][p], &l2, &h2), c = median3(cpu[m][p], &l2, &h2);
 			if (p == 3)
@@ -266,6 +278,8 @@ static void report(FILE *f, void *arg)
 		   "|---|---:|---:|---:|---:|\n", THREADS);
 	for (int m = 0; m < NMODE; m++)
 		for (int p = 0; p < NPROTO; p++) {
+			if (!measured(m, p))
+				continue;
 			double l2, h2, one = median3(tput1[m][p], &l2, &h2);
 			double many = median3(tput8[m][p], &lo, &hi);
 			fprintf(f, "| xcall %s, %s | %.0f | %.0f | %.0f–%.0f | %.2f |\n", protos[p],
@@ -278,14 +292,11 @@ static void report(FILE *f, void *arg)
 		spin_floor / 1000, shm[SPINNING] / 1000, spin_floor ? shm[SPINNING] / spin_floor : 0,
 		shm[SPINNING] <= 4 * spin_floor ? "met" : "missed");
 	if (shm[SLEEPING] > 5000 || shm[SPINNING] > 4 * spin_floor)
-		fprintf(f, "\nWhy the targets are missed: a call crosses six handoffs (caller -> agent -> "
-			   "agent -> serving process and back); each that finds the other side asleep is a "
-			   "futex wake-up, several µs here and tens when a vCPU has to be woken, so sleeping "
-			   "agents cannot reach 5 µs. Spinning only pays when every party has a CPU of its "
-			   "own; here four parties share 2 vCPUs and a spinner delays the thread it waits "
-			   "for. A quiet machine with 4+ CPUs and pinned agents is needed to approach the "
-			   "spin floor; reaching the targets needs fewer handoffs (docs/xcall.md, "
-			   "\"Where the time goes\").\n");
+		fprintf(f, "\nWhy a target is missed: a direct call still makes two handoffs, the "
+			   "caller's request to the serving process's box thread and its answer back; "
+			   "each that finds the other side asleep is a futex wake-up (tens of µs when a "
+			   "vCPU has to be woken), and the work between them (encoding, checking, libffi) "
+			   "adds to the bare spin handoff.\n");
 }
 
 /* --profile PROTO SPIN_US: calls on one protocol for 10 s, printing the four
@@ -294,7 +305,7 @@ static const char *profile_proto;
 static long profile_spin;
 static int profile(void)
 {
-	if (start_all(profile_spin) < 0)
+	if (start_all(profile_spin, 0) < 0)
 		return 1;
 	use(profile_proto);
 	printf("caller=%d caller_agent=%d callee_agent=%d server=%d\n", (int)getpid(),
@@ -358,11 +369,12 @@ int main(int argc, char **argv)
 	if (profile_proto)
 		return profile();
 	for (int m = 0; m < NMODE; m++) {
-		if (start_all(m == SPINNING ? 50 : 0) < 0)
+		if (start_all(m == SLEEPING ? 0 : 50, m == NODIRECT) < 0)
 			return 1;
 		for (int r = 0; r < ROUNDS; r++)
 			for (int p = 0; p < NPROTO; p++)
-				measure(m, p, r);
+				if (measured(m, p))
+					measure(m, p, r);
 		stop_all();
 	}
 	for (int r = 0; r < ROUNDS; r++)

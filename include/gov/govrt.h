@@ -80,8 +80,11 @@ GOV_API unsigned govrt_slots_held(void);
  * the agent restarts. Returns 0, or -1 with FILE:LINE and why in err and
  * nothing started. */
 GOV_API int govrt_serve_start(const char *exports_path, char *err, size_t errlen);
-/* Calls served so far; and 1 while the serving thread is connected. */
+/* Calls served so far; of them, those a caller's govrt brought straight
+ * through a direct grant (docs/xcall.md "Direct calls"); and 1 while the
+ * serving thread is connected. */
 GOV_API uint64_t govrt_served(void);
+GOV_API uint64_t govrt_served_direct(void);
 GOV_API int govrt_serving(void);
 
 /* ---- tasklets (docs/tasklet.md) ---- */

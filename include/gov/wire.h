@@ -113,7 +113,12 @@ enum gov_msg_type {
 	GOV_MSG_HELLO = 1,   /* process -> agent: who I am */
 	GOV_MSG_WELCOME = 2, /* agent -> process: region fd attached, or refusal */
 	GOV_MSG_TABLE = 3,   /* agent -> process: the decision table changed */
+	GOV_MSG_GRANT = 4,   /* agent -> process: a direct grant's memfd attached
+			      * (gov/xcall.h); size = its id, name = the callee */
 };
+
+/* HELLO flags: what the process can take. */
+#define GOV_HELLO_DIRECT 1u /* GRANT messages: FORWARD rows may carry a grant id */
 
 /* A server is a process that serves its resource's exported functions:
  * after WELCOME the agent sends it CALL frames (gov/xcall.h) on the socket
@@ -129,7 +134,7 @@ struct gov_msg {
 	uint64_t epoch;       /* WELCOME: the agent's epoch */
 	uint64_t size;        /* WELCOME: region size */
 	int32_t pid;          /* HELLO */
-	uint32_t reserved;
+	uint32_t flags;       /* HELLO: GOV_HELLO_* */
 	char name[GOV_NAME_MAX]; /* HELLO: resource; WELCOME: agent's resource */
 	char text[160];       /* WELCOME: why a refusal */
 };
@@ -140,7 +145,7 @@ static inline const char *gov_msg_check(const struct gov_msg *m, size_t len)
 	if (len != sizeof *m) return "length";
 	if (m->magic != GOV_MSG_MAGIC) return "magic";
 	if (m->version != GOV_WIRE_VERSION) return "version";
-	if (m->type < GOV_MSG_HELLO || m->type > GOV_MSG_TABLE) return "type";
+	if (m->type < GOV_MSG_HELLO || m->type > GOV_MSG_GRANT) return "type";
 	if (!memchr(m->name, 0, sizeof m->name)) return "name";
 	if (!memchr(m->text, 0, sizeof m->text)) return "text";
 	return 0;

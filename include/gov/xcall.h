@@ -14,6 +14,10 @@
  *           which protocol (shm and msgqueue links pass their memory or
  *           queue names over the unix socket that says HELLO)
  *   WELCOME callee agent's answer: status 0 and its epoch, or an errno
+ *   GRANT   caller agent -> callee agent on an shm link, callee agent ->
+ *           serving process in its mailbox: a direct grant's memfd
+ *           (struct gov_xcall_direct) is passed beside it on the socket;
+ *           answered by a RESULT (OK: taken, NOT_RUN: refused, text why)
  *
  * Requests carry (caller_epoch, lane, req_id): a caller agent may keep up
  * to GOV_XCALL_LANES links to one callee, each with one call in flight;
@@ -43,6 +47,7 @@ enum gov_xcall_type {
 	GOV_XCALL_WELCOME = 2,
 	GOV_XCALL_CALL = 3,
 	GOV_XCALL_RESULT = 4,
+	GOV_XCALL_GRANT = 5,  /* a direct grant offered (below); answered by RESULT */
 };
 
 /* RESULT status: what the caller can know about the call. */
@@ -98,6 +103,39 @@ struct gov_xcall_box {
 	struct gov_xcall_mailbox mb[2];      /* [0] requests, [1] replies */
 };
 
+/* A direct grant (docs/xcall.md "Direct calls"): boxes in a memfd that
+ * the caller's agent creates for one edge and the callee's agent hands to
+ * one of its serving processes, which serves each box with a thread of its
+ * own. The caller's govrt then puts CALL frames straight into a box and
+ * waits for the RESULT there: two handoffs instead of six, no agent on the
+ * data path. A caller thread takes a box by setting owner from 0 to its
+ * tid, then checks revoked (either agent or the server sets it, never
+ * clears it): with both sides sequentially consistent, whoever revokes
+ * and then waits for owners to go back to 0 has drained every direct call.
+ * A box whose call was abandoned (timeout, server gone) keeps owner
+ * GOV_XCALL_DBOX_LOST: a late RESULT must not answer a later call. The
+ * counters are the caller's, written by the box's owner, read by the
+ * caller's agent for the edge's statistics. */
+#define GOV_XCALL_DIRECT_MAGIC 0x44564f47u /* "GOVD" */
+#define GOV_XCALL_DIRECT_VERSION 1
+#define GOV_XCALL_DIRECT_BOXES 4
+#define GOV_XCALL_DBOX_LOST 0xffffffffu
+struct gov_xcall_dbox {
+	_Alignas(64) volatile uint32_t owner; /* 0 free, a tid, or DBOX_LOST */
+	uint32_t reply_seen;                  /* the caller's: last RESULT's seq */
+	uint64_t calls, ok, not_run, unknown, ns; /* this box's direct calls */
+	struct gov_xcall_box box;
+};
+struct gov_xcall_direct {
+	uint32_t magic, version;        /* GOV_XCALL_DIRECT_MAGIC, _VERSION */
+	volatile uint32_t revoked;      /* 1: take the agents' path */
+	volatile int32_t server_pid;    /* the serving process, once it took it */
+	uint32_t timeout_ms;            /* the caller agent's forward timeout */
+	uint32_t pad;
+	char from[GOV_NAME_MAX], to[GOV_NAME_MAX];
+	struct gov_xcall_dbox dbox[GOV_XCALL_DIRECT_BOXES];
+};
+
 /* A serving process's HELLO (role server, gov/wire.h) puts this in its
  * `size` field to ask for a mailbox: the WELCOME then carries a memfd of a
  * struct gov_xcall_box, and CALL and RESULT frames travel through it
@@ -111,7 +149,7 @@ static inline const char *gov_xcall_check(const struct gov_xcall_hdr *h, size_t 
 	if (len < sizeof *h) return "length";
 	if (h->magic != GOV_XCALL_MAGIC) return "magic";
 	if (h->version != GOV_XCALL_VERSION) return "version";
-	if (h->type < GOV_XCALL_HELLO || h->type > GOV_XCALL_RESULT) return "type";
+	if (h->type < GOV_XCALL_HELLO || h->type > GOV_XCALL_GRANT) return "type";
 	if (h->body_len > GOV_XCALL_BODY_MAX || h->body_len != len - sizeof *h) return "body_len";
 	if (h->status > GOV_XCALL_MALFORMED) return "status";
 	if (h->proto >= GOV_PROTO_COUNT) return "proto";

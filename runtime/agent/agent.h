@@ -63,6 +63,7 @@ struct client {
 	atomic_ullong calls, malformed;
 	struct site_count sites[SITE_COUNTS];
 	atomic_ullong other_calls;
+	int direct;               /* its HELLO said GOV_HELLO_DIRECT */
 	struct client *next;
 };
 
@@ -84,6 +85,9 @@ struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 int client_start(struct agent *a, struct client *c);
 void client_stop(struct agent *a, struct client *c);  /* joins, unmaps, frees */
 void client_publish_table(struct agent *a, struct client *c);
+/* GRANT: a direct grant's memfd, its id and the callee, to a process that
+ * can take it (c->direct); nothing otherwise. */
+void client_send_grant(struct client *c, uint32_t id, int memfd, const char *to);
 char *agent_stats_json(struct agent *a);  /* malloc'ed */
 
 /* dyn.c: dynamic rules in the agent */

@@ -23,7 +23,17 @@
  * Callee's side: links come in on <run dir>/<resource>.edge (and tcp);
  * each has a thread that takes a CALL, dedups it, hands it to a process of
  * this resource that serves its exports (a server, HELLO role server) and
- * sends the RESULT back. It is not the transport (edge_link.c). */
+ * sends the RESULT back.
+ *
+ * Direct grants (docs/xcall.md "Direct calls"): once an shm call has gone
+ * well, the caller's agent offers the callee's agent a memfd of boxes
+ * (GRANT); the callee's agent hands it to a serving process, unless a cfs
+ * rule schedules calls into its resource, and the caller's agent passes it
+ * to its processes, whose govrt then calls the serving process through it
+ * with no agent on the path. Either agent revokes it: the caller's at a
+ * protocol switch (after the direct calls in flight drain), the callee's
+ * when the link that brought it closes or a cfs rule appears. It is not
+ * the transport (edge_link.c). */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -190,7 +200,24 @@ struct edge {
 	struct lane lanes[GOV_XCALL_LANES];
 	atomic_uint in_flight, in_flight_max;
 	atomic_ullong calls, ok, not_run, unknown, resent, switches, ns;
+	/* its direct grant (E.lock), set up after an shm call went well; the
+	 * counts of grants gone are kept in gone[] (enum direct_count) */
+	struct gov_xcall_direct *direct;
+	int direct_fd;
+	uint32_t direct_id;
+	int direct_asking;
+	uint64_t direct_retry_ns;
+	uint64_t gone[5];
 	struct edge *next;
+};
+
+/* A grant this agent handed to a serving process (callee's side), on the
+ * list until the link that brought it closes. */
+struct grant {
+	struct gov_xcall_direct *d;
+	char from[GOV_NAME_MAX];
+	pid_t server;
+	struct grant *next;
 };
 
 struct server {
@@ -229,6 +256,9 @@ static struct {
 	struct edge *edges;
 	struct server *servers;
 	struct dedup *dedup;
+	struct grant *grants;   /* handed out (callee's side) */
+	uint32_t next_grant;
+	int no_direct;          /* --no-direct */
 	uint64_t keep_ms;       /* --resend-keep-s */
 	atomic_ullong next_req;
 	atomic_ullong served, dup_answered;
@@ -242,6 +272,11 @@ static struct {
 void edge_resend_keep(long seconds)
 {
 	E.keep_ms = (uint64_t)seconds * 1000u;
+}
+
+void edge_no_direct(void)
+{
+	E.no_direct = 1;
 }
 
 void edge_config(const char *tcp_listen, long forward_timeout_ms)
@@ -268,6 +303,7 @@ static struct edge *edge_get(const char *to)
 		pthread_mutex_init(&e->lanes_lock, NULL);
 		pthread_cond_init(&e->lane_free, NULL);
 		e->proto = -1;
+		e->direct_fd = -1;
 		e->next = E.edges;
 		E.edges = e;
 	}
@@ -291,6 +327,187 @@ static int proto_in_force(const struct edge *e, const struct edge_proto *p)
 	       strcmp(e->address, p ? p->address : "") == 0;
 }
 
+/* ---- caller's side: the edge's direct grant ---- */
+
+enum direct_count { D_CALLS, D_OK, D_NOT_RUN, D_UNKNOWN, D_NS };
+#define DIRECT_RETRY_NS (10 * 1000000000ull) /* after a refusal, ask again this late */
+
+/* Adds the counts of grant d's boxes to n. */
+static void direct_add(uint64_t n[5], const struct gov_xcall_direct *d)
+{
+	for (int i = 0; i < GOV_XCALL_DIRECT_BOXES; i++) {
+		const struct gov_xcall_dbox *b = &d->dbox[i];
+		n[D_CALLS] += b->calls;
+		n[D_OK] += b->ok;
+		n[D_NOT_RUN] += b->not_run;
+		n[D_UNKNOWN] += b->unknown;
+		n[D_NS] += b->ns;
+	}
+}
+
+/* The edge's direct calls so far: the grants gone and the one in force.
+ * E.lock held. */
+static void direct_counts(const struct edge *e, uint64_t n[5])
+{
+	memcpy(n, e->gone, sizeof e->gone);
+	if (e->direct)
+		direct_add(n, e->direct);
+}
+
+/* Revokes the edge's grant, waits for the direct calls in flight (drain)
+ * and keeps their counts. Its processes' govrt see it revoked and take the
+ * agents' path from their next call. */
+static void direct_drop(struct agent *a, struct edge *e, const char *why)
+{
+	/* taken off the edge first: a second dropper finds nothing to do */
+	pthread_mutex_lock(&E.lock);
+	struct gov_xcall_direct *d = e->direct;
+	int fd = e->direct_fd;
+	uint32_t id = e->direct_id;
+	e->direct = NULL;
+	e->direct_fd = -1;
+	pthread_mutex_unlock(&E.lock);
+	if (!d)
+		return;
+	unsigned busy = gov_xcall_direct_revoke(d, E.timeout_ms);
+	pthread_mutex_lock(&E.lock);
+	direct_add(e->gone, d);
+	uint64_t n[5];
+	direct_counts(e, n);
+	pthread_mutex_unlock(&E.lock);
+	agent_log("info", "direct_revoked", "from=%s to=%s grant=%u calls=%llu busy=%u why=\"%s\"",
+		  a->cfg.resource, e->to, id, (unsigned long long)n[D_CALLS], busy, why);
+	munmap(d, sizeof *d);
+	close(fd);
+}
+
+/* A new memfd of boxes for edge e, or -1. */
+static int direct_create(struct agent *a, struct edge *e, struct gov_xcall_direct **out)
+{
+	int fd = memfd_create("gov-direct", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct gov_xcall_direct *d = MAP_FAILED;
+	if (ftruncate(fd, sizeof *d) == 0)
+		d = mmap(NULL, sizeof *d, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (d == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	d->magic = GOV_XCALL_DIRECT_MAGIC;
+	d->version = GOV_XCALL_DIRECT_VERSION;
+	d->timeout_ms = (uint32_t)E.timeout_ms;
+	snprintf(d->from, sizeof d->from, "%s", a->cfg.resource);
+	snprintf(d->to, sizeof d->to, "%s", e->to);
+	*out = d;
+	return fd;
+}
+
+/* After a call went well on an shm link: offers the callee's agent a grant
+ * on that link (lane l, held). Returns 1 if the edge got one (its
+ * processes must then hear of it: direct_publish). */
+static int direct_ask(struct agent *a, struct edge *e, struct lane *l, int li)
+{
+	uint64_t now = gov_now_ns();
+	pthread_mutex_lock(&E.lock);
+	int go = !E.no_direct && !e->direct && !e->direct_asking && now >= e->direct_retry_ns;
+	if (go)
+		e->direct_asking = 1;
+	pthread_mutex_unlock(&E.lock);
+	if (!go)
+		return 0;
+	char why[160] = "";
+	struct gov_xcall_direct *d = NULL;
+	int fd = direct_create(a, e, &d), r = -1;
+	struct gov_xcall_hdr h, rep;
+	if (fd < 0) {
+		snprintf(why, sizeof why, "no memory for the boxes: %s", strerror(errno));
+	} else {
+		gov_xcall_init(&h, GOV_XCALL_GRANT);
+		h.caller_epoch = a->epoch;
+		h.lane = (uint8_t)li;
+		h.req_id = atomic_fetch_add(&E.next_req, 1) + 1;
+		unsigned char none[8];
+		if (edge_link_pass_fd(l->link, fd) < 0 || edge_link_send(l->link, &h, NULL, E.timeout_ms) < 0)
+			r = -EPIPE;
+		else
+			r = edge_link_recv(l->link, &rep, none, sizeof none, E.timeout_ms, why, sizeof why);
+		if (r > 0 && (rep.type != GOV_XCALL_RESULT || rep.req_id != h.req_id))
+			r = -EPROTO;
+		if (r <= 0) {
+			/* the link is in an unknown state: the next call opens another */
+			edge_link_close(l->link);
+			l->link = NULL;
+			if (!why[0])
+				snprintf(why, sizeof why, "the link broke: %s", r ? strerror(-r) : "closed");
+		} else if (rep.status != GOV_XCALL_OK) {
+			snprintf(why, sizeof why, "%s", rep.text);
+			r = -1;
+		}
+	}
+	int granted = r > 0;
+	pthread_mutex_lock(&E.lock);
+	e->direct_asking = 0;
+	if (granted) {
+		e->direct = d;
+		e->direct_fd = fd;
+		e->direct_id = ++E.next_grant;
+	} else {
+		e->direct_retry_ns = now + DIRECT_RETRY_NS;
+	}
+	uint32_t id = e->direct_id;
+	pthread_mutex_unlock(&E.lock);
+	if (granted) {
+		agent_log("info", "direct_granted", "from=%s to=%s grant=%u server=%d", a->cfg.resource,
+			  e->to, id, (int)d->server_pid);
+		return 1;
+	}
+	agent_log("info", "direct_refused", "from=%s to=%s error=\"%s\" (calls keep the agents' path)",
+		  a->cfg.resource, e->to, why);
+	if (d)
+		munmap(d, sizeof *d);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+uint32_t edge_direct_id(const struct edge_rules *er, const char *fn)
+{
+	for (unsigned i = 0; i < er->ntasklets; i++)
+		if (strcmp(er->tasklets[i].fn, fn) == 0)
+			return 0; /* the agent queues these */
+	const char *to = callee_of(er, fn);
+	uint32_t id = 0;
+	pthread_mutex_lock(&E.lock);
+	for (struct edge *e = E.edges; to && e; e = e->next)
+		if (strcmp(e->to, to) == 0 && e->direct && !e->direct->revoked &&
+		    e->proto == GOV_PROTO_SHM && proto_in_force(e, proto_for(er, to)))
+			id = e->direct_id;
+	pthread_mutex_unlock(&E.lock);
+	return id;
+}
+
+void edge_direct_send(struct client *c)
+{
+	pthread_mutex_lock(&E.lock);
+	for (struct edge *e = E.edges; e; e = e->next)
+		if (e->direct && !e->direct->revoked)
+			client_send_grant(c, e->direct_id, e->direct_fd, e->to);
+	pthread_mutex_unlock(&E.lock);
+}
+
+/* A new grant: every process of this resource gets its memfd, then a
+ * table whose FORWARD rows to that edge name it. rules_lock held. */
+static void direct_publish(struct agent *a)
+{
+	pthread_mutex_lock(&a->clients_lock);
+	for (struct client *c = a->clients; c; c = c->next) {
+		edge_direct_send(c);
+		client_publish_table(a, c);
+	}
+	pthread_mutex_unlock(&a->clients_lock);
+}
+
 /* Gate held exclusive: every call before has been answered, none is in
  * flight. */
 static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_proto *p)
@@ -299,6 +516,7 @@ static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_pr
 	const char *addr = p ? p->address : "";
 	if (proto_in_force(e, p))
 		return;
+	direct_drop(a, e, "the edge's protocol changes");
 	if (e->proto >= 0) {
 		log_switch(a, e, proto);
 		atomic_fetch_add(&e->switches, 1);
@@ -316,8 +534,11 @@ static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_pr
 /* An edge with a call in flight is left alone here: edge_forward sets the
  * protocol in force before each call, under the same lock, so the next call
  * switches it (and logs when). The agent's main thread never waits here. */
+static void grants_recheck(struct agent *a);
+
 void edge_rules_changed(struct agent *a)
 {
+	grants_recheck(a);
 	pthread_mutex_lock(&E.lock);
 	struct edge *list = E.edges; /* edges are never freed while the agent runs */
 	pthread_mutex_unlock(&E.lock);
@@ -390,6 +611,12 @@ static int round_trip(struct agent *a, struct edge *e, struct lane *l, struct go
 	int sent_once = 0;
 	uint64_t deadline = gov_now_ns() + (uint64_t)E.timeout_ms * 1000000u;
 	for (int attempt = 0; attempt < 2; attempt++) {
+		if (l->link && !sent_once && edge_link_gone(l->link)) {
+			/* idle since the callee's agent went (its calls took a
+			 * direct grant, say): a call sent there would be lost */
+			edge_link_close(l->link);
+			l->link = NULL;
+		}
 		if (!l->link) {
 			int r = open_link(a, e, l, why, whylen);
 			if (r < 0) {
@@ -489,6 +716,14 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	uint64_t t0 = gov_now_ns();
 	/* the rules may change during the round trip: nothing below reads them */
 	pthread_rwlock_unlock(&a->rules_lock);
+	/* a call comes this way while the edge has a grant when its process
+	 * found it revoked (by the callee's side, or a dead server): drop it,
+	 * a later call may get another */
+	pthread_mutex_lock(&E.lock);
+	int revoked = e->direct && e->direct->revoked;
+	pthread_mutex_unlock(&E.lock);
+	if (revoked)
+		direct_drop(a, e, "revoked by the callee's side");
 	for (;;) {
 		pthread_rwlock_rdlock(&e->gate);
 		if (proto_in_force(e, pp))
@@ -518,9 +753,13 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	h.lane = (uint8_t)li;
 	h.req_id = atomic_fetch_add(&E.next_req, 1) + 1;
 	int st = round_trip(a, e, &e->lanes[li], &h, copy, &rep, out, cap, err, why, sizeof why);
+	int granted = st == GOV_XCALL_OK && e->proto == GOV_PROTO_SHM &&
+		      direct_ask(a, e, &e->lanes[li], li);
 	lane_put(e, li);
 	pthread_rwlock_unlock(&e->gate);
 	pthread_rwlock_rdlock(&a->rules_lock);
+	if (granted)
+		direct_publish(a);
 	atomic_fetch_add(&e->calls, 1);
 	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
 	if (st == GOV_XCALL_OK) {
@@ -933,16 +1172,19 @@ static void dedup_keep(struct dedup *d, const struct gov_xcall_hdr *rep, const v
 /* Under a cfs rule naming this resource, a call waits for its caller's
  * turn (cfs.c) before it runs; 0 = the caller has no cfs weight here, -1 =
  * no cfs rule. The later entry for a caller wins, as for protocols. */
-static int cfs_weight(struct agent *a, const char *from)
+static int cfs_weight_in(const struct edge_rules *e, const char *from)
 {
-	int w = -1;
-	pthread_rwlock_rdlock(&a->rules_lock);
-	const struct edge_rules *e = &a->rules.edges;
-	if (e->cfs_on)
-		w = 0;
+	int w = e->cfs_on ? 0 : -1;
 	for (unsigned i = 0; i < e->ncfs; i++)
 		if (strcmp(e->cfs[i].from, from) == 0)
 			w = (int)e->cfs[i].weight;
+	return w;
+}
+
+static int cfs_weight(struct agent *a, const char *from)
+{
+	pthread_rwlock_rdlock(&a->rules_lock);
+	int w = cfs_weight_in(&a->rules.edges, from);
 	pthread_rwlock_unlock(&a->rules_lock);
 	return w;
 }
@@ -1019,6 +1261,143 @@ static void handle_call(struct agent *a, const char *from, const struct gov_xcal
 	}
 }
 
+/* ---- callee's side: direct grants ---- */
+
+/* Hands the grant (memfd fd) to server s through its mailbox: GRANT
+ * there, the memfd beside it on its socket. Fills rep from its answer. */
+static void grant_to_server(struct agent *a, struct server *s, int fd, struct gov_xcall_hdr *rep)
+{
+	struct gov_xcall_hdr g, sr;
+	unsigned char none[8];
+	char why[160] = "";
+	gov_xcall_init(&g, GOV_XCALL_GRANT);
+	g.req_id = rep->req_id;
+	pthread_mutex_lock(&s->lock);
+	int r = gov_fd_send(s->fd, "G", 1, fd);
+	if (!r) {
+		gov_xcall_box_send(&s->box->mb[0], &g, NULL);
+		r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20,
+				       E.timeout_ms, &sr, none, sizeof none, why, sizeof why);
+	}
+	if (r > 0 && (sr.type != GOV_XCALL_RESULT || sr.req_id != g.req_id))
+		r = -EPROTO;
+	if (r <= 0) {
+		s->dead = 1;
+		shutdown(s->fd, SHUT_RDWR);
+		snprintf(rep->text, sizeof rep->text, "the serving process %d did not take it: %s",
+			 (int)s->pid, r == 0 ? "it left" : why[0] ? why : strerror(-r));
+	} else {
+		rep->status = sr.status;
+		rep->err = sr.err;
+		snprintf(rep->text, sizeof rep->text, "%s", sr.text);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* GRANT on a link from `from`: the memfd comes beside it. Answers in rep;
+ * a grant taken goes on *mine (the link's) and E.grants. */
+static void grant_offered(struct agent *a, const char *from, struct edge_link *l,
+			  const struct gov_xcall_hdr *h, struct gov_xcall_hdr *rep,
+			  struct grant **mine)
+{
+	gov_xcall_init(rep, GOV_XCALL_RESULT);
+	rep->caller_epoch = h->caller_epoch;
+	rep->req_id = h->req_id;
+	rep->status = GOV_XCALL_NOT_RUN;
+	rep->err = EPERM;
+	int fd = edge_link_take_fd(l, 2000);
+	struct gov_xcall_direct *d = fd >= 0 ? gov_xcall_direct_map(fd) : NULL;
+	struct server *s = NULL;
+	if (!d)
+		snprintf(rep->text, sizeof rep->text, fd < 0 ? "a grant comes on an shm link with its memfd"
+			 : "the memfd that came is not a direct grant");
+	else if (E.no_direct)
+		snprintf(rep->text, sizeof rep->text, "%s gives no direct grants (--no-direct)",
+			 a->cfg.resource);
+	else if (strcmp(d->from, from) != 0 || strcmp(d->to, a->cfg.resource) != 0)
+		snprintf(rep->text, sizeof rep->text, "the grant names another edge");
+	else if (cfs_weight(a, from) >= 0)
+		snprintf(rep->text, sizeof rep->text, "a cfs rule schedules the calls into %s",
+			 a->cfg.resource);
+	else if (!(s = pick_server(0)))
+		snprintf(rep->text, sizeof rep->text, "no process of %s serves its exports",
+			 a->cfg.resource);
+	else if (!s->box)
+		snprintf(rep->text, sizeof rep->text, "its serving process takes calls on its socket");
+	else
+		grant_to_server(a, s, fd, rep);
+	struct grant *g = rep->status == GOV_XCALL_OK ? calloc(1, sizeof *g) : NULL;
+	if (g) {
+		g->d = d;
+		g->server = s->pid;
+		snprintf(g->from, sizeof g->from, "%s", from);
+		pthread_mutex_lock(&E.lock);
+		g->next = E.grants;
+		E.grants = g;
+		pthread_mutex_unlock(&E.lock);
+		g = calloc(1, sizeof *g); /* the link's own note of it */
+		if (g) {
+			g->d = d;
+			g->next = *mine;
+			*mine = g;
+		}
+		agent_log("info", "direct_given", "resource=%s from=%s server=%d", a->cfg.resource,
+			  from, (int)s->pid);
+	} else {
+		if (d) {
+			__atomic_store_n(&d->revoked, 1, __ATOMIC_SEQ_CST);
+			munmap(d, sizeof *d);
+		}
+		if (rep->status == GOV_XCALL_OK) {
+			rep->status = GOV_XCALL_NOT_RUN;
+			rep->err = ENOMEM;
+			snprintf(rep->text, sizeof rep->text, "out of memory");
+		}
+	}
+	if (s)
+		release_server(s);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The link that brought these grants closed: they end with it. */
+static void grants_end(struct grant *mine)
+{
+	while (mine) {
+		struct grant *g = mine;
+		mine = g->next;
+		__atomic_store_n(&g->d->revoked, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_lock(&E.lock);
+		for (struct grant **pp = &E.grants; *pp; pp = &(*pp)->next)
+			if ((*pp)->d == g->d) {
+				struct grant *dead = *pp;
+				*pp = dead->next;
+				free(dead);
+				break;
+			}
+		pthread_mutex_unlock(&E.lock);
+		munmap(g->d, sizeof *g->d);
+		free(g);
+	}
+}
+
+/* The rules changed: a grant into a resource whose calls a cfs rule now
+ * schedules, or after --no-direct, is revoked (its link keeps it mapped
+ * until it closes). */
+static void grants_recheck(struct agent *a)
+{
+	pthread_rwlock_rdlock(&a->rules_lock);
+	pthread_mutex_lock(&E.lock);
+	for (struct grant *g = E.grants; g; g = g->next)
+		if (!g->d->revoked && cfs_weight_in(&a->rules.edges, g->from) >= 0) {
+			__atomic_store_n(&g->d->revoked, 1, __ATOMIC_SEQ_CST);
+			agent_log("info", "direct_revoked", "resource=%s from=%s why=\"a cfs rule "
+				  "schedules its calls\"", a->cfg.resource, g->from);
+		}
+	pthread_mutex_unlock(&E.lock);
+	pthread_rwlock_unlock(&a->rules_lock);
+}
+
 struct link_arg {
 	struct agent *a;
 	int fd, is_tcp;
@@ -1066,6 +1445,7 @@ static void *link_thread(void *p)
 	agent_log("info", "link_accepted", "resource=%s from=%s protocol=%s", la.a->cfg.resource,
 		  from, gov_xcall_proto_word(edge_link_proto(l)));
 	unsigned char *in = malloc(GOV_XCALL_BODY_MAX), *out = malloc(GOV_XCALL_BODY_MAX);
+	struct grant *granted = NULL;
 	while (in && out) {
 		int r = edge_link_recv(l, &h, in, GOV_XCALL_BODY_MAX, -1, why, sizeof why);
 		if (r == -ETIMEDOUT)
@@ -1076,6 +1456,13 @@ static void *link_thread(void *p)
 					  la.a->cfg.resource, from, r == -EPROTO ? why : strerror(-r));
 			break;
 		}
+		if (h.type == GOV_XCALL_GRANT) {
+			grant_offered(la.a, from, l, &h, &rep, &granted);
+			rep.lane = h.lane;
+			if (edge_link_send(l, &rep, NULL, E.timeout_ms) < 0)
+				break;
+			continue;
+		}
 		if (h.type != GOV_XCALL_CALL)
 			continue;
 		handle_call(la.a, from, &h, in, &rep, out);
@@ -1085,6 +1472,7 @@ static void *link_thread(void *p)
 	}
 	free(in);
 	free(out);
+	grants_end(granted);
 	edge_link_close(l);
 	return NULL;
 }
@@ -1233,18 +1621,24 @@ size_t edge_stats_json(char *out, size_t cap)
 			      (unsigned long long)atomic_load(&E.served),
 			      (unsigned long long)atomic_load(&E.dup_answered), callers, kept);
 	for (struct edge *e = E.edges; e && o < cap; e = e->next) {
-		uint64_t n = atomic_load(&e->calls);
+		/* direct calls count as the edge's calls too, and apart */
+		uint64_t d[5];
+		direct_counts(e, d);
+		uint64_t n = atomic_load(&e->calls) + d[D_CALLS];
+		uint64_t ns = atomic_load(&e->ns) + d[D_NS];
 		o += (size_t)snprintf(out + o, cap - o,
 				      "%s{\"to\":\"%s\",\"protocol\":\"%s\",\"calls\":%llu,\"ok\":%llu,"
 				      "\"not_run\":%llu,\"unknown\":%llu,\"resent\":%llu,\"switches\":%llu,"
-				      "\"in_flight_max\":%u,\"mean_us\":%.1f}",
+				      "\"in_flight_max\":%u,\"mean_us\":%.1f,\"direct\":%llu,\"direct_granted\":%s}",
 				      e == E.edges ? "" : ",", e->to, gov_xcall_proto_word(e->proto),
-				      (unsigned long long)n, (unsigned long long)atomic_load(&e->ok),
-				      (unsigned long long)atomic_load(&e->not_run),
-				      (unsigned long long)atomic_load(&e->unknown),
+				      (unsigned long long)n, (unsigned long long)(atomic_load(&e->ok) + d[D_OK]),
+				      (unsigned long long)(atomic_load(&e->not_run) + d[D_NOT_RUN]),
+				      (unsigned long long)(atomic_load(&e->unknown) + d[D_UNKNOWN]),
 				      (unsigned long long)atomic_load(&e->resent),
 				      (unsigned long long)atomic_load(&e->switches),
-				      atomic_load(&e->in_flight_max), n ? (double)atomic_load(&e->ns) / (double)n / 1000.0 : 0.0);
+				      atomic_load(&e->in_flight_max), n ? (double)ns / (double)n / 1000.0 : 0.0,
+				      (unsigned long long)d[D_CALLS],
+				      e->direct && !e->direct->revoked ? "true" : "false");
 	}
 	pthread_mutex_unlock(&E.lock);
 	if (o < cap)

@@ -50,6 +50,8 @@ int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char
 int edge_rules_add_resource(struct edge_rules *e, const char *json, size_t len);
 void edge_rules_free(struct edge_rules *e);
 
+/* --no-direct: this agent neither asks for nor gives direct grants. */
+void edge_no_direct(void);
 /* Options: --edge-tcp HOST:PORT (listen for tcp links), --forward-timeout-ms. */
 void edge_config(const char *tcp_listen, long forward_timeout_ms);
 /* How long the entry of a silent caller agent epoch is kept for resends
@@ -65,6 +67,14 @@ void edge_add_server(struct agent *a, int fd, pid_t pid, int shared);
 /* The rules changed: switch each edge whose protocol changed, after its
  * call in flight (drain, then switch). Called without rules_lock held. */
 void edge_rules_changed(struct agent *a);
+
+/* Direct grants (docs/xcall.md "Direct calls"). The id of the grant a
+ * FORWARD row for fn may name in a process's table (0: none; write_table
+ * puts it in the row's value); and every grant in force sent to process c
+ * (client_send_grant), as when it connects. */
+struct client;
+uint32_t edge_direct_id(const struct edge_rules *er, const char *fn);
+void edge_direct_send(struct client *c);
 
 /* A FORWARD decision for a decoded call from a slot (frame, len bytes).
  * Fills the reply (action FORWARD with value, err and the out-buffers in
@@ -111,6 +121,13 @@ int edge_link_send(struct edge_link *l, const struct gov_xcall_hdr *h, const voi
 int edge_link_recv(struct edge_link *l, struct gov_xcall_hdr *h, void *body, size_t cap,
 		   int timeout_ms, char *why, size_t whylen);
 int edge_link_proto(const struct edge_link *l);
+/* 1 if the other agent has visibly closed the link (nothing sent yet can
+ * have reached it). */
+int edge_link_gone(const struct edge_link *l);
+/* shm links only: an fd passed beside the frames, on the socket that said
+ * HELLO (a direct grant's memfd). 0 / the fd, or -1. */
+int edge_link_pass_fd(struct edge_link *l, int fd);
+int edge_link_take_fd(struct edge_link *l, int timeout_ms);
 void edge_link_close(struct edge_link *l);
 void edge_link_spin(long spin_ns); /* how long shm links spin before sleeping */
 

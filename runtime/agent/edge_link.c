@@ -159,37 +159,37 @@ static int connect_tcp(const char *to, const char *address, char *why, size_t wh
 	return fd;
 }
 
+/* The shm link's memfd (and a direct grant's) travels beside one byte on
+ * the stream that said HELLO. */
 static int send_fd(int sock, int fd)
 {
-	char byte = 'F', cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &byte, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof cbuf };
-	memset(cbuf, 0, sizeof cbuf);
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+	return gov_fd_send(sock, "F", 1, fd) == 0 ? 0 : -1;
 }
 
 static int recv_fd(int sock, int timeout_ms)
 {
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	if (poll(&p, 1, timeout_ms) != 1)
-		return -1;
-	char byte, cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &byte, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof cbuf };
-	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1)
-		return -1;
-	int fd = -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	char byte;
+	int fd;
+	if (gov_fd_recv(sock, &byte, 1, timeout_ms, &fd) != 1 && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
 	return fd;
+}
+
+int edge_link_gone(const struct edge_link *l)
+{
+	return gov_xcall_peer_gone(l->fd);
+}
+
+int edge_link_pass_fd(struct edge_link *l, int fd)
+{
+	return l->proto == GOV_PROTO_SHM ? send_fd(l->fd, fd) : -1;
+}
+
+int edge_link_take_fd(struct edge_link *l, int timeout_ms)
+{
+	return l->proto == GOV_PROTO_SHM ? recv_fd(l->fd, timeout_ms) : -1;
 }
 
 static int mq_pair(struct edge_link *l, const char *name_out, const char *name_in, int create)

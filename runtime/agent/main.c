@@ -59,6 +59,8 @@ static const char usage[] =
 	"                        that would run again (default 600; docs/xcall.md)\n"
 	"      --forward-timeout-ms N  a forwarded call with no answer in N ms fails with\n"
 	"                        ETIMEDOUT (default 1500; keep it below the callers' GOV_TIMEOUT_MS)\n"
+	"      --no-direct       keep every call on the agents' path: neither ask for nor give\n"
+	"                        direct grants on shm edges (docs/xcall.md \"Direct calls\")\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"example:\n"
@@ -360,6 +362,8 @@ static struct client *accept_client(int lfd, int epfd)
 		return NULL;
 	}
 	struct client *c = client_create(&A, fd, cred.pid, cred.uid, why, sizeof why);
+	if (c)
+		c->direct = (m.flags & GOV_HELLO_DIRECT) != 0;
 	if (!c || client_start(&A, c) < 0) {
 		agent_log("error", "client_failed", "pid=%d reason=\"%s\"", (int)cred.pid,
 			  why[0] ? why : "cannot start a worker thread");
@@ -376,6 +380,7 @@ static struct client *accept_client(int lfd, int epfd)
 	send_welcome(fd, 0, NULL, c->region_fd, c->size);
 	close(c->region_fd);
 	c->region_fd = -1;
+	edge_direct_send(c);
 	tv.tv_sec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
@@ -500,7 +505,7 @@ static int print_stats(const char *resource)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT, O_EDGE_KEY, O_RESEND_KEEP };
+	enum { O_RUN_DIR = 256, O_SPIN, O_SLOTS, O_SLOT_SIZE, O_ALLOW, O_STATS, O_EDGE_TCP, O_FWD_TIMEOUT, O_EDGE_KEY, O_RESEND_KEEP, O_NO_DIRECT };
 	static const struct option opts[] = {
 		{ "resource", required_argument, 0, 'r' },
 		{ "rules", required_argument, 0, 'f' },
@@ -515,6 +520,7 @@ static void parse_args(int argc, char **argv)
 		{ "edge-key", required_argument, 0, O_EDGE_KEY },
 		{ "resend-keep-s", required_argument, 0, O_RESEND_KEEP },
 		{ "forward-timeout-ms", required_argument, 0, O_FWD_TIMEOUT },
+		{ "no-direct", no_argument, 0, O_NO_DIRECT },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -556,6 +562,7 @@ static void parse_args(int argc, char **argv)
 		case O_FWD_TIMEOUT:
 			edge_config(NULL, parse_num("--forward-timeout-ms", optarg, 10, 3600000));
 			break;
+		case O_NO_DIRECT: edge_no_direct(); break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); exit(EXIT_USAGE);
 		}

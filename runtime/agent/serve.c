@@ -20,6 +20,8 @@
 #include "gov/wire.h"
 #include "agent.h"
 #include "tasklet.h"
+#include "edge.h"
+#include "../xcall_io.h"
 #include "../../rules/dynamic/dynrt.h"
 
 #define TABLE_CAP 1024
@@ -74,7 +76,11 @@ static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
 	__atomic_store_n(&h->table_seq, h->table_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	write_dyn(h, r);
-	memcpy(gov_region_table(h), r->v.rows, n * sizeof *r->v.rows);
+	struct gov_decision *t = gov_region_table(h);
+	memcpy(t, r->v.rows, n * sizeof *r->v.rows);
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].action == GOV_ACT_FORWARD && t[i].match == GOV_MATCH_FUNCTION)
+			t[i].value = edge_direct_id(&r->edges, t[i].name);
 	h->table_count = n;
 	h->table_rev = r->rev;
 	__atomic_store_n(&h->table_seq, h->table_seq + 1, __ATOMIC_RELEASE);
@@ -368,6 +374,18 @@ void client_publish_table(struct agent *a, struct client *c)
 			     .type = GOV_MSG_TABLE };
 	ssize_t n = send(c->fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)n; /* a process that is going away finds out by itself */
+}
+
+void client_send_grant(struct client *c, uint32_t id, int memfd, const char *to)
+{
+	if (!c->direct)
+		return;
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_GRANT, .size = id };
+	snprintf(m.name, sizeof m.name, "%s", to);
+	if (gov_fd_send(c->fd, &m, sizeof m, memfd) < 0)
+		agent_log("warning", "send_failed", "pid=%d what=grant error=\"%s\"", (int)c->pid,
+			  strerror(errno));
 }
 
 /* JSON-escapes s into a static-size buffer; names are plain here, but the

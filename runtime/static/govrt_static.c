@@ -316,7 +316,7 @@ static int connect_once(int quiet)
 			conn_warn("no agent for resource %s at %s (error %d); governed calls %s",
 				  st->cfg.resource, path, -err,
 				  st->cfg.fail_closed ? "fail with an errno" : "run natively");
-	} else if (!(r = gov_hello(fd, st->cfg.resource, &m, &err, why, sizeof why)) && why[0]) {
+	} else if (!(r = gov_hello(fd, st->cfg.resource, 0, &m, &err, why, sizeof why)) && why[0]) {
 		conn_warn("%s", why);
 	}
 	struct conn *c = r ? map_anon(sizeof *c) : NULL;
