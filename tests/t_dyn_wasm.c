@@ -4,7 +4,8 @@
  * thread, a context built elsewhere still copied, every fault (endless
  * loop, out-of-bounds access, division by zero, helpers with bad
  * arguments, no action) turned into the fail outcome in the buffer and the
- * instance usable after it, memory.grow refused, and a thread running
+ * instance usable after it, the caller's callee-saved registers intact
+ * after a run that trapped, memory.grow refused, and a thread running
  * short runs back to back never taken for one over its budget. Loading and
  * the copying path are t_dyn_modes'. */
 #include <errno.h>
@@ -202,6 +203,76 @@ static void faults(void)
 	gov_dynrule_free(r);
 }
 
+/* Calls fn(arg) with known values in every callee-saved register and
+ * stores what they hold after it into out[6]: a run that traps must come
+ * back with them as a C call does. */
+void regs_around(uint64_t (*fn)(void *), void *arg, uint64_t out[6]);
+__asm__(".text\n"
+	".p2align 4\n"
+	".type regs_around,@function\n"
+	"regs_around:\n"
+	"	push %rbp\n	push %rbx\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
+	"	push %rdx\n"
+	"	movabs $0x1111111111111111, %rbx\n"
+	"	movabs $0x2222222222222222, %rbp\n"
+	"	movabs $0x3333333333333333, %r12\n"
+	"	movabs $0x4444444444444444, %r13\n"
+	"	movabs $0x5555555555555555, %r14\n"
+	"	movabs $0x6666666666666666, %r15\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rdi\n"
+	"	call *%rax\n"
+	"	pop %rdx\n"
+	"	mov %rbx, (%rdx)\n	mov %rbp, 8(%rdx)\n	mov %r12, 16(%rdx)\n"
+	"	mov %r13, 24(%rdx)\n	mov %r14, 32(%rdx)\n	mov %r15, 40(%rdx)\n"
+	"	pop %r15\n	pop %r14\n	pop %r13\n	pop %r12\n	pop %rbx\n	pop %rbp\n"
+	"	ret\n"
+	".size regs_around, .-regs_around\n");
+
+static int regs_kept(const uint64_t got[6])
+{
+	static const uint64_t want[6] = { 0x1111111111111111, 0x2222222222222222, 0x3333333333333333,
+					  0x4444444444444444, 0x5555555555555555, 0x6666666666666666 };
+	return memcmp(got, want, sizeof want) == 0;
+}
+
+/* The mode's own entry (what gov_dynrule_run calls), on a context in place
+ * and on one of the caller's, for a rule that traps each way. */
+static void registers(void)
+{
+	static const struct { const char *rule; uint64_t a0, a1; const char *what; } t[] = {
+		{ "tests/dyn/oob", 0, 0, "an out-of-bounds read" },
+		{ "tests/dyn/div", 0, 0, "a division by zero" },
+		{ "tests/dyn/badhelper", 1, 0, "a helper given a bad argument" },
+		{ "tests/dyn/loop", 1, 0, "an endless loop stopped by the budget" },
+		{ "tests/dyn/div", 0, 4, "a run that ends well" },
+	};
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO, .budget_us = 2000 };
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		struct gov_dynrule *r = load(GOV_DYN_WASM, t[i].rule, &s);
+		struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL, own;
+		ok(c && r->fast, "%s loads, with a buffer and an entry (%s)", t[i].rule, err);
+		if (!c || !r->fast) {
+			gov_dynrule_free(r);
+			continue;
+		}
+		for (int in_place = 1; in_place >= 0; in_place--) {
+			struct gov_dyn_ctx *x = in_place ? c : &own;
+			run(r, x, 0, NULL, t[i].a0, t[i].a1, 0);
+			*x = (struct gov_dyn_ctx){ .nargs = 2, .args = { t[i].a0, t[i].a1 } };
+			uint64_t got[6];
+			gov_dyn_cur.rule = r;
+			gov_dyn_cur.ctx = x;
+			gov_dyn_cur.fault = 0;
+			regs_around(r->fast, x, got);
+			gov_dyn_cur.rule = NULL;
+			ok(regs_kept(got), "%s (%s): the caller's callee-saved registers are kept",
+			   t[i].what, in_place ? "in place" : "copied");
+		}
+		gov_dynrule_free(r);
+	}
+}
+
 static void grow(void)
 {
 	struct gov_dynrule *r = load(GOV_DYN_WASM, "tests/dyn/grow", NULL);
@@ -245,6 +316,7 @@ int main(void)
 	answers();
 	threads();
 	faults();
+	registers();
 	grow();
 	budget_per_run();
 	return done_testing();
