@@ -412,7 +412,7 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	char rule_c[PATH_MAX + 32];
 	snprintf(rule_c, sizeof rule_c, "-DGOV_WASM_RULE_C=\"%s\"", c);
 	/* the translation is included by the glue (one translation unit: the
-	 * rule inlines into gov_wasm_call) */
+	 * rule inlines into gov_wasm_run) */
 	/* -O3: gcc then inlines the rule into gov_wasm_run and keeps wasm2c's
 	 * call-depth counter in a register (two stores a run, no load) */
 	char *compile[] = { "cc", "-O3", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs",
