@@ -210,6 +210,28 @@ int main(int argc, char **argv)
 	char *log = agent_log_text(R);
 	has_str(log, "over its time budget", "the agent logged why");
 	free(log);
+
+	/* the other wasm faults in the agent, where the context is built in
+	 * the rule's memory: an out-of-bounds read, helpers with bad arguments */
+	static const char faulty[] = "name: div\ndynamic:\n  - name: divide\n    mode: wasm\n    object: %s\n"
+				     "    attach: [{function: work}]\n    fail: emulate\n    value: -9\n"
+				     "    max_faults: 0\n%s";
+	rev = publish(write_rule("v10", faulty, DYN_OBJS "/tests/dyn/oob.wasm", ""), &out);
+	free(out);
+	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0 && gwork(1, 1) == -9,
+	   "wasm in the agent: an out-of-bounds read traps: fail outcome (emulate -9)");
+	ok(gwork(1, 1) == -9 && agent_stat(R, "calls") > 0, "again, and the agent is alive");
+	rev = publish(write_rule("v11", faulty, DYN_OBJS "/tests/dyn/badhelper.wasm", ""), &out);
+	free(out);
+	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0, "the helper rule is published");
+	long seen1 = gwork(0, 0), seen2 = gwork(0, 0);
+	ok(seen1 == 1 && seen2 == 2, "wasm in the agent: its map counts the calls (%ld, %ld)", seen1, seen2);
+	is_long(gwork(1, 0), -9, "map 99: fail outcome (emulate -9)");
+	is_long(gwork(2, 0), -9, "counter 1000: fail outcome");
+	is_long(gwork(0, 0), 5, "the rule runs on (its map saw five calls)");
+	log = agent_log_text(R);
+	has_str(log, "map number out of range", "the agent logged why");
+	free(log);
 	is_long(govctl(&out, "agent", "stop", R, NULL, NULL), 0, "the agent stops cleanly");
 	free(out);
 	return done_testing();

@@ -6,8 +6,9 @@
  *     source as eBPF (librte_bpf's JIT) and as wasm (wasm2c), each run
  *     through gov_dynrule_run as govrt and govagent run them (fault policy
  *     included; wasm: the thread's instance, the unwind point, the budget
- *     watch, the context copied in and the answer out). Target: wasm <=
- *     1.5x plain C.
+ *     watch, on a context built in the rule's memory as govagent builds it
+ *     (gov_wasm_ctx), and for comparison on the caller's own, copied in and
+ *     the answer out). Target: wasm <= 1.5x plain C.
  *  B. a governed call (GOV_CALL) in a program connected to a real agent,
  *     attached rule published with govctl: no rule (the site is native),
  *     eBPF JIT in the program (placement process), eBPF in the agent, wasm
@@ -28,6 +29,7 @@
 #include "../common.h"
 #include "../../rules/dynamic/dynrt.h"
 #include "../../rules/dynamic/build.h"
+#include "../../rules/dynamic/wasm.h"
 
 /* the deny rule as plain C: the rule side of the header is not compiled
  * here, so give it the host's helpers and a plain function */
@@ -120,6 +122,23 @@ static double run_rule(struct gov_dynrule *r, long n)
 	return (now_ns() - t0) / n;
 }
 
+/* The same on a wasm rule's buffer (gov_wasm_ctx): the context filled once
+ * and the one changing word per call, as above (the deny rule changes
+ * nothing else when it answers native). */
+static double run_rule_in_place(struct gov_dynrule *r, long n)
+{
+	struct gov_dyn_ctx *c = gov_wasm_ctx(r);
+	if (!c)
+		return 0;
+	*c = (struct gov_dyn_ctx){ .kind = 2, .sysno = 1, .args = { 1, 0, 100 } };
+	double t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		c->args[2] = (uint64_t)i & 4095;
+		sink += (uint64_t)gov_dynrule_run(r, c);
+	}
+	return (now_ns() - t0) / n;
+}
+
 static void bench_host(void)
 {
 	struct gov_dynrule *bpf = load(GOV_DYN_EBPF), *wasm = load(GOV_DYN_WASM);
@@ -129,15 +148,18 @@ static void bench_host(void)
 	host[0].name = "plain C (the same source, direct call)";
 	host[1].name = "plain C through gov_dynrule_run (fault policy included)";
 	host[2].name = "eBPF, librte_bpf JIT (gov_dynrule_run)";
-	host[3].name = "wasm, wasm2c (gov_dynrule_run: sandbox entry, copy in/out)";
-	nhost = 4;
+	host[3].name = "wasm, wasm2c (gov_dynrule_run: sandbox entry, context in the rule's memory)";
+	host[4].name = "wasm, the caller's own context (copied in, the answer out)";
+	nhost = 5;
 	for (int rep = 0; rep < REPS; rep++) {
 		host[0].ns[host[0].n++] = run_plain(host_iters);
 		host[1].ns[host[1].n++] = run_rule(&plain, host_iters);
 		if (bpf)
 			host[2].ns[host[2].n++] = run_rule(bpf, host_iters);
+		if (wasm && gov_wasm_ctx(wasm))
+			host[3].ns[host[3].n++] = run_rule_in_place(wasm, host_iters / 4);
 		if (wasm)
-			host[3].ns[host[3].n++] = run_rule(wasm, host_iters / 4);
+			host[4].ns[host[4].n++] = run_rule(wasm, host_iters / 4);
 	}
 	for (int i = 0; i < nhost; i++)
 		if (host[i].n)

@@ -163,7 +163,8 @@ static inline void gov_cfs_unpack(int32_t word, uint32_t *weight, uint32_t *slot
 #else
 /* wasm: helpers are imports of module "gov"; the entry point is the export
  * gov_rule, and the context lives in the rule's own linear memory at the
- * address gov_ctx returns (the host copies the call in and the answer out). */
+ * address gov_ctx returns (the host builds the call there and reads the
+ * answer there). */
 #define GOV_HELPER_(name) __attribute__((import_module("gov"), import_name(#name))) extern
 #define GOV_RULE(name)                                                             \
 	static uint64_t name(struct gov_dyn_ctx *ctx);                              \

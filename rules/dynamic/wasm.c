@@ -20,9 +20,13 @@
  * The cost of entering the sandbox is kept to a few stores: every thread
  * that runs a rule has its own instance of the module (its own memory and
  * globals: a rule keeps state in maps, as in eBPF), so runs take no lock;
- * the unwind point is a saved stack pointer (gov_wasm_enter, below), not a
- * sigsetjmp; and the run is the rule's `fast` entry, as JIT-compiled eBPF
- * is. Not the fault policy (dynrt.c). */
+ * the caller builds the context in that instance's memory (gov_wasm_ctx,
+ * wasm.h) and reads the answer there, so nothing is copied (the memory
+ * never moves: the glue refuses memory.grow); the unwind point is a saved
+ * stack pointer (gov_wasm_enter, below), not a sigsetjmp; and the run is
+ * the rule's `fast` entry, as JIT-compiled eBPF is. A context built
+ * elsewhere still works: it is copied in and the answer out. Not the fault
+ * policy (dynrt.c). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +39,7 @@
 #include <unistd.h>
 #include "build.h"
 #include "dynrt.h"
+#include "wasm.h"
 
 #ifndef GOV_WASM_GLUE_DIR
 #define GOV_WASM_GLUE_DIR "/usr/local/share/rhodes"
@@ -46,7 +51,7 @@
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
 #define TRAP_NOMEM 101
-#define GLUE_VERSION 5
+#define GLUE_VERSION 6
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);
@@ -69,7 +74,8 @@ struct wasm_inst {
 struct wasm_rule {
 	void *so;
 	void *(*make)(const struct gov_wasm_host *);
-	uint64_t (*call)(void *, struct gov_dyn_ctx *);
+	struct gov_dyn_ctx *(*ctx_of)(void *);
+	uint64_t (*run)(void *, struct gov_dyn_ctx *); /* on the context in place */
 	void (*free_inst)(void *);
 	uint64_t serial;           /* unique per loaded rule: the threads' cache key */
 	uint64_t budget_ns;
@@ -79,17 +85,19 @@ struct wasm_rule {
 
 /* ---- per-thread unwinding and the budget watchdog ---- */
 
-/* A thread's runs as the watchdog sees them: the thread bumps `run` (odd
- * while running) and sets budget_ns, two plain stores and no clock read;
- * the watchdog notes when it first saw a given odd `run` and signals the
- * thread once that run has lasted budget_ns. */
+/* A thread's runs as the watchdog sees them: the thread stores the run's
+ * budget in its `running` word when a run starts and 0 when it ends, two
+ * plain stores and no clock read or read-modify-write; the watchdog marks
+ * a run it sees (SEEN, a compare-and-swap once per tick) and signals the
+ * thread once a run still marked at a later tick has used its budget. A
+ * new run stores a word without the mark, so no two runs are taken for
+ * one. */
+#define SEEN (1ull << 63)
 struct watch_rec {
 	pthread_t thread;
 	clockid_t cpu;              /* the thread's CPU-time clock */
-	atomic_ulong run;
-	atomic_ullong budget_ns;
-	unsigned long seen_run;     /* watchdog's own */
-	uint64_t seen_cpu;
+	atomic_ullong *running;     /* the thread's tls_up.running */
+	uint64_t seen_cpu;          /* watchdog's own: CPU time when marked */
 	int signalled;
 	struct watch_rec *next, **pprev;
 };
@@ -107,13 +115,17 @@ static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t watch_key;
 
 /* The unwind point of the thread's run: the stack pointer gov_wasm_enter
- * saved, 0 outside a run. A trap (from the rule's code, a helper or the
- * budget signal) records its code and returns from gov_wasm_enter with 0,
- * restoring the callee-saved registers it pushed: all a C caller expects of
- * a return. No signal mask is saved: that would be a system call per run;
- * the one path that needs it (the budget signal) unblocks it after. */
+ * saved, 0 outside a run, and the run's word for the budget watchdog
+ * (its budget in ns, | SEEN once the watchdog saw it; the caller sets it,
+ * gov_wasm_enter clears both on its way out). A trap (from the rule's
+ * code, a helper or the budget signal) records the fault and returns from
+ * gov_wasm_enter with 0, restoring the callee-saved registers it pushed:
+ * all a C caller expects of a return. No signal mask is saved: that would
+ * be a system call per run; the one path that needs it (the budget
+ * signal) unblocks it before unwinding. */
 struct unwind_point {
 	void *volatile sp;
+	atomic_ullong running;
 };
 uint64_t gov_wasm_enter(void *inst, struct gov_dyn_ctx *ctx,
 			uint64_t (*call)(void *, struct gov_dyn_ctx *), struct unwind_point *up);
@@ -132,6 +144,7 @@ __asm__(".text\n"
 	"	mov %rsp, (%rbx)\n"
 	"	call *%rdx\n"
 	"	movq $0, (%rbx)\n"          /* no longer unwindable */
+	"	movq $0, 8(%rbx)\n"         /* nor watched */
 	"1:	add $8, %rsp\n"
 	"	pop %r15\n	pop %r14\n	pop %r13\n"
 	"	pop %r12\n	pop %rbx\n	pop %rbp\n"
@@ -142,6 +155,7 @@ __asm__(".text\n"
 	"gov_wasm_unwind:\n"            /* rdi up */
 	"	mov (%rdi), %rsp\n"
 	"	movq $0, (%rdi)\n"
+	"	movq $0, 8(%rdi)\n"
 	"	xor %eax, %eax\n"
 	"	jmp 1b\n"
 	".size gov_wasm_unwind, .-gov_wasm_unwind\n");
@@ -151,9 +165,25 @@ static __thread volatile sig_atomic_t tls_in_helper, tls_expired, tls_trap
 	__attribute__((tls_model("initial-exec")));
 static __thread struct watch_rec *tls_rec __attribute__((tls_model("initial-exec")));
 
+static const char *trap_name(int code);
+
+/* Ends the run: the fault for dynrt.c to count (the run returns 0), and
+ * tls_trap for the paths that look (loading, making an instance). */
 static __attribute__((noreturn)) void unwind(int code)
 {
 	tls_trap = code;
+	tls_in_helper = 0;
+	tls_expired = 0;
+	gov_dyn_cur.fault = 1;
+	gov_dyn_cur.why = trap_name(code);
+	if (code == TRAP_BUDGET) {
+		/* from the signal handler, where it is blocked: a second one
+		 * (the watchdog sends one per run) would unwind the same run */
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, SIGGOVBUDGET);
+		pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	}
 	gov_wasm_unwind(&tls_up);
 }
 
@@ -167,13 +197,15 @@ static void trap(int code)
 static void on_budget(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig, (void)si, (void)uc;
-	if (!tls_up.sp)
+	/* not in a run, or in a run the watchdog has not seen yet (the one
+	 * it meant ended, and this one began, since it looked) */
+	if (!tls_up.sp || !(atomic_load_explicit(&tls_up.running, memory_order_relaxed) & SEEN))
 		return;
 	if (tls_in_helper) {
 		tls_expired = 1; /* a helper may hold a map's lock: trap on its way out */
 		return;
 	}
-	unwind(TRAP_BUDGET); /* the signal stays blocked: unblocked after */
+	unwind(TRAP_BUDGET);
 }
 
 static void *watchdog(void *arg)
@@ -186,19 +218,19 @@ static void *watchdog(void *arg)
 		 * busy machine has not used its budget */
 		pthread_mutex_lock(&watch_lock);
 		for (struct watch_rec *w = watched; w; w = w->next) {
-			unsigned long run = atomic_load(&w->run);
-			if (!(run & 1)) {
-				w->seen_run = 0;
+			unsigned long long run = atomic_load(w->running);
+			if (!run)
 				continue;
-			}
 			uint64_t now = cpu_ns(w->cpu);
-			if (run != w->seen_run) {
+			if (!(run & SEEN)) {
 				/* first sight of this run (it may have begun up to a tick
-				 * before: the budget is kept to within a tick) */
-				w->seen_run = run;
-				w->seen_cpu = now;
-				w->signalled = 0;
-			} else if (!w->signalled && now - w->seen_cpu >= atomic_load(&w->budget_ns)) {
+				 * before: the budget is kept to within a tick); if it
+				 * ended meanwhile the mark is not set */
+				if (atomic_compare_exchange_strong(w->running, &run, run | SEEN)) {
+					w->seen_cpu = now;
+					w->signalled = 0;
+				}
+			} else if (!w->signalled && now - w->seen_cpu >= (run & ~SEEN)) {
 				w->signalled = 1; /* one signal per run */
 				pthread_kill(w->thread, SIGGOVBUDGET);
 			}
@@ -243,6 +275,7 @@ static __attribute__((noinline)) struct watch_rec *watch_self(void)
 	if (!w)
 		return NULL;
 	w->thread = pthread_self();
+	w->running = &tls_up.running; /* lives until the thread's destructors ran */
 	if (pthread_getcpuclockid(w->thread, &w->cpu) != 0)
 		w->cpu = CLOCK_THREAD_CPUTIME_ID; /* (not for another thread: then budgets go unchecked) */
 	pthread_mutex_lock(&watch_lock);
@@ -379,8 +412,10 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	char rule_c[PATH_MAX + 32];
 	snprintf(rule_c, sizeof rule_c, "-DGOV_WASM_RULE_C=\"%s\"", c);
 	/* the translation is included by the glue (one translation unit: the
-	 * rule inlines into gov_wasm_call) */
-	char *compile[] = { "cc", "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs",
+	 * rule inlines into gov_wasm_run) */
+	/* -O3: gcc then inlines the rule into gov_wasm_run and keeps wasm2c's
+	 * call-depth counter in a register (two stores a run, no load) */
+	char *compile[] = { "cc", "-O3", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs",
 			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
 			    "-DWASM_RT_TRAP_HANDLER=gov_wasm_trap", "-DGOV_WASM_IMPORTS=0", "-I" WABT_RT, inc,
 			    "-include", trap_h, rule_c,
@@ -434,59 +469,98 @@ static __attribute__((noinline)) void *thread_inst(struct wasm_rule *w)
 }
 
 /* A thread's last few instances, by the rule's serial (never reused, so
- * an entry of a freed rule never matches). */
+ * an entry of a freed rule never matches), with where each one's context
+ * lives in its memory. */
 #define INST_CACHE 4
-static __thread struct { uint64_t serial; void *inst; } tls_inst[INST_CACHE]
-	__attribute__((tls_model("initial-exec")));
+struct inst_entry {
+	uint64_t serial;
+	void *inst;
+	struct gov_dyn_ctx *ctx;
+};
+static __thread struct inst_entry tls_inst[INST_CACHE] __attribute__((tls_model("initial-exec")));
 
 static void wasm_destroy(void *impl);
 static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx);
 
-/* A run that trapped: the fault for dynrt.c to count. */
-static __attribute__((noinline)) uint64_t trapped(int code)
+/* The calling thread's cache entry for w, its instance made if it has
+ * none (with an unwind point: making one runs the module's start code);
+ * NULL, with the fault for dynrt.c, if that trapped or ran out of memory. */
+static __attribute__((noinline)) struct inst_entry *inst_of(struct wasm_rule *w)
 {
-	tls_trap = 0;
-	gov_dyn_cur.fault = 1;
-	gov_dyn_cur.why = trap_name(code);
-	if (code == TRAP_BUDGET) {
-		sigset_t s;
-		sigemptyset(&s);
-		sigaddset(&s, SIGGOVBUDGET);
-		pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
+	if (e->serial != w->serial) {
+		/* this thread's first run of w (or w fell out of the cache) */
+		tls_trap = 0;
+		gov_wasm_enter(w, NULL, first_inst, &tls_up);
+		if (tls_trap)
+			return NULL;
+		if (e->serial != w->serial) {
+			gov_dyn_cur.fault = 1;
+			gov_dyn_cur.why = trap_name(TRAP_NOMEM);
+			return NULL;
+		}
 	}
-	return GOV_DYN_FAULT;
+	return e;
+}
+
+struct gov_dyn_ctx *gov_wasm_ctx(struct gov_dynrule *r)
+{
+	if (r->ops != &gov_dyn_wasm_ops || atomic_load_explicit(&r->disabled, memory_order_relaxed))
+		return NULL;
+	struct inst_entry *e = inst_of(r->impl);
+	if (!e) {
+		gov_dyn_cur.fault = 0; /* the run will try again and count it */
+		return NULL;
+	}
+	return e->ctx;
+}
+
+/* A run that is not wasm_fast's: the thread's first of w, or one on a
+ * context the caller built elsewhere, copied in, and the answer out (the
+ * fields an action answers with, gov/dynrule.h). */
+static __attribute__((noinline)) uint64_t run_slow(struct wasm_rule *w, struct gov_dyn_ctx *ctx)
+{
+	struct inst_entry *e = inst_of(w);
+	if (!e)
+		return GOV_DYN_FAULT;
+	if (ctx != e->ctx)
+		memcpy(e->ctx, ctx, sizeof *ctx);
+	tls_trap = 0;
+	atomic_store_explicit(&tls_up.running, w->budget_ns, memory_order_relaxed);
+	uint64_t a = gov_wasm_enter(e->inst, NULL, w->run, &tls_up);
+	if (tls_trap || ctx == e->ctx)
+		return a;
+	const struct gov_dyn_ctx *in = e->ctx;
+	ctx->value = in->value;
+	ctx->err = in->err;
+	ctx->forward_to = in->forward_to;
+	if (a == GOV_DYN_NATIVE_ARGS)
+		memcpy(ctx->args, in->args, sizeof ctx->args);
+	if (a == GOV_DYN_SCHEDULE) { /* its answer (docs/cfs.md) */
+		ctx->entity = in->entity;
+		ctx->weight = in->weight;
+		ctx->slots = in->slots;
+	}
+	if (a == GOV_DYN_DEFER) /* its answer (docs/tasklet.md) */
+		ctx->tasklet = in->tasklet;
+	return a;
 }
 
 /* The rule's fast entry (struct gov_dynrule.fast): dynrt.c has set
  * gov_dyn_cur for the run. Returns the rule's result, or 0 (a fault, with
- * gov_dyn_cur.fault and why set) when it trapped or ran over its budget. */
+ * gov_dyn_cur.fault and why set by unwind) when it trapped or ran over its
+ * budget. The common run, on the context built in place (gov_wasm_ctx) by
+ * a thread that has its instance, is a lookup, a store for the watchdog
+ * and the entry stub's tail call; everything else is run_slow's. */
 static uint64_t wasm_fast(void *ctxp)
 {
 	struct wasm_rule *w = gov_dyn_cur.rule->impl;
-	unsigned k = (unsigned)(w->serial % INST_CACHE);
-	if (__builtin_expect(tls_inst[k].serial != w->serial, 0)) {
-		/* this thread's first run of w (or w fell out of the cache):
-		 * find or make its instance, with an unwind point (making one
-		 * runs the module's start code) */
-		gov_wasm_enter(w, NULL, first_inst, &tls_up);
-		if (tls_trap || tls_inst[k].serial != w->serial)
-			return trapped(tls_trap ? tls_trap : TRAP_NOMEM);
-	}
-	struct watch_rec *rec = tls_rec ? tls_rec : watch_self();
-	if (rec) {
-		atomic_store_explicit(&rec->budget_ns, w->budget_ns, memory_order_relaxed);
-		atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
-				      memory_order_release);
-	}
-	tls_expired = 0;
-	uint64_t a = gov_wasm_enter(tls_inst[k].inst, ctxp, w->call, &tls_up);
-	tls_in_helper = 0;
-	if (rec)
-		atomic_store_explicit(&rec->run, atomic_load_explicit(&rec->run, memory_order_relaxed) + 1,
-				      memory_order_release);
-	if (__builtin_expect(tls_trap, 0))
-		return trapped(tls_trap);
-	return a;
+	struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
+	if (__builtin_expect(e->serial != w->serial || ctxp != e->ctx, 0))
+		return run_slow(w, ctxp);
+	/* the thread is watched since it made its instance (first_inst) */
+	atomic_store_explicit(&tls_up.running, w->budget_ns, memory_order_relaxed);
+	return gov_wasm_enter(e->inst, NULL, w->run, &tls_up);
 }
 
 /* Frees every thread's instance; the object stays mapped (a thread may be
@@ -509,9 +583,15 @@ static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx)
 {
 	(void)ctx;
 	struct wasm_rule *w = p;
-	unsigned k = (unsigned)(w->serial % INST_CACHE);
-	if ((tls_inst[k].inst = thread_inst(w)))
-		tls_inst[k].serial = w->serial;
+	struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
+	watch_self(); /* every thread that may run w is watched from here on */
+	void *inst = thread_inst(w);
+	struct gov_dyn_ctx *buf = inst ? w->ctx_of(inst) : NULL;
+	if (buf) {
+		e->inst = inst;
+		e->ctx = buf;
+		e->serial = w->serial;
+	}
 	return 0;
 }
 
@@ -536,7 +616,8 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 		return NULL;
 	}
 	*(void **)&w->make = dlsym(w->so, "gov_wasm_new");
-	*(void **)&w->call = dlsym(w->so, "gov_wasm_call");
+	*(void **)&w->ctx_of = dlsym(w->so, "gov_wasm_ctx");
+	*(void **)&w->run = dlsym(w->so, "gov_wasm_run");
 	*(void **)&w->free_inst = dlsym(w->so, "gov_wasm_free");
 	pthread_mutex_init(&w->lock, NULL);
 	w->serial = atomic_fetch_add(&serials, 1) + 1;
@@ -544,9 +625,11 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 	/* the loading thread's instance, made now so that a module that cannot
 	 * be instantiated (or traps doing it) is refused at load */
 	void *inst = NULL;
-	if (w->make && w->call && w->free_inst) {
+	tls_trap = 0;
+	if (w->make && w->ctx_of && w->run && w->free_inst) {
 		gov_wasm_enter(w, NULL, first_inst, &tls_up);
-		inst = tls_trap ? NULL : tls_inst[w->serial % INST_CACHE].inst;
+		struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
+		inst = tls_trap || e->serial != w->serial ? NULL : e->inst;
 	}
 	if (!inst) {
 		snprintf(err, errlen, "rule %s: %s is not a rule object%s", spec->name, so,

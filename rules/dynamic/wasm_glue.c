@@ -2,17 +2,30 @@
  * object with wabt's wasm-rt-impl.c; wasm2c's translation of the rule
  * (module name "rule") is included here (GOV_WASM_RULE_C), in the same
  * translation unit, so that the rule's entry point inlines into
- * gov_wasm_call. The glue forwards the rule's imports (module "gov") to the
- * host's helpers, copies the context in and the answer out of the rule's
- * linear memory, and hands traps to the host, which unwinds. The only
- * symbols the object exports are gov_wasm_*; everything else is hidden. Not
- * run by itself: wasm.c builds and loads it. */
+ * gov_wasm_run. The glue forwards the rule's imports (module "gov") to the
+ * host's helpers, tells the host where the context lives in the rule's
+ * linear memory (the host builds it there and reads the answer there: no
+ * copy), keeps that memory from moving (memory.grow fails), and hands
+ * traps to the host, which unwinds. The only symbols the object exports
+ * are gov_wasm_*; everything else is hidden. Not run by itself: wasm.c
+ * builds and loads it. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gov/dynrule.h"
+/* The rule's memory.grow comes here instead of wabt's, which reallocs the
+ * memory: the host holds a pointer to the context inside it across a run.
+ * A rule has no use for more memory than it declares (its state is in
+ * maps), and wasm lets a grow fail: it answers -1. */
+#define wasm_rt_grow_memory gov_wasm_grow
 #include GOV_WASM_RULE_C
+#undef wasm_rt_grow_memory
+
+uint32_t gov_wasm_grow(wasm_rt_memory_t *mem, uint32_t delta)
+{
+	return delta ? (uint32_t)-1 : mem->pages; /* grow(0) asks the size */
+}
 
 /* wasm_trap.h's per-thread call depth (wasm2c's counter) */
 __thread uint32_t gov_wasm_depth_ __attribute__((tls_model("initial-exec"), visibility("hidden")));
@@ -82,42 +95,29 @@ EXPORT void *gov_wasm_new(const struct gov_wasm_host *h)
 	return w;
 }
 
-/* One run on the calling thread's instance; the host catches traps. The
- * context is copied in (all of it: a rule may read any field) and the
- * answer out. */
-EXPORT uint64_t gov_wasm_call(void *p, struct gov_dyn_ctx *ctx)
+/* Where the instance's context lives, or NULL if the rule put it out of
+ * its memory. Fixed for the instance's life: the memory never moves (see
+ * gov_wasm_grow) and never shrinks. */
+EXPORT struct gov_dyn_ctx *gov_wasm_ctx(void *p)
 {
 	struct gov_wasm_inst *w = p;
+	wasm_rt_memory_t *mem = Z_ruleZ_memory(&w->inst);
+	if ((uint64_t)w->at + sizeof(struct gov_dyn_ctx) > mem->size)
+		return NULL;
+	return (struct gov_dyn_ctx *)(mem->data + w->at);
+}
+
+/* One run on the calling thread's instance, on the context the host has
+ * filled in place (gov_wasm_ctx; the second argument is unused: the
+ * signature is the one gov_wasm_enter calls); the host catches traps and
+ * reads the answer where the rule left it. */
+EXPORT uint64_t gov_wasm_run(void *p, struct gov_dyn_ctx *unused)
+{
+	(void)unused;
 #if WASM_RT_USE_STACK_DEPTH_COUNT
 	wasm_rt_call_stack_depth = 0; /* a trap may have left it anywhere */
 #endif
-	wasm_rt_memory_t *mem = Z_ruleZ_memory(&w->inst);
-	if ((uint64_t)w->at + sizeof *ctx > mem->size)
-		return GOV_DYN_FAULT;
-	struct gov_dyn_ctx *in = (struct gov_dyn_ctx *)(mem->data + w->at);
-	memcpy(in, ctx, sizeof *ctx);
-	uint64_t a = Z_ruleZ_gov_rule(&w->inst);
-	/* The answer, field by field in the sizes the rule stores them: a
-	 * wide load spanning two stores of the copy above (or the rule's) is
-	 * not forwarded from the store buffer and waits for them to reach the
-	 * cache, which cost more than the rule. The arguments count only with
-	 * NATIVE_ARGS (gov/dynrule.h); volatile keeps them word by word. */
-	ctx->value = in->value;
-	ctx->err = in->err;
-	ctx->forward_to = in->forward_to;
-	if (a == GOV_DYN_NATIVE_ARGS) {
-		const volatile uint64_t *arg = in->args;
-		for (int i = 0; i < GOV_DYN_MAX_ARGS; i++)
-			ctx->args[i] = arg[i];
-	}
-	if (a == GOV_DYN_SCHEDULE) { /* its answer (docs/cfs.md) */
-		ctx->entity = in->entity;
-		ctx->weight = in->weight;
-		ctx->slots = in->slots;
-	}
-	if (a == GOV_DYN_DEFER) /* its answer (docs/tasklet.md) */
-		ctx->tasklet = in->tasklet;
-	return a;
+	return Z_ruleZ_gov_rule(&((struct gov_wasm_inst *)p)->inst);
 }
 
 EXPORT void gov_wasm_free(void *p)

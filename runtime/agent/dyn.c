@@ -12,6 +12,7 @@
 #include "tasklet.h"
 #include "../../rules/dynamic/dynrt.h"
 #include "../../rules/dynamic/build.h"
+#include "../../rules/dynamic/wasm.h"
 
 static void log_line(const char *line)
 {
@@ -97,7 +98,16 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 {
 	const struct gov_wire_req *h = call->hdr;
 	struct gov_dynrule *r = i < a->rules.v.ndyn && a->rules.dyn ? a->rules.dyn[i].rule : NULL;
-	struct gov_dyn_ctx ctx = {
+	/* a wasm rule's context is built straight in the thread's instance of
+	 * it, so the run copies nothing (rules/dynamic/wasm.h); eBPF's, and a
+	 * wasm rule's that has no instance, here */
+	struct gov_dyn_ctx own, *ctx = &own;
+	if (r && r->spec.mode == GOV_DYN_WASM) {
+		struct gov_dyn_ctx *buf = gov_wasm_ctx(r);
+		if (buf)
+			ctx = buf;
+	}
+	*ctx = (struct gov_dyn_ctx){
 		.site_id = h->site_id, .kind = h->kind, .sysno = h->sysno,
 		.func_id = gov_dyn_id(h->callee), .nargs = h->nargs,
 		.caller_id = gov_dyn_id(a->cfg.resource), .pid = (uint32_t)c->pid,
@@ -105,37 +115,37 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 		.entity = (uint64_t)c->pid << 32 | (uint32_t)(h->seq >> 32),
 	};
 	for (unsigned k = 0; k < h->nargs && k < GOV_DYN_MAX_ARGS; k++)
-		ctx.args[k] = call->value[k];
+		ctx->args[k] = call->value[k];
 	int act;
 	if (r) {
-		act = gov_dynrule_run(r, &ctx);
+		act = gov_dynrule_run(r, ctx);
 	} else {
 		/* it did not load: its fail outcome, as for a fault */
 		const struct gov_dyn_spec *s = i < a->rules.v.ndyn ? &a->rules.v.dyn[i].spec : NULL;
 		act = s ? s->fail_action : GOV_DYN_NATIVE;
-		ctx.err = s ? s->fail_err : 0;
-		ctx.value = s ? s->fail_value : 0;
+		ctx->err = s ? s->fail_err : 0;
+		ctx->value = s ? s->fail_value : 0;
 	}
 	*err = 0;
 	*value = 0;
 	switch (act) {
 	case GOV_DYN_DENY:
 		*action = GOV_ACT_DENY;
-		*err = ctx.err > 0 ? ctx.err : 1 /* EPERM */;
+		*err = ctx->err > 0 ? ctx->err : 1 /* EPERM */;
 		break;
 	case GOV_DYN_EMULATE:
 		*action = GOV_ACT_EMULATE;
-		*value = ctx.value;
+		*value = ctx->value;
 		break;
 	case GOV_DYN_SCHEDULE:
 		/* the program runs it under its cfs queue (docs/cfs.md):
 		 * RULE in a reply carries the classification */
 		*action = GOV_ACT_RULE;
-		*value = (int64_t)ctx.entity;
-		*err = (int32_t)gov_cfs_pack(ctx.weight, ctx.slots);
+		*value = (int64_t)ctx->entity;
+		*err = (int32_t)gov_cfs_pack(ctx->weight, ctx->slots);
 		break;
 	case GOV_DYN_DEFER: { /* queued on a tasklet (docs/tasklet.md) */
-		int e = tasklet_defer(a, ctx.tasklet, h, (uint32_t)sizeof *h + h->body_len);
+		int e = tasklet_defer(a, ctx->tasklet, h, (uint32_t)sizeof *h + h->body_len);
 		*action = e ? GOV_ACT_DENY : GOV_ACT_EMULATE;
 		*err = e;
 		*value = e ? -1 : 0;

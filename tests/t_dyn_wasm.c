@@ -1,0 +1,323 @@
+/* tests/t_dyn_wasm.c - a wasm rule run on a context built in place, in the
+ * thread's instance of it (gov_wasm_ctx, rules/dynamic/wasm.h), as
+ * govagent runs one: answers read where the rule left them, one buffer per
+ * thread, a context built elsewhere still copied, every fault (endless
+ * loop, out-of-bounds access, division by zero, helpers with bad
+ * arguments, no action) turned into the fail outcome in the buffer and the
+ * instance usable after it, the caller's callee-saved registers intact
+ * after a run that trapped, memory.grow refused, and a thread running
+ * short runs back to back never taken for one over its budget. Loading and
+ * the copying path are t_dyn_modes'. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tap.h"
+#include "harness.h"
+#include "../rules/dynamic/dynrt.h"
+#include "../rules/dynamic/build.h"
+#include "../rules/dynamic/wasm.h"
+
+static char err[2048];
+
+static void quiet(const char *line)
+{
+	(void)line;
+}
+
+static struct gov_dynrule *load(int mode, const char *name, const struct gov_dyn_spec *base)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s%s", DYN_OBJS, name, mode == GOV_DYN_EBPF ? ".bpf.o" : ".wasm");
+	void *obj;
+	size_t len;
+	err[0] = 0;
+	if (gov_dyn_read(path, &obj, &len, err, sizeof err) < 0)
+		return NULL;
+	struct gov_dyn_spec s = base ? *base : (struct gov_dyn_spec){ 0 };
+	s.mode = (uint8_t)mode;
+	snprintf(s.name, sizeof s.name, "%s", strrchr(name, '/') + 1);
+	struct gov_dynrule *r = gov_dynrule_load(&s, obj, len, err, sizeof err);
+	free(obj);
+	return r;
+}
+
+/* Fills c (all of it, as a caller must) and runs r on it. */
+static int run(struct gov_dynrule *r, struct gov_dyn_ctx *c, int sysno, const char *func,
+	       uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	*c = (struct gov_dyn_ctx){ .kind = func ? 1 : 2, .sysno = sysno,
+				   .func_id = func ? gov_dyn_id(func) : 0, .nargs = 3,
+				   .args = { a0, a1, a2 }, .pid = (uint32_t)getpid() };
+	return gov_dynrule_run(r, c);
+}
+
+static void answers(void)
+{
+	struct gov_dynrule *r = load(GOV_DYN_WASM, "rules/deny/deny", NULL);
+	struct gov_dynrule *bpf = load(GOV_DYN_EBPF, "rules/deny/deny", NULL);
+	ok(r && bpf, "deny loads in both modes (%s)", err);
+	if (!r || !bpf)
+		return;
+	struct gov_dyn_ctx *c = gov_wasm_ctx(r);
+	ok(c, "a wasm rule has a context buffer for this thread");
+	ok(c && gov_wasm_ctx(r) == c, "... the same one each time");
+	ok(!gov_wasm_ctx(bpf), "an eBPF rule has none (its context is the caller's)");
+	if (!c)
+		goto out;
+	is_long(run(r, c, 1, NULL, 1, 0, 100), GOV_DYN_NATIVE, "in place: a small write runs");
+	is_long(run(r, c, 1, NULL, 1, 0, 10000), GOV_DYN_DENY, "in place: a write over 4096 bytes is denied");
+	is_long(c->err, EFBIG, "... the errno read where the rule wrote it");
+	is_long(run(r, c, -1, "unlink", 0, 0, 0), GOV_DYN_DENY, "in place: unlink is denied");
+	is_long(c->err, EACCES, "... with EACCES");
+	/* a context built elsewhere, between runs in place: copied both ways */
+	struct gov_dyn_ctx own;
+	is_long(run(r, &own, -1, "unlink", 0, 0, 0), GOV_DYN_DENY, "a context of the caller's own still works");
+	is_long(own.err, EACCES, "... its answer copied out");
+	is_long(run(r, c, -1, "unlinkat", 0, 0, 0), GOV_DYN_NATIVE, "in place again after it: unlinkat runs");
+	is_long(atomic_load(&r->counters[0]) + atomic_load(&r->counters[1]), 3, "counters counted all three denials");
+	is_long(atomic_load(&r->runs), 5, "five runs");
+	is_long(atomic_load(&r->faults), 0, "no faults");
+out:
+	gov_dynrule_free(r);
+	gov_dynrule_free(bpf);
+}
+
+/* Another thread: its own buffer, its runs in place beside ours. */
+struct other {
+	struct gov_dynrule *r;
+	struct gov_dyn_ctx *buf;
+	int denied;
+};
+
+static void *other_thread(void *p)
+{
+	struct other *o = p;
+	o->buf = gov_wasm_ctx(o->r);
+	for (int i = 0; o->buf && i < 10000; i++)
+		o->denied += run(o->r, o->buf, 1, NULL, 1, 0, 5000) == GOV_DYN_DENY && o->buf->err == EFBIG;
+	return NULL;
+}
+
+static void threads(void)
+{
+	struct gov_dynrule *r = load(GOV_DYN_WASM, "rules/deny/deny", NULL);
+	ok(r, "deny loads (%s)", err);
+	if (!r)
+		return;
+	struct other o = { r, NULL, 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, other_thread, &o);
+	struct gov_dyn_ctx *c = gov_wasm_ctx(r);
+	int native = 0;
+	for (int i = 0; c && i < 10000; i++)
+		native += run(r, c, 1, NULL, 1, 0, 100) == GOV_DYN_NATIVE;
+	pthread_join(t, NULL);
+	ok(c && o.buf && c != o.buf, "another thread gets a buffer of its own");
+	is_long(native, 10000, "this thread's runs all answered native");
+	is_long(o.denied, 10000, "the other's, at the same time, all denied with EFBIG");
+	gov_dynrule_free(r);
+}
+
+/* The fault injections, run in place: the fail outcome lands in the buffer
+ * and the instance runs on after. */
+static void faults(void)
+{
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO, .max_faults = 3,
+				  .budget_us = 2000 };
+	struct gov_dynrule *r = load(GOV_DYN_WASM, "tests/dyn/loop", &s);
+	struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "the endless loop loads, with a buffer (%s)", err);
+	if (c) {
+		long long t0 = now_ms();
+		is_long(run(r, c, 0, NULL, 1, 0, 0), GOV_DYN_DENY, "in place: an endless loop is stopped: fail outcome");
+		ok(now_ms() - t0 < 1000, "... within its budget and the watchdog's tick (%lld ms)", now_ms() - t0);
+		is_long(c->err, EIO, "... the fail errno in the buffer");
+		is_long(run(r, c, 0, NULL, 12345, 0, 0), GOV_DYN_NATIVE, "the next run (one that ends) goes on");
+		is_long(atomic_load(&r->faults), 1, "one fault counted");
+	}
+	gov_dynrule_free(r);
+
+	r = load(GOV_DYN_WASM, "tests/dyn/oob", &s);
+	c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "the out-of-bounds rule loads, with a buffer (%s)", err);
+	if (c) {
+		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_DENY, "in place: an out-of-bounds read traps: fail outcome");
+		is_long(c->err, EIO, "... the fail errno in the buffer");
+	}
+	gov_dynrule_free(r);
+
+	r = load(GOV_DYN_WASM, "tests/dyn/div", &s);
+	c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "the dividing rule loads, with a buffer (%s)", err);
+	if (c) {
+		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_DENY, "in place: division by zero: fail outcome");
+		is_long(run(r, c, 0, NULL, 0, 4, 0), GOV_DYN_EMULATE, "the instance runs on after the trap: 100 / 4");
+		is_long(c->value, 25, "... as 25");
+		run(r, c, 0, NULL, 0, 0, 0);
+		run(r, c, 0, NULL, 0, 0, 0);
+		ok(atomic_load(&r->disabled), "disabled after max_faults = 3");
+		ok(!gov_wasm_ctx(r), "a disabled rule hands out no buffer (nothing runs)");
+		struct gov_dyn_ctx own;
+		is_long(run(r, &own, 0, NULL, 0, 4, 0), GOV_DYN_DENY, "... and answers its fail outcome");
+	}
+	gov_dynrule_free(r);
+
+	s.fail_action = GOV_DYN_NATIVE;
+	s.max_faults = 0;
+	r = load(GOV_DYN_WASM, "tests/dyn/badhelper", &s);
+	c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "the helper rule loads, with a buffer (%s)", err);
+	if (c) {
+		run(r, c, 0, NULL, 0, 0, 0);
+		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_EMULATE, "in place: a map keeps its value between runs");
+		is_long(c->value, 2, "... (two runs seen)");
+		is_long(run(r, c, 0, NULL, 1, 0, 0), GOV_DYN_NATIVE, "in place: map 99: fail outcome (native)");
+		is_long(run(r, c, 0, NULL, 2, 0, 0), GOV_DYN_NATIVE, "in place: counter 1000: fail outcome");
+		is_long(atomic_load(&r->faults), 2, "... both counted");
+	}
+	gov_dynrule_free(r);
+
+	r = load(GOV_DYN_WASM, "tests/dyn/retbad", &s);
+	c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "retbad loads, with a buffer (%s)", err);
+	if (c) {
+		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_NATIVE, "in place: no action: fail outcome");
+		is_long(atomic_load(&r->faults), 1, "... counted");
+	}
+	gov_dynrule_free(r);
+
+	/* a rule writing over the context's first block: the caller fills
+	 * all of it again, so nothing leaks into the next run */
+	r = load(GOV_DYN_WASM, "tests/dyn/modargs", &s);
+	c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "modargs loads, with a buffer (%s)", err);
+	if (c) {
+		is_long(run(r, c, 0, NULL, 1, 21, 0), GOV_DYN_NATIVE_ARGS, "in place: the rule changes args[1]");
+		is_long((long long)c->args[1], 42, "... to 42, read in the buffer");
+		is_long(run(r, c, 0, NULL, 3, 4, 0), GOV_DYN_EMULATE, "the next run sees the caller's args again");
+		is_long(c->value, 25, "... (100 / 4)");
+	}
+	gov_dynrule_free(r);
+}
+
+/* Calls fn(arg) with known values in every callee-saved register and
+ * stores what they hold after it into out[6]: a run that traps must come
+ * back with them as a C call does. */
+void regs_around(uint64_t (*fn)(void *), void *arg, uint64_t out[6]);
+__asm__(".text\n"
+	".p2align 4\n"
+	".type regs_around,@function\n"
+	"regs_around:\n"
+	"	push %rbp\n	push %rbx\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
+	"	push %rdx\n"
+	"	movabs $0x1111111111111111, %rbx\n"
+	"	movabs $0x2222222222222222, %rbp\n"
+	"	movabs $0x3333333333333333, %r12\n"
+	"	movabs $0x4444444444444444, %r13\n"
+	"	movabs $0x5555555555555555, %r14\n"
+	"	movabs $0x6666666666666666, %r15\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rdi\n"
+	"	call *%rax\n"
+	"	pop %rdx\n"
+	"	mov %rbx, (%rdx)\n	mov %rbp, 8(%rdx)\n	mov %r12, 16(%rdx)\n"
+	"	mov %r13, 24(%rdx)\n	mov %r14, 32(%rdx)\n	mov %r15, 40(%rdx)\n"
+	"	pop %r15\n	pop %r14\n	pop %r13\n	pop %r12\n	pop %rbx\n	pop %rbp\n"
+	"	ret\n"
+	".size regs_around, .-regs_around\n");
+
+static int regs_kept(const uint64_t got[6])
+{
+	static const uint64_t want[6] = { 0x1111111111111111, 0x2222222222222222, 0x3333333333333333,
+					  0x4444444444444444, 0x5555555555555555, 0x6666666666666666 };
+	return memcmp(got, want, sizeof want) == 0;
+}
+
+/* The mode's own entry (what gov_dynrule_run calls), on a context in place
+ * and on one of the caller's, for a rule that traps each way. */
+static void registers(void)
+{
+	static const struct { const char *rule; uint64_t a0, a1; const char *what; } t[] = {
+		{ "tests/dyn/oob", 0, 0, "an out-of-bounds read" },
+		{ "tests/dyn/div", 0, 0, "a division by zero" },
+		{ "tests/dyn/badhelper", 1, 0, "a helper given a bad argument" },
+		{ "tests/dyn/loop", 1, 0, "an endless loop stopped by the budget" },
+		{ "tests/dyn/div", 0, 4, "a run that ends well" },
+	};
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO, .budget_us = 2000 };
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		struct gov_dynrule *r = load(GOV_DYN_WASM, t[i].rule, &s);
+		struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL, own;
+		ok(c && r->fast, "%s loads, with a buffer and an entry (%s)", t[i].rule, err);
+		if (!c || !r->fast) {
+			gov_dynrule_free(r);
+			continue;
+		}
+		for (int in_place = 1; in_place >= 0; in_place--) {
+			struct gov_dyn_ctx *x = in_place ? c : &own;
+			run(r, x, 0, NULL, t[i].a0, t[i].a1, 0);
+			*x = (struct gov_dyn_ctx){ .nargs = 2, .args = { t[i].a0, t[i].a1 } };
+			uint64_t got[6];
+			gov_dyn_cur.rule = r;
+			gov_dyn_cur.ctx = x;
+			gov_dyn_cur.fault = 0;
+			regs_around(r->fast, x, got);
+			gov_dyn_cur.rule = NULL;
+			ok(regs_kept(got), "%s (%s): the caller's callee-saved registers are kept",
+			   t[i].what, in_place ? "in place" : "copied");
+		}
+		gov_dynrule_free(r);
+	}
+}
+
+static void grow(void)
+{
+	struct gov_dynrule *r = load(GOV_DYN_WASM, "tests/dyn/grow", NULL);
+	struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "the growing rule loads, with a buffer (%s)", err);
+	if (!c)
+		return;
+	is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_EMULATE, "memory.grow(0) runs");
+	long long pages = c->value;
+	ok(pages > 0 && c->err == pages, "... and answers the size, %lld pages", pages);
+	struct gov_dyn_ctx *before = c;
+	is_long(run(r, c, 0, NULL, 1, 0, 0), GOV_DYN_EMULATE, "memory.grow(1) runs");
+	is_long(c->value, -1, "... and is refused (-1)");
+	is_long(c->err, pages, "... the memory keeps its size");
+	ok(gov_wasm_ctx(r) == before, "... and its place: the buffer did not move");
+	is_long(atomic_load(&r->faults), 0, "no faults");
+	gov_dynrule_free(r);
+}
+
+/* Short runs back to back for longer than the budget, many watchdog ticks:
+ * each run is new to the watchdog, none is stopped. */
+static void budget_per_run(void)
+{
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO, .budget_us = 1000 };
+	struct gov_dynrule *r = load(GOV_DYN_WASM, "rules/deny/deny", &s);
+	struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL;
+	ok(c, "deny loads with a 1 ms budget (%s)", err);
+	if (!c)
+		return;
+	long n = 0, native = 0;
+	for (long long end = now_ms() + 300; now_ms() < end; n++)
+		native += run(r, c, 1, NULL, 1, 0, 100) == GOV_DYN_NATIVE;
+	is_long(native, n, "%ld short runs over 300 ms: all native", n);
+	is_long(atomic_load(&r->faults), 0, "... none taken for a run over its budget");
+	gov_dynrule_free(r);
+}
+
+int main(void)
+{
+	gov_dyn_log_hook = quiet;
+	answers();
+	threads();
+	faults();
+	registers();
+	grow();
+	budget_per_run();
+	return done_testing();
+}
