@@ -76,15 +76,23 @@ struct govrt_thread_counters {
 	struct govrt_thread_counters *next, **pprev;
 };
 
+/* The fields every governed call reads come first, on cache lines that
+ * only a new decision or a fork writes: the control path's fields (the
+ * lock, the connection, the threads' counter list, locked and written as
+ * threads come and go) start on a line of their own, so a write there
+ * never costs a dispatching thread on another CPU a cache miss. */
+#define GOVRT_LINE 64
 struct govrt {
-	struct govrt_config cfg;
-	pthread_mutex_t lock;  /* control path only: modules, connect, table */
-	struct govrt_module *modules;
-	size_t nmodules;
+	_Alignas(GOVRT_LINE) atomic_uint ndecisions;
+	atomic_uint fork_gen;              /* bumped in a forked child */
 	/* Distinct decisions, append-only so that a site's 32-bit index
 	 * always names a complete, unchanging record. */
 	struct gov_decision decisions[GOVRT_MAX_DECISIONS];
-	atomic_uint ndecisions;
+	/* the control path */
+	_Alignas(GOVRT_LINE) struct govrt_config cfg;
+	pthread_mutex_t lock;  /* control path only: modules, connect, table */
+	struct govrt_module *modules;
+	size_t nmodules;
 	atomic_ullong table_rev;
 	int have_table;
 	_Atomic(struct govrt_conn *) conn; /* NULL while disconnected */
@@ -93,7 +101,6 @@ struct govrt {
 	uint64_t outage_start_ns;
 	int watcher_running;
 	int warned_outage;                 /* one warning line per outage */
-	atomic_uint fork_gen;              /* bumped in a forked child */
 	pthread_mutex_t counters_lock;
 	struct govrt_thread_counters *threads; /* live threads' blocks */
 	uint64_t ended[GOVRT_NCOUNTERS];       /* ended threads' counts */
@@ -111,11 +118,15 @@ void govrt_count(enum govrt_counter c);
 /* govrt_count's common case inline, for the dispatch path: the thread's
  * block is linked, one add to it (see govrt_count) */
 extern __thread struct govrt_thread_counters govrt_my_counters __attribute__((tls_model("initial-exec")));
+static inline void govrt_count_linked(struct govrt_thread_counters *t, enum govrt_counter c)
+{
+	__asm__ volatile("addq $1, %0" : "+m"(t->n[c]));
+}
 static inline void govrt_count_inline(enum govrt_counter c)
 {
 	struct govrt_thread_counters *t = &govrt_my_counters;
 	if (__builtin_expect(t->state == 2, 1))
-		__asm__ volatile("addq $1, %0" : "+m"(t->n[c]));
+		govrt_count_linked(t, c);
 	else
 		govrt_count(c);
 }

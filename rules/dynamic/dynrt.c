@@ -40,7 +40,9 @@ struct gov_dynrule *gov_dynrule_load(const struct gov_dyn_spec *spec, const void
 		snprintf(err, errlen, "rule %s: mode %u cannot run here", spec->name, spec->mode);
 		return NULL;
 	}
-	struct gov_dynrule *r = calloc(1, sizeof *r);
+	struct gov_dynrule *r = aligned_alloc(GOV_DYN_LINE, sizeof *r);
+	if (r)
+		memset(r, 0, sizeof *r);
 	if (!r) {
 		snprintf(err, errlen, "rule %s: out of memory", spec->name);
 		return NULL;

@@ -39,17 +39,25 @@ struct gov_dyn_mode_ops {
 	void (*destroy)(void *impl);
 };
 
+/* Every run reads the first block, written only at load and when the rule
+ * is disabled; runs and helpers write the rest (shared by every thread
+ * running the rule). The two never share a cache line, so that threads
+ * counting and updating maps do not take the first block's line from a
+ * thread that is only running the rule (gov_dynrule_load allocates it
+ * aligned). */
+#define GOV_DYN_LINE 64
 struct gov_dynrule {
-	struct gov_dyn_spec spec;
-	uint64_t hash;                   /* of the object's bytes */
+	uint64_t (*fast)(void *ctx);     /* eBPF: the JIT-compiled code, else NULL */
+	atomic_int disabled;
 	const struct gov_dyn_mode_ops *ops;
 	void *impl;
-	uint64_t (*fast)(void *ctx);     /* eBPF: the JIT-compiled code, else NULL */
-	struct gov_dyn_map maps[GOV_DYN_MAPS];
-	atomic_ullong counters[GOV_DYN_COUNTERS];
-	atomic_ullong runs, faults;
-	atomic_int disabled;
+	uint64_t hash;                   /* of the object's bytes */
+	struct gov_dyn_spec spec;
+	/* written by runs and helpers */
+	_Alignas(GOV_DYN_LINE) atomic_ullong runs, faults;
 	atomic_ullong event_head;
+	atomic_ullong counters[GOV_DYN_COUNTERS];
+	struct gov_dyn_map maps[GOV_DYN_MAPS];
 	struct gov_dyn_event events[GOV_DYN_EVENTS];
 };
 
@@ -103,7 +111,8 @@ int gov_dynrule_run_slow(struct gov_dynrule *r, struct gov_dyn_ctx *ctx);
  * maybe disabling r; returns the fail outcome. */
 int gov_dynrule_fault(struct gov_dynrule *r, struct gov_dyn_ctx *ctx, uint64_t a,
 		      const struct gov_dyn_running *done);
-static inline int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
+static inline __attribute__((always_inline)) int
+gov_dynrule_run_(struct gov_dynrule *r, struct gov_dyn_ctx *ctx, int count)
 {
 	if (__builtin_expect(!r->fast || atomic_load_explicit(&r->disabled, memory_order_relaxed), 0))
 		return gov_dynrule_run_slow(r, ctx);
@@ -115,11 +124,23 @@ static inline int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx
 	cur->rule = NULL;
 	/* a statistic, not a lock: racing threads may lose a count, but no
 	 * locked instruction on every run */
-	atomic_store_explicit(&r->runs, atomic_load_explicit(&r->runs, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	if (count)
+		atomic_store_explicit(&r->runs, atomic_load_explicit(&r->runs, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 	if (__builtin_expect(a == GOV_DYN_FAULT || a >= GOV_DYN_NACTIONS || cur->fault, 0))
 		return gov_dynrule_fault(r, ctx, a, cur);
 	return (int)a;
+}
+static inline int gov_dynrule_run(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
+{
+	return gov_dynrule_run_(r, ctx, 1);
+}
+/* The same without counting the run in r->runs: for govrt, where nobody
+ * reads that count (govctl trace reads the agent's rules) and every thread
+ * running the rule would write its cache line on every call. */
+static inline int gov_dynrule_run_uncounted(struct gov_dynrule *r, struct gov_dyn_ctx *ctx)
+{
+	return gov_dynrule_run_(r, ctx, 0);
 }
 
 /* Appends the rule's counts, counters and events as a JSON object to buf
