@@ -110,13 +110,13 @@ say "the invocation matrix and what the agents counted"
 show govctl matrix
 show govctl stats
 for r in httpclient net-service net-driver; do
-	printf '$ govagent --stats %s   # per-edge: protocol, calls, outcomes, mean round trip\n' "$r"
+	printf '$ govagent --stats %s   # per-edge: protocol, calls, outcomes, direct (shm grants), mean round trip\n' "$r"
 	govagent --stats "$r" | python3 -c '
 import json, sys
 j = json.load(sys.stdin)
 for e in j["xcall"]["edges"]:
-    print("  %s -> %s: %s, %d calls (%d ok, %d not run, %d unknown), %d switch(es), mean %.1f us"
+    print("  %s -> %s: %s, %d calls (%d ok, %d not run, %d unknown; %d direct), %d switch(es), mean %.1f us"
           % (j["resource"], e["to"], e["protocol"], e["calls"], e["ok"], e["not_run"],
-             e["unknown"], e["switches"], e["mean_us"]))'
+             e["unknown"], e["direct"], e["switches"], e["mean_us"]))'
 done
 say "done"
