@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "tap.h"
 #include "harness.h"
+#include "dyn_load.h"
 #include "../rules/dynamic/dynrt.h"
 #include "../rules/dynamic/build.h"
 
@@ -26,19 +27,7 @@ static void count_log(const char *line)
 
 static struct gov_dynrule *load(int mode, const char *name, const struct gov_dyn_spec *base)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s%s", DYN_OBJS, name, mode == GOV_DYN_EBPF ? ".bpf.o" : ".wasm");
-	void *obj;
-	size_t len;
-	err[0] = 0;
-	if (gov_dyn_read(path, &obj, &len, err, sizeof err) < 0)
-		return NULL;
-	struct gov_dyn_spec s = base ? *base : (struct gov_dyn_spec){ 0 };
-	s.mode = (uint8_t)mode;
-	snprintf(s.name, sizeof s.name, "%s", strrchr(name, '/') + 1);
-	struct gov_dynrule *r = gov_dynrule_load(&s, obj, len, err, sizeof err);
-	free(obj);
-	return r;
+	return dyn_load(mode, name, base, err, sizeof err);
 }
 
 static struct gov_dyn_ctx call(int sysno, const char *func, uint64_t a0, uint64_t a1, uint64_t a2)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "tap.h"
 #include "harness.h"
+#include "dyn_load.h"
 #include "../rules/dynamic/dynrt.h"
 #include "../rules/dynamic/build.h"
 #include "../rules/dynamic/wasm.h"
@@ -29,20 +30,20 @@ static void quiet(const char *line)
 
 static struct gov_dynrule *load(int mode, const char *name, const struct gov_dyn_spec *base)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s%s", DYN_OBJS, name, mode == GOV_DYN_EBPF ? ".bpf.o" : ".wasm");
-	void *obj;
-	size_t len;
-	err[0] = 0;
-	if (gov_dyn_read(path, &obj, &len, err, sizeof err) < 0)
-		return NULL;
-	struct gov_dyn_spec s = base ? *base : (struct gov_dyn_spec){ 0 };
-	s.mode = (uint8_t)mode;
-	snprintf(s.name, sizeof s.name, "%s", strrchr(name, '/') + 1);
-	struct gov_dynrule *r = gov_dynrule_load(&s, obj, len, err, sizeof err);
-	free(obj);
-	return r;
+	return dyn_load(mode, name, base, err, sizeof err);
 }
+
+/* Loads a test rule in wasm and takes this thread's context buffer in its
+ * memory, checking both ("WHAT loads, with a buffer"). */
+static struct gov_dyn_ctx *in_place(const char *name, const struct gov_dyn_spec *s,
+				    struct gov_dynrule **r, const char *what)
+{
+	*r = load(GOV_DYN_WASM, name, s);
+	struct gov_dyn_ctx *c = *r ? gov_wasm_ctx(*r) : NULL;
+	ok(c, "%s loads, with a buffer (%s)", what, err);
+	return c;
+}
+
 
 /* Fills c (all of it, as a caller must) and runs r on it. */
 static int run(struct gov_dynrule *r, struct gov_dyn_ctx *c, int sysno, const char *func,
@@ -127,10 +128,9 @@ static void faults(void)
 {
 	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO, .max_faults = 3,
 				  .budget_us = 2000 };
-	struct gov_dynrule *r = load(GOV_DYN_WASM, "tests/dyn/loop", &s);
-	struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL;
-	ok(c, "the endless loop loads, with a buffer (%s)", err);
-	if (c) {
+	struct gov_dynrule *r;
+	struct gov_dyn_ctx *c;
+	if ((c = in_place("tests/dyn/loop", &s, &r, "the endless loop"))) {
 		long long t0 = now_ms();
 		is_long(run(r, c, 0, NULL, 1, 0, 0), GOV_DYN_DENY, "in place: an endless loop is stopped: fail outcome");
 		ok(now_ms() - t0 < 1000, "... within its budget and the watchdog's tick (%lld ms)", now_ms() - t0);
@@ -140,19 +140,13 @@ static void faults(void)
 	}
 	gov_dynrule_free(r);
 
-	r = load(GOV_DYN_WASM, "tests/dyn/oob", &s);
-	c = r ? gov_wasm_ctx(r) : NULL;
-	ok(c, "the out-of-bounds rule loads, with a buffer (%s)", err);
-	if (c) {
+	if ((c = in_place("tests/dyn/oob", &s, &r, "the out-of-bounds rule"))) {
 		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_DENY, "in place: an out-of-bounds read traps: fail outcome");
 		is_long(c->err, EIO, "... the fail errno in the buffer");
 	}
 	gov_dynrule_free(r);
 
-	r = load(GOV_DYN_WASM, "tests/dyn/div", &s);
-	c = r ? gov_wasm_ctx(r) : NULL;
-	ok(c, "the dividing rule loads, with a buffer (%s)", err);
-	if (c) {
+	if ((c = in_place("tests/dyn/div", &s, &r, "the dividing rule"))) {
 		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_DENY, "in place: division by zero: fail outcome");
 		is_long(run(r, c, 0, NULL, 0, 4, 0), GOV_DYN_EMULATE, "the instance runs on after the trap: 100 / 4");
 		is_long(c->value, 25, "... as 25");
@@ -167,10 +161,7 @@ static void faults(void)
 
 	s.fail_action = GOV_DYN_NATIVE;
 	s.max_faults = 0;
-	r = load(GOV_DYN_WASM, "tests/dyn/badhelper", &s);
-	c = r ? gov_wasm_ctx(r) : NULL;
-	ok(c, "the helper rule loads, with a buffer (%s)", err);
-	if (c) {
+	if ((c = in_place("tests/dyn/badhelper", &s, &r, "the helper rule"))) {
 		run(r, c, 0, NULL, 0, 0, 0);
 		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_EMULATE, "in place: a map keeps its value between runs");
 		is_long(c->value, 2, "... (two runs seen)");
@@ -180,10 +171,7 @@ static void faults(void)
 	}
 	gov_dynrule_free(r);
 
-	r = load(GOV_DYN_WASM, "tests/dyn/retbad", &s);
-	c = r ? gov_wasm_ctx(r) : NULL;
-	ok(c, "retbad loads, with a buffer (%s)", err);
-	if (c) {
+	if ((c = in_place("tests/dyn/retbad", &s, &r, "retbad"))) {
 		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_NATIVE, "in place: no action: fail outcome");
 		is_long(atomic_load(&r->faults), 1, "... counted");
 	}
@@ -191,10 +179,7 @@ static void faults(void)
 
 	/* a rule writing over the context's first block: the caller fills
 	 * all of it again, so nothing leaks into the next run */
-	r = load(GOV_DYN_WASM, "tests/dyn/modargs", &s);
-	c = r ? gov_wasm_ctx(r) : NULL;
-	ok(c, "modargs loads, with a buffer (%s)", err);
-	if (c) {
+	if ((c = in_place("tests/dyn/modargs", &s, &r, "modargs"))) {
 		is_long(run(r, c, 0, NULL, 1, 21, 0), GOV_DYN_NATIVE_ARGS, "in place: the rule changes args[1]");
 		is_long((long long)c->args[1], 42, "... to 42, read in the buffer");
 		is_long(run(r, c, 0, NULL, 3, 4, 0), GOV_DYN_EMULATE, "the next run sees the caller's args again");

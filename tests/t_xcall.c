@@ -513,6 +513,18 @@ static void *slow_thread(void *p)
 	return NULL;
 }
 
+/* A 5 s call, and the serving process killed 300 ms into it. */
+static struct slow_arg server_killed_mid_call(void)
+{
+	struct slow_arg a = { .ms = 5000 };
+	pthread_t th;
+	pthread_create(&th, NULL, slow_thread, &a);
+	usleep(300000);
+	stop(server);
+	pthread_join(th, NULL);
+	return a;
+}
+
 /* ---- direct grants on shm edges (docs/xcall.md "Direct calls") ---- */
 
 static long direct_calls(void)
@@ -595,12 +607,7 @@ static void direct_grants(char *self)
 	ok(direct_calls() > before, "direct calls counted (%ld)", direct_calls() - before);
 
 	/* the serving process dies inside a direct call */
-	struct slow_arg a = { .ms = 5000 };
-	pthread_t th;
-	pthread_create(&th, NULL, slow_thread, &a);
-	usleep(300000);
-	stop(server);
-	pthread_join(th, NULL);
+	struct slow_arg a = server_killed_mid_call();
 	is_long(a.r, -1, "serving process killed mid direct call: the call fails");
 	is_long(a.err, ECONNABORTED, "with ECONNABORTED: it may have run");
 	ok(a.took < 1000, "soon, not at the timeout (%lld ms)", a.took);
@@ -629,11 +636,7 @@ static void direct_grants(char *self)
 static void killed_mid_call(char *self)
 {
 	pthread_t th;
-	struct slow_arg a = { .ms = 5000 };
-	pthread_create(&th, NULL, slow_thread, &a);
-	usleep(300000);
-	stop(server);
-	pthread_join(th, NULL);
+	struct slow_arg a = server_killed_mid_call();
 	is_long(a.r, -1, "serving process killed mid-call: the call fails");
 	is_long(a.err, ECONNABORTED, "with ECONNABORTED: it may have run, nobody knows");
 	ok(a.took < 2000, "within the timeout (%lld ms)", a.took);
