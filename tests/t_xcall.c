@@ -928,6 +928,27 @@ static void bad_rules(void)
 	/* and an agent given a forward to nobody answers with EHOSTUNREACH */
 }
 
+/* A callee's agent started with --no-direct gives no grant, and says why. */
+static void no_direct(void)
+{
+	agent_stop(svc_agent);
+	const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", "--no-direct", NULL };
+	svc_agent = agent_start(SVC, NULL, extra);
+	edge_up(SVC);
+	use_protocol("shm");
+	long r = -1;
+	int refused = -1;
+	for (long long end = now_ms() + 15000; now_ms() < end && refused; usleep(50000)) {
+		r = c_add(20, 22);
+		refused = wait_log(APP, "gives no direct grants (--no-direct)", 1);
+	}
+	is_long(r, 42, "shm calls into a --no-direct agent work");
+	ok(refused == 0, "through the agents: the grant was refused, and the caller's agent logged why");
+	char *st = stats_of(APP);
+	has_str(st, "\"direct_granted\":false", "and the edge has no grant in force");
+	free(st);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "serve") == 0)
@@ -962,6 +983,7 @@ int main(int argc, char **argv)
 	killed_mid_call(argv[0]);
 	at_most_once();
 	resend_cache();
+	no_direct();
 
 	stop(server);
 	agent_stop(app_agent);
