@@ -276,6 +276,24 @@ int main(int argc, char **argv)
 	ok(wait_log(SVC, "event=reload_failed", 5000) == 0, "a bad cfs rule is refused with why");
 	is_long(agent_stat(SVC, "rules_rev"), rev, "the rules in force are kept");
 
+	/* on shm edges a cfs rule keeps the calls on the agents' path: the
+	 * callee's agent refuses the direct grant (docs/xcall.md) */
+	for (int i = 0; i < NCALLERS; i++) {
+		char rules[512];
+		snprintf(rules, sizeof rules, "%sprotocols:\n  - {from: %s, to: " SVC ", protocol: shm}\n",
+			 caller_rules, callers[i]);
+		long crev = agent_stat(callers[i], "rules_rev");
+		agent_set_rules(agents[i], callers[i], rules);
+		for (long long end = now_ms() + 5000; now_ms() < end && agent_stat(callers[i], "rules_rev") <= crev;)
+			usleep(5000);
+	}
+	ok(round_of_calls(argv[0], n) == 0, "on shm with cfs: every call of every caller came back");
+	diag("on shm with cfs: hi %ld, mid %ld, lo %ld", n[0], n[1], n[2]);
+	ok(n[0] * 10 >= n[2] * 20, "the heaviest caller is still served most (hi %ld, lo %ld)", n[0], n[2]);
+	ok(wait_log(callers[0], "a cfs rule schedules the calls into " SVC, 5000) == 0,
+	   "the callee's agent refused the direct grant, saying why");
+	is_long(agent_stat(callers[0], "direct"), 0, "no call went around the cfs queue");
+
 	kill(server, SIGKILL);
 	waitpid(server, NULL, 0);
 	for (int i = 0; i < NCALLERS; i++)
