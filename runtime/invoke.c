@@ -275,7 +275,7 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 	}
 	const char *params = e->ts.top + 1;
 	uint32_t cap[GOV_MAX_ARGS];
-	long body = gov_xcall_outbufs(e->types, c->value, cap);
+	long body = gov_xcall_outbufs_ts(&e->ts, c->value, cap);
 	if (body < 0) {
 		rep->status = GOV_XCALL_NOT_RUN;
 		rep->err = EMSGSIZE;

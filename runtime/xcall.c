@@ -35,8 +35,9 @@ int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 	struct gov_typestr ts;
 	const char *why;
 	size_t where;
-	long want = gov_xcall_outbufs(types, call->arg, ocap);
-	if (want < 0 || gov_typestr_parse(types, &ts, &why, &where) < 0 || (size_t)want > cap || rep->body_len != (uint32_t)want) {
+	long want = gov_typestr_parse(types, &ts, &why, &where) < 0 ? -1
+		    : gov_xcall_outbufs_ts(&ts, call->arg, ocap);
+	if (want < 0 || (size_t)want > cap || rep->body_len != (uint32_t)want) {
 		govrt_warn("%s:%u: forwarded call to %s came back with %u bytes of out-buffers, "
 			   "expected %ld", site->file, site->line, site->callee, rep->body_len, want);
 		return -1;

@@ -135,14 +135,24 @@ long gov_xcall_outbufs(const char *types, const uint64_t *val, uint32_t cap[GOV_
 {
 	struct gov_typestr ts;
 	const char *why;
-	size_t where, total = 0;
+	size_t where;
+	if (gov_typestr_parse(types, &ts, &why, &where) < 0) {
+		for (int i = 0; i < GOV_MAX_ARGS; i++)
+			cap[i] = 0;
+		return -1;
+	}
+	return gov_xcall_outbufs_ts(&ts, val, cap);
+}
+
+long gov_xcall_outbufs_ts(const struct gov_typestr *t, const uint64_t *val,
+			  uint32_t cap[GOV_MAX_ARGS])
+{
+	size_t total = 0;
 	for (int i = 0; i < GOV_MAX_ARGS; i++)
 		cap[i] = 0;
-	if (gov_typestr_parse(types, &ts, &why, &where) < 0)
-		return -1;
-	const char *params = ts.top + 1;
-	if (ts.top[0] == GOV_T_STRUCT)
-		total = GOV_XCALL_PAD8(ts.size[0]);
+	const char *params = t->top + 1;
+	if (t->top[0] == GOV_T_STRUCT)
+		total = GOV_XCALL_PAD8(t->size[0]);
 	for (int i = 0; params[i] && i < GOV_MAX_ARGS; i++) {
 		if (params[i] != GOV_T_OUTBUF)
 			continue;

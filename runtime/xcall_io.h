@@ -31,6 +31,10 @@ int gov_xcall_recv(int fd, int stream, struct gov_xcall_hdr *h, void *body, size
  * out-buffer padded to 8), or -1 if the type string does not parse, an `o`
  * has no `z` after it or the sum exceeds GOV_XCALL_BODY_MAX. */
 long gov_xcall_outbufs(const char *types, const uint64_t *val, uint32_t cap[GOV_MAX_ARGS]);
+/* The same from a type string already parsed (gov/typestr.h). */
+struct gov_typestr;
+long gov_xcall_outbufs_ts(const struct gov_typestr *ts, const uint64_t *val,
+			  uint32_t cap[GOV_MAX_ARGS]);
 
 /* Mailboxes (gov/xcall.h). box_map checks the memfd's size and maps it. */
 struct gov_xcall_box *gov_xcall_box_map(int memfd);
