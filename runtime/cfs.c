@@ -28,6 +28,7 @@
  * Documented in docs/cfs.md. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ffi.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -68,13 +69,23 @@
 #define RESERVE_NS 1000000ull
 /* ... and a caller whose next waiter is its own entity keeps it for
  * consecutive calls up to a slice (Linux's minimal granularity is about
- * this), so threads of one entity do not switch on every call. */
+ * this), so threads of one entity do not switch on every call. The slice
+ * is wall time less the time Linux kept the caller waiting for a CPU (on
+ * a shared machine a preempted caller would otherwise lose its slice
+ * while it could not use it, go to the back of the queue, and a thread's
+ * run of calls would end up interleaved with all the others'). No wall
+ * limit: a preempted holder still owed is charged its wall time in
+ * vruntime, so it stops being owed; one whose waiters are its own
+ * entity's threads only delays those, as Linux would have. */
 #define SLICE_NS 2000000ull
-/* One waiter at a time, the watcher, looks at a kept slot this often; the
- * others this often (in case there is no watcher): a caller that does not
- * come back for it within RESERVE_NS loses it to them. */
+#define DELAY_UNKNOWN UINT64_MAX
+/* One waiter at a time, the watcher, looks at a kept slot this often: a
+ * caller that does not come back for it within RESERVE_NS loses it. The
+ * watcher hands the role on when it stops waiting, so the others sleep
+ * until they are handed a slot; POLL_NS is only their safety net (each
+ * poll is a wake-up that takes a CPU from a slot holder). */
 #define WATCH_NS 500000ull
-#define POLL_NS 2000000ull
+#define POLL_NS 50000000ull
 
 struct entity {
 	uint64_t key, vruntime;
@@ -86,6 +97,7 @@ struct waiter {
 	RB_ENTRY(waiter) node;
 	uint64_t vruntime, seq, key;
 	uint64_t slice_start; /* when its caller's run of kept slots began */
+	uint64_t slice_delay; /* its run_delay_ns() then (or later), or DELAY_UNKNOWN */
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
 };
 
@@ -104,7 +116,7 @@ struct runq {
 	struct waiters tree, running_tree;
 	unsigned running, slots;
 	int reserved;            /* a slot is kept for res_key until res_until */
-	uint64_t res_key, res_until, res_slice_start;
+	uint64_t res_key, res_until, res_slice_start, res_slice_delay;
 	pthread_t res_thread;    /* the caller that kept it: only it continues its slice */
 	struct waiter *watcher;
 	uint64_t min_vruntime, seq;
@@ -210,6 +222,46 @@ static void wake_all(struct waiter **wake, unsigned n)
 		gov_futex_wake(&wake[i]->go, 1);
 }
 
+/* How long Linux has kept the calling thread runnable but off a CPU, in
+ * ns (the second field of /proc/thread-self/schedstat), or DELAY_UNKNOWN
+ * where the kernel does not say. A few microseconds: read at most twice
+ * per slice, and only when someone waits. */
+static uint64_t run_delay_ns(void)
+{
+	static int unavailable;
+	char buf[96];
+	int fd = unavailable ? -1 : open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		unavailable = 1;
+		return DELAY_UNKNOWN;
+	}
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	unsigned long long on_cpu, delay;
+	if (n <= 0)
+		return DELAY_UNKNOWN;
+	buf[n] = 0;
+	return sscanf(buf, "%llu %llu", &on_cpu, &delay) == 2 ? delay : DELAY_UNKNOWN;
+}
+
+/* The part of w's slice its caller has used by now: wall time less the
+ * time it waited for a CPU since w->slice_delay was read (the first time
+ * it kept a slot in this slice). Reads that baseline when it has none. */
+static uint64_t slice_used(struct waiter *w, uint64_t now)
+{
+	uint64_t wall = now - w->slice_start;
+	if (w->slice_delay == DELAY_UNKNOWN) {
+		w->slice_delay = run_delay_ns();
+		return wall;
+	}
+	if (wall < SLICE_NS)
+		return wall;
+	uint64_t d = run_delay_ns();
+	if (d == DELAY_UNKNOWN || d < w->slice_delay)
+		return wall;
+	return d - w->slice_delay < wall ? wall - (d - w->slice_delay) : 0;
+}
+
 /* A kept slot whose caller did not come back in time goes to the waiters. */
 static void reclaim(struct runq *q)
 {
@@ -268,6 +320,17 @@ static void keeper_note(struct runq *q)
 		noted = q;
 }
 
+/* q->lock held: the watcher stops waiting; the leftmost waiter (if any)
+ * takes its place, woken here with its slot not yet given: it claims the
+ * role and sleeps WATCH_NS from then on. Under the lock, so it is still
+ * waiting (its word still mapped) when woken. */
+static void pass_watch(struct runq *q)
+{
+	struct waiter *w = RB_MIN(waiters, &q->tree);
+	if (w)
+		gov_futex_wake(&w->go, 1);
+}
+
 /* Waits for a slot of q as key; w lives until leave. 0: run; -1: waited
  * past the call's timeout. */
 static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp)
@@ -292,10 +355,12 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 			/* another thread of the entity starts its own slice: inheriting
 			 * the keeper's would requeue it after a few calls, and each
 			 * hand-over costs a wake-up (docs/cfs.md, "Why 8 and 32") */
-			wp->slice_start = pthread_equal(q->res_thread, pthread_self())
-						  ? q->res_slice_start : gov_now_ns();
+			int same = pthread_equal(q->res_thread, pthread_self());
+			wp->slice_start = same ? q->res_slice_start : gov_now_ns();
+			wp->slice_delay = same ? q->res_slice_delay : DELAY_UNKNOWN;
 		} else {
 			wp->slice_start = gov_now_ns();
+			wp->slice_delay = DELAY_UNKNOWN;
 		}
 		q->running++;
 		RB_INSERT(waiters, &q->running_tree, wp);
@@ -311,24 +376,26 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
+	int watching = 0;
 	while (!__atomic_load_n(&wp->go, __ATOMIC_ACQUIRE)) {
 		uint64_t now = gov_now_ns();
 		if (now >= deadline)
 			break;
 		struct waiter *none = NULL;
-		uint64_t poll = __atomic_load_n(&q->watcher, __ATOMIC_RELAXED) == wp ||
-					__atomic_compare_exchange_n(&q->watcher, &none, wp, 0,
-								    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
-				? WATCH_NS : POLL_NS;
+		watching = watching || __atomic_compare_exchange_n(&q->watcher, &none, wp, 0,
+								   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		uint64_t poll = watching ? WATCH_NS : POLL_NS;
 		uint64_t slice = deadline - now < poll ? deadline - now : poll;
 		gov_futex_wait(&wp->go, 0, (long)slice);
 		if (!__atomic_load_n(&wp->go, __ATOMIC_ACQUIRE))
 			reclaim(q); /* a kept slot nobody came back for */
 	}
-	struct waiter *me = wp;
-	__atomic_compare_exchange_n(&q->watcher, &me, NULL, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	if (wp->go)
+	if (watching)
+		__atomic_store_n(&q->watcher, NULL, __ATOMIC_RELEASE);
+	if (wp->go) {
 		wp->slice_start = gov_now_ns();
+		wp->slice_delay = DELAY_UNKNOWN;
+	}
 	pthread_mutex_lock(&q->lock);
 	int got = (int)wp->go;
 	if (!got) {
@@ -337,6 +404,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	} else if (q->running > q->st.max_running) {
 		q->st.max_running = q->running;
 	}
+	if (watching)
+		pass_watch(q);
 	pthread_mutex_unlock(&q->lock);
 	return got ? 0 : -1;
 }
@@ -352,14 +421,15 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 	struct waiter *next = RB_MIN(waiters, &q->tree);
 	unsigned n = 0;
 	uint64_t now = gov_now_ns();
-	if (next && !q->reserved && now - w->slice_start < SLICE_NS &&
-	    (next->vruntime > e->vruntime || next->key == key)) {
+	if (next && !q->reserved && (next->vruntime > e->vruntime || next->key == key) &&
+	    slice_used(w, now) < SLICE_NS) {
 		/* still owed, or the next is its own entity: keep the slot
 		 * for this caller's next call (the waiters poll for it) */
 		q->reserved = 1;
 		q->res_key = key;
 		q->res_until = now + RESERVE_NS;
 		q->res_slice_start = w->slice_start;
+		q->res_slice_delay = w->slice_delay;
 		q->res_thread = pthread_self();
 		keeper_note(q);
 		q->st.kept++;

@@ -7,12 +7,16 @@
  * never more calls running than the slots, the order follows the weights,
  * a call that waits past its timeout is not run (EAGAIN), and a faulting
  * classifier takes its fail outcome, is counted and disabled. The shipped
- * rules/cfs/cfs.c loads and schedules in both modes too. */
+ * rules/cfs/cfs.c loads and schedules in both modes too. In the process:
+ * waiters sleep until their turn (one of them polls for kept slots), and
+ * the time Linux keeps a slot holder off its CPU is not its slice's. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include "gov/govrt.h"
@@ -23,6 +27,10 @@
 
 static int running, max_running;
 static long spin_us = 300;
+static long hog_us; /* if set, thread 9's calls spin this long instead */
+/* if set, thread 0 of run() runs on this CPU only, its calls spinning in
+ * its own CPU time */
+static int pin_cpu = -1;
 #define LOG_MAX 4096
 static int order[LOG_MAX];
 static int nlog;
@@ -36,6 +44,15 @@ static uint64_t now_ns(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void spin_cpu(long us)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	do
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
 }
 
 static void spin(long us)
@@ -65,7 +82,10 @@ __attribute__((noinline)) long task(long weight, long slots)
 	}
 	if (me == 21)
 		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
-	spin(spin_us);
+	if (me == 0 && pin_cpu >= 0)
+		spin_cpu(spin_us);
+	else
+		spin(me == 9 && hog_us ? hog_us : spin_us);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
 	return weight + slots;
 }
@@ -79,14 +99,23 @@ struct job {
 	long done;
 };
 
+static int finished; /* run()'s workers done with their calls */
+
 static void *worker(void *p)
 {
 	struct job *j = p;
 	me = j->id;
+	if (me == 0 && pin_cpu >= 0) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(pin_cpu, &one);
+		pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+	}
 	pthread_barrier_wait(j->go);
 	for (long i = 0; i < j->calls && !__atomic_load_n(j->stop, __ATOMIC_ACQUIRE); i++)
 		if (gtask(j->weight, j->slots) == j->weight + j->slots)
 			j->done++;
+	__atomic_add_fetch(&finished, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -100,13 +129,17 @@ static long run(int n, const long *w, long slots, long calls, int stop_at_log, l
 	pthread_barrier_init(&go, NULL, (unsigned)n + 1);
 	nlog = 0;
 	max_running = 0;
+	finished = 0;
 	for (int i = 0; i < n; i++) {
 		j[i] = (struct job){ i, w[i], slots, calls, &stop, &go, 0 };
 		pthread_create(&t[i], NULL, worker, &j[i]);
 	}
 	pthread_barrier_wait(&go);
 	if (stop_at_log) {
-		while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < stop_at_log)
+		/* calls that never run (a rule that failed to load) end the
+		 * workers' loops without a log: stop waiting then too */
+		while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < stop_at_log &&
+		       __atomic_load_n(&finished, __ATOMIC_ACQUIRE) < n)
 			usleep(1000);
 		__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	}
@@ -209,12 +242,134 @@ static void *hog(void *p)
 	return NULL;
 }
 
+/* Waiters sleep: with the only slot held for 200 ms, 4 threads wait; one
+ * (the watcher) polls every 500 us for a kept slot nobody came back for,
+ * the others sleep until handed the slot or the watcher's role. Polling
+ * every 2 ms as well, each would wake ~100 times, each wake-up taking a
+ * CPU from a slot holder. Counted: each waiter's voluntary switches. */
+static long waiter_switches[4];
+
+static void *counted_waiter(void *p)
+{
+	long i = (long)(intptr_t)p;
+	struct rusage before, after;
+	me = 30 + (int)i;
+	getrusage(RUSAGE_THREAD, &before);
+	gtask(1024, 1);
+	getrusage(RUSAGE_THREAD, &after);
+	waiter_switches[i] = after.ru_nvcsw - before.ru_nvcsw;
+	return NULL;
+}
+
+static void waiters_sleep(const char *mode)
+{
+	pthread_t h, w[4];
+	spin_us = 300;
+	hog_us = 200000;
+	nlog = 0;
+	pthread_create(&h, NULL, hog, NULL);
+	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 1)
+		usleep(1000);
+	for (long i = 0; i < 4; i++)
+		pthread_create(&w[i], NULL, counted_waiter, (void *)(intptr_t)i);
+	pthread_join(h, NULL);
+	long most = 0, second = 0, all = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(w[i], NULL);
+		long n = waiter_switches[i];
+		all += n;
+		if (n > most) {
+			second = most;
+			most = n;
+		} else if (n > second) {
+			second = n;
+		}
+	}
+	hog_us = 0;
+	is_long(nlog, 5, "%s: the 4 waiters behind a 200 ms call all ran", mode);
+	ok(most >= 20 && second <= 20,
+	   "%s: one waiter watched (%ld wake-ups), the others slept (at most %ld; all %ld)", mode,
+	   most, second, all);
+}
+
+/* The slice is the holder's own: A (weight 1048576, always owed against
+ * the others) keeps the only slot for its consecutive calls of 150 us of
+ * its CPU time up to a 2 ms slice (14 calls), then one of B, C, D (1024;
+ * two of them always waiting) gets one call. A shares its CPU with a
+ * spinning thread, so Linux keeps it off the CPU about half the time, in
+ * turns of a few ms: with a wall-clock slice most runs of A's calls would
+ * be cut by a turn; that time is not its slice's, so its runs stay whole:
+ * the median run is at least 12 calls. */
+static int spinning;
+
+static void *cpu_hog(void *p)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(*(int *)p, &one);
+	pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+	while (__atomic_load_n(&spinning, __ATOMIC_ACQUIRE))
+		;
+	return NULL;
+}
+
+static void slice_excludes_preemption(const char *mode)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	cpu_set_t mine;
+	if (!f || sched_getaffinity(0, sizeof mine, &mine) != 0) {
+		ok(1, "# SKIP %s: no /proc/thread-self/schedstat: the slice is wall time", mode);
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	int cpu = 0;
+	while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &mine))
+		cpu++;
+	pthread_t h;
+	__atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
+	pthread_create(&h, NULL, cpu_hog, &cpu);
+	long w4[4] = { 1048576, 1024, 1024, 1024 }, done[4];
+	spin_us = 150;
+	pin_cpu = cpu;
+	run(4, w4, 1, 100000, 600, done);
+	pin_cpu = -1;
+	__atomic_store_n(&spinning, 0, __ATOMIC_RELEASE);
+	pthread_join(h, NULL);
+	/* A's whole runs: between two calls of the others */
+	int runs[LOG_MAX], nruns = 0, cur = -1, n = nlog < LOG_MAX ? nlog : LOG_MAX;
+	for (int i = 0; i < n; i++) {
+		if (order[i] != 0) {
+			if (cur > 0)
+				runs[nruns++] = cur;
+			cur = 0;
+		} else if (cur >= 0) {
+			cur++;
+		}
+	}
+	for (int i = 0; i < nruns; i++)
+		for (int k = i + 1; k < nruns; k++)
+			if (runs[k] < runs[i]) {
+				int x = runs[i];
+				runs[i] = runs[k];
+				runs[k] = x;
+			}
+	int median = nruns ? runs[nruns / 2] : 0, q1 = nruns ? runs[nruns / 4] : 0;
+	spin_us = 300;
+	ok(nruns >= 5 && median >= 12,
+	   "%s: a slot holder Linux keeps off its CPU keeps its slice: median run %d calls of "
+	   "150 us CPU (14 in a 2 ms slice; %d runs, shortest %d, q1 %d, longest %d)", mode, median, nruns, nruns ? runs[0] : 0, q1,
+	   nruns ? runs[nruns - 1] : 0);
+}
+
 static void mode_tests(pid_t a, const char *mode, const char *placement)
 {
 	const char *obj = strcmp(mode, "ebpf") == 0 ? DYN_OBJS "/tests/dyn/cfs_arg.bpf.o"
 						     : DYN_OBJS "/tests/dyn/cfs_arg.wasm";
 	set_rules(a, mode, "object", obj, placement);
-	ok(govrt_wait_table(table_rev, 5000) == 0, "%s: the cfs rule (placement %s) reaches the program",
+	/* wasm2c and the C compiler take seconds on a busy machine */
+	ok(govrt_wait_table(table_rev, 20000) == 0, "%s: the cfs rule (placement %s) reaches the program",
 	   mode, placement);
 	uint64_t before = agent_calls();
 	is_long(gtask(1024, 2), 1026, "%s: a scheduled call runs and returns its value", mode);
@@ -273,6 +428,8 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		uint64_t d = exit_handover_ns();
 		ok(d < 900000, "%s: a thread exiting with its slot kept gives it up at once "
 		   "(waiter ran %.0f us after, median of 5; 1000+ if kept)", mode, (double)d / 1000);
+		waiters_sleep(mode);
+		slice_excludes_preemption(mode);
 	}
 
 	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */

@@ -12,7 +12,9 @@
  * task takes to complete when N threads want it done at once, waiting for
  * a CPU (direct) or for the callee (cfs) included. The
  * table shows, per thread count, the median over ROUNDS interleaved rounds
- * of the threads' median, and the ratio cfs / direct. It asserts nothing;
+ * (which of direct and process goes first alternates) of the threads'
+ * median, and the ratio cfs / direct. --trace prints each run's spread of
+ * thread ends, CPU time and context switches on stderr. It asserts nothing;
  * with --markdown FILE it replaces its own section of FILE (BENCH_NOISY=1
  * labels the numbers as measured on a busy machine). Not a test. */
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "../common.h"
@@ -33,7 +36,7 @@
 #define NCOUNTS 5
 static const int counts[NCOUNTS] = { 2, 4, 8, 16, 32 };
 static long calls = 100, steps = 20000;
-static int rounds = 3, with_agent = 1;
+static int rounds = 5, with_agent = 1, trace;
 
 static int in_server;
 __attribute__((noinline)) long bc_task(long n)
@@ -172,6 +175,8 @@ static double run(int n, enum how how)
 		pthread_create(&t[i], NULL, worker, &j[i]);
 	}
 	usleep(1000); /* all waiting at the barrier */
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
 	t0 = ipc_now_ns();
 	pthread_barrier_wait(&go);
 	double v[32];
@@ -180,8 +185,22 @@ static double run(int n, enum how how)
 		v[i] = j[i].ns_per_task;
 	}
 	pthread_barrier_destroy(&go);
+	getrusage(RUSAGE_SELF, &ru1);
 	struct ipc_result r;
 	ipc_summarize(v, n, &r);
+	if (trace) {
+		double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+				      ru0.ru_stime.tv_sec) * 1e3 +
+			     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+				      ru0.ru_stime.tv_usec) / 1e3;
+		double end = v[n - 1] * (double)calls / 1e6;
+		/* thread ends in ms (min, median, last = the makespan); the
+		 * process's CPU time (rusage: tick-sampled, rough) */
+		fprintf(stderr, "trace %s %d min %.2f med %.2f max %.2f cpu %.2f cpus %.2f cpu_per_task_us %.2f vcsw %ld ivcsw %ld\n",
+			how == DIRECT ? "direct" : how == PROCESS ? "process" : "agent", n,
+			v[0] * (double)calls / 1e6, r.median_ns * (double)calls / 1e6, end, cpu, cpu / end,
+			cpu * 1e3 / (double)(n * calls), ru1.ru_nvcsw - ru0.ru_nvcsw, ru1.ru_nivcsw - ru0.ru_nivcsw);
+	}
 	return r.median_ns;
 }
 
@@ -252,10 +271,12 @@ int main(int argc, char **argv)
 				fprintf(stderr, "bench/cfs: --rounds: 1..%d\n", ROUNDS_MAX);
 				return 1;
 			}
+		} else if (strcmp(argv[i], "--trace") == 0) {
+			trace = 1; /* each run's spread of thread ends, CPU and switches on stderr */
 		} else if (strcmp(argv[i], "--no-agent") == 0) {
 			with_agent = 0; /* A/B runs of the native mode: the agent column reads 0 */
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--no-agent] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--no-agent] [--trace] [--markdown FILE]\n", argv[0]);
 			return 1;
 		}
 	}
@@ -280,8 +301,15 @@ int main(int argc, char **argv)
 		return 1;
 	for (int r = 0; r < rounds; r++)
 		for (int c = 0; c < NCOUNTS; c++) {
-			direct[c][r] = run(counts[c], DIRECT);
-			native[c][r] = run(counts[c], PROCESS);
+			/* which goes first alternates: neither always finds the
+			 * machine as the other left it */
+			if (r % 2) {
+				native[c][r] = run(counts[c], PROCESS);
+				direct[c][r] = run(counts[c], DIRECT);
+			} else {
+				direct[c][r] = run(counts[c], DIRECT);
+				native[c][r] = run(counts[c], PROCESS);
+			}
 			cfs[c][r] = with_agent ? run(counts[c], AGENT) : 0;
 		}
 	stop_all();
