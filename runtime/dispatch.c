@@ -427,6 +427,33 @@ static inline __attribute__((always_inline)) void reset_answers(struct kept_ctx 
 	}
 }
 
+/* After a run: the answer words reset, the context free again. */
+static inline __attribute__((always_inline)) void kept_done(struct kept_ctx *k, const struct gov_dynrule *r)
+{
+	reset_answers(k, r->ctx_answers);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	k->busy = 0;
+}
+
+/* The answers that need more of the context than err and value, out of
+ * line (their copies would give the fast path a frame): the changed
+ * arguments, or a SCHEDULE's fields, taken before the context is reset (a
+ * SCHEDULE may wait long, and the thread may run rules meanwhile). */
+static __attribute__((noinline)) int kept_rare(struct gov_site *site, struct gov_call *call,
+					       struct gov_dynrule *r, uint32_t i, int a)
+{
+	struct kept_ctx *k = &kept;
+	if (a == GOV_DYN_NATIVE_ARGS) {
+		unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
+		memcpy(call->arg, k->ctx.args, n * sizeof *call->arg);
+		kept_done(k, r);
+		return GOV_RUN_NATIVE;
+	}
+	struct gov_dyn_ctx sched = k->ctx;
+	kept_done(k, r);
+	return schedule(site, call, i, &sched);
+}
+
 static inline __attribute__((always_inline)) int run_kept(struct gov_site *site, struct gov_call *call,
 							  struct gov_dynrule *r, uint32_t i)
 {
@@ -445,21 +472,12 @@ static inline __attribute__((always_inline)) int run_kept(struct gov_site *site,
 	k->ctx.args[4] = arg[4];
 	k->ctx.args[5] = arg[5];
 	int a = gov_dynrule_run_uncounted(r, &k->ctx);
-	/* the answer out, the context clean again, before acting on it: a
-	 * SCHEDULE may wait long, and the thread may run other rules or take
-	 * signals meanwhile */
+	if (__builtin_expect(a == GOV_DYN_NATIVE_ARGS || a == GOV_DYN_SCHEDULE, 0))
+		return kept_rare(site, call, r, i, a);
+	/* the answer out, the context clean again, before acting on it */
 	int32_t err = k->ctx.err;
 	int64_t value = k->ctx.value;
-	struct gov_dyn_ctx sched;
-	if (a == GOV_DYN_NATIVE_ARGS) {
-		unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
-		memcpy(call->arg, k->ctx.args, n * sizeof *call->arg);
-	} else if (a == GOV_DYN_SCHEDULE) {
-		sched = k->ctx;
-	}
-	reset_answers(k, r->ctx_answers);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	k->busy = 0;
+	kept_done(k, r);
 	switch (a) {
 	case GOV_DYN_DENY:
 		return apply(site, call, GOV_ACT_DENY, err, 0);
@@ -468,9 +486,7 @@ static inline __attribute__((always_inline)) int run_kept(struct gov_site *site,
 	case GOV_DYN_FORWARD:
 	case GOV_DYN_DEFER:
 		return -1;
-	case GOV_DYN_SCHEDULE:
-		return schedule(site, call, i, &sched);
-	default: /* NATIVE, and NATIVE_ARGS with the arguments changed */
+	default:
 		return GOV_RUN_NATIVE;
 	}
 }

@@ -90,6 +90,7 @@ int main(void)
 	       GOV_DYN_WORD(value) | GOV_DYN_WORD(err) | GOV_DYN_WORD(entity) | GOV_DYN_WORD(weight) |
 	       GOV_DYN_WORD(tasklet));
 	object("tests/dyn/ctxpid.bpf.o", 0, 0);
+	object("tests/dyn/deny_full.bpf.o", 0, 0); /* bench/rules B's full-path baseline */
 
 	/* by hand */
 	PROG(1, 0, "reads only", I(BPF_LDX | BPF_MEM | BPF_W, 2, 1, OFF(pid), 0), EXIT_1);
