@@ -83,6 +83,9 @@ int main(void)
 {
 	/* as built: the shipped rules and the test rules */
 	object("rules/deny/deny.bpf.o", 1, GOV_DYN_WORD(err));
+	object("rules/trace/trace.bpf.o", 1, 0);
+	object("rules/cfs/cfs.bpf.o", 1, GOV_DYN_WORD(entity) | GOV_DYN_WORD(weight));
+	object("rules/tasklet/tasklet.bpf.o", 1, GOV_DYN_WORD(tasklet));
 	/* clang spills its context pointer to the stack: not followed */
 	object("rules/ratelimit/ratelimit.bpf.o", 0, 0);
 	object("tests/dyn/modargs.bpf.o", 1, GOV_DYN_WORD(err) | GOV_DYN_WORD(value));
