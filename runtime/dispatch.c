@@ -305,11 +305,14 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 	return result;
 }
 
-/* A dynamic rule that runs here (placement process): no round trip. The
- * context's time_ns is 0 here (reading the clock would cost more than the
- * rule): a rule that needs the time calls gov_time_ns(). Returns -1 when the
- * agent must answer instead (FORWARD, or the rule is the agent's). */
-static inline __attribute__((always_inline)) int run_rule_on(struct gov_site *site, struct gov_call *call,
+/* A dynamic rule that runs here (placement process), on a context built
+ * on the stack: for rules that may write any of it (see run_kept), and
+ * for a call made while the thread's kept context is in use (a signal
+ * handler's). The context's time_ns is 0 here (reading the clock would
+ * cost more than the rule): a rule that needs the time calls
+ * gov_time_ns(). Returns -1 when the agent must answer instead (FORWARD,
+ * or the rule is the agent's). */
+static __attribute__((noinline)) int run_full(struct gov_site *site, struct gov_call *call,
 			      struct gov_dynrule *r, uint32_t i)
 {
 	static __thread const struct gov_site *id_site __attribute__((tls_model("initial-exec")));
@@ -370,6 +373,132 @@ static inline __attribute__((always_inline)) int run_rule_on(struct gov_site *si
 	default:
 		return GOV_RUN_NATIVE;
 	}
+}
+
+
+/* The thread's kept context (issue 8): the fields the site and the thread
+ * determine are written when the site or the process (a fork) changes,
+ * not on every call; a call writes the argument words, and after the run
+ * only the answer words the rule may write are reset (r->ctx_answers,
+ * found at load by bpf.c). Only for rules that write no read-only field
+ * and never let the context pointer go (r->ctx_kept). busy: a signal
+ * handler's governed call made during a run here takes run_full. */
+struct kept_ctx {
+	struct gov_dyn_ctx ctx;
+	const struct gov_site *site; /* whose fields ctx holds; NULL = none */
+	unsigned gen1;               /* govrt.fork_gen + 1 when filled */
+	volatile int busy;
+};
+static __thread struct kept_ctx kept __attribute__((tls_model("initial-exec"), aligned(64)));
+
+/* the context seen as words, for the reset by mask */
+typedef uint64_t __attribute__((may_alias)) ctx_word;
+_Static_assert(sizeof(struct gov_dyn_ctx) % 8 == 0 && sizeof(struct gov_dyn_ctx) / 8 <= 32,
+	       "ctx_answers has a bit per word of the context");
+_Static_assert(offsetof(struct gov_dyn_ctx, entity) % 8 == 0, "entity is a word of its own");
+
+static __attribute__((noinline)) void refill(struct kept_ctx *k, const struct gov_site *site, unsigned gen)
+{
+	struct thread_state *t = my_identity();
+	struct gov_dyn_ctx *c = &k->ctx;
+	memset(c, 0, sizeof *c);
+	c->site_id = site->id;
+	c->kind = site->kind;
+	c->sysno = site->sysno;
+	c->func_id = gov_dyn_id(site->callee ? site->callee : "");
+	c->nargs = site->nparams;
+	c->caller_id = govrt_dyn_caller_id;
+	c->pid = t->pid;
+	c->tid = t->tid;
+	c->entity = (uint64_t)t->pid << 32 | t->tid;
+	k->site = site;
+	k->gen1 = gen + 1;
+}
+
+/* The answer words back to what the runtime sets before a run: 0, but the
+ * entity, the calling thread. */
+static inline __attribute__((always_inline)) void reset_answers(struct kept_ctx *k, uint32_t mask)
+{
+	ctx_word *w = (ctx_word *)&k->ctx;
+	const unsigned e = offsetof(struct gov_dyn_ctx, entity) / 8;
+	for (; mask; mask &= mask - 1) {
+		unsigned b = (unsigned)__builtin_ctz(mask);
+		w[b] = b == e ? (uint64_t)k->ctx.pid << 32 | k->ctx.tid : 0;
+	}
+}
+
+/* After a run: the answer words reset, the context free again. */
+static inline __attribute__((always_inline)) void kept_done(struct kept_ctx *k, const struct gov_dynrule *r)
+{
+	reset_answers(k, r->ctx_answers);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	k->busy = 0;
+}
+
+/* The answers that need more of the context than err and value, out of
+ * line (their copies would give the fast path a frame): the changed
+ * arguments, or a SCHEDULE's fields, taken before the context is reset (a
+ * SCHEDULE may wait long, and the thread may run rules meanwhile). */
+static __attribute__((noinline)) int kept_rare(struct gov_site *site, struct gov_call *call,
+					       struct gov_dynrule *r, uint32_t i, int a)
+{
+	struct kept_ctx *k = &kept;
+	if (a == GOV_DYN_NATIVE_ARGS) {
+		unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
+		memcpy(call->arg, k->ctx.args, n * sizeof *call->arg);
+		kept_done(k, r);
+		return GOV_RUN_NATIVE;
+	}
+	struct gov_dyn_ctx sched = k->ctx;
+	kept_done(k, r);
+	return schedule(site, call, i, &sched);
+}
+
+static inline __attribute__((always_inline)) int run_kept(struct gov_site *site, struct gov_call *call,
+							  struct gov_dynrule *r, uint32_t i)
+{
+	struct kept_ctx *k = &kept;
+	k->busy = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	unsigned gen = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed);
+	if (__builtin_expect(k->site != site || k->gen1 != gen + 1, 0))
+		refill(k, site, gen);
+	/* word by word, as in run_full */
+	const volatile uint64_t *arg = call->arg;
+	k->ctx.args[0] = arg[0];
+	k->ctx.args[1] = arg[1];
+	k->ctx.args[2] = arg[2];
+	k->ctx.args[3] = arg[3];
+	k->ctx.args[4] = arg[4];
+	k->ctx.args[5] = arg[5];
+	int a = gov_dynrule_run_uncounted(r, &k->ctx);
+	if (__builtin_expect(a == GOV_DYN_NATIVE_ARGS || a == GOV_DYN_SCHEDULE, 0))
+		return kept_rare(site, call, r, i, a);
+	/* the answer out, the context clean again, before acting on it */
+	int32_t err = k->ctx.err;
+	int64_t value = k->ctx.value;
+	kept_done(k, r);
+	switch (a) {
+	case GOV_DYN_DENY:
+		return apply(site, call, GOV_ACT_DENY, err, 0);
+	case GOV_DYN_EMULATE:
+		return apply(site, call, GOV_ACT_EMULATE, 0, value);
+	case GOV_DYN_FORWARD:
+	case GOV_DYN_DEFER:
+		return -1;
+	default:
+		return GOV_RUN_NATIVE;
+	}
+}
+
+/* A dynamic rule that runs here: on the kept context when the rule allows
+ * it and it is free. Returns -1 when the agent must answer instead. */
+static inline __attribute__((always_inline)) int run_rule_on(struct gov_site *site, struct gov_call *call,
+							     struct gov_dynrule *r, uint32_t i)
+{
+	if (__builtin_expect(r->ctx_kept && !kept.busy, 1))
+		return run_kept(site, call, r, i);
+	return run_full(site, call, r, i);
 }
 
 static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)

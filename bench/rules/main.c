@@ -11,8 +11,10 @@
  *     the answer out). Target: wasm <= 1.5x plain C.
  *  B. a governed call (GOV_CALL) in a program connected to a real agent,
  *     attached rule published with govctl: no rule (the site is native),
- *     eBPF JIT in the program (placement process), eBPF in the agent, wasm
- *     in the agent. Target: eBPF in the program <= 10 ns per call.
+ *     eBPF JIT in the program (placement process), the same with the
+ *     context built afresh every call (tests/dyn/deny_full.c: the kept
+ *     context's baseline, A/B in one run), eBPF in the agent, wasm in the
+ *     agent. Target: eBPF in the program <= 10 ns per call.
  *
  * Each figure is the median of REPS runs (alternating between variants),
  * with the min..max spread. It asserts nothing. With --markdown FILE it
@@ -194,8 +196,9 @@ static int govctl(const char *a1, const char *a2, const char *a3)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Publishes the deny rule on bench_target (or no rule) and waits for it. */
-static int use(const char *mode, const char *placement)
+/* Publishes a rule object (a path under DYN_OBJS without its extension)
+ * on bench_target, or no rule, and waits for it. */
+static int use(const char *object, const char *mode, const char *placement)
 {
 	char path[600];
 	snprintf(path, sizeof path, "%s/rule.yaml", getenv("GOV_RUN_DIR"));
@@ -203,9 +206,9 @@ static int use(const char *mode, const char *placement)
 	if (!mode)
 		fprintf(f, "name: bench\n");
 	else
-		fprintf(f, "name: bench\ndynamic:\n  - name: deny\n    mode: %s\n    object: %s/rules/deny/deny%s\n"
+		fprintf(f, "name: bench\ndynamic:\n  - name: deny\n    mode: %s\n    object: %s/%s%s\n"
 			"    placement: %s\n    attach: [{function: bench_target}]\n", mode, DYN_OBJS,
-			strcmp(mode, "ebpf") == 0 ? ".bpf.o" : ".wasm", placement);
+			object, strcmp(mode, "ebpf") == 0 ? ".bpf.o" : ".wasm", placement);
 	fclose(f);
 	struct govrt_stats st;
 	govrt_stats(&st);
@@ -226,16 +229,19 @@ static int use(const char *mode, const char *placement)
 
 static void bench_calls(void)
 {
-	static const struct { const char *name, *mode, *placement; long *iters; } v[] = {
-		{ "no rule (native site)", NULL, NULL, &call_iters },
-		{ "eBPF JIT in the program (placement process)", "ebpf", "process", &call_iters },
-		{ "eBPF in the agent", "ebpf", "agent", &agent_iters },
-		{ "wasm in the agent", "wasm", "agent", &agent_iters },
+	static const char deny[] = "rules/deny/deny", full[] = "tests/dyn/deny_full";
+	static const struct { const char *name, *object, *mode, *placement; long *iters; } v[] = {
+		{ "no rule (native site)", NULL, NULL, NULL, &call_iters },
+		{ "eBPF JIT in the program (placement process)", deny, "ebpf", "process", &call_iters },
+		{ "... the same, context built afresh every call (deny_full: writes time_ns)", full,
+		  "ebpf", "process", &call_iters },
+		{ "eBPF in the agent", deny, "ebpf", "agent", &agent_iters },
+		{ "wasm in the agent", deny, "wasm", "agent", &agent_iters },
 	};
 	/* GOV_BENCH_ONLY=N: the first N variants only */
-	ncall = getenv("GOV_BENCH_ONLY") ? atoi(getenv("GOV_BENCH_ONLY")) : 4;
-	if (ncall < 1 || ncall > 4)
-		ncall = 4;
+	ncall = getenv("GOV_BENCH_ONLY") ? atoi(getenv("GOV_BENCH_ONLY")) : 5;
+	if (ncall < 1 || ncall > 5)
+		ncall = 5;
 	for (int i = 0; i < ncall; i++)
 		call[i].name = v[i].name;
 	if (govctl("init", NULL, NULL) != 0 || govctl("agent", "start", getenv("GOV_RESOURCE")) != 0) {
@@ -248,7 +254,7 @@ static void bench_calls(void)
 	 * variants alternate over ROUNDS rounds */
 	for (int round = 0; round < REPS; round++)
 		for (int i = 0; i < ncall; i++) {
-			if (use(v[i].mode, v[i].placement) < 0) {
+			if (use(v[i].object, v[i].mode, v[i].placement) < 0) {
 				fprintf(stderr, "bench/rules: publishing %s failed\n", v[i].name);
 				continue;
 			}
@@ -298,9 +304,14 @@ static void body(FILE *f, void *arg)
 		fprintf(f, "\nTarget eBPF in the program <= 10 ns per call: %s (%.1f ns; %.1f ns over "
 			"the native site).\n", call[1].median <= 10 ? "met" : "missed", call[1].median,
 			call[1].median - call[0].median);
-	if (call[2].n && call[3].n)
+	if (call[1].n && call[2].n)
+		fprintf(f, "The kept context (site fields written when the site changes, the "
+			"arguments per call, the rule's answer words reset after it) vs the context built "
+			"every call: %.1f vs %.1f ns (%.2fx).\n", call[1].median, call[2].median,
+			call[1].median / call[2].median);
+	if (call[3].n && call[4].n)
 		fprintf(f, "In the agent, wasm vs eBPF (JIT, native code): %.2fx; both are dominated by "
-			"the round trip to the agent.\n", call[3].median / call[2].median);
+			"the round trip to the agent.\n", call[4].median / call[3].median);
 }
 
 int main(int argc, char **argv)

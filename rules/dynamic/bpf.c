@@ -87,25 +87,188 @@ static void keep_reasons(const char *log, char *err, size_t errlen)
 	free(copy);
 }
 
-/* Instructions in the gov_rule section of a 64-bit ELF, or -1. librte_bpf
- * checks the rest of the file itself. */
-static long rule_insns(const void *obj, size_t len)
+/* The gov_rule section of a 64-bit ELF: its instructions, their number in
+ * *n; NULL if there is none. librte_bpf checks the rest of the file itself. */
+static const struct ebpf_insn *rule_code(const void *obj, size_t len, long *n)
 {
 	const Elf64_Ehdr *eh = obj;
 	if (len < sizeof *eh || eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
 	    eh->e_shoff > len || (len - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum ||
 	    eh->e_shstrndx >= eh->e_shnum)
-		return -1;
+		return NULL;
 	const Elf64_Shdr *sh = (const void *)((const char *)obj + eh->e_shoff);
 	const Elf64_Shdr *names = &sh[eh->e_shstrndx];
 	if (names->sh_offset > len || names->sh_size > len - names->sh_offset)
-		return -1;
+		return NULL;
 	const char *strtab = (const char *)obj + names->sh_offset;
 	for (unsigned i = 0; i < eh->e_shnum; i++)
 		if (sh[i].sh_name + sizeof "gov_rule" <= names->sh_size &&
-		    memcmp(strtab + sh[i].sh_name, "gov_rule", sizeof "gov_rule") == 0)
-			return (long)(sh[i].sh_size / 8);
-	return -1;
+		    memcmp(strtab + sh[i].sh_name, "gov_rule", sizeof "gov_rule") == 0) {
+			if (sh[i].sh_offset > len || sh[i].sh_size > len - sh[i].sh_offset ||
+			    sh[i].sh_offset % 8)
+				return NULL;
+			*n = (long)(sh[i].sh_size / 8);
+			return (const void *)((const char *)obj + sh[i].sh_offset);
+		}
+	return NULL;
+}
+
+/* ---- which words of the context a rule writes ----
+ * govrt keeps one context per thread between calls and rewrites only the
+ * argument words per call (dispatch.c) — safe only for a rule that writes
+ * no read-only field and whose context pointer never leaves it. A data
+ * flow over the instructions decides: each register is "not the context",
+ * "the context + off", or "maybe the context" (two paths disagree), and
+ * anything not understood says no. librte_bpf refuses loops, so passes in
+ * order settle quickly: one when every jump goes forward, another for each
+ * jump back (clang lays blocks out so without a loop). States only lose
+ * precision, so it ends even on a loop. */
+enum { R_NOT, R_CTX, R_MAYBE };
+struct reg_state {
+	uint8_t kind[EBPF_REG_NUM];
+	int16_t off[EBPF_REG_NUM];
+};
+
+/* Returns whether *to changed. */
+static int merge_into(struct reg_state *to, uint8_t *seen, const struct reg_state *from)
+{
+	if (!*seen) {
+		*to = *from;
+		*seen = 1;
+		return 1;
+	}
+	int changed = 0;
+	for (int r = 0; r < EBPF_REG_NUM; r++)
+		if (to->kind[r] != from->kind[r] || (to->kind[r] == R_CTX && to->off[r] != from->off[r])) {
+			uint8_t k = to->kind[r] == R_NOT && from->kind[r] == R_NOT ? R_NOT : R_MAYBE;
+			changed |= k != to->kind[r];
+			to->kind[r] = k;
+		}
+	return changed;
+}
+
+static const unsigned size_of[4] = { [BPF_W >> 3] = 4, [BPF_H >> 3] = 2, [BPF_B >> 3] = 1, [EBPF_DW >> 3] = 8 };
+
+/* A store of size bytes at ctx + off: the answer words it touches into
+ * *words, or -1 if it touches a read-only field (the arguments are
+ * rewritten on every call, so writing them is fine). */
+static int note_store(long off, unsigned size, uint32_t *words)
+{
+	const long args = offsetof(struct gov_dyn_ctx, args), args_end = args + sizeof(((struct gov_dyn_ctx *)0)->args);
+	const long answer = offsetof(struct gov_dyn_ctx, value);
+	if (off < 0 || off + (long)size > (long)sizeof(struct gov_dyn_ctx))
+		return -1;
+	if (off >= args && off + size <= args_end)
+		return 0;
+	if (off < answer)
+		return -1;
+	for (long w = off / 8; w <= (off + size - 1) / 8; w++)
+		*words |= 1u << w;
+	return 0;
+}
+
+/* Instruction i on the state it is reached with: the states of its
+ * successors merged (*changed set if one moved), the stores it makes
+ * noted in *words. Returns 0, or -1 if the rule must take the full path. */
+static int step(const struct ebpf_insn *ins, long i, long n, struct reg_state *st, uint8_t *seen,
+		uint32_t *words, int *changed)
+{
+	struct reg_state s = st[i];
+	const struct ebpf_insn *in = &ins[i];
+	uint8_t c = in->code, d = in->dst_reg, sr = in->src_reg;
+	long next = i + 1;
+	if (d >= EBPF_REG_NUM || sr >= EBPF_REG_NUM)
+		return -1;
+	switch (BPF_CLASS(c)) {
+	case BPF_LD: /* the 16-byte immediate load: a number or a map, never the context */
+		if (c == (BPF_LD | BPF_IMM | EBPF_DW))
+			next = i + 2;
+		s.kind[d] = R_NOT;
+		break;
+	case BPF_LDX:
+		s.kind[d] = R_NOT; /* the context holds no pointer to itself */
+		break;
+	case BPF_ST:
+	case BPF_STX:
+		if (BPF_CLASS(c) == BPF_STX && s.kind[sr] != R_NOT)
+			return -1; /* the context pointer stored somewhere */
+		if (BPF_MODE(c) == EBPF_XADD && in->imm != BPF_ADD)
+			return -1; /* an atomic that loads back into a register */
+		if (s.kind[d] == R_MAYBE)
+			return -1;
+		if (s.kind[d] == R_CTX && note_store((long)s.off[d] + in->off, size_of[BPF_SIZE(c) >> 3], words))
+			return -1;
+		break;
+	case BPF_ALU:
+	case EBPF_ALU64:
+		if (BPF_OP(c) == EBPF_MOV && BPF_SRC(c) == BPF_X && BPF_CLASS(c) == EBPF_ALU64) {
+			s.kind[d] = s.kind[sr];
+			s.off[d] = s.off[sr];
+		} else if (BPF_SRC(c) == BPF_X && s.kind[sr] != R_NOT) {
+			return -1; /* the context pointer as an operand */
+		} else if (s.kind[d] == R_NOT || BPF_OP(c) == EBPF_MOV) {
+			s.kind[d] = R_NOT;
+		} else if (s.kind[d] == R_CTX && BPF_CLASS(c) == EBPF_ALU64 && BPF_SRC(c) == BPF_K &&
+			   (BPF_OP(c) == BPF_ADD || BPF_OP(c) == BPF_SUB) && in->imm > -4096 && in->imm < 4096) {
+			s.off[d] = (int16_t)(s.off[d] + (BPF_OP(c) == BPF_ADD ? in->imm : -in->imm));
+		} else {
+			return -1; /* anything else done to it: not followed */
+		}
+		break;
+	case BPF_JMP:
+	case 0x06: /* JMP32 */
+		if (BPF_OP(c) == EBPF_EXIT)
+			return 0;
+		if (BPF_OP(c) == EBPF_CALL) {
+			/* a helper; clang marks calls to external names src_reg 1
+			 * (EBPF_PSEUDO_CALL) too, for librte_bpf to relocate. A
+			 * callee, helper or not, reaches the context only
+			 * through r1..r5 */
+			for (int r = EBPF_REG_1; r <= EBPF_REG_5; r++)
+				if (s.kind[r] != R_NOT)
+					return -1;
+			for (int r = EBPF_REG_0; r <= EBPF_REG_5; r++)
+				s.kind[r] = R_NOT;
+			break;
+		}
+		long to = i + 1 + in->off;
+		if (to < 0 || to >= n)
+			return -1;
+		*changed |= merge_into(&st[to], &seen[to], &s);
+		if (BPF_OP(c) == BPF_JA)
+			return 0;
+		break;
+	}
+	if (next >= n)
+		return -1; /* runs off the end */
+	*changed |= merge_into(&st[next], &seen[next], &s);
+	return 0;
+}
+
+int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words)
+{
+	*words = 0;
+	struct reg_state *st = calloc((size_t)n + 1, sizeof *st);
+	uint8_t *seen = calloc((size_t)n + 1, 1);
+	int r = st && seen && n > 0 ? 0 : -1, changed = 1;
+	if (r == 0) {
+		seen[0] = 1;
+		st[0].kind[EBPF_REG_1] = R_CTX;
+	}
+	for (long pass = 0; r == 0 && changed; pass++) {
+		changed = 0;
+		if (pass > n)
+			r = -1;
+		/* unseen: unreachable, or the second half of a 16-byte load */
+		for (long i = 0; r == 0 && i < n; i++)
+			if (seen[i])
+				r = step(code, i, n, st, seen, words, &changed);
+	}
+	free(st);
+	free(seen);
+	if (r)
+		*words = 0;
+	return r;
 }
 
 static void *bpf_load(const void *obj, size_t len, const struct gov_dyn_spec *spec,
@@ -121,8 +284,9 @@ static void *bpf_load(const void *obj, size_t len, const struct gov_dyn_spec *sp
 			 spec->name);
 		return NULL;
 	}
-	long n = rule_insns(obj, len);
-	if (n < 0) {
+	long n = -1;
+	const struct ebpf_insn *code = rule_code(obj, len, &n);
+	if (!code) {
 		snprintf(err, errlen, "rule %s: the object has no gov_rule section (use GOV_RULE from gov/dynrule.h)",
 			 spec->name);
 		return NULL;
@@ -169,8 +333,14 @@ static void *bpf_load(const void *obj, size_t len, const struct gov_dyn_spec *sp
 		b = NULL;
 	}
 	free(log);
-	if (b && gov_dyn_cur.rule)
-		gov_dyn_cur.rule->fast = jit.func;
+	if (b && gov_dyn_cur.rule) {
+		struct gov_dynrule *r = gov_dyn_cur.rule;
+		r->fast = jit.func;
+		uint32_t words;
+		r->ctx_kept = gov_dyn_bpf_ctx_writes(code, n, &words) == 0;
+		/* a faulted run's fail outcome writes err and value too (dynrt.c) */
+		r->ctx_answers = words | GOV_DYN_WORD(err) | GOV_DYN_WORD(value);
+	}
 	return b;
 }
 

@@ -49,6 +49,13 @@ struct gov_dyn_mode_ops {
 struct gov_dynrule {
 	uint64_t (*fast)(void *ctx);     /* eBPF: the JIT-compiled code, else NULL */
 	atomic_int disabled;
+	/* eBPF, found at load (gov_dyn_bpf_ctx_writes): the rule writes no
+	 * read-only field of the context and its pointer never leaves the
+	 * rule, so govrt may keep one context per thread between calls; and
+	 * which 8-byte words of the answer it may write (bit i = bytes
+	 * 8i..8i+7), the ones reset after a run. */
+	uint8_t ctx_kept;
+	uint32_t ctx_answers;
 	const struct gov_dyn_mode_ops *ops;
 	void *impl;
 	uint64_t hash;                   /* of the object's bytes */
@@ -62,6 +69,14 @@ struct gov_dynrule {
 };
 
 extern const struct gov_dyn_mode_ops gov_dyn_ebpf_ops; /* bpf.c */
+/* The bit of ctx_answers for a field of struct gov_dyn_ctx. */
+#define GOV_DYN_WORD(field) (1u << offsetof(struct gov_dyn_ctx, field) / 8)
+/* A data flow over n eBPF instructions (struct ebpf_insn): 0 if the
+ * program writes only the arguments and the answer of its context (the
+ * answer words it may write in *words) and never lets the context pointer
+ * go (to a helper, to memory, through arithmetic not followed); else -1
+ * and *words = 0. */
+int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words);
 /* wasm.c's gov_dyn_wasm_ops: declared weak where it is used (govrt lacks it) */
 
 /* Loads obj (an eBPF ELF object or a wasm module, by spec->mode) and
