@@ -253,3 +253,52 @@ int wait_connected(int want, int timeout_ms)
 			return 0;
 	return govrt_connected() == want ? 0 : -1;
 }
+
+/* noinline: inlined, gcc 12 takes *out = o for a dangling pointer */
+__attribute__((noinline)) int govctl_run(char **out, const char *a1, const char *a2, const char *a3)
+{
+	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
+	char *o = NULL;
+	int st = run_capture(argv, &o);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void store_env(void)
+{
+	char buf[600];
+	snprintf(buf, sizeof buf, "sqlite:%s/store.db", harness_run_dir());
+	setenv("GOV_STORE", buf, 1);
+	snprintf(buf, sizeof buf, "%s/cache", harness_run_dir());
+	setenv("GOV_CACHE_DIR", buf, 1);
+}
+
+int store_agent_start(const char *resource)
+{
+	store_env();
+	govctl_run(NULL, "init", NULL, NULL);
+	if (govctl_run(NULL, "agent", "start", resource) != 0)
+		return -1;
+	return wait_connected(1, 3000);
+}
+
+unsigned long long rule_publish(const char *text)
+{
+	char path[600], *out = NULL;
+	snprintf(path, sizeof path, "%s/rule.yaml", harness_run_dir());
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return 0;
+	fputs(text, f);
+	fclose(f);
+	unsigned long long rev = 0;
+	if (govctl_run(&out, "rule", "publish", path) == 0 && out && strstr(out, "at revision "))
+		rev = strtoull(strstr(out, "at revision ") + 12, NULL, 10);
+	else
+		fprintf(stderr, "# publish failed: %s\n", out ? out : "");
+	free(out);
+	return rev;
+}

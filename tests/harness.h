@@ -42,6 +42,19 @@ int wait_connected(int want, int timeout_ms);
  * the exit status as waitpid encodes it. */
 int run_capture(char *const argv[], char **out);
 
+/* govctl A1 A2 A3 (NULLs end the list early); its output in *out (malloc'ed)
+ * or dropped when out is NULL. Returns its exit status, -1 if it did not exit. */
+int govctl_run(char **out, const char *a1, const char *a2, const char *a3);
+/* The test's own rule store: GOV_STORE=sqlite:<run dir>/store.db and
+ * GOV_CACHE_DIR=<run dir>/cache, set for this process and its children. */
+void store_env(void);
+/* store_env, govctl init, then govctl agent start RESOURCE, and this
+ * program connected to it: 0, or -1 if either failed. */
+int store_agent_start(const char *resource);
+/* Writes text to <run dir>/rule.yaml and runs govctl rule publish on it:
+ * the store revision it reached, or 0 (govctl's output on stderr). */
+unsigned long long rule_publish(const char *text);
+
 /* Reads a whole file (malloc'ed) or NULL. */
 char *read_file(const char *path);
 long long now_ms(void);

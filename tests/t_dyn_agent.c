@@ -82,12 +82,8 @@ static char *stats(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	char cache[600];
 	harness_reexec(argv, R, NULL);
-	snprintf(cache, sizeof cache, "sqlite:%s/store.db", harness_run_dir());
-	setenv("GOV_STORE", cache, 1);
-	snprintf(cache, sizeof cache, "%s/cache", harness_run_dir());
-	setenv("GOV_CACHE_DIR", cache, 1);
+	store_env();
 	setenv("GOV_INCLUDE_DIR", DYN_TOP "/include", 1);
 	char *out, *hist;
 	govctl(NULL, "init", NULL, NULL, NULL, NULL);

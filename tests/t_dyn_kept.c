@@ -34,32 +34,14 @@ enum { PID = 0, TID = 1, SITE = 2, ENTITY = 3, FUNC = 4, ANSWERS = 5, ARGS = 6, 
 static long my_tid(void) { return (long)syscall(SYS_gettid); }
 static long entity(void) { return (long)((uint64_t)getpid() << 32 | (uint64_t)my_tid()); }
 
-static __attribute__((noinline)) int govctl(char **out, const char *a1, const char *a2, const char *a3)
-{
-	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
-	char *o = NULL;
-	int st = run_capture(argv, &o);
-	if (out)
-		*out = o;
-	else
-		free(o);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define govctl govctl_run
 
 static int publish(const char *object)
 {
-	char path[600], *out = NULL;
-	snprintf(path, sizeof path, "%s/rule.yaml", harness_run_dir());
-	FILE *f = fopen(path, "w");
-	fprintf(f, "name: kept\ndynamic:\n  - name: ctx\n    mode: ebpf\n    object: %s\n"
-		"    placement: process\n    attach: [{function: work}]\n    fail: native\n", object);
-	fclose(f);
-	unsigned long long rev = 0;
-	if (govctl(&out, "rule", "publish", path) == 0 && out && strstr(out, "at revision "))
-		rev = strtoull(strstr(out, "at revision ") + 12, NULL, 10);
-	else
-		diag("publish failed: %s", out ? out : "");
-	free(out);
+	char text[1024];
+	snprintf(text, sizeof text, "name: kept\ndynamic:\n  - name: ctx\n    mode: ebpf\n    object: %s\n"
+		 "    placement: process\n    attach: [{function: work}]\n    fail: native\n", object);
+	unsigned long long rev = rule_publish(text);
 	return rev > 0 && govrt_wait_table(rev, 3000) == 0;
 }
 
@@ -101,15 +83,8 @@ static int after_fork_child(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	char buf[600];
 	harness_reexec(argv, R, NULL);
-	snprintf(buf, sizeof buf, "sqlite:%s/store.db", harness_run_dir());
-	setenv("GOV_STORE", buf, 1);
-	snprintf(buf, sizeof buf, "%s/cache", harness_run_dir());
-	setenv("GOV_CACHE_DIR", buf, 1);
-	govctl(NULL, "init", NULL, NULL);
-	ok(govctl(NULL, "agent", "start", R) == 0, "a store-subscribed agent starts");
-	ok(wait_connected(1, 3000) == 0, "the program connects");
+	ok(store_agent_start(R) == 0, "a store-subscribed agent starts and the program connects");
 	ok(publish(DYN_OBJS "/tests/dyn/ctxid.bpf.o"), "ctxid (writes only answers) reaches the program");
 
 	is_long(site_a(PID, 0), getpid(), "the rule sees the pid");

@@ -20,34 +20,15 @@
 __attribute__((noinline)) long work(long a, long b) { return a * 1000 + b; }
 static long gwork(long a, long b) { return GOV_CALL("lll", work, a, b); }
 
-static __attribute__((noinline)) int govctl(char **out, const char *a1, const char *a2, const char *a3)
-{
-	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
-	char *o = NULL;
-	int st = run_capture(argv, &o);
-	if (out)
-		*out = o;
-	else
-		free(o);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define govctl govctl_run
 
 static unsigned long long publish(const char *object, const char *placement)
 {
-	char path[600], *out = NULL;
-	snprintf(path, sizeof path, "%s/rule.yaml", harness_run_dir());
-	FILE *f = fopen(path, "w");
-	fprintf(f, "name: proc\ndynamic:\n  - name: modargs\n    mode: ebpf\n    object: %s\n"
-		"    placement: %s\n    attach: [{function: work}]\n    fail: emulate\n    value: -9\n"
-		"    max_faults: 3\n", object, placement);
-	fclose(f);
-	unsigned long long rev = 0;
-	if (govctl(&out, "rule", "publish", path) == 0 && out && strstr(out, "at revision "))
-		rev = strtoull(strstr(out, "at revision ") + 12, NULL, 10);
-	else
-		diag("publish failed: %s", out ? out : "");
-	free(out);
-	return rev;
+	char text[1024];
+	snprintf(text, sizeof text, "name: proc\ndynamic:\n  - name: modargs\n    mode: ebpf\n    object: %s\n"
+		 "    placement: %s\n    attach: [{function: work}]\n    fail: emulate\n    value: -9\n"
+		 "    max_faults: 3\n", object, placement);
+	return rule_publish(text);
 }
 
 static int maps_bpf(void)
@@ -68,15 +49,8 @@ static uint64_t agent_calls(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	char buf[600];
 	harness_reexec(argv, R, NULL);
-	snprintf(buf, sizeof buf, "sqlite:%s/store.db", harness_run_dir());
-	setenv("GOV_STORE", buf, 1);
-	snprintf(buf, sizeof buf, "%s/cache", harness_run_dir());
-	setenv("GOV_CACHE_DIR", buf, 1);
-	govctl(NULL, "init", NULL, NULL);
-	ok(govctl(NULL, "agent", "start", R) == 0, "a store-subscribed agent starts");
-	ok(wait_connected(1, 3000) == 0, "the program connects");
+	ok(store_agent_start(R) == 0, "a store-subscribed agent starts and the program connects");
 	ok(!maps_bpf(), "no librte_bpf in the program before a process rule arrives");
 
 	unsigned long long rev = publish(DYN_OBJS "/tests/dyn/modargs.bpf.o", "process");

@@ -109,17 +109,7 @@ static void deny(int mode, const char *m)
 	gov_dynrule_free(r);
 }
 
-static __attribute__((noinline)) int govctl(char **out, const char *a1, const char *a2, const char *a3)
-{
-	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
-	char *o = NULL;
-	int st = run_capture(argv, &o);
-	if (out)
-		*out = o;
-	else
-		free(o);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define govctl govctl_run
 
 __attribute__((noinline)) long unlink_probe(long x) { return x; }
 
@@ -164,11 +154,7 @@ int main(int argc, char **argv)
 {
 	(void)argc;
 	harness_reexec(argv, R, NULL);
-	char buf[600];
-	snprintf(buf, sizeof buf, "sqlite:%s/store.db", harness_run_dir());
-	setenv("GOV_STORE", buf, 1);
-	snprintf(buf, sizeof buf, "%s/cache", harness_run_dir());
-	setenv("GOV_CACHE_DIR", buf, 1);
+	store_env();
 	setenv("GOV_INCLUDE_DIR", DYN_TOP "/include", 1);
 	gov_dyn_log_hook = quiet;
 	deny(GOV_DYN_EBPF, "ebpf");
