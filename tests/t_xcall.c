@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -928,6 +929,89 @@ static void bad_rules(void)
 	/* and an agent given a forward to nobody answers with EHOSTUNREACH */
 }
 
+/* An shm link spoken by hand: HELLO, the link's box passed, WELCOME.
+ * Returns the socket (and the box in *box), or -1. */
+static int raw_shm_link(struct gov_xcall_box **box)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), mfd = memfd_create("raw-link", 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || mfd < 0 ||
+	    ftruncate(mfd, sizeof **box) < 0 || !(*box = gov_xcall_box_map(mfd))) {
+		close(fd);
+		return -1;
+	}
+	struct gov_xcall_hdr h;
+	gov_xcall_init(&h, GOV_XCALL_HELLO);
+	h.caller_epoch = 778;
+	h.proto = GOV_PROTO_SHM;
+	strcpy(h.name, APP);
+	gov_xcall_send(fd, 1, &h, NULL);
+	gov_fd_send(fd, "F", 1, mfd);
+	close(mfd);
+	if (gov_xcall_recv(fd, 1, &h, NULL, 0, 2000, NULL, 0) != 1 || h.type != GOV_XCALL_WELCOME ||
+	    h.status != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Offers a grant whose memfd is mfd on a hand-spoken shm link; the
+ * callee agent's answer. */
+static int offer(int fd, struct gov_xcall_box *box, int mfd, uint32_t *seen,
+		 struct gov_xcall_hdr *rep)
+{
+	struct gov_xcall_hdr h;
+	gov_xcall_init(&h, GOV_XCALL_GRANT);
+	h.caller_epoch = 778;
+	static uint64_t id = 100;
+	h.req_id = ++id;
+	gov_fd_send(fd, "F", 1, mfd);
+	gov_xcall_box_send(&box->mb[0], &h, NULL);
+	return gov_xcall_box_recv(&box->mb[1], seen, fd, 0, 20, 3000, rep, NULL, 0, NULL, 0);
+}
+
+/* Bad grants on an shm link: refused, saying why, and nothing handed out. */
+static void bad_grants(void)
+{
+	struct gov_xcall_box *box = NULL;
+	int fd = raw_shm_link(&box);
+	ok(fd >= 0, "an shm link to the callee's agent, spoken by hand");
+	if (fd < 0)
+		return;
+	uint32_t seen = 0;
+	struct gov_xcall_hdr rep;
+	long given = log_count(SVC, "event=direct_given");
+	int small = memfd_create("not-a-grant", 0);
+	ok(small >= 0 && ftruncate(small, 4096) == 0, "a memfd of 4096 bytes");
+	int r = offer(fd, box, small, &seen, &rep);
+	ok(r == 1 && rep.status == GOV_XCALL_NOT_RUN, "a grant whose memory is the wrong size is refused");
+	has_str(r == 1 ? rep.text : "", "not a direct grant", "and the answer says why");
+	close(small);
+
+	int other = memfd_create("other-edge", 0);
+	struct gov_xcall_direct *d = MAP_FAILED;
+	if (other >= 0 && ftruncate(other, sizeof *d) == 0)
+		d = mmap(NULL, sizeof *d, PROT_READ | PROT_WRITE, MAP_SHARED, other, 0);
+	ok(d != MAP_FAILED, "a memfd the size of a grant");
+	if (d == MAP_FAILED)
+		return;
+	d->magic = GOV_XCALL_DIRECT_MAGIC;
+	d->version = GOV_XCALL_DIRECT_VERSION;
+	strcpy(d->from, "xc-someone-else");
+	strcpy(d->to, SVC);
+	r = offer(fd, box, other, &seen, &rep);
+	ok(r == 1 && rep.status == GOV_XCALL_NOT_RUN, "a grant naming another caller is refused");
+	has_str(r == 1 ? rep.text : "", "names another edge", "and the answer says why");
+	ok(d->server_pid == 0, "no serving process took it");
+	is_long(log_count(SVC, "event=direct_given"), given, "the callee's agent gave nothing");
+	munmap(d, sizeof *d);
+	close(other);
+	munmap(box, sizeof *box);
+	close(fd);
+}
+
 /* A callee's agent started with --no-direct gives no grant, and says why. */
 static void no_direct(void)
 {
@@ -983,6 +1067,7 @@ int main(int argc, char **argv)
 	killed_mid_call(argv[0]);
 	at_most_once();
 	resend_cache();
+	bad_grants();
 	no_direct();
 
 	stop(server);
