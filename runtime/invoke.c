@@ -540,21 +540,6 @@ static void drop_grants(struct conn_grants *cg)
 	}
 }
 
-/* WELCOME, and the mailbox's memfd if the agent sent one (-1 if not). */
-static int recv_welcome(int fd, struct gov_msg *m, int *memfd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { m, sizeof *m };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof cbuf };
-	*memfd = -1;
-	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(memfd, CMSG_DATA(c), sizeof(int));
-	return (int)n;
-}
-
 static int connect_agent(struct gov_xcall_box **box)
 {
 	char path[PATH_MAX];
@@ -578,8 +563,9 @@ static int connect_agent(struct gov_xcall_box **box)
 		return -1;
 	}
 	int memfd;
-	int n = recv_welcome(fd, &m, &memfd);
-	const char *bad = n < 0 ? strerror(errno) : gov_msg_check(&m, (size_t)n);
+	/* WELCOME, with the mailbox's memfd if the agent made one */
+	long n = gov_fd_recv(fd, &m, sizeof m, 2000, &memfd);
+	const char *bad = n < 0 ? strerror((int)-n) : gov_msg_check(&m, (size_t)n);
 	*box = NULL;
 	if (!bad && memfd >= 0 && !(*box = gov_xcall_box_map(memfd)))
 		bad = "size (of the mailbox)";

@@ -959,21 +959,10 @@ static int welcome_server(struct agent *a, int fd, int memfd)
 	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
 			     .type = GOV_MSG_WELCOME, .epoch = a->epoch };
 	snprintf(m.name, sizeof m.name, "%s", a->cfg.resource);
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &m, sizeof m };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (memfd >= 0) {
-		m.size = sizeof(struct gov_xcall_box);
-		memset(cbuf, 0, sizeof cbuf);
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
+	if (memfd < 0)
+		return send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
+	m.size = sizeof(struct gov_xcall_box);
+	return gov_fd_send(fd, &m, sizeof m, memfd) == 0 ? 0 : -1;
 }
 
 void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)

@@ -26,6 +26,7 @@
 #include "gov/store_keys.h"
 #include "gov/wire.h"
 #include "agent.h"
+#include "../xcall_io.h"
 #include "edge.h"
 #include "../../rules/store.h"
 
@@ -288,21 +289,10 @@ static void send_welcome(int fd, int status, const char *text, int region_fd, ui
 			     .epoch = A.epoch, .size = size };
 	snprintf(m.name, sizeof m.name, "%s", A.cfg.resource);
 	snprintf(m.text, sizeof m.text, "%s", text ? text : "");
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &m, sizeof m };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (region_fd >= 0) {
-		memset(cbuf, 0, sizeof cbuf);
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &region_fd, sizeof(int));
-	}
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
-		agent_log("warning", "send_failed", "error=\"%s\"", strerror(errno));
+	int r = region_fd >= 0 ? gov_fd_send(fd, &m, sizeof m, region_fd)
+		: send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -errno;
+	if (r < 0)
+		agent_log("warning", "send_failed", "error=\"%s\"", strerror(-r));
 }
 
 static void send_stats(int fd)
