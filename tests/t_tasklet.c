@@ -9,6 +9,8 @@
  *   calls of the two tasklets overlap (they run concurrently);
  *   a tasklet whose function no process serves is logged and counted;
  *   a full queue (GOV_TASKLET_QUEUE_MAX=8) refuses with EAGAIN, counted;
+ *   a stopping agent runs what is queued first (a scheduling meanwhile is
+ *   refused with ESHUTDOWN), and logs what its drain left as dropped;
  *   bad tasklets: sections are refused with where and why. */
 #include <errno.h>
 #include <fcntl.h>
@@ -193,10 +195,66 @@ int main(int argc, char **argv)
 	ok(stats && strstr(stats, want), "the refusals are counted (%s)", want);
 	free(stats);
 
+	/* stopping: the queued calls run before the agent goes, and a
+	 * scheduling made meanwhile is refused */
+	struct rec all[64];
+	int base = 2 * PER + accepted;
+	is_long(wait_records(record_path, all, 64, base), base, "the bound's accepted calls ran");
+	bad = 0;
+	for (long i = 1; i <= 6; i++)
+		bad += s_rx(200 + i) != 0;
+	kill(agent, SIGTERM);
+	usleep(60000); /* inside the drain: 6 calls of 30 ms */
+	errno = 0;
+	long late = s_rx(299);
+	int late_errno = errno;
+	waitpid(agent, NULL, 0);
+	n = read_records(record_path, all, 64);
+	ok(bad == 0 && n == base + 6, "stopping the agent ran the 6 queued calls first (%d of 6)",
+	   n - base);
+	ok(late == -1 && late_errno == ESHUTDOWN,
+	   "a scheduling while it drains is refused with ESHUTDOWN (%ld, %s)", late,
+	   strerror(late_errno));
+	char *log = agent_log_text(DRV);
+	ok(log && strstr(log, "event=tasklets_drained resource=" DRV " dropped=0"),
+	   "the drain is logged, nothing dropped");
+	free(log);
+
+	/* a drain that runs out of time: what is still queued is logged as
+	 * dropped, per tasklet, with how many */
 	for (int i = 0; i < 2; i++) {
 		kill(servers[i], SIGKILL);
 		waitpid(servers[i], NULL, 0);
 	}
+	setenv("GOV_TASKLET_DRAIN_MS", "50", 1); /* for the agent */
+	agent = agent_start(DRV, rules, NULL);
+	ok(agent > 0 && wait_connected(1, 5000) == 0, "a new agent, the driver connected again");
+	servers[0] = serving_start(argv[0], DRV, exports);
+	servers[1] = serving_start(argv[0], DRV, exports);
+	bad = 0;
+	for (long i = 1; i <= 8; i++)
+		bad += s_rx(300 + i) != 0;
 	agent_stop(agent);
+	long dropped = -1;
+	log = agent_log_text(DRV);
+	const char *at = NULL;
+	for (const char *p = log; p && (p = strstr(p, "event=tasklet_dropped resource=" DRV
+						   " tasklet=rx dropped=")); p++)
+		at = p;
+	if (at)
+		sscanf(strstr(at, "dropped=") + 8, "%ld", &dropped);
+	ok(at && strstr(at, "GOV_TASKLET_DRAIN_MS=50"), "the calls left are logged as dropped, "
+	   "with why");
+	free(log);
+	usleep(100000); /* a call the drain let go mid-run ends in its serving process */
+	int ran = wait_records(record_path, all, 64, base + 6 + 8 - (int)dropped) - base - 6;
+	ok(bad == 0 && dropped >= 4 && ran + dropped == 8,
+	   "each of the 8 scheduled calls either ran or was counted dropped (%d ran, %ld dropped)",
+	   ran, dropped);
+
+	for (int i = 0; i < 2; i++) {
+		kill(servers[i], SIGKILL);
+		waitpid(servers[i], NULL, 0);
+	}
 	return done_testing();
 }

@@ -28,6 +28,7 @@
 #include "agent.h"
 #include "../xcall_io.h"
 #include "edge.h"
+#include "tasklet.h"
 #include "../../rules/store.h"
 
 enum { EXIT_USAGE = 1, EXIT_START = 2 };
@@ -680,6 +681,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	tasklet_drain(&A); /* with the serving processes still there */
 	edge_stop();
 	unlink(sock_path);
 	unlink(pid_path);

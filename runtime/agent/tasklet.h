@@ -23,6 +23,10 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
  * gov_dyn_id is id (a tasklets: name of this resource, else named
  * "tasklet-ID" in hex). 0, or the errno to answer. */
 int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len);
+/* Before the agent stops: refuses new schedulings (ESHUTDOWN) and waits,
+ * at most GOV_TASKLET_DRAIN_MS, for the queued calls to run; logs what
+ * is still queued then as dropped (tasklet_dropped, per tasklet). */
+void tasklet_drain(struct agent *a);
 /* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued. */
 size_t tasklet_stats_json(char *out, size_t cap);
 
