@@ -281,11 +281,41 @@ int cmd_agent(struct govctl *g, int argc, char **argv)
 	return GOVCTL_USAGE;
 }
 
+/* Each agent's cross-resource edges (its "xcall" statistics): every
+ * forwarded call, the direct ones included. */
+static void print_xcall_edges(json_t *agents)
+{
+	size_t k, j;
+	json_t *a, *e;
+	int any = 0;
+	json_array_foreach(agents, k, a) {
+		json_array_foreach(json_object_get(json_object_get(a, "xcall"), "edges"), j, e) {
+			if (!any++)
+				printf("\ncross-resource edges, every forwarded call (direct: made in the "
+				       "callee's serving process through an shm grant):\n"
+				       "%-24s %-24s %-9s %10s %10s %10s %8s %8s\n", "FROM", "TO", "PROTOCOL",
+				       "CALLS", "DIRECT", "OK", "NOT RUN", "UNKNOWN");
+			printf("%-24s %-24s %-9s %10lld %10lld %10lld %8lld %8lld\n",
+			       json_string_value(json_object_get(a, "resource")),
+			       json_string_value(json_object_get(e, "to")),
+			       json_string_value(json_object_get(e, "protocol")),
+			       json_integer_value(json_object_get(e, "calls")),
+			       json_integer_value(json_object_get(e, "direct")),
+			       json_integer_value(json_object_get(e, "ok")),
+			       json_integer_value(json_object_get(e, "not_run")),
+			       json_integer_value(json_object_get(e, "unknown")));
+		}
+	}
+}
+
 int cmd_stats(struct govctl *g, int argc, char **argv)
 {
 	if (govctl_wants_help(argc, argv)) {
 		puts("usage: govctl stats [--json]\n\n"
-		     "Per-edge and per-site call counts from every running agent of this machine.\n\n"
+		     "Call counts from every running agent of this machine: per function and per\n"
+		     "site, the calls each agent decided; per cross-resource edge, every forwarded\n"
+		     "call, those made directly in the callee's serving process (shm grants, which\n"
+		     "no agent decides one by one) included.\n\n"
 		     "example:\n  govctl stats --json");
 		return GOVCTL_OK;
 	}
@@ -304,6 +334,7 @@ int cmd_stats(struct govctl *g, int argc, char **argv)
 	if (g->json) {
 		govctl_print_json(out);
 	} else {
+		printf("calls decided by the agents, per function and per site:\n");
 		printf("%-24s %-32s %12s\n", "FROM", "TO", "CALLS");
 		json_array_foreach(out, k, a) {
 			size_t j;
@@ -324,6 +355,7 @@ int cmd_stats(struct govctl *g, int argc, char **argv)
 				       json_string_value(json_object_get(e, "callee")),
 				       json_integer_value(json_object_get(e, "calls")));
 		}
+		print_xcall_edges(out);
 	}
 	json_decref(out);
 	json_decref(agents);

@@ -80,6 +80,15 @@ for proto in shm tcp unix; do
 	"$top/build/bin/govagent" --stats py-app >"$tmp/stats.json"
 	grep -q "\"protocol\":\"$proto\"" "$tmp/stats.json"; ok $? "$proto: the edge now runs on $proto"
 done
+# govctl stats: the edge's line carries every forwarded call, the direct
+# ones (shm) included, as py-app's agent counts them
+"$top/build/bin/govagent" --stats py-app >"$tmp/stats.json"
+want=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["xcall"]["edges"][0]
+print(e["to"], e["protocol"], e["calls"], e["direct"], e["ok"])' "$tmp/stats.json")
+g stats
+got=$(awk '$1 == "py-app" && $2 == "c-svc" && NF == 8 { print $2, $3, $4, $5, $6 }' "$tmp/out")
+[ $rc -eq 0 ] && [ -n "$want" ] && [ "$got" = "$want" ] && [ "${want#* * }" != "0 0 0" ]
+ok $? "govctl stats shows the edge with all its calls, direct ones included ($got)"
 switches=$(grep -c "event=edge_switched" "$GOV_RUN_DIR/py-app.log")
 [ "$switches" -ge 3 ]; ok $? "py-app's agent logged each switch ($switches)"
 grep -q "event=edge_switched from=py-app to=c-svc protocol=unix old=tcp at=" "$GOV_RUN_DIR/py-app.log"
