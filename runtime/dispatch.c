@@ -357,7 +357,12 @@ static __attribute__((noinline)) int run_full(struct gov_site *site, struct gov_
 	ctx.slots = 0;
 	ctx.tasklet = 0;
 	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
-	switch (gov_dynrule_run_uncounted(r, &ctx)) {
+	/* in a signal handler, the interrupted run's rule, context and fault
+	 * flag, put back for its helpers */
+	struct gov_dyn_running outer = gov_dyn_cur;
+	int a = gov_dynrule_run_uncounted(r, &ctx);
+	gov_dyn_cur = outer;
+	switch (a) {
 	case GOV_DYN_DENY:
 		return apply(site, call, GOV_ACT_DENY, ctx.err, 0);
 	case GOV_DYN_EMULATE:
