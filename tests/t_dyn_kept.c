@@ -159,6 +159,15 @@ int main(int argc, char **argv)
 	ok(child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	   "after fork the child sees its own pid");
 
+	/* a helper's fault on the kept path: the fail outcome (native) for
+	 * that call only; the flag must not outlive its run */
+	ok(publish(DYN_OBJS "/tests/dyn/badhelper.bpf.o"), "badhelper (faults when args[0] is 2)");
+	long n1 = site_a(0, 5);
+	ok(n1 > 0 && n1 < 1000, "a good run emulates its count (%ld)", n1);
+	is_long(site_a(2, 5), 2005, "a bad counter number: the call runs natively");
+	is_long(site_a(0, 5), n1 + 2, "the next run is not taken for a faulted one");
+	is_long(site_b(0, 5), n1 + 3, "nor one at the other site");
+
 	ok(publish(DYN_OBJS "/tests/dyn/ctxid.bpf.o"), "ctxid again");
 	is_long(site_a(PID, 0), getpid(), "the kept context serves it again: the pid");
 	is_long(site_a(ANSWERS, 0), 0, "clean answers");
