@@ -385,8 +385,9 @@ static __attribute__((noinline)) int run_full(struct gov_site *site, struct gov_
  * determine are written when the site, the rule or the process (a fork:
  * govrt_dispatch_atfork_child) changes, not on every call; a call writes
  * the argument words, and after the run only the answer words the rule
- * may write are reset (answers, r->ctx_answers found at load by bpf.c). Only for rules that write no
- * read-only field and never let the context pointer go (r->ctx_kept).
+ * may write are reset (answers, r->ctx_answers found at load by bpf.c).
+ * Only for rules that write no read-only field and never let the context
+ * pointer go (r->ctx_kept).
  * The thread is inside a run on it while gov_dyn_cur.rule is set (the
  * rule its helpers act on): a signal handler's governed call made then
  * takes run_full, which puts gov_dyn_cur back when it is done. */
