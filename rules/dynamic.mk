@@ -22,12 +22,14 @@ BPF_CC  := clang -O2 -g0 -ffreestanding -target bpf -Iinclude -Wall -Werror -c
 WASM_CC := clang -O2 -ffreestanding --target=wasm32 -nostdlib -Wl,--no-entry -Iinclude -Wall -Werror
 DYN_RULE_SRCS := $(filter-out rules/dynamic/%,$(wildcard rules/*/*.c)) $(wildcard tests/dyn/*.c)
 DYN_OBJS := $(DYN_RULE_SRCS:%.c=$(B)/dyn/%.bpf.o) $(DYN_RULE_SRCS:%.c=$(B)/dyn/%.wasm)
+# clang writes what each object includes (tests/dyn/deny_full.c includes
+# rules/deny/deny.c) to NAME.d, which the Makefile includes
 $(B)/dyn/%.bpf.o: %.c include/gov/dynrule.h
 	@mkdir -p $(dir $@)
-	$(BPF_CC) $< -o $@
+	$(BPF_CC) -MMD -MP -MF $@.d -MT $@ $< -o $@
 $(B)/dyn/%.wasm: %.c include/gov/dynrule.h
 	@mkdir -p $(dir $@)
-	$(WASM_CC) $< -o $@
+	$(WASM_CC) -MMD -MP -MF $@.d -MT $@ $< -o $@
 ALL_TARGETS += $(DYN_OBJS)
 
 DYN_TEST_FLAGS := -DDYN_OBJS='"$(abspath $(B))/dyn"' -DDYN_TOP='"$(abspath .)"'

@@ -357,7 +357,12 @@ static __attribute__((noinline)) int run_full(struct gov_site *site, struct gov_
 	ctx.slots = 0;
 	ctx.tasklet = 0;
 	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
-	switch (gov_dynrule_run_uncounted(r, &ctx)) {
+	/* in a signal handler, the interrupted run's rule, context and fault
+	 * flag, put back for its helpers and for the kept path's test */
+	struct gov_dyn_running outer = gov_dyn_cur;
+	int a = gov_dynrule_run_uncounted(r, &ctx);
+	gov_dyn_cur = outer;
+	switch (a) {
 	case GOV_DYN_DENY:
 		return apply(site, call, GOV_ACT_DENY, ctx.err, 0);
 	case GOV_DYN_EMULATE:
@@ -377,17 +382,21 @@ static __attribute__((noinline)) int run_full(struct gov_site *site, struct gov_
 
 
 /* The thread's kept context (issue 8): the fields the site and the thread
- * determine are written when the site or the process (a fork) changes,
- * not on every call; a call writes the argument words, and after the run
- * only the answer words the rule may write are reset (r->ctx_answers,
- * found at load by bpf.c). Only for rules that write no read-only field
- * and never let the context pointer go (r->ctx_kept). busy: a signal
- * handler's governed call made during a run here takes run_full. */
+ * determine are written when the site, the rule or the process (a fork:
+ * govrt_dispatch_atfork_child) changes, not on every call; a call writes
+ * the argument words, and after the run only the answer words the rule
+ * may write are reset (answers, r->ctx_answers found at load by bpf.c).
+ * Only for rules that write no read-only field and never let the context
+ * pointer go (r->ctx_kept).
+ * The thread is inside a run on it while gov_dyn_cur.rule is set (the
+ * rule its helpers act on): a signal handler's governed call made then
+ * takes run_full, which puts gov_dyn_cur back when it is done. */
 struct kept_ctx {
 	struct gov_dyn_ctx ctx;
-	const struct gov_site *site; /* whose fields ctx holds; NULL = none */
-	unsigned gen1;               /* govrt.fork_gen + 1 when filled */
-	volatile int busy;
+	const struct gov_site *site;    /* whose fields ctx holds; NULL = none */
+	const struct gov_dynrule *rule; /* whose answers and number these are */
+	uint32_t answers, rule_index;
+	struct gov_call *call;          /* the call in the run */
 };
 static __thread struct kept_ctx kept __attribute__((tls_model("initial-exec"), aligned(64)));
 
@@ -396,8 +405,10 @@ typedef uint64_t __attribute__((may_alias)) ctx_word;
 _Static_assert(sizeof(struct gov_dyn_ctx) % 8 == 0 && sizeof(struct gov_dyn_ctx) / 8 <= 32,
 	       "ctx_answers has a bit per word of the context");
 _Static_assert(offsetof(struct gov_dyn_ctx, entity) % 8 == 0, "entity is a word of its own");
+#define ANSWER_WORDS (GOV_DYN_WORD(err) | GOV_DYN_WORD(value)) /* every rule's, at least */
 
-static __attribute__((noinline)) void refill(struct kept_ctx *k, const struct gov_site *site, unsigned gen)
+static __attribute__((noinline)) void refill(struct kept_ctx *k, const struct gov_site *site,
+					     const struct gov_dynrule *r, uint32_t i)
 {
 	struct thread_state *t = my_identity();
 	struct gov_dyn_ctx *c = &k->ctx;
@@ -412,14 +423,31 @@ static __attribute__((noinline)) void refill(struct kept_ctx *k, const struct go
 	c->tid = t->tid;
 	c->entity = (uint64_t)t->pid << 32 | t->tid;
 	k->site = site;
-	k->gen1 = gen + 1;
+	k->rule = r;
+	k->answers = r->ctx_answers | ANSWER_WORDS;
+	k->rule_index = i;
+}
+
+/* A forked child's only thread: its kept context holds the parent's pid,
+ * tid and entity; the next run fills it again (channel.c's atfork
+ * handler calls this, so a run need not look at govrt.fork_gen). */
+void govrt_dispatch_atfork_child(void)
+{
+	kept.site = NULL;
 }
 
 /* The answer words back to what the runtime sets before a run: 0, but the
- * entity, the calling thread. */
-static inline __attribute__((always_inline)) void reset_answers(struct kept_ctx *k, uint32_t mask)
+ * entity, the calling thread. Most rules answer in err and value alone:
+ * two stores, no loop. */
+static inline __attribute__((always_inline)) void reset_answers(struct kept_ctx *k)
 {
+	uint32_t mask = k->answers;
 	ctx_word *w = (ctx_word *)&k->ctx;
+	if (__builtin_expect(mask == ANSWER_WORDS, 1)) {
+		w[offsetof(struct gov_dyn_ctx, value) / 8] = 0;
+		w[offsetof(struct gov_dyn_ctx, err) / 8] = 0;
+		return;
+	}
 	const unsigned e = offsetof(struct gov_dyn_ctx, entity) / 8;
 	for (; mask; mask &= mask - 1) {
 		unsigned b = (unsigned)__builtin_ctz(mask);
@@ -427,42 +455,116 @@ static inline __attribute__((always_inline)) void reset_answers(struct kept_ctx 
 	}
 }
 
-/* After a run: the answer words reset, the context free again. */
-static inline __attribute__((always_inline)) void kept_done(struct kept_ctx *k, const struct gov_dynrule *r)
+/* After a run: the answer words reset, then the thread is out of the run. */
+static inline __attribute__((always_inline)) void kept_done(struct kept_ctx *k)
 {
-	reset_answers(k, r->ctx_answers);
+	reset_answers(k);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	k->busy = 0;
+	gov_dyn_cur.rule = NULL;
 }
 
-/* The answers that need more of the context than err and value, out of
- * line (their copies would give the fast path a frame): the changed
- * arguments, or a SCHEDULE's fields, taken before the context is reset (a
- * SCHEDULE may wait long, and the thread may run rules meanwhile). */
-static __attribute__((noinline)) int kept_rare(struct gov_site *site, struct gov_call *call,
-					       struct gov_dynrule *r, uint32_t i, int a)
+/* A run's answer other than NATIVE, acted on. -1: the agent answers. */
+static int answer(struct gov_site *site, struct gov_call *call, int a, int32_t err, int64_t value)
+{
+	switch (a) {
+	case GOV_DYN_DENY:
+		return apply(site, call, GOV_ACT_DENY, err, 0);
+	case GOV_DYN_EMULATE:
+		return apply(site, call, GOV_ACT_EMULATE, 0, value);
+	case GOV_DYN_FORWARD:
+	case GOV_DYN_DEFER: /* the agent queues it (docs/tasklet.md) */
+		return -1;
+	default:
+		return GOV_RUN_NATIVE;
+	}
+}
+
+/* What the fast path leaves out of line (its copies and calls would give
+ * it a frame): a fault (the fail outcome), changed arguments, a
+ * SCHEDULE's fields (taken before the context is reset: a SCHEDULE may
+ * wait long, and the thread may run rules meanwhile). */
+static __attribute__((noinline)) int kept_rare(struct gov_site *site, struct gov_call *call, uint64_t a)
 {
 	struct kept_ctx *k = &kept;
+	struct gov_dyn_running *cur = &gov_dyn_cur;
+	if (a == GOV_DYN_FAULT || a >= GOV_DYN_NACTIONS || cur->fault) {
+		struct gov_dyn_running done = *cur;
+		cur->fault = 0;
+		a = (uint64_t)gov_dynrule_fault(cur->rule, &k->ctx, a, &done);
+	}
 	if (a == GOV_DYN_NATIVE_ARGS) {
 		unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
 		memcpy(call->arg, k->ctx.args, n * sizeof *call->arg);
-		kept_done(k, r);
+		kept_done(k);
 		return GOV_RUN_NATIVE;
 	}
-	struct gov_dyn_ctx sched = k->ctx;
-	kept_done(k, r);
-	return schedule(site, call, i, &sched);
+	if (a == GOV_DYN_SCHEDULE) {
+		struct gov_dyn_ctx sched = k->ctx;
+		uint32_t i = k->rule_index;
+		kept_done(k);
+		return schedule(site, call, i, &sched);
+	}
+	int32_t err = k->ctx.err;
+	int64_t value = k->ctx.value;
+	kept_done(k);
+	return answer(site, call, (int)a, err, value);
 }
 
-static inline __attribute__((always_inline)) int run_kept(struct gov_site *site, struct gov_call *call,
-							  struct gov_dynrule *r, uint32_t i)
+/* A rule that may run on the kept context now: JIT-compiled, enabled, and
+ * the thread not inside a run already (a signal handler's call). */
+static inline __attribute__((always_inline)) int kept_fits(const struct gov_dynrule *r)
+{
+	return r->ctx_kept && !gov_dyn_cur.rule && r->fast &&
+	       !atomic_load_explicit(&r->disabled, memory_order_relaxed);
+}
+
+static int via_agent(struct gov_site *site, struct gov_call *call);
+
+/* A run on the kept context whose rule's code returned a, other than
+ * NATIVE with no helper fault. */
+static __attribute__((noinline)) int kept_answer(uint64_t a)
 {
 	struct kept_ctx *k = &kept;
-	k->busy = 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	unsigned gen = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed);
-	if (__builtin_expect(k->site != site || k->gen1 != gen + 1, 0))
-		refill(k, site, gen);
+	/* the site is k->site: run_kept refilled the context for it */
+	struct gov_site *site = (struct gov_site *)k->site;
+	struct gov_call *call = k->call;
+	int res;
+	if (a == GOV_DYN_FAULT || a >= GOV_DYN_NACTIONS || gov_dyn_cur.fault ||
+	    a == GOV_DYN_NATIVE_ARGS || a == GOV_DYN_SCHEDULE) {
+		res = kept_rare(site, call, a);
+	} else {
+		/* the answer out, the context clean again, before acting on it */
+		int32_t err = k->ctx.err;
+		int64_t value = k->ctx.value;
+		kept_done(k);
+		res = answer(site, call, (int)a, err, value);
+	}
+	return res >= 0 ? res : via_agent(site, call);
+}
+
+/* The rest of a run on the kept context whose rule's code returned a. A
+ * NATIVE answer with no helper fault: the answer words reset and the
+ * thread out of the run, nothing else; the rest out of line, so that this
+ * path has no frame. */
+static __attribute__((noinline)) int kept_after(uint64_t a)
+{
+	if (__builtin_expect(a != GOV_DYN_NATIVE || gov_dyn_cur.fault, 0))
+		return kept_answer(a);
+	kept_done(&kept);
+	return GOV_RUN_NATIVE;
+}
+
+/* The call's part of a run on the kept context, the site's fields in
+ * place: the argument words, the running rule's context and fault flag,
+ * then the JIT-compiled code called directly (gov_dynrule_run's fault
+ * policy is in kept_after and kept_answer). Nothing is live across the
+ * rule's call but what is in the kept context (the call too): no
+ * callee-saved register to push and pop on the way. */
+static inline __attribute__((always_inline)) int kept_go(struct gov_call *call, struct gov_dynrule *r)
+{
+	struct kept_ctx *k = &kept;
+	struct gov_dyn_running *cur = &gov_dyn_cur;
+	k->call = call;
 	/* word by word, as in run_full */
 	const volatile uint64_t *arg = call->arg;
 	k->ctx.args[0] = arg[0];
@@ -471,32 +573,43 @@ static inline __attribute__((always_inline)) int run_kept(struct gov_site *site,
 	k->ctx.args[3] = arg[3];
 	k->ctx.args[4] = arg[4];
 	k->ctx.args[5] = arg[5];
-	int a = gov_dynrule_run_uncounted(r, &k->ctx);
-	if (__builtin_expect(a == GOV_DYN_NATIVE_ARGS || a == GOV_DYN_SCHEDULE, 0))
-		return kept_rare(site, call, r, i, a);
-	/* the answer out, the context clean again, before acting on it */
-	int32_t err = k->ctx.err;
-	int64_t value = k->ctx.value;
-	kept_done(k, r);
-	switch (a) {
-	case GOV_DYN_DENY:
-		return apply(site, call, GOV_ACT_DENY, err, 0);
-	case GOV_DYN_EMULATE:
-		return apply(site, call, GOV_ACT_EMULATE, 0, value);
-	case GOV_DYN_FORWARD:
-	case GOV_DYN_DEFER:
-		return -1;
-	default:
-		return GOV_RUN_NATIVE;
-	}
+	cur->ctx = &k->ctx;
+	cur->fault = 0;
+	return kept_after(r->fast(&k->ctx));
+}
+
+/* A run on the kept context that first fills it for another site, rule or
+ * process: out of line, so that the usual run has no frame. */
+static __attribute__((noinline)) int kept_refill_go(struct gov_site *site, struct gov_call *call,
+						    struct gov_dynrule *r, uint32_t i)
+{
+	refill(&kept, site, r, i);
+	return kept_go(call, r);
+}
+
+/* One run on the kept context (kept_fits(r)): the running rule in TLS
+ * first (from there on the thread is in the run, and a signal handler's
+ * call leaves the kept context alone), the site's fields if they are not
+ * this site's, then the call's part. Answers the call, asking the agent
+ * when the rule says so. */
+static inline __attribute__((always_inline)) int run_kept(struct gov_site *site, struct gov_call *call,
+							  struct gov_dynrule *r, uint32_t i)
+{
+	struct kept_ctx *k = &kept;
+	gov_dyn_cur.rule = r;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(k->site != site || k->rule != r, 0))
+		return kept_refill_go(site, call, r, i);
+	return kept_go(call, r);
 }
 
 /* A dynamic rule that runs here: on the kept context when the rule allows
- * it and it is free. Returns -1 when the agent must answer instead. */
+ * it and it is free. Returns -1 when the agent must answer instead (the
+ * kept path asks it itself). */
 static inline __attribute__((always_inline)) int run_rule_on(struct gov_site *site, struct gov_call *call,
 							     struct gov_dynrule *r, uint32_t i)
 {
-	if (__builtin_expect(r->ctx_kept && !kept.busy, 1))
+	if (__builtin_expect(kept_fits(r), 1))
 		return run_kept(site, call, r, i);
 	return run_full(site, call, r, i);
 }
@@ -577,22 +690,39 @@ static __attribute__((noinline)) int dispatch_held(struct gov_site *site, struct
 	return r;
 }
 
-/* A rule placed in the process, on the fast path below. The rule's helpers
- * may make system calls (a log line, a map's first allocation), so the
- * selector is held too, but written only when it is not open already: with
- * Syscall User Dispatch off, holding costs a load. */
-static __attribute__((noinline)) int run_rule_here(struct gov_site *site, struct gov_call *call,
+/* A rule placed in the process with the Syscall User Dispatch selector
+ * armed (sud.c): the rule's helpers may make system calls (a log line, a
+ * map's first allocation), so the selector is held open around the run. */
+static __attribute__((noinline)) int run_rule_held(struct gov_site *site, struct gov_call *call,
 						   struct gov_dynrule *r, uint32_t i)
 {
-	uint8_t sel = govrt_sud_selector;
-	if (sel != GOVRT_SUD_ALLOW)
-		govrt_sud_selector = GOVRT_SUD_ALLOW;
+	uint8_t sel = govrt_sud_hold();
 	int res = run_rule_on(site, call, r, i);
 	if (res < 0)
 		res = via_agent(site, call);
-	if (sel != GOVRT_SUD_ALLOW)
-		govrt_sud_selector = sel;
+	govrt_sud_release(sel);
 	return res;
+}
+
+/* Out of line: its frame is not set up on the kept path. */
+static __attribute__((noinline)) int run_full_here(struct gov_site *site, struct gov_call *call,
+						   struct gov_dynrule *r, uint32_t i)
+{
+	int res = run_full(site, call, r, i);
+	return res >= 0 ? res : via_agent(site, call);
+}
+
+/* A rule placed in the process, on the fast path below: with Syscall User
+ * Dispatch off (the selector already open) and the rule fit for the kept
+ * context, the run itself; else run_rule_held or run_full. */
+static __attribute__((noinline)) int run_rule_here(struct gov_site *site, struct gov_call *call,
+						   struct gov_dynrule *r, uint32_t i)
+{
+	if (__builtin_expect(govrt_sud_selector != GOVRT_SUD_ALLOW, 0))
+		return run_rule_held(site, call, r, i);
+	if (__builtin_expect(kept_fits(r), 1))
+		return run_kept(site, call, r, i);
+	return run_full_here(site, call, r, i);
 }
 
 /* The entry of every governed call. The two decisions that need neither the

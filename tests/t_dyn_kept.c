@@ -29,7 +29,7 @@ __attribute__((noinline)) long work(long a, long b) { return a * 1000 + b; }
 static __attribute__((noinline)) long site_a(long a, long b) { return GOV_CALL("lll", work, a, b); }
 static __attribute__((noinline)) long site_b(long a, long b) { return GOV_CALL("lll", work, a, b); }
 
-enum { PID = 0, TID = 1, SITE = 2, ENTITY = 3, FUNC = 4, ANSWERS = 5, ARGS = 6, DIRTY = 7 };
+enum { PID = 0, TID = 1, SITE = 2, ENTITY = 3, FUNC = 4, ANSWERS = 5, ARGS = 6, DIRTY = 7, HELPERS = 8 };
 
 static long my_tid(void) { return (long)syscall(SYS_gettid); }
 static long entity(void) { return (long)((uint64_t)getpid() << 32 | (uint64_t)my_tid()); }
@@ -127,20 +127,26 @@ int main(int argc, char **argv)
 	sigaction(SIGPROF, &sa, NULL);
 	struct itimerval it = { .it_interval = { 0, 200 }, .it_value = { 0, 200 } };
 	setitimer(ITIMER_PROF, &it, NULL);
-	long wrong = 0, calls = 0;
+	long wrong = 0, calls = 0, helper_wrong = 0;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		for (int i = 0; i < 1000; i++, calls++)
+		for (int i = 0; i < 1000; i++, calls++) {
 			wrong += site_a(SITE, 0) != id_a || site_a(ANSWERS, 0) != 0;
+			/* most of this run is helper calls: the handler's run
+			 * lands among them, and must leave the interrupted run
+			 * its rule (else its next helper faults) */
+			helper_wrong += site_a(HELPERS, i) != i + 1;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-	} while (sigs < 200 && t1.tv_sec - t0.tv_sec < 3);
+	} while (sigs < 400 && t1.tv_sec - t0.tv_sec < 3);
 	struct itimerval off = { 0 };
 	setitimer(ITIMER_PROF, &off, NULL);
 	diag("%ld calls, %d signals", calls, (int)sigs);
 	ok(sigs > 0, "signals arrived during governed calls");
 	is_long(wrong, 0, "the interrupted calls saw their own site and clean answers");
 	is_long(sig_wrong, 0, "the handlers' calls saw theirs");
+	is_long(helper_wrong, 0, "a run interrupted by a handler's run kept its rule for its helpers");
 
 	/* a rule that writes pid and site_id: the full path, fresh each call */
 	ok(publish(DYN_OBJS "/tests/dyn/ctxpid.bpf.o"), "ctxpid (writes pid) replaces it");
@@ -152,6 +158,15 @@ int main(int argc, char **argv)
 		_exit(site_a(0, 0) != getpid() * 2L + (id_a & 1));
 	ok(child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	   "after fork the child sees its own pid");
+
+	/* a helper's fault on the kept path: the fail outcome (native) for
+	 * that call only; the flag must not outlive its run */
+	ok(publish(DYN_OBJS "/tests/dyn/badhelper.bpf.o"), "badhelper (faults when args[0] is 2)");
+	long n1 = site_a(0, 5);
+	ok(n1 > 0 && n1 < 1000, "a good run emulates its count (%ld)", n1);
+	is_long(site_a(2, 5), 2005, "a bad counter number: the call runs natively");
+	is_long(site_a(0, 5), n1 + 2, "the next run is not taken for a faulted one");
+	is_long(site_b(0, 5), n1 + 3, "nor one at the other site");
 
 	ok(publish(DYN_OBJS "/tests/dyn/ctxid.bpf.o"), "ctxid again");
 	is_long(site_a(PID, 0), getpid(), "the kept context serves it again: the pid");

@@ -53,9 +53,13 @@ struct gov_dynrule *gov_dynrule_load(const struct gov_dyn_spec *spec, const void
 	r->hash = gov_dyn_hash(obj, len);
 	for (int i = 0; i < GOV_DYN_MAPS; i++)
 		atomic_flag_clear(&r->maps[i].lock);
-	gov_dyn_cur.rule = r; /* a mode may look at the rule while loading */
+	/* a mode may look at the rule while loading; the rule the thread was
+	 * running, if any (a load from a signal handler's call that
+	 * reconnected), is put back */
+	struct gov_dynrule *outer = gov_dyn_cur.rule;
+	gov_dyn_cur.rule = r;
 	r->impl = ops->load(obj, len, &r->spec, err, errlen);
-	gov_dyn_cur.rule = NULL;
+	gov_dyn_cur.rule = outer;
 	if (!r->impl) {
 		free(r);
 		return NULL;

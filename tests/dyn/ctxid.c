@@ -3,7 +3,9 @@
  * 1 the tid, 2 the site id, 3 the entity, 4 the function id, 5 the answer
  * fields OR'ed together (0 when the runtime reset them), 6 the arguments
  * summed; 7 writes every answer field and runs the call natively (leaves
- * them dirty for the next call to see, if they were not reset). */
+ * them dirty for the next call to see, if they were not reset); 8 calls a
+ * helper 16 times and emulates args[1] + 1 (a helper that finds no running
+ * rule faults it: the call then runs natively, the fail outcome). */
 #include "gov/dynrule.h"
 
 GOV_RULE(ctxid)
@@ -40,6 +42,14 @@ GOV_RULE(ctxid)
 		ctx->slots = 10;
 		ctx->tasklet = 11;
 		return GOV_DYN_NATIVE;
+	case 8: {
+		uint64_t v = ctx->args[1];
+#pragma unroll
+		for (int i = 0; i < 16; i++)
+			gov_counter_add(0, 1);
+		ctx->value = (int64_t)v + 1;
+		return GOV_DYN_EMULATE;
+	}
 	}
 	return GOV_DYN_NATIVE;
 }
