@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/t_gcc_struct.sh - structs by value through the GCC plugin, end to
 # end: tests/gcc-plugin/structs.c built with govintercept.so calls c-svc's
-# exported c_pt (a struct both ways) and c_tri (a 24-byte struct, passed in
-# memory); a forward rule published through govctl sends them through the
+# exported c_pt (a struct both ways), c_tri (a 24-byte struct, passed in
+# memory), c_rec and c_doc (structs with string and buffer members, one
+# nested); a forward rule published through govctl sends them through the
 # caller's and c-svc's real agents to tests/xcall/peer.c serving them. With
 # no forward (native verdict) the plugged program prints what the unplugged
 # build prints; a deny returns the zeroed temporary. The sites' type
@@ -37,7 +38,7 @@ for f in "$plugin" "$govctl" "$peer" "$lib/libgovrt.so" "$top/build/bin/govexpor
 done
 has() { grep -qF -- "$1" "$2"; }
 src=$top/tests/gcc-plugin
-gp="-fplugin=$plugin -fplugin-arg-govintercept-verify -fplugin-arg-govintercept-targets=c_pt:c_tri:mk_wide"
+gp="-fplugin=$plugin -fplugin-arg-govintercept-verify -fplugin-arg-govintercept-targets=c_pt:c_tri:mk_wide:c_rec:c_doc:mk_named"
 wait_log() { # wait_log NAME TEXT [COUNT]
 	i=0
 	while [ "$(grep -c "$2" "$GOV_RUN_DIR/$1.log" 2>/dev/null)" -lt "${3:-1}" ] && [ $i -lt 500 ]; do
@@ -63,14 +64,21 @@ has "main calls c_pt (types {id}{id}i)" "$tmp/notes-O2" &&
 ok $? "the sites' type strings are c-svc.exports' (c_pt {id}{id}i, c_tri d{3l})"
 has "main calls mk_wide (types {chu{fi}4dLp}l{chu{fi}4dLp})" "$tmp/notes-O2"
 ok $? "every member kind: c h u, a nested struct, double[2][2] as 4d, size_t as L, a pointer"
+has "main calls c_rec (types l{sibz}l)" "$tmp/notes-O2" &&
+	has "main calls c_doc (types l{c{sibz}s})" "$tmp/notes-O2"
+ok $? "string and buffer members: const char * is s, a pointer before a size_t is b and z, nested too"
+has "main calls mk_named (types {pL}l)" "$tmp/notes-O2"
+ok $? "in a returned struct a char * stays p and a size_t L"
 "$top/build/bin/govexports" "$src/structs.h" >"$tmp/exports" 2>"$tmp/err"
 grep -v '^#' "$tmp/exports" | cut -f1,2 >"$tmp/want"
 good=0
 while IFS="$(printf '\t')" read -r name types; do
 	has "main calls $name (types $types)" "$tmp/notes-O2" && good=$((good + 1))
 done <"$tmp/want"
-[ "$good" -eq 3 ] && [ "$(wc -l <"$tmp/want")" -eq 3 ]
-ok $? "each site's type string is what govexports prints for the same prototype ($good of 3)"
+[ "$good" -eq 5 ] && [ "$(wc -l <"$tmp/want")" -eq 5 ]
+ok $? "each site's type string is what govexports prints for the same prototype ($good of 5)"
+has "# skipped mk_named: a returned struct cannot hold a string or buffer" "$tmp/exports"
+ok $? "govexports skips a function returning a struct with a string member, saying why"
 gcc -O2 -Wno-psabi -I"$src" $gp -fplugin-arg-govintercept-targets=by_union:by_bits:by_packed:by_flex:by_huge \
 	-c "$src/structs.c" -o "$tmp/bad.o" 2>"$tmp/err"
 skipped=0
@@ -104,6 +112,8 @@ name: gs
 verdicts:
   - {function: c_pt, action: forward, resource: gs-app}
   - {function: c_tri, action: forward, resource: gs-app}
+  - {function: c_rec, action: forward, resource: gs-app}
+  - {function: c_doc, action: forward, resource: gs-app}
 protocols:
   - {from: gs-app, to: c-svc, protocol: shm}
 YAML
@@ -115,6 +125,9 @@ for O in -O0 -O2; do
 	[ $rc -eq 0 ] && grep -qx "c_pt=21 3.750" "$tmp/out" && grep -qx "c_tri=83.0" "$tmp/out" &&
 		grep -qF "$(grep mk_wide "$tmp/plain.out")" "$tmp/out"
 	ok $? "$O: c_pt and c_tri answered by c-svc's process (structs both ways), mk_wide native"
+	grep -qx "c_rec=4454" "$tmp/out" && grep -qx "c_rec_null=-996" "$tmp/out" &&
+		grep -qx "c_doc=6995470" "$tmp/out" && grep -qx "mk_named=local" "$tmp/out"
+	ok $? "$O: c_rec and c_doc answered by c-svc's process, their strings and buffers carried"
 done
 printf 'name: gs\nverdicts:\n  - {function: c_pt, action: deny, resource: gs-app}\n' >"$tmp/deny.yaml"
 applied=$(grep -c "event=rules_applied" "$GOV_RUN_DIR/gs-app.log")

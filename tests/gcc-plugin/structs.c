@@ -2,6 +2,7 @@
  * value. Built with targets=c_pt:c_tri:mk_wide it calls c-svc's exports
  * (forwarded by an agent, or native); the callees of the plain build are
  * structs_local.c's. `bad` is only compiled, for its warnings. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include "structs.h"
@@ -31,5 +32,13 @@ int main(void)
 	c_pt(p, 2);    /* a struct return nobody reads */
 	struct wide w = { 1, 2, 3, { 4.5f, 5 }, { { 6, 7 }, { 8, 9 } }, 10, &w };
 	show_wide("mk_wide", mk_wide(2, w));
+	unsigned char bytes[5000];
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (unsigned char)i;
+	printf("c_rec=%ld\n", c_rec((struct rec){ "name", 3, bytes, 10 }, 1));
+	printf("c_rec_null=%ld\n", c_rec((struct rec){ NULL, 3, NULL, 10 }, 1));
+	char title[] = "a title";
+	printf("c_doc=%ld\n", c_doc((struct doc){ 'D', { "xy", 2, bytes, sizeof bytes }, title }));
+	printf("mk_named=%s\n", mk_named(4).name);
 	return 0;
 }
