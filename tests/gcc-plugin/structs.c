@@ -2,7 +2,6 @@
  * value. Built with targets=c_pt:c_tri:mk_wide it calls c-svc's exports
  * (forwarded by an agent, or native); the callees of the plain build are
  * structs_local.c's. `bad` is only compiled, for its warnings. */
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include "structs.h"
