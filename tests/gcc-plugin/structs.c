@@ -39,5 +39,7 @@ int main(void)
 	char title[] = "a title";
 	printf("c_doc=%ld\n", c_doc((struct doc){ 'D', { "xy", 2, bytes, sizeof bytes }, title }));
 	printf("mk_named=%s\n", mk_named(4).name);
+	struct lc m = c_mix3((struct f3){ 1.5f, 2.5f, 3 }, (struct c2){ 2, 3 }, (struct lc){ 10000, 'a' });
+	printf("c_mix3=%ld %c\n", m.l, m.c);
 	return 0;
 }

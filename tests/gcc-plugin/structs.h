@@ -28,6 +28,14 @@ long c_rec(struct rec r, long k);
 long c_doc(struct doc d);
 struct named mk_named(long n);
 
+/* small structs in registers, each its own x86-64 class: three floats
+ * (<2 x float>, float in clang's IR), two chars (i16), a long and a char
+ * ({ i64, i8 }, also returned so) */
+struct f3 { float x, y, z; };
+struct c2 { char a, b; };
+struct lc { long l; char c; };
+struct lc c_mix3(struct f3 v, struct c2 s, struct lc l);
+
 /* no layout: each keeps the warning, with its reason */
 union either { int i; float f; };
 struct bits { int a : 3; int b; };

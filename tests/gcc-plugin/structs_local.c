@@ -26,6 +26,10 @@ long c_doc(struct doc d)
 	return -(d.tag + rec_value(d.r) + (d.title ? (long)__builtin_strlen(d.title) : -1) * 100000);
 }
 struct named mk_named(long n) { return (struct named){ "local", (size_t)n }; }
+struct lc c_mix3(struct f3 v, struct c2 s, struct lc l)
+{
+	return (struct lc){ -(l.l + s.a * 100 + s.b * 1000 + (long)(v.x + v.y + v.z)), (char)(l.c - 1) };
+}
 
 /* structs.c's bad() calls these; they are never sites */
 long by_union(union either e) { return e.i; }

@@ -50,6 +50,15 @@ static long rec_value(struct rec r)
 	return (r.name ? (long)strlen(r.name) : -1) * 1000 + sum * 10 + r.n;
 }
 long c_rec(struct rec r, long k) { return serving ? rec_value(r) + k : LOCAL; }
+struct f3 { float x, y, z; };
+struct c2 { char a, b; };
+struct lc { long l; char c; };
+struct lc c_mix3(struct f3 v, struct c2 s, struct lc l)
+{
+	if (!serving)
+		return (struct lc){ LOCAL, 0 };
+	return (struct lc){ l.l + s.a * 100 + s.b * 1000 + (long)(v.x + v.y + v.z), (char)(l.c + 1) };
+}
 long c_doc(struct doc d)
 {
 	return serving ? d.tag + rec_value(d.r) + (d.title ? (long)strlen(d.title) : -1) * 100000 : LOCAL;
