@@ -324,7 +324,7 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<w
 			slots[i] = slot(w[i].size);
 	Type *rt = cb->getType();
 	const DataLayout &layout = f.getParent()->getDataLayout();
-	uint64_t ret_bytes = sret ? ret_size : layout.getTypeAllocSize(rt);
+	uint64_t ret_bytes = !ret_size ? 0 : sret ? ret_size : layout.getTypeAllocSize(rt);
 	AllocaInst *ret_slot = ret_size && !sret ? slot(ret_bytes) : nullptr;
 
 	BasicBlock *head = cb->getParent();
