@@ -145,10 +145,12 @@ static int put(char *buf, size_t cap, size_t *n, const char *s)
 	return 0;
 }
 
-static int struct_layout(CXType rec, char *buf, size_t cap, size_t *n, const char **why);
+static int struct_layout(CXType rec, int carry, char *buf, size_t cap, size_t *n,
+			 const char **why);
 
-/* One member: a count for an array, then its code or nested layout. */
-static int member(CXType t, char *buf, size_t cap, size_t *n, const char **why)
+/* One member: a count for an array, then its code or nested layout. carry:
+ * strings and buffers may travel in it (not an array element). */
+static int member(CXType t, int carry, char *buf, size_t cap, size_t *n, const char **why)
 {
 	CXType c = clang_getCanonicalType(t);
 	long long count = 1;
@@ -168,7 +170,7 @@ static int member(CXType t, char *buf, size_t cap, size_t *n, const char **why)
 	if (c.kind == CXType_Enum)
 		c = clang_getCanonicalType(clang_getEnumDeclIntegerType(clang_getTypeDeclaration(c)));
 	if (c.kind == CXType_Record)
-		return struct_layout(c, buf, cap, n, why);
+		return struct_layout(c, carry && count == 1, buf, cap, n, why);
 	char one[2] = { 0, 0 };
 	long long size = clang_Type_getSizeOf(c);
 	switch (c.kind) {
@@ -202,7 +204,27 @@ long_:
 	return -1;
 }
 
-static int struct_layout(CXType rec, char *buf, size_t cap, size_t *n, const char **why)
+/* A pointer whose pointee's bytes can travel: not a function pointer. */
+static int is_data_pointer(CXType t)
+{
+	CXType c = clang_getCanonicalType(t);
+	if (c.kind != CXType_Pointer)
+		return 0;
+	CXType pk = clang_getCanonicalType(clang_getPointeeType(c));
+	return pk.kind != CXType_FunctionProto && pk.kind != CXType_FunctionNoProto;
+}
+
+static int is_char_pointer(CXType t)
+{
+	CXType pk = clang_getCanonicalType(clang_getPointeeType(clang_getCanonicalType(t)));
+	return is_data_pointer(t) && (pk.kind == CXType_Char_S || pk.kind == CXType_Char_U);
+}
+
+/* The rule of parameters applied to members (docs/abi.md "Structs by
+ * value"): a data pointer followed by a size_t member is a buffer b and the
+ * size_t its length z; otherwise a char * (const or not) is a string s. */
+static int struct_layout(CXType rec, int carry, char *buf, size_t cap, size_t *n,
+			 const char **why)
 {
 	CXCursor decl = clang_getTypeDeclaration(rec);
 	if (clang_getCursorKind(decl) == CXCursor_UnionDecl) {
@@ -215,6 +237,7 @@ static int struct_layout(CXType rec, char *buf, size_t cap, size_t *n, const cha
 		*why = fs.n ? "a struct of too many members" : "a struct with no members";
 		return -1;
 	}
+	int length_member = 0;
 	if (put(buf, cap, n, "{") < 0)
 		goto long_;
 	for (unsigned i = 0; i < fs.n; i++) {
@@ -222,8 +245,21 @@ static int struct_layout(CXType rec, char *buf, size_t cap, size_t *n, const cha
 			*why = "a bit-field in a struct";
 			return -1;
 		}
-		if (member(clang_getCursorType(fs.f[i]), buf, cap, n, why) < 0)
+		CXType t = clang_getCursorType(fs.f[i]);
+		const char *code = NULL;
+		if (carry && length_member)
+			code = "z", length_member = 0;
+		else if (carry && is_data_pointer(t) && i + 1 < fs.n &&
+			 !clang_Cursor_isBitField(fs.f[i + 1]) &&
+			 is_size_t(clang_getCursorType(fs.f[i + 1])))
+			code = "b", length_member = 1;
+		else if (carry && is_char_pointer(t))
+			code = "s";
+		if (code ? put(buf, cap, n, code) < 0 : member(t, carry, buf, cap, n, why) < 0) {
+			if (code)
+				goto long_;
 			return -1;
+		}
 	}
 	if (put(buf, cap, n, "}") == 0)
 		return 0;
@@ -238,7 +274,7 @@ static int struct_item(CXType t, char *buf, size_t cap, size_t *n, const char **
 {
 	size_t start = *n;
 	CXType c = clang_getCanonicalType(t);
-	if (struct_layout(c, buf, cap, n, why) < 0)
+	if (struct_layout(c, 1, buf, cap, n, why) < 0)
 		return -1;
 	struct gov_typestr ts;
 	const char *pwhy;
@@ -343,6 +379,12 @@ static void function(CXCursor cur)
 		else if (c)
 			why = "a type string longer than 47 characters";
 	}
+	struct gov_typestr ts;
+	size_t where;
+	/* the rules of a signature: a returned struct holding a string or a
+	 * buffer cannot travel back (its pointers point into the callee) */
+	if (!why && gov_typestr_check(types, &ts, &why, &where) == 0)
+		why = NULL;
 	if (why) {
 		snprintf(line, sizeof line, "# skipped %s: %s", name, why);
 	} else {

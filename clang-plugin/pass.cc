@@ -20,6 +20,16 @@
  *   ret:    %r3 = load T, gov.call.ret            denied or emulated
  *           br %join
  *
+ * A struct by value (docs/abi.md "Structs by value") is already lowered by
+ * the x86-64 ABI when the pass sees the call: one passed in memory is a
+ * `byval` pointer to the caller's copy, which is its word; one passed in
+ * registers is one IR value per eightbyte, stored at 0 and 8 in a slot of
+ * the function (gov.struct.N) whose address is its word, and loaded back
+ * for the native call. A struct return is an `sret` pointer, zeroed and
+ * put in `ret`, or a coerced value (`{ i32, double }`, `i16`) loaded from a
+ * zeroed slot whose address is `ret`; the type string, parsed with
+ * gov/typestr.h, says which words are structs and their sizes.
+ *
  * An invoke (C++) keeps its unwind edge on both calls. The same shape
  * serves syscall(2) (the number stays) and the one inline asm form the
  * front end accepts (its D, S, d inputs are the words).
@@ -33,6 +43,7 @@
  */
 #include "govintercept-llvm.h"
 #include "gov/abi.h"
+#include "gov/typestr.h"
 
 #include <cerrno>
 #include <cinttypes>
@@ -152,7 +163,7 @@ GlobalVariable *emitter::site(const gov_site_desc &d)
 	Type *i8 = Type::getInt8Ty(c), *i32 = Type::getInt32Ty(c), *i64 = Type::getInt64Ty(c);
 	Constant *init = ConstantStruct::get(site_ty, {
 		ConstantInt::get(i64, d.id), ConstantInt::get(i8, d.kind),
-		ConstantInt::get(i8, d.ret_conv), ConstantInt::get(i8, d.types.size() - 1),
+		ConstantInt::get(i8, d.ret_conv), ConstantInt::get(i8, d.nwords),
 		ConstantInt::get(i8, 0), ConstantInt::get(i32, (uint32_t)d.sysno),
 		string(d.caller), string(d.callee), string(d.types), string(d.file),
 		ConstantInt::get(i32, d.line), ConstantInt::get(i8, 0),
@@ -215,6 +226,55 @@ void emitter::register_module()
 
 /* ---- rewriting one function ---- */
 
+/* Where a site's word comes from in the IR call: `n` operands from `op`;
+ * for a struct (size > 0) its byval pointer, or its eightbytes. */
+struct word_src {
+	int op = -1;            /* -1: an asm word not passed (zero) */
+	unsigned n = 1;
+	uint32_t size = 0;      /* a struct's size, 0 for a scalar */
+	bool byval = false;
+};
+
+/* The IR operands of each word, reading the ABI's lowering (above); false
+ * when the call does not have the shape the type string implies. */
+static bool word_sources(CallBase *cb, const gov_site_desc &d, std::vector<word_src> &w,
+			 bool *sret, uint32_t *ret_size)
+{
+	*sret = false;
+	*ret_size = 0;
+	if (cb->isInlineAsm()) {
+		for (unsigned i = 0; i < d.nwords; i++)
+			w.push_back({ d.asm_ops[i], 1, 0, false });
+		return true;
+	}
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	if (gov_typestr_parse(d.types.c_str(), &ts, &why, &where) < 0 || ts.n != d.nwords + 1)
+		return false;
+	unsigned op = d.first_arg;
+	*ret_size = ts.size[0];
+	if (ts.top[0] == GOV_T_STRUCT && cb->arg_size() > op && cb->paramHasAttr(op, Attribute::StructRet)) {
+		*sret = true;
+		op++;
+	}
+	if (ts.top[0] == GOV_T_STRUCT && !*sret && cb->getType()->isVoidTy())
+		return false;
+	for (unsigned i = 0; i < d.nwords; i++) {
+		word_src s{ (int)op, 1, 0, false };
+		if (ts.top[i + 1] == GOV_T_STRUCT) {
+			s.size = ts.size[i + 1];
+			s.byval = op < cb->arg_size() && cb->paramHasAttr(op, Attribute::ByVal);
+			s.n = s.byval ? 1 : (s.size + 7) / 8;
+			if (!s.byval && s.n > 2)
+				return false;
+		}
+		w.push_back(s);
+		op += s.n;
+	}
+	return op == cb->arg_size();
+}
+
 struct rewriter {
 	emitter &e;
 	Function &f;
@@ -227,10 +287,27 @@ struct rewriter {
 		p = b.CreateConstInBoundsGEP2_32(ArrayType::get(b.getInt64Ty(), GOV_MAX_ARGS), p, 0, i);
 		return b.CreatePointerCast(p, t->getPointerTo());
 	}
-	void rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *site);
+	/* a zeroed-on-use slot of 16 bytes or more in the function's entry */
+	AllocaInst *slot(uint64_t size)
+	{
+		IRBuilder<> b(&*f.getEntryBlock().getFirstInsertionPt());
+		AllocaInst *a = b.CreateAlloca(ArrayType::get(b.getInt8Ty(), size < 16 ? 16 : (size + 7) & ~7ull),
+					       nullptr, "gov.struct");
+		a->setAlignment(Align(16));
+		return a;
+	}
+	static Value *at(IRBuilder<> &b, Value *base, unsigned off, Type *t)
+	{
+		Value *p = b.CreatePointerCast(base, b.getInt8PtrTy());
+		p = b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), p, off);
+		return b.CreatePointerCast(p, t->getPointerTo());
+	}
+	void rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w, bool sret,
+		     uint32_t ret_size, GlobalVariable *site);
 };
 
-void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *site)
+void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w,
+		       bool sret, uint32_t ret_size, GlobalVariable *site)
 {
 	LLVMContext &c = e.c;
 	DebugLoc dl = cb->getDebugLoc();
@@ -239,15 +316,16 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 		call_var = b.CreateAlloca(e.call_ty, nullptr, "gov.call");
 		call_var->setAlignment(Align(8));
 	}
-	/* the operands packed in the words; -1: an asm word not passed (zero) */
-	std::vector<int> ops;
-	if (cb->isInlineAsm()) {
-		for (unsigned i = 0; i < d.nwords; i++)
-			ops.push_back(d.asm_ops[i]);
-	} else {
-		for (unsigned i = d.first_arg; i < cb->arg_size(); i++)
-			ops.push_back(i);
-	}
+	/* a struct in registers gets a slot for its bytes; a struct return
+	 * not through sret one for govrt to write it in */
+	std::vector<AllocaInst *> slots(w.size(), nullptr);
+	for (unsigned i = 0; i < w.size(); i++)
+		if (w[i].size && !w[i].byval)
+			slots[i] = slot(w[i].size);
+	Type *rt = cb->getType();
+	const DataLayout &layout = f.getParent()->getDataLayout();
+	uint64_t ret_bytes = !ret_size ? 0 : sret ? ret_size : layout.getTypeAllocSize(rt);
+	AllocaInst *ret_slot = ret_size && !sret ? slot(ret_bytes) : nullptr;
 
 	BasicBlock *head = cb->getParent();
 	BasicBlock *fast = head->splitBasicBlock(cb, "gov.fast");
@@ -275,11 +353,25 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 	/* slow: pack the words, ask govrt */
 	b.SetInsertPoint(slow);
 	b.CreateStore(ConstantAggregateZero::get(e.call_ty), call_var);
-	for (unsigned i = 0; i < ops.size(); i++) {
-		if (ops[i] < 0)
+	for (unsigned i = 0; i < w.size(); i++) {
+		if (w[i].op < 0)
 			continue;
-		Value *a = cb->getArgOperand(ops[i]);
+		Value *a = cb->getArgOperand(w[i].op);
+		if (slots[i]) { /* its eightbytes, as in memory */
+			for (unsigned k = 0; k < w[i].n; k++) {
+				Value *piece = cb->getArgOperand(w[i].op + k);
+				b.CreateStore(piece, at(b, slots[i], 8 * k, piece->getType()));
+			}
+			a = slots[i];
+		}
 		b.CreateStore(a, word_ptr(b, i, a->getType()));
+	}
+	Value *ret_place = sret ? cb->getArgOperand(d.first_arg) : ret_slot;
+	if (ret_place) { /* zeroed: a deny returns zeroes */
+		b.CreateMemSet(ret_place, b.getInt8(0), ret_bytes, MaybeAlign(1));
+		Value *rp = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 1);
+		b.CreateStore(b.CreatePtrToInt(ret_place, b.getInt64Ty()),
+			      b.CreatePointerCast(rp, b.getInt64Ty()->getPointerTo()));
 	}
 	Value *res = b.CreateCall(e.dispatch, { site, call_var }, "gov.result");
 	b.CreateCondBr(b.CreateICmpEQ(res, b.getInt32(GOV_RUN_NATIVE)), native, ret,
@@ -288,11 +380,21 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 	/* native: the original call again, with the words govrt may have changed */
 	b.SetInsertPoint(native);
 	CallBase *again = cast<CallBase>(cb->clone());
-	for (unsigned i = 0; i < ops.size(); i++) {
-		if (ops[i] < 0)
+	for (unsigned i = 0; i < w.size(); i++) {
+		if (w[i].op < 0)
 			continue;
-		Type *t = cb->getArgOperand(ops[i])->getType();
-		again->setArgOperand(ops[i], b.CreateLoad(t, word_ptr(b, i, t), "gov.arg"));
+		if (slots[i]) { /* the eightbytes from the struct the word points at */
+			Value *base = b.CreateLoad(slots[i]->getType(),
+						   word_ptr(b, i, slots[i]->getType()), "gov.arg");
+			for (unsigned k = 0; k < w[i].n; k++) {
+				Type *t = cb->getArgOperand(w[i].op + k)->getType();
+				again->setArgOperand(w[i].op + k,
+						     b.CreateLoad(t, at(b, base, 8 * k, t), "gov.arg"));
+			}
+			continue;
+		}
+		Type *t = cb->getArgOperand(w[i].op)->getType();
+		again->setArgOperand(w[i].op, b.CreateLoad(t, word_ptr(b, i, t), "gov.arg"));
 	}
 	b.Insert(again);
 	if (auto *inv2 = dyn_cast<InvokeInst>(again)) {
@@ -307,8 +409,9 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, GlobalVariable *sit
 	/* ret: what govrt returned, bit for bit from the low bytes of c.ret */
 	b.SetInsertPoint(ret);
 	Value *r3 = nullptr;
-	Type *rt = cb->getType();
-	if (!rt->isVoidTy()) {
+	if (ret_slot) { /* govrt wrote the struct in the slot: the coerced value */
+		r3 = b.CreateLoad(rt, b.CreatePointerCast(ret_slot, rt->getPointerTo()), "gov.ret");
+	} else if (!rt->isVoidTy()) {
 		Value *p = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 1);
 		r3 = b.CreateLoad(rt, b.CreatePointerCast(p, rt->getPointerTo()), "gov.ret");
 	}
@@ -462,15 +565,18 @@ PreservedAnalyses gov_pass::run(Module &m, ModuleAnalysisManager &)
 		for (auto &t : todo) {
 			CallBase *cb = t.first;
 			const gov_site_desc &d = *t.second;
+			std::vector<word_src> w;
+			bool sret = false;
+			uint32_t ret_size = 0;
 			if (cb->isMustTailCall() || isa<CallBrInst>(cb) ||
-			    (cb->arg_size() - d.first_arg != d.nwords && !cb->isInlineAsm())) {
+			    !word_sources(cb, d, w, &sret, &ret_size)) {
 				e.warn("call to '" + d.callee + "' at " + d.file + ":" +
 				       std::to_string(d.line) + " is not instrumented: " +
 				       (cb->isMustTailCall() ? "it is a musttail call"
 							     : "its IR call does not pass one value per argument"));
 				continue;
 			}
-			r.rewrite(cb, d, e.site(d));
+			r.rewrite(cb, d, w, sret, ret_size, e.site(d));
 			changed = true;
 		}
 	}

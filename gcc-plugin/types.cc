@@ -12,8 +12,12 @@
  * their promoted types, or taken from the libc table when it documents them.
  * A struct by value is one item, its layout `{...}` (docs/abi.md "Structs by
  * value"), spelt as govexports spells it: members in declaration order,
- * integers by size and signedness (c h i u l L, never z), a count only for
- * a C array. Unions, bit-fields, packed or over-aligned structs, flexible
+ * integers by size and signedness (c h i u l L), a count only for a C
+ * array. In a struct parameter the rule of parameters applies to members:
+ * a data pointer member followed by a size_t member is a buffer b and the
+ * size_t its length z; otherwise a char * (const or not) is a string s.
+ * Other size_t members are L and other pointers p, and so are all of them
+ * in a returned struct, whose pointers could not travel back. Unions, bit-fields, packed or over-aligned structs, flexible
  * or zero-length arrays, C++ classes passed by invisible reference, long
  * double, complex, vectors and 128-bit integers have no code: such a call
  * is not a site (a warning says why).
@@ -50,7 +54,14 @@ static bool is_const_char_pointer(tree type)
 
 /* ---- a struct by value as its layout ---- */
 
-static bool struct_layout(tree rec, std::string &out, const char **why);
+static bool struct_layout(tree rec, bool carry, std::string &out, const char **why);
+
+/* A pointer whose pointee's bytes can travel: not a function pointer. */
+static bool is_data_pointer(tree type)
+{
+	return TREE_CODE(type) == POINTER_TYPE && TREE_CODE(TREE_TYPE(type)) != FUNCTION_TYPE &&
+	       TREE_CODE(TREE_TYPE(type)) != METHOD_TYPE;
+}
 
 /* One member's code (c h i u l L f d p), 0 with *why when it has none. */
 static char member_code(tree type, const char **why)
@@ -87,7 +98,7 @@ static char member_code(tree type, const char **why)
 
 /* One member: a count for a C array (arrays of arrays multiply), then its
  * code or nested layout. */
-static bool struct_member(tree type, std::string &out, const char **why)
+static bool struct_member(tree type, bool carry, std::string &out, const char **why)
 {
 	unsigned long count = 1;
 	while (TREE_CODE(type) == ARRAY_TYPE) {
@@ -107,9 +118,11 @@ static bool struct_member(tree type, std::string &out, const char **why)
 	}
 	if (count > 1)
 		out += std::to_string(count);
+	if (count > 1)
+		carry = false; /* an array's elements cannot carry strings or buffers */
 	if (TREE_CODE(type) == RECORD_TYPE || TREE_CODE(type) == UNION_TYPE ||
 	    TREE_CODE(type) == QUAL_UNION_TYPE)
-		return struct_layout(type, out, why);
+		return struct_layout(type, carry, out, why);
 	char c = member_code(type, why);
 	if (!c)
 		return false;
@@ -117,7 +130,18 @@ static bool struct_member(tree type, std::string &out, const char **why)
 	return true;
 }
 
-static bool struct_layout(tree rec, std::string &out, const char **why)
+/* The next member of a struct after field f, or NULL. */
+static tree next_field(tree f)
+{
+	for (f = DECL_CHAIN(f); f; f = DECL_CHAIN(f))
+		if (TREE_CODE(f) == FIELD_DECL)
+			return f;
+	return NULL_TREE;
+}
+
+/* carry: the struct is a parameter, so its strings and buffers travel
+ * (s, b and z members); in a returned one they are p and L. */
+static bool struct_layout(tree rec, bool carry, std::string &out, const char **why)
 {
 	if (TREE_CODE(rec) != RECORD_TYPE) {
 		*why = "a union by value";
@@ -128,6 +152,7 @@ static bool struct_layout(tree rec, std::string &out, const char **why)
 		return false;
 	}
 	size_t start = out.size();
+	bool length_member = false;
 	out += '{';
 	for (tree f = TYPE_FIELDS(rec); f; f = DECL_CHAIN(f)) {
 		if (TREE_CODE(f) != FIELD_DECL)
@@ -140,8 +165,20 @@ static bool struct_layout(tree rec, std::string &out, const char **why)
 			*why = "a C++ class with a base or a vtable";
 			return false;
 		}
-		if (!struct_member(TYPE_MAIN_VARIANT(TREE_TYPE(f)), out, why))
+		tree type = TREE_TYPE(f), next = next_field(f);
+		if (carry && length_member) {
+			out += GOV_T_SIZE; /* the length of the buffer before it */
+			length_member = false;
+		} else if (carry && is_data_pointer(type) && next && !DECL_BIT_FIELD_TYPE(next) &&
+			   is_size_t(TREE_TYPE(next))) {
+			out += GOV_T_BUF;
+			length_member = true;
+		} else if (carry && is_data_pointer(type) &&
+			   TYPE_MAIN_VARIANT(TREE_TYPE(type)) == char_type_node) {
+			out += GOV_T_STR;
+		} else if (!struct_member(TYPE_MAIN_VARIANT(type), carry, out, why)) {
 			return false;
+		}
 		if (out.size() >= GOV_TYPES_MAX)
 			break;
 	}
@@ -156,10 +193,10 @@ static bool struct_layout(tree rec, std::string &out, const char **why)
 /* A struct parameter or return as its layout item, checked against GCC's
  * own size and alignment: a packed or over-aligned struct has no natural
  * layout. Empty, with *why, when it cannot be one. */
-static std::string struct_item(tree type, const char **why)
+static std::string struct_item(tree type, bool is_return, const char **why)
 {
 	std::string out;
-	if (!struct_layout(TYPE_MAIN_VARIANT(type), out, why))
+	if (!struct_layout(TYPE_MAIN_VARIANT(type), !is_return, out, why))
 		return "";
 	if (out.size() >= GOV_TYPES_MAX) {
 		*why = "a struct whose layout is longer than a type string";
@@ -247,7 +284,7 @@ static std::string type_item(tree type, tree next, bool is_return, const char **
 	if (!c)
 		return "";
 	if (c == GOV_T_STRUCT)
-		return struct_item(type, why);
+		return struct_item(type, is_return, why);
 	return std::string(1, c);
 }
 

@@ -45,7 +45,8 @@ static int type_code(char c)
 
 /* NULL, or what is wrong with the type string t (*col: its offset). The
  * grammar (structs and their layout) is gov/typestr.h's one parser; the
- * codes are checked here, and the pairing of b/o with z is left to govrt. */
+ * codes are checked here, and the pairing of b/o parameters with z is left
+ * to govrt (a b member's with its z is the parser's). */
 static const char *check_types(const char *t, size_t n, size_t *col)
 {
 	char buf[GOV_TYPES_MAX];
@@ -68,6 +69,10 @@ static const char *check_types(const char *t, size_t n, size_t *col)
 		if (i > 0 && ts.top[i] == 'v')
 			return "'v' (void) is a return type only";
 	}
+	*col = ts.at[0];
+	if (ts.nptr && ts.ptr[0].item == 0)
+		return "a returned struct cannot hold a string or buffer (s, b): its pointers "
+		       "would point into the callee's memory";
 	return NULL;
 }
 

@@ -288,6 +288,8 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 		a[GOV_MAX_ARGS];
 	void *argp[GOV_MAX_ARGS];
 	static const char empty[8];
+	_Alignas(16) unsigned char rebuilt[GOV_MAX_ARGS * GOV_STRUCT_MAX];
+	size_t used = 0;
 	/* a struct return is written first in the body, the out-buffers after */
 	size_t off = e->ts.top[0] == GOV_T_STRUCT ? GOV_XCALL_PAD8(e->ts.size[0]) : 0;
 	for (int i = 0; params[i]; i++) {
@@ -308,8 +310,15 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 		default: a[i].L = v;
 		}
 		/* a struct by value: libffi reads it from its bytes in the frame
-		 * (the decoder checked there are exactly its size of them) */
+		 * (the decoder checked there are exactly its size of them); one
+		 * with string or buffer members is rebuilt on the stack with them
+		 * pointing at their bytes in the frame, which outlives the call */
 		argp[i] = params[i] == GOV_T_STRUCT ? (void *)c->data[i] : (void *)&a[i];
+		if (params[i] == GOV_T_STRUCT && c->len[i] != e->ts.size[i + 1]) {
+			gov_wire_struct_rebuild(c, i, rebuilt + used);
+			argp[i] = rebuilt + used;
+			used += GOV_XCALL_PAD8(e->ts.size[i + 1]);
+		}
 	}
 	union { ffi_arg r; double d; float f; } rv = { 0 };
 	/* libffi writes a struct return where it is told; the body has room

@@ -44,6 +44,55 @@ static size_t arg_bytes(const struct gov_typestr *ts, int i, const uint64_t *arg
 	return 0;
 }
 
+/* The string and buffer members of item `item`: ts->ptr[*first ..
+ * *first + returned count). */
+static unsigned item_ptrs(const struct gov_typestr *ts, unsigned item, unsigned *first)
+{
+	unsigned k = 0, n = 0;
+	while (k < ts->nptr && ts->ptr[k].item < item)
+		k++;
+	*first = k;
+	while (k + n < ts->nptr && ts->ptr[k + n].item == item)
+		n++;
+	return n;
+}
+
+static uint64_t word_at(const void *base, size_t off)
+{
+	uint64_t w;
+	memcpy(&w, (const char *)base + off, sizeof w);
+	return w;
+}
+
+/* Appends the bytes of a struct argument's string and buffer members after
+ * its own (docs/wire.md): per member, a length word (GOV_WIRE_NULL_LEN for
+ * NULL) then the bytes padded to 8. Returns the new offset, or 0 if cap is
+ * too small. */
+static size_t put_members(char *buf, size_t off, size_t cap, const struct gov_typestr *ts,
+			  unsigned item, const void *st)
+{
+	unsigned first, n = item_ptrs(ts, item, &first);
+	for (unsigned k = first; k < first + n; k++) {
+		const char *p = (const char *)(uintptr_t)word_at(st, ts->ptr[k].off);
+		uint64_t len = !p ? GOV_WIRE_NULL_LEN
+			       : ts->ptr[k].code == GOV_T_STR ? strlen(p) + 1
+							       : word_at(st, ts->ptr[k].len_off);
+		size_t bytes = p ? len : 0;
+		if (p && (len > cap || off + 8 + PAD8(bytes) > cap))
+			return 0;
+		if (off + 8 > cap)
+			return 0;
+		memcpy(buf + off, &len, 8);
+		off += 8;
+		if (bytes) {
+			memcpy(buf + off, p, bytes);
+			memset(buf + off + bytes, 0, PAD8(bytes) - bytes);
+			off += PAD8(bytes);
+		}
+	}
+	return off;
+}
+
 long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 			 const struct gov_site *site, const struct gov_call *call,
 			 char *err, size_t errlen)
@@ -94,9 +143,73 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 			memset((char *)buf + off + n, 0, PAD8(n) - n);
 			off += PAD8(n);
 		}
+		unsigned first;
+		if (params[i] == GOV_T_STRUCT && item_ptrs(&ts, (unsigned)i + 1, &first)) {
+			size_t end = put_members(buf, off, cap, &ts, (unsigned)i + 1, data);
+			if (!end)
+				return fail(err, errlen, "argument %d of %s: the strings and buffers "
+					    "of the struct do not fit in the slot's %zu bytes",
+					    i + 1, h->callee, cap - sizeof *h);
+			a->len = (uint32_t)(end - off + PAD8(n));
+			off = end;
+		}
 	}
 	h->body_len = (uint32_t)(off - sizeof *h);
 	return (long)off;
+}
+
+/* Checks the string and buffer members that follow a struct argument's
+ * bytes (data, len bytes in all): each length word within the record, a
+ * buffer's equal to its z member, a string NUL-terminated, nothing left. */
+static int check_members(const char *data, uint32_t len, const struct gov_typestr *ts,
+			 unsigned first, unsigned n, int arg, char *err, size_t errlen)
+{
+	size_t off = PAD8(ts->size[arg]);
+	for (unsigned k = first; k < first + n; k++) {
+		const struct gov_member_ptr *m = &ts->ptr[k];
+		if (len - off < 8)
+			return fail(err, errlen, "frame argument %d member at offset %u: its length "
+				    "word runs past the argument's %u bytes", arg, m->off, len);
+		uint64_t n_bytes = word_at(data, off);
+		off += 8;
+		if (n_bytes == GOV_WIRE_NULL_LEN)
+			continue;
+		if (n_bytes > len - off || PAD8(n_bytes) > len - off)
+			return fail(err, errlen, "frame argument %d member at offset %u: length %llu "
+				    "runs past the argument's %u bytes", arg, m->off,
+				    (unsigned long long)n_bytes, len);
+		if (m->code == GOV_T_BUF && n_bytes != word_at(data, m->len_off))
+			return fail(err, errlen, "frame argument %d member at offset %u: %llu bytes "
+				    "of buffer, its z member at offset %u says %llu", arg, m->off,
+				    (unsigned long long)n_bytes, m->len_off,
+				    (unsigned long long)word_at(data, m->len_off));
+		if (m->code == GOV_T_STR && (!n_bytes || data[off + n_bytes - 1] != 0))
+			return fail(err, errlen, "frame argument %d member at offset %u: string not "
+				    "NUL-terminated", arg, m->off);
+		off += PAD8(n_bytes);
+	}
+	if (off != len)
+		return fail(err, errlen, "frame argument %d field len: %u bytes, its struct and "
+			    "members are %zu", arg, len, off);
+	return 0;
+}
+
+void gov_wire_struct_rebuild(const struct gov_wire_call *c, int i, void *dst)
+{
+	const char *data = c->data[i];
+	memcpy(dst, data, c->ts.size[i + 1]);
+	unsigned first, n = item_ptrs(&c->ts, (unsigned)i + 1, &first);
+	size_t off = PAD8(c->ts.size[i + 1]);
+	for (unsigned k = first; k < first + n; k++) {
+		uint64_t n_bytes = word_at(data, off);
+		const void *p = NULL;
+		off += 8;
+		if (n_bytes != GOV_WIRE_NULL_LEN) {
+			p = data + off;
+			off += PAD8(n_bytes);
+		}
+		memcpy((char *)dst + c->ts.ptr[k].off, &p, sizeof p);
+	}
 }
 
 int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
@@ -148,7 +261,9 @@ int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 		if (a->len && a->type != GOV_T_STR && a->type != GOV_T_BUF && a->type != GOV_T_STRUCT)
 			return fail(err, errlen, "frame argument %d field len: %u bytes for a scalar",
 				    i + 1, a->len);
-		if (a->type == GOV_T_STRUCT && a->len != out->ts.size[i + 1])
+		unsigned first, nptr = item_ptrs(&out->ts, (unsigned)i + 1, &first);
+		if (a->type == GOV_T_STRUCT && (nptr ? a->len < PAD8(out->ts.size[i + 1])
+						      : a->len != out->ts.size[i + 1]))
 			return fail(err, errlen, "frame argument %d field len: %u bytes, the struct "
 				    "%.*s is %u", i + 1, a->len, (int)out->ts.len[i + 1],
 				    h->types + out->ts.at[i + 1], out->ts.size[i + 1]);
@@ -156,6 +271,9 @@ int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 			return fail(err, errlen, "frame argument %d field len: %u runs past the end",
 				    i + 1, a->len);
 		const char *data = (const char *)buf + off;
+		if (nptr && check_members(data, a->len, &out->ts, first, nptr, i + 1, err,
+					  errlen) < 0)
+			return -1;
 		if (a->type == GOV_T_STR && a->len && data[a->len - 1] != 0)
 			return fail(err, errlen, "frame argument %d: string not NUL-terminated", i + 1);
 		out->type[i] = a->type;

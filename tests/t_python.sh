@@ -68,23 +68,24 @@ wait_log c-svc "event=server_connected resource=c-svc"
 ok $? "a C process serves c-svc's exports"
 
 for proto in unix tcp msgqueue shm; do
-	rules c-app py-svc $proto py_add py_avg py_half py_greet py_len py_fail py_boom py_pt
+	rules c-app py-svc $proto py_add py_avg py_half py_greet py_len py_fail py_boom py_pt py_rec
 	start_agent c-app --rules "$tmp/c-app.yaml"
 	run env GOV_RESOURCE=c-app "$peer" call
 	ok $rc "$proto: C calls the Python service"
 	for want in py_add=42 py_avg=1.750 py_half=2.500 "py_greet=13 hello, rhodes" py_len=124716 \
-		"py_fail=-1 errno=EACCES" "py_boom=-1 errno=EIO" "py_pt=21 3.750"; do
+		"py_fail=-1 errno=EACCES" "py_boom=-1 errno=EIO" "py_pt=21 3.750" \
+		py_rec=504522 py_rec_null=-100928; do
 		grep -qx "$want" "$tmp/out"
 		ok $? "$proto: C -> Python: $want"
 	done
 	stop_agent c-app
 
-	rules py-app c-svc $proto c_mul c_scale c_upper c_bsum c_err c_pt c_tri
+	rules py-app c-svc $proto c_mul c_scale c_upper c_bsum c_err c_pt c_tri c_rec c_doc
 	start_agent py-app --rules "$tmp/py-app.yaml"
 	run env GOV_RESOURCE=py-app python3 "$top/tests/xcall/pycall.py" "$top/python"
 	ok $rc "$proto: Python calls the C service"
 	for want in c_mul=42 c_scale=1.500 "c_upper=6 RHODES" c_bsum=19900 "c_err=-1 errno=ENOENT" \
-		"c_pt=21 3.750" c_tri=83.0 \
+		"c_pt=21 3.750" c_tri=83.0 c_rec=4454 c_rec_null=-996 c_doc=6995470 \
 		c_nothing=EHOSTUNREACH; do
 		grep -qx "$want" "$tmp/out"
 		ok $? "$proto: Python -> C: $want"
@@ -106,7 +107,10 @@ bad "a line of one word" 'f\n' "bad.exports:1: expected 'NAME TYPES'"
 bad "an unknown type code" '# c\nf lQ\n' "bad.exports:2: export f: type string 'lQ': unknown type code"
 bad "a b without z" 'f lb\n' "needs a z parameter after it"
 bad "a struct with no }" 'f {id{id}i\n' "a struct has no closing }"
-bad "a string in a struct" 'f l{is}\n' "not a struct member code"
+bad "an out-buffer in a struct" 'f l{io}\n' "not a struct member code"
+bad "a returned struct with a string" 'f {is}l\n' "a returned struct cannot hold a string"
+bad "a buffer member without z" 'f l{bi}\n' "a b member needs a z member after it"
+bad "an array of strings" 'f l{2s}\n' "cannot be an array"
 bad "a member code outside a struct" 'f lc\n' "c and h are struct members only"
 bad "a function it does not have" 'g ll\n' "bad.exports:1: g is not a function here"
 bad "a name listed twice" 'f ll\nf ll\n' "bad.exports:2: export f: listed twice"

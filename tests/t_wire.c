@@ -110,6 +110,105 @@ static void test_too_big(void)
 	has_str(err, "do not fit", "and the error says so");
 }
 
+/* A struct with a string and a buffer member: struct { const char *name;
+ * int n; const void *data; size_t len; } is {sibz}. */
+struct msg { const char *name; int n; const void *data; size_t len; };
+
+static long encode_struct(const struct msg *m, char *err, size_t errlen)
+{
+	struct gov_site s = site;
+	s.types = "l{sibz}s";
+	struct gov_call c = { { (uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)"tail" }, 0 };
+	return gov_wire_encode_req(frame, sizeof frame, 5, &s, &c, err, errlen);
+}
+
+static void test_struct_members(void)
+{
+	char err[200] = "";
+	struct msg m = { "abc", 7, "\1\2\3\4\5\6\7\10\11", 9 };
+	long len = encode_struct(&m, err, sizeof err);
+	ok(len > 0, "a struct with a string and a buffer member encodes (%s)", err);
+	struct gov_wire_call out;
+	ok(gov_wire_decode_req(frame, (size_t)len, &out, err, sizeof err) == 0, "and decodes (%s)", err);
+	/* 32 bytes of struct, then "abc\0" (a word and 8 bytes), then 9 bytes
+	 * (a word and 16 bytes) */
+	is_long(out.len[0], 32 + 8 + 8 + 8 + 16, "its record holds the struct and both members");
+	struct msg r;
+	gov_wire_struct_rebuild(&out, 0, &r);
+	ok(r.name && strcmp(r.name, "abc") == 0 && r.name != m.name,
+	   "rebuilt, the string member points at its copy in the frame");
+	ok(r.n == 7 && r.len == 9 && r.data && memcmp(r.data, m.data, 9) == 0,
+	   "the buffer member has its bytes, its length member its value");
+	ok(out.data[1] && strcmp(out.data[1], "tail") == 0, "the next argument follows");
+
+	m = (struct msg){ NULL, 1, NULL, 123 };
+	len = encode_struct(&m, err, sizeof err);
+	ok(len > 0 && gov_wire_decode_req(frame, (size_t)len, &out, err, sizeof err) == 0,
+	   "NULL string and buffer members encode and decode (%s)", err);
+	gov_wire_struct_rebuild(&out, 0, &r);
+	ok(!r.name && !r.data && r.len == 123, "NULL stays NULL, the length as it was");
+
+	m = (struct msg){ "", 1, "x", 0 };
+	len = encode_struct(&m, err, sizeof err);
+	ok(len > 0 && gov_wire_decode_req(frame, (size_t)len, &out, err, sizeof err) == 0,
+	   "an empty string and a zero-length buffer member (%s)", err);
+	gov_wire_struct_rebuild(&out, 0, &r);
+	ok(r.name && !r.name[0] && r.data && r.len == 0, "are empty, not NULL");
+
+	/* malformed: the member words are checked against the record */
+	m = (struct msg){ "abc", 7, "123456789", 9 };
+	len = encode_struct(&m, err, sizeof err);
+	struct gov_wire_arg *a = (struct gov_wire_arg *)(frame + sizeof(struct gov_wire_req));
+	char *st = (char *)(a + 1);
+	uint64_t w = 100000;
+	memcpy(st + 32, &w, 8); /* the string's length word */
+	has_str(decode_err(len), "member at offset 0: length 100000 runs past",
+		"a member length larger than the frame is refused, naming the member");
+	encode_struct(&m, err, sizeof err);
+	w = 10;
+	memcpy(st + 24, &w, 8); /* the z member says 10, 9 bytes travel */
+	has_str(decode_err(len), "its z member at offset 24 says 10",
+		"a buffer whose z member disagrees with its bytes is refused");
+	encode_struct(&m, err, sizeof err);
+	st[32 + 8 + 3] = 'X'; /* the NUL of "abc" */
+	has_str(decode_err(len), "member at offset 0: string not NUL-terminated",
+		"an unterminated string member is refused");
+	encode_struct(&m, err, sizeof err);
+	a->len = 32;
+	has_str(decode_err(len), "its length word runs past",
+		"a record cut short of its members is refused");
+
+	/* a struct without such members still travels as exactly its bytes */
+	struct { float x, y, z; } f3 = { 1, 2, 3 };
+	struct gov_site s3 = site;
+	s3.types = "d{3f}";
+	struct gov_call c3 = { { (uint64_t)(uintptr_t)&f3 }, 0 };
+	len = gov_wire_encode_req(frame, sizeof frame, 5, &s3, &c3, err, sizeof err);
+	ok(len > 0 && gov_wire_decode_req(frame, (size_t)len, &out, err, sizeof err) == 0 &&
+	   out.len[0] == 12, "a struct of scalars travels as its 12 bytes (%s)", err);
+
+	static char big[8192];
+	m = (struct msg){ "abc", 7, big, sizeof big };
+	err[0] = 0;
+	ok(encode_struct(&m, err, sizeof err) < 0, "a buffer member larger than the slot is not encoded");
+	has_str(err, "do not fit", "and the error says so");
+
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	ok(gov_typestr_check("{si}l", &ts, &why, &where) < 0 && strstr(why, "returned struct"),
+	   "a returned struct with a string member is refused (%s)", why);
+	ok(gov_typestr_check("l{bi}", &ts, &why, &where) < 0 && strstr(why, "needs a z member"),
+	   "a buffer member with no z member after it is refused (%s)", why);
+	ok(gov_typestr_check("l{{b}z}", &ts, &why, &where) < 0 && strstr(why, "needs a z member"),
+	   "its z must be in the same struct (%s)", why);
+	ok(gov_typestr_check("l{2s}", &ts, &why, &where) < 0 && strstr(why, "cannot be an array"),
+	   "an array of strings is refused (%s)", why);
+	ok(gov_typestr_check("l{i{sd}bLz}", &ts, &why, &where) == 0 && ts.nptr == 2 &&
+	   ts.ptr[0].off == 8 && ts.ptr[1].off == 24 && ts.ptr[1].len_off == 40,
+	   "nested members sit at their offsets, a b pairs with the next z, not an L");
+}
+
 static void test_reply(void)
 {
 	char text_buf[128], err[200];
@@ -182,6 +281,7 @@ int main(void)
 	test_roundtrip();
 	test_malformed();
 	test_too_big();
+	test_struct_members();
 	test_reply();
 	test_region_check();
 	test_msg_check();

@@ -117,6 +117,32 @@ long x_nest(struct nest n, const char *s)
 }
 struct sm x_sm_swap(struct sm v) { return in_server ? (struct sm){ v.b, v.a } : (struct sm){ 0, 0 }; }
 
+/* structs with string and buffer members ({sibz}, and nested {c{sd}s}):
+ * their bytes travel after the struct's and the callee's copy points at
+ * them. The callee reports what it saw: string lengths (-1 for NULL), the
+ * buffer's sum (-1 for NULL) and the scalars, so a wrong pointer, length or
+ * offset shows in the result. */
+struct msg { const char *name; int n; const void *data; size_t len; };
+struct tagged { char tag; struct { const char *s; double d; } in; const char *t; };
+static long slen(const char *s) { return s ? (long)strlen(s) : -1; }
+long x_msg(struct msg m, long k)
+{
+	if (!in_server)
+		return LOCAL;
+	long sum = 0;
+	for (size_t i = 0; m.data && i < m.len; i++)
+		sum += ((const unsigned char *)m.data)[i];
+	if (!m.data)
+		sum = -1;
+	return slen(m.name) * 1000000000L + sum * 100 + m.n * 10 + k + (m.name && strcmp(m.name, "ping") == 0 ? 7 : 0);
+}
+long x_tagged(struct tagged a, struct msg m, const char *s)
+{
+	return in_server ? a.tag + slen(a.in.s) * 1000 + (long)a.in.d + slen(a.t) * 100000 +
+				   slen(m.name) * 10000000 + (long)m.len * 100000000 + slen(s) * 1000000000000L
+			 : LOCAL;
+}
+
 static const char exports_text[] =
 	"# xc-svc's exports: NAME TYPES, TAB, prototype\n"
 	"x_add lll\tlong x_add(long a, long b)\n"
@@ -134,7 +160,9 @@ static const char exports_text[] =
 	"x_fl3_sum d{3f}\n"
 	"x_big_mk {3Lch}l{3Lch}\n"
 	"x_nest l{c{fi}2d}s\n"
-	"x_sm_swap {2c}{2c}\n";
+	"x_sm_swap {2c}{2c}\n"
+	"x_msg l{sibz}l\tlong x_msg(struct msg m, long k)\n"
+	"x_tagged l{c{sd}s}{sibz}s\n";
 
 static char exports_path[512];
 
@@ -234,6 +262,22 @@ static struct sm c_sm_swap(struct sm v)
 		return x_sm_swap(v);
 	return r;
 }
+static long c_msg(struct msg m, long k)
+{
+	STRUCT_SITE(site, x_msg, "l{sibz}l", 2);
+	struct gov_call c = { { W(&m), (uint64_t)k }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_msg(m, k);
+	return c.ret;
+}
+static long c_tagged(struct tagged a, struct msg m, const char *s)
+{
+	STRUCT_SITE(site, x_tagged, "l{c{sd}s}{sibz}s", 3);
+	struct gov_call c = { { W(&a), W(&m), W(s) }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_tagged(a, m, s);
+	return c.ret;
+}
 
 static const char *const fwd_rows =
 	"verdicts:\n"
@@ -252,6 +296,8 @@ static const char *const fwd_rows =
 	"  - {function: x_big_mk, action: forward, to: " SVC "}\n"
 	"  - {function: x_nest, action: forward, to: " SVC "}\n"
 	"  - {function: x_sm_swap, action: forward, to: " SVC "}\n"
+	"  - {function: x_msg, action: forward, to: " SVC "}\n"
+	"  - {function: x_tagged, action: forward, to: " SVC "}\n"
 	/* these two find their callee from the resource's declared exports */
 	"  - {function: x_count, action: forward}\n"
 	"  - {function: x_seq, action: forward}\n"
@@ -329,6 +375,32 @@ static int edge_up(const char *resource)
 	return -1;
 }
 
+/* ---- structs with string and buffer members on one protocol ---- */
+static void struct_member_battery(const char *proto)
+{
+	unsigned char bytes[20000];
+	long sum = 0;
+	for (size_t i = 0; i < sizeof bytes; i++)
+		sum += bytes[i] = (unsigned char)(i * 13);
+	is_long(c_msg((struct msg){ "ping", 4, bytes, 3 }, 2),
+		4 * 1000000000L + (0 + 13 + 26) * 100 + 40 + 2 + 7,
+		"%s: a struct with a string and a buffer member", proto);
+	is_long(c_msg((struct msg){ "big", 1, bytes, sizeof bytes }, 0),
+		3 * 1000000000L + sum * 100 + 10, "%s: with a 20 kB buffer member", proto);
+	is_long(c_msg((struct msg){ NULL, 1, NULL, 99 }, 0), -1000000000L - 100 + 10,
+		"%s: NULL string and buffer members stay NULL", proto);
+	is_long(c_msg((struct msg){ "", 2, bytes, 0 }, 0), 20,
+		"%s: an empty string and a zero-length buffer member", proto);
+	struct tagged tg = { 'A', { "xy", 5.5 }, "abcdef" };
+	is_long(c_tagged(tg, (struct msg){ "q", 0, bytes, 8 }, "12345"),
+		'A' + 2 * 1000 + 5 + 6 * 100000 + 1 * 10000000 + 8 * 100000000L + 5 * 1000000000000L,
+		"%s: a nested struct's string member, two structs and a string", proto);
+	tg.in.s = NULL;
+	is_long(c_tagged(tg, (struct msg){ NULL, 0, NULL, 0 }, NULL),
+		'A' - 1000 + 5 + 6 * 100000 - 10000000 - 1000000000000L,
+		"%s: NULL members of a nested struct", proto);
+}
+
 /* ---- structs by value on one protocol ---- */
 static void struct_battery(const char *proto)
 {
@@ -346,6 +418,7 @@ static void struct_battery(const char *proto)
 		proto);
 	struct sm sw = c_sm_swap((struct sm){ 'a', 'b' });
 	ok(sw.a == 'b' && sw.b == 'a', "%s: a 2-byte struct in and out", proto);
+	struct_member_battery(proto);
 	errno = 0;
 	struct pt w = c_pt_scale_wrong((struct pt){ 7, 1.25 }, 3);
 	ok(errno == ENOSYS && w.a == 0 && w.b == 0,
@@ -586,6 +659,10 @@ static void direct_grants(char *self)
 	ok(direct >= 150, "they go straight to the serving process (%ld of 200)", direct);
 	ok(agent_stat(SVC, "served") - served <= 200 - direct,
 	   "with the callee's agent off their path (it served %ld)", agent_stat(SVC, "served") - served);
+	before = direct_calls();
+	struct_member_battery("shm direct");
+	ok(direct_calls() - before >= 5, "structs with string and buffer members go direct too (%ld of 6)",
+	   direct_calls() - before);
 
 	/* a deny rule takes effect at once: the process's table stops naming
 	 * the grant for that function */
@@ -889,7 +966,10 @@ static void bad_exports(void)
 		{ "# nothing\n\n", "names no function" },
 		{ "x_pt_scale {id{id}i\n", "at character 9: a struct has no closing }" },
 		{ "x_pt_scale {}{id}i\n", "a struct needs at least one member" },
-		{ "x_pt_scale {is}{id}i\n", "not a struct member code" },
+		{ "x_pt_scale {io}{id}i\n", "not a struct member code" },
+		{ "x_pt_scale {is}{id}i\n", "a returned struct cannot hold a string or buffer" },
+		{ "x_msg l{sib}l\n", "at character 6: a b member needs a z member after it" },
+		{ "x_msg l{2sibz}l\n", "a string or buffer member (or a struct holding one) cannot be an array" },
 		{ "x_pt_scale {0i}{id}i\n", "an array count starts with 1..9" },
 		{ "x_pt_scale {5000c}i\n", "an array count is larger than the largest struct" },
 		{ "x_pt_scale {600d}i\n", "the struct is larger than 4096 bytes" },

@@ -51,6 +51,8 @@ verdicts:           # no 'to:': the agent finds who exports each function
   - {function: c_err, action: forward, resource: py-app}
   - {function: c_pt, action: forward, resource: py-app}
   - {function: c_tri, action: forward, resource: py-app}
+  - {function: c_rec, action: forward, resource: py-app}
+  - {function: c_doc, action: forward, resource: py-app}
 protocols:
   - {from: py-app, to: c-svc, protocol: msgqueue}
 YAML
@@ -64,7 +66,8 @@ wait_log c-svc "event=server_connected resource=c-svc"; ok $? "the C service ser
 pycall
 ok $rc "Python calls the C service through store-configured agents"
 grep -qx "c_mul=42" "$tmp/out" && grep -qx "c_upper=6 RHODES" "$tmp/out" && grep -qx "c_err=-1 errno=ENOENT" "$tmp/out" &&
-	grep -qx "c_pt=21 3.750" "$tmp/out" && grep -qx "c_tri=83.0" "$tmp/out"
+	grep -qx "c_pt=21 3.750" "$tmp/out" && grep -qx "c_tri=83.0" "$tmp/out" &&
+	grep -qx "c_rec=4454" "$tmp/out" && grep -qx "c_doc=6995470" "$tmp/out"
 ok $? "with the right answers (callee found from the registered exports)"
 "$top/build/bin/govagent" --stats py-app >"$tmp/stats.json"
 grep -q '"protocol":"msgqueue"' "$tmp/stats.json"; ok $? "on the published protocol, msgqueue"

@@ -8,8 +8,14 @@
  * count for a fixed array (`{3di}` is struct { double a[3]; int b; }).
  * Sizes and alignments are those of C on x86-64 (i/u/f 4, l/L/z/d/p 8,
  * c 1, h 2); a struct is aligned to its largest member and padded to it.
- * Strings, buffers and out-buffers cannot be members: a pointer inside a
- * struct travels as `p`, an address meaningless to the callee.
+ * A member may also be a string `s` or an input buffer `b` (8-byte
+ * pointers): a `b` member's length is the next `z` member of the same
+ * struct, the positional rule of parameters. Their bytes travel after the
+ * struct's (docs/wire.md), so they cannot be array elements (no count
+ * before an `s`, a `b`, or a struct holding one), and a struct holding one
+ * cannot be returned: its pointers would point into the callee. Out-buffers
+ * cannot be members; a pointer member `p` travels as an address
+ * meaningless to the callee.
  *
  * Header-only so that govrt, govagent, govctl and the tools read type
  * strings with one parser. It is not the codec (gov/wire.h) and does not
@@ -25,6 +31,16 @@
 #define GOV_TYPES_MAX 48       /* a type string's bytes, NUL included */
 #define GOV_STRUCT_MAX 4096    /* the largest struct carried by value */
 #define GOV_STRUCT_DEPTH 4     /* structs nest at most this deep */
+#define GOV_STRUCT_PTRS 16     /* string and buffer members in a type string */
+
+/* A string or buffer member of a struct item: where its pointer is in the
+ * struct's bytes and, for a buffer, where its length (the z member) is. */
+struct gov_member_ptr {
+	uint8_t item;      /* the item of the type string (1.. a parameter) */
+	char code;         /* 's' or 'b' */
+	uint16_t off;      /* offset of the pointer in the struct */
+	uint16_t len_off;  /* 'b': offset of its z member; 's': 0 */
+};
 
 /* A parsed type string. Item 0 is the return type, items 1.. the
  * parameters; top[] holds one code per item ('{' for a struct) so that
@@ -36,6 +52,8 @@ struct gov_typestr {
 	uint32_t align[GOV_MAX_ARGS + 1];
 	uint8_t at[GOV_MAX_ARGS + 1];      /* where the item starts in the string */
 	uint8_t len[GOV_MAX_ARGS + 1];     /* and its characters */
+	unsigned nptr;                     /* string and buffer members, */
+	struct gov_member_ptr ptr[GOV_STRUCT_PTRS]; /* by item then offset */
 };
 
 /* Size and alignment of a scalar member code, 0 if it is none. */
@@ -45,17 +63,21 @@ static inline unsigned gov_member_size(char c)
 	case 'c': return 1;
 	case 'h': return 2;
 	case 'i': case 'u': case 'f': return 4;
-	case 'l': case 'L': case 'z': case 'd': case 'p': return 8;
+	case 'l': case 'L': case 'z': case 'd': case 'p': case 's': case 'b': return 8;
 	}
 	return 0;
 }
 
 /* Parses the struct at t[*pos] ('{'), advancing *pos past its '}'.
- * Returns 0 with its size and alignment, or -1 with why (*pos at fault). */
+ * Records its string and buffer members in ts->ptr (offsets from this
+ * struct's start) as item `item`. Returns 0 with its size and alignment, or
+ * -1 with why (*pos at fault). */
 static inline int gov__struct_layout(const char *t, size_t *pos, int depth,
+				     struct gov_typestr *ts, unsigned item,
 				     uint32_t *size, uint32_t *align, const char **why)
 {
 	size_t off = 0, al = 1;
+	unsigned unpaired = ts->nptr; /* b members from here on still want a z */
 	if (depth > GOV_STRUCT_DEPTH) {
 		*why = "structs nest more than 4 deep";
 		return -1;
@@ -67,6 +89,7 @@ static inline int gov__struct_layout(const char *t, size_t *pos, int depth,
 	}
 	while (t[*pos] != '}') {
 		unsigned long count = 1;
+		size_t count_at = *pos;
 		if (t[*pos] >= '0' && t[*pos] <= '9') {
 			if (t[*pos] == '0') {
 				*why = "an array count starts with 1..9";
@@ -79,17 +102,53 @@ static inline int gov__struct_layout(const char *t, size_t *pos, int depth,
 				}
 		}
 		uint32_t ms, ma;
-		if (t[*pos] == '{') {
-			if (gov__struct_layout(t, pos, depth + 1, &ms, &ma, why) < 0)
+		unsigned first = ts->nptr;
+		char code = t[*pos];
+		if (code == '{') {
+			if (gov__struct_layout(t, pos, depth + 1, ts, item, &ms, &ma, why) < 0)
 				return -1;
-		} else if ((ms = ma = gov_member_size(t[*pos])) != 0) {
+		} else if ((ms = ma = gov_member_size(code)) != 0) {
 			(*pos)++;
 		} else {
-			*why = t[*pos] ? "not a struct member code (c h i u l L z d f p, or a struct)"
-				       : "a struct has no closing }";
+			*why = code ? "not a struct member code (c h i u l L z d f p s b, or a struct)"
+				    : "a struct has no closing }";
 			return -1;
 		}
-		off = (off + ma - 1) / ma * ma + ms * count;
+		off = (off + ma - 1) / ma * ma;
+		if (t[count_at] != code && (code == 's' || code == 'b' || ts->nptr > first)) {
+			*pos = count_at;
+			*why = "a string or buffer member (or a struct holding one) cannot be an array";
+			return -1;
+		}
+		if (code == 's' || code == 'b') {
+			if (ts->nptr >= GOV_STRUCT_PTRS) {
+				*pos -= 1;
+				*why = "more than 16 string and buffer members";
+				return -1;
+			}
+			ts->ptr[ts->nptr++] = (struct gov_member_ptr){ (uint8_t)item, code,
+								       (uint16_t)off, 0 };
+		} else if (code == 'z') {
+			for (unsigned k = unpaired; k < first; k++)
+				if (ts->ptr[k].code == 'b' && !ts->ptr[k].len_off) {
+					if (count > 1) {
+						*pos = count_at;
+						*why = "the z member that is a buffer's length cannot be an array";
+						return -1;
+					}
+					ts->ptr[k].len_off = (uint16_t)off;
+				}
+			unpaired = ts->nptr;
+		} else if (code == '{') {
+			/* a nested struct's members sit at its offset in this one; its
+			 * own b members were paired inside it */
+			for (unsigned k = first; k < ts->nptr; k++) {
+				ts->ptr[k].off = (uint16_t)(ts->ptr[k].off + off);
+				if (ts->ptr[k].code == 'b')
+					ts->ptr[k].len_off = (uint16_t)(ts->ptr[k].len_off + off);
+			}
+		}
+		off += ms * count;
 		if (ma > al)
 			al = ma;
 		if (off > GOV_STRUCT_MAX) {
@@ -97,6 +156,11 @@ static inline int gov__struct_layout(const char *t, size_t *pos, int depth,
 			return -1;
 		}
 	}
+	for (unsigned k = unpaired; k < ts->nptr; k++)
+		if (ts->ptr[k].code == 'b' && !ts->ptr[k].len_off) {
+			*why = "a b member needs a z member after it in the same struct (its length)";
+			return -1;
+		}
 	(*pos)++; /* '}' */
 	*size = (uint32_t)((off + al - 1) / al * al);
 	*align = (uint32_t)al;
@@ -125,7 +189,8 @@ static inline int gov_typestr_parse(const char *t, struct gov_typestr *ts, const
 		}
 		ts->at[ts->n] = (uint8_t)pos;
 		if (t[pos] == '{') {
-			if (gov__struct_layout(t, &pos, 1, &ts->size[ts->n], &ts->align[ts->n], why) < 0) {
+			if (gov__struct_layout(t, &pos, 1, ts, ts->n, &ts->size[ts->n], &ts->align[ts->n],
+					       why) < 0) {
 				*where = pos;
 				return -1;
 			}
@@ -179,6 +244,11 @@ static inline int gov_typestr_check(const char *t, struct gov_typestr *ts, const
 		}
 		if (!i && (c == 's' || c == 'b' || c == 'o')) {
 			*why = "a return type must be a scalar, p or a struct";
+			return -1;
+		}
+		if (!i && ts->nptr && ts->ptr[0].item == 0) {
+			*why = "a returned struct cannot hold a string or buffer (s, b): its pointers "
+			       "would point into the callee's memory";
 			return -1;
 		}
 		if ((c == 'b' || c == 'o') && !strchr(ts->top + i + 1, 'z')) {

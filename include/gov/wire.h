@@ -75,6 +75,15 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 			 const struct gov_site *site, const struct gov_call *call,
 			 char *err, size_t errlen);
 
+/* A struct argument's string or buffer member that is NULL: its length
+ * word on the wire (docs/wire.md). */
+#define GOV_WIRE_NULL_LEN UINT64_MAX
+
+/* Writes argument i of a decoded call, a struct, into dst (its size): its
+ * bytes, with each string and buffer member pointing at its bytes in the
+ * frame (NULL stays NULL). The frame must outlive dst's use. */
+void gov_wire_struct_rebuild(const struct gov_wire_call *c, int i, void *dst);
+
 /* Checks and decodes a request of len bytes. Returns 0, or -1 with the
  * bad field and why in err; nothing is trusted before it returns 0. */
 int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,

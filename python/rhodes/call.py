@@ -6,8 +6,9 @@ so a call takes the C path exactly: govrt's slot, this resource's agent,
 its rules (forward, deny, ...), the edge to the callee. Arguments are
 Python values; an `o` parameter is a bytearray, filled in place (its
 capacity is the next `z` argument); a struct by value is a flat tuple of its
-scalar members (rhodes.wire.Layout), and one returned comes back as such a
-tuple. Not the serving side (rhodes.serve).
+scalar members (rhodes.wire.Layout), a string member a str and a buffer member
+bytes (or None), its z member the buffer's length as in C; one returned comes
+back as such a tuple. Not the serving side (rhodes.serve).
 """
 import ctypes
 import errno as _errno
@@ -65,6 +66,14 @@ class Function:
         call, keep = Call(), []
         for i, ((code, lay), v) in enumerate(zip(params, args)):
             if lay:  # the word is the address of the struct's bytes
+                v = list(v)
+                for j, c, _z in lay.ptrs:  # a string or buffer member: its address
+                    if v[j] is not None:
+                        mb = ctypes.create_string_buffer(
+                            v[j].encode() if isinstance(v[j], str) else bytes(v[j]),
+                            None if c == "s" else max(len(v[j]), 1))
+                        keep.append(mb)
+                    v[j] = ctypes.addressof(mb) if v[j] is not None else 0
                 b = ctypes.create_string_buffer(lay.pack(v), lay.size)
                 keep.append(b)
                 call.arg[i] = ctypes.addressof(b)

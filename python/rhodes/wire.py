@@ -68,18 +68,25 @@ def pad8(n):
     return (n + 7) & ~7
 
 
-# struct members (gov/typestr.h): code -> struct module format, C size
+# struct members (gov/typestr.h): code -> struct module format, C size;
+# s and b are pointers whose bytes travel after the struct's
 MEMBERS = {"c": "B", "h": "H", "i": "i", "u": "I", "f": "f",
-           "l": "q", "L": "Q", "z": "Q", "d": "d", "p": "Q"}
+           "l": "q", "L": "Q", "z": "Q", "d": "d", "p": "Q", "s": "Q", "b": "Q"}
+PTRS_MAX = 16              # GOV_STRUCT_PTRS
+NULL_LEN = (1 << 64) - 1   # GOV_WIRE_NULL_LEN: a NULL string or buffer member
 
 
 class Layout:
     """A struct by value: `fmt` packs and unpacks its bytes (C padding as
     explicit pad bytes), one flat value per scalar member in order (arrays
-    and nested structs flattened), as gov/typestr.h lays it out."""
+    and nested structs flattened), as gov/typestr.h lays it out. `ptrs`
+    lists its string and buffer members as (flat index, code, flat index of
+    a b's z member or None), in layout order: their values are a str or
+    bytes (or None) in Python, pointers in C."""
 
-    def __init__(self, fmt, size, align):
+    def __init__(self, fmt, size, align, nflat=0, ptrs=()):
         self.fmt, self.size, self.align = fmt, size, align
+        self.nflat, self.ptrs = nflat, list(ptrs)
         self.st = struct.Struct("<" + fmt)
         assert self.st.size == size
 
@@ -97,7 +104,7 @@ def _struct(t, pos, depth):
     pos += 1
     if t[pos:pos + 1] == "}":
         raise ValueError("a struct needs at least one member")
-    fmt, off, al = "", 0, 1
+    fmt, off, al, nflat, ptrs, unpaired = "", 0, 1, 0, [], []
     while t[pos:pos + 1] != "}":
         m = re.match(r"[0-9]+", t[pos:])
         count = 1
@@ -111,22 +118,43 @@ def _struct(t, pos, depth):
         c = t[pos:pos + 1]
         if c == "{":
             sub, pos = _struct(t, pos, depth + 1)
-            mfmt, msize, malign = sub.fmt, sub.size, sub.align
+            mfmt, msize, malign, mflat = sub.fmt, sub.size, sub.align, sub.nflat
+            sub_ptrs = [(nflat + i, code, None if z is None else nflat + z)
+                        for i, code, z in sub.ptrs]
         elif c and c in MEMBERS:
-            mfmt, pos = MEMBERS[c], pos + 1
+            mfmt, pos, mflat, sub_ptrs = MEMBERS[c], pos + 1, 1, []
             msize = malign = struct.calcsize("<" + mfmt)
         else:
-            raise ValueError("not a struct member code (c h i u l L z d f p, or a struct)"
+            raise ValueError("not a struct member code (c h i u l L z d f p s b, or a struct)"
                              if c else "a struct has no closing }")
+        if m and (c in "sb" or sub_ptrs):
+            raise ValueError("a string or buffer member (or a struct holding one) "
+                             "cannot be an array")
+        if c in "sb":
+            sub_ptrs = [(nflat, c, None)]
+            if c == "b":
+                unpaired.append(len(ptrs))
+        elif c == "z" and unpaired:
+            if count > 1:
+                raise ValueError("the z member that is a buffer's length cannot be an array")
+            for k in unpaired:
+                ptrs[k] = (ptrs[k][0], "b", nflat)
+            unpaired = []
+        ptrs += sub_ptrs
+        if len(ptrs) > PTRS_MAX:
+            raise ValueError("more than 16 string and buffer members")
         gap = (-off) % malign
         fmt += "%dx" % gap if gap else ""
         fmt += mfmt * count
         off += gap + msize * count
+        nflat += mflat * count
         al = max(al, malign)
         if off > STRUCT_MAX:
             raise ValueError("the struct is larger than 4096 bytes")
+    if unpaired:
+        raise ValueError("a b member needs a z member after it in the same struct (its length)")
     tail = (-off) % al
-    return Layout(fmt + ("%dx" % tail if tail else ""), off + tail, al), pos + 1
+    return Layout(fmt + ("%dx" % tail if tail else ""), off + tail, al, nflat, ptrs), pos + 1
 
 
 def parse_types(types):
@@ -170,7 +198,42 @@ def check_types(types):
             return "a b or o parameter needs a z parameter after it (its length)"
     if top[0] in "sbo":
         return "a return type must be a scalar, p or a struct"
+    if items[0][1] and items[0][1].ptrs:
+        return ("a returned struct cannot hold a string or buffer (s, b): its pointers "
+                "would point into the callee's memory")
     return None
+
+
+def _members(buf, off, end, lay, values, arg):
+    """The string and buffer members after a struct's bytes (buf[off:end]):
+    values with each one's pointer word replaced by its str or bytes (None
+    for NULL), checked as runtime/wire.c checks them."""
+    values = list(values)
+    for i, code, z in lay.ptrs:
+        if end - off < 8:
+            raise XcallError("frame argument %d member %d: its length word runs past the "
+                             "argument" % (arg, i))
+        n = struct.unpack_from("<Q", buf, off)[0]
+        off += 8
+        if n == NULL_LEN:
+            values[i] = None
+            continue
+        if n > end - off or pad8(n) > end - off:
+            raise XcallError("frame argument %d member %d: length %d runs past the argument"
+                             % (arg, i, n))
+        data = bytes(buf[off:off + n])
+        if code == "b" and n != values[z]:
+            raise XcallError("frame argument %d member %d: %d bytes of buffer, its z member "
+                             "says %d" % (arg, i, n, values[z]))
+        if code == "s" and not data.endswith(b"\0"):
+            raise XcallError("frame argument %d member %d: string not NUL-terminated"
+                             % (arg, i))
+        values[i] = data if code == "b" else data[:-1].decode("utf-8", "replace")
+        off += pad8(n)
+    if off != end:
+        raise XcallError("frame argument %d field len: its struct and members are %d bytes"
+                         % (arg, off))
+    return tuple(values)
 
 
 def outbuf_caps(params, values):
@@ -225,7 +288,7 @@ def decode_req(buf):
             raise XcallError("frame argument %d field type" % (i + 1))
         if n and chr(t) not in "sb{":
             raise XcallError("frame argument %d field len: bytes for a scalar" % (i + 1))
-        if lay and n != lay.size:
+        if lay and (n < pad8(lay.size) if lay.ptrs else n != lay.size):
             raise XcallError("frame argument %d field len: %d bytes, the struct is %d"
                              % (i + 1, n, lay.size))
         if pad8(n) > len(buf) - off:
@@ -233,7 +296,11 @@ def decode_req(buf):
         data = bytes(buf[off:off + n]) if n else None
         if chr(t) == "s" and data is not None and not data.endswith(b"\0"):
             raise XcallError("frame argument %d: string not NUL-terminated" % (i + 1))
-        args.append((chr(t), value, lay.unpack(data) if lay else data))
+        if lay:
+            data = lay.unpack(data[:lay.size])
+            if lay.ptrs:
+                data = _members(buf, off + pad8(lay.size), off + n, lay, data, i + 1)
+        args.append((chr(t), value, data))
         off += pad8(n)
     if off != len(buf):
         raise XcallError("frame: %d bytes left over" % (len(buf) - off))

@@ -31,5 +31,15 @@ int main(void)
 	c_pt(p, 2);    /* a struct return nobody reads */
 	struct wide w = { 1, 2, 3, { 4.5f, 5 }, { { 6, 7 }, { 8, 9 } }, 10, &w };
 	show_wide("mk_wide", mk_wide(2, w));
+	unsigned char bytes[5000];
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (unsigned char)i;
+	printf("c_rec=%ld\n", c_rec((struct rec){ "name", 3, bytes, 10 }, 1));
+	printf("c_rec_null=%ld\n", c_rec((struct rec){ NULL, 3, NULL, 10 }, 1));
+	char title[] = "a title";
+	printf("c_doc=%ld\n", c_doc((struct doc){ 'D', { "xy", 2, bytes, sizeof bytes }, title }));
+	printf("mk_named=%s\n", mk_named(4).name);
+	struct lc m = c_mix3((struct f3){ 1.5f, 2.5f, 3 }, (struct c2){ 2, 3 }, (struct lc){ 10000, 'a' });
+	printf("c_mix3=%ld %c\n", m.l, m.c);
 	return 0;
 }

@@ -16,6 +16,26 @@ struct inner { float f; int i; };
 struct wide { char c; short h; unsigned u; struct inner in; double d[2][2]; size_t n; void *p; };
 struct wide mk_wide(long k, struct wide w);
 
+/* strings and buffers as members (c-svc.exports): a data pointer before a
+ * size_t member is a buffer, a char * a string, nested too: c_rec is
+ * l{sibz}l, c_doc l{c{sibz}s}. Returned (mk_named), pointers are p and
+ * size_t L at the site, and govexports skips the function: its pointers
+ * would point into the callee. */
+struct rec { const char *name; int n; const void *data; size_t len; };
+struct doc { char tag; struct rec r; char *title; };
+struct named { const char *name; size_t n; };
+long c_rec(struct rec r, long k);
+long c_doc(struct doc d);
+struct named mk_named(long n);
+
+/* small structs in registers, each its own x86-64 class: three floats
+ * (<2 x float>, float in clang's IR), two chars (i16), a long and a char
+ * ({ i64, i8 }, also returned so) */
+struct f3 { float x, y, z; };
+struct c2 { char a, b; };
+struct lc { long l; char c; };
+struct lc c_mix3(struct f3 v, struct c2 s, struct lc l);
+
 /* no layout: each keeps the warning, with its reason */
 union either { int i; float f; };
 struct bits { int a : 3; int b; };

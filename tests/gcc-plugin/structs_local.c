@@ -12,6 +12,25 @@ struct wide mk_wide(long k, struct wide w)
 	return w;
 }
 
+/* what tests/xcall/peer.c's c_rec and c_doc compute, negated */
+static long rec_value(struct rec r)
+{
+	long sum = 0;
+	for (size_t i = 0; r.data && i < r.len; i++)
+		sum += ((const unsigned char *)r.data)[i];
+	return (r.name ? (long)__builtin_strlen(r.name) : -1) * 1000 + sum * 10 + r.n;
+}
+long c_rec(struct rec r, long k) { return -(rec_value(r) + k); }
+long c_doc(struct doc d)
+{
+	return -(d.tag + rec_value(d.r) + (d.title ? (long)__builtin_strlen(d.title) : -1) * 100000);
+}
+struct named mk_named(long n) { return (struct named){ "local", (size_t)n }; }
+struct lc c_mix3(struct f3 v, struct c2 s, struct lc l)
+{
+	return (struct lc){ -(l.l + s.a * 100 + s.b * 1000 + (long)(v.x + v.y + v.z)), (char)(l.c - 1) };
+}
+
 /* structs.c's bad() calls these; they are never sites */
 long by_union(union either e) { return e.i; }
 long by_bits(struct bits b) { return b.b; }

@@ -39,6 +39,30 @@ struct pt { int a; double b; };
 struct tri { long v[3]; };
 struct pt c_pt(struct pt p, int k) { return serving ? (struct pt){ p.a * k, p.b * k } : (struct pt){ LOCAL, 0 }; }
 double c_tri(struct tri t) { return serving ? (double)(t.v[0] + t.v[1] + t.v[2]) : LOCAL; }
+/* structs with string and buffer members (tests/gcc-plugin/structs.h) */
+struct rec { const char *name; int n; const void *data; size_t len; };
+struct doc { char tag; struct rec r; char *title; };
+static long rec_value(struct rec r)
+{
+	long sum = 0;
+	for (size_t i = 0; r.data && i < r.len; i++)
+		sum += ((const unsigned char *)r.data)[i];
+	return (r.name ? (long)strlen(r.name) : -1) * 1000 + sum * 10 + r.n;
+}
+long c_rec(struct rec r, long k) { return serving ? rec_value(r) + k : LOCAL; }
+struct f3 { float x, y, z; };
+struct c2 { char a, b; };
+struct lc { long l; char c; };
+struct lc c_mix3(struct f3 v, struct c2 s, struct lc l)
+{
+	if (!serving)
+		return (struct lc){ LOCAL, 0 };
+	return (struct lc){ l.l + s.a * 100 + s.b * 1000 + (long)(v.x + v.y + v.z), (char)(l.c + 1) };
+}
+long c_doc(struct doc d)
+{
+	return serving ? d.tag + rec_value(d.r) + (d.title ? (long)strlen(d.title) : -1) * 100000 : LOCAL;
+}
 
 /* ---- Python's, called from C: local versions say they ran here ---- */
 long py_add(long a, long b) { (void)a; (void)b; return LOCAL; }
@@ -49,6 +73,7 @@ long py_len(const void *b, size_t n) { (void)b; (void)n; return LOCAL; }
 int py_fail(int e) { (void)e; return LOCAL; }
 long py_boom(void) { return LOCAL; }
 struct pt py_pt(struct pt p, int k) { (void)p; (void)k; return (struct pt){ LOCAL, 0 }; }
+long py_rec(struct doc d, long k) { (void)d; (void)k; return LOCAL; }
 
 /* GOV_CALL takes no struct by value: this is the site a compiler plugin
  * emits for one (docs/abi.md): the argument word is the address of the
@@ -64,6 +89,19 @@ static struct pt call_py_pt(struct pt p, int k)
 	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
 		return py_pt(p, k);
 	return r;
+}
+
+/* a struct with string and buffer members, nested: l{c{sibz}s}l */
+static long call_py_rec(struct doc d, long k)
+{
+	static struct gov_site site __attribute__((section(GOV_SITES_SECTION), used, aligned(8))) = {
+		.kind = GOV_SITE_CALL, .ret_conv = GOV_RET_LIBC, .nparams = 2, .sysno = -1,
+		.caller = "call_py_rec", .callee = "py_rec", .types = "l{c{sibz}s}l",
+		.file = __FILE__, .line = __LINE__ };
+	struct gov_call c = { { (uint64_t)(uintptr_t)&d, (uint64_t)k }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return py_rec(d, k);
+	return c.ret;
 }
 
 static int call_main(void)
@@ -86,6 +124,9 @@ static int call_main(void)
 	printf("py_boom=%ld errno=%s\n", b, errno == EIO ? "EIO" : strerror(errno));
 	struct pt p = call_py_pt((struct pt){ 7, 1.25 }, 3);
 	printf("py_pt=%d %.3f\n", p.a, p.b);
+	char title[] = "title";
+	printf("py_rec=%ld\n", call_py_rec((struct doc){ 'D', { "name", 3, buf, 10 }, title }, 1));
+	printf("py_rec_null=%ld\n", call_py_rec((struct doc){ 'D', { NULL, 3, NULL, 10 }, NULL }, 1));
 	return 0;
 }
 

@@ -27,6 +27,12 @@ print("c_err=%d errno=%s" % (r, errno.errorcode.get(e, e)))
 a, b = pt((7, 1.25), 3)[0]
 print("c_pt=%d %.3f" % (a, b))
 print("c_tri=%.1f" % tri((100, -20, 3))[0])
+rec = cli.function("c_rec", "l{sibz}l")
+doc = cli.function("c_doc", "l{c{sibz}s}")
+print("c_rec=%d" % rec(("name", 3, bytes(range(10)), 10), 1)[0])
+print("c_rec_null=%d" % rec((None, 3, None, 10), 1)[0])
+print("c_doc=%d" % doc((ord("D"), "xy", 2, bytes(i & 255 for i in range(5000)), 5000,
+                        "a title"))[0])
 try:
     cli.function("c_nothing", "l", wait_s=0.2)(  )
 except OSError as x:

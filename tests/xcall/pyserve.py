@@ -37,6 +37,15 @@ def py_pt(p, k):
     return (p[0] * k, p[1] * k)
 
 
+def py_rec(d, k):
+    """d: struct doc (tests/xcall/peer.c) as a flat tuple: tag, then struct
+    rec's name (str or None), n, data (bytes or None), len, then title."""
+    tag, name, n, data, length, title = d
+    assert data is None or len(data) == length
+    return (tag + (len(name) if name is not None else -1) * 1000 + sum(data or b"") * 10 + n
+            + (len(title) if title is not None else -1) * 100000 + k)
+
+
 def py_boom():
     raise ValueError("boom")
 
