@@ -15,6 +15,7 @@
  * the callee's side (invoke.c). */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -116,27 +117,22 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 	struct gov_xcall_mailbox *in = &b->box.mb[0], *out = &b->box.mb[1];
 	static __thread uint64_t counter;
 	char why[160];
-	long len = gov_wire_encode_req(in->data + sizeof(struct gov_xcall_hdr), GOV_XCALL_BODY_MAX,
-				       ++counter, site, call, why, sizeof why);
+	struct gov_xcall_dhdr h = { .type = GOV_XCALL_CALL, .req_id = ++counter }, rep;
+	long len = gov_wire_encode_req(in->data + sizeof h, GOV_XCALL_BODY_MAX, h.req_id, site,
+				       call, why, sizeof why);
 	if (len < 0) {
 		__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
 		return -1; /* the agents' path says why */
 	}
-	struct gov_xcall_hdr h, rep;
-	gov_xcall_init(&h, GOV_XCALL_CALL);
 	h.body_len = (uint32_t)len;
-	h.req_id = counter;
 	memcpy(in->data, &h, sizeof h);
 	uint64_t t0 = gov_now_ns(), end = t0 + (uint64_t)g->d->timeout_ms * 1000000u;
 	gov_xcall_box_post(in, (uint32_t)(sizeof h + (size_t)len));
 	uint32_t seen = b->reply_seen;
 	long spin = govrt.cfg.spin_ns;
-	int r;
+	int left = (int)g->d->timeout_ms, r;
 	for (;;) {
-		uint64_t now = gov_now_ns();
-		int left = now >= end ? 0 : (int)((end - now) / 1000000u) + 1;
-		r = gov_xcall_box_recv(out, &seen, -1, spin, DIRECT_SLICE_MS, left, &rep, NULL,
-				       GOV_XCALL_BODY_MAX, why, sizeof why);
+		r = gov_xcall_box_wait(out, &seen, -1, spin, DIRECT_SLICE_MS, left);
 		if (r != 0)
 			break;
 		spin = 0;
@@ -144,12 +140,18 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 			r = -ECONNABORTED;
 			break;
 		}
+		uint64_t now = gov_now_ns();
+		left = now >= end ? 0 : (int)((end - now) / 1000000u) + 1;
 	}
+	if (r == 1)
+		r = gov_xcall_dframe_get(out, &rep, NULL, why, sizeof why);
 	b->reply_seen = seen;
 	b->calls++;
 	b->ns += gov_now_ns() - t0;
-	if (r == 1 && (rep.type != GOV_XCALL_RESULT || rep.req_id != h.req_id))
+	if (r == 1 && (rep.type != GOV_XCALL_RESULT || rep.req_id != h.req_id)) {
+		snprintf(why, sizeof why, "the answer is not this call's RESULT");
 		r = -EPROTO;
+	}
 	if (r != 1) {
 		/* it may have run; a RESULT may still come: nobody uses this box again */
 		b->unknown++;
