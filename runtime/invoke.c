@@ -261,10 +261,9 @@ static int64_t ret_word(char code, const void *rv)
 
 /* Runs one decoded call. Fills rep (status, value, err, text) and the
  * out-buffers into out; returns the RESULT body's length. */
-static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
-		       unsigned char *out)
+static uint32_t invoke(const struct export *e, const struct gov_wire_call *c,
+		       struct gov_xcall_hdr *rep, unsigned char *out)
 {
-	const struct export *e = find_export(c->hdr->callee);
 	if (!e || strcmp(e->types, c->hdr->types) != 0) {
 		rep->status = GOV_XCALL_NOT_RUN;
 		rep->err = ENOSYS;
@@ -335,14 +334,21 @@ static void serve_one(const unsigned char *in, uint32_t len, struct gov_xcall_hd
 {
 	struct gov_wire_call call;
 	char why[160];
-	if (gov_wire_decode_req(in, len, &call, why, sizeof why) < 0) {
+	/* the export first, from the name (looked at only if it is a string):
+	 * a request with its type string is then decoded with the export's
+	 * parse of it, not a new one */
+	const struct gov_wire_req *req = (const void *)in;
+	const struct export *e = len >= sizeof *req && memchr(req->callee, 0, sizeof req->callee)
+				 ? find_export(req->callee) : NULL;
+	if (gov_wire_decode_req_known(in, len, e ? e->types : NULL, e ? &e->ts : NULL, &call,
+				      why, sizeof why) < 0) {
 		rep->status = GOV_XCALL_MALFORMED;
 		rep->err = EPROTO;
 		snprintf(rep->text, sizeof rep->text, "%.95s", why);
 		return;
 	}
 	pthread_mutex_lock(&run_lock);
-	rep->body_len = invoke(&call, rep, out);
+	rep->body_len = invoke(e, &call, rep, out);
 	pthread_mutex_unlock(&run_lock);
 }
 

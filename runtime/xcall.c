@@ -28,21 +28,20 @@
 
 #define DIRECT_SLICE_MS 20 /* a waiting caller looks at the serving process this often */
 
-int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
-		      const struct gov_wire_rep *rep, const void *payload, size_t cap)
+/* The reply applied with the site's type string parsed (ts, or NULL if
+ * it does not parse). */
+static int apply_ts(const struct gov_site *site, struct gov_call *call,
+		    const struct gov_wire_rep *rep, const void *payload, size_t cap,
+		    const struct gov_typestr *plan)
 {
-	const char *types = site->types && site->types[0] ? site->types : "l";
 	uint32_t ocap[GOV_MAX_ARGS];
-	struct gov_typestr ts;
-	const char *why;
-	size_t where;
-	long want = gov_typestr_parse(types, &ts, &why, &where) < 0 ? -1
-		    : gov_xcall_outbufs_ts(&ts, call->arg, ocap);
+	long want = plan ? gov_xcall_outbufs_ts(plan, call->arg, ocap) : -1;
 	if (want < 0 || (size_t)want > cap || rep->body_len != (uint32_t)want) {
 		govrt_warn("%s:%u: forwarded call to %s came back with %u bytes of out-buffers, "
 			   "expected %ld", site->file, site->line, site->callee, rep->body_len, want);
 		return -1;
 	}
+	const struct gov_typestr ts = *plan;
 	const char *params = ts.top + 1;
 	size_t off = 0;
 	if (ts.top[0] == GOV_T_STRUCT) {
@@ -68,6 +67,46 @@ int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 	if (rep->err)
 		errno = rep->err;
 	return GOV_RUN_RETURN;
+}
+
+int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
+		      const struct gov_wire_rep *rep, const void *payload, size_t cap)
+{
+	const char *types = site->types && site->types[0] ? site->types : "l";
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	int ok = gov_typestr_parse(types, &ts, &why, &where) == 0;
+	return apply_ts(site, call, rep, payload, cap, ok ? &ts : NULL);
+}
+
+/* A site's type string parsed once per thread: each thread keeps the
+ * plans of the last few sites it called directly. An entry is keyed by
+ * the string's text, not its address (a library unloaded and another
+ * loaded in its place may put another string there). NULL if the type
+ * string does not parse (the codec then says why). */
+#define PLANS 4
+static const struct gov_typestr *site_plan(const struct gov_site *site)
+{
+	static __thread struct plan {
+		char types[GOV_TYPES_MAX];
+		struct gov_typestr ts;
+	} plans[PLANS];
+	/* the codec's reading: a site with no type string passes a long */
+	const char *types = site->types ? site->types : "l";
+	size_t n = strnlen(types, GOV_TYPES_MAX);
+	if (!n || n == GOV_TYPES_MAX)
+		return NULL;
+	struct plan *p = &plans[((uintptr_t)site->types >> 3) % PLANS];
+	if (memcmp(p->types, types, n + 1) != 0) {
+		const char *why;
+		size_t where;
+		p->types[0] = 0;
+		if (gov_typestr_check(types, &p->ts, &why, &where) < 0)
+			return NULL;
+		memcpy(p->types, types, n + 1);
+	}
+	return &p->ts;
 }
 
 /* ---- direct calls ---- */
@@ -141,8 +180,9 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 	 * callee's name and type string, two of a one-argument call's four
 	 * lines. A larger one is encoded in place. */
 	_Alignas(64) unsigned char small[SMALL_REQ];
-	long len = gov_wire_encode_req(small + sizeof h, sizeof small - sizeof h, h.req_id, site,
-				       call, NULL, 0);
+	const struct gov_typestr *plan = site_plan(site);
+	long len = !plan ? -1 : gov_wire_encode_req_ts(small + sizeof h, sizeof small - sizeof h,
+						       h.req_id, site, call, plan, NULL, 0);
 	if (len >= 0) {
 		h.body_len = (uint32_t)len;
 		memcpy(small, &h, sizeof h);
@@ -198,7 +238,7 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 	int result = -2;
 	if (rep.status == GOV_XCALL_OK) {
 		struct gov_wire_rep wr = { .err = rep.err, .body_len = rep.body_len, .value = rep.value };
-		result = govrt_xcall_apply(site, call, &wr, out->data + sizeof rep, GOV_XCALL_BODY_MAX);
+		result = apply_ts(site, call, &wr, out->data + sizeof rep, GOV_XCALL_BODY_MAX, plan);
 		b->ok++;
 		if (result < 0) {
 			result = -2;
