@@ -283,23 +283,16 @@ void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len)
 int gov_xcall_box_wait(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
 		       int slice_ms, int timeout_ms)
 {
-	/* the clock is read from the 64th look on: an answer that comes
-	 * within a few µs (a spinning peer) costs no clock read; a waiter
-	 * that spins not at all looks at it at once */
-	uint64_t start = 0, end = UINT64_MAX;
+	uint64_t start = gov_now_ns();
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
 	uint32_t last = *seen;
 	int slept = 0;
-	for (unsigned i = spin_ns > 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == last; i++) {
+	for (unsigned i = 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == last; i++) {
 		if (i & 63) {
 			__builtin_ia32_pause();
 			continue;
 		}
 		uint64_t now = gov_now_ns();
-		if (!start) {
-			start = now;
-			if (timeout_ms >= 0)
-				end = start + (uint64_t)timeout_ms * 1000000u;
-		}
 		if (now - start < (uint64_t)spin_ns) {
 			/* past a short pure spin, give the CPU to whoever we wait
 			 * for: on a small machine it may be the same CPU */

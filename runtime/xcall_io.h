@@ -48,9 +48,7 @@ void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len);
  * or -ETIMEDOUT as gov_xcall_box_recv. */
 int gov_xcall_box_wait(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
 		       int slice_ms, int timeout_ms);
-/* Waits for the frame after *seen: spins spin_ns (yielding after 2 us;
- * the clock that counts both starts after 64 looks at seq, so that a
- * frame that comes within a few µs costs no clock read),
+/* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
  * then sleeps on the sequence word in slices of slice_ms, looking at the
  * socket fd (the other side's end of file means it is gone) after each
  * slice that ended with no frame (not before the first: a departed peer is
