@@ -261,10 +261,9 @@ static int64_t ret_word(char code, const void *rv)
 
 /* Runs one decoded call. Fills rep (status, value, err, text) and the
  * out-buffers into out; returns the RESULT body's length. */
-static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
-		       unsigned char *out)
+static uint32_t invoke(const struct export *e, const struct gov_wire_call *c,
+		       struct gov_xcall_hdr *rep, unsigned char *out)
 {
-	const struct export *e = find_export(c->hdr->callee);
 	if (!e || strcmp(e->types, c->hdr->types) != 0) {
 		rep->status = GOV_XCALL_NOT_RUN;
 		rep->err = ENOSYS;
@@ -337,23 +336,28 @@ static uint32_t invoke(const struct gov_wire_call *c, struct gov_xcall_hdr *rep,
 	return (uint32_t)body;
 }
 
-/* One CALL frame (h, in) answered into rep and out. */
-static void serve_one(const struct gov_xcall_hdr *h, const unsigned char *in,
-		      struct gov_xcall_hdr *rep, unsigned char *out)
+/* One CALL's body (in, len bytes) answered into rep (a RESULT header its
+ * caller made) and out. */
+static void serve_one(const unsigned char *in, uint32_t len, struct gov_xcall_hdr *rep,
+		      unsigned char *out)
 {
-	gov_xcall_init(rep, GOV_XCALL_RESULT);
-	rep->caller_epoch = h->caller_epoch;
-	rep->req_id = h->req_id;
 	struct gov_wire_call call;
 	char why[160];
-	if (gov_wire_decode_req(in, h->body_len, &call, why, sizeof why) < 0) {
+	/* the export first, from the name (looked at only if it is a string):
+	 * a request with its type string is then decoded with the export's
+	 * parse of it, not a new one */
+	const struct gov_wire_req *req = (const void *)in;
+	const struct export *e = len >= sizeof *req && memchr(req->callee, 0, sizeof req->callee)
+				 ? find_export(req->callee) : NULL;
+	if (gov_wire_decode_req_known(in, len, e ? e->types : NULL, e ? &e->ts : NULL, &call,
+				      why, sizeof why) < 0) {
 		rep->status = GOV_XCALL_MALFORMED;
 		rep->err = EPROTO;
 		snprintf(rep->text, sizeof rep->text, "%.95s", why);
 		return;
 	}
 	pthread_mutex_lock(&run_lock);
-	rep->body_len = invoke(&call, rep, out);
+	rep->body_len = invoke(e, &call, rep, out);
 	pthread_mutex_unlock(&run_lock);
 }
 
@@ -384,11 +388,10 @@ static void *box_thread(void *p)
 	unsigned char *in = malloc(GOV_XCALL_BODY_MAX), *out = malloc(GOV_XCALL_BODY_MAX);
 	uint32_t seen = 0; /* a fresh box: a call may be in it before this thread runs */
 	long spin = govrt.cfg.spin_ns;
-	struct gov_xcall_hdr h, rep;
-	char why[160];
+	struct gov_xcall_dhdr h;
+	struct gov_xcall_hdr rep;
 	while (in && out) {
-		int r = gov_xcall_box_recv(&db->box.mb[0], &seen, -1, spin, IDLE_SLICE_MS, -1, &h,
-					   in, GOV_XCALL_BODY_MAX, why, sizeof why);
+		int r = gov_xcall_box_wait(&db->box.mb[0], &seen, -1, spin, IDLE_SLICE_MS, -1);
 		if (r == 0) { /* a slice went by with no frame */
 			uint32_t o = __atomic_load_n(&db->owner, __ATOMIC_SEQ_CST);
 			if (__atomic_load_n(&d->revoked, __ATOMIC_SEQ_CST) &&
@@ -398,24 +401,20 @@ static void *box_thread(void *p)
 			continue;
 		}
 		spin = govrt.cfg.spin_ns;
-		if (r < 0) {
-			/* a caller in our own resource wrote garbage: answer it,
-			 * so it does not wait for its timeout */
-			gov_xcall_init(&rep, GOV_XCALL_RESULT);
-			rep.status = GOV_XCALL_MALFORMED;
-			rep.err = EPROTO;
-			snprintf(rep.text, sizeof rep.text, "%.95s", why);
-		} else if (h.type != GOV_XCALL_CALL) {
-			gov_xcall_init(&rep, GOV_XCALL_RESULT);
-			rep.req_id = h.req_id;
-			rep.status = GOV_XCALL_MALFORMED;
-			rep.err = EPROTO;
-			snprintf(rep.text, sizeof rep.text, "only CALL frames travel in a direct box");
-		} else {
-			serve_one(&h, in, &rep, out);
+		/* the body is copied out before it is decoded: the caller's
+		 * process shares the box and could change it under the decoder */
+		r = gov_xcall_dframe_get(&db->box.mb[0], &h, in, NULL, 0);
+		gov_xcall_init(&rep, GOV_XCALL_RESULT);
+		rep.status = GOV_XCALL_MALFORMED; /* a caller wrote garbage: answer */
+		rep.err = EPROTO;                 /* it, so it does not wait for its timeout */
+		if (r == 1 && h.type == GOV_XCALL_CALL) {
+			serve_one(in, h.body_len, &rep, out);
 			atomic_fetch_add(&srv.direct_served, 1);
 		}
-		gov_xcall_box_send(&db->box.mb[1], &rep, out);
+		struct gov_xcall_dhdr a = { .type = GOV_XCALL_RESULT, .status = rep.status,
+					    .body_len = rep.body_len, .req_id = r == 1 ? h.req_id : 0,
+					    .value = rep.value, .err = rep.err };
+		gov_xcall_dframe_send(&db->box.mb[1], &a, out);
 	}
 	free(in);
 	free(out);
@@ -623,7 +622,10 @@ static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, uns
 		}
 		if (h.type != GOV_XCALL_CALL)
 			continue;
-		serve_one(&h, in, &rep, out);
+		gov_xcall_init(&rep, GOV_XCALL_RESULT);
+		rep.caller_epoch = h.caller_epoch;
+		rep.req_id = h.req_id;
+		serve_one(in, h.body_len, &rep, out);
 		if (box)
 			gov_xcall_box_send(&box->mb[1], &rep, out);
 		else if (gov_xcall_send(fd, 0, &rep, out) < 0)

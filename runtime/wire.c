@@ -97,7 +97,6 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 			 const struct gov_site *site, const struct gov_call *call,
 			 char *err, size_t errlen)
 {
-	struct gov_wire_req *h = buf;
 	const char *types = site->types ? site->types : "l";
 	struct gov_typestr ts;
 	const char *why;
@@ -105,6 +104,16 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
 	if (gov_typestr_check(types, &ts, &why, &where) < 0)
 		return fail(err, errlen, "site %s: type string \"%s\" at %zu: %s",
 			    site->callee ? site->callee : "?", types, where + 1, why);
+	return gov_wire_encode_req_ts(buf, cap, seq, site, call, &ts, err, errlen);
+}
+
+long gov_wire_encode_req_ts(void *buf, size_t cap, uint64_t seq,
+			    const struct gov_site *site, const struct gov_call *call,
+			    const struct gov_typestr *plan, char *err, size_t errlen)
+{
+	struct gov_wire_req *h = buf;
+	const char *types = site->types ? site->types : "l";
+	const struct gov_typestr ts = *plan;
 	if (cap < sizeof *h)
 		return fail(err, errlen, "frame buffer of %zu bytes is too small", cap);
 	h->magic = GOV_WIRE_REQ_MAGIC;
@@ -215,6 +224,13 @@ void gov_wire_struct_rebuild(const struct gov_wire_call *c, int i, void *dst)
 int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 			char *err, size_t errlen)
 {
+	return gov_wire_decode_req_known(buf, len, NULL, NULL, out, err, errlen);
+}
+
+int gov_wire_decode_req_known(const void *buf, size_t len, const char *known,
+			      const struct gov_typestr *known_ts, struct gov_wire_call *out,
+			      char *err, size_t errlen)
+{
 	const struct gov_wire_req *h = buf;
 	memset(out, 0, sizeof *out);
 	if (len < sizeof *h)
@@ -237,7 +253,9 @@ int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 	size_t where;
 	if (!memchr(h->types, 0, sizeof h->types))
 		return fail(err, errlen, "frame field types: not NUL-terminated");
-	if (gov_typestr_check(h->types, &out->ts, &why, &where) < 0)
+	if (known && strcmp(h->types, known) == 0)
+		out->ts = *known_ts; /* the same string parses the same */
+	else if (gov_typestr_check(h->types, &out->ts, &why, &where) < 0)
 		return fail(err, errlen, "frame field types: \"%s\" at %zu: %s", h->types,
 			    where + 1, why);
 	if (out->ts.n != (unsigned)h->nargs + 1u)

@@ -15,6 +15,7 @@
  * the callee's side (invoke.c). */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -27,21 +28,20 @@
 
 #define DIRECT_SLICE_MS 20 /* a waiting caller looks at the serving process this often */
 
-int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
-		      const struct gov_wire_rep *rep, const void *payload, size_t cap)
+/* The reply applied with the site's type string parsed (ts, or NULL if
+ * it does not parse). */
+static int apply_ts(const struct gov_site *site, struct gov_call *call,
+		    const struct gov_wire_rep *rep, const void *payload, size_t cap,
+		    const struct gov_typestr *plan)
 {
-	const char *types = site->types && site->types[0] ? site->types : "l";
 	uint32_t ocap[GOV_MAX_ARGS];
-	struct gov_typestr ts;
-	const char *why;
-	size_t where;
-	long want = gov_typestr_parse(types, &ts, &why, &where) < 0 ? -1
-		    : gov_xcall_outbufs_ts(&ts, call->arg, ocap);
+	long want = plan ? gov_xcall_outbufs_ts(plan, call->arg, ocap) : -1;
 	if (want < 0 || (size_t)want > cap || rep->body_len != (uint32_t)want) {
 		govrt_warn("%s:%u: forwarded call to %s came back with %u bytes of out-buffers, "
 			   "expected %ld", site->file, site->line, site->callee, rep->body_len, want);
 		return -1;
 	}
+	const struct gov_typestr ts = *plan;
 	const char *params = ts.top + 1;
 	size_t off = 0;
 	if (ts.top[0] == GOV_T_STRUCT) {
@@ -67,6 +67,46 @@ int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
 	if (rep->err)
 		errno = rep->err;
 	return GOV_RUN_RETURN;
+}
+
+int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,
+		      const struct gov_wire_rep *rep, const void *payload, size_t cap)
+{
+	const char *types = site->types && site->types[0] ? site->types : "l";
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	int ok = gov_typestr_parse(types, &ts, &why, &where) == 0;
+	return apply_ts(site, call, rep, payload, cap, ok ? &ts : NULL);
+}
+
+/* A site's type string parsed once per thread: each thread keeps the
+ * plans of the last few sites it called directly. An entry is keyed by
+ * the string's text, not its address (a library unloaded and another
+ * loaded in its place may put another string there). NULL if the type
+ * string does not parse (the codec then says why). */
+#define PLANS 4
+static const struct gov_typestr *site_plan(const struct gov_site *site)
+{
+	static __thread struct plan {
+		char types[GOV_TYPES_MAX];
+		struct gov_typestr ts;
+	} plans[PLANS];
+	/* the codec's reading: a site with no type string passes a long */
+	const char *types = site->types ? site->types : "l";
+	size_t n = strnlen(types, GOV_TYPES_MAX);
+	if (!n || n == GOV_TYPES_MAX)
+		return NULL;
+	struct plan *p = &plans[((uintptr_t)site->types >> 3) % PLANS];
+	if (memcmp(p->types, types, n + 1) != 0) {
+		const char *why;
+		size_t where;
+		p->types[0] = 0;
+		if (gov_typestr_check(types, &p->ts, &why, &where) < 0)
+			return NULL;
+		memcpy(p->types, types, n + 1);
+	}
+	return &p->ts;
 }
 
 /* ---- direct calls ---- */
@@ -102,6 +142,22 @@ void govrt_direct_free(struct govrt_conn *c)
 	}
 }
 
+/* Requests up to this size are encoded on the stack (call_in_box). */
+#define SMALL_REQ 1024
+
+/* Copies n bytes from src to the box's dst, leaving alone each 16 bytes
+ * that are already equal: writing them would take the line away from the
+ * reader's cache for nothing. */
+static void copy_changed(unsigned char *dst, const unsigned char *src, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		if (memcmp(dst + i, src + i, 16) != 0)
+			memcpy(dst + i, src + i, 16);
+	if (i < n && memcmp(dst + i, src + i, n - i) != 0)
+		memcpy(dst + i, src + i, n - i);
+}
+
 static int server_gone(int pidfd)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
@@ -116,27 +172,38 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 	struct gov_xcall_mailbox *in = &b->box.mb[0], *out = &b->box.mb[1];
 	static __thread uint64_t counter;
 	char why[160];
-	long len = gov_wire_encode_req(in->data + sizeof(struct gov_xcall_hdr), GOV_XCALL_BODY_MAX,
-				       ++counter, site, call, why, sizeof why);
-	if (len < 0) {
-		__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
-		return -1; /* the agents' path says why */
+	struct gov_xcall_dhdr h = { .type = GOV_XCALL_CALL, .req_id = ++counter }, rep;
+	/* A small request is encoded here and copied into the box only where
+	 * it differs from the box's last one: a line left alone stays in the
+	 * serving process's cache, where its last read put it. Calls of one
+	 * site mostly differ in the header and the arguments, not in the
+	 * callee's name and type string, two of a one-argument call's four
+	 * lines. A larger one is encoded in place. */
+	_Alignas(64) unsigned char small[SMALL_REQ];
+	const struct gov_typestr *plan = site_plan(site);
+	long len = !plan ? -1 : gov_wire_encode_req_ts(small + sizeof h, sizeof small - sizeof h,
+						       h.req_id, site, call, plan, NULL, 0);
+	if (len >= 0) {
+		h.body_len = (uint32_t)len;
+		memcpy(small, &h, sizeof h);
+		copy_changed(in->data, small, sizeof h + (size_t)len);
+	} else {
+		len = gov_wire_encode_req(in->data + sizeof h, GOV_XCALL_BODY_MAX, h.req_id, site,
+					  call, why, sizeof why);
+		if (len < 0) {
+			__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
+			return -1; /* the agents' path says why */
+		}
+		h.body_len = (uint32_t)len;
+		memcpy(in->data, &h, sizeof h);
 	}
-	struct gov_xcall_hdr h, rep;
-	gov_xcall_init(&h, GOV_XCALL_CALL);
-	h.body_len = (uint32_t)len;
-	h.req_id = counter;
-	memcpy(in->data, &h, sizeof h);
 	uint64_t t0 = gov_now_ns(), end = t0 + (uint64_t)g->d->timeout_ms * 1000000u;
 	gov_xcall_box_post(in, (uint32_t)(sizeof h + (size_t)len));
 	uint32_t seen = b->reply_seen;
 	long spin = govrt.cfg.spin_ns;
-	int r;
+	int left = (int)g->d->timeout_ms, r;
 	for (;;) {
-		uint64_t now = gov_now_ns();
-		int left = now >= end ? 0 : (int)((end - now) / 1000000u) + 1;
-		r = gov_xcall_box_recv(out, &seen, -1, spin, DIRECT_SLICE_MS, left, &rep, NULL,
-				       GOV_XCALL_BODY_MAX, why, sizeof why);
+		r = gov_xcall_box_wait(out, &seen, -1, spin, DIRECT_SLICE_MS, left);
 		if (r != 0)
 			break;
 		spin = 0;
@@ -144,12 +211,18 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 			r = -ECONNABORTED;
 			break;
 		}
+		uint64_t now = gov_now_ns();
+		left = now >= end ? 0 : (int)((end - now) / 1000000u) + 1;
 	}
+	if (r == 1)
+		r = gov_xcall_dframe_get(out, &rep, NULL, why, sizeof why);
 	b->reply_seen = seen;
 	b->calls++;
 	b->ns += gov_now_ns() - t0;
-	if (r == 1 && (rep.type != GOV_XCALL_RESULT || rep.req_id != h.req_id))
+	if (r == 1 && (rep.type != GOV_XCALL_RESULT || rep.req_id != h.req_id)) {
+		snprintf(why, sizeof why, "the answer is not this call's RESULT");
 		r = -EPROTO;
+	}
 	if (r != 1) {
 		/* it may have run; a RESULT may still come: nobody uses this box again */
 		b->unknown++;
@@ -165,7 +238,7 @@ static int call_in_box(struct govrt_direct *g, struct gov_xcall_dbox *b, struct 
 	int result = -2;
 	if (rep.status == GOV_XCALL_OK) {
 		struct gov_wire_rep wr = { .err = rep.err, .body_len = rep.body_len, .value = rep.value };
-		result = govrt_xcall_apply(site, call, &wr, out->data + sizeof rep, GOV_XCALL_BODY_MAX);
+		result = apply_ts(site, call, &wr, out->data + sizeof rep, GOV_XCALL_BODY_MAX, plan);
 		b->ok++;
 		if (result < 0) {
 			result = -2;

@@ -280,9 +280,8 @@ void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len)
 
 #define PURE_SPIN_NS 2000
 
-int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
-		       int slice_ms, int timeout_ms, struct gov_xcall_hdr *h, void *body,
-		       size_t cap, char *why, size_t whylen)
+int gov_xcall_box_wait(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
+		       int slice_ms, int timeout_ms)
 {
 	uint64_t start = gov_now_ns();
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
@@ -318,6 +317,23 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
 	}
 	*seen = __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE);
+	return 1;
+}
+
+static int bad_field(const char *f, char *why, size_t whylen)
+{
+	if (why && whylen)
+		snprintf(why, whylen, "xcall frame field %s is wrong", f);
+	return -EPROTO;
+}
+
+int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
+		       int slice_ms, int timeout_ms, struct gov_xcall_hdr *h, void *body,
+		       size_t cap, char *why, size_t whylen)
+{
+	int r = gov_xcall_box_wait(mb, seen, fd, spin_ns, slice_ms, timeout_ms);
+	if (r != 1)
+		return r;
 	uint32_t len = mb->len;
 	const char *f = len < sizeof *h || len > GOV_XCALL_FRAME_MAX ? "length" : NULL;
 	if (!f) {
@@ -326,14 +342,37 @@ int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, lon
 		if (!f && h->body_len > cap)
 			f = "body_len";
 	}
-	if (f) {
-		if (why && whylen)
-			snprintf(why, whylen, "xcall frame field %s is wrong", f);
-		return -EPROTO;
-	}
+	if (f)
+		return bad_field(f, why, whylen);
 	if (body)
 		memcpy(body, mb->data + sizeof *h, h->body_len);
 	return 1;
+}
+
+int gov_xcall_dframe_get(const struct gov_xcall_mailbox *mb, struct gov_xcall_dhdr *h,
+			 void *body, char *why, size_t whylen)
+{
+	/* the other process may still write the box: each field is read once,
+	 * checked, and only the checked copy is used */
+	uint32_t len = __atomic_load_n(&mb->len, __ATOMIC_RELAXED);
+	if (len < sizeof *h || len > GOV_XCALL_FRAME_MAX)
+		return bad_field("length", why, whylen);
+	memcpy(h, mb->data, sizeof *h);
+	const char *f = gov_xcall_dhdr_check(h, len);
+	if (f)
+		return bad_field(f, why, whylen);
+	if (body)
+		memcpy(body, mb->data + sizeof *h, h->body_len);
+	return 1;
+}
+
+void gov_xcall_dframe_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_dhdr *h,
+			   const void *body)
+{
+	memcpy(mb->data, h, sizeof *h);
+	if (h->body_len)
+		memcpy(mb->data + sizeof *h, body, h->body_len);
+	gov_xcall_box_post(mb, (uint32_t)(sizeof *h + h->body_len));
 }
 
 static const char *const proto_words[] = {

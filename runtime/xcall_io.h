@@ -43,6 +43,11 @@ void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr
 /* The frame already written in mb->data (len bytes) is sent: seq bumped,
  * the reader woken if it sleeps. */
 void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len);
+/* Waits for the frame after *seen (gov_xcall_box_recv's wait, below,
+ * alone): returns 1 when it came (*seen updated; the frame is in mb), 0,
+ * or -ETIMEDOUT as gov_xcall_box_recv. */
+int gov_xcall_box_wait(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
+		       int slice_ms, int timeout_ms);
 /* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
  * then sleeps on the sequence word in slices of slice_ms, looking at the
  * socket fd (the other side's end of file means it is gone) after each
@@ -55,6 +60,15 @@ void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len);
 int gov_xcall_box_recv(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
 		       int slice_ms, int timeout_ms, struct gov_xcall_hdr *h, void *body,
 		       size_t cap, char *why, size_t whylen);
+/* Direct boxes' frames (struct gov_xcall_dhdr, gov/xcall.h). dframe_get
+ * reads the frame in mb once gov_xcall_box_wait said it came: the header
+ * into *h, checked, and the body into body (GOV_XCALL_BODY_MAX bytes;
+ * NULL: it stays in the mailbox). Returns 1, or -EPROTO with the bad field
+ * in why. dframe_send writes a frame and posts it. */
+int gov_xcall_dframe_get(const struct gov_xcall_mailbox *mb, struct gov_xcall_dhdr *h,
+			 void *body, char *why, size_t whylen);
+void gov_xcall_dframe_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_dhdr *h,
+			   const void *body);
 /* 1 if the other end of a socket has closed it (or it broke). */
 int gov_xcall_peer_gone(int fd);
 

@@ -1,6 +1,7 @@
 /* tests/t_wire.c - the wire codec and the region and message checks: every
  * type round-trips, and every malformed field is refused by name. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gov/wire.h"
@@ -56,6 +57,32 @@ static void test_roundtrip(void)
 	int i;
 	memcpy(&i, &out.value[4], sizeof i);
 	is_long(i, -7, "an int travels in the low bytes");
+}
+
+/* A serving process decodes with its export's parse of the type string,
+ * but only when the request carries exactly that string. */
+static void test_known_types(void)
+{
+	long len = encode_sample();
+	struct gov_wire_call out;
+	struct gov_typestr ts, other;
+	const char *why;
+	size_t where;
+	char err[200] = "";
+	gov_typestr_check("lsbzdi", &ts, &why, &where);
+	ok(gov_wire_decode_req_known(frame, (size_t)len, "lsbzdi", &ts, &out, err, sizeof err) == 0 &&
+	   strcmp(out.ts.top, "lsbzdi") == 0 && out.len[1] == 5,
+	   "a request with the known type string decodes with the known parse (%s)", err);
+	/* known is another export's string: its parse must not be used */
+	gov_typestr_check("lsbzdl", &other, &why, &where);
+	ok(gov_wire_decode_req_known(frame, (size_t)len, "lsbzdl", &other, &out, err, sizeof err) == 0 &&
+	   strcmp(out.ts.top, "lsbzdi") == 0,
+	   "one with another type string is parsed from its own (%s)", out.ts.top);
+	frame[offsetof(struct gov_wire_req, types) + 5] = 'l';
+	err[0] = 0;
+	ok(gov_wire_decode_req_known(frame, (size_t)len, "lsbzdi", &ts, &out, err, sizeof err) < 0 &&
+	   strstr(err, "argument 5 field type"),
+	   "and checked against its own: an int record under an 'l' is refused (%s)", err);
 }
 
 static void test_malformed(void)
@@ -279,6 +306,7 @@ static void test_msg_check(void)
 int main(void)
 {
 	test_roundtrip();
+	test_known_types();
 	test_malformed();
 	test_too_big();
 	test_struct_members();

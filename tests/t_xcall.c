@@ -225,6 +225,19 @@ static struct pt c_pt_scale_wrong(struct pt p, int k)
 		return x_pt_scale(p, k);
 	return r;
 }
+/* A site whose type string changes in place, at the same address (as when
+ * a library is unloaded and another loaded where it was): govrt keeps each
+ * site's parsed type string for direct calls, and must encode by the text
+ * the site has now, not by what it once parsed there. */
+static char moving_types[GOV_TYPES_MAX] = "lll";
+static long c_add_moving(long a, long b)
+{
+	STRUCT_SITE(site, x_add, moving_types, 2);
+	struct gov_call c = { { (uint64_t)a, (uint64_t)b }, 0 };
+	if (!site.verdict || __govrt_dispatch(&site, &c) == GOV_RUN_NATIVE)
+		return x_add(a, b);
+	return (long)c.ret;
+}
 static double c_fl3_sum(struct fl3 v)
 {
 	STRUCT_SITE(site, x_fl3_sum, "d{3f}", 1);
@@ -663,6 +676,16 @@ static void direct_grants(char *self)
 	struct_member_battery("shm direct");
 	ok(direct_calls() - before >= 5, "structs with string and buffer members go direct too (%ld of 6)",
 	   direct_calls() - before);
+
+	before = direct_calls();
+	is_long(c_add_moving(20, 22), 42, "a direct call from a site whose type string will change");
+	strcpy(moving_types, "lli");
+	errno = 0;
+	is_long(c_add_moving(1, 2), -1, "its type string changed in place to lli: the call is refused");
+	is_long(errno, ENOSYS, "as a layout mismatch, the request encoded as the string says now");
+	strcpy(moving_types, "lll");
+	is_long(c_add_moving(2, 3), 5, "and back to lll, it runs");
+	ok(direct_calls() - before >= 3, "all three directly (%ld)", direct_calls() - before);
 
 	/* a deny rule takes effect at once: the process's table stops naming
 	 * the grant for that function */

@@ -14,10 +14,16 @@
  * of the rounds' medians and their spread. CPU time per call is reported
  * for the four parties together. It asserts nothing; with --markdown FILE
  * it replaces its own section of FILE (BENCH_NOISY=1 labels the numbers as
- * measured on a busy machine). */
+ * measured on a busy machine). --protocol PROTO measures that protocol's
+ * rows alone, for quick A/B runs. --pin puts the caller and the serving
+ * process on two distinct CPUs, as the spin floor's two threads are: on a
+ * busy two-CPU machine the scheduler otherwise often leaves both on one
+ * CPU, where each handoff waits for a sched_yield and the round trip
+ * measures the scheduler rather than the call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +42,12 @@ static const char *const protos[NPROTO] = { "unix", "tcp", "msgqueue", "shm" };
 enum { SLEEPING, SPINNING, NODIRECT, NMODE };
 static const char *const mode_names[NMODE] = { "agents sleeping", "agents spinning 50 µs",
 					       "agents spinning 50 µs, --no-direct" };
-/* NODIRECT keeps shm calls on the agents' path: only shm is measured there */
+/* NODIRECT keeps shm calls on the agents' path: only shm is measured there.
+ * --protocol P measures P alone (a quicker A/B run of one row). */
+static int only_proto = -1;
 static int measured(int mode, int p)
 {
-	return mode != NODIRECT || p == 3;
+	return (mode != NODIRECT || p == 3) && (only_proto < 0 || p == only_proto);
 }
 
 static int in_server;
@@ -50,6 +58,17 @@ __attribute__((noinline)) long bx_echo(long x)
 }
 
 static long iters = 2000;
+/* --pin: the caller's CPU and the serving process's (-1: not pinned) */
+static int pin_caller = -1, pin_server = -1;
+static cpu_set_t unpinned;
+
+static int pin_to(int cpu)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof one, &one);
+}
 static double med[NMODE][NPROTO][ROUNDS], p99[NMODE][NPROTO][ROUNDS], cpu[NMODE][NPROTO][ROUNDS];
 /* calls per second: one caller thread, and THREADS of them at once */
 #define THREADS 8
@@ -263,7 +282,7 @@ static void report(FILE *f, void *arg)
 			double q = median3(p99[m][p], &l2, &h2), c = median3(cpu[m][p], &l2, &h2);
 			if (p == 3)
 				shm[m] = x;
-			fprintf(f, "| xcall %s, %s | %.1f | %.1f–%.1f | %.1f | %.1f | %.0f | %.1f | %.1f |\n",
+			fprintf(f, "| xcall %s, %s | %.2f | %.2f–%.2f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
 				protos[p], mode_names[m], x / 1000, lo / 1000, hi / 1000, q / 1000,
 				c / 1000, spin_floor ? x / spin_floor : 0, pipe_rt ? x / pipe_rt : 0,
 				unix_rt ? x / unix_rt : 0);
@@ -288,7 +307,7 @@ static void report(FILE *f, void *arg)
 	fprintf(f, "\n| target | measured | verdict |\n|---|---|---|\n");
 	fprintf(f, "| shm edge ≤ 5 µs median, agents sleeping | %.1f µs | %s |\n", shm[SLEEPING] / 1000,
 		shm[SLEEPING] <= 5000 ? "met" : "missed");
-	fprintf(f, "| shm edge ≤ 4× spin floor (%.2f µs), agents spinning | %.1f µs = %.0f× | %s |\n",
+	fprintf(f, "| shm edge ≤ 4× spin floor (%.2f µs), agents spinning | %.2f µs = %.1f× | %s |\n",
 		spin_floor / 1000, shm[SPINNING] / 1000, spin_floor ? shm[SPINNING] / spin_floor : 0,
 		shm[SPINNING] <= 4 * spin_floor ? "met" : "missed");
 	if (shm[SLEEPING] > 5000 || shm[SPINNING] > 4 * spin_floor)
@@ -307,6 +326,8 @@ static int profile(void)
 {
 	if (start_all(profile_spin, 0) < 0)
 		return 1;
+	if (pin_caller >= 0)
+		pin_to(pin_caller);
 	use(profile_proto);
 	printf("caller=%d caller_agent=%d callee_agent=%d server=%d\n", (int)getpid(),
 	       (int)app_agent, (int)svc_agent, (int)server);
@@ -327,6 +348,10 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--serve") == 0) {
 			char err[256];
 			in_server = 1;
+			/* before govrt_serve_start: its threads inherit the mask */
+			const char *cpu = getenv("BX_SERVER_CPU");
+			if (cpu && pin_to(atoi(cpu)) < 0)
+				perror("bench/xcall serve: sched_setaffinity");
 			if (govrt_serve_start(NULL, err, sizeof err) < 0) {
 				fprintf(stderr, "bench/xcall serve: %s\n", err);
 				return 1;
@@ -337,11 +362,23 @@ int main(int argc, char **argv)
 			markdown = argv[++i];
 		} else if (strcmp(argv[i], "--quick") == 0) {
 			iters = 300;
+		} else if (strcmp(argv[i], "--pin") == 0) {
+			pin_caller = 0; /* CPUs chosen below */
+		} else if (strcmp(argv[i], "--protocol") == 0 && i + 1 < argc) {
+			for (only_proto = NPROTO; only_proto-- > 0;)
+				if (strcmp(argv[i + 1], protos[only_proto]) == 0)
+					break;
+			if (only_proto < 0) {
+				fprintf(stderr, "%s: --protocol %s: not one of unix, tcp, msgqueue, shm\n",
+					argv[0], argv[i + 1]);
+				return 1;
+			}
+			i++;
 		} else if (strcmp(argv[i], "--profile") == 0 && i + 2 < argc) {
 			profile_proto = argv[++i];
 			profile_spin = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--markdown FILE] [--profile PROTO SPIN_US]\n",
+			fprintf(stderr, "usage: %s [--quick] [--pin] [--protocol PROTO] [--markdown FILE] [--profile PROTO SPIN_US]\n",
 				argv[0]);
 			return 1;
 		}
@@ -366,17 +403,50 @@ int main(int argc, char **argv)
 	direct_ns = (double)(ipc_now_ns() - t0) / 1e7;
 	if (sum == 42)
 		puts("");
+	if (markdown && (only_proto >= 0 || pin_caller >= 0)) {
+		fprintf(stderr, "bench/xcall: --markdown writes the default rows: not with "
+			"--protocol or --pin\n");
+		return 1;
+	}
+	sched_getaffinity(0, sizeof unpinned, &unpinned);
+	if (pin_caller >= 0) {
+		pin_caller = pin_server = -1;
+		for (int c = 0; c < CPU_SETSIZE && pin_server < 0; c++)
+			if (CPU_ISSET(c, &unpinned)) {
+				if (pin_caller < 0)
+					pin_caller = c;
+				else
+					pin_server = c;
+			}
+		if (pin_server < 0) {
+			fprintf(stderr, "bench/xcall: --pin needs two CPUs this process may use\n");
+			return 1;
+		}
+		char cpu[16];
+		snprintf(cpu, sizeof cpu, "%d", pin_server);
+		setenv("BX_SERVER_CPU", cpu, 1);
+	}
 	if (profile_proto)
 		return profile();
 	for (int m = 0; m < NMODE; m++) {
+		if (!measured(m, only_proto < 0 ? 3 : only_proto))
+			continue;
+		/* the agents, forked here, stay unpinned */
+		sched_setaffinity(0, sizeof unpinned, &unpinned);
 		if (start_all(m == SLEEPING ? 0 : 50, m == NODIRECT) < 0)
 			return 1;
+		if (pin_caller >= 0 && pin_to(pin_caller) < 0) {
+			perror("bench/xcall: sched_setaffinity");
+			return 1;
+		}
 		for (int r = 0; r < ROUNDS; r++)
 			for (int p = 0; p < NPROTO; p++)
 				if (measured(m, p))
 					measure(m, p, r);
 		stop_all();
 	}
+	/* the spin baseline pins its own two threads */
+	sched_setaffinity(0, sizeof unpinned, &unpinned);
 	for (int r = 0; r < ROUNDS; r++)
 		for (int k = 0; k < 3; k++)
 			ipc_baseline(base_kinds[k], 8, 20000, &base[k][r]);

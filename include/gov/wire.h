@@ -84,10 +84,23 @@ long gov_wire_encode_req(void *buf, size_t cap, uint64_t seq,
  * frame (NULL stays NULL). The frame must outlive dst's use. */
 void gov_wire_struct_rebuild(const struct gov_wire_call *c, int i, void *dst);
 
+/* The same with the site's type string already parsed into *ts (by
+ * gov_typestr_check): a caller that calls a site often parses it once. */
+long gov_wire_encode_req_ts(void *buf, size_t cap, uint64_t seq,
+			    const struct gov_site *site, const struct gov_call *call,
+			    const struct gov_typestr *ts, char *err, size_t errlen);
+
 /* Checks and decodes a request of len bytes. Returns 0, or -1 with the
  * bad field and why in err; nothing is trusted before it returns 0. */
 int gov_wire_decode_req(const void *buf, size_t len, struct gov_wire_call *out,
 			char *err, size_t errlen);
+/* The same, told a type string the request is expected to carry (known)
+ * and its parse (known_ts): a request whose type string is exactly known
+ * takes known_ts instead of parsing it again (a serving process knows its
+ * exports'); any other is parsed and checked as above. */
+int gov_wire_decode_req_known(const void *buf, size_t len, const char *known,
+			      const struct gov_typestr *known_ts, struct gov_wire_call *out,
+			      char *err, size_t errlen);
 
 /* govrt_tasklet_schedule's request (runtime/tasklet.c, answered by
  * runtime/agent/tasklet.c, docs/tasklet.md): a CALL-kind frame of this

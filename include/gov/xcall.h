@@ -97,7 +97,11 @@ struct gov_xcall_mailbox {
 	_Alignas(64) volatile uint32_t seq;  /* bumped by the writer per frame */
 	volatile uint32_t sleeping;          /* 1 while the reader sleeps on seq */
 	uint32_t len;                        /* bytes of the frame in data */
-	_Alignas(64) unsigned char data[GOV_XCALL_FRAME_MAX];
+	uint32_t pad;
+	/* The frame starts on seq's cache line: the line the reader fetches
+	 * to see seq change brings the frame's first 48 bytes with it (all
+	 * of a direct call's RESULT, below), one transfer fewer per frame. */
+	unsigned char data[GOV_XCALL_FRAME_MAX];
 };
 struct gov_xcall_box {
 	struct gov_xcall_mailbox mb[2];      /* [0] requests, [1] replies */
@@ -115,9 +119,11 @@ struct gov_xcall_box {
  * A box whose call was abandoned (timeout, server gone) keeps owner
  * GOV_XCALL_DBOX_LOST: a late RESULT must not answer a later call. The
  * counters are the caller's, written by the box's owner, read by the
- * caller's agent for the edge's statistics. */
+ * caller's agent for the edge's statistics.
+ * Frames in a box are a struct gov_xcall_dhdr and its body (below), not
+ * the agents' 208-byte header. */
 #define GOV_XCALL_DIRECT_MAGIC 0x44564f47u /* "GOVD" */
-#define GOV_XCALL_DIRECT_VERSION 1
+#define GOV_XCALL_DIRECT_VERSION 2 /* 2: frames in boxes are gov_xcall_dhdr */
 #define GOV_XCALL_DIRECT_BOXES 4
 #define GOV_XCALL_DBOX_LOST 0xffffffffu
 struct gov_xcall_dbox {
@@ -135,6 +141,34 @@ struct gov_xcall_direct {
 	char from[GOV_NAME_MAX], to[GOV_NAME_MAX];
 	struct gov_xcall_dbox dbox[GOV_XCALL_DIRECT_BOXES];
 };
+
+/* The header of a frame in a direct box: a CALL (body: the request frame,
+ * gov/wire.h) or its RESULT (body: the out-buffers, as in RESULT above).
+ * Only what those two need: the box names the caller and the callee, and
+ * no text travels (the caller has no use for it; a refusal's errno
+ * says why). 32 bytes, so that a RESULT with no out-buffers fits on the
+ * mailbox's first cache line with seq. */
+struct gov_xcall_dhdr {
+	uint16_t type;         /* GOV_XCALL_CALL or GOV_XCALL_RESULT */
+	uint8_t status;        /* RESULT: enum gov_xcall_status */
+	uint8_t pad;
+	uint32_t body_len;     /* bytes after the header */
+	uint64_t req_id;       /* the caller's count; the RESULT echoes it */
+	int64_t value;         /* RESULT: the return value, as in gov_call.ret */
+	int32_t err;           /* RESULT: errno after the call, or why not run */
+	uint32_t pad2;
+};
+
+/* Checks a direct frame's header; len is the frame's length. Returns NULL
+ * or the name of the first bad field. */
+static inline const char *gov_xcall_dhdr_check(const struct gov_xcall_dhdr *h, size_t len)
+{
+	if (len < sizeof *h) return "length";
+	if (h->type != GOV_XCALL_CALL && h->type != GOV_XCALL_RESULT) return "type";
+	if (h->body_len > GOV_XCALL_BODY_MAX || h->body_len != len - sizeof *h) return "body_len";
+	if (h->status > GOV_XCALL_MALFORMED) return "status";
+	return 0;
+}
 
 /* A serving process's HELLO (role server, gov/wire.h) puts this in its
  * `size` field to ask for a mailbox: the WELCOME then carries a memfd of a
