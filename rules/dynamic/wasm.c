@@ -27,7 +27,7 @@
  * stack pointer (gov_wasm_enter, below), not a sigsetjmp, and saves no
  * callee-saved register but rbp (the object is compiled not to use them);
  * the thread's last run is remembered, so the next one on the same
- * context is three compares away; and the run is the rule's `fast`
+ * context is three compares away, and jumps to the rule (no frame); and the run is the rule's `fast`
  * entry, as JIT-compiled eBPF is. A context built
  * elsewhere still works: it is copied in and the answer out. Not the fault
  * policy (dynrt.c). */
@@ -104,6 +104,7 @@ struct watch_rec {
 	pthread_t thread;
 	clockid_t cpu;              /* the thread's CPU-time clock */
 	atomic_ullong *running;     /* the thread's tls_up.running */
+	struct gov_dynrule **rule;  /* the thread's gov_dyn_cur.rule: in a run while set */
 	uint64_t seen_cpu;          /* watchdog's own: CPU time when marked */
 	struct watch_rec *next, **pprev;
 };
@@ -123,27 +124,35 @@ static pthread_key_t watch_key;
 /* The unwind point of the thread's run, and the registers a run must give
  * back. The rule's object is compiled with rbx and r12..r15 reserved
  * (-ffixed-*, build_so): nothing in it writes them, so while the rule's
- * own code runs they still hold its caller's values, and the entry stub
- * (gov_wasm_enter) need not save them. It saves rbp (which the object
- * uses as a frame pointer where it needs one) and its stack pointer (sp,
- * 0 outside a run). The host's code may
- * write them, so every way from the object into the host (a helper, a
- * trap) enters through a stub (gov_wasm_h_*) that stores them in regs
- * first; unwinding from the host (gov_wasm_unwind) loads them from there.
- * The budget signal unwinds through the signal context instead
- * (on_budget): only when the thread was in the rule's object, where the
- * registers are the caller's; elsewhere (libc, the host) it waits for the
- * watchdog's next signal. `running` is the run's word for the watchdog
- * (its budget in ns, | SEEN once the watchdog saw it; the caller sets it,
- * the stub clears both on its way out). Making an instance goes through
- * the host's code, so it is entered by gov_wasm_enter_saving, which saves
- * the registers itself (and has no budget). No signal mask is saved:
- * that would be a system call per run; the budget signal's mask comes back
+ * own code runs they still hold its caller's values, and the entry
+ * (gov_wasm_go) need not save them. It stores rbp (which the object uses
+ * as a frame pointer where it needs one) and its stack pointer (sp: where
+ * its return address is) and jumps to the rule: the rule returns straight
+ * to the caller, no frame in between. The host's code may write the
+ * registers, so every way from the object into the host (a helper, a trap)
+ * enters through a stub (gov_wasm_h_*) that stores them in regs first; an
+ * unwind from the host (gov_wasm_unwind) loads them from there, and rbp
+ * and sp, and returns 0 to the run's caller. The budget signal unwinds
+ * through the signal context instead (on_budget): only when the thread is
+ * in the rule's object, where the registers are the caller's; elsewhere
+ * (libc, the host) it waits for the watchdog's next signal.
+ *
+ * `running` is the run's word for the watchdog: its budget in ns, | SEEN
+ * once the watchdog saw it, stored when a run starts. A run entered by
+ * gov_wasm_go alone (wasm_fast's) leaves it, and sp, as they are when it
+ * returns: the thread is in a run only while gov_dyn_cur.rule is set too
+ * (dynrt.c clears it after every run), which the watchdog and on_budget
+ * look at. A run entered by gov_wasm_enter (run_slow's) clears both after
+ * it, and so does every unwind. Making an instance goes through the
+ * host's code, so it is entered by gov_wasm_enter_saving, which saves the
+ * registers itself (and has no budget). No signal mask is saved: that
+ * would be a system call per run; the budget signal's mask comes back
  * with its signal context. The offsets are the stubs'. */
 struct unwind_point {
 	void *volatile sp;          /* 0 */
 	atomic_ullong running;      /* 8 */
 	uint64_t regs[5];           /* 16: rbx r12 r13 r14 r15 */
+	void *rbp;                  /* 56 */
 	/* wasm_fast's: the thread's last run in place, of rule on ctx (the
 	 * context in that rule's instance inst), while no rule was freed
 	 * (gen is inst_gen then) */
@@ -154,33 +163,44 @@ struct unwind_point {
 	uint64_t (*run)(void *, struct gov_dyn_ctx *);
 	uint64_t budget_ns;
 };
-_Static_assert(offsetof(struct unwind_point, running) == 8 && offsetof(struct unwind_point, regs) == 16,
+_Static_assert(offsetof(struct unwind_point, running) == 8 && offsetof(struct unwind_point, regs) == 16 &&
+	       offsetof(struct unwind_point, rbp) == 56 && offsetof(struct unwind_point, rule) == 64 &&
+	       offsetof(struct unwind_point, ctx) == 72 && offsetof(struct unwind_point, gen) == 80 &&
+	       offsetof(struct unwind_point, inst) == 88 && offsetof(struct unwind_point, run) == 96 &&
+	       offsetof(struct unwind_point, budget_ns) == 104 && offsetof(struct gov_dyn_running, rule) == 0,
 	       "the stubs' offsets");
 __thread struct unwind_point gov_wasm_up
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
 #define tls_up gov_wasm_up
-uint64_t gov_wasm_enter(void *inst, struct gov_dyn_ctx *ctx, uint64_t (*call)(void *, struct gov_dyn_ctx *));
-uint64_t gov_wasm_enter_saving(void *inst, struct gov_dyn_ctx *ctx,
-			       uint64_t (*call)(void *, struct gov_dyn_ctx *));
+typedef uint64_t wasm_call(void *, struct gov_dyn_ctx *);
+uint64_t gov_wasm_go(void *inst, struct gov_dyn_ctx *ctx, wasm_call *call);
+uint64_t gov_wasm_enter(void *inst, struct gov_dyn_ctx *ctx, wasm_call *call);
+uint64_t gov_wasm_enter_saving(void *inst, struct gov_dyn_ctx *ctx, wasm_call *call);
 void gov_wasm_resume(void);
 void gov_wasm_unwind(void) __attribute__((noreturn));
 #if !defined(__x86_64__)
-#error "wasm.c's gov_wasm_enter is written for x86-64"
+#error "wasm.c's gov_wasm_go is written for x86-64"
 #endif
 #define UP "gov_wasm_up@gottpoff(%rip)"
 __asm__(".text\n"
 	".p2align 4\n"
-	".type gov_wasm_enter,@function\n"
-	"gov_wasm_enter:\n"             /* rdi inst, rsi ctx, rdx call */
-	"	push %rbp\n"                /* also aligns the call to 16 bytes */
+	".type gov_wasm_go,@function\n"
+	"gov_wasm_go:\n"                /* rdi inst, rsi ctx, rdx call */
 	"	mov " UP ", %rcx\n"
 	"	mov %rsp, %fs:(%rcx)\n"
-	"	call *%rdx\n"
-	"gov_wasm_resume:\n"            /* and from an unwind, with rax 0 */
+	"	mov %rbp, %fs:56(%rcx)\n"
+	"	jmp *%rdx\n"
+	".size gov_wasm_go, .-gov_wasm_go\n"
+	".p2align 4\n"
+	".type gov_wasm_enter,@function\n"
+	"gov_wasm_enter:\n"             /* the same in a frame, cleared after */
+	"	sub $8, %rsp\n"             /* 16-byte alignment at the call */
+	"	call gov_wasm_go\n"
+	"	add $8, %rsp\n"
+	"gov_wasm_resume:\n"            /* rax the result, 0 after an unwind */
 	"	mov " UP ", %rcx\n"
 	"	xorps %xmm0, %xmm0\n"
 	"	movups %xmm0, %fs:(%rcx)\n" /* sp, running: no longer unwindable nor watched */
-	"	pop %rbp\n"
 	"	ret\n"
 	".size gov_wasm_enter, .-gov_wasm_enter\n"
 	".p2align 4\n"
@@ -196,7 +216,7 @@ __asm__(".text\n"
 	"gov_wasm_unwind:\n"
 	"	mov " UP ", %rcx\n"
 	"	mov %fs:16(%rcx), %rbx\n	mov %fs:24(%rcx), %r12\n	mov %fs:32(%rcx), %r13\n"
-	"	mov %fs:40(%rcx), %r14\n	mov %fs:48(%rcx), %r15\n"
+	"	mov %fs:40(%rcx), %r14\n	mov %fs:48(%rcx), %r15\n	mov %fs:56(%rcx), %rbp\n"
 	"	mov %fs:(%rcx), %rsp\n"
 	"	xor %eax, %eax\n"
 	"	jmp gov_wasm_resume\n"
@@ -246,7 +266,7 @@ static __attribute__((noreturn)) void unwind(int code)
 __attribute__((visibility("hidden"))) void gov_wasm_w_trap(int code)
 {
 	if (!tls_up.sp)
-		abort(); /* a trap outside a run: no frame to go back to */
+		abort(); /* a trap before any run: no frame to go back to */
 	unwind(code ? code : 99);
 }
 
@@ -261,8 +281,8 @@ static int in_rule(uintptr_t pc)
 }
 
 /* The budget signal: the run's end, by the signal context. Its return
- * (sigreturn) then goes to gov_wasm_resume on the run's entry stack with
- * 0, and the mask (with this signal unblocked) comes back with the
+ * (sigreturn) then goes to gov_wasm_resume, which returns 0 to the run's
+ * caller, and the mask (with this signal unblocked) comes back with the
  * context. Only from the rule's own code: in a helper (which may hold a
  * map's lock) the helper traps on its way out; anywhere else (libc
  * called by the object, the host's code between the object and a helper,
@@ -273,7 +293,7 @@ static void on_budget(int sig, siginfo_t *si, void *ucp)
 	ucontext_t *uc = ucp;
 	/* not in a run, or in a run the watchdog has not seen yet (the one
 	 * it meant ended, and this one began, since it looked) */
-	if (!tls_up.sp || !(atomic_load_explicit(&tls_up.running, memory_order_relaxed) & SEEN))
+	if (!gov_dyn_cur.rule || !(atomic_load_explicit(&tls_up.running, memory_order_relaxed) & SEEN))
 		return;
 	if (tls_in_helper) {
 		tls_expired = 1;
@@ -283,6 +303,7 @@ static void on_budget(int sig, siginfo_t *si, void *ucp)
 		return;
 	note_trap(TRAP_BUDGET);
 	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)tls_up.sp;
+	uc->uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)tls_up.rbp;
 	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gov_wasm_resume;
 	uc->uc_mcontext.gregs[REG_RAX] = 0;
 }
@@ -300,6 +321,13 @@ static void *watchdog(void *arg)
 			unsigned long long run = atomic_load(w->running);
 			if (!run)
 				continue;
+			if (!__atomic_load_n(w->rule, __ATOMIC_RELAXED)) {
+				/* between runs: the word is the last one's, left
+				 * by gov_wasm_go (a run that begins meanwhile
+				 * stores its own, and this fails) */
+				atomic_compare_exchange_strong(w->running, &run, 0);
+				continue;
+			}
 			uint64_t now = cpu_ns(w->cpu);
 			if (!(run & SEEN)) {
 				/* first sight of this run (it may have begun up to a tick
@@ -355,6 +383,7 @@ static __attribute__((noinline)) struct watch_rec *watch_self(void)
 		return NULL;
 	w->thread = pthread_self();
 	w->running = &tls_up.running; /* lives until the thread's destructors ran */
+	w->rule = &gov_dyn_cur.rule;
 	if (pthread_getcpuclockid(w->thread, &w->cpu) != 0)
 		w->cpu = CLOCK_THREAD_CPUTIME_ID; /* (not for another thread: then budgets go unchecked) */
 	pthread_mutex_lock(&watch_lock);
@@ -575,7 +604,8 @@ static void wasm_destroy(void *impl);
 /* Bumped when a rule is freed: an instance's memory (where the context
  * lives) or the rule's struct may then be reused at the same address, so
  * every thread's last run (struct unwind_point) is stale. */
-static atomic_ullong inst_gen;
+atomic_ullong gov_wasm_gen __attribute__((visibility("hidden")));
+#define inst_gen gov_wasm_gen
 static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx);
 
 /* The calling thread's cache entry for w, its instance made if it has
@@ -656,19 +686,40 @@ static __attribute__((noinline)) uint64_t run_slow(struct wasm_rule *w, struct g
  * gov_dyn_cur for the run. Returns the rule's result, or 0 (a fault, with
  * gov_dyn_cur.fault and why set by note_trap) when it trapped or ran over
  * its budget. The common run, the same rule as the thread's last run on
- * the same context in place (gov_wasm_ctx), is three compares, a store
- * for the watchdog and the entry stub's tail call; everything else is
- * run_slow's. */
-static uint64_t wasm_fast(void *ctxp)
+ * the same context in place (gov_wasm_ctx), while no rule was freed, is
+ * three compares, the watchdog's word, gov_wasm_go's two stores and a
+ * jump to the rule, written out here (in C it was the same with a jump
+ * more); everything else is wasm_slow's (run_slow). The thread is watched
+ * since it made its instance (first_inst). */
+uint64_t gov_wasm_fast(void *ctx);
+__attribute__((visibility("hidden"))) uint64_t gov_wasm_slow(void *ctx)
 {
-	struct unwind_point *up = &tls_up;
-	if (__builtin_expect(ctxp != up->ctx || gov_dyn_cur.rule != up->rule ||
-			     up->gen != atomic_load_explicit(&inst_gen, memory_order_relaxed), 0))
-		return run_slow(gov_dyn_cur.rule->impl, ctxp);
-	/* the thread is watched since it made its instance (first_inst) */
-	atomic_store_explicit(&up->running, up->budget_ns, memory_order_relaxed);
-	return gov_wasm_enter(up->inst, NULL, up->run);
+	return run_slow(gov_dyn_cur.rule->impl, ctx);
 }
+__asm__(".text\n"
+	".p2align 4\n"
+	".type gov_wasm_fast,@function\n"
+	"gov_wasm_fast:\n"                  /* rdi ctx */
+	"	mov " UP ", %rcx\n"
+	"	mov gov_dyn_cur@gottpoff(%rip), %rax\n"
+	"	mov %fs:(%rax), %rax\n"         /* gov_dyn_cur.rule */
+	"	cmp %fs:72(%rcx), %rdi\n"
+	"	jne 1f\n"
+	"	cmp %fs:64(%rcx), %rax\n"
+	"	jne 1f\n"
+	"	mov gov_wasm_gen(%rip), %rdx\n"
+	"	cmp %fs:80(%rcx), %rdx\n"
+	"	jne 1f\n"
+	"	mov %fs:104(%rcx), %rdx\n"
+	"	mov %rdx, %fs:8(%rcx)\n"        /* running: the budget */
+	"	mov %rsp, %fs:(%rcx)\n"         /* as gov_wasm_go */
+	"	mov %rbp, %fs:56(%rcx)\n"
+	"	mov %fs:88(%rcx), %rdi\n"
+	"	xor %esi, %esi\n"
+	"	jmp *%fs:96(%rcx)\n"
+	"1:	jmp gov_wasm_slow\n"
+	".size gov_wasm_fast, .-gov_wasm_fast\n");
+#define wasm_fast gov_wasm_fast
 
 /* Frees every thread's instance; the object stays mapped (a thread may be
  * returning from it). The agent replaces a rule only when no run is in
