@@ -23,14 +23,14 @@
  * globals: a rule keeps state in maps, as in eBPF), so runs take no lock;
  * the caller builds the context in that instance's memory (gov_wasm_ctx,
  * wasm.h) and reads the answer there, so nothing is copied (the memory
- * never moves: the glue refuses memory.grow); the unwind point is a saved
- * stack pointer (gov_wasm_enter, below), not a sigsetjmp, and saves no
- * callee-saved register but rbp (the object is compiled not to use them);
- * the thread's last run is remembered, so the next one on the same
- * context is three compares away, and jumps to the rule (no frame); and the run is the rule's `fast`
- * entry, as JIT-compiled eBPF is. A context built
- * elsewhere still works: it is copied in and the answer out. Not the fault
- * policy (dynrt.c). */
+ * never moves: the glue refuses memory.grow); the unwind point is the
+ * stack pointer and rbp, stored before a jump to the rule (gov_wasm_go,
+ * below): no sigsetjmp, no frame, no callee-saved register saved (the
+ * object is compiled not to use them); the thread's last run is
+ * remembered, so the next one on the same context is three compares away;
+ * and the run is the rule's `fast` entry, as JIT-compiled eBPF is. A
+ * context built elsewhere still works: it is copied in and the answer
+ * out. Not the fault policy (dynrt.c). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
@@ -142,10 +142,12 @@ static pthread_key_t watch_key;
  * gov_wasm_go alone (wasm_fast's) leaves it, and sp, as they are when it
  * returns: the thread is in a run only while gov_dyn_cur.rule is set too
  * (dynrt.c clears it after every run), which the watchdog and on_budget
- * look at. A run entered by gov_wasm_enter (run_slow's) clears both after
- * it, and so does every unwind. Making an instance goes through the
- * host's code, so it is entered by gov_wasm_enter_saving, which saves the
- * registers itself (and has no budget). No signal mask is saved: that
+ * look at; while it runs an eBPF rule the handler ignores the word (the
+ * rule is not wasm). A run entered by gov_wasm_enter (run_slow's) clears
+ * both after it, and so does every unwind. Making an instance goes
+ * through the host's code, so it is entered by gov_wasm_enter_saving,
+ * which saves the registers itself and clears the word first (no
+ * budget: a word left by the last run would stop it). No signal mask is saved: that
  * would be a system call per run; the budget signal's mask comes back
  * with its signal context. The offsets are the stubs'. */
 struct unwind_point {
@@ -207,6 +209,8 @@ __asm__(".text\n"
 	".type gov_wasm_enter_saving,@function\n"
 	"gov_wasm_enter_saving:\n"
 	"	push %rbx\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
+	"	mov " UP ", %rax\n"
+	"	movq $0, %fs:8(%rax)\n"     /* no budget (nor a word left by the last run) */
 	"	call gov_wasm_enter\n"      /* 16-byte aligned after five pushes */
 	"	pop %r15\n	pop %r14\n	pop %r13\n	pop %r12\n	pop %rbx\n"
 	"	ret\n"
@@ -321,13 +325,11 @@ static void *watchdog(void *arg)
 			unsigned long long run = atomic_load(w->running);
 			if (!run)
 				continue;
-			if (!__atomic_load_n(w->rule, __ATOMIC_RELAXED)) {
-				/* between runs: the word is the last one's, left
-				 * by gov_wasm_go (a run that begins meanwhile
-				 * stores its own, and this fails) */
-				atomic_compare_exchange_strong(w->running, &run, 0);
+			/* between runs the word is the last one's, left by
+			 * gov_wasm_go: not cleared here, since a run that begins
+			 * meanwhile may store the same word */
+			if (!__atomic_load_n(w->rule, __ATOMIC_RELAXED))
 				continue;
-			}
 			uint64_t now = cpu_ns(w->cpu);
 			if (!(run & SEEN)) {
 				/* first sight of this run (it may have begun up to a tick
@@ -527,16 +529,18 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	 * rule inlines into gov_wasm_run) */
 	/* -O3: gcc then inlines the rule into gov_wasm_run and keeps wasm2c's
 	 * call-depth counter in a register (two stores a run, no load).
-	 * -ffixed-*: the callee-saved registers the entry stub does not save
-	 * (struct unwind_point); rbp, which it saves, is then used only as a
+	 * -ffixed-*: the callee-saved registers the entry does not save
+	 * (struct unwind_point); rbp, which it stores, is then used only as a
 	 * frame pointer (wabt's functions with an array on the stack, at
 	 * instantiation), not pushed by every function that would take it as
 	 * one more register. The object's code is then all compiled so,
 	 * but for the C start files (run at load and unload, never in a run)
 	 * and libgcc's helpers (only __popcountdi2 is reachable from wasm2c's
-	 * code, without -mpopcnt, and it uses scratch registers only). */
-	char *compile[] = { "cc", "-O3", "-ffixed-rbx", "-ffixed-rbp", "-ffixed-r12", "-ffixed-r13", "-ffixed-r14",
-			    "-ffixed-r15", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs", "-Wl,-z,now",
+	 * code, without -mpopcnt, and it uses scratch registers only). -z now:
+	 * no lazy binding (ld.so's resolver) in a run. */
+	char *compile[] = { "cc", "-O3", "-ffixed-rbx", "-ffixed-rbp", "-ffixed-r12", "-ffixed-r13",
+			    "-ffixed-r14", "-ffixed-r15", "-shared", "-fPIC", "-fvisibility=hidden",
+			    "-Wl,-z,defs", "-Wl,-z,now",
 			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
 			    "-DWASM_RT_TRAP_HANDLER=gov_wasm_trap", "-DGOV_WASM_IMPORTS=0", "-I" WABT_RT, inc,
 			    "-include", trap_h, rule_c,
@@ -775,7 +779,7 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *p)
 static void text_of(struct wasm_rule *w)
 {
 	if (w->run)
-		dl_iterate_phdr(find_text, w); /* else the load fails below */
+		dl_iterate_phdr(find_text, w); /* not found: the load fails below */
 }
 
 static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *spec,
@@ -810,7 +814,7 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 	 * be instantiated (or traps doing it) is refused at load */
 	void *inst = NULL;
 	tls_trap = 0;
-	if (w->make && w->ctx_of && w->run && w->free_inst) {
+	if (w->make && w->ctx_of && w->run && w->free_inst && w->text_hi) {
 		gov_wasm_enter_saving(w, NULL, first_inst);
 		struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
 		inst = tls_trap || e->serial != w->serial ? NULL : e->inst;
