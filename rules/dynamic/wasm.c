@@ -14,21 +14,26 @@
  * Budget: a watchdog thread sends SIGGOVBUDGET to a thread whose run has
  * used budget_us of CPU time (seen at the watchdog's 1 ms tick, so to
  * within about a millisecond; a run costs the thread two stores, not a
- * clock read); the handler unwinds unless the rule is inside a helper,
- * which then traps on return.
+ * clock read), again at every tick until the run ends; the handler
+ * unwinds when the thread is in the rule's own code, a helper traps on its
+ * way out, and anywhere else the next signal tries again.
  *
  * The cost of entering the sandbox is kept to a few stores: every thread
  * that runs a rule has its own instance of the module (its own memory and
  * globals: a rule keeps state in maps, as in eBPF), so runs take no lock;
  * the caller builds the context in that instance's memory (gov_wasm_ctx,
  * wasm.h) and reads the answer there, so nothing is copied (the memory
- * never moves: the glue refuses memory.grow); the unwind point is a saved
- * stack pointer (gov_wasm_enter, below), not a sigsetjmp; and the run is
- * the rule's `fast` entry, as JIT-compiled eBPF is. A context built
- * elsewhere still works: it is copied in and the answer out. Not the fault
- * policy (dynrt.c). */
+ * never moves: the glue refuses memory.grow); the unwind point is the
+ * stack pointer and rbp, stored before a jump to the rule (gov_wasm_go,
+ * below): no sigsetjmp, no frame, no callee-saved register saved (the
+ * object is compiled not to use them); the thread's last run is
+ * remembered, so the next one on the same context is three compares away;
+ * and the run is the rule's `fast` entry, as JIT-compiled eBPF is. A
+ * context built elsewhere still works: it is copied in and the answer
+ * out. Not the fault policy (dynrt.c). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include "build.h"
 #include "dynrt.h"
@@ -51,7 +57,7 @@
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
 #define TRAP_NOMEM 101
-#define GLUE_VERSION 6
+#define GLUE_VERSION 7
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);
@@ -78,6 +84,7 @@ struct wasm_rule {
 	uint64_t (*run)(void *, struct gov_dyn_ctx *); /* on the context in place */
 	void (*free_inst)(void *);
 	uint64_t serial;           /* unique per loaded rule: the threads' cache key */
+	uintptr_t text_lo, text_hi; /* the object's code (on_budget) */
 	uint64_t budget_ns;
 	pthread_mutex_t lock;      /* insts */
 	struct wasm_inst *insts;
@@ -97,8 +104,8 @@ struct watch_rec {
 	pthread_t thread;
 	clockid_t cpu;              /* the thread's CPU-time clock */
 	atomic_ullong *running;     /* the thread's tls_up.running */
+	struct gov_dynrule **rule;  /* the thread's gov_dyn_cur.rule: in a run while set */
 	uint64_t seen_cpu;          /* watchdog's own: CPU time when marked */
-	int signalled;
 	struct watch_rec *next, **pprev;
 };
 
@@ -114,98 +121,195 @@ static struct watch_rec *watched;
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t watch_key;
 
-/* The unwind point of the thread's run: the stack pointer gov_wasm_enter
- * saved, 0 outside a run, and the run's word for the budget watchdog
- * (its budget in ns, | SEEN once the watchdog saw it; the caller sets it,
- * gov_wasm_enter clears both on its way out). A trap (from the rule's
- * code, a helper or the budget signal) records the fault and returns from
- * gov_wasm_enter with 0, restoring the callee-saved registers it pushed:
- * all a C caller expects of a return. No signal mask is saved: that would
- * be a system call per run; the one path that needs it (the budget
- * signal) unblocks it before unwinding. */
+/* The unwind point of the thread's run, and the registers a run must give
+ * back. The rule's object is compiled with rbx and r12..r15 reserved
+ * (-ffixed-*, build_so): nothing in it writes them, so while the rule's
+ * own code runs they still hold its caller's values, and the entry
+ * (gov_wasm_go) need not save them. It stores rbp (which the object uses
+ * as a frame pointer where it needs one) and its stack pointer (sp: where
+ * its return address is) and jumps to the rule: the rule returns straight
+ * to the caller, no frame in between. The host's code may write the
+ * registers, so every way from the object into the host (a helper, a trap)
+ * enters through a stub (gov_wasm_h_*) that stores them in regs first; an
+ * unwind from the host (gov_wasm_unwind) loads them from there, and rbp
+ * and sp, and returns 0 to the run's caller. The budget signal unwinds
+ * through the signal context instead (on_budget): only when the thread is
+ * in the rule's object, where the registers are the caller's; elsewhere
+ * (libc, the host) it waits for the watchdog's next signal.
+ *
+ * `running` is the run's word for the watchdog: its budget in ns, | SEEN
+ * once the watchdog saw it, stored when a run starts. A run entered by
+ * gov_wasm_go alone (wasm_fast's) leaves it, and sp, as they are when it
+ * returns: the thread is in a run only while gov_dyn_cur.rule is set too
+ * (dynrt.c clears it after every run), which the watchdog and on_budget
+ * look at; while it runs an eBPF rule the handler ignores the word (the
+ * rule is not wasm). A run entered by gov_wasm_enter (run_slow's) clears
+ * both after it, and so does every unwind. Making an instance goes
+ * through the host's code, so it is entered by gov_wasm_enter_saving,
+ * which saves the registers itself and clears the word first (no
+ * budget: a word left by the last run would stop it). No signal mask is saved: that
+ * would be a system call per run; the budget signal's mask comes back
+ * with its signal context. The offsets are the stubs'. */
 struct unwind_point {
-	void *volatile sp;
-	atomic_ullong running;
+	void *volatile sp;          /* 0 */
+	atomic_ullong running;      /* 8 */
+	uint64_t regs[5];           /* 16: rbx r12 r13 r14 r15 */
+	void *rbp;                  /* 56 */
+	/* wasm_fast's: the thread's last run in place, of rule on ctx (the
+	 * context in that rule's instance inst), while no rule was freed
+	 * (gen is inst_gen then) */
+	struct gov_dynrule *rule;
+	void *ctx;
+	uint64_t gen;
+	void *inst;
+	uint64_t (*run)(void *, struct gov_dyn_ctx *);
+	uint64_t budget_ns;
 };
-uint64_t gov_wasm_enter(void *inst, struct gov_dyn_ctx *ctx,
-			uint64_t (*call)(void *, struct gov_dyn_ctx *), struct unwind_point *up);
-void gov_wasm_unwind(struct unwind_point *up) __attribute__((noreturn));
+_Static_assert(offsetof(struct unwind_point, running) == 8 && offsetof(struct unwind_point, regs) == 16 &&
+	       offsetof(struct unwind_point, rbp) == 56 && offsetof(struct unwind_point, rule) == 64 &&
+	       offsetof(struct unwind_point, ctx) == 72 && offsetof(struct unwind_point, gen) == 80 &&
+	       offsetof(struct unwind_point, inst) == 88 && offsetof(struct unwind_point, run) == 96 &&
+	       offsetof(struct unwind_point, budget_ns) == 104 && offsetof(struct gov_dyn_running, rule) == 0,
+	       "the stubs' offsets");
+__thread struct unwind_point gov_wasm_up
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+#define tls_up gov_wasm_up
+typedef uint64_t wasm_call(void *, struct gov_dyn_ctx *);
+uint64_t gov_wasm_go(void *inst, struct gov_dyn_ctx *ctx, wasm_call *call);
+uint64_t gov_wasm_enter(void *inst, struct gov_dyn_ctx *ctx, wasm_call *call);
+uint64_t gov_wasm_enter_saving(void *inst, struct gov_dyn_ctx *ctx, wasm_call *call);
+void gov_wasm_resume(void);
+void gov_wasm_unwind(void) __attribute__((noreturn));
 #if !defined(__x86_64__)
-#error "wasm.c's gov_wasm_enter is written for x86-64"
+#error "wasm.c's gov_wasm_go is written for x86-64"
 #endif
+#define UP "gov_wasm_up@gottpoff(%rip)"
 __asm__(".text\n"
 	".p2align 4\n"
+	".type gov_wasm_go,@function\n"
+	"gov_wasm_go:\n"                /* rdi inst, rsi ctx, rdx call */
+	"	mov " UP ", %rcx\n"
+	"	mov %rsp, %fs:(%rcx)\n"
+	"	mov %rbp, %fs:56(%rcx)\n"
+	"	jmp *%rdx\n"
+	".size gov_wasm_go, .-gov_wasm_go\n"
+	".p2align 4\n"
 	".type gov_wasm_enter,@function\n"
-	"gov_wasm_enter:\n"             /* rdi inst, rsi ctx, rdx call, rcx up */
-	"	push %rbp\n	push %rbx\n	push %r12\n"
-	"	push %r13\n	push %r14\n	push %r15\n"
-	"	mov %rcx, %rbx\n"           /* up, kept across the call */
+	"gov_wasm_enter:\n"             /* the same in a frame, cleared after */
 	"	sub $8, %rsp\n"             /* 16-byte alignment at the call */
-	"	mov %rsp, (%rbx)\n"
-	"	call *%rdx\n"
-	"	movq $0, (%rbx)\n"          /* no longer unwindable */
-	"	movq $0, 8(%rbx)\n"         /* nor watched */
-	"1:	add $8, %rsp\n"
-	"	pop %r15\n	pop %r14\n	pop %r13\n"
-	"	pop %r12\n	pop %rbx\n	pop %rbp\n"
+	"	call gov_wasm_go\n"
+	"	add $8, %rsp\n"
+	"gov_wasm_resume:\n"            /* rax the result, 0 after an unwind */
+	"	mov " UP ", %rcx\n"
+	"	xorps %xmm0, %xmm0\n"
+	"	movups %xmm0, %fs:(%rcx)\n" /* sp, running: no longer unwindable nor watched */
 	"	ret\n"
 	".size gov_wasm_enter, .-gov_wasm_enter\n"
 	".p2align 4\n"
+	".type gov_wasm_enter_saving,@function\n"
+	"gov_wasm_enter_saving:\n"
+	"	push %rbx\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
+	"	mov " UP ", %rax\n"
+	"	movq $0, %fs:8(%rax)\n"     /* no budget (nor a word left by the last run) */
+	"	call gov_wasm_enter\n"      /* 16-byte aligned after five pushes */
+	"	pop %r15\n	pop %r14\n	pop %r13\n	pop %r12\n	pop %rbx\n"
+	"	ret\n"
+	".size gov_wasm_enter_saving, .-gov_wasm_enter_saving\n"
+	".p2align 4\n"
 	".type gov_wasm_unwind,@function\n"
-	"gov_wasm_unwind:\n"            /* rdi up */
-	"	mov (%rdi), %rsp\n"
-	"	movq $0, (%rdi)\n"
-	"	movq $0, 8(%rdi)\n"
+	"gov_wasm_unwind:\n"
+	"	mov " UP ", %rcx\n"
+	"	mov %fs:16(%rcx), %rbx\n	mov %fs:24(%rcx), %r12\n	mov %fs:32(%rcx), %r13\n"
+	"	mov %fs:40(%rcx), %r14\n	mov %fs:48(%rcx), %r15\n	mov %fs:56(%rcx), %rbp\n"
+	"	mov %fs:(%rcx), %rsp\n"
 	"	xor %eax, %eax\n"
-	"	jmp 1b\n"
+	"	jmp gov_wasm_resume\n"
 	".size gov_wasm_unwind, .-gov_wasm_unwind\n");
 
-static __thread struct unwind_point tls_up __attribute__((tls_model("initial-exec")));
+/* The object's ways into the host: each stores the caller's registers
+ * (see struct unwind_point) and jumps to the C function. */
+#define HOST_ENTRY(name)                                                       \
+	".p2align 4\n"                                                         \
+	".type gov_wasm_h_" #name ",@function\n"                               \
+	"gov_wasm_h_" #name ":\n"                                              \
+	"	mov " UP ", %r11\n"                                            \
+	"	mov %rbx, %fs:16(%r11)\n	mov %r12, %fs:24(%r11)\n"      \
+	"	mov %r13, %fs:32(%r11)\n	mov %r14, %fs:40(%r11)\n"      \
+	"	mov %r15, %fs:48(%r11)\n"                                      \
+	"	jmp gov_wasm_w_" #name "\n"                                    \
+	".size gov_wasm_h_" #name ", .-gov_wasm_h_" #name "\n"
+__asm__(".text\n"
+	HOST_ENTRY(map_lookup) HOST_ENTRY(map_update) HOST_ENTRY(map_delete) HOST_ENTRY(counter_add)
+	HOST_ENTRY(time_ns) HOST_ENTRY(log) HOST_ENTRY(event) HOST_ENTRY(trap));
+
 static __thread volatile sig_atomic_t tls_in_helper, tls_expired, tls_trap
 	__attribute__((tls_model("initial-exec")));
 static __thread struct watch_rec *tls_rec __attribute__((tls_model("initial-exec")));
 
 static const char *trap_name(int code);
 
-/* Ends the run: the fault for dynrt.c to count (the run returns 0), and
- * tls_trap for the paths that look (loading, making an instance). */
-static __attribute__((noreturn)) void unwind(int code)
+/* A run ends in a trap: the fault for dynrt.c to count (the run returns
+ * 0), and tls_trap for the paths that look (loading, making an instance). */
+static void note_trap(int code)
 {
 	tls_trap = code;
 	tls_in_helper = 0;
 	tls_expired = 0;
 	gov_dyn_cur.fault = 1;
 	gov_dyn_cur.why = trap_name(code);
-	if (code == TRAP_BUDGET) {
-		/* from the signal handler, where it is blocked: a second one
-		 * (the watchdog sends one per run) would unwind the same run */
-		sigset_t s;
-		sigemptyset(&s);
-		sigaddset(&s, SIGGOVBUDGET);
-		pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-	}
-	gov_wasm_unwind(&tls_up);
 }
 
-static void trap(int code)
+/* From the host's code, entered from the object through a gov_wasm_h_*
+ * stub (which stored the registers gov_wasm_unwind gives back). */
+static __attribute__((noreturn)) void unwind(int code)
+{
+	note_trap(code);
+	gov_wasm_unwind();
+}
+
+__attribute__((visibility("hidden"))) void gov_wasm_w_trap(int code)
 {
 	if (!tls_up.sp)
-		abort(); /* a trap outside a run: no frame to go back to */
+		abort(); /* a trap before any run: no frame to go back to */
 	unwind(code ? code : 99);
 }
 
-static void on_budget(int sig, siginfo_t *si, void *uc)
+/* Whether pc is in the code of the rule the thread is running: the
+ * object compiled with the callee-saved registers reserved, so they are
+ * still the run's caller's there. */
+static int in_rule(uintptr_t pc)
 {
-	(void)sig, (void)si, (void)uc;
+	const struct gov_dynrule *r = gov_dyn_cur.rule;
+	const struct wasm_rule *w = r && r->ops == &gov_dyn_wasm_ops ? r->impl : NULL;
+	return w && pc >= w->text_lo && pc < w->text_hi;
+}
+
+/* The budget signal: the run's end, by the signal context. Its return
+ * (sigreturn) then goes to gov_wasm_resume, which returns 0 to the run's
+ * caller, and the mask (with this signal unblocked) comes back with the
+ * context. Only from the rule's own code: in a helper (which may hold a
+ * map's lock) the helper traps on its way out; anywhere else (libc
+ * called by the object, the host's code between the object and a helper,
+ * the stubs) the watchdog signals again at its next tick. */
+static void on_budget(int sig, siginfo_t *si, void *ucp)
+{
+	(void)sig, (void)si;
+	ucontext_t *uc = ucp;
 	/* not in a run, or in a run the watchdog has not seen yet (the one
 	 * it meant ended, and this one began, since it looked) */
-	if (!tls_up.sp || !(atomic_load_explicit(&tls_up.running, memory_order_relaxed) & SEEN))
+	if (!gov_dyn_cur.rule || !(atomic_load_explicit(&tls_up.running, memory_order_relaxed) & SEEN))
 		return;
 	if (tls_in_helper) {
-		tls_expired = 1; /* a helper may hold a map's lock: trap on its way out */
+		tls_expired = 1;
 		return;
 	}
-	unwind(TRAP_BUDGET);
+	if (!in_rule((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
+		return;
+	note_trap(TRAP_BUDGET);
+	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)tls_up.sp;
+	uc->uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)tls_up.rbp;
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gov_wasm_resume;
+	uc->uc_mcontext.gregs[REG_RAX] = 0;
 }
 
 static void *watchdog(void *arg)
@@ -221,6 +325,11 @@ static void *watchdog(void *arg)
 			unsigned long long run = atomic_load(w->running);
 			if (!run)
 				continue;
+			/* between runs the word is the last one's, left by
+			 * gov_wasm_go: not cleared here, since a run that begins
+			 * meanwhile may store the same word */
+			if (!__atomic_load_n(w->rule, __ATOMIC_RELAXED))
+				continue;
 			uint64_t now = cpu_ns(w->cpu);
 			if (!(run & SEEN)) {
 				/* first sight of this run (it may have begun up to a tick
@@ -228,10 +337,10 @@ static void *watchdog(void *arg)
 				 * ended meanwhile the mark is not set */
 				if (atomic_compare_exchange_strong(w->running, &run, run | SEEN)) {
 					w->seen_cpu = now;
-					w->signalled = 0;
 				}
-			} else if (!w->signalled && now - w->seen_cpu >= (run & ~SEEN)) {
-				w->signalled = 1; /* one signal per run */
+			} else if (now - w->seen_cpu >= (run & ~SEEN)) {
+				/* again every tick until the run ends: the thread
+				 * may be where it cannot be unwound (on_budget) */
 				pthread_kill(w->thread, SIGGOVBUDGET);
 			}
 		}
@@ -276,6 +385,7 @@ static __attribute__((noinline)) struct watch_rec *watch_self(void)
 		return NULL;
 	w->thread = pthread_self();
 	w->running = &tls_up.running; /* lives until the thread's destructors ran */
+	w->rule = &gov_dyn_cur.rule;
 	if (pthread_getcpuclockid(w->thread, &w->cpu) != 0)
 		w->cpu = CLOCK_THREAD_CPUTIME_ID; /* (not for another thread: then budgets go unchecked) */
 	pthread_mutex_lock(&watch_lock);
@@ -289,17 +399,19 @@ static __attribute__((noinline)) struct watch_rec *watch_self(void)
 	return tls_rec = w;
 }
 
-/* The helpers as the rule reaches them: a budget that ran out while one
- * was working traps when it returns. */
-#define WRAP(name, params, args)                                    \
-	static uint64_t w_##name params                             \
-	{                                                           \
-		tls_in_helper = 1;                                  \
-		uint64_t r = gov_dynh_##name args;                  \
-		tls_in_helper = 0;                                  \
-		if (tls_expired)                                    \
-			unwind(TRAP_BUDGET);                        \
-		return r;                                           \
+/* The helpers as the rule reaches them (through their gov_wasm_h_*
+ * stubs): a budget that ran out while one was working traps when it
+ * returns. */
+#define WRAP(name, params, args)                                            \
+	uint64_t gov_wasm_h_##name params;                                  \
+	__attribute__((visibility("hidden"))) uint64_t gov_wasm_w_##name params \
+	{                                                                   \
+		tls_in_helper = 1;                                          \
+		uint64_t r = gov_dynh_##name args;                          \
+		tls_in_helper = 0;                                          \
+		if (tls_expired)                                            \
+			unwind(TRAP_BUDGET);                                \
+		return r;                                                   \
 	}
 WRAP(map_lookup, (uint64_t m, uint64_t k, uint64_t d), (m, k, d))
 WRAP(map_update, (uint64_t m, uint64_t k, uint64_t v), (m, k, v))
@@ -308,9 +420,11 @@ WRAP(counter_add, (uint64_t c, uint64_t d), (c, d))
 WRAP(time_ns, (void), ())
 WRAP(log, (uint64_t c, uint64_t v), (c, v))
 WRAP(event, (uint64_t a, uint64_t b), (a, b))
+void gov_wasm_h_trap(int code);
 
 static const struct gov_wasm_host host = {
-	w_map_lookup, w_map_update, w_map_delete, w_counter_add, w_time_ns, w_log, w_event, trap,
+	gov_wasm_h_map_lookup, gov_wasm_h_map_update, gov_wasm_h_map_delete, gov_wasm_h_counter_add,
+	gov_wasm_h_time_ns, gov_wasm_h_log, gov_wasm_h_event, gov_wasm_h_trap,
 };
 
 static const char *trap_name(int code)
@@ -414,8 +528,19 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	/* the translation is included by the glue (one translation unit: the
 	 * rule inlines into gov_wasm_run) */
 	/* -O3: gcc then inlines the rule into gov_wasm_run and keeps wasm2c's
-	 * call-depth counter in a register (two stores a run, no load) */
-	char *compile[] = { "cc", "-O3", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs",
+	 * call-depth counter in a register (two stores a run, no load).
+	 * -ffixed-*: the callee-saved registers the entry does not save
+	 * (struct unwind_point); rbp, which it stores, is then used only as a
+	 * frame pointer (wabt's functions with an array on the stack, at
+	 * instantiation), not pushed by every function that would take it as
+	 * one more register. The object's code is then all compiled so,
+	 * but for the C start files (run at load and unload, never in a run)
+	 * and libgcc's helpers (only __popcountdi2 is reachable from wasm2c's
+	 * code, without -mpopcnt, and it uses scratch registers only). -z now:
+	 * no lazy binding (ld.so's resolver) in a run. */
+	char *compile[] = { "cc", "-O3", "-ffixed-rbx", "-ffixed-rbp", "-ffixed-r12", "-ffixed-r13",
+			    "-ffixed-r14", "-ffixed-r15", "-shared", "-fPIC", "-fvisibility=hidden",
+			    "-Wl,-z,defs", "-Wl,-z,now",
 			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
 			    "-DWASM_RT_TRAP_HANDLER=gov_wasm_trap", "-DGOV_WASM_IMPORTS=0", "-I" WABT_RT, inc,
 			    "-include", trap_h, rule_c,
@@ -480,6 +605,11 @@ struct inst_entry {
 static __thread struct inst_entry tls_inst[INST_CACHE] __attribute__((tls_model("initial-exec")));
 
 static void wasm_destroy(void *impl);
+/* Bumped when a rule is freed: an instance's memory (where the context
+ * lives) or the rule's struct may then be reused at the same address, so
+ * every thread's last run (struct unwind_point) is stale. */
+atomic_ullong gov_wasm_gen __attribute__((visibility("hidden")));
+#define inst_gen gov_wasm_gen
 static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx);
 
 /* The calling thread's cache entry for w, its instance made if it has
@@ -491,7 +621,7 @@ static __attribute__((noinline)) struct inst_entry *inst_of(struct wasm_rule *w)
 	if (e->serial != w->serial) {
 		/* this thread's first run of w (or w fell out of the cache) */
 		tls_trap = 0;
-		gov_wasm_enter(w, NULL, first_inst, &tls_up);
+		gov_wasm_enter_saving(w, NULL, first_inst);
 		if (tls_trap)
 			return NULL;
 		if (e->serial != w->serial) {
@@ -527,7 +657,17 @@ static __attribute__((noinline)) uint64_t run_slow(struct wasm_rule *w, struct g
 		memcpy(e->ctx, ctx, sizeof *ctx);
 	tls_trap = 0;
 	atomic_store_explicit(&tls_up.running, w->budget_ns, memory_order_relaxed);
-	uint64_t a = gov_wasm_enter(e->inst, NULL, w->run, &tls_up);
+	if (ctx == e->ctx) {
+		/* the next run on it is wasm_fast's */
+		struct unwind_point *up = &tls_up;
+		up->rule = gov_dyn_cur.rule;
+		up->ctx = ctx;
+		up->gen = atomic_load_explicit(&inst_gen, memory_order_relaxed);
+		up->inst = e->inst;
+		up->run = w->run;
+		up->budget_ns = w->budget_ns;
+	}
+	uint64_t a = gov_wasm_enter(e->inst, NULL, w->run);
 	if (tls_trap || ctx == e->ctx)
 		return a;
 	const struct gov_dyn_ctx *in = e->ctx;
@@ -548,20 +688,42 @@ static __attribute__((noinline)) uint64_t run_slow(struct wasm_rule *w, struct g
 
 /* The rule's fast entry (struct gov_dynrule.fast): dynrt.c has set
  * gov_dyn_cur for the run. Returns the rule's result, or 0 (a fault, with
- * gov_dyn_cur.fault and why set by unwind) when it trapped or ran over its
- * budget. The common run, on the context built in place (gov_wasm_ctx) by
- * a thread that has its instance, is a lookup, a store for the watchdog
- * and the entry stub's tail call; everything else is run_slow's. */
-static uint64_t wasm_fast(void *ctxp)
+ * gov_dyn_cur.fault and why set by note_trap) when it trapped or ran over
+ * its budget. The common run, the same rule as the thread's last run on
+ * the same context in place (gov_wasm_ctx), while no rule was freed, is
+ * three compares, the watchdog's word, gov_wasm_go's two stores and a
+ * jump to the rule, written out here (in C it was the same with a jump
+ * more); everything else is wasm_slow's (run_slow). The thread is watched
+ * since it made its instance (first_inst). */
+uint64_t gov_wasm_fast(void *ctx);
+__attribute__((visibility("hidden"))) uint64_t gov_wasm_slow(void *ctx)
 {
-	struct wasm_rule *w = gov_dyn_cur.rule->impl;
-	struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
-	if (__builtin_expect(e->serial != w->serial || ctxp != e->ctx, 0))
-		return run_slow(w, ctxp);
-	/* the thread is watched since it made its instance (first_inst) */
-	atomic_store_explicit(&tls_up.running, w->budget_ns, memory_order_relaxed);
-	return gov_wasm_enter(e->inst, NULL, w->run, &tls_up);
+	return run_slow(gov_dyn_cur.rule->impl, ctx);
 }
+__asm__(".text\n"
+	".p2align 4\n"
+	".type gov_wasm_fast,@function\n"
+	"gov_wasm_fast:\n"                  /* rdi ctx */
+	"	mov " UP ", %rcx\n"
+	"	mov gov_dyn_cur@gottpoff(%rip), %rax\n"
+	"	mov %fs:(%rax), %rax\n"         /* gov_dyn_cur.rule */
+	"	cmp %fs:72(%rcx), %rdi\n"
+	"	jne 1f\n"
+	"	cmp %fs:64(%rcx), %rax\n"
+	"	jne 1f\n"
+	"	mov gov_wasm_gen(%rip), %rdx\n"
+	"	cmp %fs:80(%rcx), %rdx\n"
+	"	jne 1f\n"
+	"	mov %fs:104(%rcx), %rdx\n"
+	"	mov %rdx, %fs:8(%rcx)\n"        /* running: the budget */
+	"	mov %rsp, %fs:(%rcx)\n"         /* as gov_wasm_go */
+	"	mov %rbp, %fs:56(%rcx)\n"
+	"	mov %fs:88(%rcx), %rdi\n"
+	"	xor %esi, %esi\n"
+	"	jmp *%fs:96(%rcx)\n"
+	"1:	jmp gov_wasm_slow\n"
+	".size gov_wasm_fast, .-gov_wasm_fast\n");
+#define wasm_fast gov_wasm_fast
 
 /* Frees every thread's instance; the object stays mapped (a thread may be
  * returning from it). The agent replaces a rule only when no run is in
@@ -569,6 +731,7 @@ static uint64_t wasm_fast(void *ctxp)
 static void wasm_destroy(void *impl)
 {
 	struct wasm_rule *w = impl;
+	atomic_fetch_add(&inst_gen, 1);
 	for (struct wasm_inst *i = w->insts, *next; i; i = next) {
 		next = i->next;
 		w->free_inst(i->inst);
@@ -593,6 +756,30 @@ static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx)
 		e->serial = w->serial;
 	}
 	return 0;
+}
+
+/* The object's code: the executable segment that holds its run entry. */
+static int find_text(struct dl_phdr_info *info, size_t size, void *p)
+{
+	(void)size;
+	struct wasm_rule *w = p;
+	uintptr_t pc = (uintptr_t)(void *)w->run;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && pc >= lo && pc - lo < ph->p_memsz) {
+			w->text_lo = lo;
+			w->text_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void text_of(struct wasm_rule *w)
+{
+	if (w->run)
+		dl_iterate_phdr(find_text, w); /* not found: the load fails below */
 }
 
 static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *spec,
@@ -620,14 +807,15 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 	*(void **)&w->run = dlsym(w->so, "gov_wasm_run");
 	*(void **)&w->free_inst = dlsym(w->so, "gov_wasm_free");
 	pthread_mutex_init(&w->lock, NULL);
+	text_of(w);
 	w->serial = atomic_fetch_add(&serials, 1) + 1;
 	w->budget_ns = (uint64_t)(spec->budget_us ? spec->budget_us : 1000) * 1000;
 	/* the loading thread's instance, made now so that a module that cannot
 	 * be instantiated (or traps doing it) is refused at load */
 	void *inst = NULL;
 	tls_trap = 0;
-	if (w->make && w->ctx_of && w->run && w->free_inst) {
-		gov_wasm_enter(w, NULL, first_inst, &tls_up);
+	if (w->make && w->ctx_of && w->run && w->free_inst && w->text_hi) {
+		gov_wasm_enter_saving(w, NULL, first_inst);
 		struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
 		inst = tls_trap || e->serial != w->serial ? NULL : e->inst;
 	}
