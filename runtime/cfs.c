@@ -98,6 +98,7 @@ struct waiter {
 	uint64_t vruntime, seq, key;
 	uint64_t slice_start; /* when its caller's run of kept slots began */
 	uint64_t slice_delay; /* its run_delay_ns() then (or later), or DELAY_UNKNOWN */
+	uint64_t handed_at;   /* when its slot was given to it */
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
 };
 
@@ -207,6 +208,7 @@ static unsigned hand_over(struct runq *q, struct waiter **wake, unsigned max)
 		RB_INSERT(waiters, &q->running_tree, w);
 		q->running++;
 		q->st.handed++;
+		w->handed_at = gov_now_ns();
 		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
 		wake[n++] = w;
 	}
@@ -401,8 +403,13 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	if (!got) {
 		RB_REMOVE(waiters, &q->tree, wp);
 		q->st.timed_out++;
-	} else if (q->running > q->st.max_running) {
-		q->st.max_running = q->running;
+	} else {
+		uint64_t wake = wp->slice_start - wp->handed_at;
+		q->st.wake_ns += wake;
+		if (wake > q->st.wake_max_ns)
+			q->st.wake_max_ns = wake;
+		if (q->running > q->st.max_running)
+			q->st.max_running = q->running;
 	}
 	if (watching)
 		pass_watch(q);
@@ -581,9 +588,12 @@ __attribute__((destructor)) static void stats_at_exit(void)
 		struct govrt_cfs_stats st;
 		if (govrt_cfs_stats(r, &st) == 0)
 			fprintf(stderr, "govrt: cfs queue %u: calls %llu waited %llu handed %llu "
-				"kept %llu expired %llu released %llu timed_out %llu max_running %u/%u\n",
+				"kept %llu expired %llu released %llu timed_out %llu max_running %u/%u "
+				"wake-up avg %.1f us max %.1f us\n",
 				r, st.calls, st.waited, st.handed, st.kept, st.expired, st.released,
-				st.timed_out, st.max_running, st.slots);
+				st.timed_out, st.max_running, st.slots,
+				st.handed ? (double)st.wake_ns / 1e3 / (double)st.handed : 0.0,
+				(double)st.wake_max_ns / 1e3);
 	}
 }
 

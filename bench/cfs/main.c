@@ -303,7 +303,7 @@ static void report(FILE *f, void *arg)
 		   "with the same work done. The same runs, measured so as to separate the two: "
 		   "**makespan** = the last thread's end / %ld (all the work done: what the scheduling "
 		   "costs), **median / makespan** = where the median thread ends in the run (about 0.5 "
-		   "run to completion, 1 interleaved), **CPU** = the process's CPU time (schedstat) per "
+		   "run to completion, 1 interleaved), **CPU** = the process's CPU time per "
 		   "task, everything included. **No overhead**: the tasks, each taking the CPU time it "
 		   "took direct in these rounds (the machine's speed varies), packed on min(N, %ld) CPUs "
 		   "with nothing else running: the makespan, and the median thread's latency if each "
