@@ -49,7 +49,7 @@
 #define NCOUNTS 5
 static const int counts[NCOUNTS] = { 2, 4, 8, 16, 32 };
 static long calls = 100, steps = 20000;
-static int rounds = 5, with_agent = 1, trace;
+static int rounds = 5, with_agent = 1, trace, per_thread;
 
 static int in_server;
 __attribute__((noinline)) long bc_task(long n)
@@ -121,10 +121,14 @@ static pid_t spawn_agent(const char *resource, const char *rules_file)
 
 static int start_all(void)
 {
-	write_text("app.yaml", "verdicts:\n  - {function: bc_task, action: forward, to: " SVC "}\n"
-		   "protocols:\n  - {from: " APP ", to: " SVC ", protocol: shm}\n"
-		   "dynamic:\n  - {name: cfs, mode: ebpf, object: " DYN_OBJS "/rules/cfs/cfs.bpf.o, "
-		   "placement: process, attach: [{function: bc_task_p}]}\n");
+	char app[512];
+	snprintf(app, sizeof app,
+		 "verdicts:\n  - {function: bc_task, action: forward, to: " SVC "}\n"
+		 "protocols:\n  - {from: " APP ", to: " SVC ", protocol: shm}\n"
+		 "dynamic:\n  - {name: cfs, mode: ebpf, object: %s, "
+		 "placement: process, attach: [{function: bc_task_p}]}\n",
+		 per_thread ? DYN_OBJS "/bench/cfs/per_thread.bpf.o" : DYN_OBJS "/rules/cfs/cfs.bpf.o");
+	write_text("app.yaml", app);
 	write_text("svc.yaml", "cfs:\n  - {from: " APP ", to: " SVC ", weight: 1024}\n");
 	write_text(SVC ".exports", "bc_task ll\tlong bc_task(long n)\n");
 	svc_agent = spawn_agent(SVC, "svc.yaml");
@@ -278,14 +282,17 @@ static void report(FILE *f, void *arg)
 	fprintf(f, "\nTask: `long bc_task(long)`, %ld loop steps (%.1f µs alone). Each of N threads "
 		   "runs %ld tasks; its latency per task = (its end − the moment all N were let go) / %ld. "
 		   "**direct**: the threads call the task themselves. **cfs process** (native mode): "
-		   "the shipped rules/cfs/cfs.c in eBPF, placement process, classifies each call and "
+		   "%s in eBPF, placement process, classifies each call and "
 		   "govrt's run queue lets %ld at a time (the online CPUs) run it on their own thread, "
 		   "in order of weighted vruntime; no agent on the path. **cfs agent**: each call is "
 		   "forwarded (shm edge) to a serving process of another resource whose agent "
 		   "dispatches under the static cfs: section. Each cell: median of %d interleaved "
 		   "rounds of the threads' median, spread = min–max of the rounds. Target: cfs ≤ 1.2× "
 		   "direct at every N.\n\n",
-		steps, task_ns / 1000, calls, calls, ncpus, rounds);
+		steps, task_ns / 1000, calls, calls,
+		per_thread ? "bench/cfs/per_thread.c (**one entity per thread**, not the shipped rule)"
+			   : "the shipped rules/cfs/cfs.c (one entity per process)",
+		ncpus, rounds);
 	fprintf(f, "| threads | direct µs/task | spread | cfs process µs/task | spread | process / direct "
 		   "| cfs agent µs/task | spread | agent / direct |\n"
 		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -371,10 +378,12 @@ int main(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--trace") == 0) {
 			trace = 1; /* each run's spread of thread ends, CPU and switches on stderr */
+		} else if (strcmp(argv[i], "--per-thread") == 0) {
+			per_thread = 1; /* the native mode with one entity per thread */
 		} else if (strcmp(argv[i], "--no-agent") == 0) {
 			with_agent = 0; /* A/B runs of the native mode: the agent column reads 0 */
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--no-agent] [--trace] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--no-agent] [--per-thread] [--trace] [--markdown FILE]\n", argv[0]);
 			return 1;
 		}
 	}
