@@ -292,10 +292,17 @@ static void waiters_sleep(const char *mode)
 	   most, second, all);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
 /* The slice is the holder's own: A (weight 1048576, always owed against
  * the others) keeps the only slot for its consecutive calls of 150 us of
  * its CPU time up to a 2 ms slice (14 calls), then one of B, C, D (1024;
- * two of them always waiting) gets one call. A shares its CPU with a
+ * two of them always waiting) gets a turn (a call, a few while it is
+ * within the 1 ms granularity of A's vruntime). A shares its CPU with a
  * spinning thread, so Linux keeps it off the CPU about half the time, in
  * turns of a few ms: with a wall-clock slice most runs of A's calls would
  * be cut by a turn; that time is not its slice's, so its runs stay whole:
@@ -348,13 +355,7 @@ static void slice_excludes_preemption(const char *mode)
 			cur++;
 		}
 	}
-	for (int i = 0; i < nruns; i++)
-		for (int k = i + 1; k < nruns; k++)
-			if (runs[k] < runs[i]) {
-				int x = runs[i];
-				runs[i] = runs[k];
-				runs[k] = x;
-			}
+	qsort(runs, (size_t)nruns, sizeof *runs, cmp_int);
 	int median = nruns ? runs[nruns / 2] : 0, q1 = nruns ? runs[nruns / 4] : 0;
 	spin_us = 300;
 	ok(nruns >= 5 && median >= 12,
@@ -387,13 +388,7 @@ static void equal_weights_take_runs(const char *mode)
 			}
 			cur++;
 		}
-		for (int i = 0; i < nruns; i++)
-			for (int k = i + 1; k < nruns; k++)
-				if (runs[k] < runs[i]) {
-					int x = runs[i];
-					runs[i] = runs[k];
-					runs[k] = x;
-				}
+		qsort(runs, (size_t)nruns, sizeof *runs, cmp_int);
 		median = nruns ? runs[nruns / 2] : 0;
 	} while (++tries < 3 && !(nruns >= 5 && median >= 3));
 	spin_us = 300;
