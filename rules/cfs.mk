@@ -20,7 +20,7 @@ $(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_FLAGS) -rdynamic -DDYN_OBJS='"$(abspath $(B))/dyn"' -o $@ bench/cfs/main.c bench/ipc/baselines.c \
 	  bench/common.c $(BENCH_LINK) -lrt -lpthread
-$(BENCH_CFS): $(B)/dyn/rules/cfs/cfs.bpf.o
+$(BENCH_CFS): $(B)/dyn/rules/cfs/cfs.bpf.o $(B)/dyn/bench/cfs/per_thread.bpf.o
 BENCHES += $(BENCH_CFS)
 $(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic
 

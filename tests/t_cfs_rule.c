@@ -292,10 +292,17 @@ static void waiters_sleep(const char *mode)
 	   most, second, all);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
 /* The slice is the holder's own: A (weight 1048576, always owed against
  * the others) keeps the only slot for its consecutive calls of 150 us of
  * its CPU time up to a 2 ms slice (14 calls), then one of B, C, D (1024;
- * two of them always waiting) gets one call. A shares its CPU with a
+ * two of them always waiting) gets a turn (a call, a few while it is
+ * within the 1 ms granularity of A's vruntime). A shares its CPU with a
  * spinning thread, so Linux keeps it off the CPU about half the time, in
  * turns of a few ms: with a wall-clock slice most runs of A's calls would
  * be cut by a turn; that time is not its slice's, so its runs stay whole:
@@ -348,19 +355,47 @@ static void slice_excludes_preemption(const char *mode)
 			cur++;
 		}
 	}
-	for (int i = 0; i < nruns; i++)
-		for (int k = i + 1; k < nruns; k++)
-			if (runs[k] < runs[i]) {
-				int x = runs[i];
-				runs[i] = runs[k];
-				runs[k] = x;
-			}
+	qsort(runs, (size_t)nruns, sizeof *runs, cmp_int);
 	int median = nruns ? runs[nruns / 2] : 0, q1 = nruns ? runs[nruns / 4] : 0;
 	spin_us = 300;
 	ok(nruns >= 5 && median >= 12,
 	   "%s: a slot holder Linux keeps off its CPU keeps its slice: median run %d calls of "
 	   "150 us CPU (14 in a 2 ms slice; %d runs, shortest %d, q1 %d, longest %d)", mode, median, nruns, nruns ? runs[0] : 0, q1,
 	   nruns ? runs[nruns - 1] : 0);
+}
+
+/* Equal weights take turns in runs of calls: four threads of weight 1024
+ * share one slot with calls of 100 us; a caller keeps its slot until it
+ * is 1 ms of vruntime ahead of the leftmost waiter (the granularity), so
+ * about 10 calls a turn, each turn a wake-up. Keeping it only while
+ * strictly behind gave turns of one call each (median run 1, ~400 turns
+ * in 400 calls). A preempted call is charged its wall time, so a loaded
+ * machine shortens runs: up to 3 measurements, the first that passes
+ * counts. */
+static void equal_weights_take_runs(const char *mode)
+{
+	long w4[4] = { 1024, 1024, 1024, 1024 };
+	int median = 0, nruns = 0, tries = 0;
+	spin_us = 100;
+	do {
+		run(4, w4, 1, 100000, 400, NULL);
+		int runs[LOG_MAX], n = nlog < LOG_MAX ? nlog : LOG_MAX, cur = 0;
+		nruns = 0;
+		for (int i = 0; i < n; i++) {
+			if (i > 0 && order[i] != order[i - 1]) {
+				runs[nruns++] = cur;
+				cur = 0;
+			}
+			cur++;
+		}
+		qsort(runs, (size_t)nruns, sizeof *runs, cmp_int);
+		median = nruns ? runs[nruns / 2] : 0;
+	} while (++tries < 3 && !(nruns >= 5 && median >= 3));
+	spin_us = 300;
+	ok(nruns >= 5 && median >= 3,
+	   "%s: equal weights on one slot take turns in runs of calls: median run %d calls "
+	   "(%d turns; 1 if turns were one call each; measurement %d of at most 3)", mode, median,
+	   nruns, tries);
 }
 
 static void mode_tests(pid_t a, const char *mode, const char *placement)
@@ -392,9 +427,14 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		"at most 3)", mode, tries);
 	is_long(run(8, w8, 1, 10, 0, NULL), 80, "%s: slots 1: all ran", mode);
 	is_long(max_running, 1, "%s: one at a time", mode);
-	run(8, w8, 3, 10, 0, NULL);
-	ok(max_running <= 3 && max_running >= 2, "%s: slots 3: at most 3 at once (saw %d)", mode,
-	   max_running);
+	/* as for 2: running together needs CPUs at once; up to 3 runs, more
+	 * than 3 at once fails at once */
+	tries = 0;
+	do
+		run(8, w8, 3, 10, 0, NULL);
+	while (++tries < 3 && max_running < 2);
+	ok(max_running <= 3 && max_running >= 2, "%s: slots 3: at most 3 at once (saw %d; run %d of "
+	   "at most 3)", mode, max_running, tries);
 
 	/* weights: one slot, 3072 against 1024: 3 calls to 1 while both want it.
 	 * Service is wall time, so on a busy machine a preempted call blurs
@@ -430,6 +470,7 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		   "(waiter ran %.0f us after, median of 5; 1000+ if kept)", mode, (double)d / 1000);
 		waiters_sleep(mode);
 		slice_excludes_preemption(mode);
+		equal_weights_take_runs(mode);
 	}
 
 	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */
