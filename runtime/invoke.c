@@ -18,7 +18,9 @@
  * that a caller's govrt writes calls into itself, each served by a thread
  * of its own here; calls still run one at a time in the process (run_lock),
  * as they do when the agent brings them. A grant ends when either agent
- * revokes it or this process loses its agent.
+ * revokes it or this process loses its agent. A thread of each connection
+ * answers the agent's liveness probes, so that a call waiting behind a long
+ * one does not make the agent take the process for hung.
  *
  * It is not the caller's side (xcall.c) nor any transport between agents
  * (agent/edge*.c). Documented in docs/xcall.md. */
@@ -548,7 +550,43 @@ static void drop_grants(struct conn_grants *cg)
 	}
 }
 
-static int connect_agent(struct gov_xcall_box **box)
+/* Answers the agent's liveness probes (struct gov_xcall_serve) for as
+ * long as the connection lasts, from a thread of its own: the threads that
+ * serve calls may wait behind a long one, and the agent must not take a
+ * busy process for a hung one. Idle, it sleeps on the probe word. */
+struct prober {
+	struct gov_xcall_serve *sv;
+	atomic_int stop;
+	pthread_t thread;
+};
+
+static void *prober_thread(void *p)
+{
+	struct prober *pr = p;
+	uint32_t seen = __atomic_load_n(&pr->sv->ping, __ATOMIC_SEQ_CST);
+	while (!atomic_load(&pr->stop)) {
+		uint32_t now = __atomic_load_n(&pr->sv->ping, __ATOMIC_SEQ_CST);
+		if (now == seen) {
+			gov_futex_wait(&pr->sv->ping, seen, -1);
+			continue;
+		}
+		seen = now;
+		__atomic_store_n(&pr->sv->pong, now, __ATOMIC_SEQ_CST);
+		gov_futex_wake(&pr->sv->pong, 1);
+	}
+	return NULL;
+}
+
+static void prober_stop(struct prober *pr)
+{
+	atomic_store(&pr->stop, 1);
+	/* a changed word: the thread cannot go to sleep on it after this */
+	__atomic_add_fetch(&pr->sv->ping, 1, __ATOMIC_SEQ_CST);
+	gov_futex_wake(&pr->sv->ping, 1);
+	pthread_join(pr->thread, NULL);
+}
+
+static int connect_agent(struct gov_xcall_serve **sv)
 {
 	char path[PATH_MAX];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -574,16 +612,16 @@ static int connect_agent(struct gov_xcall_box **box)
 	/* WELCOME, with the mailbox's memfd if the agent made one */
 	long n = gov_fd_recv(fd, &m, sizeof m, 2000, &memfd);
 	const char *bad = n < 0 ? strerror((int)-n) : gov_msg_check(&m, (size_t)n);
-	*box = NULL;
-	if (!bad && memfd >= 0 && !(*box = gov_xcall_box_map(memfd)))
+	*sv = NULL;
+	if (!bad && memfd >= 0 && !(*sv = gov_xcall_serve_map(memfd)))
 		bad = "size (of the mailbox)";
 	if (memfd >= 0)
 		close(memfd);
 	if (bad || m.type != GOV_MSG_WELCOME || m.status != 0) {
 		govrt_warn("agent of %s refused to take this process's exports: %s",
 			   govrt.cfg.resource, bad ? bad : m.text);
-		if (*box)
-			munmap(*box, sizeof **box);
+		if (*sv)
+			munmap(*sv, sizeof **sv);
 		close(fd);
 		return -1;
 	}
@@ -595,11 +633,16 @@ static int connect_agent(struct gov_xcall_box **box)
 /* Serves one connection until the agent goes: frames in the mailbox if the
  * agent gave one, else on the socket. An idle thread looks at the socket
  * every IDLE_SLICE_MS to notice that the agent went. */
-static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, unsigned char *out)
+static void serve_conn(int fd, struct gov_xcall_serve *sv, unsigned char *in, unsigned char *out)
 {
 	struct gov_xcall_hdr h, rep;
 	char why[160];
 	struct conn_grants grants = { .fd = fd, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct gov_xcall_box *box = sv ? &sv->box : NULL;
+	struct prober pr = { .sv = sv };
+	/* without it the agent takes a long call for a hang, as a socket
+	 * server's */
+	int probing = sv && pthread_create(&pr.thread, NULL, prober_thread, &pr) == 0;
 	uint32_t seen = box ? __atomic_load_n(&box->mb[0].seq, __ATOMIC_ACQUIRE) : 0;
 	for (;;) {
 		int r = box ? gov_xcall_box_recv(&box->mb[0], &seen, fd, govrt.cfg.spin_ns,
@@ -632,6 +675,8 @@ static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, uns
 			break;
 	}
 	drop_grants(&grants);
+	if (probing)
+		prober_stop(&pr);
 }
 
 static void *serve_thread(void *arg)
@@ -644,21 +689,21 @@ static void *serve_thread(void *arg)
 	}
 	for (;;) {
 		/* not back to an agent while a direct call still runs here:
-		 * the agent's first call would wait behind it and find us hung */
+		 * its first call would wait behind it */
 		pthread_mutex_lock(&run_lock);
 		pthread_mutex_unlock(&run_lock);
-		struct gov_xcall_box *box;
-		int fd = connect_agent(&box);
+		struct gov_xcall_serve *sv;
+		int fd = connect_agent(&sv);
 		if (fd < 0) {
 			struct timespec ts = { 0, RECONNECT_NS };
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		atomic_store(&srv.connected, 1);
-		serve_conn(fd, box, in, out);
+		serve_conn(fd, sv, in, out);
 		atomic_store(&srv.connected, 0);
-		if (box)
-			munmap(box, sizeof *box);
+		if (sv)
+			munmap(sv, sizeof *sv);
 		close(fd);
 	}
 	return NULL;
