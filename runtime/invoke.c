@@ -643,7 +643,8 @@ static void serve_conn(int fd, struct gov_xcall_serve *sv, unsigned char *in, un
 	/* without it the agent takes a long call for a hang, as a socket
 	 * server's */
 	int probing = sv && pthread_create(&pr.thread, NULL, prober_thread, &pr) == 0;
-	uint32_t seen = box ? __atomic_load_n(&box->mb[0].seq, __ATOMIC_ACQUIRE) : 0;
+	/* a fresh mailbox: the agent may put a call in it before we look */
+	uint32_t seen = 0;
 	for (;;) {
 		int r = box ? gov_xcall_box_recv(&box->mb[0], &seen, fd, govrt.cfg.spin_ns,
 						 IDLE_SLICE_MS, -1, &h, in, GOV_XCALL_BODY_MAX,
