@@ -477,7 +477,7 @@ static int name_list(struct ctx *c, yaml_node_t *v, const char *what,
 
 static int parse_resources(struct ctx *c, yaml_node_t *list)
 {
-	static const char shape[] = "{name, type, refs, privilege, exports}";
+	static const char shape[] = "{name, type, refs, privilege, exports, concurrency}";
 	size_t n;
 	if (!(c->d.resources = list_items(c, list, "resources", shape, sizeof *c->d.resources, &n)))
 		return -1;
@@ -503,9 +503,20 @@ static int parse_resources(struct ctx *c, yaml_node_t *list)
 				if (!val || (strcmp(val, "user") != 0 && strcmp(val, "kernel") != 0))
 					return fail(c, v, "privilege is user or kernel");
 				r->kernel = val[0] == 'k';
+			} else if (key && strcmp(key, "concurrency") == 0) {
+				char *end = NULL;
+				errno = 0;
+				unsigned long x = val ? strtoul(val, &end, 10) : 0;
+				if (!val || !*val || *end || errno || *val == '-' || x < 1 ||
+				    x > GOV_RULEDOC_CONCURRENCY_MAX)
+					return fail(c, v, "'concurrency' must be an integer from 1 to %d "
+						    "(got '%s')", GOV_RULEDOC_CONCURRENCY_MAX,
+						    val ? val : "a list or mapping");
+				r->concurrency = (unsigned)x;
 			} else
 				return fail(c, k, "unknown field '%s' in a resource "
-					    "(name, type, refs, privilege, exports)", key ? key : "?");
+					    "(name, type, refs, privilege, exports, concurrency)",
+					    key ? key : "?");
 			if (rc < 0)
 				return -1;
 		}

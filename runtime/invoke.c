@@ -16,8 +16,9 @@
  * buffers back. The thread reconnects when the agent goes and comes back.
  * The agent may also hand it a direct grant (GRANT, gov/xcall.h): boxes
  * that a caller's govrt writes calls into itself, each served by a thread
- * of its own here; calls still run one at a time in the process (run_lock),
- * as they do when the agent brings them. A grant ends when either agent
+ * of its own here; calls still run one at a time in the process (the run
+ * gate), as they do when the agent brings them, unless the resource's
+ * declaration allows more (`concurrency:`, which the agent passes on). A grant ends when either agent
  * revokes it or this process loses its agent. A thread of each connection
  * answers the agent's liveness probes, so that a call waiting behind a long
  * one does not make the agent take the process for hung.
@@ -61,11 +62,59 @@ static struct {
 	atomic_ullong served;
 	atomic_int connected;
 	atomic_ullong direct_served;
+	atomic_uint concurrency; /* from the agent: calls at once (0: one) */
 } srv;
 
 /* Exported functions run one at a time in the process, whichever thread
- * brought the call: they were written for one caller. */
-static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+ * brought the call: a library's functions need not be thread-safe. A
+ * resource declared with `concurrency: N` lets N run at once. A counter
+ * and a futex rather than a mutex, as cheap when nobody waits. */
+static struct {
+	atomic_uint running, waiters;
+} gate;
+
+static void gate_wait(unsigned seen)
+{
+	atomic_fetch_add(&gate.waiters, 1);
+	/* a leaver that saw no waiter changed running before we sleep on it */
+	gov_futex_wait((volatile uint32_t *)&gate.running, seen, -1);
+	atomic_fetch_sub(&gate.waiters, 1);
+}
+
+static void run_enter(void)
+{
+	for (;;) {
+		unsigned n = atomic_load(&gate.running), max = atomic_load(&srv.concurrency);
+		if (n < (max ? max : 1)) {
+			if (atomic_compare_exchange_weak(&gate.running, &n, n + 1))
+				return;
+			continue;
+		}
+		gate_wait(n);
+	}
+}
+
+static void run_leave(void)
+{
+	atomic_fetch_sub(&gate.running, 1);
+	if (atomic_load(&gate.waiters))
+		gov_futex_wake((volatile uint32_t *)&gate.running, INT_MAX);
+}
+
+/* Returns once no exported function runs here. */
+static void run_idle(void)
+{
+	for (unsigned n; (n = atomic_load(&gate.running)) != 0;)
+		gate_wait(n);
+}
+
+/* The agent's word on concurrency: a raised limit lets waiters in. */
+static void take_concurrency(const struct gov_xcall_serve *sv)
+{
+	unsigned n = __atomic_load_n(&sv->concurrency, __ATOMIC_SEQ_CST);
+	if (atomic_exchange(&srv.concurrency, n) != n && atomic_load(&gate.waiters))
+		gov_futex_wake((volatile uint32_t *)&gate.running, INT_MAX);
+}
 
 static ffi_type *ffi_of(char code)
 {
@@ -358,9 +407,9 @@ static void serve_one(const unsigned char *in, uint32_t len, struct gov_xcall_hd
 		snprintf(rep->text, sizeof rep->text, "%.95s", why);
 		return;
 	}
-	pthread_mutex_lock(&run_lock);
+	run_enter();
 	rep->body_len = invoke(e, &call, rep, out);
-	pthread_mutex_unlock(&run_lock);
+	run_leave();
 }
 
 /* ---- direct grants ---- */
@@ -571,6 +620,7 @@ static void *prober_thread(void *p)
 			continue;
 		}
 		seen = now;
+		take_concurrency(pr->sv);
 		__atomic_store_n(&pr->sv->pong, now, __ATOMIC_SEQ_CST);
 		gov_futex_wake(&pr->sv->pong, 1);
 	}
@@ -640,6 +690,8 @@ static void serve_conn(int fd, struct gov_xcall_serve *sv, unsigned char *in, un
 	struct conn_grants grants = { .fd = fd, .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct gov_xcall_box *box = sv ? &sv->box : NULL;
 	struct prober pr = { .sv = sv };
+	if (sv)
+		take_concurrency(sv);
 	/* without it the agent takes a long call for a hang, as a socket
 	 * server's */
 	int probing = sv && pthread_create(&pr.thread, NULL, prober_thread, &pr) == 0;
@@ -691,8 +743,7 @@ static void *serve_thread(void *arg)
 	for (;;) {
 		/* not back to an agent while a direct call still runs here:
 		 * its first call would wait behind it */
-		pthread_mutex_lock(&run_lock);
-		pthread_mutex_unlock(&run_lock);
+		run_idle();
 		struct gov_xcall_serve *sv;
 		int fd = connect_agent(&sv);
 		if (fd < 0) {

@@ -72,6 +72,21 @@ long x_fill(void *out, size_t cap, int c)
 int x_fail(int e) { if (!in_server) return LOCAL; errno = e; return -1; }
 long x_slow(int ms) { if (in_server) usleep((useconds_t)ms * 1000); return in_server ? ms : LOCAL; }
 long x_pid(void) { return in_server ? getpid() : LOCAL; }
+/* The most calls of x_overlap running at once that this one saw: it waits
+ * up to ms for a second one to come in */
+static int overlap_now;
+long x_overlap(int ms)
+{
+	if (!in_server)
+		return LOCAL;
+	int most = __atomic_add_fetch(&overlap_now, 1, __ATOMIC_SEQ_CST);
+	for (long long end = now_ms() + ms; most < 2 && now_ms() < end; usleep(1000)) {
+		int n = __atomic_load_n(&overlap_now, __ATOMIC_SEQ_CST);
+		most = n > most ? n : most;
+	}
+	__atomic_sub_fetch(&overlap_now, 1, __ATOMIC_SEQ_CST);
+	return most;
+}
 /* x_slow that says when it runs: <run dir>/held exists while it does */
 long x_hold(int ms)
 {
@@ -170,6 +185,7 @@ static const char exports_text[] =
 	"x_fail ii\n"
 	"x_slow li\n"
 	"x_hold li\n"
+	"x_overlap li\n"
 	"x_pid l\n"
 	"x_count l\n"
 	"x_seq lll\n"
@@ -208,6 +224,7 @@ static long c_fill(void *o, size_t n, int c) { return GOV_CALL("lozi", x_fill, o
 static int c_fail(int e) { return GOV_CALL("ii", x_fail, e); }
 static long c_slow(int ms) { return GOV_CALL("li", x_slow, ms); }
 static long c_hold(int ms) { return GOV_CALL("li", x_hold, ms); }
+static long c_overlap(int ms) { return GOV_CALL("li", x_overlap, ms); }
 static long c_pid(void) { return GOV_CALL("l", x_pid); }
 static long c_count(void) { return GOV_CALL("l", x_count); }
 static long c_seq(long t, long n) { return GOV_CALL("lll", x_seq, t, n); }
@@ -321,6 +338,7 @@ static const char *const fwd_rows =
 	"  - {function: x_fail, action: forward, to: " SVC "}\n"
 	"  - {function: x_slow, action: forward, to: " SVC "}\n"
 	"  - {function: x_hold, action: forward, to: " SVC "}\n"
+	"  - {function: x_overlap, action: forward, to: " SVC "}\n"
 	"  - {function: x_pid, action: forward, to: " SVC "}\n"
 	"  - {function: x_unexported, action: forward, to: " SVC "}\n"
 	"  - {function: x_pt_scale, action: forward, to: " SVC "}\n"
@@ -1040,6 +1058,14 @@ static void bad_rules(void)
 		{ "protocols:\n  - {from: a, to: b, protocol: tcp, address: nocolon}\n",
 		  "'address' must be HOST:PORT" },
 		{ "verdicts:\n  - {function: f, action: forwardd}\n", "(native, deny, emulate, trace, forward)" },
+		{ "resources:\n  - {name: s, type: service, concurrency: 0}\n",
+		  "x.yaml:2:43: 'concurrency' must be an integer from 1 to 64 (got '0')" },
+		{ "resources:\n  - {name: s, type: service, concurrency: 65}\n",
+		  "'concurrency' must be an integer from 1 to 64 (got '65')" },
+		{ "resources:\n  - {name: s, type: service, concurrency: many}\n",
+		  "'concurrency' must be an integer from 1 to 64 (got 'many')" },
+		{ "resources:\n  - {name: s, type: service, concurrency: [2]}\n",
+		  "(got 'a list or mapping')" },
 	};
 	for (size_t i = 0; i < GOV_ARRAY_LEN(cases); i++) {
 		struct gov_ruledoc d;
@@ -1264,6 +1290,62 @@ static void busy_or_hung(void)
 	is_long(r, 8, "and calls work again");
 }
 
+/* ---- several calls in one serving process (resources: concurrency:) ---- */
+
+static void *overlap_thread(void *p)
+{
+	struct slow_arg *a = p;
+	errno = 0;
+	a->r = c_overlap(a->ms);
+	a->err = errno;
+	return NULL;
+}
+
+/* Two direct calls at once, each waiting up to 300 ms for the other to
+ * run beside it: the most that ran at once (-1 if a call failed). */
+static long overlapped(void)
+{
+	struct slow_arg a = { .ms = 300 }, b = { .ms = 300 };
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, overlap_thread, &a);
+	pthread_create(&tb, NULL, overlap_thread, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	return a.r < 1 || b.r < 1 ? -1 : a.r > b.r ? a.r : b.r;
+}
+
+static void svc_rules(const char *rules)
+{
+	long rev = agent_stat(SVC, "rules_rev");
+	agent_set_rules(svc_agent, SVC, rules);
+	for (long long end = now_ms() + 5000; now_ms() < end && agent_stat(SVC, "rules_rev") <= rev;)
+		usleep(5000);
+}
+
+static void serve_concurrency(void)
+{
+	static const char plain[] = "resources:\n  - {name: " SVC ", type: service}\n",
+			  two[] = "resources:\n  - {name: " SVC ", type: service, concurrency: 2}\n";
+	agent_stop(svc_agent);
+	int connected = log_count(SVC, "event=server_connected");
+	const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+	svc_agent = agent_start(SVC, plain, extra);
+	edge_up(SVC);
+	ok(wait_log_n(SVC, "event=server_connected", connected + 1, 5000) == 0,
+	   "the serving process connected to an agent whose rules declare its resource");
+	use_protocol("shm");
+	is_long(c_add(3, 4), 7, "shm: a call");
+	ok(granted_soon(), "and a direct grant");
+	long before = direct_calls();
+	is_long(overlapped(), 1, "by default a serving process runs one call at a time "
+		"(two direct calls at once)");
+	svc_rules(two);
+	is_long(overlapped(), 2, "its resource declared with concurrency: 2, two run at once");
+	svc_rules(plain);
+	is_long(overlapped(), 1, "the declaration without it: one at a time again");
+	ok(direct_calls() - before >= 6, "all six calls went direct (%ld)", direct_calls() - before);
+}
+
 /* Open descriptors, counted without allocating (the caller may have no
  * address space to spare). */
 static int count_fds(void)
@@ -1431,6 +1513,7 @@ int main(int argc, char **argv)
 	bad_grants();
 	grant_not_mapped(argv[0]);
 	busy_or_hung();
+	serve_concurrency();
 	no_direct();
 
 	stop(server);

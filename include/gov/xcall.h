@@ -188,6 +188,10 @@ struct gov_xcall_serve {
 	struct gov_xcall_box box;
 	_Alignas(64) volatile uint32_t ping;  /* the agent's probes, counted */
 	volatile uint32_t pong;               /* the last probe answered */
+	/* how many calls the process may run at once, from its resource's
+	 * declaration (`concurrency:`, 0 = one); the agent writes it, then
+	 * probes, and the probe's answer takes it in */
+	volatile uint32_t concurrency;
 };
 
 /* Checks a received header of a frame len bytes long (header + body).

@@ -80,6 +80,9 @@ int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char
 		snprintf(f->to, sizeof f->to, "%s", d->row_to ? d->row_to[i] : "");
 	}
 	for (unsigned i = 0; i < d->nresources; i++)
+		if (strcmp(d->resources[i].name, me) == 0 && d->resources[i].concurrency)
+			e->concurrency = d->resources[i].concurrency;
+	for (unsigned i = 0; i < d->nresources; i++)
 		for (unsigned k = 0; k < d->resources[i].nexports; k++) {
 			if (grow((void **)&e->exporters, e->nexporters, sizeof *e->exporters) < 0)
 				return -1;
@@ -540,10 +543,12 @@ static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_pr
  * protocol in force before each call, under the same lock, so the next call
  * switches it (and logs when). The agent's main thread never waits here. */
 static void grants_recheck(struct agent *a);
+static void servers_concurrency(struct agent *a);
 
 void edge_rules_changed(struct agent *a)
 {
 	grants_recheck(a);
+	servers_concurrency(a);
 	pthread_mutex_lock(&E.lock);
 	struct edge *list = E.edges; /* edges are never freed while the agent runs */
 	pthread_mutex_unlock(&E.lock);
@@ -984,8 +989,12 @@ void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)
 			s = NULL;
 		}
 	}
-	if (s && s->sv)
+	if (s && s->sv) {
 		s->box = &s->sv->box;
+		pthread_rwlock_rdlock(&a->rules_lock);
+		s->sv->concurrency = a->rules.edges.concurrency; /* read after WELCOME */
+		pthread_rwlock_unlock(&a->rules_lock);
+	}
 	if (!s || welcome_server(a, fd, memfd) < 0) {
 		if (s && s->sv)
 			munmap(s->sv, sizeof *s->sv);
@@ -1008,8 +1017,32 @@ void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)
 		pp = &(*pp)->next;
 	*pp = s; /* appended: the oldest server gets calls first */
 	pthread_mutex_unlock(&E.lock);
+	servers_concurrency(a); /* in case the rules changed meanwhile */
 	agent_log("info", "server_connected", "resource=%s pid=%d via=%s", a->cfg.resource, (int)pid,
 		  s->box ? "mailbox" : "socket");
+}
+
+/* This resource's declared concurrency, told to server s: written, then
+ * a probe the process's answer to which takes it in (nobody waits for the
+ * answer). E.lock held, or s not yet on the list. */
+static void tell_concurrency(struct server *s, unsigned n)
+{
+	if (!s->sv || s->sv->concurrency == n)
+		return;
+	__atomic_store_n(&s->sv->concurrency, n, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&s->sv->ping, 1, __ATOMIC_SEQ_CST);
+	gov_futex_wake(&s->sv->ping, 1);
+}
+
+static void servers_concurrency(struct agent *a)
+{
+	pthread_rwlock_rdlock(&a->rules_lock);
+	unsigned n = a->rules.edges.concurrency;
+	pthread_rwlock_unlock(&a->rules_lock);
+	pthread_mutex_lock(&E.lock);
+	for (struct server *s = E.servers; s; s = s->next)
+		tell_concurrency(s, n);
+	pthread_mutex_unlock(&E.lock);
 }
 
 static void server_free(struct server *s)
