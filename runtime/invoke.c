@@ -18,8 +18,8 @@
  * that a caller's govrt writes calls into itself, each served by a thread
  * of its own here; calls still run one at a time in the process (the run
  * gate), as they do when the agent brings them, unless the resource's
- * declaration allows more (`concurrency:`, which the agent passes on). A grant ends when either agent
- * revokes it or this process loses its agent. A thread of each connection
+ * declaration allows more (`concurrency:`, which the agent passes on). A
+ * grant ends when either agent revokes it or this process loses its agent. A thread of each connection
  * answers the agent's liveness probes, so that a call waiting behind a long
  * one does not make the agent take the process for hung.
  *

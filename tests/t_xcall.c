@@ -624,6 +624,7 @@ struct slow_arg {
 	long r;
 	int err;
 	long long took;
+	long (*site)(int); /* NULL: c_slow */
 };
 
 static void *slow_thread(void *p)
@@ -631,7 +632,7 @@ static void *slow_thread(void *p)
 	struct slow_arg *a = p;
 	long long t0 = now_ms();
 	errno = 0;
-	a->r = c_slow(a->ms);
+	a->r = (a->site ? a->site : c_slow)(a->ms);
 	a->err = errno;
 	a->took = now_ms() - t0;
 	return NULL;
@@ -1197,17 +1198,6 @@ static struct raw_arg raw_once(uint64_t epoch, const struct gov_site *site, long
 	return a;
 }
 
-static void *hold_thread(void *p)
-{
-	struct slow_arg *a = p;
-	long long t0 = now_ms();
-	errno = 0;
-	a->r = c_hold(a->ms);
-	a->err = errno;
-	a->took = now_ms() - t0;
-	return NULL;
-}
-
 static int held(void)
 {
 	char path[512];
@@ -1238,10 +1228,10 @@ static void busy_or_hung(void)
 	/* a direct call of 880 ms; three calls brought by the callee's agent
 	 * wait behind it, past 3/4 of its timeout */
 	long before = direct_calls();
-	struct slow_arg d = { .ms = 880 };
+	struct slow_arg d = { .ms = 880, .site = c_hold };
 	pthread_t dt, rt[3];
 	struct raw_arg ra[3];
-	pthread_create(&dt, NULL, hold_thread, &d);
+	pthread_create(&dt, NULL, slow_thread, &d);
 	for (long long end = now_ms() + 3000; now_ms() < end && !held();)
 		usleep(1000);
 	for (int i = 0; i < 3; i++) {
@@ -1292,23 +1282,14 @@ static void busy_or_hung(void)
 
 /* ---- several calls in one serving process (resources: concurrency:) ---- */
 
-static void *overlap_thread(void *p)
-{
-	struct slow_arg *a = p;
-	errno = 0;
-	a->r = c_overlap(a->ms);
-	a->err = errno;
-	return NULL;
-}
-
 /* Two direct calls at once, each waiting up to 300 ms for the other to
  * run beside it: the most that ran at once (-1 if a call failed). */
 static long overlapped(void)
 {
-	struct slow_arg a = { .ms = 300 }, b = { .ms = 300 };
+	struct slow_arg a = { .ms = 300, .site = c_overlap }, b = a;
 	pthread_t ta, tb;
-	pthread_create(&ta, NULL, overlap_thread, &a);
-	pthread_create(&tb, NULL, overlap_thread, &b);
+	pthread_create(&ta, NULL, slow_thread, &a);
+	pthread_create(&tb, NULL, slow_thread, &b);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	return a.r < 1 || b.r < 1 ? -1 : a.r > b.r ? a.r : b.r;
