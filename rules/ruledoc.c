@@ -359,6 +359,21 @@ static int parse_protocols(struct ctx *c, yaml_node_t *list)
 	return 0;
 }
 
+/* A count from 1 to max (a cfs weight, a concurrency). */
+static int count_field(struct ctx *c, yaml_node_t *v, const char *field, unsigned long max,
+		       unsigned *out)
+{
+	const char *val = scalar(v);
+	char *end = NULL;
+	errno = 0;
+	unsigned long x = val ? strtoul(val, &end, 10) : 0;
+	if (!val || !*val || *end || errno || *val == '-' || x < 1 || x > max)
+		return fail(c, v, "'%s' must be an integer from 1 to %lu (got '%s')", field, max,
+			    val ? val : "a list or mapping");
+	*out = (unsigned)x;
+	return 0;
+}
+
 static int parse_cfs(struct ctx *c, yaml_node_t *list)
 {
 	static const char shape[] = "{from, to, weight}";
@@ -373,7 +388,7 @@ static int parse_cfs(struct ctx *c, yaml_node_t *list)
 		w->pos = pos_of(item);
 		w->weight = GOV_CFS_WEIGHT_DEFAULT;
 		FOR_PAIRS(c, item, k, v) {
-			const char *key = scalar(k), *val = scalar(v);
+			const char *key = scalar(k);
 			if (key && strcmp(key, "from") == 0) {
 				if (name_field(c, v, "'from'", w->from) < 0)
 					return -1;
@@ -381,14 +396,8 @@ static int parse_cfs(struct ctx *c, yaml_node_t *list)
 				if (name_field(c, v, "'to'", w->to) < 0)
 					return -1;
 			} else if (key && strcmp(key, "weight") == 0) {
-				char *end = NULL;
-				errno = 0;
-				unsigned long x = val ? strtoul(val, &end, 10) : 0;
-				if (!val || !*val || *end || errno || *val == '-' || x < 1 ||
-				    x > GOV_CFS_WEIGHT_MAX)
-					return fail(c, v, "'weight' must be an integer from 1 to %u (got '%s')",
-						    GOV_CFS_WEIGHT_MAX, val ? val : "a list or mapping");
-				w->weight = (unsigned)x;
+				if (count_field(c, v, "weight", GOV_CFS_WEIGHT_MAX, &w->weight) < 0)
+					return -1;
 			} else {
 				return fail(c, k, "unknown field '%s' in a cfs rule (from, to, weight)",
 					    key ? key : "?");
@@ -477,7 +486,7 @@ static int name_list(struct ctx *c, yaml_node_t *v, const char *what,
 
 static int parse_resources(struct ctx *c, yaml_node_t *list)
 {
-	static const char shape[] = "{name, type, refs, privilege, exports}";
+	static const char shape[] = "{name, type, refs, privilege, exports, concurrency}";
 	size_t n;
 	if (!(c->d.resources = list_items(c, list, "resources", shape, sizeof *c->d.resources, &n)))
 		return -1;
@@ -503,9 +512,13 @@ static int parse_resources(struct ctx *c, yaml_node_t *list)
 				if (!val || (strcmp(val, "user") != 0 && strcmp(val, "kernel") != 0))
 					return fail(c, v, "privilege is user or kernel");
 				r->kernel = val[0] == 'k';
+			} else if (key && strcmp(key, "concurrency") == 0) {
+				rc = count_field(c, v, "concurrency", GOV_RULEDOC_CONCURRENCY_MAX,
+						 &r->concurrency);
 			} else
 				return fail(c, k, "unknown field '%s' in a resource "
-					    "(name, type, refs, privilege, exports)", key ? key : "?");
+					    "(name, type, refs, privilege, exports, concurrency)",
+					    key ? key : "?");
 			if (rc < 0)
 				return -1;
 		}

@@ -84,8 +84,12 @@ struct gov_ruledoc_resource {
 	char (*exports)[GOV_NAME_MAX];
 	unsigned nexports;
 	int kernel;                         /* privilege: kernel (else user) */
+	/* calls its serving processes may each run at once (docs/xcall.md
+	 * "Several calls in one serving process"); 0 = not said: one */
+	unsigned concurrency;
 	struct gov_ruledoc_pos pos;
 };
+#define GOV_RULEDOC_CONCURRENCY_MAX 64
 
 /* One entry of `dynamic:`. Its attach rows are rows of the document with
  * action GOV_ACT_RULE and value = the entry's index. */

@@ -16,9 +16,12 @@
  * buffers back. The thread reconnects when the agent goes and comes back.
  * The agent may also hand it a direct grant (GRANT, gov/xcall.h): boxes
  * that a caller's govrt writes calls into itself, each served by a thread
- * of its own here; calls still run one at a time in the process (run_lock),
- * as they do when the agent brings them. A grant ends when either agent
- * revokes it or this process loses its agent.
+ * of its own here; calls still run one at a time in the process (the run
+ * gate), as they do when the agent brings them, unless the resource's
+ * declaration allows more (`concurrency:`, which the agent passes on). A
+ * grant ends when either agent revokes it or this process loses its agent. A thread of each connection
+ * answers the agent's liveness probes, so that a call waiting behind a long
+ * one does not make the agent take the process for hung.
  *
  * It is not the caller's side (xcall.c) nor any transport between agents
  * (agent/edge*.c). Documented in docs/xcall.md. */
@@ -59,11 +62,59 @@ static struct {
 	atomic_ullong served;
 	atomic_int connected;
 	atomic_ullong direct_served;
+	atomic_uint concurrency; /* from the agent: calls at once (0: one) */
 } srv;
 
 /* Exported functions run one at a time in the process, whichever thread
- * brought the call: they were written for one caller. */
-static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+ * brought the call: a library's functions need not be thread-safe. A
+ * resource declared with `concurrency: N` lets N run at once. A counter
+ * and a futex rather than a mutex, as cheap when nobody waits. */
+static struct {
+	atomic_uint running, waiters;
+} gate;
+
+static void gate_wait(unsigned seen)
+{
+	atomic_fetch_add(&gate.waiters, 1);
+	/* a leaver that saw no waiter changed running before we sleep on it */
+	gov_futex_wait((volatile uint32_t *)&gate.running, seen, -1);
+	atomic_fetch_sub(&gate.waiters, 1);
+}
+
+static void run_enter(void)
+{
+	for (;;) {
+		unsigned n = atomic_load(&gate.running), max = atomic_load(&srv.concurrency);
+		if (n < (max ? max : 1)) {
+			if (atomic_compare_exchange_weak(&gate.running, &n, n + 1))
+				return;
+			continue;
+		}
+		gate_wait(n);
+	}
+}
+
+static void run_leave(void)
+{
+	atomic_fetch_sub(&gate.running, 1);
+	if (atomic_load(&gate.waiters))
+		gov_futex_wake((volatile uint32_t *)&gate.running, INT_MAX);
+}
+
+/* Returns once no exported function runs here. */
+static void run_idle(void)
+{
+	for (unsigned n; (n = atomic_load(&gate.running)) != 0;)
+		gate_wait(n);
+}
+
+/* The agent's word on concurrency: a raised limit lets waiters in. */
+static void take_concurrency(const struct gov_xcall_serve *sv)
+{
+	unsigned n = __atomic_load_n(&sv->concurrency, __ATOMIC_SEQ_CST);
+	if (atomic_exchange(&srv.concurrency, n) != n && atomic_load(&gate.waiters))
+		gov_futex_wake((volatile uint32_t *)&gate.running, INT_MAX);
+}
 
 static ffi_type *ffi_of(char code)
 {
@@ -356,9 +407,9 @@ static void serve_one(const unsigned char *in, uint32_t len, struct gov_xcall_hd
 		snprintf(rep->text, sizeof rep->text, "%.95s", why);
 		return;
 	}
-	pthread_mutex_lock(&run_lock);
+	run_enter();
 	rep->body_len = invoke(e, &call, rep, out);
-	pthread_mutex_unlock(&run_lock);
+	run_leave();
 }
 
 /* ---- direct grants ---- */
@@ -548,7 +599,44 @@ static void drop_grants(struct conn_grants *cg)
 	}
 }
 
-static int connect_agent(struct gov_xcall_box **box)
+/* Answers the agent's liveness probes (struct gov_xcall_serve) for as
+ * long as the connection lasts, from a thread of its own: the threads that
+ * serve calls may wait behind a long one, and the agent must not take a
+ * busy process for a hung one. Idle, it sleeps on the probe word. */
+struct prober {
+	struct gov_xcall_serve *sv;
+	atomic_int stop;
+	pthread_t thread;
+};
+
+static void *prober_thread(void *p)
+{
+	struct prober *pr = p;
+	uint32_t seen = __atomic_load_n(&pr->sv->ping, __ATOMIC_SEQ_CST);
+	while (!atomic_load(&pr->stop)) {
+		uint32_t now = __atomic_load_n(&pr->sv->ping, __ATOMIC_SEQ_CST);
+		if (now == seen) {
+			gov_futex_wait(&pr->sv->ping, seen, -1);
+			continue;
+		}
+		seen = now;
+		take_concurrency(pr->sv);
+		__atomic_store_n(&pr->sv->pong, now, __ATOMIC_SEQ_CST);
+		gov_futex_wake(&pr->sv->pong, 1);
+	}
+	return NULL;
+}
+
+static void prober_stop(struct prober *pr)
+{
+	atomic_store(&pr->stop, 1);
+	/* a changed word: the thread cannot go to sleep on it after this */
+	__atomic_add_fetch(&pr->sv->ping, 1, __ATOMIC_SEQ_CST);
+	gov_futex_wake(&pr->sv->ping, 1);
+	pthread_join(pr->thread, NULL);
+}
+
+static int connect_agent(struct gov_xcall_serve **sv)
 {
 	char path[PATH_MAX];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -574,16 +662,16 @@ static int connect_agent(struct gov_xcall_box **box)
 	/* WELCOME, with the mailbox's memfd if the agent made one */
 	long n = gov_fd_recv(fd, &m, sizeof m, 2000, &memfd);
 	const char *bad = n < 0 ? strerror((int)-n) : gov_msg_check(&m, (size_t)n);
-	*box = NULL;
-	if (!bad && memfd >= 0 && !(*box = gov_xcall_box_map(memfd)))
+	*sv = NULL;
+	if (!bad && memfd >= 0 && !(*sv = gov_xcall_serve_map(memfd)))
 		bad = "size (of the mailbox)";
 	if (memfd >= 0)
 		close(memfd);
 	if (bad || m.type != GOV_MSG_WELCOME || m.status != 0) {
 		govrt_warn("agent of %s refused to take this process's exports: %s",
 			   govrt.cfg.resource, bad ? bad : m.text);
-		if (*box)
-			munmap(*box, sizeof **box);
+		if (*sv)
+			munmap(*sv, sizeof **sv);
 		close(fd);
 		return -1;
 	}
@@ -595,12 +683,20 @@ static int connect_agent(struct gov_xcall_box **box)
 /* Serves one connection until the agent goes: frames in the mailbox if the
  * agent gave one, else on the socket. An idle thread looks at the socket
  * every IDLE_SLICE_MS to notice that the agent went. */
-static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, unsigned char *out)
+static void serve_conn(int fd, struct gov_xcall_serve *sv, unsigned char *in, unsigned char *out)
 {
 	struct gov_xcall_hdr h, rep;
 	char why[160];
 	struct conn_grants grants = { .fd = fd, .lock = PTHREAD_MUTEX_INITIALIZER };
-	uint32_t seen = box ? __atomic_load_n(&box->mb[0].seq, __ATOMIC_ACQUIRE) : 0;
+	struct gov_xcall_box *box = sv ? &sv->box : NULL;
+	struct prober pr = { .sv = sv };
+	if (sv)
+		take_concurrency(sv);
+	/* without it the agent takes a long call for a hang, as a socket
+	 * server's */
+	int probing = sv && pthread_create(&pr.thread, NULL, prober_thread, &pr) == 0;
+	/* a fresh mailbox: the agent may put a call in it before we look */
+	uint32_t seen = 0;
 	for (;;) {
 		int r = box ? gov_xcall_box_recv(&box->mb[0], &seen, fd, govrt.cfg.spin_ns,
 						 IDLE_SLICE_MS, -1, &h, in, GOV_XCALL_BODY_MAX,
@@ -632,6 +728,8 @@ static void serve_conn(int fd, struct gov_xcall_box *box, unsigned char *in, uns
 			break;
 	}
 	drop_grants(&grants);
+	if (probing)
+		prober_stop(&pr);
 }
 
 static void *serve_thread(void *arg)
@@ -644,21 +742,20 @@ static void *serve_thread(void *arg)
 	}
 	for (;;) {
 		/* not back to an agent while a direct call still runs here:
-		 * the agent's first call would wait behind it and find us hung */
-		pthread_mutex_lock(&run_lock);
-		pthread_mutex_unlock(&run_lock);
-		struct gov_xcall_box *box;
-		int fd = connect_agent(&box);
+		 * its first call would wait behind it */
+		run_idle();
+		struct gov_xcall_serve *sv;
+		int fd = connect_agent(&sv);
 		if (fd < 0) {
 			struct timespec ts = { 0, RECONNECT_NS };
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		atomic_store(&srv.connected, 1);
-		serve_conn(fd, box, in, out);
+		serve_conn(fd, sv, in, out);
 		atomic_store(&srv.connected, 0);
-		if (box)
-			munmap(box, sizeof *box);
+		if (sv)
+			munmap(sv, sizeof *sv);
 		close(fd);
 	}
 	return NULL;

@@ -113,19 +113,27 @@ static const struct gov_typestr *site_plan(const struct gov_site *site)
 
 void govrt_direct_take(struct govrt_conn *c, const struct gov_msg *m, int memfd)
 {
+	errno = 0;
 	struct gov_xcall_direct *d = memfd >= 0 ? gov_xcall_direct_map(memfd) : NULL;
+	if (!d) {
+		/* the agent believes this process holds it: say why it does not */
+		int e = errno;
+		govrt_warn("direct grant %llu to %s not taken: %s%s; its calls take the agents' path",
+			   (unsigned long long)m->size, m->name, memfd < 0 ? "no memfd came with it"
+			   : e == EINVAL ? "its memory is not a direct grant" : "cannot map its memory: ",
+			   memfd >= 0 && e != EINVAL ? strerror(e) : "");
+		return;
+	}
 	int pidfd = d && d->server_pid > 0 ? (int)syscall(SYS_pidfd_open, (pid_t)d->server_pid, 0) : -1;
 	unsigned n = atomic_load(&c->ndirect);
-	const char *no = !d ? "its memory is not a direct grant"
-		       : pidfd < 0 ? "its serving process is gone"
+	const char *no = pidfd < 0 ? "its serving process is gone"
 		       : n == GOVRT_DIRECT_MAX ? "this connection holds as many grants as it can" : NULL;
 	if (no) {
 		govrt_debug("direct grant %llu to %s not taken (%s): its calls take the agents' path",
 			    (unsigned long long)m->size, m->name, no);
 		if (pidfd >= 0)
 			close(pidfd);
-		if (d)
-			munmap(d, sizeof *d);
+		munmap(d, sizeof *d);
 		return;
 	}
 	c->direct[n] = (struct govrt_direct){ .id = (uint32_t)m->size, .pidfd = pidfd, .d = d };

@@ -167,14 +167,28 @@ long gov_xcall_outbufs_ts(const struct gov_typestr *t, const uint64_t *val,
 	return total > GOV_XCALL_BODY_MAX ? -1 : (long)total;
 }
 
-struct gov_xcall_box *gov_xcall_box_map(int memfd)
+/* memfd mapped if it is exactly size bytes; NULL with errno otherwise */
+static void *map_sized(int memfd, size_t size)
 {
 	struct stat st;
-	if (fstat(memfd, &st) < 0 || (size_t)st.st_size != sizeof(struct gov_xcall_box))
+	if (fstat(memfd, &st) < 0)
 		return NULL;
-	void *p = mmap(NULL, sizeof(struct gov_xcall_box), PROT_READ | PROT_WRITE, MAP_SHARED,
-		       memfd, 0);
+	if ((size_t)st.st_size != size) {
+		errno = EINVAL;
+		return NULL;
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+struct gov_xcall_box *gov_xcall_box_map(int memfd)
+{
+	return map_sized(memfd, sizeof(struct gov_xcall_box));
+}
+
+struct gov_xcall_serve *gov_xcall_serve_map(int memfd)
+{
+	return map_sized(memfd, sizeof(struct gov_xcall_serve));
 }
 
 int gov_xcall_peer_gone(int fd)
@@ -227,16 +241,13 @@ long gov_fd_recv(int sock, void *buf, size_t cap, int timeout_ms, int *fd)
 
 struct gov_xcall_direct *gov_xcall_direct_map(int memfd)
 {
-	struct stat st;
-	if (fstat(memfd, &st) < 0 || (size_t)st.st_size != sizeof(struct gov_xcall_direct))
-		return NULL;
-	struct gov_xcall_direct *d = mmap(NULL, sizeof *d, PROT_READ | PROT_WRITE, MAP_SHARED,
-					  memfd, 0);
-	if (d == MAP_FAILED)
+	struct gov_xcall_direct *d = map_sized(memfd, sizeof *d);
+	if (!d)
 		return NULL;
 	if (d->magic != GOV_XCALL_DIRECT_MAGIC || d->version != GOV_XCALL_DIRECT_VERSION ||
 	    !memchr(d->from, 0, sizeof d->from) || !memchr(d->to, 0, sizeof d->to)) {
 		munmap(d, sizeof *d);
+		errno = EINVAL;
 		return NULL;
 	}
 	return d;

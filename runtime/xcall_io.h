@@ -38,6 +38,8 @@ long gov_xcall_outbufs_ts(const struct gov_typestr *ts, const uint64_t *val,
 
 /* Mailboxes (gov/xcall.h). box_map checks the memfd's size and maps it. */
 struct gov_xcall_box *gov_xcall_box_map(int memfd);
+/* The same for a serving process's mailbox and probe. */
+struct gov_xcall_serve *gov_xcall_serve_map(int memfd);
 void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr *h,
 			const void *body);
 /* The frame already written in mb->data (len bytes) is sent: seq bumped,
@@ -81,7 +83,8 @@ int gov_fd_send(int sock, const void *buf, size_t len, int fd);
 long gov_fd_recv(int sock, void *buf, size_t cap, int timeout_ms, int *fd);
 
 /* Direct grants (gov/xcall.h). direct_map checks the memfd's size, magic
- * and version and maps it; NULL if it is not one. */
+ * and version and maps it; NULL if it is not one (errno EINVAL) or
+ * cannot be mapped (mmap's errno). */
 struct gov_xcall_direct *gov_xcall_direct_map(int memfd);
 /* Sets revoked and waits up to timeout_ms for every box's call to end
  * (owner back to 0, or DBOX_LOST). Returns the boxes still busy. */

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -70,6 +72,35 @@ long x_fill(void *out, size_t cap, int c)
 int x_fail(int e) { if (!in_server) return LOCAL; errno = e; return -1; }
 long x_slow(int ms) { if (in_server) usleep((useconds_t)ms * 1000); return in_server ? ms : LOCAL; }
 long x_pid(void) { return in_server ? getpid() : LOCAL; }
+/* The most calls of x_overlap running at once that this one saw: it waits
+ * up to ms for a second one to come in */
+static int overlap_now;
+long x_overlap(int ms)
+{
+	if (!in_server)
+		return LOCAL;
+	int most = __atomic_add_fetch(&overlap_now, 1, __ATOMIC_SEQ_CST);
+	for (long long end = now_ms() + ms; most < 2 && now_ms() < end; usleep(1000)) {
+		int n = __atomic_load_n(&overlap_now, __ATOMIC_SEQ_CST);
+		most = n > most ? n : most;
+	}
+	__atomic_sub_fetch(&overlap_now, 1, __ATOMIC_SEQ_CST);
+	return most;
+}
+/* x_slow that says when it runs: <run dir>/held exists while it does */
+long x_hold(int ms)
+{
+	if (!in_server)
+		return LOCAL;
+	char path[512];
+	snprintf(path, sizeof path, "%s/held", getenv("GOV_RUN_DIR"));
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+	usleep((useconds_t)ms * 1000);
+	unlink(path);
+	return ms;
+}
 static long count;
 long x_count(void) { return in_server ? __atomic_add_fetch(&count, 1, __ATOMIC_SEQ_CST) : LOCAL; }
 /* 1 if n follows the last n of thread t: nothing lost, duplicated or reordered */
@@ -153,6 +184,8 @@ static const char exports_text[] =
 	"x_fill lozi\n"
 	"x_fail ii\n"
 	"x_slow li\n"
+	"x_hold li\n"
+	"x_overlap li\n"
 	"x_pid l\n"
 	"x_count l\n"
 	"x_seq lll\n"
@@ -190,6 +223,8 @@ static long c_sum(const void *b, size_t n) { return GOV_CALL("lbz", x_sum, b, n)
 static long c_fill(void *o, size_t n, int c) { return GOV_CALL("lozi", x_fill, o, n, c); }
 static int c_fail(int e) { return GOV_CALL("ii", x_fail, e); }
 static long c_slow(int ms) { return GOV_CALL("li", x_slow, ms); }
+static long c_hold(int ms) { return GOV_CALL("li", x_hold, ms); }
+static long c_overlap(int ms) { return GOV_CALL("li", x_overlap, ms); }
 static long c_pid(void) { return GOV_CALL("l", x_pid); }
 static long c_count(void) { return GOV_CALL("l", x_count); }
 static long c_seq(long t, long n) { return GOV_CALL("lll", x_seq, t, n); }
@@ -302,6 +337,8 @@ static const char *const fwd_rows =
 	"  - {function: x_fill, action: forward, to: " SVC "}\n"
 	"  - {function: x_fail, action: forward, to: " SVC "}\n"
 	"  - {function: x_slow, action: forward, to: " SVC "}\n"
+	"  - {function: x_hold, action: forward, to: " SVC "}\n"
+	"  - {function: x_overlap, action: forward, to: " SVC "}\n"
 	"  - {function: x_pid, action: forward, to: " SVC "}\n"
 	"  - {function: x_unexported, action: forward, to: " SVC "}\n"
 	"  - {function: x_pt_scale, action: forward, to: " SVC "}\n"
@@ -587,6 +624,7 @@ struct slow_arg {
 	long r;
 	int err;
 	long long took;
+	long (*site)(int); /* NULL: c_slow */
 };
 
 static void *slow_thread(void *p)
@@ -594,7 +632,7 @@ static void *slow_thread(void *p)
 	struct slow_arg *a = p;
 	long long t0 = now_ms();
 	errno = 0;
-	a->r = c_slow(a->ms);
+	a->r = (a->site ? a->site : c_slow)(a->ms);
 	a->err = errno;
 	a->took = now_ms() - t0;
 	return NULL;
@@ -1021,6 +1059,14 @@ static void bad_rules(void)
 		{ "protocols:\n  - {from: a, to: b, protocol: tcp, address: nocolon}\n",
 		  "'address' must be HOST:PORT" },
 		{ "verdicts:\n  - {function: f, action: forwardd}\n", "(native, deny, emulate, trace, forward)" },
+		{ "resources:\n  - {name: s, type: service, concurrency: 0}\n",
+		  "x.yaml:2:43: 'concurrency' must be an integer from 1 to 64 (got '0')" },
+		{ "resources:\n  - {name: s, type: service, concurrency: 65}\n",
+		  "'concurrency' must be an integer from 1 to 64 (got '65')" },
+		{ "resources:\n  - {name: s, type: service, concurrency: many}\n",
+		  "'concurrency' must be an integer from 1 to 64 (got 'many')" },
+		{ "resources:\n  - {name: s, type: service, concurrency: [2]}\n",
+		  "(got 'a list or mapping')" },
 	};
 	for (size_t i = 0; i < GOV_ARRAY_LEN(cases); i++) {
 		struct gov_ruledoc d;
@@ -1115,6 +1161,279 @@ static void bad_grants(void)
 	close(fd);
 }
 
+/* ---- busy or hung (docs/xcall.md "Busy or hung") ---- */
+
+struct raw_arg {
+	uint64_t epoch;
+	const struct gov_site *site;
+	long arg;
+	long r;
+	int status;
+	long long took;
+};
+
+static void *raw_thread(void *p)
+{
+	struct raw_arg *a = p;
+	int fd = raw_link();
+	struct gov_call call = { { (uint64_t)a->arg }, 0 };
+	long long t0 = now_ms();
+	a->r = fd < 0 ? -998 : raw_call_on(fd, a->epoch, 0, 1, a->site, &call, &a->status);
+	a->took = now_ms() - t0;
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static const struct gov_site slow_site = { .kind = GOV_SITE_CALL, .sysno = -1,
+					   .callee = "x_slow", .types = "li" };
+static const struct gov_site pid_site = { .kind = GOV_SITE_CALL, .sysno = -1,
+					  .callee = "x_pid", .types = "l" };
+
+/* A call through the callee's agent, by hand, on a link of its own. */
+static struct raw_arg raw_once(uint64_t epoch, const struct gov_site *site, long arg)
+{
+	struct raw_arg a = { .epoch = epoch, .site = site, .arg = arg };
+	raw_thread(&a);
+	return a;
+}
+
+static int held(void)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/held", harness_run_dir());
+	return access(path, F_OK) == 0;
+}
+
+/* The callee's agent with a forward timeout of 1000 ms probes a serving
+ * process silent for 750: a long direct call (880 ms) with calls the agent
+ * brings waiting behind it keeps the process, and every call gets its
+ * outcome; a call longer than the timeout fails alone; a stopped process is
+ * dropped within the timeout. */
+static void busy_or_hung(void)
+{
+	agent_stop(svc_agent);
+	const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", "--forward-timeout-ms", "1000", NULL };
+	svc_agent = agent_start(SVC, NULL, extra);
+	edge_up(SVC);
+	char needle[128];
+	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d ", (int)server);
+	ok(wait_log(SVC, needle, 5000) == 0, "the serving process connected to a callee agent "
+	   "whose forward timeout is 1000 ms");
+	use_protocol("shm");
+	is_long(c_add(1, 2), 3, "shm: a call through the agents");
+	ok(granted_soon(), "and the edge has a direct grant");
+	int lost = log_count(SVC, "event=server_lost"), connected = log_count(SVC, "event=server_connected");
+
+	/* a direct call of 880 ms; three calls brought by the callee's agent
+	 * wait behind it, past 3/4 of its timeout */
+	long before = direct_calls();
+	struct slow_arg d = { .ms = 880, .site = c_hold };
+	pthread_t dt, rt[3];
+	struct raw_arg ra[3];
+	pthread_create(&dt, NULL, slow_thread, &d);
+	for (long long end = now_ms() + 3000; now_ms() < end && !held();)
+		usleep(1000);
+	for (int i = 0; i < 3; i++) {
+		ra[i] = (struct raw_arg){ .epoch = 9100 + (uint64_t)i, .site = &count_site };
+		pthread_create(&rt[i], NULL, raw_thread, &ra[i]);
+	}
+	pthread_join(dt, NULL);
+	for (int i = 0; i < 3; i++)
+		pthread_join(rt[i], NULL);
+	is_long(d.r, 880, "a long direct call (880 ms of a 1000 ms timeout) returns its value");
+	ok(direct_calls() > before, "it went direct (%ld)", direct_calls() - before);
+	for (int i = 0; i < 3; i++)
+		ok(ra[i].status == GOV_XCALL_OK && ra[i].r > 0, "a call the agent brought beside it ran "
+		   "(status %d, count %ld, in %lld ms)", ra[i].status, ra[i].r, ra[i].took);
+	is_long(log_count(SVC, "event=server_lost"), lost, "the busy serving process was not dropped");
+	is_long(log_count(SVC, "event=server_connected"), connected, "nor did it have to reconnect");
+
+	/* a call longer than the timeout fails alone; the next one waits for
+	 * its late answer and runs */
+	struct raw_arg slow = raw_once(9200, &slow_site, 1300);
+	ok(slow.status == GOV_XCALL_UNKNOWN, "a call of 1300 ms brought by the agent: outcome unknown "
+	   "(status %d, in %lld ms)", slow.status, slow.took);
+	ok(slow.took < 1000, "answered within the 1000 ms timeout (%lld ms)", slow.took);
+	struct raw_arg next = raw_once(9201, &pid_site, 0);
+	ok(next.status == GOV_XCALL_OK && next.r == server,
+	   "the next call runs in the same serving process (status %d, pid %ld)", next.status, next.r);
+	ok(wait_log(SVC, "event=server_busy", 100) == 0 && wait_log(SVC, "event=server_late_answer", 100) == 0,
+	   "the agent logged the busy process and, later, its late answer");
+	is_long(log_count(SVC, "event=server_lost"), lost, "still not dropped");
+
+	/* a stopped process answers no probe: dropped within the timeout */
+	kill(server, SIGSTOP);
+	struct raw_arg hung = raw_once(9300, &count_site, 0);
+	ok(hung.status == GOV_XCALL_UNKNOWN && hung.r == 0,
+	   "a call into a stopped serving process: outcome unknown (status %d)", hung.status);
+	ok(hung.took < 1000, "within the timeout (%lld ms)", hung.took);
+	snprintf(needle, sizeof needle, "event=server_lost resource=" SVC " pid=%d", (int)server);
+	ok(wait_log(SVC, needle, 100) == 0 && wait_log(SVC, "nor to its probe", 100) == 0,
+	   "the stopped process was dropped: no answer, nor to its probe");
+	kill(server, SIGCONT);
+	ok(wait_log_n(SVC, "event=server_connected", connected + 1, 5000) == 0,
+	   "it reconnects once it runs again");
+	long r = -1;
+	for (long long end = now_ms() + 5000; now_ms() < end && (r = c_add(4, 4)) != 8;)
+		usleep(20000);
+	is_long(r, 8, "and calls work again");
+}
+
+/* ---- several calls in one serving process (resources: concurrency:) ---- */
+
+/* Two direct calls at once, each waiting up to 300 ms for the other to
+ * run beside it: the most that ran at once (-1 if a call failed). */
+static long overlapped(void)
+{
+	struct slow_arg a = { .ms = 300, .site = c_overlap }, b = a;
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, slow_thread, &a);
+	pthread_create(&tb, NULL, slow_thread, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	return a.r < 1 || b.r < 1 ? -1 : a.r > b.r ? a.r : b.r;
+}
+
+static void svc_rules(const char *rules)
+{
+	long rev = agent_stat(SVC, "rules_rev");
+	agent_set_rules(svc_agent, SVC, rules);
+	for (long long end = now_ms() + 5000; now_ms() < end && agent_stat(SVC, "rules_rev") <= rev;)
+		usleep(5000);
+}
+
+static void serve_concurrency(void)
+{
+	static const char plain[] = "resources:\n  - {name: " SVC ", type: service}\n",
+			  two[] = "resources:\n  - {name: " SVC ", type: service, concurrency: 2}\n";
+	agent_stop(svc_agent);
+	int connected = log_count(SVC, "event=server_connected");
+	const char *const extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };
+	svc_agent = agent_start(SVC, plain, extra);
+	edge_up(SVC);
+	ok(wait_log_n(SVC, "event=server_connected", connected + 1, 5000) == 0,
+	   "the serving process connected to an agent whose rules declare its resource");
+	use_protocol("shm");
+	is_long(c_add(3, 4), 7, "shm: a call");
+	ok(granted_soon(), "and a direct grant");
+	long before = direct_calls();
+	is_long(overlapped(), 1, "by default a serving process runs one call at a time "
+		"(two direct calls at once)");
+	svc_rules(two);
+	is_long(overlapped(), 2, "its resource declared with concurrency: 2, two run at once");
+	svc_rules(plain);
+	is_long(overlapped(), 1, "the declaration without it: one at a time again");
+	ok(direct_calls() - before >= 6, "all six calls went direct (%ld)", direct_calls() - before);
+}
+
+/* Open descriptors, counted without allocating (the caller may have no
+ * address space to spare). */
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* 1 if /proc/self/maps names a mapping of name, read without allocating. */
+static int mapped(const char *name)
+{
+	static char maps[1 << 17];
+	int fd = open("/proc/self/maps", O_RDONLY);
+	size_t len = 0;
+	for (ssize_t n; fd >= 0 && len < sizeof maps - 1 &&
+	     (n = read(fd, maps + len, sizeof maps - 1 - len)) > 0;)
+		len += (size_t)n;
+	if (fd >= 0)
+		close(fd);
+	maps[len] = 0;
+	return strstr(maps, name) != NULL;
+}
+
+/* A GRANT whose memfd this process cannot map (child "nomap", its address
+ * space limited): its calls keep the agents' path and say why. */
+static int nomap_main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (c_add(1, 1) != 2)
+		return 2;
+	int fds = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+	long vm_kb = 0;
+	while (f && fgets(line, sizeof line, f))
+		sscanf(line, "VmSize: %ld kB", &vm_kb);
+	if (f)
+		fclose(f);
+	/* a grant (over 1 MB) cannot be mapped in what is left */
+	struct rlimit rl = { (rlim_t)(vm_kb + 256) * 1024, (rlim_t)(vm_kb + 256) * 1024 };
+	if (!vm_kb || sizeof(struct gov_xcall_direct) < 512 * 1024 || setrlimit(RLIMIT_AS, &rl) < 0)
+		return 3;
+	fds = count_fds();
+	printf("ready\n");
+	if (read(0, line, 1) != 1)
+		return 4;
+	long good = 0;
+	for (long i = 0; i < 50; i++)
+		good += c_add(i, 1) == i + 1;
+	int grant = mapped("gov-direct");
+	printf("good=%ld mapped=%d fds=%d/%d\n", good, grant, fds, count_fds());
+	return good == 50 && !grant && fds == count_fds() ? 0 : 5;
+}
+
+static void grant_not_mapped(char *self)
+{
+	use_protocol("unix");
+	int in[2], out[2];
+	char err_path[512];
+	snprintf(err_path, sizeof err_path, "%s/nomap.err", harness_run_dir());
+	if (pipe(in) < 0 || pipe(out) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(e, 2);
+		execl("/proc/self/exe", self, "nomap", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	char buf[256] = "";
+	ssize_t n = read(out[0], buf, sizeof buf - 1);
+	ok(n > 0 && strncmp(buf, "ready", 5) == 0, "a caller process whose address space has no "
+	   "room for a grant (%.*s)", n > 0 ? (int)n - 1 : 0, buf);
+	use_protocol("shm");
+	is_long(c_add(2, 3), 5, "shm: a call (this process then gets the grant)");
+	ok(granted_soon(), "the edge has a grant, sent to every process of " APP);
+	char *text = NULL;
+	for (long long end = now_ms() + 5000; now_ms() < end; usleep(20000)) {
+		free(text);
+		text = read_file(err_path);
+		if (text && strstr(text, "not taken"))
+			break;
+	}
+	has_str(text ? text : "", "not taken: cannot map its memory: Cannot allocate memory",
+		"the other process logged that it could not map the grant, and why");
+	free(text);
+	long before = direct_calls();
+	ssize_t w = write(in[1], "g", 1);
+	(void)w;
+	memset(buf, 0, sizeof buf);
+	n = read(out[0], buf, sizeof buf - 1);
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "its 50 calls answered right, with no grant mapped "
+	   "and no descriptor left over (%.*s, exit %d)", n > 0 ? (int)n - 1 : 0, buf,
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	is_long(direct_calls(), before, "all on the agents' path");
+	close(in[1]);
+	close(out[0]);
+}
+
 /* A callee's agent started with --no-direct gives no grant, and says why. */
 static void no_direct(void)
 {
@@ -1140,6 +1459,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "serve") == 0)
 		return serve_main();
+	if (argc > 1 && strcmp(argv[1], "nomap") == 0)
+		return nomap_main();
 	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
 	harness_reexec(argv, APP, env);
 	snprintf(exports_path, sizeof exports_path, "%s/" SVC ".exports", harness_run_dir());
@@ -1171,6 +1492,9 @@ int main(int argc, char **argv)
 	at_most_once();
 	resend_cache();
 	bad_grants();
+	grant_not_mapped(argv[0]);
+	busy_or_hung();
+	serve_concurrency();
 	no_direct();
 
 	stop(server);

@@ -172,9 +172,27 @@ static inline const char *gov_xcall_dhdr_check(const struct gov_xcall_dhdr *h, s
 
 /* A serving process's HELLO (role server, gov/wire.h) puts this in its
  * `size` field to ask for a mailbox: the WELCOME then carries a memfd of a
- * struct gov_xcall_box, and CALL and RESULT frames travel through it
+ * struct gov_xcall_serve (below), and CALL and RESULT frames travel through it
  * instead of the socket (which stays open: its end of file says who left). */
 #define GOV_XCALL_SERVE_SHARED 1
+
+/* The memfd of a serving process's mailbox (GOV_XCALL_SERVE_SHARED): the
+ * two mailboxes, then a liveness probe that no function call can hold up.
+ * A call that the agent brings may wait behind a long one (a direct call,
+ * say) for the process's function lock; to tell such a busy process from a
+ * hung one, the agent bumps `ping` and wakes it as a futex, and a thread
+ * of the serving process that does nothing else copies it to `pong` and
+ * wakes that (docs/xcall.md "Busy or hung"). A stopped or starved process
+ * does not answer. */
+struct gov_xcall_serve {
+	struct gov_xcall_box box;
+	_Alignas(64) volatile uint32_t ping;  /* the agent's probes, counted */
+	volatile uint32_t pong;               /* the last probe answered */
+	/* how many calls the process may run at once, from its resource's
+	 * declaration (`concurrency:`, 0 = one); the agent writes it, then
+	 * probes, and the probe's answer takes it in */
+	volatile uint32_t concurrency;
+};
 
 /* Checks a received header of a frame len bytes long (header + body).
  * Returns NULL or the name of the first bad field. */

@@ -80,6 +80,9 @@ int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char
 		snprintf(f->to, sizeof f->to, "%s", d->row_to ? d->row_to[i] : "");
 	}
 	for (unsigned i = 0; i < d->nresources; i++)
+		if (strcmp(d->resources[i].name, me) == 0 && d->resources[i].concurrency)
+			e->concurrency = d->resources[i].concurrency;
+	for (unsigned i = 0; i < d->nresources; i++)
 		for (unsigned k = 0; k < d->resources[i].nexports; k++) {
 			if (grow((void **)&e->exporters, e->nexporters, sizeof *e->exporters) < 0)
 				return -1;
@@ -222,11 +225,16 @@ struct grant {
 
 struct server {
 	int fd;                 /* its socket; its end of file says it is gone */
-	struct gov_xcall_box *box; /* frames travel here if it asked, else on fd */
+	struct gov_xcall_serve *sv; /* its mailbox and probe, if it asked */
+	struct gov_xcall_box *box; /* &sv->box: frames travel here, else on fd */
 	uint32_t seen;
 	pid_t pid;
 	pthread_mutex_t lock;   /* one call at a time on its socket */
 	int dead;
+	/* a call given up on while the process was alive and busy: its RESULT
+	 * is still to come, and is taken out of the mailbox before the next
+	 * call goes in (under lock; read unlocked by pick_server) */
+	atomic_int late;
 	int users;              /* link threads holding it (under E.lock) */
 	int unlinked;           /* off the list: the last user frees it */
 	struct server *next;
@@ -535,10 +543,12 @@ static void edge_set_proto(struct agent *a, struct edge *e, const struct edge_pr
  * protocol in force before each call, under the same lock, so the next call
  * switches it (and logs when). The agent's main thread never waits here. */
 static void grants_recheck(struct agent *a);
+static void servers_concurrency(struct agent *a);
 
 void edge_rules_changed(struct agent *a)
 {
 	grants_recheck(a);
+	servers_concurrency(a);
 	pthread_mutex_lock(&E.lock);
 	struct edge *list = E.edges; /* edges are never freed while the agent runs */
 	pthread_mutex_unlock(&E.lock);
@@ -961,7 +971,7 @@ static int welcome_server(struct agent *a, int fd, int memfd)
 	snprintf(m.name, sizeof m.name, "%s", a->cfg.resource);
 	if (memfd < 0)
 		return send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
-	m.size = sizeof(struct gov_xcall_box);
+	m.size = sizeof(struct gov_xcall_serve);
 	return gov_fd_send(fd, &m, sizeof m, memfd) == 0 ? 0 : -1;
 }
 
@@ -971,17 +981,23 @@ void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)
 	int memfd = -1;
 	if (s && shared) {
 		memfd = memfd_create("gov-serve", MFD_CLOEXEC);
-		if (memfd < 0 || ftruncate(memfd, sizeof(struct gov_xcall_box)) < 0 ||
-		    !(s->box = gov_xcall_box_map(memfd))) {
+		if (memfd < 0 || ftruncate(memfd, sizeof(struct gov_xcall_serve)) < 0 ||
+		    !(s->sv = gov_xcall_serve_map(memfd))) {
 			agent_log("error", "server_refused", "resource=%s pid=%d error=\"no mailbox: %s\"",
 				  a->cfg.resource, (int)pid, strerror(errno));
 			free(s);
 			s = NULL;
 		}
 	}
+	if (s && s->sv) {
+		s->box = &s->sv->box;
+		pthread_rwlock_rdlock(&a->rules_lock);
+		s->sv->concurrency = a->rules.edges.concurrency; /* read after WELCOME */
+		pthread_rwlock_unlock(&a->rules_lock);
+	}
 	if (!s || welcome_server(a, fd, memfd) < 0) {
-		if (s && s->box)
-			munmap(s->box, sizeof *s->box);
+		if (s && s->sv)
+			munmap(s->sv, sizeof *s->sv);
 		free(s);
 		if (memfd >= 0)
 			close(memfd);
@@ -1001,15 +1017,39 @@ void edge_add_server(struct agent *a, int fd, pid_t pid, int shared)
 		pp = &(*pp)->next;
 	*pp = s; /* appended: the oldest server gets calls first */
 	pthread_mutex_unlock(&E.lock);
+	servers_concurrency(a); /* in case the rules changed meanwhile */
 	agent_log("info", "server_connected", "resource=%s pid=%d via=%s", a->cfg.resource, (int)pid,
 		  s->box ? "mailbox" : "socket");
+}
+
+/* This resource's declared concurrency, told to server s: written, then
+ * a probe the process's answer to which takes it in (nobody waits for the
+ * answer). E.lock held, or s not yet on the list. */
+static void tell_concurrency(struct server *s, unsigned n)
+{
+	if (!s->sv || s->sv->concurrency == n)
+		return;
+	__atomic_store_n(&s->sv->concurrency, n, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&s->sv->ping, 1, __ATOMIC_SEQ_CST);
+	gov_futex_wake(&s->sv->ping, 1);
+}
+
+static void servers_concurrency(struct agent *a)
+{
+	pthread_rwlock_rdlock(&a->rules_lock);
+	unsigned n = a->rules.edges.concurrency;
+	pthread_rwlock_unlock(&a->rules_lock);
+	pthread_mutex_lock(&E.lock);
+	for (struct server *s = E.servers; s; s = s->next)
+		tell_concurrency(s, n);
+	pthread_mutex_unlock(&E.lock);
 }
 
 static void server_free(struct server *s)
 {
 	close(s->fd);
-	if (s->box)
-		munmap(s->box, sizeof *s->box);
+	if (s->sv)
+		munmap(s->sv, sizeof *s->sv);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -1033,6 +1073,12 @@ static struct server *pick_server(int prefer_idle)
 			s = t;
 			break;
 		}
+	/* one still busy with a call given up on takes calls last */
+	for (struct server *t = s; s && atomic_load(&s->late) && t; t = t->next)
+		if (!atomic_load(&t->late) && !t->dead) {
+			s = t;
+			break;
+		}
 	if (s)
 		s->users++;
 	pthread_mutex_unlock(&E.lock);
@@ -1047,10 +1093,90 @@ static void release_server(struct server *s)
 	pthread_mutex_unlock(&E.lock);
 }
 
-/* Runs a CALL on a server: its status, with the result in rep and out. */
+/* 1 if the process of server s answers a liveness probe within ms (gov/
+ * xcall.h struct gov_xcall_serve): it is alive, whatever its functions are
+ * doing. A server on a socket has no probe: 0. s->lock held. */
+static int server_answers(struct server *s, int ms)
+{
+	struct gov_xcall_serve *sv = s->sv;
+	if (!sv)
+		return 0;
+	uint32_t n = __atomic_add_fetch(&sv->ping, 1, __ATOMIC_SEQ_CST);
+	gov_futex_wake(&sv->ping, 1);
+	uint64_t end = gov_now_ns() + (uint64_t)ms * 1000000u;
+	for (;;) {
+		uint32_t p = __atomic_load_n(&sv->pong, __ATOMIC_SEQ_CST);
+		if (p == n)
+			return 1;
+		uint64_t now = gov_now_ns();
+		if (now >= end || gov_xcall_peer_gone(s->fd))
+			return 0;
+		uint64_t left = end - now, slice = 10 * 1000000u;
+		gov_futex_wait(&sv->pong, p, (long)(left < slice ? left : slice));
+	}
+}
+
+static int ms_until(uint64_t t)
+{
+	uint64_t now = gov_now_ns();
+	return now >= t ? 0 : (int)((t - now + 999999u) / 1000000u);
+}
+
+/* The next frame from server s's mailbox, waited for until `hard` (ns of
+ * gov_now_ns). A process silent at `soft` is probed: one that does not
+ * answer the probe is hung (-ETIMEDOUT); one that does is busy, and is
+ * given until hard (-EBUSY if it is still not done). Else as
+ * gov_xcall_box_recv. s->lock held. */
+static int await_frame(struct agent *a, struct server *s, uint64_t soft, uint64_t hard,
+		       struct gov_xcall_hdr *rep, void *out, char *why, size_t whylen)
+{
+	int r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20,
+				   ms_until(soft), rep, out, GOV_XCALL_BODY_MAX, why, whylen);
+	if (r != -ETIMEDOUT)
+		return r;
+	if (!server_answers(s, E.timeout_ms / 8))
+		return -ETIMEDOUT;
+	r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20,
+			       ms_until(hard), rep, out, GOV_XCALL_BODY_MAX, why, whylen);
+	return r == -ETIMEDOUT ? -EBUSY : r;
+}
+
+/* A server that was late takes its late RESULT out of the mailbox (and
+ * drops it: its caller was answered) before anything else goes in.
+ * 1 when the mailbox is free, else as await_frame. s->lock held. */
+static int settle(struct agent *a, struct server *s, uint64_t soft, uint64_t hard,
+		  char *why, size_t whylen)
+{
+	if (!atomic_load(&s->late))
+		return 1;
+	struct gov_xcall_hdr late;
+	int r = await_frame(a, s, soft, hard, &late, NULL, why, whylen);
+	if (r > 0) {
+		atomic_store(&s->late, 0);
+		agent_log("info", "server_late_answer", "resource=%s pid=%d req=%llu",
+			  a->cfg.resource, (int)s->pid, (unsigned long long)late.req_id);
+	}
+	return r;
+}
+
+/* pthread_mutex_lock until `end` (ns of gov_now_ns, CLOCK_MONOTONIC). */
+static int lock_until(pthread_mutex_t *m, uint64_t end)
+{
+	struct timespec ts = { (time_t)(end / 1000000000u), (long)(end % 1000000000u) };
+	return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+}
+
+/* Runs a CALL on a server: its status, with the result in rep and out.
+ * Answers before the caller's agent gives up on us: a server with a probe
+ * that is silent for 3/4 of the forward timeout is probed; a hung one is
+ * dropped then, a busy one (a long call runs in it, a direct one say) has
+ * until 15/16 and is kept (docs/xcall.md "Busy or hung"). A server on its
+ * socket cannot be probed: silent for 3/4, it is dropped. */
 static int run_on(struct agent *a, const struct gov_xcall_hdr *h, const void *body,
 		  struct gov_xcall_hdr *rep, void *out, int prefer_idle)
 {
+	uint64_t t0 = gov_now_ns(), span = (uint64_t)E.timeout_ms * 1000000u;
+	uint64_t soft = t0 + span / 4 * 3, hard = t0 + span - span / 16;
 	struct server *s = pick_server(prefer_idle);
 	gov_xcall_init(rep, GOV_XCALL_RESULT);
 	rep->caller_epoch = h->caller_epoch;
@@ -1062,33 +1188,61 @@ static int run_on(struct agent *a, const struct gov_xcall_hdr *h, const void *bo
 			 a->cfg.resource);
 		return rep->status;
 	}
-	pthread_mutex_lock(&s->lock);
+	if (lock_until(&s->lock, hard) != 0) {
+		/* the calls before it kept the process that long: not sent */
+		rep->status = GOV_XCALL_NOT_RUN;
+		rep->err = ETIMEDOUT;
+		snprintf(rep->text, sizeof rep->text, "the serving process %d of %s was busy for %d ms",
+			 (int)s->pid, a->cfg.resource, E.timeout_ms);
+		release_server(s);
+		return rep->status;
+	}
 	char why[160] = "";
-	/* answer before the caller's agent gives up on us */
-	int r = 0, wait_ms = E.timeout_ms * 3 / 4;
+	int r = 0, sent = 0;
 	if (s->box) {
-		gov_xcall_box_send(&s->box->mb[0], h, body);
-		r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20, wait_ms,
-				       rep, out, GOV_XCALL_BODY_MAX, why, sizeof why);
+		r = settle(a, s, soft, hard, why, sizeof why);
+		if (r > 0) {
+			gov_xcall_box_send(&s->box->mb[0], h, body);
+			sent = 1;
+			r = await_frame(a, s, soft, hard, rep, out, why, sizeof why);
+		}
 	} else if (!(r = gov_xcall_send(s->fd, 0, h, body))) {
-		r = gov_xcall_recv(s->fd, 0, rep, out, GOV_XCALL_BODY_MAX, wait_ms, why, sizeof why);
+		sent = 1;
+		r = gov_xcall_recv(s->fd, 0, rep, out, GOV_XCALL_BODY_MAX, ms_until(soft), why,
+				   sizeof why);
 	}
 	if (r > 0 && (rep->type != GOV_XCALL_RESULT || rep->req_id != h->req_id))
 		r = -EPROTO;
-	if (r <= 0) {
+	if (r == -EBUSY) {
+		/* alive, running something long: this call fails, the process stays */
+		if (sent)
+			atomic_store(&s->late, 1);
+		agent_log("warning", "server_busy", "resource=%s pid=%d req=%llu error=\"no answer in "
+			  "%d ms, but it answers its probe: kept\"", a->cfg.resource, (int)s->pid,
+			  (unsigned long long)h->req_id, E.timeout_ms);
+		gov_xcall_init(rep, GOV_XCALL_RESULT);
+		rep->caller_epoch = h->caller_epoch;
+		rep->req_id = h->req_id;
+		rep->status = sent ? GOV_XCALL_UNKNOWN : GOV_XCALL_NOT_RUN;
+		rep->err = ETIMEDOUT;
+		snprintf(rep->text, sizeof rep->text, "the serving process %d of %s is busy: "
+			 "no answer in time", (int)s->pid, a->cfg.resource);
+	} else if (r <= 0) {
 		s->dead = 1;
 		shutdown(s->fd, SHUT_RDWR);
 		agent_log("warning", "server_lost", "resource=%s pid=%d req=%llu error=\"%s\"",
 			  a->cfg.resource, (int)s->pid, (unsigned long long)h->req_id,
-			  r == 0 ? "it closed its connection" : r == -ETIMEDOUT ? "no answer in time"
+			  r == 0 ? "it closed its connection" : r == -ETIMEDOUT
+			  ? (s->sv ? "no answer in time, nor to its probe" : "no answer in time")
 			  : why[0] ? why : strerror(-r));
 		gov_xcall_init(rep, GOV_XCALL_RESULT);
 		rep->caller_epoch = h->caller_epoch;
 		rep->req_id = h->req_id;
-		rep->status = GOV_XCALL_UNKNOWN;
-		rep->err = r == -ETIMEDOUT ? ETIMEDOUT : ECONNABORTED;
-		snprintf(rep->text, sizeof rep->text, "the serving process %d of %s %s mid-call",
-			 (int)s->pid, a->cfg.resource, r == -ETIMEDOUT ? "hung" : "died");
+		rep->status = sent ? GOV_XCALL_UNKNOWN : GOV_XCALL_NOT_RUN;
+		rep->err = r == -ETIMEDOUT ? ETIMEDOUT : sent ? ECONNABORTED : EHOSTUNREACH;
+		snprintf(rep->text, sizeof rep->text, "the serving process %d of %s %s %s",
+			 (int)s->pid, a->cfg.resource, r == -ETIMEDOUT ? "hung" : "died",
+			 sent ? "mid-call" : "before the call");
 	} else {
 		atomic_fetch_add(&E.served, 1);
 	}
@@ -1262,7 +1416,14 @@ static void grant_to_server(struct agent *a, struct server *s, int fd, struct go
 	gov_xcall_init(&g, GOV_XCALL_GRANT);
 	g.req_id = rep->req_id;
 	pthread_mutex_lock(&s->lock);
-	int r = gov_fd_send(s->fd, "G", 1, fd);
+	uint64_t t0 = gov_now_ns(), span = (uint64_t)E.timeout_ms * 1000000u;
+	int r = settle(a, s, t0 + span / 4 * 3, t0 + span - span / 16, why, sizeof why);
+	if (r == -EBUSY) {
+		snprintf(rep->text, sizeof rep->text, "its serving process %d is busy", (int)s->pid);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	r = r > 0 ? gov_fd_send(s->fd, "G", 1, fd) : r == 0 ? -ECONNRESET : r;
 	if (!r) {
 		gov_xcall_box_send(&s->box->mb[0], &g, NULL);
 		r = gov_xcall_box_recv(&s->box->mb[1], &s->seen, s->fd, a->cfg.spin_ns, 20,

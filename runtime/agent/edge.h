@@ -43,6 +43,7 @@ struct edge_rules {
 	int cfs_on;                       /* any cfs: entry names this resource */
 	struct edge_tasklet *tasklets;    /* tasklets: of this resource (tasklet.c) */
 	unsigned ntasklets;
+	unsigned concurrency;             /* this resource's declared concurrency: (0: one) */
 };
 int edge_rules_add(struct edge_rules *e, const struct gov_ruledoc *d, const char *me);
 /* A registered resource's record from the store (/resources/NAME, JSON):
