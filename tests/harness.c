@@ -31,6 +31,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void cleanup(void)
 {
 	const char *dir = getenv("GOV_RUN_DIR");
+	if (getenv("GOV_TEST_KEEP")) {          /* for debugging: logs stay */
+		if (dir && getenv("GOV_TEST_OWNER") && atoi(getenv("GOV_TEST_OWNER")) == getpid())
+			fprintf(stderr, "# GOV_TEST_KEEP: run directory %s kept\n", dir);
+		return;
+	}
 	if (getenv("GOV_TEST_OWNER") && dir && strncmp(dir, "/tmp/govtest.", 13) == 0 &&
 	    atoi(getenv("GOV_TEST_OWNER")) == getpid())
 		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
