@@ -56,6 +56,8 @@ static uint32_t my_tid(void)
 
 #define COUNT(name) govrt_count(GOVRT_N_##name)
 
+__thread int govrt_errno_given __attribute__((tls_model("initial-exec")));
+
 /* Fills call->ret for "fail with err" in the site's convention. */
 static int return_error(const struct gov_site *site, struct gov_call *call, int err)
 {
@@ -68,11 +70,11 @@ static int return_error(const struct gov_site *site, struct gov_call *call, int 
 		break;
 	case GOV_RET_MAP_FAILED:
 		call->ret = -1; /* (void *)-1 */
-		errno = err;
+		govrt_give_errno(err);
 		break;
 	default:
 		call->ret = site->types && site->types[0] == GOV_T_PTR ? 0 : -1;
-		errno = err;
+		govrt_give_errno(err);
 	}
 	return GOV_RUN_RETURN;
 }
@@ -625,10 +627,12 @@ static int run_rule(struct gov_site *site, struct gov_call *call, uint32_t i)
 static __attribute__((noinline)) int via_agent(struct gov_site *site, struct gov_call *call)
 {
 	/* the program sees errno as if govrt were not there, unless the
-	 * answer sets it */
+	 * answer gives it one: a forwarded call that succeeds leaves the
+	 * caller's errno as a direct call that does not touch it would */
 	int saved = errno;
+	govrt_errno_given = 0;
 	int r = ask_agent(site, call);
-	if (r == GOV_RUN_NATIVE)
+	if (!govrt_errno_given)
 		errno = saved;
 	return r;
 }
@@ -636,9 +640,13 @@ static __attribute__((noinline)) int via_agent(struct gov_site *site, struct gov
 /* Through the direct grant id, else the agents' way. */
 static __attribute__((noinline)) int direct(struct gov_site *site, struct gov_call *call, uint32_t id)
 {
-	int err = 0, r = govrt_direct_call(site, call, id, my_tid(), &err);
+	int saved = errno, err = 0;
+	govrt_errno_given = 0;
+	int r = govrt_direct_call(site, call, id, my_tid(), &err);
 	if (r == -2)
 		return apply(site, call, GOV_ACT_DENY, err, 0);
+	if (!govrt_errno_given)
+		errno = saved;
 	return r >= 0 ? r : via_agent(site, call);
 }
 

@@ -5,6 +5,7 @@
 #ifndef GOV_GOVRT_PRIVATE_H
 #define GOV_GOVRT_PRIVATE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
@@ -144,6 +145,16 @@ void govrt_rewritten_refresh(void); /* lock held: verdicts changed */
  * statically (set while any syscall is governed). */
 int govrt_rewritten_entry(struct gov_site *site, struct gov_rewrite_frame *frame);
 extern uint8_t govrt_any_syscall_verdict;
+/* An answer that gives the call its errno (a deny, the fail outcome, a
+ * forwarded call's callee) says so here; the paths that talk to an agent
+ * or a serving process put the program's errno back otherwise, so that
+ * govrt's own system calls never show through (dispatch.c). */
+extern __thread int govrt_errno_given __attribute__((tls_model("initial-exec")));
+static inline void govrt_give_errno(int err)
+{
+	errno = err;
+	govrt_errno_given = 1;
+}
 /* xcall.c: a FORWARD reply into the caller's call; GOV_RUN_RETURN or -1 */
 struct gov_wire_rep;
 int govrt_xcall_apply(const struct gov_site *site, struct gov_call *call,

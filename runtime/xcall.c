@@ -65,7 +65,7 @@ static int apply_ts(const struct gov_site *site, struct gov_call *call,
 	if (ts.top[0] != GOV_T_STRUCT)
 		call->ret = rep->value;
 	if (rep->err)
-		errno = rep->err;
+		govrt_give_errno(rep->err);
 	return GOV_RUN_RETURN;
 }
 

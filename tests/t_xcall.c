@@ -515,6 +515,11 @@ static void battery(const char *proto)
 	errno = 0;
 	is_long(c_fail(EDOM), -1, "%s: the callee's return value", proto);
 	is_long(errno, EDOM, "%s: and its errno", proto);
+	/* govrt waits for the answer (futexes, polls, with timeouts); a call
+	 * that succeeds must not show what those left in errno */
+	errno = ERANGE;
+	is_long(c_slow(60), 60, "%s: a 60 ms call", proto);
+	is_long(errno, ERANGE, "%s: succeeds and leaves the caller's errno as it was", proto);
 	errno = 0;
 	is_long(c_unexported(5), -1, "%s: a function the callee does not export fails", proto);
 	is_long(errno, ENOSYS, "%s: with ENOSYS", proto);
