@@ -594,6 +594,21 @@ static void switch_under_load(void)
 
 /* ---- several calls in flight on one edge ---- */
 #define FLIGHT_CALLS 40
+/* n threads of fn, each given its index; the sum of their bad[] once all
+ * have ended */
+static long run_threads(int n, void *(*fn)(void *), const long *bad)
+{
+	pthread_t th[LOAD_THREADS];
+	for (long t = 0; t < n && t < LOAD_THREADS; t++)
+		pthread_create(&th[t], NULL, fn, (void *)(intptr_t)t);
+	long sum = 0;
+	for (int t = 0; t < n && t < LOAD_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		sum += bad[t];
+	}
+	return sum;
+}
+
 static long flight_bad[LOAD_THREADS];
 
 /* Threads 16.. of x_seq: each call follows the thread's last one; every
@@ -612,19 +627,12 @@ static void *flight_thread(void *p)
 
 static void in_flight(const char *proto)
 {
-	pthread_t th[LOAD_THREADS];
 	use_protocol(proto);
 	for (long t = 0; t < LOAD_THREADS; t++) {
 		flight_bad[t] = 0;
 		c_seq(16 + t, 0); /* the thread's numbering starts over */
 	}
-	for (long t = 0; t < LOAD_THREADS; t++)
-		pthread_create(&th[t], NULL, flight_thread, (void *)(intptr_t)t);
-	long bad = 0;
-	for (int t = 0; t < LOAD_THREADS; t++) {
-		pthread_join(th[t], NULL);
-		bad += flight_bad[t];
-	}
+	long bad = run_threads(LOAD_THREADS, flight_thread, flight_bad);
 	is_long(bad, 0, "%s, 8 threads: every call ran once, in its thread's order", proto);
 	char *st = stats_of(APP), pat[64];
 	snprintf(pat, sizeof pat, "\"protocol\":\"%s\"", proto);
@@ -844,15 +852,8 @@ static void direct_on_one_cpu(void)
 	long direct = direct_calls() - before;
 	ok(direct >= ONE_CPU_CALLS * 3 / 4, "one CPU: straight to the serving process (%ld of %d)",
 	   direct, ONE_CPU_CALLS);
-	pthread_t th[ONE_CPU_THREADS];
 	before = direct_calls();
-	for (long t = 0; t < ONE_CPU_THREADS; t++)
-		pthread_create(&th[t], NULL, one_cpu_thread, (void *)(intptr_t)t);
-	long bad = 0;
-	for (int t = 0; t < ONE_CPU_THREADS; t++) {
-		pthread_join(th[t], NULL);
-		bad += one_cpu_bad[t];
-	}
+	long bad = run_threads(ONE_CPU_THREADS, one_cpu_thread, one_cpu_bad);
 	is_long(bad, 0, "one CPU, %d threads with calls in flight: nothing lost, wrong or reordered",
 		ONE_CPU_THREADS);
 	ok(direct_calls() - before >= ONE_CPU_CALLS, "one CPU, %d threads: through the boxes (%ld of %d)",
