@@ -279,9 +279,19 @@ void gov_xcall_box_send(struct gov_xcall_mailbox *mb, const struct gov_xcall_hdr
 	gov_xcall_box_post(mb, (uint32_t)(sizeof *h + h->body_len));
 }
 
+/* 1 + the CPU this thread runs on, 0 if unknown. glibc registers rseq,
+ * so sched_getcpu is a load of the kernel-kept cpu_id, not a system call. */
+static uint32_t cpu_tag(void)
+{
+	int c = sched_getcpu();
+	return c < 0 ? 0 : (uint32_t)c + 1;
+}
+
 void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len)
 {
 	mb->len = len;
+	/* on seq's line, which this post writes anyway: free for the reader */
+	mb->cpu = cpu_tag();
 	__atomic_store_n(&mb->seq, mb->seq + 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&mb->sleeping, __ATOMIC_SEQ_CST)) {
 		__atomic_store_n(&mb->sleeping, 0, __ATOMIC_RELAXED);
@@ -291,26 +301,39 @@ void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len)
 
 #define PURE_SPIN_NS 2000
 
+/* Whether the writer we wait for last posted from the CPU we run on. It
+ * is a hint (either may have moved since): wrong, it costs a yield that
+ * finds nobody to run, or the 2 us spin there was before. */
+static int writer_here(const struct gov_xcall_mailbox *mb)
+{
+	uint32_t w = __atomic_load_n(&mb->cpu, __ATOMIC_RELAXED);
+	return w && w == cpu_tag();
+}
+
 int gov_xcall_box_wait(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
 		       int slice_ms, int timeout_ms)
 {
 	uint64_t start = gov_now_ns();
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
 	uint32_t last = *seen;
-	int slept = 0;
+	int slept = 0, here = 0;
 	for (unsigned i = 0; __atomic_load_n(&mb->seq, __ATOMIC_ACQUIRE) == last; i++) {
-		if (i & 63) {
+		if ((i & 63) && !here) {
 			__builtin_ia32_pause();
 			continue;
 		}
 		uint64_t now = gov_now_ns();
 		if (now - start < (uint64_t)spin_ns) {
-			/* past a short pure spin, give the CPU to whoever we wait
-			 * for: on a small machine it may be the same CPU */
-			if (now - start > PURE_SPIN_NS)
+			/* the writer on our CPU cannot post while we spin: give
+			 * it the CPU at once, and after each yield look again.
+			 * Elsewhere, past a short pure spin, yield too: on a
+			 * small machine someone else may need this CPU. */
+			here = writer_here(mb);
+			if (here || now - start > PURE_SPIN_NS)
 				sched_yield();
 			continue;
 		}
+		here = 0;
 		if (now >= end)
 			return -ETIMEDOUT;
 		/* a system call per wait adds up over the four hops of a call:

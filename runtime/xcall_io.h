@@ -50,7 +50,8 @@ void gov_xcall_box_post(struct gov_xcall_mailbox *mb, uint32_t len);
  * or -ETIMEDOUT as gov_xcall_box_recv. */
 int gov_xcall_box_wait(struct gov_xcall_mailbox *mb, uint32_t *seen, int fd, long spin_ns,
 		       int slice_ms, int timeout_ms);
-/* Waits for the frame after *seen: spins spin_ns (yielding after 2 us),
+/* Waits for the frame after *seen: spins spin_ns (yielding after 2 us, or
+ * at once and after each look when the writer last posted from our CPU),
  * then sleeps on the sequence word in slices of slice_ms, looking at the
  * socket fd (the other side's end of file means it is gone) after each
  * slice that ended with no frame (not before the first: a departed peer is

@@ -12,10 +12,13 @@
  *   once they are back;
  *   at most once: a resend of a request id on a new link is answered from
  *   the callee agent's memory, not run again;
+ *   mailboxes and direct calls with both sides on one CPU;
  *   bad input: export lists, rule documents, frames on an edge. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,6 +594,21 @@ static void switch_under_load(void)
 
 /* ---- several calls in flight on one edge ---- */
 #define FLIGHT_CALLS 40
+/* n threads of fn, each given its index; the sum of their bad[] once all
+ * have ended */
+static long run_threads(int n, void *(*fn)(void *), const long *bad)
+{
+	pthread_t th[LOAD_THREADS];
+	for (long t = 0; t < n && t < LOAD_THREADS; t++)
+		pthread_create(&th[t], NULL, fn, (void *)(intptr_t)t);
+	long sum = 0;
+	for (int t = 0; t < n && t < LOAD_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		sum += bad[t];
+	}
+	return sum;
+}
+
 static long flight_bad[LOAD_THREADS];
 
 /* Threads 16.. of x_seq: each call follows the thread's last one; every
@@ -609,19 +627,12 @@ static void *flight_thread(void *p)
 
 static void in_flight(const char *proto)
 {
-	pthread_t th[LOAD_THREADS];
 	use_protocol(proto);
 	for (long t = 0; t < LOAD_THREADS; t++) {
 		flight_bad[t] = 0;
 		c_seq(16 + t, 0); /* the thread's numbering starts over */
 	}
-	for (long t = 0; t < LOAD_THREADS; t++)
-		pthread_create(&th[t], NULL, flight_thread, (void *)(intptr_t)t);
-	long bad = 0;
-	for (int t = 0; t < LOAD_THREADS; t++) {
-		pthread_join(th[t], NULL);
-		bad += flight_bad[t];
-	}
+	long bad = run_threads(LOAD_THREADS, flight_thread, flight_bad);
 	is_long(bad, 0, "%s, 8 threads: every call ran once, in its thread's order", proto);
 	char *st = stats_of(APP), pat[64];
 	snprintf(pat, sizeof pat, "\"protocol\":\"%s\"", proto);
@@ -725,6 +736,146 @@ static int direct_in_force(void)
 	return 0;
 }
 
+/* ---- direct calls with the caller and the serving process on one CPU ----
+ * Each side of a box yields at once when the other last posted from its
+ * CPU (gov/xcall.h): here that is always so. Functional, no timing: every
+ * answer checked, from one thread and from several with calls in flight. */
+
+#define ONE_CPU_CALLS 2000
+#define ONE_CPU_THREADS 4
+
+static int first_cpu(void)
+{
+	cpu_set_t s;
+	if (sched_getaffinity(0, sizeof s, &s) < 0)
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &s))
+			return c;
+	return -1;
+}
+
+/* Every thread of pid onto the CPUs of set (threads it starts later
+ * inherit their starter's). Returns how many threads refused. */
+static int pin_threads(pid_t pid, const cpu_set_t *set)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int bad = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			bad += sched_setaffinity(atoi(e->d_name), sizeof *set, set) < 0;
+	closedir(d);
+	return bad;
+}
+
+static long one_cpu_bad[ONE_CPU_THREADS];
+
+/* Threads 32.. of x_seq, each also adding: in order, every answer right */
+static void *one_cpu_thread(void *p)
+{
+	long t = (long)(intptr_t)p;
+	for (long n = 1; n <= ONE_CPU_CALLS / ONE_CPU_THREADS; n++)
+		one_cpu_bad[t] += (c_seq(32 + t, n) != 1) + (c_add(n, t) != n + t);
+	return NULL;
+}
+
+/* Two threads of this process on one CPU hand frames back and forth
+ * through a mailbox pair, as a direct box's two sides do: spinning first
+ * (each yields at once to the other) and sleeping at once (each post must
+ * wake the other). */
+#define PINGPONG_FRAMES 10000
+struct pingpong {
+	struct gov_xcall_box *box;
+	cpu_set_t cpu;
+	long spin_ns, bad;
+};
+
+static void *pong_thread(void *p)
+{
+	struct pingpong *pp = p;
+	sched_setaffinity(0, sizeof pp->cpu, &pp->cpu);
+	uint32_t seen = 0;
+	for (long n = 1; n <= PINGPONG_FRAMES; n++) {
+		if (gov_xcall_box_wait(&pp->box->mb[0], &seen, -1, pp->spin_ns, 20, 10000) != 1) {
+			pp->bad++;
+			break;
+		}
+		uint64_t v;
+		memcpy(&v, pp->box->mb[0].data, sizeof v);
+		pp->bad += v != (uint64_t)n;
+		v = 2 * v;
+		memcpy(pp->box->mb[1].data, &v, sizeof v);
+		gov_xcall_box_post(&pp->box->mb[1], sizeof v);
+	}
+	return NULL;
+}
+
+static void mailbox_on_one_cpu(long spin_ns)
+{
+	int cpu = first_cpu();
+	const char *how = spin_ns ? "spinning" : "sleeping";
+	struct pingpong pp = { .box = mmap(NULL, sizeof *pp.box, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0), .spin_ns = spin_ns };
+	CPU_ZERO(&pp.cpu);
+	CPU_SET(cpu, &pp.cpu);
+	cpu_set_t mine;
+	sched_getaffinity(0, sizeof mine, &mine);
+	ok(cpu >= 0 && pp.box != MAP_FAILED && sched_setaffinity(0, sizeof pp.cpu, &pp.cpu) == 0,
+	   "mailbox, %s: two threads on CPU %d", how, cpu);
+	pthread_t th;
+	pthread_create(&th, NULL, pong_thread, &pp);
+	uint32_t seen = 0;
+	long bad = 0, n;
+	for (n = 1; n <= PINGPONG_FRAMES; n++) {
+		uint64_t v = (uint64_t)n;
+		memcpy(pp.box->mb[0].data, &v, sizeof v);
+		gov_xcall_box_post(&pp.box->mb[0], sizeof v);
+		if (gov_xcall_box_wait(&pp.box->mb[1], &seen, -1, spin_ns, 20, 10000) != 1)
+			break;
+		memcpy(&v, pp.box->mb[1].data, sizeof v);
+		bad += v != 2 * (uint64_t)n;
+	}
+	pthread_join(th, NULL);
+	is_long(n - 1, PINGPONG_FRAMES, "mailbox, %s: %d frames each way, none lost (a sleeper "
+		"not woken would show after a 20 ms slice)", how, PINGPONG_FRAMES);
+	is_long(bad + pp.bad, 0, "mailbox, %s: each read as written and answered with its own", how);
+	is_long(pp.box->mb[0].cpu, cpu + 1, "mailbox, %s: the requests' writer noted its CPU", how);
+	is_long(pp.box->mb[1].cpu, cpu + 1, "mailbox, %s: and so did the answers' writer", how);
+	sched_setaffinity(0, sizeof mine, &mine);
+	munmap(pp.box, sizeof *pp.box);
+}
+
+static void direct_on_one_cpu(void)
+{
+	int cpu = first_cpu();
+	cpu_set_t one, mine, theirs;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_getaffinity(0, sizeof mine, &mine);
+	sched_getaffinity(server, sizeof theirs, &theirs);
+	ok(cpu >= 0 && pin_threads(server, &one) == 0 && sched_setaffinity(0, sizeof one, &one) == 0,
+	   "one CPU: this thread and every thread of the serving process on CPU %d", cpu);
+	long before = direct_calls(), good = 0;
+	for (long i = 0; i < ONE_CPU_CALLS; i++)
+		good += c_add(i, 7 * i) == 8 * i;
+	is_long(good, ONE_CPU_CALLS, "one CPU: every direct call answers correctly");
+	long direct = direct_calls() - before;
+	ok(direct >= ONE_CPU_CALLS * 3 / 4, "one CPU: straight to the serving process (%ld of %d)",
+	   direct, ONE_CPU_CALLS);
+	before = direct_calls();
+	long bad = run_threads(ONE_CPU_THREADS, one_cpu_thread, one_cpu_bad);
+	is_long(bad, 0, "one CPU, %d threads with calls in flight: nothing lost, wrong or reordered",
+		ONE_CPU_THREADS);
+	ok(direct_calls() - before >= ONE_CPU_CALLS, "one CPU, %d threads: through the boxes (%ld of %d)",
+	   ONE_CPU_THREADS, direct_calls() - before, 2 * ONE_CPU_CALLS);
+	sched_setaffinity(0, sizeof mine, &mine);
+	pin_threads(server, &theirs);
+}
+
 static void direct_grants(char *self)
 {
 	use_protocol("shm");
@@ -738,6 +889,7 @@ static void direct_grants(char *self)
 	ok(direct >= 150, "they go straight to the serving process (%ld of 200)", direct);
 	ok(agent_stat(SVC, "served") - served <= 200 - direct,
 	   "with the callee's agent off their path (it served %ld)", agent_stat(SVC, "served") - served);
+	direct_on_one_cpu();
 	before = direct_calls();
 	struct_member_battery("shm direct");
 	ok(direct_calls() - before >= 5, "structs with string and buffer members go direct too (%ld of 6)",
@@ -1509,6 +1661,8 @@ int main(int argc, char **argv)
 
 	bad_exports();
 	bad_rules();
+	mailbox_on_one_cpu(50000);
+	mailbox_on_one_cpu(0);
 
 	const char *const svc_extra[] = { "--edge-tcp", "127.0.0.1:0", "--resend-keep-s", "2", NULL };
 	svc_agent = agent_start(SVC, NULL, svc_extra);

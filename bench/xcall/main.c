@@ -19,7 +19,8 @@
  * process on two distinct CPUs, as the spin floor's two threads are: on a
  * busy two-CPU machine the scheduler otherwise often leaves both on one
  * CPU, where each handoff waits for a sched_yield and the round trip
- * measures the scheduler rather than the call. */
+ * measures the scheduler rather than the call. --same-cpu puts both on one
+ * CPU, that case made certain. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -58,8 +59,9 @@ __attribute__((noinline)) long bx_echo(long x)
 }
 
 static long iters = 2000;
-/* --pin: the caller's CPU and the serving process's (-1: not pinned) */
-static int pin_caller = -1, pin_server = -1;
+/* --pin, --same-cpu: the caller's CPU and the serving process's (-1: not
+ * pinned) */
+static int pin_caller = -1, pin_server = -1, same_cpu;
 static cpu_set_t unpinned;
 
 static int pin_to(int cpu)
@@ -364,6 +366,9 @@ int main(int argc, char **argv)
 			iters = 300;
 		} else if (strcmp(argv[i], "--pin") == 0) {
 			pin_caller = 0; /* CPUs chosen below */
+		} else if (strcmp(argv[i], "--same-cpu") == 0) {
+			pin_caller = 0;
+			same_cpu = 1;
 		} else if (strcmp(argv[i], "--protocol") == 0 && i + 1 < argc) {
 			for (only_proto = NPROTO; only_proto-- > 0;)
 				if (strcmp(argv[i + 1], protos[only_proto]) == 0)
@@ -378,7 +383,7 @@ int main(int argc, char **argv)
 			profile_proto = argv[++i];
 			profile_spin = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--pin] [--protocol PROTO] [--markdown FILE] [--profile PROTO SPIN_US]\n",
+			fprintf(stderr, "usage: %s [--quick] [--pin | --same-cpu] [--protocol PROTO] [--markdown FILE] [--profile PROTO SPIN_US]\n",
 				argv[0]);
 			return 1;
 		}
@@ -405,7 +410,7 @@ int main(int argc, char **argv)
 		puts("");
 	if (markdown && (only_proto >= 0 || pin_caller >= 0)) {
 		fprintf(stderr, "bench/xcall: --markdown writes the default rows: not with "
-			"--protocol or --pin\n");
+			"--protocol, --pin or --same-cpu\n");
 		return 1;
 	}
 	sched_getaffinity(0, sizeof unpinned, &unpinned);
@@ -415,7 +420,7 @@ int main(int argc, char **argv)
 			if (CPU_ISSET(c, &unpinned)) {
 				if (pin_caller < 0)
 					pin_caller = c;
-				else
+				if (same_cpu || c != pin_caller)
 					pin_server = c;
 			}
 		if (pin_server < 0) {

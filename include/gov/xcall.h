@@ -91,13 +91,16 @@ struct gov_xcall_hdr {
  * serving process that asked for it. mb[0] carries requests, mb[1]
  * replies. A writer copies the frame, sets len and bumps seq; a reader
  * spins on seq, then sleeps on it as a futex after setting `sleeping`, which
- * tells the writer to wake it. One frame in flight per direction. */
+ * tells the writer to wake it. One frame in flight per direction. The
+ * writer also notes the CPU it posted from: a reader on that CPU cannot
+ * see the next frame until the writer runs, so it yields at once instead
+ * of spinning (docs/xcall.md "Direct calls", one CPU). */
 #define GOV_XCALL_FRAME_MAX (sizeof(struct gov_xcall_hdr) + GOV_XCALL_BODY_MAX)
 struct gov_xcall_mailbox {
 	_Alignas(64) volatile uint32_t seq;  /* bumped by the writer per frame */
 	volatile uint32_t sleeping;          /* 1 while the reader sleeps on seq */
 	uint32_t len;                        /* bytes of the frame in data */
-	uint32_t pad;
+	volatile uint32_t cpu;               /* 1 + the writer's CPU at its last post; 0 unknown */
 	/* The frame starts on seq's cache line: the line the reader fetches
 	 * to see seq change brings the frame's first 48 bytes with it (all
 	 * of a direct call's RESULT, below), one transfer fewer per frame. */
