@@ -444,9 +444,12 @@ static void *box_thread(void *p)
 	while (in && out) {
 		int r = gov_xcall_box_wait(&db->box.mb[0], &seen, -1, spin, IDLE_SLICE_MS, -1);
 		if (r == 0) { /* a slice went by with no frame */
+			/* revoked first, then the owner: a caller takes the
+			 * owner before it reads revoked (gov/xcall.h), so one
+			 * that saw no revocation is seen here as the owner */
+			int gone = __atomic_load_n(&d->revoked, __ATOMIC_SEQ_CST);
 			uint32_t o = __atomic_load_n(&db->owner, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&d->revoked, __ATOMIC_SEQ_CST) &&
-			    (o == 0 || o == GOV_XCALL_DBOX_LOST))
+			if (gone && (o == 0 || o == GOV_XCALL_DBOX_LOST))
 				break;
 			spin = 0; /* idle: sleep at once next time */
 			continue;
