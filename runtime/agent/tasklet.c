@@ -24,7 +24,9 @@
  * request (GOV_TASKLET_CALLEE, gov/wire.h) is answered by tasklet_request,
  * which makes the call's frame and queues it the same way; and a dynamic
  * rule may answer DEFER (gov/dynrule.h): tasklet_defer queues the call's
- * own frame on the tasklet the rule names.
+ * own frame on the tasklet the rule names, or, for a function another
+ * resource exports, has edge.c send it to that resource's agent (DEFER,
+ * gov/xcall.h), whose tasklet_forwarded queues it there.
  *
  * Not here: which functions are tasklets (rules, edge.c) and the running
  * itself (edge.c, runtime/invoke.c). */
@@ -339,7 +341,8 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 	*value = e;
 }
 
-int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
+/* Queues a deferred call here, on the tasklet whose id the rule gave. */
+static int defer_local(struct agent *a, uint32_t id, const void *frame, uint32_t len)
 {
 	const struct edge_rules *er = &a->rules.edges;
 	char name[GOV_NAME_MAX];
@@ -350,4 +353,33 @@ int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
 			break;
 		}
 	return -tasklet_schedule(a, name, frame, len);
+}
+
+int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
+{
+	/* a function of another resource runs on its serving processes:
+	 * its agent queues it (edge.c, DEFER) */
+	const char *to = edge_callee(&a->rules.edges, ((const struct gov_wire_req *)frame)->callee);
+	if (to && strcmp(to, a->cfg.resource) != 0)
+		return edge_defer(a, to, id, frame, len);
+	return defer_local(a, id, frame, len);
+}
+
+int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void *frame,
+		      uint32_t len, char *why, size_t whylen)
+{
+	struct gov_wire_call call;
+	if (gov_wire_decode_req(frame, len, &call, why, whylen) < 0)
+		return EBADMSG;
+	const char *fn = call.hdr->callee;
+	int e = exported_here(a, fn) ? defer_local(a, id, frame, len) : ENOSYS;
+	if (e == ENOSYS)
+		snprintf(why, whylen, "%s does not export %s", a->cfg.resource, fn);
+	else if (e)
+		snprintf(why, whylen, "%s", e == EAGAIN ? "the tasklet's queue is full" :
+			 e == ESHUTDOWN ? "the agent is stopping" : strerror(e));
+	if (e && e != EAGAIN)
+		agent_log("warning", "tasklet_refused", "resource=%s from=%s tasklet=%08x function=%s "
+			  "error=\"%s\"", a->cfg.resource, from, id, fn, why);
+	return e;
 }

@@ -21,8 +21,16 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 		     int32_t *err, int64_t *value);
 /* A dynamic rule's DEFER: queues the call's frame on the tasklet whose
  * gov_dyn_id is id (a tasklets: name of this resource, else named
- * "tasklet-ID" in hex). 0, or the errno to answer. */
+ * "tasklet-ID" in hex); a function another resource exports is sent to
+ * that resource's agent instead (edge_defer). 0, or the errno to answer.
+ * rules_lock held for reading (let go of during a send). */
 int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len);
+/* A DEFER another resource's agent forwarded (edge.c): the frame checked,
+ * its function exported by this resource, then queued as tasklet_defer
+ * does here. 0, or EBADMSG (the frame does not decode), ENOSYS (not
+ * exported here), EAGAIN, ENOMEM, ESHUTDOWN; why says so. rules_lock held. */
+int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void *frame,
+		      uint32_t len, char *why, size_t whylen);
 /* Before the agent stops: refuses new schedulings (ESHUTDOWN) and waits,
  * at most GOV_TASKLET_DRAIN_MS, for the queued calls to run; logs what
  * is still queued then as dropped (tasklet_dropped, per tasklet). */
