@@ -165,9 +165,9 @@ int main(int argc, char **argv)
 	char *stats = NULL;
 	run_capture(sargv, &stats);
 	ok(stats && strstr(stats, "{\"name\":\"rx\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
-			       "\"refused\":0}") &&
+			       "\"refused\":0,\"dropped\":0,\"disabled\":false}") &&
 	   strstr(stats, "{\"name\":\"orphan\",\"scheduled\":1,\"ran\":0,\"failed\":1,\"queued\":0,"
-			 "\"refused\":0}"),
+			 "\"refused\":0,\"dropped\":0,\"disabled\":false}"),
 	   "govagent --stats counts per tasklet");
 	if (stats && !strstr(stats, "\"tasklets\""))
 		diag("%s", stats);
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
 	stats = NULL;
 	run_capture(sargv, &stats);
 	char want[64];
-	snprintf(want, sizeof want, "\"refused\":%d}", refused);
+	snprintf(want, sizeof want, "\"refused\":%d,", refused);
 	ok(stats && strstr(stats, want), "the refusals are counted (%s)", want);
 	free(stats);
 

@@ -381,7 +381,7 @@ int main(int argc, char **argv)
 	   accepted, full, other);
 	char *st = stats_of(DRV);
 	char want[96];
-	snprintf(want, sizeof want, "\"refused\":%d}", full);
+	snprintf(want, sizeof want, "\"refused\":%d,", full);
 	ok(st && strstr(st, want), "... counted as refused there");
 	free(st);
 	usleep(400000); /* the queue drains */

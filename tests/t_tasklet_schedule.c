@@ -155,9 +155,9 @@ int main(int argc, char **argv)
 
 	st = stats();
 	ok(st && strstr(st, "{\"name\":\"a\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
-			    "\"refused\":0}") &&
+			    "\"refused\":0,\"dropped\":0,\"disabled\":false}") &&
 	   strstr(st, "{\"name\":\"b\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
-		      "\"refused\":0}"),
+		      "\"refused\":0,\"dropped\":0,\"disabled\":false}"),
 	   "govagent --stats counts per name");
 	free(st);
 
