@@ -55,14 +55,7 @@ static long s_orphan(long seq) { return GOV_CALL("ll", tk_orphan, seq); }
 static int serve_main(void)
 {
 	in_server = 1;
-	rec_fd = open(getenv("TK_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
-	char err[256];
-	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
-		return 1;
-	}
-	for (;;)
-		pause();
+	return serve_records("TK_RECORD", &rec_fd);
 }
 
 static const char *rules =
