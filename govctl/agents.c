@@ -56,32 +56,56 @@ static int alive(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-/* The agent's statistics (JSON text, malloc'ed), or NULL. */
-char *govctl_query_agent(const char *resource)
+int govctl_ask_agent(const char *resource, const char *command, char **json, char *why,
+		     size_t whylen)
 {
+	*json = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (gov_run_path(sa.sun_path, sizeof sa.sun_path, resource, "sock") < 0)
-		return NULL;
+		return -1;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return NULL;
+		return -1;
 	struct timeval tv = { 2, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
 			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_CONTROL, .pid = getpid() };
 	snprintf(m.name, sizeof m.name, "%s", resource);
+	snprintf(m.text, sizeof m.text, "%s", command ? command : "");
 	char *buf = NULL;
 	ssize_t n = -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
 	    send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m && (buf = malloc(1 << 20)))
 		n = recv(fd, buf, (1 << 20) - 1, 0);
 	close(fd);
+	if (n == (ssize_t)sizeof m && ((struct gov_msg *)buf)->magic == GOV_MSG_MAGIC) {
+		struct gov_msg *r = (struct gov_msg *)buf;
+		r->text[sizeof r->text - 1] = 0;
+		snprintf(why, whylen, "%s", r->text);
+		int e = r->status;
+		free(buf);
+		return e > 0 ? e : EPROTO;
+	}
 	if (n <= 0 || buf[0] != '{') {
 		free(buf);
-		return NULL;
+		return -1;
 	}
 	buf[n] = 0;
-	return buf;
+	*json = buf;
+	return 0;
+}
+
+/* The agent's statistics (JSON text, malloc'ed), or NULL. */
+char *govctl_query_agent(const char *resource)
+{
+	char *json, why[8];
+	return govctl_ask_agent(resource, NULL, &json, why, sizeof why) == 0 ? json : NULL;
+}
+
+int govctl_agent_pid(const char *resource)
+{
+	pid_t pid = read_pid(resource);
+	return pid > 0 ? (int)pid : 0;
 }
 
 static int agent_start(struct govctl *g, int argc, char **argv)
@@ -172,7 +196,7 @@ static json_t *agent_record(const char *resource)
 	return o;
 }
 
-static json_t *all_agents(void)
+json_t *govctl_agent_names(void)
 {
 	char dir[PATH_MAX];
 	json_t *out = json_array();
@@ -185,12 +209,22 @@ static json_t *all_agents(void)
 		if (dot && strcmp(dot, ".pid") == 0) {
 			*dot = 0;
 			if (gov_resource_name_ok(names[i]->d_name))
-				json_array_append_new(out, agent_record(names[i]->d_name));
+				json_array_append_new(out, json_string(names[i]->d_name));
 		}
 		free(names[i]);
 	}
 	if (n >= 0)
 		free(names);
+	return out;
+}
+
+static json_t *all_agents(void)
+{
+	json_t *names = govctl_agent_names(), *out = json_array(), *n;
+	size_t k;
+	json_array_foreach(names, k, n)
+		json_array_append_new(out, agent_record(json_string_value(n)));
+	json_decref(names);
 	return out;
 }
 

@@ -66,6 +66,18 @@ govctl_cmd cmd_rule;
 govctl_cmd cmd_agent, cmd_stats;
 /* The statistics JSON of RESOURCE's running agent (malloc'ed), or NULL. */
 char *govctl_query_agent(const char *resource);
+/* Says a control HELLO to RESOURCE's agent, with command in its text (NULL:
+ * none, the statistics): 0 with its JSON answer in *json (malloc'ed), an
+ * errno with the agent's why when it refused, -1 if no agent answered. */
+int govctl_ask_agent(const char *resource, const char *command, char **json, char *why,
+		     size_t whylen);
+/* The resources that have an agent pid file in the run directory, sorted
+ * (a JSON array of strings). */
+json_t *govctl_agent_names(void);
+/* The pid in RESOURCE's agent pid file, or 0 if it has none. */
+int govctl_agent_pid(const char *resource);
+/* tasklets.c */
+govctl_cmd cmd_tasklet;
 /* trace.c */
 govctl_cmd cmd_trace;
 

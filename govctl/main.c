@@ -25,6 +25,7 @@ static const char usage[] =
 	"  agent start|stop|list|status ...\n"
 	"  stats                        per-edge and per-site call counts from the agents\n"
 	"  trace RESOURCE               dynamic rules' counters and event rings in its agent\n"
+	"  tasklet list|flush|disable|enable ...\n"
 	"\n"
 	"options:\n"
 	"  --store URL   sqlite:PATH (default: sqlite:$GOV_HOME/store.db) or etcd:http://HOST:PORT;\n"
@@ -171,6 +172,7 @@ static const struct {
 	{ "agent", cmd_agent },
 	{ "stats", cmd_stats },
 	{ "trace", cmd_trace },
+	{ "tasklet", cmd_tasklet },
 };
 
 int main(int argc, char **argv)

@@ -55,14 +55,7 @@ static long s_orphan(long seq) { return GOV_CALL("ll", tk_orphan, seq); }
 static int serve_main(void)
 {
 	in_server = 1;
-	rec_fd = open(getenv("TK_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
-	char err[256];
-	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
-		return 1;
-	}
-	for (;;)
-		pause();
+	return serve_records("TK_RECORD", &rec_fd);
 }
 
 static const char *rules =
@@ -165,9 +158,9 @@ int main(int argc, char **argv)
 	char *stats = NULL;
 	run_capture(sargv, &stats);
 	ok(stats && strstr(stats, "{\"name\":\"rx\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
-			       "\"refused\":0}") &&
+			       "\"refused\":0,\"dropped\":0,\"disabled\":false}") &&
 	   strstr(stats, "{\"name\":\"orphan\",\"scheduled\":1,\"ran\":0,\"failed\":1,\"queued\":0,"
-			 "\"refused\":0}"),
+			 "\"refused\":0,\"dropped\":0,\"disabled\":false}"),
 	   "govagent --stats counts per tasklet");
 	if (stats && !strstr(stats, "\"tasklets\""))
 		diag("%s", stats);
@@ -191,7 +184,7 @@ int main(int argc, char **argv)
 	stats = NULL;
 	run_capture(sargv, &stats);
 	char want[64];
-	snprintf(want, sizeof want, "\"refused\":%d}", refused);
+	snprintf(want, sizeof want, "\"refused\":%d,", refused);
 	ok(stats && strstr(stats, want), "the refusals are counted (%s)", want);
 	free(stats);
 

@@ -11,8 +11,9 @@
  *   the two tasklets run at the same time;
  *   a call the rule does not defer runs in the program;
  *   govagent --stats counts them under the tasklets' names;
- * then a full tasklet refuses with EAGAIN, and a deferred call no process
- * serves is logged as failed. */
+ * then a DEFER rule that faults (tests/dyn/defer_div.c) takes its fail
+ * outcome with nothing queued, in each mode; a full tasklet refuses with
+ * EAGAIN, and a deferred call no process serves is logged as failed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -148,6 +149,58 @@ static void mode_tests(pid_t a, const char *mode, const char *placement, const c
 	free(st);
 }
 
+/* "scheduled" of tasklet dev0 (by id) in the agent's statistics, 0 if none */
+static long dev0_scheduled(void)
+{
+	char *const sargv[] = { GOVAGENT_PATH, "--stats", DRV, NULL };
+	char *st = NULL, pat[80];
+	run_capture(sargv, &st);
+	snprintf(pat, sizeof pat, "{\"name\":\"tasklet-%08x\",\"scheduled\":", GOV_DYN_ID("dev0"));
+	char *p = st ? strstr(st, pat) : NULL;
+	long n = p ? strtol(p + strlen(pat), NULL, 10) : 0;
+	free(st);
+	return n;
+}
+
+/* A DEFER rule that faults (tests/dyn/defer_div.c, a division by zero):
+ * the call takes the rule's fail outcome, and nothing is queued. */
+static void fault_tests(pid_t a, const char *mode, const char *placement, const char *fail)
+{
+	char rules[800];
+	snprintf(rules, sizeof rules,
+		 "dynamic:\n  - name: deferfault\n    mode: %s\n    source: %s\n"
+		 "    attach: [{function: tr_work}]\n    placement: %s\n    fail: %s\n%s"
+		 "    max_faults: 0\n",
+		 mode, DYN_TOP "/tests/dyn/defer_div.c", placement, fail,
+		 strcmp(fail, "deny") == 0 ? "    errno: EIO\n" : "");
+	agent_set_rules(a, DRV, rules);
+	int loaded = govrt_wait_table(++table_rev, 20000) == 0;
+	ok(loaded, "%s/%s: a DEFER rule that faults loads", mode, placement);
+	if (!loaded) {
+		char *log = agent_log_text(DRV), *p = log ? strstr(log, "event=rule") : NULL;
+		diag("%s", p ? p : "(no rule events)");
+		free(log);
+	}
+	long before = dev0_scheduled();
+	int deny = strcmp(fail, "deny") == 0;
+	errno = 0;
+	long rv = work(0, 0); /* seq 0: the rule divides by zero */
+	int e = errno;
+	if (deny)
+		ok(rv == -1 && e == EIO, "%s/%s: the faulting DEFER rule takes its fail outcome, deny "
+		   "EIO (%ld, %s)", mode, placement, rv, strerror(e));
+	else
+		is_long(rv, LOCAL, "%s/%s: the faulting DEFER rule takes its fail outcome, native: it "
+			"runs in the program", mode, placement);
+	is_long(dev0_scheduled(), before, "%s/%s: ... and nothing was queued", mode, placement);
+	is_long(work(0, 1), 0, "%s/%s: the same rule defers a call it does not fault on", mode,
+		placement);
+	long after = 0;
+	for (long long end = now_ms() + 5000; now_ms() < end && after != before + 1; usleep(20000))
+		after = dev0_scheduled();
+	is_long(after, before + 1, "%s/%s: ... which is queued once", mode, placement);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "serve") == 0)
@@ -173,6 +226,18 @@ int main(int argc, char **argv)
 	mode_tests(a, "ebpf", "agent", record_path, 1);
 	mode_tests(a, "wasm", "agent", record_path, 2);
 	mode_tests(a, "ebpf", "process", record_path, 3);
+	fault_tests(a, "ebpf", "agent", "deny");
+	fault_tests(a, "wasm", "agent", "deny");
+	fault_tests(a, "ebpf", "process", "deny");
+	fault_tests(a, "wasm", "agent", "native");
+	/* the tasklet rule again, for the bound and the failure below */
+	char rules[800];
+	snprintf(rules, sizeof rules,
+		 "dynamic:\n  - {name: tasklet, mode: ebpf, source: %s, attach: [{function: tr_work}]}\n",
+		 DYN_TOP "/rules/tasklet/tasklet.c");
+	agent_set_rules(a, DRV, rules);
+	ok(govrt_wait_table(++table_rev, 20000) == 0, "the tasklet rule again");
+	usleep(200000); /* the calls the fault tests queued have run */
 
 	/* the bound: one call running (30 ms) and 8 queued; the rest refused */
 	int accepted = 0, full = 0, other = 0;

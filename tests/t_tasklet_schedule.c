@@ -43,14 +43,7 @@ long ts_b(long seq) { return record("b", seq); }
 
 static int serve_main(void)
 {
-	rec_fd = open(getenv("TS_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
-	char err[256];
-	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
-		return 1;
-	}
-	for (;;)
-		pause();
+	return serve_records("TS_RECORD", &rec_fd);
 }
 
 /* ts_c: exported by another resource, so not this agent's to run */
@@ -155,9 +148,9 @@ int main(int argc, char **argv)
 
 	st = stats();
 	ok(st && strstr(st, "{\"name\":\"a\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
-			    "\"refused\":0}") &&
+			    "\"refused\":0,\"dropped\":0,\"disabled\":false}") &&
 	   strstr(st, "{\"name\":\"b\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"
-		      "\"refused\":0}"),
+		      "\"refused\":0,\"dropped\":0,\"disabled\":false}"),
 	   "govagent --stats counts per name");
 	free(st);
 

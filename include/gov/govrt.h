@@ -98,7 +98,8 @@ GOV_API int govrt_serving(void);
  * returns is not seen. Returns 0, or -1 with errno: EINVAL (name is not
  * 1-63 of [A-Za-z0-9._-], or fn is empty or 64 bytes or more), ENOTCONN
  * (no agent, or it did not answer), ENOENT (this resource exports no fn),
- * EAGAIN (the tasklet's queue is full), ENOMEM (the agent cannot queue). */
+ * EAGAIN (the tasklet's queue is full), ECANCELED (the tasklet is disabled,
+ * govctl tasklet disable), ENOMEM (the agent cannot queue). */
 GOV_API int govrt_tasklet_schedule(const char *name, const char *fn, long arg);
 
 /* ---- declaring sites by hand ---- */

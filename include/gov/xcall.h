@@ -18,6 +18,13 @@
  *           serving process in its mailbox: a direct grant's memfd
  *           (struct gov_xcall_direct) is passed beside it on the socket;
  *           answered by a RESULT (OK: taken, NOT_RUN: refused, text why)
+ *   DEFER   caller agent -> callee agent: a call a dynamic rule deferred
+ *           (GOV_DYN_DEFER) of a function the callee's resource exports;
+ *           the body is the request frame as for CALL, `value` the
+ *           tasklet's id (GOV_DYN_ID of its name). The callee's agent
+ *           queues it on that tasklet and answers RESULT at once: OK
+ *           (queued, value 0) or NOT_RUN with err (docs/tasklet.md). Sent
+ *           only to an agent whose WELCOME has GOV_XCALL_FEAT_DEFER.
  *
  * Requests carry (caller_epoch, lane, req_id): a caller agent may keep up
  * to GOV_XCALL_LANES links to one callee, each with one call in flight;
@@ -48,7 +55,13 @@ enum gov_xcall_type {
 	GOV_XCALL_CALL = 3,
 	GOV_XCALL_RESULT = 4,
 	GOV_XCALL_GRANT = 5,  /* a direct grant offered (below); answered by RESULT */
+	GOV_XCALL_DEFER = 6,  /* a deferred call to queue on a tasklet; RESULT */
 };
+
+/* WELCOME `features`: what the callee's agent takes beyond CALL and GRANT.
+ * An agent older than a feature leaves its bit 0 (the byte was padding),
+ * and the caller's agent does not send it what it would refuse. */
+#define GOV_XCALL_FEAT_DEFER 1u /* DEFER frames */
 
 /* RESULT status: what the caller can know about the call. */
 enum gov_xcall_status {
@@ -81,7 +94,8 @@ struct gov_xcall_hdr {
 	uint8_t proto;         /* HELLO: enum gov_xcall_proto */
 	uint8_t lane;          /* CALL, RESULT: which of the caller agent's links
 				* to this callee carries it, < GOV_XCALL_LANES */
-	uint8_t pad[5];
+	uint8_t features;      /* WELCOME: GOV_XCALL_FEAT_* (else 0) */
+	uint8_t pad[4];
 	char name[GOV_NAME_MAX]; /* HELLO: caller resource; WELCOME: callee */
 	char text[96];         /* HELLO msgqueue: queue names; RESULT: why */
 };
@@ -204,7 +218,7 @@ static inline const char *gov_xcall_check(const struct gov_xcall_hdr *h, size_t 
 	if (len < sizeof *h) return "length";
 	if (h->magic != GOV_XCALL_MAGIC) return "magic";
 	if (h->version != GOV_XCALL_VERSION) return "version";
-	if (h->type < GOV_XCALL_HELLO || h->type > GOV_XCALL_GRANT) return "type";
+	if (h->type < GOV_XCALL_HELLO || h->type > GOV_XCALL_DEFER) return "type";
 	if (h->body_len > GOV_XCALL_BODY_MAX || h->body_len != len - sizeof *h) return "body_len";
 	if (h->status > GOV_XCALL_MALFORMED) return "status";
 	if (h->proto >= GOV_PROTO_COUNT) return "proto";

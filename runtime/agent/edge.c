@@ -202,7 +202,7 @@ struct edge {
 	pthread_cond_t lane_free;
 	struct lane lanes[GOV_XCALL_LANES];
 	atomic_uint in_flight, in_flight_max;
-	atomic_ullong calls, ok, not_run, unknown, resent, switches, ns;
+	atomic_ullong calls, ok, not_run, unknown, resent, switches, ns, deferred;
 	/* its direct grant (E.lock), set up after an shm call went well; the
 	 * counts of grants gone are kept in gone[] (enum direct_count) */
 	struct gov_xcall_direct *direct;
@@ -640,6 +640,14 @@ static int round_trip(struct agent *a, struct edge *e, struct lane *l, struct go
 				return GOV_XCALL_UNKNOWN;
 			}
 		}
+		if (h->type == GOV_XCALL_DEFER &&
+		    !(edge_link_features(l->link) & GOV_XCALL_FEAT_DEFER)) {
+			/* it would refuse the frame and drop the link */
+			snprintf(why, whylen, "the agent of %s is of an older version: it cannot "
+				 "queue a deferred call", e->to);
+			*err = EPROTONOSUPPORT;
+			return sent_once ? GOV_XCALL_UNKNOWN : GOV_XCALL_NOT_RUN;
+		}
 		if (sent_once)
 			atomic_fetch_add(&e->resent, 1);
 		uint64_t now = gov_now_ns();
@@ -672,6 +680,92 @@ static int round_trip(struct agent *a, struct edge *e, struct lane *l, struct go
 	return GOV_XCALL_UNKNOWN;
 }
 
+const char *edge_callee(const struct edge_rules *er, const char *fn)
+{
+	return callee_of(er, fn);
+}
+
+/* Sends h (CALL or DEFER; the lane and req_id are set here) with its body
+ * `copy` to the agent of `to` on a lane of the edge, and waits for the
+ * RESULT in rep and out (cap bytes); counted in the edge's figures.
+ * Returns the status; err, and why when it is not OK, say why. Called
+ * with rules_lock held for reading; lets go of it for the round trip. */
+static int edge_trip(struct agent *a, const char *to, struct gov_xcall_hdr *h, const void *copy,
+		     struct gov_xcall_hdr *rep, void *out, uint32_t cap, int32_t *err, char *why,
+		     size_t whylen)
+{
+	struct edge *e = edge_get(to);
+	if (!e) {
+		*err = ENOMEM;
+		snprintf(why, whylen, "out of memory");
+		return GOV_XCALL_NOT_RUN;
+	}
+	struct edge_proto p, *pp = NULL;
+	const struct edge_proto *found = proto_for(&a->rules.edges, to);
+	if (found) {
+		p = *found;
+		pp = &p;
+	}
+	uint64_t t0 = gov_now_ns();
+	/* the rules may change during the round trip: nothing below reads them */
+	pthread_rwlock_unlock(&a->rules_lock);
+	/* a call comes this way while the edge has a grant when its process
+	 * found it revoked (by the callee's side, or a dead server): drop it,
+	 * a later call may get another */
+	pthread_mutex_lock(&E.lock);
+	int revoked = e->direct && e->direct->revoked;
+	pthread_mutex_unlock(&E.lock);
+	if (revoked)
+		direct_drop(a, e, "revoked by the callee's side");
+	for (;;) {
+		pthread_rwlock_rdlock(&e->gate);
+		if (proto_in_force(e, pp))
+			break;
+		/* switch first: wait for the calls in flight (drain) */
+		pthread_rwlock_unlock(&e->gate);
+		pthread_rwlock_wrlock(&e->gate);
+		edge_set_proto(a, e, pp);
+		pthread_rwlock_unlock(&e->gate);
+	}
+	int li;
+	for (;;) {
+		li = lane_take(e);
+		struct lane *l = &e->lanes[li];
+		/* lane 0 opens in round_trip, which reports why it cannot */
+		if (l->link || li == 0 || open_link(a, e, l, why, whylen) >= 0)
+			break;
+		/* no more links to be had (message queues count against the
+		 * user's RLIMIT_MSGQUEUE): the calls share the lanes open */
+		l->no_link = 1;
+		agent_log("info", "edge_lane_unavailable", "from=%s to=%s lane=%d error=\"%s\" "
+			  "(calls share the lanes open)", a->cfg.resource, to, li, why);
+		why[0] = 0;
+		lane_put(e, li);
+	}
+	/* taken on the lane: ids grow on each lane, as the callee's dedup needs */
+	h->lane = (uint8_t)li;
+	h->req_id = atomic_fetch_add(&E.next_req, 1) + 1;
+	int st = round_trip(a, e, &e->lanes[li], h, copy, rep, out, cap, err, why, whylen);
+	int granted = st == GOV_XCALL_OK && h->type == GOV_XCALL_CALL &&
+		      e->proto == GOV_PROTO_SHM && direct_ask(a, e, &e->lanes[li], li);
+	lane_put(e, li);
+	pthread_rwlock_unlock(&e->gate);
+	pthread_rwlock_rdlock(&a->rules_lock);
+	if (granted)
+		direct_publish(a);
+	atomic_fetch_add(&e->calls, 1);
+	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
+	if (h->type == GOV_XCALL_DEFER)
+		atomic_fetch_add(&e->deferred, 1);
+	atomic_fetch_add(st == GOV_XCALL_OK ? &e->ok : st == GOV_XCALL_UNKNOWN ? &e->unknown
+							      : &e->not_run, 1);
+	if (st != GOV_XCALL_OK && !*err)
+		*err = EHOSTUNREACH;
+	if (st != GOV_XCALL_OK && !why[0])
+		snprintf(why, whylen, "%s", rep->text);
+	return st;
+}
+
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value)
@@ -699,17 +793,6 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 			  a->cfg.resource, call->hdr->callee);
 		return 0;
 	}
-	struct edge *e = edge_get(to);
-	if (!e) {
-		*err = ENOMEM;
-		return 0;
-	}
-	struct edge_proto p, *pp = NULL;
-	const struct edge_proto *found = proto_for(&a->rules.edges, to);
-	if (found) {
-		p = *found;
-		pp = &p;
-	}
 	/* out may be where frame is (the slot's payload): a resend needs the frame */
 	void *copy = malloc(len);
 	if (!copy) {
@@ -723,70 +806,49 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	h.caller_epoch = a->epoch;
 	h.body_len = len;
 	char why[200] = "";
-	uint64_t t0 = gov_now_ns();
-	/* the rules may change during the round trip: nothing below reads them */
-	pthread_rwlock_unlock(&a->rules_lock);
-	/* a call comes this way while the edge has a grant when its process
-	 * found it revoked (by the callee's side, or a dead server): drop it,
-	 * a later call may get another */
-	pthread_mutex_lock(&E.lock);
-	int revoked = e->direct && e->direct->revoked;
-	pthread_mutex_unlock(&E.lock);
-	if (revoked)
-		direct_drop(a, e, "revoked by the callee's side");
-	for (;;) {
-		pthread_rwlock_rdlock(&e->gate);
-		if (proto_in_force(e, pp))
-			break;
-		/* switch first: wait for the calls in flight (drain) */
-		pthread_rwlock_unlock(&e->gate);
-		pthread_rwlock_wrlock(&e->gate);
-		edge_set_proto(a, e, pp);
-		pthread_rwlock_unlock(&e->gate);
-	}
-	int li;
-	for (;;) {
-		li = lane_take(e);
-		struct lane *l = &e->lanes[li];
-		/* lane 0 opens in round_trip, which reports why it cannot */
-		if (l->link || li == 0 || open_link(a, e, l, why, sizeof why) >= 0)
-			break;
-		/* no more links to be had (message queues count against the
-		 * user's RLIMIT_MSGQUEUE): the calls share the lanes open */
-		l->no_link = 1;
-		agent_log("info", "edge_lane_unavailable", "from=%s to=%s lane=%d error=\"%s\" "
-			  "(calls share the lanes open)", a->cfg.resource, to, li, why);
-		why[0] = 0;
-		lane_put(e, li);
-	}
-	/* taken on the lane: ids grow on each lane, as the callee's dedup needs */
-	h.lane = (uint8_t)li;
-	h.req_id = atomic_fetch_add(&E.next_req, 1) + 1;
-	int st = round_trip(a, e, &e->lanes[li], &h, copy, &rep, out, cap, err, why, sizeof why);
-	int granted = st == GOV_XCALL_OK && e->proto == GOV_PROTO_SHM &&
-		      direct_ask(a, e, &e->lanes[li], li);
-	lane_put(e, li);
-	pthread_rwlock_unlock(&e->gate);
-	pthread_rwlock_rdlock(&a->rules_lock);
-	if (granted)
-		direct_publish(a);
-	atomic_fetch_add(&e->calls, 1);
-	atomic_fetch_add(&e->ns, gov_now_ns() - t0);
+	*err = 0;
+	int st = edge_trip(a, to, &h, copy, &rep, out, cap, err, why, sizeof why);
 	if (st == GOV_XCALL_OK) {
-		atomic_fetch_add(&e->ok, 1);
 		*action = GOV_ACT_FORWARD;
 		*value = rep.value;
 		free(copy);
 		return rep.body_len;
 	}
-	atomic_fetch_add(st == GOV_XCALL_UNKNOWN ? &e->unknown : &e->not_run, 1);
-	if (!*err)
-		*err = EHOSTUNREACH;
 	agent_log("warning", "forward_failed", "from=%s to=%s function=%s req=%llu outcome=%s error=\"%s\"",
 		  a->cfg.resource, to, fn, (unsigned long long)h.req_id,
-		  st == GOV_XCALL_UNKNOWN ? "unknown" : "not_run", why[0] ? why : rep.text);
+		  st == GOV_XCALL_UNKNOWN ? "unknown" : "not_run", why);
 	free(copy);
 	return 0;
+}
+
+int edge_defer(struct agent *a, const char *to_in, uint32_t id, const void *frame, uint32_t len)
+{
+	char to[GOV_NAME_MAX];
+	snprintf(to, sizeof to, "%s", to_in); /* it may live in the rules */
+	/* a resend needs the frame, and the reply's body must not land on it */
+	void *copy = malloc(len), *out = malloc(GOV_XCALL_BODY_MAX);
+	if (!copy || !out) {
+		free(copy);
+		free(out);
+		return ENOMEM;
+	}
+	memcpy(copy, frame, len);
+	struct gov_xcall_hdr h, rep;
+	gov_xcall_init(&h, GOV_XCALL_DEFER);
+	h.caller_epoch = a->epoch;
+	h.body_len = len;
+	h.value = id;
+	char why[200] = "";
+	int32_t err = 0;
+	int st = edge_trip(a, to, &h, copy, &rep, out, GOV_XCALL_BODY_MAX, &err, why, sizeof why);
+	if (st != GOV_XCALL_OK)
+		agent_log("warning", "defer_failed", "from=%s to=%s function=%s tasklet=%08x req=%llu "
+			  "outcome=%s error=\"%s\"", a->cfg.resource, to,
+			  ((const struct gov_wire_req *)copy)->callee, id, (unsigned long long)h.req_id,
+			  st == GOV_XCALL_UNKNOWN ? "unknown" : "not_run", why);
+	free(copy);
+	free(out);
+	return st == GOV_XCALL_OK ? 0 : err;
 }
 
 /* ---- caller's side: forwards off the worker ----
@@ -1357,7 +1419,32 @@ static int run_scheduled(struct agent *a, const char *from, const struct gov_xca
 	return st;
 }
 
-/* A CALL from a link: run it once, or answer a resend from memory. */
+/* A DEFER from a link: queued on this agent's tasklet (tasklet.c), and
+ * answered at once; no cfs turn, nothing runs yet. */
+static void defer_here(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
+		       const void *body, struct gov_xcall_hdr *rep)
+{
+	gov_xcall_init(rep, GOV_XCALL_RESULT);
+	rep->caller_epoch = h->caller_epoch;
+	rep->req_id = h->req_id;
+	char why[sizeof rep->text] = "";
+	int e;
+	if (h->value < 0 || h->value > UINT32_MAX) {
+		snprintf(why, sizeof why, "DEFER field value: %lld is not a tasklet id",
+			 (long long)h->value);
+		e = EBADMSG;
+	} else {
+		pthread_rwlock_rdlock(&a->rules_lock);
+		e = tasklet_forwarded(a, from, (uint32_t)h->value, body, h->body_len, why, sizeof why);
+		pthread_rwlock_unlock(&a->rules_lock);
+	}
+	rep->status = !e ? GOV_XCALL_OK : e == EBADMSG ? GOV_XCALL_MALFORMED : GOV_XCALL_NOT_RUN;
+	rep->err = e;
+	snprintf(rep->text, sizeof rep->text, "%s", why);
+}
+
+/* A CALL or DEFER from a link: run (queue) it once, or answer a resend
+ * from memory. */
 static void handle_call(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
 			const void *body, struct gov_xcall_hdr *rep, unsigned char *out)
 {
@@ -1392,7 +1479,10 @@ static void handle_call(struct agent *a, const char *from, const struct gov_xcal
 		d->running = 1;
 	}
 	pthread_mutex_unlock(&E.lock);
-	run_scheduled(a, from, h, body, rep, out);
+	if (h->type == GOV_XCALL_DEFER)
+		defer_here(a, from, h, body, rep);
+	else
+		run_scheduled(a, from, h, body, rep, out);
 	if (d) {
 		pthread_mutex_lock(&E.lock);
 		if (d->last_id == h->req_id) {
@@ -1613,7 +1703,7 @@ static void *link_thread(void *p)
 				break;
 			continue;
 		}
-		if (h.type != GOV_XCALL_CALL)
+		if (h.type != GOV_XCALL_CALL && h.type != GOV_XCALL_DEFER)
 			continue;
 		handle_call(la.a, from, &h, in, &rep, out);
 		rep.lane = h.lane;
@@ -1779,7 +1869,8 @@ size_t edge_stats_json(char *out, size_t cap)
 		o += (size_t)snprintf(out + o, cap - o,
 				      "%s{\"to\":\"%s\",\"protocol\":\"%s\",\"calls\":%llu,\"ok\":%llu,"
 				      "\"not_run\":%llu,\"unknown\":%llu,\"resent\":%llu,\"switches\":%llu,"
-				      "\"in_flight_max\":%u,\"mean_us\":%.1f,\"direct\":%llu,\"direct_granted\":%s}",
+				      "\"in_flight_max\":%u,\"mean_us\":%.1f,\"direct\":%llu,\"direct_granted\":%s,"
+				      "\"deferred\":%llu}",
 				      e == E.edges ? "" : ",", e->to, gov_xcall_proto_word(e->proto),
 				      (unsigned long long)n, (unsigned long long)(atomic_load(&e->ok) + d[D_OK]),
 				      (unsigned long long)(atomic_load(&e->not_run) + d[D_NOT_RUN]),
@@ -1788,7 +1879,8 @@ size_t edge_stats_json(char *out, size_t cap)
 				      (unsigned long long)atomic_load(&e->switches),
 				      atomic_load(&e->in_flight_max), n ? (double)ns / (double)n / 1000.0 : 0.0,
 				      (unsigned long long)d[D_CALLS],
-				      e->direct && !e->direct->revoked ? "true" : "false");
+				      e->direct && !e->direct->revoked ? "true" : "false",
+				      (unsigned long long)atomic_load(&e->deferred));
 	}
 	pthread_mutex_unlock(&E.lock);
 	if (o < cap)

@@ -84,6 +84,17 @@ void edge_direct_send(struct client *c);
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
 		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
 		      int64_t *value);
+/* Forwards a call a dynamic rule deferred (tasklet id, frame of len
+ * bytes) to the agent of `to`, which exports its function: that agent
+ * queues it on its tasklet (DEFER, gov/xcall.h). 0 once it is queued
+ * there, or the errno the caller gets (EAGAIN full, ENOMEM, ESHUTDOWN
+ * stopping, ENOSYS not exported there, EPROTONOSUPPORT an older agent,
+ * EHOSTUNREACH/ECONNABORTED/ETIMEDOUT as for a forward). Called with
+ * rules_lock held for reading; lets go of it for the round trip. */
+int edge_defer(struct agent *a, const char *to, uint32_t id, const void *frame, uint32_t len);
+/* The resource whose agent runs fn for a forward: the rule's to:, else
+ * the resource that exports it; NULL if none. rules_lock held. */
+const char *edge_callee(const struct edge_rules *er, const char *fn);
 /* While another thread of the process is in a call (holds a slot): hands the FORWARD call in slot s (decoded as call, len bytes) to a
  * forwarder thread, which answers the slot itself, and returns 1; 0 means
  * forward it here (edge_forward). Called by the client's worker, rules_lock
@@ -122,6 +133,8 @@ int edge_link_send(struct edge_link *l, const struct gov_xcall_hdr *h, const voi
 int edge_link_recv(struct edge_link *l, struct gov_xcall_hdr *h, void *body, size_t cap,
 		   int timeout_ms, char *why, size_t whylen);
 int edge_link_proto(const struct edge_link *l);
+/* Caller side: what the callee's agent said it takes (GOV_XCALL_FEAT_*). */
+unsigned edge_link_features(const struct edge_link *l);
 /* 1 if the other agent has visibly closed the link (nothing sent yet can
  * have reached it). */
 int edge_link_gone(const struct edge_link *l);

@@ -49,6 +49,7 @@ struct edge_link {
 	struct gov_xcall_box *box;
 	uint32_t seen;       /* shm: last sequence read from our inbox */
 	unsigned char *chunk;
+	uint8_t features;    /* caller's side: the WELCOME's GOV_XCALL_FEAT_* */
 };
 
 static long spin_ns = 50000;
@@ -62,6 +63,11 @@ void edge_link_spin(long ns)
 int edge_link_proto(const struct edge_link *l)
 {
 	return l->proto;
+}
+
+unsigned edge_link_features(const struct edge_link *l)
+{
+	return l->features;
 }
 
 static struct edge_link *link_new(int proto, int fd, int caller)
@@ -266,6 +272,7 @@ struct edge_link *edge_link_open(struct agent *a, const char *to, int proto,
 		goto fail;
 	}
 	*callee_epoch = h.req_id;
+	l->features = h.features;
 	if (proto == GOV_PROTO_MSGQUEUE)
 		for (int i = 0; i < 2; i++)
 			mq_unlink(qn[i]); /* both ends hold them open now */
@@ -289,6 +296,7 @@ static void welcome(struct agent *a, int fd, int status, const char *text)
 	w.status = (uint8_t)(status ? GOV_XCALL_NOT_RUN : GOV_XCALL_OK);
 	w.err = status;
 	w.req_id = a->epoch;
+	w.features = status ? 0 : GOV_XCALL_FEAT_DEFER;
 	snprintf(w.name, sizeof w.name, "%s", a->cfg.resource);
 	snprintf(w.text, sizeof w.text, "%s", text ? text : "");
 	gov_xcall_send(fd, 1, &w, NULL);

@@ -306,6 +306,28 @@ static void send_stats(int fd)
 	}
 }
 
+/* A control HELLO whose text is a command (govctl tasklet): "tasklet VERB
+ * NAME". Answered with one JSON packet, or a WELCOME that refuses with an
+ * errno and why. An agent older than a command answers it with its
+ * statistics, which govctl tells apart (docs/tasklet.md). */
+static void control_command(int fd, const char *text)
+{
+	char noun[16], verb[16], name[GOV_NAME_MAX + 1], out[300], extra;
+	int n = sscanf(text, "%15s %15s %64s %c", noun, verb, name, &extra);
+	int e = EINVAL;
+	if (n == 3 && strcmp(noun, "tasklet") == 0)
+		e = tasklet_control(&A, verb, name, out, sizeof out);
+	else
+		snprintf(out, sizeof out, "unknown control command '%.100s' (tasklet flush|disable|"
+			 "enable NAME)", text);
+	if (e) {
+		send_welcome(fd, e, out, -1, 0);
+		return;
+	}
+	ssize_t r = send(fd, out, strlen(out), MSG_NOSIGNAL);
+	(void)r;
+}
+
 /* A new connection: read HELLO, check who it is, then serve or refuse.
  * Returns the client to watch, or NULL (the fd is closed then). */
 static struct client *accept_client(int lfd, int epfd)
@@ -332,7 +354,10 @@ static struct client *accept_client(int lfd, int epfd)
 			 "uid %u may not join resource %s (the agent runs as uid %u; see --allow-uid)",
 			 (unsigned)cred.uid, A.cfg.resource, (unsigned)geteuid());
 	} else if (m.role == GOV_ROLE_CONTROL && m.type == GOV_MSG_HELLO) {
-		send_stats(fd);
+		if (m.text[0])
+			control_command(fd, m.text);
+		else
+			send_stats(fd);
 		close(fd);
 		return NULL;
 	} else if (m.role == GOV_ROLE_SERVER && strcmp(m.name, A.cfg.resource) == 0) {
@@ -583,6 +608,10 @@ int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
 	char err[512], dir[PATH_MAX];
+	if (tasklet_config(err, sizeof err) < 0) {
+		fprintf(stderr, "govagent: %s\n", err);
+		return EXIT_USAGE;
+	}
 	if (store_url && gov_store_open(store_url, &store, err, sizeof err) < 0) {
 		fprintf(stderr, "govagent: %s\n", err);
 		return EXIT_START;

@@ -24,7 +24,15 @@
  * request (GOV_TASKLET_CALLEE, gov/wire.h) is answered by tasklet_request,
  * which makes the call's frame and queues it the same way; and a dynamic
  * rule may answer DEFER (gov/dynrule.h): tasklet_defer queues the call's
- * own frame on the tasklet the rule names.
+ * own frame on the tasklet the rule names, or, for a function another
+ * resource exports, has edge.c send it to that resource's agent (DEFER,
+ * gov/xcall.h), whose tasklet_forwarded queues it there.
+ *
+ * govctl tasklet flush|disable|enable reaches tasklet_control (main.c's
+ * control HELLO): a flush drops what is queued (counted as dropped), a
+ * disabled tasklet refuses schedulings with ECANCELED. The queue limit and
+ * the drain time come from the environment, checked at start
+ * (tasklet_config): a bad value stops the agent, never a silent default.
  *
  * Not here: which functions are tasklets (rules, edge.c) and the running
  * itself (edge.c, runtime/invoke.c). */
@@ -50,8 +58,9 @@ struct item {
 struct tasklet {
 	char name[GOV_NAME_MAX];
 	struct item *head, *tail;
-	unsigned long long scheduled, ran, failed, queued, refused;
+	unsigned long long scheduled, ran, failed, queued, refused, dropped;
 	int running;                /* its worker is in a call */
+	int disabled;               /* govctl tasklet disable: refuses schedulings */
 	pthread_cond_t more;
 	struct tasklet *next;
 };
@@ -151,16 +160,51 @@ static struct tasklet *tasklet_get(struct agent *a, const char *name)
 }
 
 #define QUEUE_MAX_DEFAULT 4096
+#define QUEUE_MAX_MAX 1048576L
+#define DRAIN_MS_DEFAULT 2000
+#define DRAIN_MS_MAX 600000L
+
+/* Set once by tasklet_config, before any thread reads them. */
+static unsigned long long queue_limit = QUEUE_MAX_DEFAULT;
+static long drain_limit_ms = DRAIN_MS_DEFAULT;
 
 static unsigned long long queue_max(void)
 {
-	static unsigned long long max;
-	if (!max) {
-		const char *e = getenv("GOV_TASKLET_QUEUE_MAX");
-		long long n = e ? strtoll(e, NULL, 10) : 0;
-		max = n > 0 ? (unsigned long long)n : QUEUE_MAX_DEFAULT;
+	return queue_limit;
+}
+
+/* Reads the variable name as a whole number in min..max into *out (left
+ * alone when it is unset); -1 with why otherwise. */
+static int env_num(const char *name, long min, long max, const char *unit, long dflt, long *out,
+		   char *why, size_t whylen)
+{
+	const char *v = getenv(name);
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (!errno && *v && !*end && n >= min && n <= max) {
+		*out = n;
+		return 0;
 	}
-	return max;
+	snprintf(why, whylen, "%s=\"%.40s\" in the environment: %s (give %ld to %ld %s, or "
+		 "unset it for the default %ld)", name, v,
+		 errno || !*v || *end ? "not a whole number" : "out of range", min, max, unit, dflt);
+	return -1;
+}
+
+int tasklet_config(char *why, size_t whylen)
+{
+	long q = QUEUE_MAX_DEFAULT, d = DRAIN_MS_DEFAULT;
+	if (env_num("GOV_TASKLET_QUEUE_MAX", 1, QUEUE_MAX_MAX, "calls", QUEUE_MAX_DEFAULT, &q, why,
+		    whylen) < 0 ||
+	    env_num("GOV_TASKLET_DRAIN_MS", 0, DRAIN_MS_MAX, "milliseconds", DRAIN_MS_DEFAULT, &d, why,
+		    whylen) < 0)
+		return -1;
+	queue_limit = (unsigned long long)q;
+	drain_limit_ms = d;
+	return 0;
 }
 
 int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len)
@@ -183,11 +227,12 @@ int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint3
 		free(it);
 		return -ENOMEM;
 	}
-	if (t->queued >= queue_max()) {
+	if (t->disabled || t->queued >= queue_max()) {
 		t->refused++;
+		int e = t->disabled ? ECANCELED : EAGAIN;
 		pthread_mutex_unlock(&T.lock);
 		free(it);
-		return -EAGAIN;
+		return -e;
 	}
 	if (t->tail)
 		t->tail->next = it;
@@ -201,14 +246,22 @@ int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint3
 	return 0;
 }
 
-#define DRAIN_MS_DEFAULT 2000
-
 static long drain_ms(void)
 {
-	const char *e = getenv("GOV_TASKLET_DRAIN_MS");
-	char *end;
-	long n = e && *e ? strtol(e, &end, 10) : -1;
-	return n >= 0 && e && !*end ? n : DRAIN_MS_DEFAULT;
+	return drain_limit_ms;
+}
+
+/* T.lock held: frees what t has queued (its worker takes no more of it),
+ * counted as dropped. */
+static void drop_queued(struct tasklet *t)
+{
+	for (struct item *it = t->head, *next; it; it = next) {
+		next = it->next;
+		free(it);
+	}
+	t->head = t->tail = NULL;
+	t->dropped += t->queued;
+	t->queued = 0;
 }
 
 /* T.lock held: 1 while some tasklet has a call queued or running. */
@@ -248,13 +301,7 @@ void tasklet_drain(struct agent *a)
 			  "error=\"the agent stopped before they ran (GOV_TASKLET_DRAIN_MS=%ld)\"",
 			  a->cfg.resource, t->name, t->queued, ms);
 		dropped += t->queued;
-		/* the worker takes no more: the items are freed here */
-		for (struct item *it = t->head, *next; it; it = next) {
-			next = it->next;
-			free(it);
-		}
-		t->head = t->tail = NULL;
-		t->queued = 0;
+		drop_queued(t);
 	}
 	agent_log("info", "tasklets_drained", "resource=%s dropped=%llu", a->cfg.resource, dropped);
 	pthread_mutex_unlock(&T.lock);
@@ -268,9 +315,10 @@ size_t tasklet_stats_json(char *out, size_t cap)
 	for (struct tasklet *t = T.list; t && o < cap; t = t->next)
 		o += (size_t)snprintf(out + o, cap - o,
 				      "%s{\"name\":\"%s\",\"scheduled\":%llu,\"ran\":%llu,"
-				      "\"failed\":%llu,\"queued\":%llu,\"refused\":%llu}",
+				      "\"failed\":%llu,\"queued\":%llu,\"refused\":%llu,"
+				      "\"dropped\":%llu,\"disabled\":%s}",
 				      t == T.list ? "" : ",", t->name, t->scheduled, t->ran, t->failed,
-				      t->queued, t->refused);
+				      t->queued, t->refused, t->dropped, t->disabled ? "true" : "false");
 	pthread_mutex_unlock(&T.lock);
 	if (o < cap)
 		o += (size_t)snprintf(out + o, cap - o, "]");
@@ -329,7 +377,7 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 					       sizeof why);
 		e = len < 0 ? EINVAL : -tasklet_schedule(a, name, frame, (uint32_t)len);
 	}
-	if (e && e != EAGAIN)
+	if (e && e != EAGAIN && e != ECANCELED) /* counted as refused, not logged each */
 		agent_log("warning", "tasklet_refused", "resource=%s tasklet=%s function=%s "
 			  "error=\"%s\"", a->cfg.resource, e == EINVAL ? "?" : name,
 			  e == EINVAL ? "?" : fn, e == ENOENT ? "this resource does not export it "
@@ -339,7 +387,8 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 	*value = e;
 }
 
-int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
+/* Queues a deferred call here, on the tasklet whose id the rule gave. */
+static int defer_local(struct agent *a, uint32_t id, const void *frame, uint32_t len)
 {
 	const struct edge_rules *er = &a->rules.edges;
 	char name[GOV_NAME_MAX];
@@ -350,4 +399,94 @@ int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
 			break;
 		}
 	return -tasklet_schedule(a, name, frame, len);
+}
+
+int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
+{
+	/* a function of another resource runs on its serving processes:
+	 * its agent queues it (edge.c, DEFER) */
+	const char *to = edge_callee(&a->rules.edges, ((const struct gov_wire_req *)frame)->callee);
+	if (to && strcmp(to, a->cfg.resource) != 0)
+		return edge_defer(a, to, id, frame, len);
+	return defer_local(a, id, frame, len);
+}
+
+int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void *frame,
+		      uint32_t len, char *why, size_t whylen)
+{
+	struct gov_wire_call call;
+	if (gov_wire_decode_req(frame, len, &call, why, whylen) < 0)
+		return EBADMSG;
+	const char *fn = call.hdr->callee;
+	int e = exported_here(a, fn) ? defer_local(a, id, frame, len) : ENOSYS;
+	if (e == ENOSYS)
+		snprintf(why, whylen, "%s does not export %s", a->cfg.resource, fn);
+	else if (e)
+		snprintf(why, whylen, "%s", e == EAGAIN ? "the tasklet's queue is full" :
+			 e == ESHUTDOWN ? "the agent is stopping" :
+			 e == ECANCELED ? "the tasklet is disabled (govctl tasklet enable)" : strerror(e));
+	if (e && e != EAGAIN && e != ECANCELED)
+		agent_log("warning", "tasklet_refused", "resource=%s from=%s tasklet=%08x function=%s "
+			  "error=\"%s\"", a->cfg.resource, from, id, fn, why);
+	return e;
+}
+
+/* T.lock held: 1 if name is a tasklet this agent knows of: one with a
+ * queue, or one its resource's tasklets: name (rules_lock held). */
+static int known(struct agent *a, const char *name, struct tasklet **out)
+{
+	struct tasklet *t = T.list;
+	while (t && strcmp(t->name, name) != 0)
+		t = t->next;
+	*out = t;
+	const struct edge_rules *er = &a->rules.edges;
+	for (unsigned i = 0; !t && i < er->ntasklets; i++)
+		if (strcmp(er->tasklets[i].name, name) == 0)
+			return 1;
+	return t != NULL;
+}
+
+int tasklet_control(struct agent *a, const char *verb, const char *name, char *out, size_t cap)
+{
+	int flush = strcmp(verb, "flush") == 0, disable = strcmp(verb, "disable") == 0;
+	if (!flush && !disable && strcmp(verb, "enable") != 0) {
+		snprintf(out, cap, "unknown tasklet command '%s' (flush, disable, enable)", verb);
+		return EINVAL;
+	}
+	if (!gov_resource_name_ok(name)) {
+		snprintf(out, cap, "'%s' is not a tasklet name (1-63 of [A-Za-z0-9._-])", name);
+		return EINVAL;
+	}
+	pthread_rwlock_rdlock(&a->rules_lock);
+	pthread_mutex_lock(&T.lock);
+	struct tasklet *t;
+	int e = 0;
+	if (!known(a, name, &t)) {
+		e = ENOENT;
+		snprintf(out, cap, "the agent of %s has no tasklet %s (none scheduled, none in its "
+			 "tasklets: rules)", a->cfg.resource, name);
+	} else if (!t && !flush && !(t = tasklet_get(a, name))) {
+		e = ENOMEM; /* disabled before its first scheduling: it needs its queue */
+		snprintf(out, cap, "out of memory");
+	}
+	unsigned long long dropped = 0;
+	if (!e && flush && t) {
+		dropped = t->queued;
+		drop_queued(t);
+	} else if (!e && !flush) {
+		t->disabled = disable;
+	}
+	pthread_mutex_unlock(&T.lock);
+	pthread_rwlock_unlock(&a->rules_lock);
+	if (e)
+		return e;
+	if (flush)
+		agent_log("warning", "tasklet_flushed", "resource=%s tasklet=%s dropped=%llu "
+			  "error=\"flushed by govctl tasklet flush\"", a->cfg.resource, name, dropped);
+	else
+		agent_log("info", disable ? "tasklet_disabled" : "tasklet_enabled",
+			  "resource=%s tasklet=%s", a->cfg.resource, name);
+	snprintf(out, cap, "{\"resource\":\"%s\",\"tasklet\":\"%s\",\"done\":\"%s\","
+		 "\"dropped\":%llu}", a->cfg.resource, name, verb, dropped);
+	return 0;
 }

@@ -10,6 +10,10 @@
 
 struct agent;
 struct gov_wire_call;
+/* Reads GOV_TASKLET_QUEUE_MAX and GOV_TASKLET_DRAIN_MS from the
+ * environment, at the agent's start: 0, or -1 with why (what, where, why)
+ * for a value that is not a whole number or out of range. */
+int tasklet_config(char *why, size_t whylen);
 /* Queues a copy of the call frame (len bytes, docs/wire.md) on tasklet
  * name, starting its worker if it has none. 0, or -errno. */
 int tasklet_schedule(struct agent *a, const char *name, const void *frame, uint32_t len);
@@ -21,13 +25,29 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 		     int32_t *err, int64_t *value);
 /* A dynamic rule's DEFER: queues the call's frame on the tasklet whose
  * gov_dyn_id is id (a tasklets: name of this resource, else named
- * "tasklet-ID" in hex). 0, or the errno to answer. */
+ * "tasklet-ID" in hex); a function another resource exports is sent to
+ * that resource's agent instead (edge_defer). 0, or the errno to answer.
+ * rules_lock held for reading (let go of during a send). */
 int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len);
+/* A DEFER another resource's agent forwarded (edge.c): the frame checked,
+ * its function exported by this resource, then queued as tasklet_defer
+ * does here. 0, or EBADMSG (the frame does not decode), ENOSYS (not
+ * exported here), EAGAIN, ENOMEM, ESHUTDOWN; why says so. rules_lock held. */
+int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void *frame,
+		      uint32_t len, char *why, size_t whylen);
 /* Before the agent stops: refuses new schedulings (ESHUTDOWN) and waits,
  * at most GOV_TASKLET_DRAIN_MS, for the queued calls to run; logs what
  * is still queued then as dropped (tasklet_dropped, per tasklet). */
 void tasklet_drain(struct agent *a);
-/* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued. */
+/* govctl tasklet VERB NAME, from a control connection: flush (drop what
+ * is queued, logged and counted as dropped), disable (new schedulings are
+ * refused with ECANCELED, counted as refused), enable. 0 with a JSON
+ * answer in out, or an errno with why in out: EINVAL (an unknown verb or
+ * a bad name), ENOENT (no such tasklet: none scheduled, none in the
+ * tasklets: rules), ENOMEM. */
+int tasklet_control(struct agent *a, const char *verb, const char *name, char *out, size_t cap);
+/* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued,
+ * refused, dropped, disabled. */
 size_t tasklet_stats_json(char *out, size_t cap);
 
 #endif

@@ -1,0 +1,182 @@
+/* govctl/tasklets.c - `govctl tasklet list|flush|disable|enable`: the
+ * tasklets running agents keep (docs/tasklet.md). list reads each agent's
+ * statistics; flush, disable and enable are control commands to one agent
+ * (a control HELLO whose text names them, runtime/agent/main.c), which
+ * acts on its queue at once. Not the rules that make tasklets. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "govctl.h"
+#include "gov/store_keys.h"
+#include "internal.h"
+
+static const char tasklet_usage[] =
+	"usage: govctl tasklet list [RESOURCE] [--json]\n"
+	"       govctl tasklet flush RESOURCE TASKLET\n"
+	"       govctl tasklet disable RESOURCE TASKLET\n"
+	"       govctl tasklet enable RESOURCE TASKLET\n"
+	"\n"
+	"list shows, per running agent (or RESOURCE's), each tasklet's calls queued,\n"
+	"run, failed, dropped and refused, and whether it is disabled. flush drops the\n"
+	"calls TASKLET has queued in RESOURCE's agent (a call already running ends;\n"
+	"the agent logs event=tasklet_flushed and counts them as dropped). disable\n"
+	"makes the agent refuse new schedulings of TASKLET (the caller gets -1 with\n"
+	"ECANCELED, counted as refused) until enable; what is queued still runs.\n"
+	"TASKLET is a name the agent has queued under, or one of its resource's\n"
+	"tasklets: rules. Exit 3 for an unknown resource or tasklet, 4 if its agent\n"
+	"does not run.\n"
+	"\n"
+	"example:\n"
+	"  govctl tasklet list net-driver\n"
+	"  govctl tasklet disable net-driver rx\n"
+	"  govctl tasklet flush net-driver rx\n";
+
+/* Why RESOURCE's agent did not answer: not running (4), or no such
+ * resource at all (3). */
+static int no_agent(struct govctl *g, const char *resource)
+{
+	int pid = govctl_agent_pid(resource);
+	if (pid)
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet: the agent of %s is not running "
+				   "(pid %d is gone; govctl agent start %s)", resource, pid, resource);
+	char key[sizeof GOV_KEY_RESOURCES + GOV_NAME_MAX], err[256];
+	snprintf(key, sizeof key, GOV_KEY_RESOURCES "%s", resource);
+	struct gov_kv kv;
+	int r = gov_store_get(govctl_store(g), key, &kv, err, sizeof err);
+	if (r == 0) {
+		gov_kv_clear(&kv);
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet: no agent runs for %s (govctl agent "
+				   "start %s)", resource, resource);
+	}
+	if (r == GOV_STORE_NOT_FOUND)
+		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet: unknown resource %s: not registered "
+				   "(govctl resources) and no agent runs for it", resource);
+	return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet: no agent runs for %s, and the store "
+			   "could not say whether it is registered: %s", resource, err);
+}
+
+/* One agent's tasklets, each with "resource" added, appended to out. */
+static void add_tasklets(json_t *out, const char *resource, json_t *st)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(json_object_get(st, "xcall"), "tasklets"), i, t) {
+		json_t *row = json_deep_copy(t);
+		json_object_set_new(row, "resource", json_string(resource));
+		json_array_append_new(out, row);
+	}
+}
+
+static void print_tasklets(json_t *rows)
+{
+	printf("%-24s %-24s %8s %8s %8s %8s %8s %s\n", "RESOURCE", "TASKLET", "QUEUED", "RAN",
+	       "FAILED", "DROPPED", "REFUSED", "STATE");
+	size_t i;
+	json_t *t;
+	json_array_foreach(rows, i, t)
+		printf("%-24s %-24s %8lld %8lld %8lld %8lld %8lld %s\n",
+		       json_string_value(json_object_get(t, "resource")),
+		       json_string_value(json_object_get(t, "name")),
+		       json_integer_value(json_object_get(t, "queued")),
+		       json_integer_value(json_object_get(t, "ran")),
+		       json_integer_value(json_object_get(t, "failed")),
+		       json_integer_value(json_object_get(t, "dropped")),
+		       json_integer_value(json_object_get(t, "refused")),
+		       json_is_true(json_object_get(t, "disabled")) ? "disabled" : "enabled");
+}
+
+static int tasklet_list(struct govctl *g, int argc, char **argv)
+{
+	const char *resource = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-' || resource)
+			return govctl_fail(GOVCTL_USAGE, "tasklet list: unexpected '%s' (see --help)", argv[i]);
+		resource = argv[i];
+	}
+	if (resource && !gov_resource_name_ok(resource))
+		return govctl_fail(GOVCTL_USAGE, "tasklet list: '%s' is not a resource name", resource);
+	json_t *names = resource ? json_pack("[s]", resource) : govctl_agent_names();
+	json_t *rows = json_array(), *n;
+	size_t k;
+	json_array_foreach(names, k, n) {
+		const char *r = json_string_value(n);
+		char *text = govctl_query_agent(r);
+		json_t *st = text ? json_loads(text, 0, NULL) : NULL;
+		free(text);
+		if (!st && resource) {
+			json_decref(names);
+			json_decref(rows);
+			return no_agent(g, resource);
+		}
+		if (st)
+			add_tasklets(rows, r, st);
+		json_decref(st);
+	}
+	json_decref(names);
+	if (g->json)
+		govctl_print_json(rows);
+	else if (!json_array_size(rows))
+		printf("no tasklets in %s%s\n", resource ? "the agent of " : "the running agents",
+		       resource ? resource : "");
+	else
+		print_tasklets(rows);
+	json_decref(rows);
+	return GOVCTL_OK;
+}
+
+static int tasklet_act(struct govctl *g, int argc, char **argv)
+{
+	const char *verb = argv[0];
+	if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-')
+		return govctl_fail(GOVCTL_USAGE, "tasklet %s: give RESOURCE and TASKLET (see --help)", verb);
+	const char *resource = argv[1], *name = argv[2];
+	if (!gov_resource_name_ok(resource))
+		return govctl_fail(GOVCTL_USAGE, "tasklet %s: '%s' is not a resource name", verb, resource);
+	if (!gov_resource_name_ok(name))
+		return govctl_fail(GOVCTL_USAGE, "tasklet %s: '%s' is not a tasklet name (1-63 of "
+				   "[A-Za-z0-9._-], not starting with '.')", verb, name);
+	char command[160], why[200] = "", *json = NULL;
+	snprintf(command, sizeof command, "tasklet %s %s", verb, name);
+	int r = govctl_ask_agent(resource, command, &json, why, sizeof why);
+	if (r < 0)
+		return no_agent(g, resource);
+	if (r == ENOENT)
+		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet %s: %s (see govctl tasklet list %s)", verb,
+				   why, resource);
+	if (r)
+		return govctl_fail(GOVCTL_REFUSED, "tasklet %s: the agent of %s refused: %s", verb,
+				   resource, why);
+	json_t *o = json_loads(json, 0, NULL);
+	free(json);
+	if (!json_object_get(o, "done")) {
+		/* its statistics: an agent older than these commands */
+		json_decref(o);
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the agent of %s does not take "
+				   "tasklet commands (an older govagent; restart it)", verb, resource);
+	}
+	if (g->json)
+		govctl_print_json(o);
+	else if (strcmp(verb, "flush") == 0)
+		printf("tasklet %s of %s flushed: %lld queued calls dropped\n", name, resource,
+		       json_integer_value(json_object_get(o, "dropped")));
+	else
+		printf("tasklet %s of %s %sd\n", name, resource, verb);
+	json_decref(o);
+	return GOVCTL_OK;
+}
+
+int cmd_tasklet(struct govctl *g, int argc, char **argv)
+{
+	if (argc < 2 || govctl_wants_help(argc, argv)) {
+		fputs(tasklet_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? GOVCTL_USAGE : GOVCTL_OK;
+	}
+	if (strcmp(argv[1], "list") == 0)
+		return tasklet_list(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "flush") == 0 || strcmp(argv[1], "disable") == 0 ||
+	    strcmp(argv[1], "enable") == 0)
+		return tasklet_act(g, argc - 1, argv + 1);
+	fprintf(stderr, "govctl: unknown tasklet command '%s'\n\n%s", argv[1], tasklet_usage);
+	return GOVCTL_USAGE;
+}
