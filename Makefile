@@ -103,7 +103,7 @@ $(B)/tests/%.t: tests/%.c tests/harness.h tests/tap.h $(TEST_SUPPORT) $(LIBGOVRT
 # the same fast-path test against the static library
 $(B)/tests/t_fastpath_static.t: tests/t_fastpath.c $(HARNESS) tests/harness.h tests/tap.h $(LIBGOVRT_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(LIBGOVRT_A) -lpthread
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(HARNESS) $(LIBGOVRT_A) $(LDLIBS_RT) -lpthread
 TESTS += $(B)/tests/t_fastpath_static.t
 
 # the store API on etcd: run by tests/t_etcd.sh against the etcd it starts

@@ -71,6 +71,30 @@ const char *harness_run_dir(void)
 	return getenv("GOV_RUN_DIR");
 }
 
+int harness_serve_records(const char *env, int *fd)
+{
+	*fd = open(getenv(env), O_WRONLY | O_APPEND | O_CREAT, 0644);
+	char err[256];
+	if (*fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "serve: %s\n", *fd < 0 ? strerror(errno) : err);
+		return 1;
+	}
+	for (;;)
+		pause();
+}
+
+void harness_file(char *buf, size_t len, const char *name, const char *text)
+{
+	snprintf(buf, len, "%s/%s", harness_run_dir(), name);
+	if (!text)
+		return;
+	FILE *f = fopen(buf, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(buf);
+		exit(1);
+	}
+}
+
 static void path_of(char *buf, size_t len, const char *resource, const char *suffix)
 {
 	snprintf(buf, len, "%s/%s.%s", harness_run_dir(), resource, suffix);

@@ -4,6 +4,7 @@
 #ifndef GOV_TEST_HARNESS_H
 #define GOV_TEST_HARNESS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* govrt reads its environment before main, so a test that wants govrt
@@ -13,6 +14,9 @@
 void harness_reexec(char **argv, const char *resource, const char *const env[]);
 
 const char *harness_run_dir(void);
+/* <run dir>/name into buf; with text, the file is written with it (a test
+ * that cannot write its own run directory stops: exit 1). */
+void harness_file(char *buf, size_t len, const char *name, const char *text);
 
 /* Starts govagent for resource with the given YAML rules text (NULL for no
  * rules) and extra arguments (NULL-terminated, may be NULL); returns once
@@ -34,6 +38,12 @@ char *agent_log_text(const char *resource);
  * and GOV_EXPORTS set, and waits up to 5 s until the resource's agent logs
  * that it connected; returns its pid (a diagnostic if it never did). */
 pid_t serving_start(char *self, const char *resource, const char *exports);
+
+/* A serving process's main (`self serve`): opens the file the environment
+ * variable env names, for appending, into *fd (the test's functions write
+ * what they did there), and serves this resource's exports until killed;
+ * returns 1 if it cannot. */
+int harness_serve_records(const char *env, int *fd);
 
 /* Waits until govrt is connected (1) or not (0); returns 0 or -1 on timeout. */
 int wait_connected(int want, int timeout_ms);

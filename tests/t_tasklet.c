@@ -55,7 +55,7 @@ static long s_orphan(long seq) { return GOV_CALL("ll", tk_orphan, seq); }
 static int serve_main(void)
 {
 	in_server = 1;
-	return serve_records("TK_RECORD", &rec_fd);
+	return harness_serve_records("TK_RECORD", &rec_fd);
 }
 
 static const char *rules =
@@ -110,12 +110,10 @@ int main(int argc, char **argv)
 	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
 	harness_reexec(argv, DRV, env);
 	char record_path[512], exports[512];
-	snprintf(record_path, sizeof record_path, "%s/record", harness_run_dir());
-	snprintf(exports, sizeof exports, "%s/" DRV ".exports", harness_run_dir());
+	harness_file(record_path, sizeof record_path, "record", NULL);
+	harness_file(exports, sizeof exports, DRV ".exports",
+		     "tk_rx ll\ntk_tx ll\n"); /* tk_orphan: served by nobody */
 	setenv("TK_RECORD", record_path, 1);
-	FILE *f = fopen(exports, "w");
-	fputs("tk_rx ll\ntk_tx ll\n", f); /* tk_orphan: served by nobody */
-	fclose(f);
 
 	bad_documents();
 

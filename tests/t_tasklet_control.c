@@ -45,14 +45,7 @@ long tc_slow(long seq)
 
 static int serve_main(void)
 {
-	rec_fd = open(getenv("TC_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
-	char err[256];
-	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
-		return 1;
-	}
-	for (;;)
-		pause();
+	return harness_serve_records("TC_RECORD", &rec_fd);
 }
 
 static const char *rules =
@@ -156,12 +149,9 @@ int main(int argc, char **argv)
 	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
 	harness_reexec(argv, DRV, env);
 	char record_path[512], exports[512];
-	snprintf(record_path, sizeof record_path, "%s/record", harness_run_dir());
-	snprintf(exports, sizeof exports, "%s/" DRV ".exports", harness_run_dir());
+	harness_file(record_path, sizeof record_path, "record", NULL);
+	harness_file(exports, sizeof exports, DRV ".exports", "tc_slow ll\n");
 	setenv("TC_RECORD", record_path, 1);
-	FILE *f = fopen(exports, "w");
-	fputs("tc_slow ll\n", f);
-	fclose(f);
 	store_env();
 	govctl(NULL, "init", NULL, NULL, NULL, NULL);
 
@@ -268,11 +258,9 @@ int main(int argc, char **argv)
 	if (dead == 0)
 		_exit(0);
 	waitpid(dead, NULL, 0);
-	char pidfile[600];
-	snprintf(pidfile, sizeof pidfile, "%s/tc-gone.pid", harness_run_dir());
-	f = fopen(pidfile, "w");
-	fprintf(f, "%d\n", (int)dead);
-	fclose(f);
+	char pidfile[600], pid_text[24];
+	snprintf(pid_text, sizeof pid_text, "%d\n", (int)dead);
+	harness_file(pidfile, sizeof pidfile, "tc-gone.pid", pid_text);
 	rc = govctl(&out, "tasklet", "disable", "tc-gone", "q", NULL);
 	ok(rc == 4 && out && strstr(out, "the agent of tc-gone is not running"),
 	   "an agent that is not running: exit 4 and why (%d)", rc);

@@ -68,7 +68,7 @@ static long old_work(long dev, long seq) { return GOV_CALL("lll", tf_old, dev, s
 static int serve_main(void)
 {
 	in_server = 1;
-	return serve_records("TF_RECORD", &rec_fd);
+	return harness_serve_records("TF_RECORD", &rec_fd);
 }
 
 static char record_path[512];
@@ -317,15 +317,12 @@ int main(int argc, char **argv)
 	static const char *const env[] = { "GOV_TIMEOUT_MS=4000", NULL };
 	harness_reexec(argv, APP, env);
 	char exports[512], cache[600];
-	snprintf(record_path, sizeof record_path, "%s/record", harness_run_dir());
-	snprintf(exports, sizeof exports, "%s/" DRV ".exports", harness_run_dir());
-	snprintf(cache, sizeof cache, "%s/cache", harness_run_dir());
+	harness_file(record_path, sizeof record_path, "record", NULL);
+	harness_file(exports, sizeof exports, DRV ".exports", "tf_work lll\n");
+	harness_file(cache, sizeof cache, "cache", NULL);
 	setenv("GOV_CACHE_DIR", cache, 1);
 	setenv("GOV_INCLUDE_DIR", DYN_TOP "/include", 1);
 	setenv("TF_RECORD", record_path, 1);
-	FILE *f = fopen(exports, "w");
-	fputs("tf_work lll\n", f);
-	fclose(f);
 
 	setenv("GOV_TASKLET_QUEUE_MAX", "4", 1); /* for tf-drv's agent */
 	const char *const drv_extra[] = { "--edge-tcp", "127.0.0.1:0", NULL };

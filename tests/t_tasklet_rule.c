@@ -57,14 +57,7 @@ static long work(long dev, long seq) { return GOV_CALL("lll", tr_work, dev, seq)
 static int serve_main(void)
 {
 	in_server = 1;
-	rec_fd = open(getenv("TR_RECORD"), O_WRONLY | O_APPEND | O_CREAT, 0644);
-	char err[256];
-	if (rec_fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "serve: %s\n", rec_fd < 0 ? strerror(errno) : err);
-		return 1;
-	}
-	for (;;)
-		pause();
+	return harness_serve_records("TR_RECORD", &rec_fd);
 }
 
 struct rec { long dev, seq; long long t0, t1; };

@@ -43,7 +43,7 @@ long ts_b(long seq) { return record("b", seq); }
 
 static int serve_main(void)
 {
-	return serve_records("TS_RECORD", &rec_fd);
+	return harness_serve_records("TS_RECORD", &rec_fd);
 }
 
 /* ts_c: exported by another resource, so not this agent's to run */
@@ -115,12 +115,9 @@ int main(int argc, char **argv)
 	static const char *const env[] = { "GOV_TIMEOUT_MS=3000", NULL };
 	harness_reexec(argv, DRV, env);
 	char record_path[512], exports[512];
-	snprintf(record_path, sizeof record_path, "%s/record", harness_run_dir());
-	snprintf(exports, sizeof exports, "%s/" DRV ".exports", harness_run_dir());
+	harness_file(record_path, sizeof record_path, "record", NULL);
+	harness_file(exports, sizeof exports, DRV ".exports", "ts_a ll\nts_b ll\n");
 	setenv("TS_RECORD", record_path, 1);
-	FILE *f = fopen(exports, "w");
-	fputs("ts_a ll\nts_b ll\n", f);
-	fclose(f);
 
 	bad_arguments();
 	refused(govrt_tasklet_schedule("a", "ts_a", 1), ENOTCONN, "before the agent starts");

@@ -1,6 +1,6 @@
 /* tests/tasklet_records.h - what the tasklet tests (t_tasklet.c,
- * t_tasklet_schedule.c, t_tasklet_forward.c) share: the serving
- * processes' main, the record file they write, one line per call, whole at
+ * t_tasklet_schedule.c, t_tasklet_forward.c) share: the record file their
+ * serving processes write (harness_serve_records), one line per call, whole at
  * its end ("NAME SEQ START END", µs of CLOCK_MONOTONIC), and the checks
  * made on it: each name's calls ran in order and never overlapped, and
  * calls of different names did overlap.
@@ -17,21 +17,6 @@
 #include <unistd.h>
 #include "gov/govrt.h"
 #include "harness.h"
-
-/* A serving process's main: opens the record file that the environment
- * variable env names into *fd (its functions append their lines there)
- * and serves this resource's exports until killed. 1 if it cannot. */
-static inline int serve_records(const char *env, int *fd)
-{
-	*fd = open(getenv(env), O_WRONLY | O_APPEND | O_CREAT, 0644);
-	char err[256];
-	if (*fd < 0 || govrt_serve_start(NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "serve: %s\n", *fd < 0 ? strerror(errno) : err);
-		return 1;
-	}
-	for (;;)
-		pause();
-}
 
 static long long mono_us(void)
 {
