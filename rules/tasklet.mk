@@ -11,9 +11,10 @@ $(B)/tests/t_tasklet_schedule.t: TEST_EXTRA_LIBS = -rdynamic
 $(B)/tests/t_tasklet_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)
 
 # a DEFER of another resource's function, forwarded to its agent on every
-# protocol; DEFER frames spoken by hand need the xcall frame codec
-$(B)/tests/t_tasklet_forward.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS) runtime/xcall_io.c -lm
-$(B)/tests/t_tasklet_forward.t: runtime/xcall_io.c runtime/xcall_io.h include/gov/xcall.h
+# protocol; DEFER frames spoken by hand use the xcall frame codec
+# (xcall_io.o, in the test support library)
+$(B)/tests/t_tasklet_forward.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS) -lm
+$(B)/tests/t_tasklet_forward.t: runtime/xcall_io.h include/gov/xcall.h
 
 # govctl tasklet list|flush|disable|enable and bad tasklet settings;
 # tc_slow lives in the test executable

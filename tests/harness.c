@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "gov/govrt.h"
+#include "gov/xcall.h"
 #include "harness.h"
+#include "xcall_io.h"
 
 long long now_ms(void)
 {
@@ -81,6 +83,58 @@ int harness_serve_records(const char *env, int *fd)
 	}
 	for (;;)
 		pause();
+}
+
+int harness_edge_connect(const char *resource)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), resource);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int harness_edge_hello(const char *resource, const char *name, uint64_t epoch,
+		       struct gov_xcall_hdr *welcome)
+{
+	int fd = harness_edge_connect(resource);
+	if (fd < 0)
+		return -1;
+	struct gov_xcall_hdr h;
+	gov_xcall_init(&h, GOV_XCALL_HELLO);
+	h.caller_epoch = epoch;
+	h.proto = GOV_PROTO_UNIX;
+	snprintf(h.name, sizeof h.name, "%s", name);
+	if (gov_xcall_send(fd, 1, &h, NULL) != 0 ||
+	    gov_xcall_recv(fd, 1, &h, NULL, 0, 2000, NULL, 0) != 1 || h.type != GOV_XCALL_WELCOME ||
+	    h.status != 0) {
+		close(fd);
+		return -1;
+	}
+	if (welcome)
+		*welcome = h;
+	return fd;
+}
+
+struct harness_tally harness_tally(long (*fn)(long), long from, long to)
+{
+	struct harness_tally t = { 0, 0, 0 };
+	for (long seq = from; seq < to; seq++) {
+		errno = 0;
+		long rv = fn(seq);
+		if (rv == 0)
+			t.ok++;
+		else if (rv == -1 && errno == EAGAIN)
+			t.again++;
+		else
+			t.other++;
+	}
+	return t;
 }
 
 void harness_file(char *buf, size_t len, const char *name, const char *text)

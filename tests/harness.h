@@ -5,6 +5,7 @@
 #define GOV_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* govrt reads its environment before main, so a test that wants govrt
@@ -44,6 +45,23 @@ pid_t serving_start(char *self, const char *resource, const char *exports);
  * what they did there), and serves this resource's exports until killed;
  * returns 1 if it cannot. */
 int harness_serve_records(const char *env, int *fd);
+
+/* A unix socket connected to resource's agent's edge listener
+ * (<run dir>/<resource>.edge), as another agent's link would be; -1 with
+ * errno if it does not accept. */
+int harness_edge_connect(const char *resource);
+/* harness_edge_connect, then HELLO for a unix link from an agent called
+ * name, with caller epoch epoch: the socket once the agent answers
+ * WELCOME with status 0 (that header in *welcome when not NULL), else -1. */
+struct gov_xcall_hdr;
+int harness_edge_hello(const char *resource, const char *name, uint64_t epoch,
+		       struct gov_xcall_hdr *welcome);
+
+/* Calls fn(seq) for seq from..to-1, errno cleared before each: how many
+ * returned 0, how many -1 with EAGAIN (a full queue), how many anything
+ * else. */
+struct harness_tally { int ok, again, other; };
+struct harness_tally harness_tally(long (*fn)(long), long from, long to);
 
 /* Waits until govrt is connected (1) or not (0); returns 0 or -1 on timeout. */
 int wait_connected(int want, int timeout_ms);

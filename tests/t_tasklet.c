@@ -165,20 +165,11 @@ int main(int argc, char **argv)
 	free(stats);
 
 	/* the bound: one call running (30 ms) and 8 queued; the rest refused */
-	int accepted = 0, refused = 0, other = 0;
-	for (long i = 100; i < 112; i++) {
-		errno = 0;
-		long rv = s_rx(i);
-		if (rv == 0)
-			accepted++;
-		else if (rv == -1 && errno == EAGAIN)
-			refused++;
-		else
-			other++;
-	}
-	ok(refused >= 2 && accepted >= 8 && accepted <= 10 && other == 0,
+	struct harness_tally t = harness_tally(s_rx, 100, 112);
+	int accepted = t.ok, refused = t.again;
+	ok(refused >= 2 && accepted >= 8 && accepted <= 10 && t.other == 0,
 	   "a full tasklet queue refuses with EAGAIN (%d accepted, %d refused, %d other)", accepted,
-	   refused, other);
+	   refused, t.other);
 	stats = NULL;
 	run_capture(sargv, &stats);
 	char want[64];

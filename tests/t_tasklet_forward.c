@@ -63,6 +63,7 @@ long tf_work(long dev, long seq)
 }
 long tf_old(long dev, long seq) { return dev + seq; }
 static long work(long dev, long seq) { return GOV_CALL("lll", tf_work, dev, seq); }
+static long work0(long seq) { return work(0, seq); }
 static long old_work(long dev, long seq) { return GOV_CALL("lll", tf_old, dev, seq); }
 
 static int serve_main(void)
@@ -248,21 +249,9 @@ static void older_agent(void)
 /* ---- DEFER frames spoken by hand to tf-drv's agent ---- */
 static int raw_link(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), DRV);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(fd);
-		return -1;
-	}
-	struct gov_xcall_hdr h;
-	gov_xcall_init(&h, GOV_XCALL_HELLO);
-	h.caller_epoch = 999;
-	h.proto = GOV_PROTO_UNIX;
-	strcpy(h.name, "tf-raw");
-	gov_xcall_send(fd, 1, &h, NULL);
-	if (gov_xcall_recv(fd, 1, &h, NULL, 0, 2000, NULL, 0) != 1 || h.type != GOV_XCALL_WELCOME ||
-	    !(h.features & GOV_XCALL_FEAT_DEFER)) {
+	struct gov_xcall_hdr welcome;
+	int fd = harness_edge_hello(DRV, "tf-raw", 999, &welcome);
+	if (fd >= 0 && !(welcome.features & GOV_XCALL_FEAT_DEFER)) {
 		close(fd);
 		return -1;
 	}
@@ -338,17 +327,10 @@ int main(int argc, char **argv)
 
 	/* full: one call running (1 s) and 4 queued in tf-drv's agent; 5
 	 * queued if the worker has not taken the first yet */
-	int accepted = work(0, SLOW_SEQ) == 0, full = 0, other = 0;
-	for (long i = 100; i < 109; i++) {
-		errno = 0;
-		long rv = work(0, i);
-		if (rv == 0)
-			accepted++;
-		else if (rv == -1 && errno == EAGAIN)
-			full++;
-		else
-			other++;
-	}
+	int accepted = work(0, SLOW_SEQ) == 0;
+	struct harness_tally t = harness_tally(work0, 100, 109);
+	accepted += t.ok;
+	int full = t.again, other = t.other;
 	ok(full >= 2 && accepted >= 4 && accepted <= 6 && other == 0,
 	   "a full tasklet in %s's agent refuses with EAGAIN (%d accepted, %d refused, %d other)", DRV,
 	   accepted, full, other);

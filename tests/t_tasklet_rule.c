@@ -53,6 +53,7 @@ long tr_work(long dev, long seq)
 	return write(rec_fd, line, (size_t)n) == n ? 0 : -1;
 }
 static long work(long dev, long seq) { return GOV_CALL("lll", tr_work, dev, seq); }
+static long work0(long seq) { return work(0, seq); }
 
 static int serve_main(void)
 {
@@ -233,20 +234,10 @@ int main(int argc, char **argv)
 	usleep(200000); /* the calls the fault tests queued have run */
 
 	/* the bound: one call running (30 ms) and 8 queued; the rest refused */
-	int accepted = 0, full = 0, other = 0;
-	for (long i = 100; i < 112; i++) {
-		errno = 0;
-		long rv = work(0, i);
-		if (rv == 0)
-			accepted++;
-		else if (rv == -1 && errno == EAGAIN)
-			full++;
-		else
-			other++;
-	}
-	ok(full >= 2 && accepted >= 8 && accepted <= 10 && other == 0,
+	struct harness_tally t = harness_tally(work0, 100, 112);
+	ok(t.again >= 2 && t.ok >= 8 && t.ok <= 10 && t.other == 0,
 	   "a full tasklet refuses a deferred call with EAGAIN (%d accepted, %d refused, %d other)",
-	   accepted, full, other);
+	   t.ok, t.again, t.other);
 
 	/* no process serves it any more: deferred all the same, then logged */
 	for (int i = 0; i < 2; i++) {

@@ -426,13 +426,11 @@ static void stop(pid_t pid)
 static int edge_up(const char *resource)
 {
 	for (long long end = now_ms() + 5000; now_ms() < end; usleep(2000)) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), resource);
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-		close(fd);
-		if (r == 0)
+		int fd = harness_edge_connect(resource);
+		if (fd >= 0) {
+			close(fd);
 			return 0;
+		}
 	}
 	return -1;
 }
@@ -1012,22 +1010,7 @@ static void killed_mid_call(char *self)
 /* ---- at most once, spoken directly to the callee's agent ---- */
 static int raw_link(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		return -1;
-	struct gov_xcall_hdr h;
-	gov_xcall_init(&h, GOV_XCALL_HELLO);
-	h.caller_epoch = 777;
-	h.proto = GOV_PROTO_UNIX;
-	strcpy(h.name, "xc-raw");
-	gov_xcall_send(fd, 1, &h, NULL);
-	if (gov_xcall_recv(fd, 1, &h, NULL, 0, 2000, NULL, 0) != 1 || h.type != GOV_XCALL_WELCOME) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return harness_edge_hello(SVC, "xc-raw", 777, NULL);
 }
 
 /* One CALL of site with call's arguments as caller agent epoch on lane,
@@ -1168,10 +1151,7 @@ static void at_most_once(void)
 	ok(wait_log(SVC, "an agent of uid 65534 may not call into " SVC, 2000) == 0,
 	   "and the refusal is logged with the uid");
 	/* a hello naming the tcp protocol on the unix listener */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	fd = harness_edge_connect(SVC);
 	gov_xcall_init(&h, GOV_XCALL_HELLO);
 	h.proto = GOV_PROTO_TCP;
 	gov_xcall_send(fd, 1, &h, NULL);
@@ -1261,12 +1241,13 @@ static void bad_rules(void)
  * Returns the socket (and the box in *box), or -1. */
 static int raw_shm_link(struct gov_xcall_box **box)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.edge", harness_run_dir(), SVC);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0), mfd = memfd_create("raw-link", 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || mfd < 0 ||
-	    ftruncate(mfd, sizeof **box) < 0 || !(*box = gov_xcall_box_map(mfd))) {
-		close(fd);
+	int fd = harness_edge_connect(SVC), mfd = memfd_create("raw-link", 0);
+	if (fd < 0 || mfd < 0 || ftruncate(mfd, sizeof **box) < 0 ||
+	    !(*box = gov_xcall_box_map(mfd))) {
+		if (fd >= 0)
+			close(fd);
+		if (mfd >= 0)
+			close(mfd);
 		return -1;
 	}
 	struct gov_xcall_hdr h;
