@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <ffi.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,38 @@
  * poll is a wake-up that takes a CPU from a slot holder). */
 #define WATCH_NS 500000ull
 #define POLL_NS 50000000ull
+/* Each slot holder keeps its own slot (one per running call, as a CPU
+ * stays with its task until the slice ends): with one kept slot per queue,
+ * the second holder to end a call found it taken and handed its slot over,
+ * then came back to find none and slept, a wake-up and a sleep per turn
+ * (bench/cfs at 16-32 threads: 100-200 context switches a run where
+ * Linux has a handful). A queue with more slots than this keeps at most
+ * this many. */
+#define KEPT_MAX 64
+/* A slot freed by a thread that is leaving its CPU (it exits with the
+ * slot kept, or it is the watcher going back to sleep) goes to a waiter
+ * that runs there: one woken on another CPU waited in that CPU's queue
+ * behind the other slot holder, this CPU idle, until Linux balanced (up
+ * to milliseconds; in bench/cfs at 16-32 threads, most hand-overs are
+ * such exits and their wake-ups most of the idle time, perf sched). So
+ * the slot goes to the leftmost waiter, or to one of the next few of the
+ * same entity that went to sleep on that CPU (threads of one entity share
+ * its vruntime: the order between entities is kept), but only while the
+ * leftmost has waited less than AFFINE_WAIT_NS: it is never passed over
+ * for long. */
+#define AFFINE_LOOK 4
+#define AFFINE_WAIT_NS 4000000ull
+/* If the waiter chosen slept on another CPU, it is steered: its affinity
+ * set to the freeing CPU alone before it is woken, so that Linux wakes it
+ * there; it sets its own affinity back as soon as it runs (two system
+ * calls per such hand-over). Not done for a thread whose affinity excludes
+ * the CPU. A program that changes a waiting thread's affinity from another
+ * thread meanwhile sees it undone. A slot handed over at the end of a
+ * call (its caller ahead, or its slice over) is not: its caller goes on
+ * running there, maybe for long (its own code, a round trip to the
+ * agent); steered onto its CPU, the waiter shared it with the caller
+ * while the other CPU idled (t_cfs_rule's weights, placement agent, fell
+ * to 1:1). Linux places that wake-up. */
 
 struct entity {
 	uint64_t key, vruntime;
@@ -107,7 +140,18 @@ struct waiter {
 	uint64_t slice_start; /* when its caller's run of kept slots began */
 	uint64_t slice_delay; /* its run_delay_ns() then (or later), or DELAY_UNKNOWN */
 	uint64_t handed_at;   /* when its slot was given to it */
+	uint64_t since;       /* when it began to wait */
+	int cpu;     /* the CPU it went to sleep on (-1: unknown) */
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
+	pid_t tid;
+	int own_known, steered; /* own holds its affinity; steered: set to one CPU */
+	cpu_set_t own;
+};
+
+/* A slot kept by the caller that ended a call on it, for its next call. */
+struct kept {
+	uint64_t key, until, slice_start, slice_delay;
+	pthread_t thread; /* only this caller takes it back */
 };
 
 static int waiter_cmp(struct waiter *a, struct waiter *b)
@@ -124,9 +168,8 @@ struct runq {
 	pthread_mutex_t lock;
 	struct waiters tree, running_tree;
 	unsigned running, slots;
-	int reserved;            /* a slot is kept for res_key until res_until */
-	uint64_t res_key, res_until, res_slice_start, res_slice_delay;
-	pthread_t res_thread;    /* the caller that kept it: only it continues its slice */
+	unsigned nkept;          /* slots kept for their callers (kept[0..nkept)) */
+	struct kept kept[KEPT_MAX];
 	struct waiter *watcher;
 	uint64_t min_vruntime, seq;
 	struct govrt_cfs_stats st;
@@ -204,24 +247,85 @@ static void update_min(struct runq *q)
 		q->min_vruntime = v;
 }
 
-/* q->lock held: hands free slots to the leftmost waiters. Returns the
- * waiters to wake (after the lock is dropped), up to max. */
-static unsigned hand_over(struct runq *q, struct waiter **wake, unsigned max)
+/* q->lock held: the waiter a slot freed on `cpu` goes to (AFFINE_LOOK). */
+static struct waiter *next_waiter(struct runq *q, int cpu, uint64_t now)
+{
+	struct waiter *first = RB_MIN(waiters, &q->tree);
+	if (!first || cpu < 0 || first->cpu == cpu || now - first->since >= AFFINE_WAIT_NS)
+		return first;
+	struct waiter *w = first;
+	for (unsigned i = 0; i < AFFINE_LOOK && (w = RB_NEXT(waiters, &q->tree, w)); i++)
+		if (w->key == first->key && w->cpu == cpu)
+			return w;
+	return first;
+}
+
+/* q->lock held, before w's go is set: w, woken, is to run on `cpu`, not
+ * on the CPU it slept on (STEER). Its affinity is set to that CPU alone;
+ * w sets it back as soon as it runs. */
+static void steer(struct runq *q, struct waiter *w, int cpu)
+{
+	if (cpu < 0 || w->cpu == cpu || !w->own_known || cpu >= CPU_SETSIZE ||
+	    !CPU_ISSET(cpu, &w->own) || CPU_COUNT(&w->own) < 2)
+		return;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(w->tid, sizeof one, &one) == 0) {
+		w->steered = 1;
+		q->st.steered++;
+	}
+}
+
+/* q->lock held: hands free slots to the waiters, the first one freed on
+ * `cpu` (-1: anywhere) to a waiter that slept there if one is near the
+ * front, else to the leftmost, steered there. Returns the waiters to wake
+ * (after the lock is dropped), up to max. */
+static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigned max)
 {
 	unsigned n = 0;
 	struct waiter *w;
-	while (q->running + (q->reserved ? 1u : 0u) < q->slots && n < max &&
-	       (w = RB_MIN(waiters, &q->tree))) {
+	uint64_t now = gov_now_ns();
+	while (q->running + q->nkept < q->slots && n < max &&
+	       (w = next_waiter(q, n ? -1 : cpu, now))) {
 		RB_REMOVE(waiters, &q->tree, w);
 		RB_INSERT(waiters, &q->running_tree, w);
 		q->running++;
 		q->st.handed++;
-		w->handed_at = gov_now_ns();
+		w->handed_at = now;
+		if (n == 0)
+			steer(q, w, cpu);
 		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
 		wake[n++] = w;
 	}
 	update_min(q);
 	return n;
+}
+
+/* q->lock held: drops the kept slot i. */
+static void unkeep(struct runq *q, unsigned i)
+{
+	q->kept[i] = q->kept[--q->nkept];
+}
+
+/* q->lock held: kept slots whose callers did not come back in time go. */
+static void expire(struct runq *q, uint64_t now)
+{
+	for (unsigned i = q->nkept; i-- > 0;)
+		if (now >= q->kept[i].until) {
+			unkeep(q, i);
+			q->st.expired++;
+		}
+}
+
+/* q->lock held: the calling thread's kept slot, or -1. */
+static int kept_by_me(struct runq *q)
+{
+	pthread_t me = pthread_self();
+	for (unsigned i = 0; i < q->nkept; i++)
+		if (pthread_equal(q->kept[i].thread, me))
+			return (int)i;
+	return -1;
 }
 
 /* A waiter may return as soon as it sees go, before our wake: its stack
@@ -279,14 +383,13 @@ static void reclaim(struct runq *q)
 	unsigned n = 0;
 	/* most polls find nothing kept: do not take the lock the slot
 	 * holders need (a racy look; the decision is made under it) */
-	if (!__atomic_load_n(&q->reserved, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&q->nkept, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&q->lock);
-	if (q->reserved && gov_now_ns() >= q->res_until) {
-		q->reserved = 0;
-		q->st.expired++;
-		n = hand_over(q, wake, 8);
-	}
+	unsigned before = q->nkept;
+	expire(q, gov_now_ns());
+	if (q->nkept < before)
+		n = hand_over(q, sched_getcpu(), wake, 8);
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 }
@@ -303,10 +406,11 @@ static void keeper_exit(void *p)
 	struct waiter *wake[8];
 	unsigned n = 0;
 	pthread_mutex_lock(&q->lock);
-	if (q->reserved && pthread_equal(q->res_thread, pthread_self())) {
-		q->reserved = 0;
+	int i = kept_by_me(q);
+	if (i >= 0) {
+		unkeep(q, (unsigned)i);
 		q->st.released++;
-		n = hand_over(q, wake, 8);
+		n = hand_over(q, sched_getcpu(), wake, 8);
 	}
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
@@ -353,21 +457,20 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	if (e->vruntime + IDLE_CREDIT_NS < q->min_vruntime)
 		e->vruntime = q->min_vruntime - IDLE_CREDIT_NS; /* idleness is not credit */
 	q->st.calls++;
-	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key };
-	if (q->reserved && gov_now_ns() >= q->res_until) {
-		q->reserved = 0;
-		q->st.expired++;
+	uint64_t now = gov_now_ns();
+	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key, .since = now };
+	if (q->nkept)
+		expire(q, now);
+	int mine = q->nkept ? kept_by_me(q) : -1;
+	if (mine >= 0 && q->running >= q->slots) {
+		unkeep(q, (unsigned)mine); /* the slots shrank meanwhile */
+		mine = -1;
 	}
-	int mine = q->reserved && q->res_key == key && q->running < q->slots;
-	if (mine || (q->running + (q->reserved ? 1u : 0u) < q->slots && RB_EMPTY(&q->tree))) {
-		if (mine) {
-			q->reserved = 0;
-			/* another thread of the entity starts its own slice: inheriting
-			 * the keeper's would requeue it after a few calls, and each
-			 * hand-over costs a wake-up (docs/cfs.md, "Why 8 and 32") */
-			int same = pthread_equal(q->res_thread, pthread_self());
-			wp->slice_start = same ? q->res_slice_start : gov_now_ns();
-			wp->slice_delay = same ? q->res_slice_delay : DELAY_UNKNOWN;
+	if (mine >= 0 || (q->running + q->nkept < q->slots && RB_EMPTY(&q->tree))) {
+		if (mine >= 0) {
+			wp->slice_start = q->kept[mine].slice_start;
+			wp->slice_delay = q->kept[mine].slice_delay;
+			unkeep(q, (unsigned)mine);
 		} else {
 			wp->slice_start = gov_now_ns();
 			wp->slice_delay = DELAY_UNKNOWN;
@@ -380,9 +483,12 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		pthread_mutex_unlock(&q->lock);
 		return 0;
 	}
+	wp->cpu = sched_getcpu();
+	wp->tid = gettid();
+	wp->own_known = sched_getaffinity(0, sizeof wp->own, &wp->own) == 0;
 	RB_INSERT(waiters, &q->tree, wp);
 	q->st.waited++;
-	unsigned n = hand_over(q, wake, 8); /* slots may have grown */
+	unsigned n = hand_over(q, -1, wake, 8); /* slots may have grown */
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
@@ -402,16 +508,15 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	}
 	if (watching)
 		__atomic_store_n(&q->watcher, NULL, __ATOMIC_RELEASE);
-	if (wp->go) {
-		wp->slice_start = gov_now_ns();
-		wp->slice_delay = DELAY_UNKNOWN;
-	}
+	uint64_t woke = gov_now_ns();
 	pthread_mutex_lock(&q->lock);
-	int got = (int)wp->go;
+	int got = (int)wp->go; /* a slot given after the timeout is still taken */
 	if (!got) {
 		RB_REMOVE(waiters, &q->tree, wp);
 		q->st.timed_out++;
 	} else {
+		wp->slice_start = woke;
+		wp->slice_delay = DELAY_UNKNOWN;
 		uint64_t wake = wp->slice_start - wp->handed_at;
 		q->st.wake_ns += wake;
 		if (wake > q->st.wake_max_ns)
@@ -422,6 +527,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	if (watching)
 		pass_watch(q);
 	pthread_mutex_unlock(&q->lock);
+	if (got && wp->steered)
+		sched_setaffinity(0, sizeof wp->own, &wp->own); /* here now: its own again */
 	return got ? 0 : -1;
 }
 
@@ -436,23 +543,20 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 	struct waiter *next = RB_MIN(waiters, &q->tree);
 	unsigned n = 0;
 	uint64_t now = gov_now_ns();
-	if (next && !q->reserved && (next->vruntime + KEEP_GRAN_NS > e->vruntime || next->key == key) &&
+	if (next && q->nkept < KEPT_MAX && q->running + q->nkept < q->slots &&
+	    (next->vruntime + KEEP_GRAN_NS > e->vruntime || next->key == key) &&
 	    slice_used(w, now) < SLICE_NS) {
 		/* still owed (within the granularity), or the next is its own
 		 * entity: keep the slot for this caller's next call (the
-		 * waiters poll for it) */
-		q->reserved = 1;
-		q->res_key = key;
-		q->res_until = now + RESERVE_NS;
-		q->res_slice_start = w->slice_start;
-		q->res_slice_delay = w->slice_delay;
-		q->res_thread = pthread_self();
+		 * watcher looks for it) */
+		q->kept[q->nkept++] = (struct kept){ key, now + RESERVE_NS, w->slice_start,
+						     w->slice_delay, pthread_self() };
 		keeper_note(q);
 		q->st.kept++;
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
-	n = hand_over(q, wake, 8);
+	n = hand_over(q, -1, wake, 8); /* the caller may stay on its CPU */
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 }
@@ -597,10 +701,10 @@ __attribute__((destructor)) static void stats_at_exit(void)
 		struct govrt_cfs_stats st;
 		if (govrt_cfs_stats(r, &st) == 0)
 			fprintf(stderr, "govrt: cfs queue %u: calls %llu waited %llu handed %llu "
-				"kept %llu expired %llu released %llu timed_out %llu max_running %u/%u "
-				"wake-up avg %.1f us max %.1f us\n",
+				"kept %llu expired %llu released %llu steered %llu timed_out %llu "
+				"max_running %u/%u wake-up avg %.1f us max %.1f us\n",
 				r, st.calls, st.waited, st.handed, st.kept, st.expired, st.released,
-				st.timed_out, st.max_running, st.slots,
+				st.steered, st.timed_out, st.max_running, st.slots,
 				st.handed ? (double)st.wake_ns / 1e3 / (double)st.handed : 0.0,
 				(double)st.wake_max_ns / 1e3);
 	}

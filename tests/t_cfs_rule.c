@@ -64,9 +64,17 @@ static void spin(long us)
 	while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
 }
 
+static uint64_t started_ns[64]; /* when thread i's last call began running */
+static int started_cpu[64];     /* and on which CPU */
+/* H's call (thread 40) ends when h_release is set or after 1.5 ms;
+ * h_in_time: it ended on h_release, well inside its 2 ms slice */
+static int h_release, h_in_time;
+static long shared_entity;      /* if set, every call's entity (else: the thread) */
+
 /* The scheduled function: counts how many run at once and logs who ran. */
-__attribute__((noinline)) long task(long weight, long slots)
+__attribute__((noinline)) long task(long weight, long slots, long entity)
 {
+	(void)entity;
 	int now = __atomic_add_fetch(&running, 1, __ATOMIC_SEQ_CST);
 	int m = __atomic_load_n(&max_running, __ATOMIC_RELAXED);
 	while (now > m && !__atomic_compare_exchange_n(&max_running, &m, now, 0, __ATOMIC_SEQ_CST,
@@ -82,14 +90,27 @@ __attribute__((noinline)) long task(long weight, long slots)
 	}
 	if (me == 21)
 		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
-	if (me == 0 && pin_cpu >= 0)
+	if (me >= 0 && me < 64) {
+		__atomic_store_n(&started_ns[me], now_ns(), __ATOMIC_RELEASE);
+		__atomic_store_n(&started_cpu[me], sched_getcpu(), __ATOMIC_RELEASE);
+	}
+	if (me == 40) { /* H of hand_over_on_cpu, steered_to_freeing_cpu */
+		uint64_t t = now_ns();
+		while (!__atomic_load_n(&h_release, __ATOMIC_ACQUIRE) && now_ns() - t < 1800000)
+			usleep(50); /* asleep: its CPU free for the others */
+		h_in_time = __atomic_load_n(&h_release, __ATOMIC_ACQUIRE) && now_ns() - t < 1900000;
+	}
+	else if (me == 0 && pin_cpu >= 0)
 		spin_cpu(spin_us);
 	else
 		spin(me == 9 && hog_us ? hog_us : spin_us);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
 	return weight + slots;
 }
-static long gtask(long weight, long slots) { return GOV_CALL("lll", task, weight, slots); }
+static long gtask(long weight, long slots)
+{
+	return GOV_CALL("llll", task, weight, slots, shared_entity);
+}
 
 struct job {
 	int id;
@@ -398,6 +419,183 @@ static void equal_weights_take_runs(const char *mode)
 	   nruns, tries);
 }
 
+/* A slot freed by an exiting thread goes to a waiter asleep on its CPU:
+ * one entity's three threads on one slot, H (CPU a) in a call (asleep,
+ * so that W0 finds the CPU) while W1 (CPU b) and, 0.1 ms later, W0 (CPU
+ * a) begin to wait; it ends 0.15 ms after. H keeps the slot (its own entity waits, its
+ * slice is not over), exits, and gives it up from CPU a: to W0, which
+ * Linux runs there, rather than to W1, which arrived first but would be
+ * woken on b. W1 is still served first if it has waited 4 ms by then
+ * (AFFINE_WAIT_NS: never passed over for long), which a loaded machine
+ * can bring about; so that alone does not fail. A try counts only if both
+ * waited before H's call ended, within its slice (a loaded machine can
+ * start a thread late); up to 5 tries, the first that counts decides. */
+struct pinned {
+	int id, cpu, calls;
+	uint64_t arrived, ended;
+};
+
+static void *pinned_caller(void *p)
+{
+	struct pinned *c = p;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(c->cpu, &one);
+	pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+	me = c->id;
+	__atomic_store_n(&c->arrived, now_ns(), __ATOMIC_RELEASE);
+	for (int i = 0; i < c->calls; i++)
+		gtask(1024, 1);
+	c->ended = now_ns();
+	return NULL;
+}
+
+/* The first two CPUs the test may run on, or 0 if it has one. */
+static int two_cpus(int cpus[2], cpu_set_t *mine)
+{
+	int n = 0;
+	if (sched_getaffinity(0, sizeof *mine, mine) == 0)
+		for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+			if (CPU_ISSET(c, mine))
+				cpus[n++] = c;
+	return n == 2;
+}
+
+/* H of hand_over_on_cpu and steered_to_freeing_cpu: one call on CPU a,
+ * asleep until the test sets h_release (at most 1.8 ms), started; the
+ * caller then starts its waiters. */
+static void start_h(struct pinned *h, pthread_t *th, int cpu)
+{
+	*h = (struct pinned){ 40, cpu, 1, 0, 0 };
+	h_release = h_in_time = 0;
+	nlog = 0;
+	memset(started_ns, 0, sizeof started_ns);
+	pthread_create(th, NULL, pinned_caller, h);
+	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 1)
+		usleep(50);
+}
+
+static void hand_over_on_cpu(const char *mode)
+{
+	cpu_set_t mine;
+	int cpus[2];
+	if (!two_cpus(cpus, &mine)) {
+		ok(1, "# SKIP %s: one CPU: no CPU to prefer", mode);
+		return;
+	}
+	int w0_first = 0, counted = 0, tries = 0;
+	double w1_wait_ms = 0;
+	spin_us = 300;
+	shared_entity = 77;
+	do {
+		struct pinned h, w1 = { 41, cpus[1], 1, 0, 0 }, w0 = { 42, cpus[0], 1, 0, 0 };
+		pthread_t th, t1, t0;
+		start_h(&h, &th, cpus[0]);
+		pthread_create(&t1, NULL, pinned_caller, &w1);
+		while (!__atomic_load_n(&w1.arrived, __ATOMIC_ACQUIRE))
+			usleep(50);
+		usleep(100);
+		pthread_create(&t0, NULL, pinned_caller, &w0);
+		while (!__atomic_load_n(&w0.arrived, __ATOMIC_ACQUIRE))
+			usleep(50);
+		usleep(150); /* both asleep in the queue */
+		__atomic_store_n(&h_release, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		pthread_join(t1, NULL);
+		pthread_join(t0, NULL);
+		counted = h_in_time;
+		w0_first = started_ns[42] < started_ns[41];
+		w1_wait_ms = (double)(started_ns[41] - w1.arrived) / 1e6;
+		diag("try %d: after H's call began, W1 arrived at %.2f ms, W0 at %.2f; H ended at %.2f, "
+		     "W0 ran at %.2f, W1 at %.2f", tries + 1, (double)(w1.arrived - started_ns[40]) / 1e6,
+		     (double)(w0.arrived - started_ns[40]) / 1e6, (double)(h.ended - started_ns[40]) / 1e6,
+		     (double)(started_ns[42] - started_ns[40]) / 1e6,
+		     (double)(started_ns[41] - started_ns[40]) / 1e6);
+	} while (++tries < 5 && !counted);
+	shared_entity = 0;
+	if (!counted)
+		ok(1, "# SKIP %s: in 5 tries the waiters never both waited before the slot was freed "
+		   "(a loaded machine)", mode);
+	else
+		ok(w0_first || w1_wait_ms >= 3.5,
+		   "%s: a slot freed on a CPU by an exiting thread goes to the entity's waiter asleep "
+		   "there, not to the first one, asleep on the other (%s first; the other waited "
+		   "%.1f ms; try %d)", mode, w0_first ? "that waiter" : "the first", w1_wait_ms, tries);
+}
+
+/* A slot freed on CPU a by an exiting thread (H, of W's entity), handed
+ * to the only waiter, W, asleep on CPU b, is run on a: W is steered there
+ * (its affinity set to a alone while it is woken) rather than woken on b,
+ * where a thread spins once W sleeps (Linux, choosing between two busy
+ * CPUs, often queues it where it slept). W's affinity is its own again once its call
+ * runs. A try counts only if W waited before H's call ended, within its
+ * slice; 2 tries
+ * that count, out of at most 8 (Linux alone picks a in about a third). */
+static cpu_set_t w_after;
+static int w_cpus[2];
+static uint64_t w_arrived;
+
+static void *steered_waiter(void *p)
+{
+	cpu_set_t *all = p, one;
+	me = 43;
+	CPU_ZERO(&one);
+	CPU_SET(w_cpus[1], &one);
+	pthread_setaffinity_np(pthread_self(), sizeof one, &one); /* now on b */
+	pthread_setaffinity_np(pthread_self(), sizeof *all, all); /* may run anywhere */
+	__atomic_store_n(&w_arrived, now_ns(), __ATOMIC_RELEASE);
+	gtask(1024, 1);
+	pthread_getaffinity_np(pthread_self(), sizeof w_after, &w_after);
+	return NULL;
+}
+
+static void steered_to_freeing_cpu(const char *mode)
+{
+	cpu_set_t mine;
+	if (!two_cpus(w_cpus, &mine)) {
+		ok(1, "# SKIP %s: one CPU: nowhere to steer to", mode);
+		return;
+	}
+	int counted = 0, on_a = 0, tries = 0, ran_on = -1;
+	shared_entity = 78;
+	do {
+		struct pinned h;
+		pthread_t th, tw, hog_b;
+		started_cpu[43] = -1;
+		w_arrived = 0;
+		start_h(&h, &th, w_cpus[0]);
+		pthread_create(&tw, NULL, steered_waiter, &mine);
+		while (!__atomic_load_n(&w_arrived, __ATOMIC_ACQUIRE))
+			usleep(50);
+		usleep(100); /* W asleep on b: b busy from now on */
+		__atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
+		pthread_create(&hog_b, NULL, cpu_hog, &w_cpus[1]);
+		usleep(200);
+		__atomic_store_n(&h_release, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		pthread_join(tw, NULL);
+		__atomic_store_n(&spinning, 0, __ATOMIC_RELEASE);
+		pthread_join(hog_b, NULL);
+		if (h_in_time) {
+			counted++;
+			on_a += started_cpu[43] == w_cpus[0];
+			if (started_cpu[43] != w_cpus[0])
+				ran_on = started_cpu[43];
+		}
+	} while (++tries < 8 && counted < 2);
+	shared_entity = 0;
+	if (counted < 2) {
+		ok(1, "# SKIP %s: in 8 tries the waiter waited before the slot was freed only %d times "
+		   "(a loaded machine)", mode, counted);
+		return;
+	}
+	ok(on_a == 2, "%s: a waiter asleep on CPU %d handed a slot freed on CPU %d by an exiting "
+	   "thread runs its call there, twice (%d of 2; once on %d; %d tries)", mode, w_cpus[1],
+	   w_cpus[0], on_a, ran_on, tries);
+	ok(CPU_EQUAL(&w_after, &mine), "%s: ... and has its own affinity back (%d CPUs, want %d)", mode,
+	   CPU_COUNT(&w_after), CPU_COUNT(&mine));
+}
+
 static void mode_tests(pid_t a, const char *mode, const char *placement)
 {
 	const char *obj = strcmp(mode, "ebpf") == 0 ? DYN_OBJS "/tests/dyn/cfs_arg.bpf.o"
@@ -471,6 +669,8 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		waiters_sleep(mode);
 		slice_excludes_preemption(mode);
 		equal_weights_take_runs(mode);
+		hand_over_on_cpu(mode);
+		steered_to_freeing_cpu(mode);
 	}
 
 	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */
