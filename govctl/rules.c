@@ -407,6 +407,13 @@ static int publish_text(struct govctl *g, const char *name, const char *text, si
 				code = guard_resource(s, &guard, &d, origin, d.protocols[i].to,
 						      d.protocols[i].pos, why, sizeof why);
 		}
+		for (unsigned i = 0; !code && i < d.ncfs; i++) {
+			code = guard_resource(s, &guard, &d, origin, d.cfs[i].from, d.cfs[i].pos, why,
+					      sizeof why);
+			if (!code)
+				code = guard_resource(s, &guard, &d, origin, d.cfs[i].to, d.cfs[i].pos,
+						      why, sizeof why);
+		}
 		if (!code && d.nlayers)
 			code = check_layers_against_resources(s, &d, origin, why, sizeof why);
 		if (code)

@@ -54,6 +54,12 @@ bad "an unknown resource" "4:15:" "unknown resource 'ghost'" 'verdicts:
     action: trace
     resource: ghost
 '
+bad "a cfs entry naming an unknown caller" "2:5:" "unknown resource 'ghost'" 'cfs:
+  - {from: ghost, to: app1, weight: 2048}
+'
+bad "a cfs entry naming an unknown callee" "2:5:" "unknown resource 'nobody'" 'cfs:
+  - {from: app1, to: nobody}
+'
 bad "a cycle in the layer set" "3:3:" "cycle in the layer set: a -> b -> a" 'layers: [a, b]
 edges:
   - [a, b]
@@ -102,6 +108,8 @@ g rule publish "$tmp/badres.yaml"
 [ $rc -eq 2 ] && has "badres.yaml:4:5: register usb-driver refused: usb-driver (driver) -> file-system (service): a driver may call only hardware" err
 ok $? "a declared resource that breaks the layer rule is refused with file:line and the rule"
 [ "$(revision)" = "$before" ] && ! "$govctl" show usb >/dev/null 2>&1; ok $? "and nothing is written, not even the valid resource before it"
+printf 'cfs:\n  - {from: vim, to: file-system, weight: 2048}\n  - {from: telnet, to: file-system}\n' >"$tmp/cfs.yaml"
+g rule publish "$tmp/cfs.yaml"; [ $rc -eq 0 ] && has "version 1" out; ok $? "a cfs section naming registered resources is published"
 printf 'resources:\n  - {name: vim, type: service}\n' >"$tmp/clash.yaml"
 g rule publish "$tmp/clash.yaml"; [ $rc -eq 2 ] && has "already registered differently" err; ok $? "a resource declared differently from its registration is refused"
 
