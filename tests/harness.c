@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,18 @@ char *read_file(const char *path)
 	return buf;
 }
 
+int agent_log_has(const char *resource, const char *needle, int timeout_ms)
+{
+	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(10000)) {
+		char *log = agent_log_text(resource);
+		int found = log && strstr(log, needle);
+		free(log);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
 char *agent_log_text(const char *resource)
 {
 	char path[512];
@@ -338,9 +351,14 @@ int wait_connected(int want, int timeout_ms)
 }
 
 /* noinline: inlined, gcc 12 takes *out = o for a dangling pointer */
-__attribute__((noinline)) int govctl_run(char **out, const char *a1, const char *a2, const char *a3)
+__attribute__((noinline)) int govctl_run(char **out, const char *arg, ...)
 {
-	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
+	char *argv[16] = { GOVCTL_PATH };
+	va_list ap;
+	va_start(ap, arg);
+	for (int n = 1; arg && n < 15; arg = va_arg(ap, const char *))
+		argv[n++] = (char *)arg;
+	va_end(ap);
 	char *o = NULL;
 	int st = run_capture(argv, &o);
 	if (out)
@@ -362,8 +380,8 @@ void store_env(void)
 int store_agent_start(const char *resource)
 {
 	store_env();
-	govctl_run(NULL, "init", NULL, NULL);
-	if (govctl_run(NULL, "agent", "start", resource) != 0)
+	govctl_run(NULL, "init", NULL);
+	if (govctl_run(NULL, "agent", "start", resource, NULL) != 0)
 		return -1;
 	return wait_connected(1, 3000);
 }
@@ -378,7 +396,7 @@ unsigned long long rule_publish(const char *text)
 	fputs(text, f);
 	fclose(f);
 	unsigned long long rev = 0;
-	if (govctl_run(&out, "rule", "publish", path) == 0 && out && strstr(out, "at revision "))
+	if (govctl_run(&out, "rule", "publish", path, NULL) == 0 && out && strstr(out, "at revision "))
 		rev = strtoull(strstr(out, "at revision ") + 12, NULL, 10);
 	else
 		fprintf(stderr, "# publish failed: %s\n", out ? out : "");

@@ -108,18 +108,6 @@ static char *stats_of(const char *resource)
 	return out;
 }
 
-static int log_has(const char *resource, const char *needle, int timeout_ms)
-{
-	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(10000)) {
-		char *log = agent_log_text(resource);
-		int found = log && strstr(log, needle);
-		free(log);
-		if (found)
-			return 1;
-	}
-	return 0;
-}
-
 static void set_rules(pid_t agent, const char *resource, const char *rules)
 {
 	long rev = agent_stat(resource, "rules_rev");
@@ -311,7 +299,7 @@ static void older_agent(void)
 	   strerror(e));
 	pthread_join(t, NULL);
 	is_long(old_frames, 0, "... and no frame was sent to it after HELLO");
-	ok(log_has(APP, "is of an older version: it cannot queue a deferred call", 2000),
+	ok(agent_log_has(APP, "is of an older version: it cannot queue a deferred call", 2000),
 	   "... and the caller's agent logs why");
 	close(old_lfd);
 	unlink(sa.sun_path);
@@ -424,8 +412,8 @@ int main(int argc, char **argv)
 	ok(rv == -1 && errno == ENOSYS, "a DEFER of a function %s does not export there: ENOSYS (%ld, %s)",
 	   DRV, rv, strerror(errno));
 	is_long(drv_scheduled(), before, "... nothing queued");
-	ok(log_has(DRV, "event=tasklet_refused resource=" DRV " from=" APP, 2000) &&
-	   log_has(APP, "event=defer_failed from=" APP " to=" DRV " function=tf_work", 2000),
+	ok(agent_log_has(DRV, "event=tasklet_refused resource=" DRV " from=" APP, 2000) &&
+	   agent_log_has(APP, "event=defer_failed from=" APP " to=" DRV " function=tf_work", 2000),
 	   "... logged by both agents");
 	set_rules(drv, DRV, drv_rules(1));
 
