@@ -351,14 +351,8 @@ int wait_connected(int want, int timeout_ms)
 }
 
 /* noinline: inlined, gcc 12 takes *out = o for a dangling pointer */
-__attribute__((noinline)) int govctl_run(char **out, const char *arg, ...)
+static __attribute__((noinline)) int govctl_argv(char **out, char *const argv[])
 {
-	char *argv[16] = { GOVCTL_PATH };
-	va_list ap;
-	va_start(ap, arg);
-	for (int n = 1; arg && n < 15; arg = va_arg(ap, const char *))
-		argv[n++] = (char *)arg;
-	va_end(ap);
 	char *o = NULL;
 	int st = run_capture(argv, &o);
 	if (out)
@@ -366,6 +360,23 @@ __attribute__((noinline)) int govctl_run(char **out, const char *arg, ...)
 	else
 		free(o);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int govctl_run(char **out, const char *a1, const char *a2, const char *a3)
+{
+	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
+	return govctl_argv(out, argv);
+}
+
+int govctl_call(char **out, const char *arg, ...)
+{
+	char *argv[16] = { GOVCTL_PATH };
+	va_list ap;
+	va_start(ap, arg);
+	for (int n = 1; arg && n < 15; arg = va_arg(ap, const char *))
+		argv[n++] = (char *)arg;
+	va_end(ap);
+	return govctl_argv(out, argv);
 }
 
 void store_env(void)
@@ -380,8 +391,8 @@ void store_env(void)
 int store_agent_start(const char *resource)
 {
 	store_env();
-	govctl_run(NULL, "init", NULL);
-	if (govctl_run(NULL, "agent", "start", resource, NULL) != 0)
+	govctl_run(NULL, "init", NULL, NULL);
+	if (govctl_run(NULL, "agent", "start", resource) != 0)
 		return -1;
 	return wait_connected(1, 3000);
 }
@@ -396,7 +407,7 @@ unsigned long long rule_publish(const char *text)
 	fputs(text, f);
 	fclose(f);
 	unsigned long long rev = 0;
-	if (govctl_run(&out, "rule", "publish", path, NULL) == 0 && out && strstr(out, "at revision "))
+	if (govctl_run(&out, "rule", "publish", path) == 0 && out && strstr(out, "at revision "))
 		rev = strtoull(strstr(out, "at revision ") + 12, NULL, 10);
 	else
 		fprintf(stderr, "# publish failed: %s\n", out ? out : "");

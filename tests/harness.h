@@ -72,10 +72,11 @@ int wait_connected(int want, int timeout_ms);
  * the exit status as waitpid encodes it. */
 int run_capture(char *const argv[], char **out);
 
-/* govctl ARG... (a NULL ends the list; at most 14); its output, stdout and
- * stderr, in *out (malloc'ed) or dropped when out is NULL. Returns its exit
- * status, -1 if it did not exit. */
-int govctl_run(char **out, const char *arg, ...);
+/* govctl A1 A2 A3 (NULLs end the list early); its output in *out (malloc'ed)
+ * or dropped when out is NULL. Returns its exit status, -1 if it did not exit. */
+int govctl_run(char **out, const char *a1, const char *a2, const char *a3);
+/* The same with any number of arguments (at most 14), ended by a NULL. */
+int govctl_call(char **out, const char *arg, ...) __attribute__((sentinel));
 /* The test's own rule store: GOV_STORE=sqlite:<run dir>/store.db and
  * GOV_CACHE_DIR=<run dir>/cache, set for this process and its children. */
 void store_env(void);

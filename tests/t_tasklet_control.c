@@ -76,7 +76,7 @@ static long count_lines(const char *path)
 static long field(const char *name, const char *key)
 {
 	char *out = NULL, pat[96];
-	govctl_run(&out, "--json", "tasklet", "list", DRV, NULL);
+	govctl_call(&out, "--json", "tasklet", "list", DRV, NULL);
 	snprintf(pat, sizeof pat, "\"name\": \"%s\"", name);
 	char *row = out ? strstr(out, pat) : NULL;
 	char *end = row ? strchr(row, '}') : NULL;
@@ -192,7 +192,7 @@ static int ask_old(enum old_answer mode, const char *verb, char **out)
 	old_mode = mode;
 	pthread_t t;
 	pthread_create(&t, NULL, old_agent, NULL);
-	int rc = govctl_run(out, "tasklet", verb, OLD, "q", NULL);
+	int rc = govctl_call(out, "tasklet", verb, OLD, "q", NULL);
 	pthread_join(t, NULL);
 	return rc;
 }
@@ -266,7 +266,7 @@ int main(int argc, char **argv)
 	harness_file(exports, sizeof exports, DRV ".exports", "tc_slow ll\n");
 	setenv("TC_RECORD", record_path, 1);
 	store_env();
-	govctl_run(NULL, "init", NULL);
+	govctl_call(NULL, "init", NULL);
 
 	bad_env("GOV_TASKLET_QUEUE_MAX", "abc", "not a whole number");
 	bad_env("GOV_TASKLET_QUEUE_MAX", "", "not a whole number");
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 	pid_t server = serving_start(argv[0], DRV, exports);
 
 	char *out = NULL;
-	int rc = govctl_run(&out, "tasklet", "list", DRV, NULL);
+	int rc = govctl_call(&out, "tasklet", "list", DRV, NULL);
 	ok(rc == 0 && out && strstr(out, "no tasklets in the agent of " DRV),
 	   "list before any scheduling: none (exit %d)", rc);
 	free(out);
@@ -297,14 +297,14 @@ int main(int argc, char **argv)
 	for (long i = 1; i <= 4; i++)
 		bad += govrt_tasklet_schedule("q", "tc_slow", i) != 0;
 	is_long(bad, 0, "four calls scheduled on tasklet q");
-	rc = govctl_run(&out, "tasklet", "list", DRV, NULL);
+	rc = govctl_call(&out, "tasklet", "list", DRV, NULL);
 	ok(rc == 0 && out && strstr(out, "TASKLET") && strstr(out, "QUEUED") && strstr(out, "q ") &&
 	   strstr(out, "enabled"), "list shows tasklet q, enabled (exit %d)", rc);
 	free(out);
 	long queued = field("q", "queued");
 	ok(queued == 3 || queued == 4, "list --json: q has 3 or 4 queued (%ld)", queued);
 
-	rc = govctl_run(&out, "tasklet", "flush", DRV, "q", NULL);
+	rc = govctl_call(&out, "tasklet", "flush", DRV, "q", NULL);
 	long dropped = -1;
 	char *at = out ? strstr(out, "flushed: ") : NULL;
 	if (at)
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 	ok(count_lines(record_path) <= 1, "only the call that was running ran (%ld)",
 	   count_lines(record_path));
 
-	rc = govctl_run(&out, "tasklet", "disable", DRV, "q", NULL);
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "q", NULL);
 	ok(rc == 0 && out && strstr(out, "tasklet q of " DRV " disabled"), "disable q (exit %d)", rc);
 	ok(out && strstr(out, "note: the agent of " DRV " does not follow the rule store") &&
 	   strstr(out, "it reads a rule file") && strstr(out, "only until it restarts"),
@@ -337,18 +337,18 @@ int main(int argc, char **argv)
 	   r, strerror(errno));
 	is_long(field("q", "refused"), refused_before + 1, "... counted as refused");
 	is_long(field("q", "disabled"), 1, "... and list says it is disabled");
-	rc = govctl_run(&out, "tasklet", "list", DRV, NULL);
+	rc = govctl_call(&out, "tasklet", "list", DRV, NULL);
 	ok(rc == 0 && out && strstr(out, "disabled"), "... in its table too");
 	free(out);
 	is_long(govrt_tasklet_schedule("other", "tc_slow", 11), 0, "another tasklet still takes calls");
 
-	rc = govctl_run(&out, "tasklet", "enable", DRV, "q", NULL);
+	rc = govctl_call(&out, "tasklet", "enable", DRV, "q", NULL);
 	ok(rc == 0 && out && strstr(out, "tasklet q of " DRV " enabled"), "enable q (exit %d)", rc);
 	free(out);
 	is_long(govrt_tasklet_schedule("q", "tc_slow", 12), 0, "an enabled tasklet takes calls again");
 	is_long(field("q", "disabled"), 0, "... and list says it is enabled");
 
-	rc = govctl_run(&out, "tasklet", "disable", DRV, "rx", NULL);
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "rx", NULL);
 	ok(rc == 0, "a tasklet of the rules' tasklets: can be disabled before its first call (exit %d)",
 	   rc);
 	free(out);
@@ -357,17 +357,17 @@ int main(int argc, char **argv)
 	ok(r == -1 && errno == ECANCELED, "... and refuses it (%s)", strerror(errno));
 
 	/* errors */
-	rc = govctl_run(&out, "tasklet", "flush", DRV, "nosuch", NULL);
+	rc = govctl_call(&out, "tasklet", "flush", DRV, "nosuch", NULL);
 	ok(rc == 3 && out && strstr(out, "has no tasklet nosuch"), "an unknown tasklet: exit 3 and why");
 	free(out);
-	rc = govctl_run(&out, "tasklet", "disable", DRV, "a b", NULL);
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "a b", NULL);
 	ok(rc == 1 && out && strstr(out, "is not a tasklet name"), "a bad tasklet name: exit 1 and why");
 	free(out);
-	rc = govctl_run(&out, "tasklet", "list", "tc-none", NULL);
+	rc = govctl_call(&out, "tasklet", "list", "tc-none", NULL);
 	ok(rc == 3 && out && strstr(out, "unknown resource tc-none"),
 	   "an unknown resource: exit 3 and why (%d)", rc);
 	free(out);
-	rc = govctl_run(&out, "tasklet", "flush", "tc-none", "q", NULL);
+	rc = govctl_call(&out, "tasklet", "flush", "tc-none", "q", NULL);
 	ok(rc == 3 && out && strstr(out, "unknown resource tc-none"), "... for flush too");
 	free(out);
 	pid_t dead = fork();
@@ -377,18 +377,18 @@ int main(int argc, char **argv)
 	char pidfile[600], pid_text[24];
 	snprintf(pid_text, sizeof pid_text, "%d\n", (int)dead);
 	harness_file(pidfile, sizeof pidfile, "tc-gone.pid", pid_text);
-	rc = govctl_run(&out, "tasklet", "disable", "tc-gone", "q", NULL);
+	rc = govctl_call(&out, "tasklet", "disable", "tc-gone", "q", NULL);
 	ok(rc == 4 && out && strstr(out, "the agent of tc-gone is not running"),
 	   "an agent that is not running: exit 4 and why (%d)", rc);
 	free(out);
 	unlink(pidfile);
-	rc = govctl_run(&out, "tasklet", "frob", DRV, "q", NULL);
+	rc = govctl_call(&out, "tasklet", "frob", DRV, "q", NULL);
 	ok(rc == 1 && out && strstr(out, "unknown tasklet command 'frob'"), "an unknown verb: exit 1");
 	free(out);
-	rc = govctl_run(&out, "tasklet", "flush", DRV, NULL);
+	rc = govctl_call(&out, "tasklet", "flush", DRV, NULL);
 	ok(rc == 1 && out && strstr(out, "give RESOURCE and TASKLET"), "flush without TASKLET: exit 1");
 	free(out);
-	rc = govctl_run(&out, "tasklet", "--help", NULL);
+	rc = govctl_call(&out, "tasklet", "--help", NULL);
 	ok(rc == 0 && out && strstr(out, "example:"), "tasklet --help has an example");
 	free(out);
 	struct gov_msg rep;

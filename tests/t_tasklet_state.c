@@ -39,7 +39,7 @@ long tc_slow(long seq)
 static int disabled(const char *name)
 {
 	char *out = NULL, pat[96];
-	govctl_run(&out, "--json", "tasklet", "list", DRV, NULL);
+	govctl_call(&out, "--json", "tasklet", "list", DRV, NULL);
 	snprintf(pat, sizeof pat, "\"name\": \"%s\"", name);
 	char *row = out ? strstr(out, pat) : NULL, *end = row ? strchr(row, '}') : NULL;
 	char *k = row ? strstr(row, "\"disabled\": ") : NULL;
@@ -80,15 +80,15 @@ int main(int argc, char **argv)
 	store_env();
 	const char *url = getenv("GOV_STORE");
 	store_extra[1] = url;
-	ok(govctl_run(NULL, "init", NULL) == 0 &&
-	   govctl_run(NULL, "register", DRV, "--type", "driver", "--exports=tc_slow", NULL) == 0,
+	ok(govctl_call(NULL, "init", NULL) == 0 &&
+	   govctl_call(NULL, "register", DRV, "--type", "driver", "--exports=tc_slow", NULL) == 0,
 	   "a store; " DRV " registered, exporting tc_slow");
 	pid_t agent = start_agent();
 	ok(agent > 0, "an agent that follows the store; the program is connected");
 
 	is_long(schedule("q"), 0, "tasklet q takes a call");
 	char *out = NULL;
-	int rc = govctl_run(&out, "tasklet", "disable", DRV, "q", NULL);
+	int rc = govctl_call(&out, "tasklet", "disable", DRV, "q", NULL);
 	ok(rc == 0 && out && strstr(out, "tasklet q of " DRV " disabled (kept in the rule store") &&
 	   !strstr(out, "note:"), "disable q (exit %d): %s", rc, out ? out : "");
 	free(out);
@@ -101,7 +101,7 @@ int main(int argc, char **argv)
 	   "... which the agent took from the store, and logged");
 	is_long(schedule("other"), 0, "another tasklet takes calls");
 
-	rc = govctl_run(&out, "tasklet", "enable", DRV, "q", NULL);
+	rc = govctl_call(&out, "tasklet", "enable", DRV, "q", NULL);
 	ok(rc == 0 && out && strstr(out, "tasklet q of " DRV " enabled"), "enable q (exit %d)", rc);
 	free(out);
 	is_long(schedule("q"), 0, "q takes calls again");
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 
 	/* no store for govctl: nothing changes */
 	setenv("GOV_STORE", "sqlite:/nonexistent-dir/store.db", 1);
-	rc = govctl_run(&out, "tasklet", "disable", DRV, "q", NULL);
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "q", NULL);
 	setenv("GOV_STORE", url, 1);
 	ok(rc == 4 && out && strstr(out, "/nonexistent-dir/store.db"),
 	   "a govctl that cannot open the store: exit 4 and why (%d): %s", rc, out ? out : "");
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 
 	/* a store govctl opens but cannot write (another writer holds its
 	 * write lock, past the store's 10 s busy timeout): the agent goes back */
-	ok(schedule("d") == 0 && govctl_run(NULL, "tasklet", "disable", DRV, "d", NULL) == 0 &&
+	ok(schedule("d") == 0 && govctl_call(NULL, "tasklet", "disable", DRV, "d", NULL) == 0 &&
 	   disabled("d") == 1, "tasklet d, scheduled once, disabled");
 	char db[600];
 	snprintf(db, sizeof db, "%s/store.db", harness_run_dir());
@@ -155,8 +155,8 @@ int main(int argc, char **argv)
 	   sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
 	   "another writer holds the store's write lock");
 	char *again = NULL;
-	rc = govctl_run(&out, "tasklet", "disable", DRV, "q", NULL);
-	int rc_again = govctl_run(&again, "tasklet", "disable", DRV, "d", NULL);
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "q", NULL);
+	int rc_again = govctl_call(&again, "tasklet", "disable", DRV, "d", NULL);
 	sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(holder);
 	ok(rc == 4 && out && strstr(out, "the rule store could not keep it") &&
