@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,21 +76,37 @@ int govctl_ask_agent(const char *resource, const char *command, char **json, cha
 	snprintf(m.text, sizeof m.text, "%s", command ? command : "");
 	char *buf = NULL;
 	ssize_t n = -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m && (buf = malloc(1 << 20)))
+	int connected = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (connected && send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m &&
+	    (buf = malloc(1 << 20)))
 		n = recv(fd, buf, (1 << 20) - 1, 0);
 	close(fd);
-	if (n == (ssize_t)sizeof m && ((struct gov_msg *)buf)->magic == GOV_MSG_MAGIC) {
-		struct gov_msg *r = (struct gov_msg *)buf;
-		r->text[sizeof r->text - 1] = 0;
-		snprintf(why, whylen, "%s", r->text);
+	if (n <= 0) {
+		free(buf);
+		return -1;
+	}
+	const struct gov_msg *r = (const struct gov_msg *)buf;
+	if (n >= (ssize_t)offsetof(struct gov_msg, type) && r->magic == GOV_MSG_MAGIC &&
+	    (n != (ssize_t)sizeof m || r->version != GOV_WIRE_VERSION)) {
+		/* an agent of another wire version: it cannot read our HELLO */
+		snprintf(why, whylen, "it speaks wire version %u (%zd-byte messages), this govctl %u",
+			 (unsigned)r->version, n, (unsigned)GOV_WIRE_VERSION);
+		free(buf);
+		return EPROTONOSUPPORT;
+	}
+	if (n == (ssize_t)sizeof m && r->magic == GOV_MSG_MAGIC) {
+		char text[sizeof r->text + 1];
+		memcpy(text, r->text, sizeof r->text);
+		text[sizeof r->text] = 0;
+		snprintf(why, whylen, "%s", text);
 		int e = r->status;
 		free(buf);
 		return e > 0 ? e : EPROTO;
 	}
-	if (n <= 0 || buf[0] != '{') {
+	if (buf[0] != '{') {
+		snprintf(why, whylen, "its answer (%zd bytes) is neither JSON nor a WELCOME", n);
 		free(buf);
-		return -1;
+		return EPROTO;
 	}
 	buf[n] = 0;
 	*json = buf;

@@ -68,7 +68,9 @@ govctl_cmd cmd_agent, cmd_stats;
 char *govctl_query_agent(const char *resource);
 /* Says a control HELLO to RESOURCE's agent, with command in its text (NULL:
  * none, the statistics): 0 with its JSON answer in *json (malloc'ed), an
- * errno with the agent's why when it refused, -1 if no agent answered. */
+ * errno with the agent's why when it refused, EPROTONOSUPPORT (an agent
+ * of another wire version) or EPROTO (an answer govctl cannot read) with
+ * why, -1 if no agent answered. */
 int govctl_ask_agent(const char *resource, const char *command, char **json, char *why,
 		     size_t whylen);
 /* The resources that have an agent pid file in the run directory, sorted

@@ -2,7 +2,9 @@
  * tasklets running agents keep (docs/tasklet.md). list reads each agent's
  * statistics; flush, disable and enable are control commands to one agent
  * (a control HELLO whose text names them, runtime/agent/main.c), which
- * acts on its queue at once. Not the rules that make tasklets. */
+ * acts on its queue at once; disable and enable are also kept in the rule
+ * store (/tasklets/RESOURCE/NAME), which the agent follows, so they hold
+ * across its restarts. Not the rules that make tasklets. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +24,11 @@ static const char tasklet_usage[] =
 	"calls TASKLET has queued in RESOURCE's agent (a call already running ends;\n"
 	"the agent logs event=tasklet_flushed and counts them as dropped). disable\n"
 	"makes the agent refuse new schedulings of TASKLET (the caller gets -1 with\n"
-	"ECANCELED, counted as refused) until enable; what is queued still runs.\n"
+	"ECANCELED, counted as refused) until enable, across the agent's restarts (the\n"
+	"rule store keeps it); what is queued still runs.\n"
 	"TASKLET is a name the agent has queued under, or one of its resource's\n"
 	"tasklets: rules. Exit 3 for an unknown resource or tasklet, 4 if its agent\n"
-	"does not run.\n"
+	"does not run, is older than these commands, or the store cannot be used.\n"
 	"\n"
 	"example:\n"
 	"  govctl tasklet list net-driver\n"
@@ -125,6 +128,69 @@ static int tasklet_list(struct govctl *g, int argc, char **argv)
 	return GOVCTL_OK;
 }
 
+/* Why an agent did not take `tasklet VERB`: it is older than the
+ * command, or of another wire version (exit 4, nothing changed). */
+static int older_agent(const char *verb, const char *resource, const char *what, int wire)
+{
+	return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the agent of %s is %s (%s); nothing "
+			   "changed. Restart it with this version's govagent (govctl agent stop %s; "
+			   "govctl agent start %s)", verb, resource, wire ? "of another version than "
+			   "this govctl" : "older than the tasklet commands", what, resource, resource);
+}
+
+/* Asks RESOURCE's agent `tasklet VERB NAME`: GOVCTL_OK with its JSON
+ * answer in *o, or the exit code after saying why. */
+static int ask(struct govctl *g, const char *verb, const char *resource, const char *name,
+	       json_t **o)
+{
+	char command[160], why[200] = "", *json = NULL;
+	snprintf(command, sizeof command, "tasklet %s %s", verb, name);
+	*o = NULL;
+	int r = govctl_ask_agent(resource, command, &json, why, sizeof why);
+	if (r < 0)
+		return no_agent(g, resource);
+	if (r == ENOENT)
+		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet %s: %s (see govctl tasklet list %s)", verb,
+				   why, resource);
+	if (r == EPROTONOSUPPORT)
+		return older_agent(verb, resource, why, 1);
+	if (r == EPROTO)
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the agent of %s answered what "
+				   "govctl cannot read: %s; nothing changed", verb, resource, why);
+	/* govctl checked the verb and the name: an agent that does not know
+	 * the command is older than it */
+	if (r == EINVAL && strncmp(why, "unknown ", 8) == 0)
+		return older_agent(verb, resource, why, 0);
+	if (r)
+		return govctl_fail(GOVCTL_REFUSED, "tasklet %s: the agent of %s refused: %s", verb,
+				   resource, why);
+	*o = json_loads(json, 0, NULL);
+	free(json);
+	if (!json_object_get(*o, "done")) {
+		/* its statistics: an agent that ignores a control HELLO's text */
+		json_decref(*o);
+		*o = NULL;
+		return older_agent(verb, resource, "it answered with its statistics, as agents "
+				   "before them do", 0);
+	}
+	return GOVCTL_OK;
+}
+
+/* disable and enable are kept in the rule store, which RESOURCE's agent
+ * watches, so they hold across its restarts: disable puts
+ * /tasklets/RESOURCE/NAME, enable deletes it. 0, or -1 with why. */
+static int keep_state(struct govctl *g, const char *resource, const char *name, int disable,
+		      char *why, size_t whylen)
+{
+	char key[sizeof GOV_KEY_TASKLETS + 2 * GOV_NAME_MAX];
+	snprintf(key, sizeof key, GOV_TASKLET_STATE_FMT, resource, name);
+	uint64_t rev;
+	int r = disable ? gov_store_put(govctl_store(g), key, GOV_TASKLET_DISABLED,
+					strlen(GOV_TASKLET_DISABLED), &rev, why, whylen)
+			: gov_store_delete(govctl_store(g), key, &rev, why, whylen);
+	return r < 0 ? -1 : 0;
+}
+
 static int tasklet_act(struct govctl *g, int argc, char **argv)
 {
 	const char *verb = argv[0];
@@ -136,32 +202,41 @@ static int tasklet_act(struct govctl *g, int argc, char **argv)
 	if (!gov_resource_name_ok(name))
 		return govctl_fail(GOVCTL_USAGE, "tasklet %s: '%s' is not a tasklet name (1-63 of "
 				   "[A-Za-z0-9._-], not starting with '.')", verb, name);
-	char command[160], why[200] = "", *json = NULL;
-	snprintf(command, sizeof command, "tasklet %s %s", verb, name);
-	int r = govctl_ask_agent(resource, command, &json, why, sizeof why);
-	if (r < 0)
-		return no_agent(g, resource);
-	if (r == ENOENT)
-		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet %s: %s (see govctl tasklet list %s)", verb,
-				   why, resource);
-	if (r)
-		return govctl_fail(GOVCTL_REFUSED, "tasklet %s: the agent of %s refused: %s", verb,
-				   resource, why);
-	json_t *o = json_loads(json, 0, NULL);
-	free(json);
-	if (!json_object_get(o, "done")) {
-		/* its statistics: an agent older than these commands */
+	int flush = strcmp(verb, "flush") == 0, disable = strcmp(verb, "disable") == 0;
+	if (!flush)
+		govctl_store(g); /* before the agent acts: no store, nothing changes (exit 4) */
+	json_t *o;
+	int rc = ask(g, verb, resource, name, &o);
+	if (rc != GOVCTL_OK)
+		return rc;
+	char why[256];
+	if (!flush && keep_state(g, resource, name, disable, why, sizeof why) < 0) {
+		/* the store could not keep it: the agent goes back as it was */
+		int was = json_is_true(json_object_get(o, "was_disabled")), back = GOVCTL_OK;
+		if (was != disable) {
+			json_t *undo = NULL;
+			back = ask(g, was ? "disable" : "enable", resource, name, &undo);
+			json_decref(undo);
+		}
 		json_decref(o);
-		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the agent of %s does not take "
-				   "tasklet commands (an older govagent; restart it)", verb, resource);
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the rule store could not keep it: "
+				   "%s; %s", verb, why, back == GOVCTL_OK ? "the agent's state is back as "
+				   "it was" : "and the agent's state could not be put back");
 	}
+	const char *follows = json_string_value(json_object_get(o, "store"));
+	if (!flush && follows && strcmp(follows, gov_store_url(govctl_store(g))) != 0)
+		fprintf(stderr, "govctl: note: the agent of %s does not follow the rule store %s (%s): "
+			"this holds only until it restarts\n", resource,
+			gov_store_url(govctl_store(g)),
+			follows[0] ? follows : "it reads a rule file");
 	if (g->json)
 		govctl_print_json(o);
-	else if (strcmp(verb, "flush") == 0)
+	else if (flush)
 		printf("tasklet %s of %s flushed: %lld queued calls dropped\n", name, resource,
 		       json_integer_value(json_object_get(o, "dropped")));
 	else
-		printf("tasklet %s of %s %sd\n", name, resource, verb);
+		printf("tasklet %s of %s %sd%s\n", name, resource, verb,
+		       disable ? " (kept in the rule store until enable)" : "");
 	json_decref(o);
 	return GOVCTL_OK;
 }

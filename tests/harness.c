@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,18 @@ char *read_file(const char *path)
 	return buf;
 }
 
+int agent_log_has(const char *resource, const char *needle, int timeout_ms)
+{
+	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(10000)) {
+		char *log = agent_log_text(resource);
+		int found = log && strstr(log, needle);
+		free(log);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
 char *agent_log_text(const char *resource)
 {
 	char path[512];
@@ -338,9 +351,8 @@ int wait_connected(int want, int timeout_ms)
 }
 
 /* noinline: inlined, gcc 12 takes *out = o for a dangling pointer */
-__attribute__((noinline)) int govctl_run(char **out, const char *a1, const char *a2, const char *a3)
+static __attribute__((noinline)) int govctl_argv(char **out, char *const argv[])
 {
-	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
 	char *o = NULL;
 	int st = run_capture(argv, &o);
 	if (out)
@@ -348,6 +360,23 @@ __attribute__((noinline)) int govctl_run(char **out, const char *a1, const char 
 	else
 		free(o);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int govctl_run(char **out, const char *a1, const char *a2, const char *a3)
+{
+	char *const argv[] = { GOVCTL_PATH, (char *)a1, (char *)a2, (char *)a3, NULL };
+	return govctl_argv(out, argv);
+}
+
+int govctl_call(char **out, const char *arg, ...)
+{
+	char *argv[16] = { GOVCTL_PATH };
+	va_list ap;
+	va_start(ap, arg);
+	for (int n = 1; arg && n < 15; arg = va_arg(ap, const char *))
+		argv[n++] = (char *)arg;
+	va_end(ap);
+	return govctl_argv(out, argv);
 }
 
 void store_env(void)

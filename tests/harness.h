@@ -33,6 +33,8 @@ void agent_set_rules(pid_t pid, const char *resource, const char *rules);
 long agent_stat(const char *resource, const char *key);
 /* The agent's log so far (malloc'ed). */
 char *agent_log_text(const char *resource);
+/* 1 once the agent's log has needle, 0 if not within timeout_ms. */
+int agent_log_has(const char *resource, const char *needle, int timeout_ms);
 
 /* Starts a serving process of resource: this test re-executed as
  * `self serve` (its main must serve its exports there) with GOV_RESOURCE
@@ -73,6 +75,8 @@ int run_capture(char *const argv[], char **out);
 /* govctl A1 A2 A3 (NULLs end the list early); its output in *out (malloc'ed)
  * or dropped when out is NULL. Returns its exit status, -1 if it did not exit. */
 int govctl_run(char **out, const char *a1, const char *a2, const char *a3);
+/* The same with any number of arguments (at most 14), ended by a NULL. */
+int govctl_call(char **out, const char *arg, ...) __attribute__((sentinel));
 /* The test's own rule store: GOV_STORE=sqlite:<run dir>/store.db and
  * GOV_CACHE_DIR=<run dir>/cache, set for this process and its children. */
 void store_env(void);

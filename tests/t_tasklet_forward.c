@@ -14,6 +14,10 @@
  *   tasklets: section, dev0 by id), tf-app's agent queued none and counts
  *   them as deferred on the edge;
  *
+ * the same from tf-app's own tasklets: section (no rule): the call is
+ * sent to tf-drv's agent and queued there, and ENOSYS when tf-drv does
+ * not export it there;
+ *
  * then the refusals, each with nothing queued: a full tasklet there
  * (EAGAIN), tf-drv not exporting it there (ENOSYS), tf-drv's agent stopping
  * (ESHUTDOWN) and down (EHOSTUNREACH), an agent of an older version that
@@ -104,18 +108,6 @@ static char *stats_of(const char *resource)
 	return out;
 }
 
-static int log_has(const char *resource, const char *needle, int timeout_ms)
-{
-	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(10000)) {
-		char *log = agent_log_text(resource);
-		int found = log && strstr(log, needle);
-		free(log);
-		if (found)
-			return 1;
-	}
-	return 0;
-}
-
 static void set_rules(pid_t agent, const char *resource, const char *rules)
 {
 	long rev = agent_stat(resource, "rules_rev");
@@ -185,6 +177,78 @@ static void on_protocol(pid_t app, const char *proto, int round)
 	free(st);
 }
 
+static long drv_scheduled(void);
+
+/* tf-app's own rules, with no dynamic rule: tf_work forwarded, and named
+ * by a tasklets: entry for every agent (no resource:), tasklet dev1. */
+static const char *section_rules(void)
+{
+	return "verdicts:\n  - {function: tf_work, action: forward}\n"
+	       "resources:\n  - {name: " DRV ", type: driver, exports: [tf_work]}\n"
+	       "tasklets:\n  - {name: dev1, function: tf_work}\n"
+	       "protocols:\n  - {from: " APP ", to: " DRV ", protocol: unix}\n";
+}
+
+/* "KEY":N of tasklet name in resource's stats, -1 if absent. */
+static long tasklet_figure(const char *resource, const char *name, const char *key)
+{
+	char *st = stats_of(resource), pat[96];
+	snprintf(pat, sizeof pat, "{\"name\":\"%s\",", name);
+	char *row = st ? strstr(st, pat) : NULL, *end = row ? strchr(row, '}') : NULL;
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	char *k = row ? strstr(row, pat) : NULL;
+	long v = k && k < end ? strtol(k + strlen(pat), NULL, 10) : -1;
+	free(st);
+	return v;
+}
+
+/* The tasklets: section's path: a governed call of tf_work, which tf-drv
+ * exports, listed under this resource's tasklets: is queued by tf-drv's
+ * agent (a DEFER, as a rule's), never by tf-app's. */
+static void section_path(pid_t app, pid_t drv)
+{
+	set_rules(app, APP, section_rules());
+	ok(govrt_wait_table((unsigned long long)agent_stat(APP, "rules_rev"), 20000) == 0,
+	   "tasklets: section: tf-app's rules forward tf_work and list it as tasklet dev1");
+	truncate(record_path, 0);
+	long before = tasklet_figure(DRV, "dev1", "scheduled");
+	long bad = 0;
+	long long us[PER]; /* for the diagnostic below, not checked */
+	for (long i = 1; i <= PER; i++) {
+		long long t0 = mono_us();
+		bad += work(1, i) != 0;
+		us[i - 1] = mono_us() - t0;
+	}
+	is_long(bad, 0, "tasklets: section: each call of %s's function returned 0", DRV);
+	diag("timing section unix defer_us %lld %lld %lld", us[0], us[1], us[2]);
+	struct rec r[PER + 2];
+	int n = wait_records(record_path, r, PER + 2, PER);
+	is_long(n, PER, "tasklets: section: every call ran once, on %s's serving processes", DRV);
+	struct rec_check c = check_records(r, n, "d1");
+	ok(c.overlap_same == 0 && c.order_ok, "tasklets: section: in order, one at a time");
+	is_long(tasklet_figure(DRV, "dev1", "scheduled") - before, PER,
+		"tasklets: section: %s's agent queued them on its tasklet dev1", DRV);
+	char *st = stats_of(APP);
+	ok(st && strstr(st, "\"tasklets\":[]"), "tasklets: section: %s's agent queued none itself", APP);
+	if (!(st && strstr(st, "\"tasklets\":[]")))
+		diag("%s", st ? st : "(no stats)");
+	free(st);
+
+	/* the same answers as a rule's DEFER: tf-drv not exporting it there */
+	set_rules(drv, DRV, drv_rules(0));
+	before = drv_scheduled();
+	errno = 0;
+	long rv = work(1, 1);
+	ok(rv == -1 && errno == ENOSYS,
+	   "tasklets: section: %s not exporting it there: -1, ENOSYS (%ld, %s)", DRV, rv,
+	   strerror(errno));
+	is_long(drv_scheduled(), before, "tasklets: section: ... nothing queued there");
+	st = stats_of(APP);
+	ok(st && strstr(st, "\"tasklets\":[]"), "tasklets: section: ... nor here");
+	free(st);
+	set_rules(drv, DRV, drv_rules(1));
+}
+
 /* The tasklets' figures in tf-drv's stats: "scheduled" of both summed. */
 static long drv_scheduled(void)
 {
@@ -240,7 +304,7 @@ static void older_agent(void)
 	   strerror(e));
 	pthread_join(t, NULL);
 	is_long(old_frames, 0, "... and no frame was sent to it after HELLO");
-	ok(log_has(APP, "is of an older version: it cannot queue a deferred call", 2000),
+	ok(agent_log_has(APP, "is of an older version: it cannot queue a deferred call", 2000),
 	   "... and the caller's agent logs why");
 	close(old_lfd);
 	unlink(sa.sun_path);
@@ -324,6 +388,10 @@ int main(int argc, char **argv)
 	const char *protos[] = { "unix", "tcp", "msgqueue", "shm" };
 	for (int i = 0; i < 4; i++)
 		on_protocol(app, protos[i], i + 1);
+	section_path(app, drv);
+	set_rules(app, APP, app_rules("unix"));
+	ok(govrt_wait_table((unsigned long long)agent_stat(APP, "rules_rev"), 20000) == 0,
+	   "the tasklet rule is back in force");
 
 	/* full: one call running (1 s) and 4 queued in tf-drv's agent; 5
 	 * queued if the worker has not taken the first yet */
@@ -349,8 +417,8 @@ int main(int argc, char **argv)
 	ok(rv == -1 && errno == ENOSYS, "a DEFER of a function %s does not export there: ENOSYS (%ld, %s)",
 	   DRV, rv, strerror(errno));
 	is_long(drv_scheduled(), before, "... nothing queued");
-	ok(log_has(DRV, "event=tasklet_refused resource=" DRV " from=" APP, 2000) &&
-	   log_has(APP, "event=defer_failed from=" APP " to=" DRV " function=tf_work", 2000),
+	ok(agent_log_has(DRV, "event=tasklet_refused resource=" DRV " from=" APP, 2000) &&
+	   agent_log_has(APP, "event=defer_failed from=" APP " to=" DRV " function=tf_work", 2000),
 	   "... logged by both agents");
 	set_rules(drv, DRV, drv_rules(1));
 

@@ -16,6 +16,11 @@
  *                              agent ("*" for every agent); an agent watches
  *                              only /routes/<its resource>/ and /routes/STAR/
  *                              (STAR being the character *)
+ *   /tasklets/<resource>/<tasklet>  {"disabled":true}: govctl tasklet disable
+ *                              wrote it, enable deletes it; the agent of
+ *                              <resource> watches /tasklets/<resource>/ and
+ *                              refuses the tasklet's schedulings while it is
+ *                              there, across restarts (docs/tasklet.md)
  *   /resource-epoch            the name of the last resource registered: every
  *                              registration writes it, and a layer-set publish
  *                              compares it, so neither can slip past the
@@ -37,6 +42,9 @@
 #define GOV_KEY_ROUTES "/routes/"
 #define GOV_ROUTE_FMT "/routes/%s/%s"   /* resource (or "*"), rule */
 #define GOV_ROUTE_ALL "*"
+#define GOV_KEY_TASKLETS "/tasklets/"
+#define GOV_TASKLET_STATE_FMT "/tasklets/%s/%s" /* resource, tasklet */
+#define GOV_TASKLET_DISABLED "{\"disabled\":true}"
 
 /* The paper's layer set: each layer calls only the next one down. */
 #define GOV_DEFAULT_LAYERS                                                     \

@@ -15,6 +15,7 @@
 struct agent_config {
 	const char *resource;
 	const char *rules_path;   /* NULL: no rules, every site native */
+	const char *store_url;    /* the store followed (resolved), NULL: none */
 	uint32_t nslots;
 	uint32_t slot_size;
 	long spin_ns;             /* how long a worker spins before sleeping */

@@ -51,6 +51,7 @@
 #include <unistd.h>
 #include "agent.h"
 #include "cfs.h"
+#include "gov/dynrule.h"
 #include "edge.h"
 #include "tasklet.h"
 #include "../xcall_io.h"
@@ -773,8 +774,13 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	const struct edge_rules *er = &a->rules.edges;
 	for (unsigned i = 0; i < er->ntasklets; i++)
 		if (strcmp(er->tasklets[i].fn, call->hdr->callee) == 0) {
-			/* a tasklet: scheduled now, run later by tasklet.c */
-			int r = tasklet_schedule(a, er->tasklets[i].name, frame, len);
+			/* a tasklet: scheduled now, run later by tasklet.c; one
+			 * of another resource's functions is queued by that
+			 * resource's agent, where it can run (DEFER) */
+			const char *owner = callee_of(er, call->hdr->callee);
+			int r = owner && strcmp(owner, a->cfg.resource) != 0
+					? -edge_defer(a, owner, gov_dyn_id(er->tasklets[i].name), frame, len)
+					: tasklet_schedule(a, er->tasklets[i].name, frame, len);
 			*action = r ? GOV_ACT_DENY : GOV_ACT_FORWARD;
 			*err = r ? -r : 0;
 			*value = r ? -1 : 0;

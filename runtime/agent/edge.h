@@ -78,6 +78,8 @@ uint32_t edge_direct_id(const struct edge_rules *er, const char *fn);
 void edge_direct_send(struct client *c);
 
 /* A FORWARD decision for a decoded call from a slot (frame, len bytes).
+ * A function under this resource's tasklets: is queued (tasklet.c), or,
+ * when another resource exports it, deferred to its agent (edge_defer).
  * Fills the reply (action FORWARD with value, err and the out-buffers in
  * out, or DENY with why) and returns the reply body's length. Called with
  * rules_lock held for reading; lets go of it for the round trip. */

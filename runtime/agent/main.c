@@ -5,7 +5,8 @@
  *
  * The daemon listens on <run dir>/NAME.sock (SOCK_SEQPACKET), checks each
  * process's credentials (SO_PEERCRED), gives it a shared region and a worker
- * thread (serve.c), reloads its rules on SIGHUP and leaves cleanly on
+ * thread (serve.c), reloads its rules on SIGHUP (or follows the store's
+ * routes to it, and its tasklets' disabled state) and leaves cleanly on
  * SIGTERM or SIGINT. One thread (this one) handles the socket and signals
  * with epoll; workers only touch their region. */
 #include <errno.h>
@@ -76,7 +77,8 @@ static const char usage[] =
 static struct agent A;
 static const char *store_url;      /* --store: rules come from the store */
 static struct gov_store *store;
-static struct gov_watch *watch[2]; /* /routes/<resource>/ and /routes/STAR/ */
+/* /routes/<resource>/, /routes/STAR/ and /tasklets/<resource>/ */
+static struct gov_watch *watch[3];
 static char sock_path[PATH_MAX], pid_path[PATH_MAX];
 
 static long parse_num(const char *opt, const char *v, long min, long max)
@@ -250,6 +252,56 @@ static void reload(void)
 	pthread_mutex_unlock(&A.clients_lock);
 	agent_log("info", "rules_applied", "resource=%s rev=%llu rows=%u",
 		  A.cfg.resource, (unsigned long long)fresh.rev, fresh.v.nrows);
+}
+
+/* A tasklet's state kept in the store (key /tasklets/<resource>/NAME, as
+ * govctl tasklet disable and enable write it): present, the tasklet is
+ * disabled. A key that names no tasklet is logged and left out. */
+static void tasklet_state(const char *key, int disabled, const char *how)
+{
+	const char *name = key + strlen(GOV_KEY_TASKLETS) + strlen(A.cfg.resource) + 1;
+	int r = tasklet_set_disabled(&A, name, disabled);
+	if (r < 0)
+		agent_log("error", "tasklet_state_invalid", "resource=%s key=\"%.200s\" error=\"%s\"",
+			  A.cfg.resource, key, r == -EINVAL ? "not a tasklet name" : strerror(-r));
+	else
+		agent_log("info", disabled ? "tasklet_disabled" : "tasklet_enabled",
+			  "resource=%s tasklet=%s source=%s", A.cfg.resource, name, how);
+}
+
+static void tasklet_prefix(char *buf, size_t len)
+{
+	snprintf(buf, len, GOV_KEY_TASKLETS "%s/", A.cfg.resource);
+}
+
+/* At start: the tasklets the store says are disabled, and the watch that
+ * follows them from the revision listed. 0, or -1 with err. */
+static int tasklet_states_load(char *err, size_t errlen)
+{
+	char prefix[GOV_NAME_MAX + 16];
+	tasklet_prefix(prefix, sizeof prefix);
+	struct gov_kv *items;
+	size_t n;
+	uint64_t rev = 0;
+	if (gov_store_list(store, prefix, &items, &n, &rev, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		tasklet_state(items[i].key, 1, "store");
+	gov_kv_free(items, n);
+	return gov_store_watch(store, prefix, rev + 1, &watch[2], err, errlen);
+}
+
+static void follow_tasklet_states(void)
+{
+	struct gov_event *ev;
+	char err[512];
+	int n = gov_watch_next(watch[2], &ev, 0, err, sizeof err);
+	if (n < 0)
+		agent_log("error", "watch_failed", "resource=%s error=\"%s\"", A.cfg.resource, err);
+	for (int i = 0; i < n; i++)
+		tasklet_state(ev[i].kv.key, ev[i].kind == GOV_EVENT_PUT, "store");
+	if (n > 0)
+		gov_events_free(ev, n);
 }
 
 /* A route to this agent changed: take the events (they only say that
@@ -616,6 +668,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "govagent: %s\n", err);
 		return EXIT_START;
 	}
+	if (store)
+		A.cfg.store_url = gov_store_url(store);
 	if (load_rules(&A.rules, NULL, err, sizeof err) < 0) {
 		fprintf(stderr, "govagent: %s\n", err);
 		return EXIT_START;
@@ -654,6 +708,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* workers inherit the mask */
+	/* after the mask: a disabled tasklet gets its queue, and its worker */
+	if (store && tasklet_states_load(err, sizeof err) < 0) {
+		fprintf(stderr, "govagent: %s\n", err);
+		return EXIT_START;
+	}
 	int lfd = listen_socket();
 	if (lfd < 0)
 		return EXIT_START;
@@ -673,8 +732,8 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = &sfd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
-	int wfd[2] = { -1, -1 };
-	for (int w = 0; w < 2 && watch[w]; w++) {
+	int wfd[3] = { -1, -1, -1 };
+	for (int w = 0; w < 3 && watch[w]; w++) {
 		wfd[w] = gov_watch_fd(watch[w]);
 		ev.data.ptr = &wfd[w];
 		epoll_ctl(epfd, EPOLL_CTL_ADD, wfd[w], &ev);
@@ -692,6 +751,8 @@ int main(int argc, char **argv)
 				accept_client(lfd, epfd);
 			} else if (evs[i].data.ptr == &wfd[0] || evs[i].data.ptr == &wfd[1]) {
 				follow_store();
+			} else if (evs[i].data.ptr == &wfd[2]) {
+				follow_tasklet_states();
 			} else if (evs[i].data.ptr == &sfd) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof si) != sizeof si)
@@ -721,7 +782,7 @@ int main(int argc, char **argv)
 	agent_dyn_free(&A.rules);
 	gov_verdicts_free(&A.rules.v);
 	edge_rules_free(&A.rules.edges);
-	for (int w = 0; w < 2; w++)
+	for (int w = 0; w < 3; w++)
 		if (watch[w])
 			gov_watch_close(watch[w]);
 	if (store)

@@ -30,7 +30,9 @@
  *
  * govctl tasklet flush|disable|enable reaches tasklet_control (main.c's
  * control HELLO): a flush drops what is queued (counted as dropped), a
- * disabled tasklet refuses schedulings with ECANCELED. The queue limit and
+ * disabled tasklet refuses schedulings with ECANCELED; govctl also keeps
+ * a disable in the rule store, which main.c follows (tasklet_set_disabled),
+ * so it holds across the agent's restarts until enable. The queue limit and
  * the drain time come from the environment, checked at start
  * (tasklet_config): a bad value stops the agent, never a silent default.
  *
@@ -431,6 +433,22 @@ int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void
 	return e;
 }
 
+int tasklet_set_disabled(struct agent *a, const char *name, int disabled)
+{
+	if (!gov_resource_name_ok(name))
+		return -EINVAL;
+	pthread_mutex_lock(&T.lock);
+	struct tasklet *t = T.list;
+	while (t && strcmp(t->name, name) != 0)
+		t = t->next;
+	if (!t && disabled)
+		t = tasklet_get(a, name); /* disabled before its first scheduling */
+	if (t)
+		t->disabled = disabled;
+	pthread_mutex_unlock(&T.lock);
+	return t || !disabled ? 0 : -ENOMEM;
+}
+
 /* T.lock held: 1 if name is a tasklet this agent knows of: one with a
  * queue, or one its resource's tasklets: name (rules_lock held). */
 static int known(struct agent *a, const char *name, struct tasklet **out)
@@ -470,6 +488,7 @@ int tasklet_control(struct agent *a, const char *verb, const char *name, char *o
 		snprintf(out, cap, "out of memory");
 	}
 	unsigned long long dropped = 0;
+	int was_disabled = t && t->disabled;
 	if (!e && flush && t) {
 		dropped = t->queued;
 		drop_queued(t);
@@ -487,6 +506,8 @@ int tasklet_control(struct agent *a, const char *verb, const char *name, char *o
 		agent_log("info", disable ? "tasklet_disabled" : "tasklet_enabled",
 			  "resource=%s tasklet=%s", a->cfg.resource, name);
 	snprintf(out, cap, "{\"resource\":\"%s\",\"tasklet\":\"%s\",\"done\":\"%s\","
-		 "\"dropped\":%llu}", a->cfg.resource, name, verb, dropped);
+		 "\"dropped\":%llu,\"was_disabled\":%s,\"store\":\"%s\"}", a->cfg.resource, name,
+		 verb, dropped, was_disabled ? "true" : "false",
+		 a->cfg.store_url ? a->cfg.store_url : "");
 	return 0;
 }

@@ -42,10 +42,17 @@ void tasklet_drain(struct agent *a);
 /* govctl tasklet VERB NAME, from a control connection: flush (drop what
  * is queued, logged and counted as dropped), disable (new schedulings are
  * refused with ECANCELED, counted as refused), enable. 0 with a JSON
- * answer in out, or an errno with why in out: EINVAL (an unknown verb or
+ * answer in out (done, dropped, was_disabled: its state before, store:
+ * the URL of the store it follows, "" for none), or an errno with why in out: EINVAL (an unknown verb or
  * a bad name), ENOENT (no such tasklet: none scheduled, none in the
  * tasklets: rules), ENOMEM. */
 int tasklet_control(struct agent *a, const char *verb, const char *name, char *out, size_t cap);
+/* The state the rule store keeps (/tasklets/RESOURCE/NAME, written by
+ * govctl tasklet disable, deleted by enable): disabled 1 refuses name's
+ * schedulings as tasklet_control's disable does, making its queue if it
+ * has none; 0 takes them again. 0, or -EINVAL (not a tasklet name),
+ * -ENOMEM. */
+int tasklet_set_disabled(struct agent *a, const char *name, int disabled);
 /* ,"tasklets":[...]: per tasklet, scheduled, ran, failed, queued,
  * refused, dropped, disabled. */
 size_t tasklet_stats_json(char *out, size_t cap);
