@@ -398,6 +398,9 @@ struct kept_ctx {
 	const struct gov_site *site;    /* whose fields ctx holds; NULL = none */
 	const struct gov_dynrule *rule; /* whose answers and number these are */
 	uint32_t answers, rule_index;
+	/* whether a call copies its argument words in: not when the rule
+	 * reads none of the site's (r->ctx_args), which then stay 0 here */
+	uint32_t copy_args;
 	struct gov_call *call;          /* the call in the run */
 };
 static __thread struct kept_ctx kept __attribute__((tls_model("initial-exec"), aligned(64)));
@@ -428,6 +431,8 @@ static __attribute__((noinline)) void refill(struct kept_ctx *k, const struct go
 	k->rule = r;
 	k->answers = r->ctx_answers | ANSWER_WORDS;
 	k->rule_index = i;
+	unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
+	k->copy_args = (r->ctx_args & ((1u << n) - 1)) != 0;
 }
 
 /* A forked child's only thread: its kept context holds the parent's pid,
@@ -495,8 +500,10 @@ static __attribute__((noinline)) int kept_rare(struct gov_site *site, struct gov
 		a = (uint64_t)gov_dynrule_fault(cur->rule, &k->ctx, a, &done);
 	}
 	if (a == GOV_DYN_NATIVE_ARGS) {
+		/* a rule that writes an argument has them all copied in */
 		unsigned n = site->nparams < GOV_DYN_MAX_ARGS ? site->nparams : GOV_DYN_MAX_ARGS;
-		memcpy(call->arg, k->ctx.args, n * sizeof *call->arg);
+		if (k->copy_args)
+			memcpy(call->arg, k->ctx.args, n * sizeof *call->arg);
 		kept_done(k);
 		return GOV_RUN_NATIVE;
 	}
@@ -512,12 +519,14 @@ static __attribute__((noinline)) int kept_rare(struct gov_site *site, struct gov
 	return answer(site, call, (int)a, err, value);
 }
 
-/* A rule that may run on the kept context now: JIT-compiled, enabled, and
- * the thread not inside a run already (a signal handler's call). */
-static inline __attribute__((always_inline)) int kept_fits(const struct gov_dynrule *r)
+/* The code of a rule that may run on the kept context now (JIT-compiled,
+ * fit for it, enabled: r->kept) with the thread not inside a run already
+ * (a signal handler's call); else NULL. */
+typedef uint64_t (*rule_code)(void *ctx);
+static inline __attribute__((always_inline)) rule_code kept_fits(struct gov_dynrule *r)
 {
-	return r->ctx_kept && !gov_dyn_cur.rule && r->fast &&
-	       !atomic_load_explicit(&r->disabled, memory_order_relaxed);
+	rule_code code = atomic_load_explicit(&r->kept, memory_order_relaxed);
+	return code && !gov_dyn_cur.rule ? code : NULL;
 }
 
 static int via_agent(struct gov_site *site, struct gov_call *call);
@@ -557,36 +566,39 @@ static __attribute__((noinline)) int kept_after(uint64_t a)
 }
 
 /* The call's part of a run on the kept context, the site's fields in
- * place: the argument words, the running rule's context and fault flag,
- * then the JIT-compiled code called directly (gov_dynrule_run's fault
- * policy is in kept_after and kept_answer). Nothing is live across the
- * rule's call but what is in the kept context (the call too): no
- * callee-saved register to push and pop on the way. */
-static inline __attribute__((always_inline)) int kept_go(struct gov_call *call, struct gov_dynrule *r)
+ * place: the argument words (if the rule reads any of the site's), the
+ * running rule's context and fault flag, then the JIT-compiled code
+ * called directly (gov_dynrule_run's fault policy is in kept_after and
+ * kept_answer). Nothing is live across the rule's call but what is in
+ * the kept context (the call too): no callee-saved register to push and
+ * pop on the way. */
+static inline __attribute__((always_inline)) int kept_go(struct gov_call *call, rule_code code)
 {
 	struct kept_ctx *k = &kept;
 	struct gov_dyn_running *cur = &gov_dyn_cur;
 	k->call = call;
-	/* word by word, as in run_full */
-	const volatile uint64_t *arg = call->arg;
-	k->ctx.args[0] = arg[0];
-	k->ctx.args[1] = arg[1];
-	k->ctx.args[2] = arg[2];
-	k->ctx.args[3] = arg[3];
-	k->ctx.args[4] = arg[4];
-	k->ctx.args[5] = arg[5];
+	if (k->copy_args) {
+		/* word by word, as in run_full */
+		const volatile uint64_t *arg = call->arg;
+		k->ctx.args[0] = arg[0];
+		k->ctx.args[1] = arg[1];
+		k->ctx.args[2] = arg[2];
+		k->ctx.args[3] = arg[3];
+		k->ctx.args[4] = arg[4];
+		k->ctx.args[5] = arg[5];
+	}
 	cur->ctx = &k->ctx;
 	cur->fault = 0;
-	return kept_after(r->fast(&k->ctx));
+	return kept_after(code(&k->ctx));
 }
 
 /* A run on the kept context that first fills it for another site, rule or
  * process: out of line, so that the usual run has no frame. */
 static __attribute__((noinline)) int kept_refill_go(struct gov_site *site, struct gov_call *call,
-						    struct gov_dynrule *r, uint32_t i)
+						    struct gov_dynrule *r, uint32_t i, rule_code code)
 {
 	refill(&kept, site, r, i);
-	return kept_go(call, r);
+	return kept_go(call, code);
 }
 
 /* One run on the kept context (kept_fits(r)): the running rule in TLS
@@ -595,14 +607,14 @@ static __attribute__((noinline)) int kept_refill_go(struct gov_site *site, struc
  * this site's, then the call's part. Answers the call, asking the agent
  * when the rule says so. */
 static inline __attribute__((always_inline)) int run_kept(struct gov_site *site, struct gov_call *call,
-							  struct gov_dynrule *r, uint32_t i)
+							  struct gov_dynrule *r, uint32_t i, rule_code code)
 {
 	struct kept_ctx *k = &kept;
 	gov_dyn_cur.rule = r;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (__builtin_expect(k->site != site || k->rule != r, 0))
-		return kept_refill_go(site, call, r, i);
-	return kept_go(call, r);
+		return kept_refill_go(site, call, r, i, code);
+	return kept_go(call, code);
 }
 
 /* A dynamic rule that runs here: on the kept context when the rule allows
@@ -611,8 +623,9 @@ static inline __attribute__((always_inline)) int run_kept(struct gov_site *site,
 static inline __attribute__((always_inline)) int run_rule_on(struct gov_site *site, struct gov_call *call,
 							     struct gov_dynrule *r, uint32_t i)
 {
-	if (__builtin_expect(kept_fits(r), 1))
-		return run_kept(site, call, r, i);
+	rule_code code = kept_fits(r);
+	if (__builtin_expect(code != NULL, 1))
+		return run_kept(site, call, r, i, code);
 	return run_full(site, call, r, i);
 }
 
@@ -723,13 +736,14 @@ static __attribute__((noinline)) int run_full_here(struct gov_site *site, struct
 /* A rule placed in the process, on the fast path below: with Syscall User
  * Dispatch off (the selector already open) and the rule fit for the kept
  * context, the run itself; else run_rule_held or run_full. */
-static __attribute__((noinline)) int run_rule_here(struct gov_site *site, struct gov_call *call,
-						   struct gov_dynrule *r, uint32_t i)
+static inline __attribute__((always_inline)) int run_rule_here(struct gov_site *site, struct gov_call *call,
+							       struct gov_dynrule *r, uint32_t i)
 {
 	if (__builtin_expect(govrt_sud_selector != GOVRT_SUD_ALLOW, 0))
 		return run_rule_held(site, call, r, i);
-	if (__builtin_expect(kept_fits(r), 1))
-		return run_kept(site, call, r, i);
+	rule_code code = kept_fits(r);
+	if (__builtin_expect(code != NULL, 1))
+		return run_kept(site, call, r, i, code);
 	return run_full_here(site, call, r, i);
 }
 

@@ -3,8 +3,10 @@
  * gov_dyn_bpf_ctx_writes; docs/dynrules.md): every shipped rule and test
  * rule as built, then hand-written programs for each way a context
  * pointer can write a read-only field or get away (a copy, an offset, a
- * helper, memory, arithmetic not followed, two paths that disagree). No
- * agent: the scan is pure, the objects are loaded by librte_bpf. */
+ * helper, memory, arithmetic not followed, two paths that disagree), and
+ * the argument words a rule reads (govrt copies in only when it reads one
+ * of the site's). No agent: the scan is pure, the objects are loaded by
+ * librte_bpf. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +54,14 @@ static struct gov_dynrule *load(const char *rel)
 	return r;
 }
 
-static void object(const char *rel, int kept, uint32_t words)
+#define ALL GOV_DYN_ALL_ARGS
+static void object(const char *rel, int kept, uint32_t words, uint8_t args)
 {
 	struct gov_dynrule *r = load(rel);
-	ok(r && r->ctx_kept == kept && r->ctx_answers == (words | FAILW),
-	   "%s: %s (answer words %#x)", rel, kept ? "kept context" : "full path",
-	   r ? r->ctx_answers : 0);
+	ok(r && r->ctx_kept == kept && r->ctx_answers == (words | FAILW) && r->ctx_args == args &&
+	   (r->kept != NULL) == kept,
+	   "%s: %s (answer words %#x, argument words %#x)", rel, kept ? "kept context" : "full path",
+	   r ? r->ctx_answers : 0, r ? r->ctx_args : 0);
 	gov_dynrule_free(r);
 }
 
@@ -67,36 +71,61 @@ static void object(const char *rel, int kept, uint32_t words)
 #define MOVX(d, s) I(EBPF_ALU64 | EBPF_MOV | BPF_X, d, s, 0, 0)
 #define ADDK(d, k) I(EBPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, k)
 
-static void prog(const struct ebpf_insn *p, long n, int want_ok, uint32_t want_words, const char *what)
+/* want_args -1: not checked; the full path always has every word */
+static void prog(const struct ebpf_insn *p, long n, int want_ok, uint32_t want_words, int want_args,
+		 const char *what)
 {
 	uint32_t words = 0xdead;
-	int r = gov_dyn_bpf_ctx_writes(p, n, &words);
-	ok(r == (want_ok ? 0 : -1) && words == want_words, "%s: %s (words %#x)", what,
-	   want_ok ? "kept" : "full path", words);
+	uint8_t args = 0xee;
+	int r = gov_dyn_bpf_ctx_writes(p, n, &words, &args);
+	if (!want_ok)
+		want_args = ALL;
+	ok(r == (want_ok ? 0 : -1) && words == want_words && (want_args < 0 || args == want_args),
+	   "%s: %s (words %#x, argument words %#x)", what, want_ok ? "kept" : "full path", words, args);
 }
 #define PROG(want_ok, words, what, ...) do {                                    \
 		const struct ebpf_insn p_[] = { __VA_ARGS__ };                  \
-		prog(p_, (long)(sizeof p_ / sizeof p_[0]), want_ok, words, what); \
+		prog(p_, (long)(sizeof p_ / sizeof p_[0]), want_ok, words, -1, what); \
 	} while (0)
+/* the same, the argument words it reads checked too */
+#define PROGA(want_ok, words, args, what, ...) do {                             \
+		const struct ebpf_insn p_[] = { __VA_ARGS__ };                  \
+		prog(p_, (long)(sizeof p_ / sizeof p_[0]), want_ok, words, args, what); \
+	} while (0)
+#define LDX(size, d, s, off) I(BPF_LDX | BPF_MEM | (size), d, s, off, 0)
 
 int main(void)
 {
 	/* as built: the shipped rules and the test rules */
-	object("rules/deny/deny.bpf.o", 1, GOV_DYN_WORD(err));
-	object("rules/trace/trace.bpf.o", 1, 0);
-	object("rules/cfs/cfs.bpf.o", 1, GOV_DYN_WORD(entity) | GOV_DYN_WORD(weight));
-	object("rules/tasklet/tasklet.bpf.o", 1, GOV_DYN_WORD(tasklet));
+	object("rules/deny/deny.bpf.o", 1, GOV_DYN_WORD(err), 1 << 2);
+	object("rules/trace/trace.bpf.o", 1, 0, 1 << 0);
+	object("rules/cfs/cfs.bpf.o", 1, GOV_DYN_WORD(entity) | GOV_DYN_WORD(weight), 0);
+	object("rules/tasklet/tasklet.bpf.o", 1, GOV_DYN_WORD(tasklet), 1 << 0);
 	/* clang spills its context pointer to the stack: not followed */
-	object("rules/ratelimit/ratelimit.bpf.o", 0, 0);
-	object("tests/dyn/modargs.bpf.o", 1, GOV_DYN_WORD(err) | GOV_DYN_WORD(value));
+	object("rules/ratelimit/ratelimit.bpf.o", 0, 0, ALL);
+	object("tests/dyn/modargs.bpf.o", 1, GOV_DYN_WORD(err) | GOV_DYN_WORD(value), ALL); /* writes one */
 	object("tests/dyn/ctxid.bpf.o", 1,
 	       GOV_DYN_WORD(value) | GOV_DYN_WORD(err) | GOV_DYN_WORD(entity) | GOV_DYN_WORD(weight) |
-	       GOV_DYN_WORD(tasklet));
-	object("tests/dyn/ctxpid.bpf.o", 0, 0);
-	object("tests/dyn/deny_full.bpf.o", 0, 0); /* bench/rules B's full-path baseline */
+	       GOV_DYN_WORD(tasklet), ALL);
+	object("tests/dyn/ctxpid.bpf.o", 0, 0, ALL);
+	object("tests/dyn/deny_full.bpf.o", 0, 0, ALL); /* bench/rules B's full-path baseline */
+	object("tests/dyn/noargs.bpf.o", 1, 0, 0);
+	object("tests/dyn/argpeek.bpf.o", 1, GOV_DYN_WORD(value), 1 << 2);
 
 	/* by hand */
-	PROG(1, 0, "reads only", I(BPF_LDX | BPF_MEM | BPF_W, 2, 1, OFF(pid), 0), EXIT_1);
+	PROGA(1, 0, 0, "reads only", I(BPF_LDX | BPF_MEM | BPF_W, 2, 1, OFF(pid), 0), EXIT_1);
+	PROGA(1, 0, 1 << 1, "reads args[1]", LDX(EBPF_DW, 2, 1, OFF(args) + 8), EXIT_1);
+	PROGA(1, 0, 1 << 5, "reads the high half of args[5] through a copy moved by an offset",
+	      MOVX(6, 1), ADDK(6, OFF(args)), LDX(BPF_W, 2, 6, 44), EXIT_1);
+	PROGA(1, 0, 0, "reads caller_id, right after args[5]", LDX(BPF_W, 2, 1, OFF(caller_id)), EXIT_1);
+	PROGA(1, 0, 1 << 0, "reads nargs and args[0]", LDX(BPF_W, 2, 1, OFF(nargs)),
+	      LDX(BPF_B, 3, 1, OFF(args)), EXIT_1);
+	PROGA(1, 0, ALL, "a load through two paths that disagree: any argument",
+	      I(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 1, 0), ADDK(1, 8), LDX(BPF_W, 3, 1, 0), EXIT_1);
+	PROGA(1, 0, ALL, "a store to args[1]: every argument copied in",
+	      STW(1, OFF(args) + 8), EXIT_1);
+	PROGA(1, 0, 0, "a load through the stack pointer, not the context",
+	      LDX(EBPF_DW, 2, 10, -8), EXIT_1);
 	PROG(1, GOV_DYN_WORD(err), "a store to err", STW(1, OFF(err)), EXIT_1);
 	PROG(1, 0, "a store to an argument", STW(1, OFF(args) + 16), EXIT_1);
 	PROG(0, 0, "a store to pid", STW(1, OFF(pid)), EXIT_1);

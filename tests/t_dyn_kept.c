@@ -4,8 +4,10 @@
  * own arguments, its thread, its process after a fork, and answer fields
  * reset after every run; a signal handler's governed call during a run
  * does not clobber it; a rule that writes a read-only field (pid) takes
- * the full path and sees fresh values on every call. A real agent, real
- * rules published with govctl. */
+ * the full path and sees fresh values on every call; a rule that reads
+ * none of a site's argument words (nothing copied in) still runs the
+ * call with its own arguments. A real agent, real rules published with
+ * govctl. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +55,13 @@ static void *thread_main(void *arg)
 	got[0] = site_a(TID, 0) == my_tid();
 	got[1] = site_a(ENTITY, 0) == entity();
 	got[2] = site_b(PID, 0) == getpid();
+	return NULL;
+}
+
+static void *noargs_thread(void *arg)
+{
+	long *got = arg;
+	got[0] = site_a(11, 12) == 11012 && site_b(13, 14) == 13014;
 	return NULL;
 }
 
@@ -167,6 +176,18 @@ int main(int argc, char **argv)
 	is_long(site_a(2, 5), 2005, "a bad counter number: the call runs natively");
 	is_long(site_a(0, 5), n1 + 2, "the next run is not taken for a faulted one");
 	is_long(site_b(0, 5), n1 + 3, "nor one at the other site");
+
+	/* a rule that reads none of the site's argument words: none copied
+	 * into the kept context, and its NATIVE_ARGS copies none back */
+	ok(publish(DYN_OBJS "/tests/dyn/noargs.bpf.o"), "noargs (reads no argument, answers NATIVE_ARGS)");
+	is_long(site_a(3, 4), 3004, "the call runs with its own arguments");
+	is_long(site_a(7, 8), 7008, "... on every call");
+	is_long(site_b(5, 6), 5006, "... at the other site too");
+	ok(pthread_create(&th, NULL, noargs_thread, got) == 0 && pthread_join(th, NULL) == 0 && got[0],
+	   "... and in another thread");
+	ok(publish(DYN_OBJS "/tests/dyn/argpeek.bpf.o"), "argpeek (reads args[2] alone)");
+	is_long(site_a(3, 4), 1, "a word past a two-argument site's reads 0");
+	is_long(site_b(9, 9), 1, "... at the other site too");
 
 	ok(publish(DYN_OBJS "/tests/dyn/ctxid.bpf.o"), "ctxid again");
 	is_long(site_a(PID, 0), getpid(), "the kept context serves it again: the pid");

@@ -149,17 +149,33 @@ static int merge_into(struct reg_state *to, uint8_t *seen, const struct reg_stat
 
 static const unsigned size_of[4] = { [BPF_W >> 3] = 4, [BPF_H >> 3] = 2, [BPF_B >> 3] = 1, [EBPF_DW >> 3] = 8 };
 
+#define ARGS_OFF ((long)offsetof(struct gov_dyn_ctx, args))
+#define ARGS_END (ARGS_OFF + (long)sizeof(((struct gov_dyn_ctx *)0)->args))
+
+/* The argument words that size bytes at ctx + off overlap, as bits. */
+static uint8_t arg_words(long off, unsigned size)
+{
+	uint8_t m = 0;
+	for (long w = 0; w < GOV_DYN_MAX_ARGS; w++)
+		if (off < ARGS_OFF + 8 * (w + 1) && off + (long)size > ARGS_OFF + 8 * w)
+			m |= (uint8_t)(1u << w);
+	return m;
+}
+
 /* A store of size bytes at ctx + off: the answer words it touches into
  * *words, or -1 if it touches a read-only field (the arguments are
- * rewritten on every call, so writing them is fine). */
-static int note_store(long off, unsigned size, uint32_t *words)
+ * rewritten on every call, so writing them is fine: *args then gets every
+ * argument bit, so that govrt copies them all in on every call and a
+ * word written past the site's arguments never outlives its run). */
+static int note_store(long off, unsigned size, uint32_t *words, uint8_t *args)
 {
-	const long args = offsetof(struct gov_dyn_ctx, args), args_end = args + sizeof(((struct gov_dyn_ctx *)0)->args);
 	const long answer = offsetof(struct gov_dyn_ctx, value);
 	if (off < 0 || off + (long)size > (long)sizeof(struct gov_dyn_ctx))
 		return -1;
-	if (off >= args && off + size <= args_end)
+	if (off >= ARGS_OFF && off + size <= ARGS_END) {
+		*args = GOV_DYN_ALL_ARGS;
 		return 0;
+	}
 	if (off < answer)
 		return -1;
 	for (long w = off / 8; w <= (off + size - 1) / 8; w++)
@@ -169,9 +185,10 @@ static int note_store(long off, unsigned size, uint32_t *words)
 
 /* Instruction i on the state it is reached with: the states of its
  * successors merged (*changed set if one moved), the stores it makes
- * noted in *words. Returns 0, or -1 if the rule must take the full path. */
+ * noted in *words, the argument words it reads or writes in *args.
+ * Returns 0, or -1 if the rule must take the full path. */
 static int step(const struct ebpf_insn *ins, long i, long n, struct reg_state *st, uint8_t *seen,
-		uint32_t *words, int *changed)
+		uint32_t *words, uint8_t *args, int *changed)
 {
 	struct reg_state s = st[i];
 	const struct ebpf_insn *in = &ins[i];
@@ -186,6 +203,11 @@ static int step(const struct ebpf_insn *ins, long i, long n, struct reg_state *s
 		s.kind[d] = R_NOT;
 		break;
 	case BPF_LDX:
+		/* through "maybe": any argument, as far as this scan knows */
+		if (s.kind[sr] == R_MAYBE)
+			*args = GOV_DYN_ALL_ARGS;
+		else if (s.kind[sr] == R_CTX)
+			*args |= arg_words((long)s.off[sr] + in->off, size_of[BPF_SIZE(c) >> 3]);
 		s.kind[d] = R_NOT; /* the context holds no pointer to itself */
 		break;
 	case BPF_ST:
@@ -196,7 +218,7 @@ static int step(const struct ebpf_insn *ins, long i, long n, struct reg_state *s
 			return -1; /* an atomic that loads back into a register */
 		if (s.kind[d] == R_MAYBE)
 			return -1;
-		if (s.kind[d] == R_CTX && note_store((long)s.off[d] + in->off, size_of[BPF_SIZE(c) >> 3], words))
+		if (s.kind[d] == R_CTX && note_store((long)s.off[d] + in->off, size_of[BPF_SIZE(c) >> 3], words, args))
 			return -1;
 		break;
 	case BPF_ALU:
@@ -245,9 +267,10 @@ static int step(const struct ebpf_insn *ins, long i, long n, struct reg_state *s
 	return 0;
 }
 
-int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words)
+int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words, uint8_t *args)
 {
 	*words = 0;
+	*args = 0;
 	struct reg_state *st = calloc((size_t)n + 1, sizeof *st);
 	uint8_t *seen = calloc((size_t)n + 1, 1);
 	int r = st && seen && n > 0 ? 0 : -1, changed = 1;
@@ -262,12 +285,14 @@ int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words)
 		/* unseen: unreachable, or the second half of a 16-byte load */
 		for (long i = 0; r == 0 && i < n; i++)
 			if (seen[i])
-				r = step(code, i, n, st, seen, words, &changed);
+				r = step(code, i, n, st, seen, words, args, &changed);
 	}
 	free(st);
 	free(seen);
-	if (r)
+	if (r) {
 		*words = 0;
+		*args = GOV_DYN_ALL_ARGS;
+	}
 	return r;
 }
 
@@ -337,9 +362,10 @@ static void *bpf_load(const void *obj, size_t len, const struct gov_dyn_spec *sp
 		struct gov_dynrule *r = gov_dyn_cur.rule;
 		r->fast = jit.func;
 		uint32_t words;
-		r->ctx_kept = gov_dyn_bpf_ctx_writes(code, n, &words) == 0;
+		r->ctx_kept = gov_dyn_bpf_ctx_writes(code, n, &words, &r->ctx_args) == 0;
 		/* a faulted run's fail outcome writes err and value too (dynrt.c) */
 		r->ctx_answers = words | GOV_DYN_WORD(err) | GOV_DYN_WORD(value);
+		r->kept = r->ctx_kept ? r->fast : NULL;
 	}
 	return b;
 }

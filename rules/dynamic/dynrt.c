@@ -105,9 +105,11 @@ int gov_dynrule_fault(struct gov_dynrule *r, struct gov_dyn_ctx *ctx, uint64_t a
 							       : "returned no action";
 	logf_rule(r, "rule_fault", "faults=%llu why=\"%s\" result=%llu", n, why,
 		  (unsigned long long)a);
-	if (r->spec.max_faults && n >= r->spec.max_faults &&
-	    !atomic_exchange(&r->disabled, 1))
-		logf_rule(r, "rule_disabled", "faults=%llu max_faults=%u", n, r->spec.max_faults);
+	if (r->spec.max_faults && n >= r->spec.max_faults) {
+		atomic_store_explicit(&r->kept, NULL, memory_order_relaxed);
+		if (!atomic_exchange(&r->disabled, 1))
+			logf_rule(r, "rule_disabled", "faults=%llu max_faults=%u", n, r->spec.max_faults);
+	}
 	return fail_outcome(r, ctx);
 }
 

@@ -48,6 +48,9 @@ struct gov_dyn_mode_ops {
 #define GOV_DYN_LINE 64
 struct gov_dynrule {
 	uint64_t (*fast)(void *ctx);     /* eBPF: the JIT-compiled code, else NULL */
+	/* fast while the rule may run on govrt's kept context (ctx_kept) and
+	 * is not disabled, else NULL: the one word govrt's kept path tests */
+	uint64_t (*_Atomic kept)(void *ctx);
 	atomic_int disabled;
 	/* eBPF, found at load (gov_dyn_bpf_ctx_writes): the rule writes no
 	 * read-only field of the context and its pointer never leaves the
@@ -55,6 +58,9 @@ struct gov_dynrule {
 	 * which 8-byte words of the answer it may write (bit i = bytes
 	 * 8i..8i+7), the ones reset after a run. */
 	uint8_t ctx_kept;
+	/* the argument words the rule may read or write (bit i = args[i]);
+	 * all six for a rule that writes one or the scan cannot follow */
+	uint8_t ctx_args;
 	uint32_t ctx_answers;
 	const struct gov_dyn_mode_ops *ops;
 	void *impl;
@@ -71,12 +77,14 @@ struct gov_dynrule {
 extern const struct gov_dyn_mode_ops gov_dyn_ebpf_ops; /* bpf.c */
 /* The bit of ctx_answers for a field of struct gov_dyn_ctx. */
 #define GOV_DYN_WORD(field) (1u << offsetof(struct gov_dyn_ctx, field) / 8)
+#define GOV_DYN_ALL_ARGS ((uint8_t)((1u << GOV_DYN_MAX_ARGS) - 1))
 /* A data flow over n eBPF instructions (struct ebpf_insn): 0 if the
  * program writes only the arguments and the answer of its context (the
  * answer words it may write in *words) and never lets the context pointer
  * go (to a helper, to memory, through arithmetic not followed); else -1
- * and *words = 0. */
-int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words);
+ * and *words = 0. *args: the argument words it may read (bit i =
+ * args[i]), GOV_DYN_ALL_ARGS if it writes one or on -1. */
+int gov_dyn_bpf_ctx_writes(const void *code, long n, uint32_t *words, uint8_t *args);
 /* wasm.c's gov_dyn_wasm_ops: declared weak where it is used (govrt lacks it) */
 
 /* Loads obj (an eBPF ELF object or a wasm module, by spec->mode) and
