@@ -202,7 +202,9 @@ static char *layers_json(const struct gov_ruledoc *d)
 }
 
 /* The agents a document is routed to: every resource its verdicts or
- * protocols name, and every agent ("*") if a verdict names none. */
+ * protocols name, the callee of each cfs: entry (whose agent dispatches
+ * under it), the resource of each tasklets: entry, and every agent ("*")
+ * if a verdict or a tasklet names none. */
 static json_t *route_targets(const struct gov_ruledoc *d)
 {
 	json_t *set = json_object();
@@ -213,6 +215,11 @@ static json_t *route_targets(const struct gov_ruledoc *d)
 		json_object_set_new(set, d->protocols[i].from, json_true());
 		json_object_set_new(set, d->protocols[i].to, json_true());
 	}
+	for (unsigned i = 0; i < d->ncfs; i++)
+		json_object_set_new(set, d->cfs[i].to, json_true());
+	for (unsigned i = 0; i < d->ntasklets; i++)
+		json_object_set_new(set, d->tasklets[i].resource[0] ? d->tasklets[i].resource : GOV_ROUTE_ALL,
+				    json_true());
 	json_t *list = json_array(), *v;
 	const char *k;
 	json_object_foreach(set, k, v)
