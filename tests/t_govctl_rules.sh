@@ -109,11 +109,13 @@ g rule publish "$tmp/badres.yaml"
 ok $? "a declared resource that breaks the layer rule is refused with file:line and the rule"
 [ "$(revision)" = "$before" ] && ! "$govctl" show usb >/dev/null 2>&1; ok $? "and nothing is written, not even the valid resource before it"
 printf 'cfs:\n  - {from: vim, to: file-system, weight: 2048}\n  - {from: telnet, to: file-system}\n' >"$tmp/cfs.yaml"
+r=$(revision)
 g rule publish "$tmp/cfs.yaml"; [ $rc -eq 0 ] && has "version 1" out; ok $? "a cfs section naming registered resources is published"
-g rule watch /rules/cfs/routes --from-rev 1 --count 1; has 'PUT /rules/cfs/routes ["file-system"]' out
+g rule watch /rules/cfs/routes --from-rev $((r + 1)) --count 1; has 'PUT /rules/cfs/routes ["file-system"]' out
 ok $? "... routed to the callee's agent, which dispatches under it (and to no other)"
 printf 'tasklets:\n  - {name: t1, function: fs_read, resource: file-system}\n  - {name: t2, function: g}\n' >"$tmp/tl.yaml"
-g rule publish "$tmp/tl.yaml"; g rule watch /rules/tl/routes --from-rev 1 --count 1
+r=$(revision)
+g rule publish "$tmp/tl.yaml"; g rule watch /rules/tl/routes --from-rev $((r + 1)) --count 1
 [ $rc -eq 0 ] && has '["file-system","*"]' out
 ok $? "a tasklets section is routed to its resource's agent, and to every agent for an entry naming none"
 printf 'resources:\n  - {name: vim, type: service}\n' >"$tmp/clash.yaml"
