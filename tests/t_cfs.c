@@ -93,18 +93,6 @@ static pid_t spawn(char *self, const char *resource, const char *what)
 	return pid;
 }
 
-static int wait_log(const char *resource, const char *needle, int timeout_ms)
-{
-	for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(10000)) {
-		char *log = agent_log_text(resource);
-		int found = log && strstr(log, needle);
-		free(log);
-		if (found)
-			return 0;
-	}
-	return -1;
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -239,7 +227,7 @@ int main(int argc, char **argv)
 	server = spawn(argv[0], SVC, "serve");
 	char needle[96];
 	snprintf(needle, sizeof needle, "event=server_connected resource=" SVC " pid=%d", (int)server);
-	ok(wait_log(SVC, needle, 5000) == 0, "the callee's process serves cf_work");
+	ok(agent_log_has(SVC, needle, 5000), "the callee's process serves cf_work");
 
 	long n[NCALLERS];
 	ok(round_of_calls(argv[0], n) == 0, "without cfs: every call of every caller came back");
@@ -273,7 +261,7 @@ int main(int argc, char **argv)
 	/* a bad cfs rule is refused at reload; the rules in force stay */
 	rev = agent_stat(SVC, "rules_rev");
 	agent_set_rules(svc_agent, SVC, "cfs:\n  - {from: cf-hi, to: " SVC ", weight: 0}\n");
-	ok(wait_log(SVC, "event=reload_failed", 5000) == 0, "a bad cfs rule is refused with why");
+	ok(agent_log_has(SVC, "event=reload_failed", 5000), "a bad cfs rule is refused with why");
 	is_long(agent_stat(SVC, "rules_rev"), rev, "the rules in force are kept");
 
 	/* on shm edges a cfs rule keeps the calls on the agents' path: the
@@ -290,7 +278,7 @@ int main(int argc, char **argv)
 	ok(round_of_calls(argv[0], n) == 0, "on shm with cfs: every call of every caller came back");
 	diag("on shm with cfs: hi %ld, mid %ld, lo %ld", n[0], n[1], n[2]);
 	ok(n[0] * 10 >= n[2] * 20, "the heaviest caller is still served most (hi %ld, lo %ld)", n[0], n[2]);
-	ok(wait_log(callers[0], "a cfs rule schedules the calls into " SVC, 5000) == 0,
+	ok(agent_log_has(callers[0], "a cfs rule schedules the calls into " SVC, 5000),
 	   "the callee's agent refused the direct grant, saying why");
 	is_long(agent_stat(callers[0], "direct"), 0, "no call went around the cfs queue");
 
