@@ -118,7 +118,10 @@
 #define AFFINE_WAIT_NS 4000000ull
 /* If the waiter chosen slept on another CPU, it is steered: its affinity
  * set to the freeing CPU alone before it is woken, so that Linux wakes it
- * there; it sets its own affinity back as soon as it runs (two system
+ * there (or, if another call runs on the freeing CPU, to a CPU of its
+ * affinity no call runs on: steered to the freeing CPU regardless, two
+ * holders that Linux had put on one CPU stayed there hand-over after
+ * hand-over); it sets its own affinity back as soon as it runs (two system
  * calls per such hand-over). Not done for a thread whose affinity excludes
  * the CPU. A program that changes a waiting thread's affinity from another
  * thread meanwhile sees it undone. A slot handed over at the end of a
@@ -273,8 +276,35 @@ static void steer(struct runq *q, struct waiter *w, int cpu)
 	CPU_SET(cpu, &one);
 	if (sched_setaffinity(w->tid, sizeof one, &one) == 0) {
 		w->steered = 1;
+		w->cpu = cpu;
 		q->st.steered++;
 	}
+}
+
+/* q->lock held: the CPUs the running calls but `except` were last seen on. */
+static void cpus_running(struct runq *q, struct waiter *except, cpu_set_t *used)
+{
+	struct waiter *r;
+	CPU_ZERO(used);
+	RB_FOREACH(r, waiters, &q->running_tree)
+		if (r != except && r->cpu >= 0 && r->cpu < CPU_SETSIZE)
+			CPU_SET(r->cpu, used);
+}
+
+/* q->lock held: where w, handed a slot freed on `cpu`, should run: there,
+ * unless another running call is on that CPU (both holders ended up on
+ * one: Linux put them there, or earlier hand-overs did), then the first
+ * CPU of w's affinity none is on (SPREAD). */
+static int spread_cpu(struct runq *q, struct waiter *w, int cpu)
+{
+	cpu_set_t used;
+	cpus_running(q, w, &used);
+	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &used) || !w->own_known)
+		return cpu;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &w->own) && !CPU_ISSET(c, &used))
+			return c;
+	return cpu;
 }
 
 /* q->lock held: hands free slots to the waiters, the first one freed on
@@ -286,15 +316,18 @@ static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigne
 	unsigned n = 0;
 	struct waiter *w;
 	uint64_t now = gov_now_ns();
+	cpu_set_t used;
+	cpus_running(q, NULL, &used);
+	int crowded = cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &used);
 	while (q->running + q->nkept < q->slots && n < max &&
-	       (w = next_waiter(q, n ? -1 : cpu, now))) {
+	       (w = next_waiter(q, n || crowded ? -1 : cpu, now))) {
 		RB_REMOVE(waiters, &q->tree, w);
 		RB_INSERT(waiters, &q->running_tree, w);
 		q->running++;
 		q->st.handed++;
 		w->handed_at = now;
 		if (n == 0)
-			steer(q, w, cpu);
+			steer(q, w, spread_cpu(q, w, cpu));
 		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
 		wake[n++] = w;
 	}
@@ -475,6 +508,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 			wp->slice_start = gov_now_ns();
 			wp->slice_delay = DELAY_UNKNOWN;
 		}
+		wp->cpu = sched_getcpu(); /* for spread_cpu */
 		q->running++;
 		RB_INSERT(waiters, &q->running_tree, wp);
 		update_min(q);
@@ -517,6 +551,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	} else {
 		wp->slice_start = woke;
 		wp->slice_delay = DELAY_UNKNOWN;
+		wp->cpu = sched_getcpu();
 		uint64_t wake = wp->slice_start - wp->handed_at;
 		q->st.wake_ns += wake;
 		if (wake > q->st.wake_max_ns)

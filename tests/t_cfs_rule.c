@@ -69,6 +69,7 @@ static int started_cpu[64];     /* and on which CPU */
 /* H's call (thread 40) ends when h_release is set or after 1.5 ms;
  * h_in_time: it ended on h_release, well inside its 2 ms slice */
 static int h_release, h_in_time;
+static long call_slots = 1; /* the slots of pinned_caller's and steered_waiter's calls */
 static long shared_entity;      /* if set, every call's entity (else: the thread) */
 
 /* The scheduled function: counts how many run at once and logs who ran. */
@@ -94,7 +95,9 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 		__atomic_store_n(&started_ns[me], now_ns(), __ATOMIC_RELEASE);
 		__atomic_store_n(&started_cpu[me], sched_getcpu(), __ATOMIC_RELEASE);
 	}
-	if (me == 40) { /* H of hand_over_on_cpu, steered_to_freeing_cpu */
+	if (me == 44) { /* X of spread_from_crowded_cpu */
+		spin(6000);
+	} else if (me == 40) { /* H of hand_over_on_cpu, steered_to_freeing_cpu */
 		uint64_t t = now_ns();
 		while (!__atomic_load_n(&h_release, __ATOMIC_ACQUIRE) && now_ns() - t < 1800000)
 			usleep(50); /* asleep: its CPU free for the others */
@@ -445,7 +448,7 @@ static void *pinned_caller(void *p)
 	me = c->id;
 	__atomic_store_n(&c->arrived, now_ns(), __ATOMIC_RELEASE);
 	for (int i = 0; i < c->calls; i++)
-		gtask(1024, 1);
+		gtask(1024, call_slots);
 	c->ended = now_ns();
 	return NULL;
 }
@@ -532,7 +535,7 @@ static void hand_over_on_cpu(const char *mode)
  * slice; 2 tries
  * that count, out of at most 8 (Linux alone picks a in about a third). */
 static cpu_set_t w_after;
-static int w_cpus[2];
+static int w_cpus[2], w_sleep_cpu; /* W sleeps on w_sleep_cpu */
 static uint64_t w_arrived;
 
 static void *steered_waiter(void *p)
@@ -540,11 +543,11 @@ static void *steered_waiter(void *p)
 	cpu_set_t *all = p, one;
 	me = 43;
 	CPU_ZERO(&one);
-	CPU_SET(w_cpus[1], &one);
-	pthread_setaffinity_np(pthread_self(), sizeof one, &one); /* now on b */
+	CPU_SET(w_sleep_cpu, &one);
+	pthread_setaffinity_np(pthread_self(), sizeof one, &one); /* now there */
 	pthread_setaffinity_np(pthread_self(), sizeof *all, all); /* may run anywhere */
 	__atomic_store_n(&w_arrived, now_ns(), __ATOMIC_RELEASE);
-	gtask(1024, 1);
+	gtask(1024, call_slots);
 	pthread_getaffinity_np(pthread_self(), sizeof w_after, &w_after);
 	return NULL;
 }
@@ -558,6 +561,7 @@ static void steered_to_freeing_cpu(const char *mode)
 	}
 	int counted = 0, on_a = 0, tries = 0, ran_on = -1;
 	shared_entity = 78;
+	w_sleep_cpu = w_cpus[1];
 	do {
 		struct pinned h;
 		pthread_t th, tw, hog_b;
@@ -594,6 +598,60 @@ static void steered_to_freeing_cpu(const char *mode)
 	   w_cpus[0], on_a, ran_on, tries);
 	ok(CPU_EQUAL(&w_after, &mine), "%s: ... and has its own affinity back (%d CPUs, want %d)", mode,
 	   CPU_COUNT(&w_after), CPU_COUNT(&mine));
+}
+
+/* Two calls running on one CPU: X (CPU a) in a 6 ms call, and H (CPU a,
+ * of W's entity) in a call it ends, keeping its slot, then exits; W asleep
+ * on b, two slots. The slot H frees on a, where X still runs, is run on b,
+ * where no call runs, not on a beside X: steered to the freeing CPU
+ * regardless, the two holders stayed on one CPU hand-over after
+ * hand-over. A try counts only if W waited before H's call ended and X
+ * still ran when W did; 2 that count, out of at most 8. */
+static void spread_from_crowded_cpu(const char *mode)
+{
+	cpu_set_t mine;
+	if (!two_cpus(w_cpus, &mine)) {
+		ok(1, "# SKIP %s: one CPU: no other CPU to spread to", mode);
+		return;
+	}
+	int counted = 0, on_b = 0, tries = 0, ran_on = -1;
+	shared_entity = 79;
+	call_slots = 2;
+	w_sleep_cpu = w_cpus[1];
+	do {
+		struct pinned h, x = { 44, w_cpus[0], 1, 0, 0 };
+		pthread_t th, tx, tw;
+		started_cpu[43] = -1;
+		w_arrived = 0;
+		start_h(&h, &th, w_cpus[0]);
+		pthread_create(&tx, NULL, pinned_caller, &x);
+		while (!__atomic_load_n(&started_ns[44], __ATOMIC_ACQUIRE))
+			usleep(50);
+		pthread_create(&tw, NULL, steered_waiter, &mine);
+		while (!__atomic_load_n(&w_arrived, __ATOMIC_ACQUIRE))
+			usleep(50);
+		usleep(200);
+		__atomic_store_n(&h_release, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		pthread_join(tw, NULL);
+		pthread_join(tx, NULL);
+		if (h_in_time && started_ns[43] < x.ended) {
+			counted++;
+			on_b += started_cpu[43] == w_cpus[1];
+			if (started_cpu[43] != w_cpus[1])
+				ran_on = started_cpu[43];
+		}
+	} while (++tries < 8 && counted < 2);
+	shared_entity = 0;
+	call_slots = 1;
+	if (counted < 2) {
+		ok(1, "# SKIP %s: in 8 tries the waiter waited before the slot was freed only %d times "
+		   "(a loaded machine)", mode, counted);
+		return;
+	}
+	ok(on_b == 2, "%s: a slot freed on CPU %d, where another call runs, is run on CPU %d, where "
+	   "none does, twice (%d of 2; once on %d; %d tries)", mode, w_cpus[0], w_cpus[1], on_b, ran_on,
+	   tries);
 }
 
 static void mode_tests(pid_t a, const char *mode, const char *placement)
@@ -671,6 +729,7 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		equal_weights_take_runs(mode);
 		hand_over_on_cpu(mode);
 		steered_to_freeing_cpu(mode);
+		spread_from_crowded_cpu(mode);
 	}
 
 	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */
