@@ -10,7 +10,8 @@
  * pages that stand for bounds checks: accesses just past the memory,
  * straddling its end, near 4 GiB and at the far end of the reservation
  * trap, on any thread, and while an instance is made; a segfault of the
- * host's own still ends the process (or goes to the handler it had).
+ * host's own still ends the process (or goes to the handler it had);
+ * recursion (a cycle of calls, call_indirect) is still stopped.
  * Loading and the copying path are t_dyn_modes'. */
 #include <errno.h>
 #include <pthread.h>
@@ -422,6 +423,32 @@ static void *edge_thread(void *p)
 	return NULL;
 }
 
+/* Recursion, directly or through call_indirect: the module keeps wasm2c's
+ * call-depth counter, which stops it before the thread's stack runs out. */
+static void recursion(void)
+{
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO };
+	static const char *const mods[][2] = {
+		{ "tests/dyn/recurse", "mutual recursion" },
+		{ "tests/dyn/indirect", "recursion through call_indirect" },
+	};
+	for (size_t i = 0; i < sizeof mods / sizeof *mods; i++) {
+		struct gov_dynrule *r;
+		struct gov_dyn_ctx *c = in_place(mods[i][0], &s, &r, mods[i][1]);
+		if (c) {
+			is_long(run(r, c, 0, NULL, 100, 0, 0), GOV_DYN_EMULATE, "%s 100 deep runs", mods[i][1]);
+			is_long(c->value, 100, "... and answers 100");
+			last_line[0] = 0;
+			is_long(run(r, c, 0, NULL, 10000000, 0, 0), GOV_DYN_DENY,
+				"%s ten million deep traps: fail outcome", mods[i][1]);
+			has_str(last_line, "stack exhausted", "... reported: %s", last_line);
+			is_long(run(r, c, 0, NULL, 300, 0, 0), GOV_DYN_EMULATE, "... and the rule runs on (300 deep)");
+			is_long(c->value, 300, "... answering 300");
+		}
+		gov_dynrule_free(r);
+	}
+}
+
 /* ---- a segfault that is not a rule's: in a child, whose status says ---- */
 
 static void on_segv_exit(int sig, siginfo_t *si, void *uc)
@@ -512,6 +539,7 @@ int main(void)
 	host_faults();
 	guard();
 	no_room();
+	recursion();
 	answers();
 	threads();
 	faults();

@@ -18,7 +18,8 @@
  * signal context as the budget signal does. Any other SIGSEGV goes to the
  * handler there was before, or ends the process as it would have. A trap
  * (out of bounds, division by zero, unreachable, stack exhausted: wasm2c's
- * call-depth counter is kept) unwinds to the run, per thread.
+ * call-depth counter is kept where it could ever trap, depth_bounded)
+ * unwinds to the run, per thread.
  * Budget: a watchdog thread sends SIGGOVBUDGET to a thread whose run has
  * used budget_us of CPU time (seen at the watchdog's 1 ms tick, so to
  * within about a millisecond; a run costs the thread two stores, not a
@@ -71,7 +72,7 @@
  * is below 8 GiB; a wasm page more holds the widest access (16 bytes)
  * from there. */
 #define RESERVATION ((8ull << 30) + 65536)
-#define GLUE_VERSION 8
+#define GLUE_VERSION 9
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);
@@ -543,11 +544,16 @@ static const char *trap_name(int code)
 	switch (code) {
 	case TRAP_BUDGET: return "over its time budget (budget_us)";
 	case TRAP_NOMEM: return "out of memory for the thread's instance of the rule";
-	case 1: return "wasm trap: out of bounds or stack exhausted";
+	/* wasm-rt.h's wasm_rt_trap_t (stack exhaustion apart from out of
+	 * bounds, as on Linux) */
+	case 1: return "wasm trap: out of bounds";
 	case 2: return "wasm trap: integer overflow";
 	case 3: return "wasm trap: division by zero";
 	case 4: return "wasm trap: invalid conversion";
 	case 5: return "wasm trap: unreachable";
+	case 6: return "wasm trap: invalid call_indirect";
+	case 7: return "wasm trap: uncaught exception";
+	case 8: return "wasm trap: call stack exhausted (wasm2c's call-depth counter)";
 	default: return "wasm trap";
 	}
 }
@@ -598,6 +604,140 @@ static int check_imports(const char *hdr, char **compile, char *err, size_t errl
 	return r;
 }
 
+/* wasm2c's call-depth counter (two stores a call) stops a run nested
+ * deeper than WASM_RT_MAX_CALL_STACK_DEPTH (wasm-rt.h: 500) calls. In a
+ * module with no call_indirect, no cycle among its calls and no chain of
+ * calls longer than that, it never can: the object is then built without
+ * it. Read from wasm2c's C, as check_imports reads its header: each of
+ * the module's functions is defined as "static T w2c_NAME(Z_rule_instance_t*
+ * instance...) {" up to a "}" line, and calls another as
+ * "w2c_NAME(instance"; the helpers (imports) call nothing of the module. */
+#define MAX_DEPTH 500
+
+struct call_graph {
+	int n, cap;
+	char **name;
+	int **callee; /* per function: its callees' indices, -1 ended */
+	int *ncallee, *depth, *state; /* state: 0 new, 1 on the path, 2 done */
+};
+
+static int fn_index(struct call_graph *g, const char *name, size_t len)
+{
+	for (int i = 0; i < g->n; i++)
+		if (strlen(g->name[i]) == len && memcmp(g->name[i], name, len) == 0)
+			return i;
+	if (g->n == g->cap) {
+		int cap = g->cap ? 2 * g->cap : 64;
+		char **nm = realloc(g->name, cap * sizeof *nm);
+		if (nm)
+			g->name = nm;
+		int **cl = realloc(g->callee, cap * sizeof *cl);
+		if (cl)
+			g->callee = cl;
+		int *nc = realloc(g->ncallee, cap * sizeof *nc);
+		if (nc)
+			g->ncallee = nc;
+		if (!nm || !cl || !nc)
+			return -1;
+		g->cap = cap;
+	}
+	if (!(g->name[g->n] = strndup(name, len)))
+		return -1;
+	g->callee[g->n] = NULL;
+	g->ncallee[g->n] = 0;
+	return g->n++;
+}
+
+static int add_call(struct call_graph *g, int from, int to)
+{
+	int *c = realloc(g->callee[from], (g->ncallee[from] + 1) * sizeof *c);
+	if (!c)
+		return -1;
+	c[g->ncallee[from]++] = to;
+	g->callee[from] = c;
+	return 0;
+}
+
+/* The longest chain of calls from f (f counted), or -1 on a cycle or one
+ * longer than MAX_DEPTH (then no deeper look: the recursion stays short). */
+static int chain(struct call_graph *g, int f)
+{
+	if (g->state[f] == 2)
+		return g->depth[f];
+	if (g->state[f] == 1)
+		return -1;
+	g->state[f] = 1;
+	int d = 1;
+	for (int i = 0; i < g->ncallee[f]; i++) {
+		int c = chain(g, g->callee[f][i]);
+		if (c < 0 || c + 1 > MAX_DEPTH)
+			return -1;
+		if (c + 1 > d)
+			d = c + 1;
+	}
+	g->state[f] = 2;
+	return g->depth[f] = d;
+}
+
+static int depth_bounded(const char *c_path)
+{
+	void *text;
+	size_t len;
+	char err[256];
+	if (gov_dyn_read(c_path, &text, &len, err, sizeof err) < 0)
+		return 0;
+	struct call_graph g = { 0 };
+	int ok = 1, cur = -1;
+	char *t = text, *end = t + len;
+	for (char *l = t; ok && l < end;) {
+		char *nl = memchr(l, '\n', (size_t)(end - l));
+		char *le = nl ? nl : end;
+		static const char def[] = "static ";
+		char *w = NULL;
+		if (cur < 0 && (size_t)(le - l) > sizeof def && memcmp(l, def, sizeof def - 1) == 0 &&
+		    le[-1] == '{' && (w = memmem(l, (size_t)(le - l), " w2c_", 5))) {
+			char *p = strchr(w + 1, '(');
+			if (p && p < le && strncmp(p, "(Z_rule_instance_t* instance", 28) == 0)
+				ok = (cur = fn_index(&g, w + 1, (size_t)(p - w - 1))) >= 0;
+		} else if (cur >= 0 && le - l == 1 && *l == '}') {
+			cur = -1;
+		} else if (cur >= 0) {
+			if (memmem(l, (size_t)(le - l), "CALL_INDIRECT(", 14))
+				ok = 0;
+			for (char *c = l; ok && (c = memmem(c, (size_t)(le - c), "w2c_", 4)); c += 4) {
+				char *p = c + 4;
+				while (p < le && (*p == '_' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
+					p++;
+				if (c > l && (c[-1] == '_' || c[-1] == '>'))
+					continue; /* part of a longer name, or a field */
+				if ((size_t)(le - p) >= 9 && memcmp(p, "(instance", 9) == 0) {
+					int f = fn_index(&g, c, (size_t)(p - c));
+					ok = f >= 0 && add_call(&g, cur, f) == 0;
+				}
+			}
+		}
+		l = le + 1;
+	}
+	if (ok && cur >= 0)
+		ok = 0; /* not the C we expect */
+	g.depth = calloc((size_t)g.n + 1, sizeof *g.depth);
+	g.state = calloc((size_t)g.n + 1, sizeof *g.state);
+	ok = ok && g.depth && g.state;
+	for (int i = 0; ok && i < g.n; i++)
+		ok = chain(&g, i) >= 0;
+	for (int i = 0; i < g.n; i++) {
+		free(g.name[i]);
+		free(g.callee[i]);
+	}
+	free(g.name);
+	free(g.callee);
+	free(g.ncallee);
+	free(g.depth);
+	free(g.state);
+	free(text);
+	return ok;
+}
+
 /* <cache>/wasm-HASH.so, built if missing (wasm-validate, wasm2c, cc). */
 static int build_so(const void *obj, size_t len, char *so, size_t solen, char *err, size_t errlen)
 {
@@ -639,7 +779,8 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	/* the translation is included by the glue (one translation unit: the
 	 * rule inlines into gov_wasm_run) */
 	/* -O3: gcc then inlines the rule into gov_wasm_run and keeps wasm2c's
-	 * call-depth counter in a register (two stores a run, no load).
+	 * call-depth counter (where it is kept) in a register (two stores a run,
+	 * no load).
 	 * -ffixed-*: the callee-saved registers the entry does not save
 	 * (struct unwind_point); rbp, which it stores, is then used only as a
 	 * frame pointer (wabt's functions with an array on the stack, at
@@ -662,6 +803,9 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 		r = gov_dyn_cmd(translate, err, errlen);
 	if (r == 0)
 		r = check_imports(hdr, compile, err, errlen);
+	for (int i = 0; r == 0 && compile[i]; i++)
+		if (strcmp(compile[i], "-DWASM_RT_USE_STACK_DEPTH_COUNT=1") == 0 && depth_bounded(c))
+			compile[i] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=0";
 	if (r == 0)
 		r = gov_dyn_cmd(compile, err, errlen); /* an unknown helper: undefined reference */
 	if (r == 0 && rename(tmp, so) < 0) {

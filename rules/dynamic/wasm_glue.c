@@ -38,8 +38,11 @@ uint32_t gov_wasm_grow(wasm_rt_memory_t *mem, uint32_t delta)
 	return delta ? (uint32_t)-1 : mem->pages; /* grow(0) asks the size */
 }
 
-/* wasm_trap.h's per-thread call depth (wasm2c's counter) */
+#if WASM_RT_USE_STACK_DEPTH_COUNT
+/* wasm_trap.h's per-thread call depth (wasm2c's counter, where wasm.c
+ * keeps it) */
 __thread uint32_t gov_wasm_depth_ __attribute__((tls_model("initial-exec"), visibility("hidden")));
+#endif
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -126,7 +129,9 @@ EXPORT void *gov_wasm_new(const struct gov_wasm_host *h)
 #else
 	Z_rule_instantiate(&w->inst);
 #endif
+#if WASM_RT_USE_STACK_DEPTH_COUNT
 	wasm_rt_call_stack_depth = 0;
+#endif
 	w->at = Z_ruleZ_gov_ctx(&w->inst);
 	return w;
 }
