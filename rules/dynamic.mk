@@ -30,6 +30,12 @@ $(B)/dyn/%.bpf.o: %.c include/gov/dynrule.h
 $(B)/dyn/%.wasm: %.c include/gov/dynrule.h
 	@mkdir -p $(dir $@)
 	$(WASM_CC) -MMD -MP -MF $@.d -MT $@ $< -o $@
+# wasm test modules written in the text format (what C cannot express)
+DYN_WAT_SRCS := $(wildcard tests/dyn/*.wat)
+DYN_OBJS += $(DYN_WAT_SRCS:%.wat=$(B)/dyn/%.wasm)
+$(B)/dyn/%.wasm: %.wat
+	@mkdir -p $(dir $@)
+	wat2wasm $< -o $@
 ALL_TARGETS += $(DYN_OBJS)
 
 DYN_TEST_FLAGS := -DDYN_OBJS='"$(abspath $(B))/dyn"' -DDYN_TOP='"$(abspath .)"'

@@ -217,6 +217,16 @@ int main(int argc, char **argv)
 	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0 && gwork(1, 1) == -9,
 	   "wasm in the agent: an out-of-bounds read traps: fail outcome (emulate -9)");
 	ok(gwork(1, 1) == -9 && agent_stat(R, "calls") > 0, "again, and the agent is alive");
+	/* the edges of its memory, where guard pages (no bounds check) stop
+	 * the rule: args[0] picks the access (tests/dyn/oob_edge.c) */
+	rev = publish(write_rule("v10e", faulty, DYN_OBJS "/tests/dyn/oob_edge.wasm", ""), &out);
+	free(out);
+	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0 && gwork(0, 0) == 0,
+	   "wasm in the agent: the last word of the rule's memory is read (0)");
+	is_long(gwork(1, 0), -9, "a read just past its memory traps: fail outcome (emulate -9)");
+	is_long(gwork(3, 1), -9, "a write near 4 GiB traps: fail outcome");
+	long calls = agent_stat(R, "calls");
+	ok(gwork(0, 0) == 0 && agent_stat(R, "calls") > calls, "the rule runs on, and the agent is alive and serving");
 	rev = publish(write_rule("v11", faulty, DYN_OBJS "/tests/dyn/badhelper.wasm", ""), &out);
 	free(out);
 	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0, "the helper rule is published");

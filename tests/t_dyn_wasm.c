@@ -6,10 +6,18 @@
  * arguments, no action) turned into the fail outcome in the buffer and the
  * instance usable after it, the caller's callee-saved registers intact
  * after a run that trapped, memory.grow refused, and a thread running
- * short runs back to back never taken for one over its budget. Loading and
- * the copying path are t_dyn_modes'. */
+ * short runs back to back never taken for one over its budget. The guard
+ * pages that stand for bounds checks: accesses just past the memory,
+ * straddling its end, near 4 GiB and at the far end of the reservation
+ * trap, on any thread, and while an instance is made; a segfault of the
+ * host's own still ends the process (or goes to the handler it had);
+ * recursion (a cycle of calls, call_indirect) is still stopped.
+ * Loading and the copying path are t_dyn_modes'. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,9 +329,217 @@ static void budget_per_run(void)
 	gov_dynrule_free(r);
 }
 
+static void *edge_thread(void *p);
+
+/* The process's mappings of 4 GiB or more: wasm instances' memories'
+ * guards (each instance's reservation, 8 GiB, is its accessible pages and
+ * then its guard, two mappings of the kernel's). */
+static int reservations(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+	unsigned long lo, hi;
+	char line[512];
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi - lo >= (4ul << 30))
+			n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* An access out of the memory, with no bounds check in the rule's code:
+ * its guard pages fault, and the host ends the run as a trap. */
+static void guard(void)
+{
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO };
+	struct gov_dynrule *r;
+	struct gov_dyn_ctx *c;
+	int before = reservations();
+	if ((c = in_place("tests/dyn/oob_edge", &s, &r, "the memory's edges"))) {
+		is_long(reservations(), before + 1, "its instance reserves 8 GiB of address space");
+		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_EMULATE, "the memory's last 8 bytes are read");
+		is_long(c->value, 0, "... as zeros");
+		is_long(run(r, c, 0, NULL, 0, 1, 77), GOV_DYN_EMULATE, "... and written");
+		is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_EMULATE, "... and read back");
+		is_long(c->value, 77, "... as written (77)");
+		static const char *const where[] = { NULL, "just past the memory", "straddling its end",
+						     "near 4 GiB" };
+		for (int a = 1; a <= 3; a++)
+			for (int write = 0; write <= 1; write++) {
+				last_line[0] = 0;
+				is_long(run(r, c, 0, NULL, (uint64_t)a, (uint64_t)write, 5), GOV_DYN_DENY,
+					"a %s %s traps: fail outcome", write ? "write" : "read", where[a]);
+				is_long(c->err, EIO, "... the fail errno in the buffer");
+				has_str(last_line, "out of bounds", "... reported: %s", last_line);
+				is_long(run(r, c, 0, NULL, 0, 0, 0), GOV_DYN_EMULATE, "... and the rule runs on");
+				is_long(c->value, 77, "... its memory as it was (the write did not land)");
+			}
+		struct gov_dyn_ctx own;
+		is_long(run(r, &own, 0, NULL, 1, 0, 0), GOV_DYN_DENY, "on a context of the caller's own: traps too");
+		is_long(own.err, EIO, "... its fail errno copied out");
+		is_long(atomic_load(&r->faults), 7, "seven faults counted");
+		ok(!atomic_load(&r->disabled), "max_faults = 0: still enabled");
+		/* another thread: its own instance and reservation */
+		struct other o = { r, NULL, 0 };
+		pthread_t t;
+		pthread_create(&t, NULL, edge_thread, &o);
+		pthread_join(t, NULL);
+		is_long(o.denied, 3, "another thread's reads past its own instance's memory trap as well");
+		is_long(reservations(), before + 2, "... in a reservation of its own");
+	}
+	gov_dynrule_free(r);
+	is_long(reservations(), before, "freeing the rule gives both back");
+
+	if ((c = in_place("tests/dyn/far", &s, &r, "the far end of the reservation"))) {
+		static const uint64_t at[] = { 0, 0x7fffffff, 0xfffffff8, 0xffffffff };
+		for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+			is_long(run(r, c, 0, NULL, at[i], 0, 0), GOV_DYN_DENY,
+				"a read at %#llx + 0xffffffff traps: fail outcome", (unsigned long long)at[i]);
+			is_long(c->err, EIO, "... the fail errno in the buffer");
+		}
+		is_long(atomic_load(&r->faults), 4, "four faults counted");
+	}
+	gov_dynrule_free(r);
+
+	/* the start function runs while the instance is made, before the
+	 * rule runs: its fault is the rule's too, and refuses the load */
+	before = reservations();
+	for (int i = 0; i < 3; i++) {
+		r = load(GOV_DYN_WASM, "tests/dyn/startoob", &s);
+		gov_dynrule_free(r);
+	}
+	ok(!r, "a module whose start function reads out of its memory is refused");
+	has_str(err, "instantiating it traps", "... saying why: %s", err);
+	is_long(reservations(), before, "... and its memory's reservation is given back (three tries)");
+}
+
+static void *edge_thread(void *p)
+{
+	struct other *o = p;
+	o->buf = gov_wasm_ctx(o->r);
+	for (int a = 1; o->buf && a <= 3; a++)
+		o->denied += run(o->r, o->buf, 0, NULL, (uint64_t)a, 0, 0) == GOV_DYN_DENY && o->buf->err == EIO;
+	return NULL;
+}
+
+/* Recursion, directly or through call_indirect: the module keeps wasm2c's
+ * call-depth counter, which stops it before the thread's stack runs out. */
+static void recursion(void)
+{
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO };
+	static const char *const mods[][2] = {
+		{ "tests/dyn/recurse", "mutual recursion" },
+		{ "tests/dyn/indirect", "recursion through call_indirect" },
+	};
+	for (size_t i = 0; i < sizeof mods / sizeof *mods; i++) {
+		struct gov_dynrule *r;
+		struct gov_dyn_ctx *c = in_place(mods[i][0], &s, &r, mods[i][1]);
+		if (c) {
+			is_long(run(r, c, 0, NULL, 100, 0, 0), GOV_DYN_EMULATE, "%s 100 deep runs", mods[i][1]);
+			is_long(c->value, 100, "... and answers 100");
+			last_line[0] = 0;
+			is_long(run(r, c, 0, NULL, 10000000, 0, 0), GOV_DYN_DENY,
+				"%s ten million deep traps: fail outcome", mods[i][1]);
+			has_str(last_line, "stack exhausted", "... reported: %s", last_line);
+			is_long(run(r, c, 0, NULL, 300, 0, 0), GOV_DYN_EMULATE, "... and the rule runs on (300 deep)");
+			is_long(c->value, 300, "... answering 300");
+		}
+		gov_dynrule_free(r);
+	}
+}
+
+/* ---- a segfault that is not a rule's: in a child, whose status says ---- */
+
+static void on_segv_exit(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)si, (void)uc;
+	_exit(42);
+}
+
+/* The child's part: with the rule loaded and having trapped once out of
+ * its memory (exit 3 if it did not), a segfault of its own. */
+static volatile int *volatile bad; /* NULL */
+
+static void child(int own_handler, int sent)
+{
+	if (own_handler) {
+		struct sigaction sa = { .sa_sigaction = on_segv_exit, .sa_flags = SA_SIGINFO };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, NULL);
+	}
+	struct gov_dyn_spec s = { .fail_action = GOV_DYN_DENY, .fail_err = EIO };
+	struct gov_dynrule *r = load(GOV_DYN_WASM, "tests/dyn/oob_edge", &s);
+	struct gov_dyn_ctx *c = r ? gov_wasm_ctx(r) : NULL;
+	if (!c || run(r, c, 0, NULL, 1, 0, 0) != GOV_DYN_DENY)
+		_exit(3);
+	if (sent)
+		kill(getpid(), SIGSEGV);
+	else
+		*bad = 1;
+	_exit(0);
+}
+
+static int child_status(int own_handler, int sent)
+{
+	fflush(NULL);
+	pid_t p = fork();
+	if (p == 0)
+		child(own_handler, sent);
+	int st = 0;
+	waitpid(p, &st, 0);
+	return st;
+}
+
+/* Before any rule is loaded here: the handler the process had before the
+ * first load is the one chained to. */
+static void host_faults(void)
+{
+	int st = child_status(0, 0);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+	   "a null write of the host's own, after a rule trapped, ends the process by SIGSEGV (status %#x)", st);
+	st = child_status(0, 1);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "so does a SIGSEGV sent by kill (status %#x)", st);
+	st = child_status(1, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 42,
+	   "with a SIGSEGV handler of its own installed first: the rule's fault still traps, the host's "
+	   "goes to that handler (status %#x)", st);
+}
+
+/* An instance whose memory cannot be reserved (an address-space limit, a
+ * child's own): the load is refused, saying why, and nothing else breaks. */
+static void no_room(void)
+{
+	fflush(NULL);
+	pid_t p = fork();
+	if (p == 0) {
+		unsigned long pages = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		if (!f || fscanf(f, "%lu", &pages) != 1)
+			_exit(3);
+		fclose(f);
+		/* room for loading the object, not for an 8 GiB reservation */
+		struct rlimit rl = { pages * (unsigned long)sysconf(_SC_PAGESIZE) + (1ul << 30), 0 };
+		rl.rlim_max = rl.rlim_cur;
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			_exit(3);
+		struct gov_dynrule *r = load(GOV_DYN_WASM, "tests/dyn/oob_edge", NULL);
+		_exit(r ? 1 : strstr(err, "out of memory for the thread's instance") ? 0 : 2);
+	}
+	int st = 0;
+	waitpid(p, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "with no address space for its memory, a rule is refused at load: out of memory for the "
+	   "instance (status %#x: 1 loaded, 2 another reason)", st);
+}
+
 int main(void)
 {
 	gov_dyn_log_hook = quiet;
+	host_faults();
+	guard();
+	no_room();
+	recursion();
 	answers();
 	threads();
 	faults();

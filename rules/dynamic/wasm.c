@@ -6,11 +6,20 @@
  * per machine: at publish by govctl (which is also how it is checked), and
  * by an agent only if the cache lacks it.
  *
- * Isolation: the rule sees only its own linear memory (bounds checked on
- * every access: WASM_RT_MEMCHECK_SIGNAL_HANDLER=0) and its imports, which
- * are the helpers of module "gov" and nothing else (an object with any
- * other import does not link: -z defs). A trap (out of bounds, division by
- * zero, unreachable, stack exhausted) unwinds to the run, per thread.
+ * Isolation: the rule sees only its own linear memory and its imports,
+ * which are the helpers of module "gov" and nothing else (an object with
+ * any other import does not link: -z defs). No access is bounds checked
+ * (WASM_RT_MEMCHECK_SIGNAL_HANDLER=1): each instance's memory is a
+ * reservation of 8 GiB and a wasm page (a 32-bit address plus a 32-bit
+ * offset, plus the widest access), of which only the declared pages are
+ * accessible; an access beyond them faults in the guard, and the SIGSEGV
+ * handler (on_fault) turns a fault taken by the rule's own code in the
+ * thread's instance's reservation into an out-of-bounds trap, through the
+ * signal context as the budget signal does. Any other SIGSEGV goes to the
+ * handler there was before, or ends the process as it would have. A trap
+ * (out of bounds, division by zero, unreachable, stack exhausted: wasm2c's
+ * call-depth counter is kept where it could ever trap, depth_bounded)
+ * unwinds to the run, per thread.
  * Budget: a watchdog thread sends SIGGOVBUDGET to a thread whose run has
  * used budget_us of CPU time (seen at the watchdog's 1 ms tick, so to
  * within about a millisecond; a run costs the thread two stores, not a
@@ -40,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -56,8 +66,13 @@
 #define WABT_RT "/usr/share/wabt/wasm2c"
 #define SIGGOVBUDGET (SIGRTMIN + 4)
 #define TRAP_BUDGET 100
-#define TRAP_NOMEM 101
-#define GLUE_VERSION 7
+#define TRAP_NOMEM 101 /* wasm_glue.c's GOV_WASM_TRAP_NOMEM */
+#define WASM_TRAP_OOB 1 /* wabt's WASM_RT_TRAP_OOB */
+/* An instance's memory: an access's 32-bit address plus its 32-bit offset
+ * is below 8 GiB; a wasm page more holds the widest access (16 bytes)
+ * from there. */
+#define RESERVATION ((8ull << 30) + 65536)
+#define GLUE_VERSION 9
 
 struct gov_wasm_host {
 	uint64_t (*map_lookup)(uint64_t, uint64_t, uint64_t);
@@ -68,11 +83,15 @@ struct gov_wasm_host {
 	uint64_t (*log)(uint64_t, uint64_t);
 	uint64_t (*event)(uint64_t, uint64_t);
 	void (*trap)(int code);
+	void *(*reserve)(uint64_t bytes);
+	void (*release)(void *data);
 };
 
-/* One thread's instance of a rule's module. */
+/* One thread's instance of a rule's module, and its memory's reservation
+ * (lo, len: accessible pages, then the guard). */
 struct wasm_inst {
 	void *inst;
+	uintptr_t mem_lo, mem_len;
 	pthread_t thread;
 	struct wasm_inst *next;
 };
@@ -149,7 +168,11 @@ static pthread_key_t watch_key;
  * which saves the registers itself and clears the word first (no
  * budget: a word left by the last run would stop it). No signal mask is saved: that
  * would be a system call per run; the budget signal's mask comes back
- * with its signal context. The offsets are the stubs'. */
+ * with its signal context. The offsets are the stubs'.
+ *
+ * mem_lo and mem_len are the reservation of the instance the thread runs
+ * (set with inst, or by reserve while an instance is made): a fault in it
+ * from the rule's code is the rule's (on_fault). */
 struct unwind_point {
 	void *volatile sp;          /* 0 */
 	atomic_ullong running;      /* 8 */
@@ -164,6 +187,7 @@ struct unwind_point {
 	void *inst;
 	uint64_t (*run)(void *, struct gov_dyn_ctx *);
 	uint64_t budget_ns;
+	uintptr_t mem_lo, mem_len;
 };
 _Static_assert(offsetof(struct unwind_point, running) == 8 && offsetof(struct unwind_point, regs) == 16 &&
 	       offsetof(struct unwind_point, rbp) == 56 && offsetof(struct unwind_point, rule) == 64 &&
@@ -284,6 +308,19 @@ static int in_rule(uintptr_t pc)
 	return w && pc >= w->text_lo && pc < w->text_hi;
 }
 
+/* A run's end by the signal context of a signal taken in the rule's own
+ * code: the signal's return (sigreturn) goes to gov_wasm_resume, which
+ * returns 0 to the run's caller, and the mask comes back with the
+ * context. */
+static void end_run(ucontext_t *uc, int code)
+{
+	note_trap(code);
+	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)tls_up.sp;
+	uc->uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)tls_up.rbp;
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gov_wasm_resume;
+	uc->uc_mcontext.gregs[REG_RAX] = 0;
+}
+
 /* The budget signal: the run's end, by the signal context. Its return
  * (sigreturn) then goes to gov_wasm_resume, which returns 0 to the run's
  * caller, and the mask (with this signal unblocked) comes back with the
@@ -305,11 +342,61 @@ static void on_budget(int sig, siginfo_t *si, void *ucp)
 	}
 	if (!in_rule((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
 		return;
-	note_trap(TRAP_BUDGET);
-	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)tls_up.sp;
-	uc->uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)tls_up.rbp;
-	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gov_wasm_resume;
-	uc->uc_mcontext.gregs[REG_RAX] = 0;
+	end_run(uc, TRAP_BUDGET);
+}
+
+/* The instance being made on this thread (first_inst): its start code
+ * runs before the rule is the running one. */
+static __thread struct wasm_rule *tls_making __attribute__((tls_model("initial-exec")));
+static struct sigaction prev_segv;
+
+/* Whether a fault at addr, taken at pc, is the rule's access out of its
+ * memory: pc in the code of the rule the thread runs (or makes an
+ * instance of), addr in that instance's reservation. */
+static int guard_fault(uintptr_t pc, uintptr_t addr)
+{
+	const struct wasm_rule *w = tls_making;
+	if (!w) {
+		const struct gov_dynrule *r = gov_dyn_cur.rule;
+		w = r && r->ops == &gov_dyn_wasm_ops ? r->impl : NULL;
+	}
+	return w && pc >= w->text_lo && pc < w->text_hi && tls_up.sp && addr - tls_up.mem_lo < tls_up.mem_len;
+}
+
+/* SIGSEGV: the rule's access out of bounds ends its run as a trap, the
+ * way the budget signal does; anything else is not ours. It goes to the
+ * handler installed before ours, or, if that was the default action (or
+ * ignored, which a fault cannot be), the default is put back: the faulting
+ * instruction runs again and the process ends by the signal, as it would
+ * have without a rule (a signal sent by kill is sent again). */
+static void on_fault(int sig, siginfo_t *si, void *ucp)
+{
+	ucontext_t *uc = ucp;
+	if (si->si_code > 0 &&
+	    guard_fault((uintptr_t)uc->uc_mcontext.gregs[REG_RIP], (uintptr_t)si->si_addr)) {
+		end_run(uc, WASM_TRAP_OOB);
+		return;
+	}
+	if (prev_segv.sa_flags & SA_SIGINFO) {
+		prev_segv.sa_sigaction(sig, si, ucp);
+		return;
+	}
+	if (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN) {
+		prev_segv.sa_handler(sig);
+		return;
+	}
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		raise(sig); /* blocked until the handler returns */
+}
+
+static void install_on_fault(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &prev_segv);
 }
 
 static void *watchdog(void *arg)
@@ -422,9 +509,34 @@ WRAP(log, (uint64_t c, uint64_t v), (c, v))
 WRAP(event, (uint64_t a, uint64_t b), (a, b))
 void gov_wasm_h_trap(int code);
 
+/* An instance's memory (wasm_glue.c's gov_wasm_allocate), while it is
+ * made: the reservation is the thread's from now on (on_fault), before
+ * the module's start code runs. A module has one memory at most
+ * (wasm-validate refuses more, an imported one does not link). Called
+ * from the object without a stub: it never unwinds. */
+static void *reserve(uint64_t bytes)
+{
+	void *p = mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (bytes && mprotect(p, bytes, PROT_READ | PROT_WRITE) < 0) {
+		munmap(p, RESERVATION);
+		return NULL;
+	}
+	tls_up.mem_lo = (uintptr_t)p;
+	tls_up.mem_len = RESERVATION;
+	return p;
+}
+
+static void release(void *data)
+{
+	if (data)
+		munmap(data, RESERVATION);
+}
+
 static const struct gov_wasm_host host = {
 	gov_wasm_h_map_lookup, gov_wasm_h_map_update, gov_wasm_h_map_delete, gov_wasm_h_counter_add,
-	gov_wasm_h_time_ns, gov_wasm_h_log, gov_wasm_h_event, gov_wasm_h_trap,
+	gov_wasm_h_time_ns, gov_wasm_h_log, gov_wasm_h_event, gov_wasm_h_trap, reserve, release,
 };
 
 static const char *trap_name(int code)
@@ -432,11 +544,16 @@ static const char *trap_name(int code)
 	switch (code) {
 	case TRAP_BUDGET: return "over its time budget (budget_us)";
 	case TRAP_NOMEM: return "out of memory for the thread's instance of the rule";
-	case 1: return "wasm trap: out of bounds or stack exhausted";
+	/* wasm-rt.h's wasm_rt_trap_t (stack exhaustion apart from out of
+	 * bounds, as on Linux) */
+	case 1: return "wasm trap: out of bounds";
 	case 2: return "wasm trap: integer overflow";
 	case 3: return "wasm trap: division by zero";
 	case 4: return "wasm trap: invalid conversion";
 	case 5: return "wasm trap: unreachable";
+	case 6: return "wasm trap: invalid call_indirect";
+	case 7: return "wasm trap: uncaught exception";
+	case 8: return "wasm trap: call stack exhausted (wasm2c's call-depth counter)";
 	default: return "wasm trap";
 	}
 }
@@ -487,6 +604,140 @@ static int check_imports(const char *hdr, char **compile, char *err, size_t errl
 	return r;
 }
 
+/* wasm2c's call-depth counter (two stores a call) stops a run nested
+ * deeper than WASM_RT_MAX_CALL_STACK_DEPTH (wasm-rt.h: 500) calls. In a
+ * module with no call_indirect, no cycle among its calls and no chain of
+ * calls longer than that, it never can: the object is then built without
+ * it. Read from wasm2c's C, as check_imports reads its header: each of
+ * the module's functions is defined as "static T w2c_NAME(Z_rule_instance_t*
+ * instance...) {" up to a "}" line, and calls another as
+ * "w2c_NAME(instance"; the helpers (imports) call nothing of the module. */
+#define MAX_DEPTH 500
+
+struct call_graph {
+	int n, cap;
+	char **name;
+	int **callee; /* per function: its callees' indices, -1 ended */
+	int *ncallee, *depth, *state; /* state: 0 new, 1 on the path, 2 done */
+};
+
+static int fn_index(struct call_graph *g, const char *name, size_t len)
+{
+	for (int i = 0; i < g->n; i++)
+		if (strlen(g->name[i]) == len && memcmp(g->name[i], name, len) == 0)
+			return i;
+	if (g->n == g->cap) {
+		int cap = g->cap ? 2 * g->cap : 64;
+		char **nm = realloc(g->name, cap * sizeof *nm);
+		if (nm)
+			g->name = nm;
+		int **cl = realloc(g->callee, cap * sizeof *cl);
+		if (cl)
+			g->callee = cl;
+		int *nc = realloc(g->ncallee, cap * sizeof *nc);
+		if (nc)
+			g->ncallee = nc;
+		if (!nm || !cl || !nc)
+			return -1;
+		g->cap = cap;
+	}
+	if (!(g->name[g->n] = strndup(name, len)))
+		return -1;
+	g->callee[g->n] = NULL;
+	g->ncallee[g->n] = 0;
+	return g->n++;
+}
+
+static int add_call(struct call_graph *g, int from, int to)
+{
+	int *c = realloc(g->callee[from], (g->ncallee[from] + 1) * sizeof *c);
+	if (!c)
+		return -1;
+	c[g->ncallee[from]++] = to;
+	g->callee[from] = c;
+	return 0;
+}
+
+/* The longest chain of calls from f (f counted), or -1 on a cycle or one
+ * longer than MAX_DEPTH (then no deeper look: the recursion stays short). */
+static int chain(struct call_graph *g, int f)
+{
+	if (g->state[f] == 2)
+		return g->depth[f];
+	if (g->state[f] == 1)
+		return -1;
+	g->state[f] = 1;
+	int d = 1;
+	for (int i = 0; i < g->ncallee[f]; i++) {
+		int c = chain(g, g->callee[f][i]);
+		if (c < 0 || c + 1 > MAX_DEPTH)
+			return -1;
+		if (c + 1 > d)
+			d = c + 1;
+	}
+	g->state[f] = 2;
+	return g->depth[f] = d;
+}
+
+static int depth_bounded(const char *c_path)
+{
+	void *text;
+	size_t len;
+	char err[256];
+	if (gov_dyn_read(c_path, &text, &len, err, sizeof err) < 0)
+		return 0;
+	struct call_graph g = { 0 };
+	int ok = 1, cur = -1;
+	char *t = text, *end = t + len;
+	for (char *l = t; ok && l < end;) {
+		char *nl = memchr(l, '\n', (size_t)(end - l));
+		char *le = nl ? nl : end;
+		static const char def[] = "static ";
+		char *w = NULL;
+		if (cur < 0 && (size_t)(le - l) > sizeof def && memcmp(l, def, sizeof def - 1) == 0 &&
+		    le[-1] == '{' && (w = memmem(l, (size_t)(le - l), " w2c_", 5))) {
+			char *p = strchr(w + 1, '(');
+			if (p && p < le && strncmp(p, "(Z_rule_instance_t* instance", 28) == 0)
+				ok = (cur = fn_index(&g, w + 1, (size_t)(p - w - 1))) >= 0;
+		} else if (cur >= 0 && le - l == 1 && *l == '}') {
+			cur = -1;
+		} else if (cur >= 0) {
+			if (memmem(l, (size_t)(le - l), "CALL_INDIRECT(", 14))
+				ok = 0;
+			for (char *c = l; ok && (c = memmem(c, (size_t)(le - c), "w2c_", 4)); c += 4) {
+				char *p = c + 4;
+				while (p < le && (*p == '_' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
+					p++;
+				if (c > l && (c[-1] == '_' || c[-1] == '>'))
+					continue; /* part of a longer name, or a field */
+				if ((size_t)(le - p) >= 9 && memcmp(p, "(instance", 9) == 0) {
+					int f = fn_index(&g, c, (size_t)(p - c));
+					ok = f >= 0 && add_call(&g, cur, f) == 0;
+				}
+			}
+		}
+		l = le + 1;
+	}
+	if (ok && cur >= 0)
+		ok = 0; /* not the C we expect */
+	g.depth = calloc((size_t)g.n + 1, sizeof *g.depth);
+	g.state = calloc((size_t)g.n + 1, sizeof *g.state);
+	ok = ok && g.depth && g.state;
+	for (int i = 0; ok && i < g.n; i++)
+		ok = chain(&g, i) >= 0;
+	for (int i = 0; i < g.n; i++) {
+		free(g.name[i]);
+		free(g.callee[i]);
+	}
+	free(g.name);
+	free(g.callee);
+	free(g.ncallee);
+	free(g.depth);
+	free(g.state);
+	free(text);
+	return ok;
+}
+
 /* <cache>/wasm-HASH.so, built if missing (wasm-validate, wasm2c, cc). */
 static int build_so(const void *obj, size_t len, char *so, size_t solen, char *err, size_t errlen)
 {
@@ -528,7 +779,8 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	/* the translation is included by the glue (one translation unit: the
 	 * rule inlines into gov_wasm_run) */
 	/* -O3: gcc then inlines the rule into gov_wasm_run and keeps wasm2c's
-	 * call-depth counter in a register (two stores a run, no load).
+	 * call-depth counter (where it is kept) in a register (two stores a run,
+	 * no load).
 	 * -ffixed-*: the callee-saved registers the entry does not save
 	 * (struct unwind_point); rbp, which it stores, is then used only as a
 	 * frame pointer (wabt's functions with an array on the stack, at
@@ -541,7 +793,8 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 	char *compile[] = { "cc", "-O3", "-ffixed-rbx", "-ffixed-rbp", "-ffixed-r12", "-ffixed-r13",
 			    "-ffixed-r14", "-ffixed-r15", "-shared", "-fPIC", "-fvisibility=hidden",
 			    "-Wl,-z,defs", "-Wl,-z,now",
-			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
+			    "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=1", "-DWASM_RT_SKIP_SIGNAL_RECOVERY=1",
+			    "-DWASM_RT_USE_STACK_DEPTH_COUNT=1",
 			    "-DWASM_RT_TRAP_HANDLER=gov_wasm_trap", "-DGOV_WASM_IMPORTS=0", "-I" WABT_RT, inc,
 			    "-include", trap_h, rule_c,
 			    glue, WABT_RT "/wasm-rt-impl.c", "-o", tmp, "-lm", NULL };
@@ -550,6 +803,9 @@ static int build_so(const void *obj, size_t len, char *so, size_t solen, char *e
 		r = gov_dyn_cmd(translate, err, errlen);
 	if (r == 0)
 		r = check_imports(hdr, compile, err, errlen);
+	for (int i = 0; r == 0 && compile[i]; i++)
+		if (strcmp(compile[i], "-DWASM_RT_USE_STACK_DEPTH_COUNT=1") == 0 && depth_bounded(c))
+			compile[i] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=0";
 	if (r == 0)
 		r = gov_dyn_cmd(compile, err, errlen); /* an unknown helper: undefined reference */
 	if (r == 0 && rename(tmp, so) < 0) {
@@ -567,7 +823,7 @@ static atomic_ullong serials;
 
 /* The calling thread's instance of w, made on its first run of w. The
  * module's start code runs inside a run (an unwind point is set). */
-static __attribute__((noinline)) void *thread_inst(struct wasm_rule *w)
+static __attribute__((noinline)) struct wasm_inst *thread_inst(struct wasm_rule *w)
 {
 	pthread_t self = pthread_self();
 	pthread_mutex_lock(&w->lock);
@@ -576,21 +832,36 @@ static __attribute__((noinline)) void *thread_inst(struct wasm_rule *w)
 		i = i->next;
 	pthread_mutex_unlock(&w->lock);
 	if (i)
-		return i->inst;
+		return i;
 	/* made with no lock held: instantiating may trap (and unwind) */
 	if (!(i = calloc(1, sizeof *i)))
 		return NULL;
 	i->thread = self;
+	tls_up.mem_lo = tls_up.mem_len = 0;
 	i->inst = w->make(&host);
 	if (!i->inst) {
 		free(i);
 		return NULL;
 	}
+	i->mem_lo = tls_up.mem_lo; /* reserve's, while it was made */
+	i->mem_len = tls_up.mem_len;
 	pthread_mutex_lock(&w->lock);
 	i->next = w->insts;
 	w->insts = i;
 	pthread_mutex_unlock(&w->lock);
-	return i->inst;
+	return i;
+}
+
+/* After first_inst: if making the instance trapped (tls_making is still
+ * set), the memory it had reserved is given back; the rest of the half-made
+ * instance (a few allocations of wabt's) is left. */
+static void made(void)
+{
+	if (!tls_making)
+		return;
+	tls_making = NULL;
+	release((void *)tls_up.mem_lo);
+	tls_up.mem_lo = tls_up.mem_len = 0;
 }
 
 /* A thread's last few instances, by the rule's serial (never reused, so
@@ -601,6 +872,7 @@ struct inst_entry {
 	uint64_t serial;
 	void *inst;
 	struct gov_dyn_ctx *ctx;
+	uintptr_t mem_lo, mem_len;
 };
 static __thread struct inst_entry tls_inst[INST_CACHE] __attribute__((tls_model("initial-exec")));
 
@@ -622,6 +894,7 @@ static __attribute__((noinline)) struct inst_entry *inst_of(struct wasm_rule *w)
 		/* this thread's first run of w (or w fell out of the cache) */
 		tls_trap = 0;
 		gov_wasm_enter_saving(w, NULL, first_inst);
+		made();
 		if (tls_trap)
 			return NULL;
 		if (e->serial != w->serial) {
@@ -657,16 +930,17 @@ static __attribute__((noinline)) uint64_t run_slow(struct wasm_rule *w, struct g
 		memcpy(e->ctx, ctx, sizeof *ctx);
 	tls_trap = 0;
 	atomic_store_explicit(&tls_up.running, w->budget_ns, memory_order_relaxed);
-	if (ctx == e->ctx) {
-		/* the next run on it is wasm_fast's */
-		struct unwind_point *up = &tls_up;
-		up->rule = gov_dyn_cur.rule;
-		up->ctx = ctx;
-		up->gen = atomic_load_explicit(&inst_gen, memory_order_relaxed);
-		up->inst = e->inst;
-		up->run = w->run;
-		up->budget_ns = w->budget_ns;
-	}
+	/* the instance this run is in (on_fault), and the next run on its
+	 * context in place is wasm_fast's */
+	struct unwind_point *up = &tls_up;
+	up->rule = gov_dyn_cur.rule;
+	up->ctx = e->ctx;
+	up->gen = atomic_load_explicit(&inst_gen, memory_order_relaxed);
+	up->inst = e->inst;
+	up->run = w->run;
+	up->budget_ns = w->budget_ns;
+	up->mem_lo = e->mem_lo;
+	up->mem_len = e->mem_len;
 	uint64_t a = gov_wasm_enter(e->inst, NULL, w->run);
 	if (tls_trap || ctx == e->ctx)
 		return a;
@@ -748,11 +1022,19 @@ static uint64_t first_inst(void *p, struct gov_dyn_ctx *ctx)
 	struct wasm_rule *w = p;
 	struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
 	watch_self(); /* every thread that may run w is watched from here on */
-	void *inst = thread_inst(w);
-	struct gov_dyn_ctx *buf = inst ? w->ctx_of(inst) : NULL;
+	/* a fault in the making is w's (on_fault), in the reservation being
+	 * made: the thread's last run (and its reservation) is then no longer
+	 * the fast path's, which must set it again */
+	tls_up.ctx = NULL;
+	tls_making = w;
+	struct wasm_inst *i = thread_inst(w);
+	tls_making = NULL;
+	struct gov_dyn_ctx *buf = i ? w->ctx_of(i->inst) : NULL;
 	if (buf) {
-		e->inst = inst;
+		e->inst = i->inst;
 		e->ctx = buf;
+		e->mem_lo = i->mem_lo;
+		e->mem_len = i->mem_len;
 		e->serial = w->serial;
 	}
 	return 0;
@@ -795,6 +1077,8 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 		snprintf(err, errlen, "rule %s: refused: %s", spec->name, why);
 		return NULL;
 	}
+	static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+	pthread_once(&fault_once, install_on_fault);
 	struct wasm_rule *w = calloc(1, sizeof *w);
 	if (!w || !(w->so = dlopen(so, RTLD_NOW | RTLD_LOCAL))) {
 		snprintf(err, errlen, "rule %s: cannot load %s: %s", spec->name, so,
@@ -816,12 +1100,14 @@ static void *wasm_load(const void *obj, size_t len, const struct gov_dyn_spec *s
 	tls_trap = 0;
 	if (w->make && w->ctx_of && w->run && w->free_inst && w->text_hi) {
 		gov_wasm_enter_saving(w, NULL, first_inst);
+		made();
 		struct inst_entry *e = &tls_inst[w->serial % INST_CACHE];
 		inst = tls_trap || e->serial != w->serial ? NULL : e->inst;
 	}
 	if (!inst) {
-		snprintf(err, errlen, "rule %s: %s is not a rule object%s", spec->name, so,
-			 tls_trap ? " (instantiating it traps)" : "");
+		snprintf(err, errlen, "rule %s: %s is not a rule object%s%s%s", spec->name, so,
+			 tls_trap ? " (instantiating it traps: " : "", tls_trap ? trap_name(tls_trap) : "",
+			 tls_trap ? ")" : "");
 		tls_trap = 0;
 		wasm_destroy(w);
 		return NULL;

@@ -5,9 +5,13 @@
  * gov_wasm_run. The glue forwards the rule's imports (module "gov") to the
  * host's helpers, tells the host where the context lives in the rule's
  * linear memory (the host builds it there and reads the answer there: no
- * copy), keeps that memory from moving (memory.grow fails), and hands
- * traps to the host, which unwinds. The only symbols the object exports
- * are gov_wasm_*; everything else is hidden. Not run by itself: wasm.c
+ * copy), keeps that memory from moving (memory.grow fails), has the host
+ * reserve it (its accessible pages, then guard pages to 8 GiB and more:
+ * the object is built with WASM_RT_MEMCHECK_SIGNAL_HANDLER=1, so it checks
+ * no address and an access out of bounds faults in the guard, which the
+ * host turns into a trap), and hands traps to the host, which unwinds.
+ * The only symbols the object exports are gov_wasm_*; everything else is
+ * hidden. Not run by itself: wasm.c
  * builds and loads it. */
 #include <pthread.h>
 #include <stdint.h>
@@ -19,16 +23,26 @@
  * A rule has no use for more memory than it declares (its state is in
  * maps), and wasm lets a grow fail: it answers -1. */
 #define wasm_rt_grow_memory gov_wasm_grow
+/* wabt's own allocation reserves 8 GiB, aborts when it cannot, and frees
+ * only the accessible part: the host reserves (and releases) the memory
+ * instead, and knows then where its guard is (rules/dynamic/wasm.c). */
+#define wasm_rt_allocate_memory gov_wasm_allocate
+#define wasm_rt_free_memory gov_wasm_release
 #include GOV_WASM_RULE_C
 #undef wasm_rt_grow_memory
+#undef wasm_rt_allocate_memory
+#undef wasm_rt_free_memory
 
 uint32_t gov_wasm_grow(wasm_rt_memory_t *mem, uint32_t delta)
 {
 	return delta ? (uint32_t)-1 : mem->pages; /* grow(0) asks the size */
 }
 
-/* wasm_trap.h's per-thread call depth (wasm2c's counter) */
+#if WASM_RT_USE_STACK_DEPTH_COUNT
+/* wasm_trap.h's per-thread call depth (wasm2c's counter, where wasm.c
+ * keeps it) */
 __thread uint32_t gov_wasm_depth_ __attribute__((tls_model("initial-exec"), visibility("hidden")));
+#endif
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -41,6 +55,10 @@ struct gov_wasm_host {
 	uint64_t (*log)(uint64_t, uint64_t);
 	uint64_t (*event)(uint64_t, uint64_t);
 	void (*trap)(int code); /* does not return */
+	/* the memory of an instance: bytes accessible at the start of a
+	 * reservation whose rest faults; NULL if it cannot be had */
+	void *(*reserve)(uint64_t bytes);
+	void (*release)(void *data);
 };
 static const struct gov_wasm_host *host;
 struct Z_gov_instance_t; /* the imports' module "gov": no state of its own */
@@ -51,6 +69,27 @@ void gov_wasm_trap(int code)
 {
 	host->trap(code);
 	abort();
+}
+
+/* Out of memory for an instance: the trap unwinds its making (a host code
+ * of its own, TRAP_NOMEM in wasm.c). */
+#define GOV_WASM_TRAP_NOMEM 101
+
+void gov_wasm_allocate(wasm_rt_memory_t *mem, uint32_t pages, uint32_t max_pages)
+{
+	uint64_t bytes = (uint64_t)pages * 65536;
+	uint8_t *data = host->reserve(bytes);
+	if (!data)
+		gov_wasm_trap(GOV_WASM_TRAP_NOMEM);
+	mem->data = data;
+	mem->size = bytes;
+	mem->pages = pages;
+	mem->max_pages = max_pages;
+}
+
+void gov_wasm_release(wasm_rt_memory_t *mem)
+{
+	host->release(mem->data);
 }
 
 u64 Z_govZ_map_lookup(struct Z_gov_instance_t *g, u64 m, u64 k, u64 d) { (void)g; return host->map_lookup(m, k, d); }
@@ -90,7 +129,9 @@ EXPORT void *gov_wasm_new(const struct gov_wasm_host *h)
 #else
 	Z_rule_instantiate(&w->inst);
 #endif
+#if WASM_RT_USE_STACK_DEPTH_COUNT
 	wasm_rt_call_stack_depth = 0;
+#endif
 	w->at = Z_ruleZ_gov_ctx(&w->inst);
 	return w;
 }

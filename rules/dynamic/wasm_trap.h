@@ -17,4 +17,6 @@ static inline __attribute__((always_inline)) uint32_t *gov_wasm_depth_p(void)
 {
 	return &gov_wasm_depth_;
 }
+#if WASM_RT_USE_STACK_DEPTH_COUNT /* wasm.c leaves it out where it cannot trap */
 #define wasm_rt_call_stack_depth (*gov_wasm_depth_p())
+#endif
