@@ -536,6 +536,32 @@ static void hand_over_on_cpu(const char *mode)
  * that count, out of at most 8 (Linux alone picks a in about a third). */
 static cpu_set_t w_after;
 static int w_cpus[2], w_sleep_cpu; /* W sleeps on w_sleep_cpu */
+
+/* Tries of a placement check: those that count, those where W ran on the
+ * CPU wanted, and the CPU of one where it did not. */
+struct placement {
+	int counted, hits, ran_on;
+};
+
+static void placement_try(struct placement *p, int counts, int want)
+{
+	if (!counts)
+		return;
+	p->counted++;
+	p->hits += started_cpu[43] == want;
+	if (started_cpu[43] != want)
+		p->ran_on = started_cpu[43];
+}
+
+/* 1 if fewer than 2 tries counted, said as a skip. */
+static int placement_skipped(const struct placement *p, const char *mode)
+{
+	if (p->counted >= 2)
+		return 0;
+	ok(1, "# SKIP %s: in 8 tries the waiter waited before the slot was freed only %d times "
+	   "(a loaded machine)", mode, p->counted);
+	return 1;
+}
 static uint64_t w_arrived;
 
 static void *steered_waiter(void *p)
@@ -559,7 +585,8 @@ static void steered_to_freeing_cpu(const char *mode)
 		ok(1, "# SKIP %s: one CPU: nowhere to steer to", mode);
 		return;
 	}
-	int counted = 0, on_a = 0, tries = 0, ran_on = -1;
+	struct placement pl = { 0, 0, -1 };
+	int tries = 0;
 	shared_entity = 78;
 	w_sleep_cpu = w_cpus[1];
 	do {
@@ -580,22 +607,14 @@ static void steered_to_freeing_cpu(const char *mode)
 		pthread_join(tw, NULL);
 		__atomic_store_n(&spinning, 0, __ATOMIC_RELEASE);
 		pthread_join(hog_b, NULL);
-		if (h_in_time) {
-			counted++;
-			on_a += started_cpu[43] == w_cpus[0];
-			if (started_cpu[43] != w_cpus[0])
-				ran_on = started_cpu[43];
-		}
-	} while (++tries < 8 && counted < 2);
+		placement_try(&pl, h_in_time, w_cpus[0]);
+	} while (++tries < 8 && pl.counted < 2);
 	shared_entity = 0;
-	if (counted < 2) {
-		ok(1, "# SKIP %s: in 8 tries the waiter waited before the slot was freed only %d times "
-		   "(a loaded machine)", mode, counted);
+	if (placement_skipped(&pl, mode))
 		return;
-	}
-	ok(on_a == 2, "%s: a waiter asleep on CPU %d handed a slot freed on CPU %d by an exiting "
+	ok(pl.hits == 2, "%s: a waiter asleep on CPU %d handed a slot freed on CPU %d by an exiting "
 	   "thread runs its call there, twice (%d of 2; once on %d; %d tries)", mode, w_cpus[1],
-	   w_cpus[0], on_a, ran_on, tries);
+	   w_cpus[0], pl.hits, pl.ran_on, tries);
 	ok(CPU_EQUAL(&w_after, &mine), "%s: ... and has its own affinity back (%d CPUs, want %d)", mode,
 	   CPU_COUNT(&w_after), CPU_COUNT(&mine));
 }
@@ -614,7 +633,8 @@ static void spread_from_crowded_cpu(const char *mode)
 		ok(1, "# SKIP %s: one CPU: no other CPU to spread to", mode);
 		return;
 	}
-	int counted = 0, on_b = 0, tries = 0, ran_on = -1;
+	struct placement pl = { 0, 0, -1 };
+	int tries = 0;
 	shared_entity = 79;
 	call_slots = 2;
 	w_sleep_cpu = w_cpus[1];
@@ -635,23 +655,15 @@ static void spread_from_crowded_cpu(const char *mode)
 		pthread_join(th, NULL);
 		pthread_join(tw, NULL);
 		pthread_join(tx, NULL);
-		if (h_in_time && started_ns[43] < x.ended) {
-			counted++;
-			on_b += started_cpu[43] == w_cpus[1];
-			if (started_cpu[43] != w_cpus[1])
-				ran_on = started_cpu[43];
-		}
-	} while (++tries < 8 && counted < 2);
+		placement_try(&pl, h_in_time && started_ns[43] < x.ended, w_cpus[1]);
+	} while (++tries < 8 && pl.counted < 2);
 	shared_entity = 0;
 	call_slots = 1;
-	if (counted < 2) {
-		ok(1, "# SKIP %s: in 8 tries the waiter waited before the slot was freed only %d times "
-		   "(a loaded machine)", mode, counted);
+	if (placement_skipped(&pl, mode))
 		return;
-	}
-	ok(on_b == 2, "%s: a slot freed on CPU %d, where another call runs, is run on CPU %d, where "
-	   "none does, twice (%d of 2; once on %d; %d tries)", mode, w_cpus[0], w_cpus[1], on_b, ran_on,
-	   tries);
+	ok(pl.hits == 2, "%s: a slot freed on CPU %d, where another call runs, is run on CPU %d, where "
+	   "none does, twice (%d of 2; once on %d; %d tries)", mode, w_cpus[0], w_cpus[1], pl.hits,
+	   pl.ran_on, tries);
 }
 
 static void mode_tests(pid_t a, const char *mode, const char *placement)
