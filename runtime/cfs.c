@@ -147,8 +147,9 @@ struct waiter {
 	int cpu;     /* the CPU it went to sleep on (-1: unknown) */
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
 	pid_t tid;
-	int own_known, steered; /* own holds its affinity; steered: set to one CPU */
-	cpu_set_t own;
+	int steered;                /* its affinity set to one CPU by steer */
+	const cpu_set_t *own;       /* its affinity while it waits (on enter's
+				     * stack: not zeroed on every call), or NULL */
 };
 
 /* A slot kept by the caller that ended a call on it, for its next call. */
@@ -268,8 +269,8 @@ static struct waiter *next_waiter(struct runq *q, int cpu, uint64_t now)
  * w sets it back as soon as it runs. */
 static void steer(struct runq *q, struct waiter *w, int cpu)
 {
-	if (cpu < 0 || w->cpu == cpu || !w->own_known || cpu >= CPU_SETSIZE ||
-	    !CPU_ISSET(cpu, &w->own) || CPU_COUNT(&w->own) < 2)
+	if (cpu < 0 || w->cpu == cpu || !w->own || cpu >= CPU_SETSIZE ||
+	    !CPU_ISSET(cpu, w->own) || CPU_COUNT(w->own) < 2)
 		return;
 	cpu_set_t one;
 	CPU_ZERO(&one);
@@ -299,10 +300,10 @@ static int spread_cpu(struct runq *q, struct waiter *w, int cpu)
 {
 	cpu_set_t used;
 	cpus_running(q, w, &used);
-	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &used) || !w->own_known)
+	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &used) || !w->own)
 		return cpu;
 	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &w->own) && !CPU_ISSET(c, &used))
+		if (CPU_ISSET(c, w->own) && !CPU_ISSET(c, &used))
 			return c;
 	return cpu;
 }
@@ -519,7 +520,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	}
 	wp->cpu = sched_getcpu();
 	wp->tid = gettid();
-	wp->own_known = sched_getaffinity(0, sizeof wp->own, &wp->own) == 0;
+	cpu_set_t own;
+	wp->own = sched_getaffinity(0, sizeof own, &own) == 0 ? &own : NULL;
 	RB_INSERT(waiters, &q->tree, wp);
 	q->st.waited++;
 	unsigned n = hand_over(q, -1, wake, 8); /* slots may have grown */
@@ -545,6 +547,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	uint64_t woke = gov_now_ns();
 	pthread_mutex_lock(&q->lock);
 	int got = (int)wp->go; /* a slot given after the timeout is still taken */
+	wp->own = NULL; /* enter's frame: not to be read once it returns */
 	if (!got) {
 		RB_REMOVE(waiters, &q->tree, wp);
 		q->st.timed_out++;
@@ -563,7 +566,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		pass_watch(q);
 	pthread_mutex_unlock(&q->lock);
 	if (got && wp->steered)
-		sched_setaffinity(0, sizeof wp->own, &wp->own); /* here now: its own again */
+		sched_setaffinity(0, sizeof own, &own); /* here now: its own again */
 	return got ? 0 : -1;
 }
 
