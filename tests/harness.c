@@ -1,4 +1,5 @@
 /* tests/harness.c - real agents for the tests (tests/harness.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -297,6 +298,44 @@ char *read_file(const char *path)
 	buf[len] = 0;
 	fclose(f);
 	return buf;
+}
+
+/* 1 if every thread of pid is stopped, 0 if one is not (or none is seen). */
+static int all_stopped(pid_t pid)
+{
+	char dir[64], path[352], buf[512];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int seen = 0, stopped = 1;
+	for (struct dirent *e; stopped && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+		if (f)
+			fclose(f);
+		buf[n] = 0;
+		char *close = strrchr(buf, ')');
+		if (!close)
+			continue; /* a thread that exited meanwhile */
+		seen = 1;
+		stopped = close[1] == ' ' && (close[2] == 'T' || close[2] == 't');
+	}
+	closedir(d);
+	return seen && stopped;
+}
+
+int wait_stopped(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (all_stopped(pid))
+			return 0;
+		usleep(1000);
+	}
+	return -1;
 }
 
 int agent_log_has(const char *resource, const char *needle, int timeout_ms)

@@ -35,6 +35,10 @@ long agent_stat(const char *resource, const char *key);
 char *agent_log_text(const char *resource);
 /* 1 once the agent's log has needle, 0 if not within timeout_ms. */
 int agent_log_has(const char *resource, const char *needle, int timeout_ms);
+/* kill(SIGSTOP) returns before the target has stopped: a thread running
+ * on another CPU can still answer a call. 0 once every thread of pid is
+ * stopped ('T' or 't' in /proc/PID/task/TID/stat), -1 after 2 s. */
+int wait_stopped(pid_t pid);
 
 /* Starts a serving process of resource: this test re-executed as
  * `self serve` (its main must serve its exports there) with GOV_RESOURCE

@@ -170,26 +170,6 @@ static void test_signals(void)
 		"each call, interrupted or nested, was answered exactly once");
 }
 
-/* kill(SIGSTOP) returns before the target has stopped; on a loaded machine
- * the agent can still answer a call or two. Waits until its state is 'T'. */
-static int wait_stopped(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	for (int i = 0; i < 2000; i++) {
-		FILE *f = fopen(path, "r");
-		size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-		if (f)
-			fclose(f);
-		buf[n] = 0;
-		char *close = strrchr(buf, ')');
-		if (close && close[1] == ' ' && (close[2] == 'T' || close[2] == 't'))
-			return 0;
-		usleep(1000);
-	}
-	return -1;
-}
-
 static void test_hung_agent(pid_t agent)
 {
 	kill(agent, SIGSTOP);

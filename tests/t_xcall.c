@@ -1427,6 +1427,7 @@ static void busy_or_hung(void)
 
 	/* a stopped process answers no probe: dropped within the timeout */
 	kill(server, SIGSTOP);
+	ok(wait_stopped(server) == 0, "the serving process is stopped (SIGSTOP: each of its threads)");
 	struct raw_arg hung = raw_once(9300, &count_site, 0);
 	ok(hung.status == GOV_XCALL_UNKNOWN && hung.r == 0,
 	   "a call into a stopped serving process: outcome unknown (status %d)", hung.status);
