@@ -50,6 +50,7 @@
 static const int counts[NCOUNTS] = { 2, 4, 8, 16, 32 };
 static long calls = 100, steps = 20000;
 static int rounds = 5, with_agent = 1, trace, per_thread;
+static int only; /* --threads N: that count alone (A/B runs, perf), 0: all */
 
 static int in_server;
 __attribute__((noinline)) long bc_task(long n)
@@ -298,6 +299,8 @@ static void report(FILE *f, void *arg)
 		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	int met = 1, span_met = 1;
 	for (int c = 0; c < NCOUNTS; c++) {
+		if (only && counts[c] != only)
+			continue;
 		double dl, dh, pl, ph, cl, ch;
 		double d = median_of_rounds(direct[c], MEDIAN, &dl, &dh);
 		double p = median_of_rounds(native[c], MEDIAN, &pl, &ph);
@@ -329,6 +332,8 @@ static void report(FILE *f, void *arg)
 		   "makespan direct | cfs process |\n"
 		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int c = 0; c < NCOUNTS; c++) {
+		if (only && counts[c] != only)
+			continue;
 		double dl, dh, pl, ph, lo, hi;
 		int n = counts[c];
 		long cpus = n < ncpus ? n : ncpus;
@@ -380,12 +385,25 @@ int main(int argc, char **argv)
 			trace = 1; /* each run's spread of thread ends, CPU and switches on stderr */
 		} else if (strcmp(argv[i], "--per-thread") == 0) {
 			per_thread = 1; /* the native mode with one entity per thread */
+		} else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+			only = atoi(argv[++i]);
+			int known = 0;
+			for (int c = 0; c < NCOUNTS; c++)
+				known |= counts[c] == only;
+			if (!known) {
+				fprintf(stderr, "bench/cfs: --threads: one of 2, 4, 8, 16, 32\n");
+				return 1;
+			}
 		} else if (strcmp(argv[i], "--no-agent") == 0) {
 			with_agent = 0; /* A/B runs of the native mode: the agent column reads 0 */
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--no-agent] [--per-thread] [--trace] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--rounds N] [--threads N] [--no-agent] [--per-thread] [--trace] [--markdown FILE]\n", argv[0]);
 			return 1;
 		}
+	}
+	if (only && markdown) {
+		fprintf(stderr, "bench/cfs: --threads measures one count: not written to --markdown\n");
+		return 1;
 	}
 	if (!getenv("BC_CHILD")) {
 		/* govrt reads GOV_RESOURCE and GOV_RUN_DIR before main: set, re-exec */
@@ -409,6 +427,8 @@ int main(int argc, char **argv)
 		return 1;
 	for (int r = 0; r < rounds; r++)
 		for (int c = 0; c < NCOUNTS; c++) {
+			if (only && counts[c] != only)
+				continue;
 			/* which goes first alternates: neither always finds the
 			 * machine as the other left it */
 			if (r % 2) {
