@@ -116,20 +116,22 @@
  * for long. */
 #define AFFINE_LOOK 4
 #define AFFINE_WAIT_NS 4000000ull
-/* If the waiter chosen slept on another CPU, it is steered: its affinity
- * set to the freeing CPU alone before it is woken, so that Linux wakes it
- * there (or, if another call runs on the freeing CPU, to a CPU of its
- * affinity no call runs on: steered to the freeing CPU regardless, two
- * holders that Linux had put on one CPU stayed there hand-over after
- * hand-over); it sets its own affinity back as soon as it runs (two system
- * calls per such hand-over). Not done for a thread whose affinity excludes
- * the CPU. A program that changes a waiting thread's affinity from another
- * thread meanwhile sees it undone. A slot handed over at the end of a
- * call (its caller ahead, or its slice over) is not: its caller goes on
- * running there, maybe for long (its own code, a round trip to the
- * agent); steered onto its CPU, the waiter shared it with the caller
- * while the other CPU idled (t_cfs_rule's weights, placement agent, fell
- * to 1:1). Linux places that wake-up. */
+/* A waiter handed a slot (the queue is contended: someone waited) is
+ * pinned, its affinity set to one CPU before it is woken, and runs pinned
+ * until it gives the slot up: the slot's CPU, one of its affinity no other
+ * slot holder runs on (the freeing CPU first). Linux placed woken holders
+ * by its own heuristics: at 16-32 threads the two holders often shared a
+ * CPU, and a woken holder queued behind the other while a CPU idled, for
+ * up to milliseconds (bench/cfs: holders runnable but off a CPU for 22 %
+ * of the time they held a slot, CPUs busy 1.5 of 2 against 1.75 direct).
+ * A holder that took a free slot at once (nobody waiting) is not pinned:
+ * uncontended calls cost no system call and Linux places them. A pinned
+ * holder gets its own affinity back when it gives its slot up (one system
+ * call), or from the watcher if its kept slot expires; not when it exits.
+ * A waiter whose affinity is one CPU, or with no CPU free (more slots
+ * than CPUs), is not pinned. A program that reads a pinned holder's
+ * affinity sees one CPU; one that changes it meanwhile sees it undone
+ * when the slot is given up. */
 
 struct entity {
 	uint64_t key, vruntime;
@@ -147,15 +149,27 @@ struct waiter {
 	int cpu;     /* the CPU it went to sleep on (-1: unknown) */
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
 	pid_t tid;
-	int steered;                /* its affinity set to one CPU by steer */
+	int pin;                    /* the CPU it was pinned to when handed its slot, or -1 */
 	const cpu_set_t *own;       /* its affinity while it waits (on enter's
 				     * stack: not zeroed on every call), or NULL */
 };
+
+/* A thread's pin (PIN): the CPU its affinity is set to while it holds a
+ * slot handed to it, and the affinity to give back. Thread-local; a kept
+ * slot points to its keeper's, for the watcher to unpin it. */
+struct pin {
+	int held; /* pinned, to cpu */
+	int cpu;
+	pid_t tid;
+	cpu_set_t own;
+};
+static __thread struct pin my_pin __attribute__((tls_model("initial-exec")));
 
 /* A slot kept by the caller that ended a call on it, for its next call. */
 struct kept {
 	uint64_t key, until, slice_start, slice_delay;
 	pthread_t thread; /* only this caller takes it back */
+	struct pin *pin;  /* its pin (the keeper's thread-local) */
 };
 
 static int waiter_cmp(struct waiter *a, struct waiter *b)
@@ -175,6 +189,7 @@ struct runq {
 	unsigned nkept;          /* slots kept for their callers (kept[0..nkept)) */
 	struct kept kept[KEPT_MAX];
 	struct waiter *watcher;
+	cpu_set_t pinned; /* the CPUs of pinned slot holders */
 	uint64_t min_vruntime, seq;
 	struct govrt_cfs_stats st;
 	unsigned nentities;
@@ -264,62 +279,94 @@ static struct waiter *next_waiter(struct runq *q, int cpu, uint64_t now)
 	return first;
 }
 
-/* q->lock held, before w's go is set: w, woken, is to run on `cpu`, not
- * on the CPU it slept on (STEER). Its affinity is set to that CPU alone;
- * w sets it back as soon as it runs. */
-static void steer(struct runq *q, struct waiter *w, int cpu)
+static int pins_usable(void);
+
+/* q->lock held: the CPU to pin w to (PIN), one of its affinity that no
+ * slot holder runs on: a pinned one, or a running call last seen there;
+ * `prefer` first, `avoid` last (-1: none). -1 if there is none, or if w
+ * cannot be pinned. */
+static int slot_cpu(struct runq *q, const struct waiter *w, int prefer, int avoid)
 {
-	if (cpu < 0 || w->cpu == cpu || !w->own || cpu >= CPU_SETSIZE ||
-	    !CPU_ISSET(cpu, w->own) || CPU_COUNT(w->own) < 2)
+	if (!w->own || CPU_COUNT(w->own) < 2 || !pins_usable())
+		return -1;
+	cpu_set_t taken = q->pinned;
+	struct waiter *r;
+	RB_FOREACH(r, waiters, &q->running_tree)
+		if (r != w && r->cpu >= 0 && r->cpu < CPU_SETSIZE)
+			CPU_SET(r->cpu, &taken);
+	if (prefer >= 0 && prefer < CPU_SETSIZE && CPU_ISSET(prefer, w->own) &&
+	    !CPU_ISSET(prefer, &taken))
+		return prefer;
+	int last = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, w->own) || CPU_ISSET(c, &taken))
+			continue;
+		if (c != avoid)
+			return c;
+		last = c;
+	}
+	return last;
+}
+
+/* q->lock held, before w's go is set: pins w (PIN), as slot_cpu says. */
+static void pin_waiter(struct runq *q, struct waiter *w, int prefer, int avoid)
+{
+	w->pin = slot_cpu(q, w, prefer, avoid);
+	if (w->pin < 0)
 		return;
 	cpu_set_t one;
 	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	if (sched_setaffinity(w->tid, sizeof one, &one) == 0) {
-		w->steered = 1;
-		w->cpu = cpu;
-		q->st.steered++;
+	CPU_SET(w->pin, &one);
+	if (sched_setaffinity(w->tid, sizeof one, &one) != 0) {
+		w->pin = -1;
+		return;
 	}
+	CPU_SET(w->pin, &q->pinned);
+	if (w->pin != w->cpu)
+		q->st.steered++;
+	w->cpu = w->pin;
 }
 
-/* q->lock held: the CPUs the running calls but `except` were last seen on. */
-static void cpus_running(struct runq *q, struct waiter *except, cpu_set_t *used)
+/* q->lock held: the kept slot k's keeper, pinned, is not to hold its CPU
+ * any longer: its own affinity back (by its thread id: it is not here). */
+static void unpin_keeper(struct runq *q, struct kept *k)
 {
-	struct waiter *r;
-	CPU_ZERO(used);
-	RB_FOREACH(r, waiters, &q->running_tree)
-		if (r != except && r->cpu >= 0 && r->cpu < CPU_SETSIZE)
-			CPU_SET(r->cpu, used);
+	struct pin *p = k->pin;
+	if (!p || !p->held)
+		return;
+	CPU_CLR(p->cpu, &q->pinned);
+	sched_setaffinity(p->tid, sizeof p->own, &p->own);
+	p->held = 0;
 }
 
-/* q->lock held: where w, handed a slot freed on `cpu`, should run: there,
- * unless another running call is on that CPU (both holders ended up on
- * one: Linux put them there, or earlier hand-overs did), then the first
- * CPU of w's affinity none is on (SPREAD). */
-static int spread_cpu(struct runq *q, struct waiter *w, int cpu)
+/* q->lock held: the calling thread gives its pin up (its CPU free for
+ * another holder). 1 if it was pinned: its own affinity is then to be
+ * set back (after the lock, if it likes). */
+static int unpin_me(struct runq *q)
 {
-	cpu_set_t used;
-	cpus_running(q, w, &used);
-	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &used) || !w->own)
-		return cpu;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, w->own) && !CPU_ISSET(c, &used))
-			return c;
-	return cpu;
+	if (!my_pin.held)
+		return 0;
+	CPU_CLR(my_pin.cpu, &q->pinned);
+	my_pin.held = 0;
+	return 1;
 }
 
 /* q->lock held: hands free slots to the waiters, the first one freed on
- * `cpu` (-1: anywhere) to a waiter that slept there if one is near the
- * front, else to the leftmost, steered there. Returns the waiters to wake
- * (after the lock is dropped), up to max. */
-static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigned max)
+ * `cpu` (-1: anywhere; a thread leaving that CPU) to a waiter that slept
+ * there if one is near the front, else to the leftmost, each pinned
+ * (PIN): to `cpu` if no holder runs there, not to `avoid` (the CPU of a
+ * caller that goes on running) if another is free. Returns the waiters to
+ * wake (after the lock is dropped), up to max. */
+static unsigned hand_over(struct runq *q, int cpu, int avoid, struct waiter **wake, unsigned max)
 {
 	unsigned n = 0;
 	struct waiter *w;
 	uint64_t now = gov_now_ns();
-	cpu_set_t used;
-	cpus_running(q, NULL, &used);
-	int crowded = cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &used);
+	int crowded = 0;
+	struct waiter *r;
+	RB_FOREACH(r, waiters, &q->running_tree)
+		crowded |= cpu >= 0 && r->cpu == cpu;
+	crowded |= cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &q->pinned);
 	while (q->running + q->nkept < q->slots && n < max &&
 	       (w = next_waiter(q, n || crowded ? -1 : cpu, now))) {
 		RB_REMOVE(waiters, &q->tree, w);
@@ -327,8 +374,7 @@ static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigne
 		q->running++;
 		q->st.handed++;
 		w->handed_at = now;
-		if (n == 0)
-			steer(q, w, spread_cpu(q, w, cpu));
+		pin_waiter(q, w, n ? -1 : cpu, avoid);
 		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
 		wake[n++] = w;
 	}
@@ -347,6 +393,7 @@ static void expire(struct runq *q, uint64_t now)
 {
 	for (unsigned i = q->nkept; i-- > 0;)
 		if (now >= q->kept[i].until) {
+			unpin_keeper(q, &q->kept[i]);
 			unkeep(q, i);
 			q->st.expired++;
 		}
@@ -423,7 +470,7 @@ static void reclaim(struct runq *q)
 	unsigned before = q->nkept;
 	expire(q, gov_now_ns());
 	if (q->nkept < before)
-		n = hand_over(q, sched_getcpu(), wake, 8);
+		n = hand_over(q, sched_getcpu(), -1, wake, 8);
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 }
@@ -442,9 +489,10 @@ static void keeper_exit(void *p)
 	pthread_mutex_lock(&q->lock);
 	int i = kept_by_me(q);
 	if (i >= 0) {
+		unpin_me(q); /* exiting: its affinity goes with it */
 		unkeep(q, (unsigned)i);
 		q->st.released++;
-		n = hand_over(q, sched_getcpu(), wake, 8);
+		n = hand_over(q, sched_getcpu(), -1, wake, 8);
 	}
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
@@ -456,16 +504,26 @@ static void keeper_init(void)
 		keeper_key = (pthread_key_t)-1;
 }
 
+/* Pins need keeper_exit: without it, a pinned thread that exits keeping
+ * its slot would leave the watcher its freed thread-local pin. */
+static int pins_usable(void)
+{
+	pthread_once(&keeper_once, keeper_init);
+	return keeper_key != (pthread_key_t)-1;
+}
+
 /* q->lock held: the calling thread kept a slot of q. A plain TLS check
- * first: pthread_setspecific only when the queue changes. */
-static void keeper_note(struct runq *q)
+ * first: pthread_setspecific only when the queue changes. 0 if its exit
+ * will not give the slot up (no key, or no memory for it). */
+static int keeper_note(struct runq *q)
 {
 	static __thread struct runq *noted __attribute__((tls_model("initial-exec")));
 	if (noted == q)
-		return;
+		return 1;
 	pthread_once(&keeper_once, keeper_init);
 	if (keeper_key != (pthread_key_t)-1 && pthread_setspecific(keeper_key, q) == 0)
 		noted = q;
+	return noted == q;
 }
 
 /* q->lock held: the watcher stops waiting; the leftmost waiter (if any)
@@ -492,7 +550,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		e->vruntime = q->min_vruntime - IDLE_CREDIT_NS; /* idleness is not credit */
 	q->st.calls++;
 	uint64_t now = gov_now_ns();
-	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key, .since = now };
+	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key, .since = now,
+			       .pin = -1 };
 	if (q->nkept)
 		expire(q, now);
 	int mine = q->nkept ? kept_by_me(q) : -1;
@@ -500,6 +559,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		unkeep(q, (unsigned)mine); /* the slots shrank meanwhile */
 		mine = -1;
 	}
+	if (mine < 0 && unpin_me(q)) /* pinned, its slot gone: not its CPU now */
+		sched_setaffinity(0, sizeof my_pin.own, &my_pin.own);
 	if (mine >= 0 || (q->running + q->nkept < q->slots && RB_EMPTY(&q->tree))) {
 		if (mine >= 0) {
 			wp->slice_start = q->kept[mine].slice_start;
@@ -509,7 +570,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 			wp->slice_start = gov_now_ns();
 			wp->slice_delay = DELAY_UNKNOWN;
 		}
-		wp->cpu = sched_getcpu(); /* for spread_cpu */
+		wp->cpu = sched_getcpu(); /* for slot_cpu */
 		q->running++;
 		RB_INSERT(waiters, &q->running_tree, wp);
 		update_min(q);
@@ -524,7 +585,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	wp->own = sched_getaffinity(0, sizeof own, &own) == 0 ? &own : NULL;
 	RB_INSERT(waiters, &q->tree, wp);
 	q->st.waited++;
-	unsigned n = hand_over(q, -1, wake, 8); /* slots may have grown */
+	unsigned n = hand_over(q, -1, -1, wake, 8); /* slots may have grown */
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
@@ -555,6 +616,9 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		wp->slice_start = woke;
 		wp->slice_delay = DELAY_UNKNOWN;
 		wp->cpu = sched_getcpu();
+		if (wp->pin >= 0) { /* until it gives the slot up */
+			my_pin = (struct pin){ 1, wp->pin, wp->tid, own };
+		}
 		uint64_t wake = wp->slice_start - wp->handed_at;
 		q->st.wake_ns += wake;
 		if (wake > q->st.wake_max_ns)
@@ -565,8 +629,6 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	if (watching)
 		pass_watch(q);
 	pthread_mutex_unlock(&q->lock);
-	if (got && wp->steered)
-		sched_setaffinity(0, sizeof own, &own); /* here now: its own again */
 	return got ? 0 : -1;
 }
 
@@ -587,16 +649,28 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 		/* still owed (within the granularity), or the next is its own
 		 * entity: keep the slot for this caller's next call (the
 		 * watcher looks for it) */
+		int noted = keeper_note(q);
+		/* a keeper whose exit would not come by stays unpinned: the
+		 * watcher must not reach for its thread-local pin after it */
+		int was = noted ? 0 : unpin_me(q);
 		q->kept[q->nkept++] = (struct kept){ key, now + RESERVE_NS, w->slice_start,
-						     w->slice_delay, pthread_self() };
-		keeper_note(q);
+						     w->slice_delay, pthread_self(),
+						     noted ? &my_pin : NULL };
 		q->st.kept++;
 		pthread_mutex_unlock(&q->lock);
+		if (was)
+			sched_setaffinity(0, sizeof my_pin.own, &my_pin.own);
 		return;
 	}
-	n = hand_over(q, -1, wake, 8); /* the caller may stay on its CPU */
+	int was = unpin_me(q);
+	/* the caller goes on running on its CPU (its own code, maybe a
+	 * round trip to the agent): the waiter is pinned elsewhere if a CPU
+	 * is free, else there (the caller often sleeps soon, waiting) */
+	n = hand_over(q, -1, sched_getcpu(), wake, 8);
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
+	if (was)
+		sched_setaffinity(0, sizeof my_pin.own, &my_pin.own);
 }
 
 /* ---- calling the function from here ---- */

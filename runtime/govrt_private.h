@@ -194,7 +194,7 @@ struct govrt_cfs_stats {
 	unsigned long long handed;   /* slots given to a waiter (each one a wake-up) */
 	unsigned long long expired;  /* kept slots whose caller did not come back in time */
 	unsigned long long released; /* kept slots given up by their thread exiting */
-	unsigned long long steered;  /* hand-overs that moved the waiter to the freeing CPU */
+	unsigned long long steered;  /* hand-overs that pinned the waiter to another CPU than it slept on */
 	/* from a slot given to a waiter to that waiter running again (Linux's
 	 * wake-up latency: the slot is idle meanwhile), summed, and the most */
 	unsigned long long wake_ns, wake_max_ns;
