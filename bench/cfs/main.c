@@ -49,7 +49,7 @@
 #define NCOUNTS 5
 static const int counts[NCOUNTS] = { 2, 4, 8, 16, 32 };
 static long calls = 100, steps = 20000;
-static int rounds = 5, with_agent = 1, trace, per_thread;
+static int rounds = 9, with_agent = 1, trace, per_thread;
 static int only; /* --threads N: that count alone (A/B runs, perf), 0: all */
 
 static int in_server;
