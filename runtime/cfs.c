@@ -116,7 +116,7 @@
  * for long. */
 #define AFFINE_LOOK 4
 #define AFFINE_WAIT_NS 4000000ull
-/* A waiter handed a slot (the queue is contended: someone waited) is
+/* A waiter handed a slot freed by a thread leaving its CPU (above) is
  * pinned, its affinity set to one CPU before it is woken, and runs pinned
  * until it gives the slot up: the slot's CPU, one of its affinity no other
  * slot holder runs on (the freeing CPU first). Linux placed woken holders
@@ -125,7 +125,13 @@
  * up to milliseconds (bench/cfs: holders runnable but off a CPU for 22 %
  * of the time they held a slot, CPUs busy 1.5 of 2 against 1.75 direct).
  * A holder that took a free slot at once (nobody waiting) is not pinned:
- * uncontended calls cost no system call and Linux places them. A pinned
+ * uncontended calls cost no system call and Linux places them. Nor is a
+ * waiter handed a slot at the end of a call (its caller ahead, or its
+ * slice over): the caller goes on running there, and Linux sees the
+ * other CPU idle; pinned away from the caller's CPU, one slot's two
+ * threads took the two CPUs in turn, each always the same one, so one
+ * busy with another process's work slowed one of them only, charged in
+ * wall time (t_cfs_rule's 3:1 weights read 4-5:1 at load 4). A pinned
  * holder gets its own affinity back when it gives its slot up (one system
  * call), or from the watcher if its kept slot expires; not when it exits.
  * A waiter whose affinity is one CPU, or with no CPU free (more slots
@@ -282,10 +288,9 @@ static struct waiter *next_waiter(struct runq *q, int cpu, uint64_t now)
 static int pins_usable(void);
 
 /* q->lock held: the CPU to pin w to (PIN), one of its affinity that no
- * slot holder runs on: a pinned one, or a running call last seen there;
- * `prefer` first, `avoid` last (-1: none). -1 if there is none, or if w
- * cannot be pinned. */
-static int slot_cpu(struct runq *q, const struct waiter *w, int prefer, int avoid)
+ * slot holder runs on (a pinned one, or a running call last seen there),
+ * `prefer` first. -1 if there is none, or if w cannot be pinned. */
+static int slot_cpu(struct runq *q, const struct waiter *w, int prefer)
 {
 	if (!w->own || CPU_COUNT(w->own) < 2 || !pins_usable())
 		return -1;
@@ -297,21 +302,16 @@ static int slot_cpu(struct runq *q, const struct waiter *w, int prefer, int avoi
 	if (prefer >= 0 && prefer < CPU_SETSIZE && CPU_ISSET(prefer, w->own) &&
 	    !CPU_ISSET(prefer, &taken))
 		return prefer;
-	int last = -1;
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, w->own) || CPU_ISSET(c, &taken))
-			continue;
-		if (c != avoid)
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, w->own) && !CPU_ISSET(c, &taken))
 			return c;
-		last = c;
-	}
-	return last;
+	return -1;
 }
 
 /* q->lock held, before w's go is set: pins w (PIN), as slot_cpu says. */
-static void pin_waiter(struct runq *q, struct waiter *w, int prefer, int avoid)
+static void pin_waiter(struct runq *q, struct waiter *w, int prefer)
 {
-	w->pin = slot_cpu(q, w, prefer, avoid);
+	w->pin = slot_cpu(q, w, prefer);
 	if (w->pin < 0)
 		return;
 	cpu_set_t one;
@@ -351,13 +351,14 @@ static int unpin_me(struct runq *q)
 	return 1;
 }
 
-/* q->lock held: hands free slots to the waiters, the first one freed on
- * `cpu` (-1: anywhere; a thread leaving that CPU) to a waiter that slept
- * there if one is near the front, else to the leftmost, each pinned
- * (PIN): to `cpu` if no holder runs there, not to `avoid` (the CPU of a
- * caller that goes on running) if another is free. Returns the waiters to
- * wake (after the lock is dropped), up to max. */
-static unsigned hand_over(struct runq *q, int cpu, int avoid, struct waiter **wake, unsigned max)
+/* q->lock held: hands free slots to the waiters. A slot freed on `cpu` by
+ * a thread leaving that CPU goes to a waiter that slept there if one is
+ * near the front, else to the leftmost, and each waiter handed one then
+ * is pinned (PIN), to `cpu` first if no holder runs there. With cpu -1
+ * (the caller goes on running where it is), to the leftmost, placed by
+ * Linux. Returns the waiters to wake (after the lock is dropped), up to
+ * max. */
+static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigned max)
 {
 	unsigned n = 0;
 	struct waiter *w;
@@ -374,7 +375,8 @@ static unsigned hand_over(struct runq *q, int cpu, int avoid, struct waiter **wa
 		q->running++;
 		q->st.handed++;
 		w->handed_at = now;
-		pin_waiter(q, w, n ? -1 : cpu, avoid);
+		if (cpu >= 0)
+			pin_waiter(q, w, n ? -1 : cpu);
 		__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
 		wake[n++] = w;
 	}
@@ -470,7 +472,7 @@ static void reclaim(struct runq *q)
 	unsigned before = q->nkept;
 	expire(q, gov_now_ns());
 	if (q->nkept < before)
-		n = hand_over(q, sched_getcpu(), -1, wake, 8);
+		n = hand_over(q, sched_getcpu(), wake, 8);
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 }
@@ -492,7 +494,7 @@ static void keeper_exit(void *p)
 		unpin_me(q); /* exiting: its affinity goes with it */
 		unkeep(q, (unsigned)i);
 		q->st.released++;
-		n = hand_over(q, sched_getcpu(), -1, wake, 8);
+		n = hand_over(q, sched_getcpu(), wake, 8);
 	}
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
@@ -585,7 +587,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	wp->own = sched_getaffinity(0, sizeof own, &own) == 0 ? &own : NULL;
 	RB_INSERT(waiters, &q->tree, wp);
 	q->st.waited++;
-	unsigned n = hand_over(q, -1, -1, wake, 8); /* slots may have grown */
+	unsigned n = hand_over(q, -1, wake, 8); /* slots may have grown */
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 	uint64_t deadline = gov_now_ns() + (uint64_t)govrt.cfg.timeout_ns;
@@ -663,10 +665,7 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 		return;
 	}
 	int was = unpin_me(q);
-	/* the caller goes on running on its CPU (its own code, maybe a
-	 * round trip to the agent): the waiter is pinned elsewhere if a CPU
-	 * is free, else there (the caller often sleeps soon, waiting) */
-	n = hand_over(q, -1, sched_getcpu(), wake, 8);
+	n = hand_over(q, -1, wake, 8); /* the caller goes on running on its CPU */
 	pthread_mutex_unlock(&q->lock);
 	wake_all(wake, n);
 	if (was)
