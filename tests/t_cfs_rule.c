@@ -468,6 +468,15 @@ static int two_cpus(int cpus[2], cpu_set_t *mine)
 	return n == 2;
 }
 
+/* two_cpus, or a skip of the placement test of mode: one CPU, `why`. */
+static int two_cpus_or_skip(int cpus[2], cpu_set_t *mine, const char *mode, const char *why)
+{
+	if (two_cpus(cpus, mine))
+		return 1;
+	ok(1, "# SKIP %s: one CPU: %s", mode, why);
+	return 0;
+}
+
 /* H of hand_over_on_cpu and steered_to_freeing_cpu: one call on CPU a,
  * asleep until the test sets h_release (at most 1.8 ms), started; the
  * caller then starts its waiters. */
@@ -486,10 +495,8 @@ static void hand_over_on_cpu(const char *mode)
 {
 	cpu_set_t mine;
 	int cpus[2];
-	if (!two_cpus(cpus, &mine)) {
-		ok(1, "# SKIP %s: one CPU: no CPU to prefer", mode);
+	if (!two_cpus_or_skip(cpus, &mine, mode, "no CPU to prefer"))
 		return;
-	}
 	int w0_first = 0, counted = 0, tries = 0;
 	double w1_wait_ms = 0;
 	spin_us = 300;
@@ -585,10 +592,8 @@ static void *steered_waiter(void *p)
 static void steered_to_freeing_cpu(const char *mode)
 {
 	cpu_set_t mine;
-	if (!two_cpus(w_cpus, &mine)) {
-		ok(1, "# SKIP %s: one CPU: nowhere to steer to", mode);
+	if (!two_cpus_or_skip(w_cpus, &mine, mode, "nowhere to steer to"))
 		return;
-	}
 	struct placement pl = { 0, 0, -1 };
 	int tries = 0;
 	shared_entity = 78;
@@ -632,11 +637,12 @@ static void steered_to_freeing_cpu(const char *mode)
  * slot keeps it after its call, then stays away 5 ms. A try counts if
  * both waited before H's call ended, inside its slice; up to 5. */
 static cpu_set_t away_affinity[64];
+static uint64_t away_arrived[64]; /* when thread i was about to call */
 
 static void *away_waiter(void *p)
 {
 	me = *(int *)p;
-	__atomic_store_n(&started_ns[me + 10], now_ns(), __ATOMIC_RELEASE); /* arrived */
+	__atomic_store_n(&away_arrived[me], now_ns(), __ATOMIC_RELEASE);
 	gtask(1024, 1);
 	usleep(5000); /* away from the queue: its kept slot expires */
 	pthread_getaffinity_np(pthread_self(), sizeof away_affinity[me], &away_affinity[me]);
@@ -647,24 +653,22 @@ static void kept_slot_expiry_unpins(const char *mode)
 {
 	cpu_set_t mine;
 	int cpus[2];
-	if (!two_cpus(cpus, &mine)) {
-		ok(1, "# SKIP %s: one CPU: nothing to pin to", mode);
+	if (!two_cpus_or_skip(cpus, &mine, mode, "nothing to pin to"))
 		return;
-	}
 	int tries = 0, counted = 0, first = 45;
 	shared_entity = 80;
 	do {
 		struct pinned h;
 		pthread_t th, t1, t2;
 		int id1 = 45, id2 = 46;
-		started_ns[55] = started_ns[56] = 0;
+		away_arrived[45] = away_arrived[46] = 0;
 		allowed_in_call[45] = allowed_in_call[46] = 0;
 		start_h(&h, &th, cpus[0]);
 		pthread_create(&t1, NULL, away_waiter, &id1);
-		while (!__atomic_load_n(&started_ns[55], __ATOMIC_ACQUIRE))
+		while (!__atomic_load_n(&away_arrived[45], __ATOMIC_ACQUIRE))
 			usleep(50);
 		pthread_create(&t2, NULL, away_waiter, &id2);
-		while (!__atomic_load_n(&started_ns[56], __ATOMIC_ACQUIRE))
+		while (!__atomic_load_n(&away_arrived[46], __ATOMIC_ACQUIRE))
 			usleep(50);
 		usleep(200); /* both asleep in the queue */
 		__atomic_store_n(&h_release, 1, __ATOMIC_RELEASE);
@@ -703,10 +707,8 @@ static void kept_slot_expiry_unpins(const char *mode)
 static void spread_from_crowded_cpu(const char *mode)
 {
 	cpu_set_t mine;
-	if (!two_cpus(w_cpus, &mine)) {
-		ok(1, "# SKIP %s: one CPU: no other CPU to spread to", mode);
+	if (!two_cpus_or_skip(w_cpus, &mine, mode, "no other CPU to spread to"))
 		return;
-	}
 	struct placement pl = { 0, 0, -1 };
 	int tries = 0;
 	shared_entity = 79;
