@@ -119,7 +119,8 @@
 /* A waiter handed a slot freed by a thread leaving its CPU (above) is
  * pinned, its affinity set to one CPU before it is woken, and runs pinned
  * until it gives the slot up: the slot's CPU, one of its affinity no other
- * slot holder runs on (the freeing CPU first). Linux placed woken holders
+ * slot holder runs on (the freeing CPU first; one pinned holder per CPU,
+ * of any queue). Linux placed woken holders
  * by its own heuristics: at 16-32 threads the two holders often shared a
  * CPU, and a woken holder queued behind the other while a CPU idled, for
  * up to milliseconds (bench/cfs: holders runnable but off a CPU for 22 %
@@ -162,11 +163,15 @@ struct waiter {
 
 /* A thread's pin (PIN): the CPU its affinity is set to while it holds a
  * slot handed to it, and the affinity to give back. Thread-local; a kept
- * slot points to its keeper's, for the watcher to unpin it. */
+ * slot points to its keeper's, for the watcher to unpin it. One per
+ * thread: pinned by one queue, a thread waiting in another has one CPU
+ * in its affinity, and that one does not pin it. */
+struct runq;
 struct pin {
-	int held; /* pinned, to cpu */
+	int held; /* pinned, to cpu, by q's slot */
 	int cpu;
 	pid_t tid;
+	const struct runq *q;
 	cpu_set_t own;
 };
 static __thread struct pin my_pin __attribute__((tls_model("initial-exec")));
@@ -195,7 +200,6 @@ struct runq {
 	unsigned nkept;          /* slots kept for their callers (kept[0..nkept)) */
 	struct kept kept[KEPT_MAX];
 	struct waiter *watcher;
-	cpu_set_t pinned; /* the CPUs of pinned slot holders */
 	uint64_t min_vruntime, seq;
 	struct govrt_cfs_stats st;
 	unsigned nentities;
@@ -287,23 +291,48 @@ static struct waiter *next_waiter(struct runq *q, int cpu, uint64_t now)
 
 static int pins_usable(void);
 
-/* q->lock held: the CPU to pin w to (PIN), one of its affinity that no
- * slot holder runs on (a pinned one, or a running call last seen there),
- * `prefer` first. -1 if there is none, or if w cannot be pinned. */
+/* The CPUs pinned holders hold (PIN), of every queue: one per CPU in the
+ * process (two queues handing slots over at one thread's exit pinned
+ * both waiters to its CPU). Taken and given back atomically: each queue
+ * has its own lock. */
+static _Atomic uint64_t pinned_cpus[CPU_SETSIZE / 64];
+
+static int pin_taken(int c)
+{
+	return c >= 0 && c < CPU_SETSIZE &&
+	       (atomic_load_explicit(&pinned_cpus[c / 64], memory_order_relaxed) >> (c % 64) & 1);
+}
+
+/* 1 if CPU c was free and is now taken. */
+static int pin_take(int c)
+{
+	uint64_t bit = 1ull << (c % 64);
+	return !(atomic_fetch_or(&pinned_cpus[c / 64], bit) & bit);
+}
+
+static void pin_give_back(int c)
+{
+	atomic_fetch_and(&pinned_cpus[c / 64], ~(1ull << (c % 64)));
+}
+
+/* q->lock held: takes the CPU to pin w to (PIN), one of its affinity that
+ * no slot holder runs on (a pinned one, or a running call of q last seen
+ * there), `prefer` first. -1 if there is none, or if w cannot be pinned. */
 static int slot_cpu(struct runq *q, const struct waiter *w, int prefer)
 {
 	if (!w->own || CPU_COUNT(w->own) < 2 || !pins_usable())
 		return -1;
-	cpu_set_t taken = q->pinned;
+	cpu_set_t running;
+	CPU_ZERO(&running);
 	struct waiter *r;
 	RB_FOREACH(r, waiters, &q->running_tree)
 		if (r != w && r->cpu >= 0 && r->cpu < CPU_SETSIZE)
-			CPU_SET(r->cpu, &taken);
+			CPU_SET(r->cpu, &running);
 	if (prefer >= 0 && prefer < CPU_SETSIZE && CPU_ISSET(prefer, w->own) &&
-	    !CPU_ISSET(prefer, &taken))
+	    !CPU_ISSET(prefer, &running) && pin_take(prefer))
 		return prefer;
 	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, w->own) && !CPU_ISSET(c, &taken))
+		if (CPU_ISSET(c, w->own) && !CPU_ISSET(c, &running) && !pin_taken(c) && pin_take(c))
 			return c;
 	return -1;
 }
@@ -318,10 +347,10 @@ static void pin_waiter(struct runq *q, struct waiter *w, int prefer)
 	CPU_ZERO(&one);
 	CPU_SET(w->pin, &one);
 	if (sched_setaffinity(w->tid, sizeof one, &one) != 0) {
+		pin_give_back(w->pin);
 		w->pin = -1;
 		return;
 	}
-	CPU_SET(w->pin, &q->pinned);
 	if (w->pin != w->cpu)
 		q->st.steered++;
 	w->cpu = w->pin;
@@ -332,9 +361,9 @@ static void pin_waiter(struct runq *q, struct waiter *w, int prefer)
 static void unpin_keeper(struct runq *q, struct kept *k)
 {
 	struct pin *p = k->pin;
-	if (!p || !p->held)
+	if (!p || !p->held || p->q != q)
 		return;
-	CPU_CLR(p->cpu, &q->pinned);
+	pin_give_back(p->cpu);
 	sched_setaffinity(p->tid, sizeof p->own, &p->own);
 	p->held = 0;
 }
@@ -344,9 +373,9 @@ static void unpin_keeper(struct runq *q, struct kept *k)
  * set back (after the lock, if it likes). */
 static int unpin_me(struct runq *q)
 {
-	if (!my_pin.held)
+	if (!my_pin.held || my_pin.q != q)
 		return 0;
-	CPU_CLR(my_pin.cpu, &q->pinned);
+	pin_give_back(my_pin.cpu);
 	my_pin.held = 0;
 	return 1;
 }
@@ -367,7 +396,7 @@ static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigne
 	struct waiter *r;
 	RB_FOREACH(r, waiters, &q->running_tree)
 		crowded |= cpu >= 0 && r->cpu == cpu;
-	crowded |= cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &q->pinned);
+	crowded |= pin_taken(cpu);
 	while (q->running + q->nkept < q->slots && n < max &&
 	       (w = next_waiter(q, n || crowded ? -1 : cpu, now))) {
 		RB_REMOVE(waiters, &q->tree, w);
@@ -477,27 +506,35 @@ static void reclaim(struct runq *q)
 	wake_all(wake, n);
 }
 
-/* A thread that exits while a slot is kept for it will not come back for
- * it: give it to the waiters now rather than after RESERVE_NS (a pool's
- * workers ending their run of calls left a slot idle for 1-1.5 ms each). */
+/* A thread that exits while slots are kept for it will not come back for
+ * them: give them to the waiters now rather than after RESERVE_NS (a
+ * pool's workers ending their run of calls left a slot idle for 1-1.5 ms
+ * each). Every queue is looked at: a thread may keep slots in several,
+ * and a kept slot points to the thread's pin, which goes with it. */
 static pthread_key_t keeper_key;
 static pthread_once_t keeper_once = PTHREAD_ONCE_INIT;
 
-static void keeper_exit(void *p)
+static void keeper_exit(void *unused)
 {
-	struct runq *q = p;
-	struct waiter *wake[8];
-	unsigned n = 0;
-	pthread_mutex_lock(&q->lock);
-	int i = kept_by_me(q);
-	if (i >= 0) {
-		unpin_me(q); /* exiting: its affinity goes with it */
-		unkeep(q, (unsigned)i);
-		q->st.released++;
-		n = hand_over(q, sched_getcpu(), wake, 8);
+	(void)unused;
+	for (unsigned r = 0; r < GOV_REGION_DYN_MAX; r++) {
+		struct runq *q = atomic_load_explicit(&queues[r], memory_order_acquire);
+		/* racy, and enough: only this thread makes its own kept slots */
+		if (!q || !__atomic_load_n(&q->nkept, __ATOMIC_RELAXED))
+			continue;
+		struct waiter *wake[8];
+		unsigned n = 0;
+		pthread_mutex_lock(&q->lock);
+		int i = kept_by_me(q);
+		if (i >= 0) {
+			unpin_me(q); /* exiting: its affinity goes with it */
+			unkeep(q, (unsigned)i);
+			q->st.released++;
+			n = hand_over(q, sched_getcpu(), wake, 8);
+		}
+		pthread_mutex_unlock(&q->lock);
+		wake_all(wake, n);
 	}
-	pthread_mutex_unlock(&q->lock);
-	wake_all(wake, n);
 }
 
 static void keeper_init(void)
@@ -514,18 +551,17 @@ static int pins_usable(void)
 	return keeper_key != (pthread_key_t)-1;
 }
 
-/* q->lock held: the calling thread kept a slot of q. A plain TLS check
- * first: pthread_setspecific only when the queue changes. 0 if its exit
- * will not give the slot up (no key, or no memory for it). */
-static int keeper_note(struct runq *q)
+/* The calling thread kept a slot: its exit is to give it up (keeper_exit).
+ * A plain TLS check first: pthread_setspecific once per thread. 0 if its
+ * exit will not (no key, or no memory for it). */
+static int keeper_note(void)
 {
-	static __thread struct runq *noted __attribute__((tls_model("initial-exec")));
-	if (noted == q)
+	static __thread int noted __attribute__((tls_model("initial-exec")));
+	if (noted)
 		return 1;
 	pthread_once(&keeper_once, keeper_init);
-	if (keeper_key != (pthread_key_t)-1 && pthread_setspecific(keeper_key, q) == 0)
-		noted = q;
-	return noted == q;
+	noted = keeper_key != (pthread_key_t)-1 && pthread_setspecific(keeper_key, &noted) == 0;
+	return noted;
 }
 
 /* q->lock held: the watcher stops waiting; the leftmost waiter (if any)
@@ -619,7 +655,7 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 		wp->slice_delay = DELAY_UNKNOWN;
 		wp->cpu = sched_getcpu();
 		if (wp->pin >= 0) { /* until it gives the slot up */
-			my_pin = (struct pin){ 1, wp->pin, wp->tid, own };
+			my_pin = (struct pin){ 1, wp->pin, wp->tid, q, own };
 		}
 		uint64_t wake = wp->slice_start - wp->handed_at;
 		q->st.wake_ns += wake;
@@ -651,7 +687,7 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 		/* still owed (within the granularity), or the next is its own
 		 * entity: keep the slot for this caller's next call (the
 		 * watcher looks for it) */
-		int noted = keeper_note(q);
+		int noted = keeper_note();
 		/* a keeper whose exit would not come by stays unpinned: the
 		 * watcher must not reach for its thread-local pin after it */
 		int was = noted ? 0 : unpin_me(q);

@@ -37,6 +37,9 @@ static int nlog;
 static __thread int me = -1;
 static uint64_t b_started_ns; /* when thread 21's call began running */
 static int a_running;         /* thread 20's first call is running */
+static uint64_t k_left_first, k_ended; /* exit_gives_up_every_queue's K left queue 1, ended */
+static long gtask2(long weight, long slots);
+static int k_in[2], w_queued[2]; /* exit_gives_up_every_queue's K, in queue i; W_i queued */
 static int b_calling;         /* thread 21 is about to call: 20 waits for it */
 
 static uint64_t now_ns(void)
@@ -92,6 +95,16 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 	}
 	if (me == 21)
 		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
+	if (me == 50) { /* K of exit_gives_up_every_queue: in queue 0, then 1 inside it */
+		int i = __atomic_load_n(&k_in[0], __ATOMIC_ACQUIRE) ? 1 : 0;
+		__atomic_store_n(&k_in[i], 1, __ATOMIC_RELEASE);
+		while (!__atomic_load_n(&w_queued[i], __ATOMIC_ACQUIRE))
+			usleep(20);
+		if (i == 0) {
+			gtask2(weight, slots);
+			k_left_first = now_ns(); /* its slot of queue 1 kept until 1 ms after this, at least */
+		}
+	}
 	if (me >= 0 && me < 64) {
 		__atomic_store_n(&started_ns[me], now_ns(), __ATOMIC_RELEASE);
 		__atomic_store_n(&started_cpu[me], sched_getcpu(), __ATOMIC_RELEASE);
@@ -117,6 +130,15 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 static long gtask(long weight, long slots)
 {
 	return GOV_CALL("llll", task, weight, slots, shared_entity);
+}
+/* task under another name, scheduled by a second rule's queue */
+__attribute__((noinline)) long task2(long weight, long slots, long entity)
+{
+	return task(weight, slots, entity);
+}
+static long gtask2(long weight, long slots)
+{
+	return GOV_CALL("llll", task2, weight, slots, shared_entity);
 }
 
 struct job {
@@ -537,6 +559,100 @@ static void hand_over_on_cpu(const char *mode)
 		   "%.1f ms; try %d)", mode, w0_first ? "that waiter" : "the first", w1_wait_ms, tries);
 }
 
+/* A thread that exits keeping slots in two queues (cfs on task, cfs2 on
+ * task2: two rules) gives both up at once: K, in a call of task (queue
+ * 0), calls task2 (queue 1); each call sleeps until the test has seen
+ * its queue's waiter, W1 or W2, queued behind it (W_i marks its arrival;
+ * 200 us later it is asleep in the queue: no thread spins on the CPUs
+ * the holders need). K ends both calls keeping both slots for their
+ * waiters (one entity, one slot each) and exits. Without looking at
+ * every queue, the slot of queue 1 stayed kept until it expired,
+ * RESERVE_NS (1 ms) after K left it: W2 could not run before then. */
+static int w_go[2];
+static uint64_t w_started[2];
+
+static void *two_queue_keeper(void *p)
+{
+	(void)p;
+	me = 50; /* task: calls task2 inside its call of task, each waiting for W_i */
+	gtask(1024, 1);
+	k_ended = now_ns();
+	return NULL; /* exits with both slots kept */
+}
+
+static void *two_queue_waiter(void *p)
+{
+	int i = *(int *)p;
+	me = 51 + i;
+	while (!__atomic_load_n(&w_go[i], __ATOMIC_ACQUIRE))
+		usleep(50);
+	if (i == 0)
+		gtask(1024, 1);
+	else
+		gtask2(1024, 1);
+	w_started[i] = started_ns[51 + i];
+	return NULL;
+}
+
+/* K's call in queue i is running: let W_i queue behind it, then K go on. */
+static void queue_behind_k(int i)
+{
+	while (!__atomic_load_n(&k_in[i], __ATOMIC_ACQUIRE))
+		usleep(50);
+	__atomic_store_n(&w_go[i], 1, __ATOMIC_RELEASE);
+	usleep(300);
+	__atomic_store_n(&w_queued[i], 1, __ATOMIC_RELEASE);
+}
+
+static void exit_gives_up_every_queue(pid_t a, const char *obj)
+{
+	snprintf(rules, sizeof rules,
+		 "dynamic:\n"
+		 "  - {name: cfs, mode: ebpf, object: %s, attach: [{function: task}], placement: process}\n"
+		 "  - {name: cfs2, mode: ebpf, object: %s, attach: [{function: task2}], placement: process}\n",
+		 obj, obj);
+	agent_set_rules(a, R, rules);
+	table_rev++;
+	ok(govrt_wait_table(table_rev, 10000) == 0, "two cfs rules (two queues) reach the program");
+	int counted = 0, early = 0, tries = 0;
+	double w2_ms[8];
+	shared_entity = 81;
+	spin_us = 50; /* K's calls end soon after their waiters queue */
+	while (tries++ < 8 && counted < 5) {
+		pthread_t k, w[2];
+		int ids[2] = { 0, 1 };
+		for (int i = 0; i < 2; i++)
+			k_in[i] = w_go[i] = w_queued[i] = 0;
+		memset(started_ns, 0, sizeof started_ns);
+		pthread_create(&w[0], NULL, two_queue_waiter, &ids[0]);
+		pthread_create(&w[1], NULL, two_queue_waiter, &ids[1]);
+		pthread_create(&k, NULL, two_queue_keeper, NULL);
+		queue_behind_k(0);
+		queue_behind_k(1);
+		pthread_join(k, NULL);
+		pthread_join(w[0], NULL);
+		pthread_join(w[1], NULL);
+		/* a try counts if K ended before its first slot could expire
+		 * and both waiters ran after K ended */
+		uint64_t expiry = k_left_first + 1000000;
+		if (k_ended >= expiry || w_started[0] < k_ended || w_started[1] < k_ended)
+			continue;
+		w2_ms[counted++] = (double)(w_started[1] - k_left_first) / 1e6;
+		early += w_started[1] < expiry;
+	}
+	shared_entity = 0;
+	spin_us = 300;
+	if (counted < 3) {
+		ok(1, "# SKIP in 8 tries only %d had K end before its first slot could expire (a loaded "
+		   "machine)", counted);
+		return;
+	}
+	ok(early * 2 > counted, "a thread exiting with slots kept in two queues gives both up at once: "
+	   "its first queue's waiter ran before that slot could expire in %d of %d tries (it ran "
+	   "%.2f, %.2f, %.2f ms after K left that queue; 1+ if the slot stayed kept)", early, counted,
+	   w2_ms[0], w2_ms[1], w2_ms[2]);
+}
+
 /* A slot freed on CPU a by an exiting thread (H, of W's entity), handed
  * to the only waiter, W, asleep on CPU b, is run on a: W is steered there
  * (its affinity set to a alone while it is woken) rather than woken on b,
@@ -819,6 +935,9 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		steered_to_freeing_cpu(mode);
 		spread_from_crowded_cpu(mode);
 		kept_slot_expiry_unpins(mode);
+		exit_gives_up_every_queue(a, obj);
+		set_rules(a, mode, "object", obj, placement);
+		ok(govrt_wait_table(table_rev, 10000) == 0, "%s: back to the one rule", mode);
 	}
 
 	/* a call that waits past its timeout (GOV_TIMEOUT_MS=800) is not run */
