@@ -288,6 +288,10 @@ static void *worker(void *p)
 	unsigned idle = 0;
 	while (!atomic_load_explicit(&w.c->stop, memory_order_relaxed)) {
 		if (scan(w.a, w.c)) {
+			/* spin_ns idle from here: from the wake-up alone, a worker
+			 * that handed a call to a forwarder slept just before the
+			 * next thread's call came (docs/cfs.md, issue 8) */
+			last_busy = gov_now_ns();
 			idle = 0;
 			continue;
 		}
