@@ -15,7 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "gov/govrt.h"
+#include "gov/region.h"
+#include "gov/wire.h"
 #include "gov/xcall.h"
+#include "internal.h"
 #include "harness.h"
 #include "xcall_io.h"
 
@@ -452,4 +455,61 @@ unsigned long long rule_publish(const char *text)
 		fprintf(stderr, "# publish failed: %s\n", out ? out : "");
 	free(out);
 	return rev;
+}
+
+int harness_raw_connect(const char *resource)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.sock", harness_run_dir(), resource);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int harness_raw_hello(int fd, const char *resource, struct gov_msg *welcome, int *region_fd)
+{
+	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_PROCESS, .pid = getpid() };
+	snprintf(m.name, sizeof m.name, "%s", resource);
+	if (send(fd, &m, sizeof m, 0) != sizeof m)
+		return -1;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { welcome, sizeof *welcome };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	*region_fd = -1;
+	if (recvmsg(fd, &mh, 0) != sizeof *welcome)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(region_fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
+int harness_post(struct gov_region_hdr *h, const void *frame, uint32_t len, uint64_t seq,
+		struct gov_wire_rep *rep, const char **text)
+{
+	struct gov_slot *s = gov_region_slot(h, 0);
+	uint32_t cap = h->slot_size - (uint32_t)sizeof *s;
+	s->owner_tid = (uint32_t)getpid();
+	memcpy(s->payload, frame, len < cap ? len : 0); /* an oversized len is a lie to test */
+	s->len = len;
+	s->seq = seq;
+	__atomic_store_n(&h->slots_used, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->state, GOV_SLOT_REQUEST, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&h->agent_sleeping, 0, __ATOMIC_SEQ_CST))
+		gov_futex_wake(&h->agent_sleeping, 1);
+	for (long long end = now_ms() + 2000; now_ms() < end;)
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY) {
+			char err[200];
+			int r = gov_wire_decode_rep(&s->rep, s->payload, cap, seq, rep, text, err,
+						    sizeof err);
+			s->state = GOV_SLOT_IDLE;
+			s->owner_tid = 0;
+			return r;
+		}
+	return -1;
 }

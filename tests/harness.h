@@ -63,6 +63,20 @@ struct gov_xcall_hdr;
 int harness_edge_hello(const char *resource, const char *name, uint64_t epoch,
 		       struct gov_xcall_hdr *welcome);
 
+/* A client that speaks the process protocol by hand: a socket connected
+ * to resource's agent (<run dir>/<resource>.sock), -1 if it does not
+ * accept; HELLO as a process of resource, the WELCOME in *welcome and the
+ * region's fd in *region_fd (0, or -1 if no WELCOME came); a frame posted
+ * in slot 0 of the mapped region h as request seq, waited for up to 2 s
+ * and decoded into *rep and *text (0, or -1 with no reply). */
+struct gov_msg;
+struct gov_region_hdr;
+struct gov_wire_rep;
+int harness_raw_connect(const char *resource);
+int harness_raw_hello(int fd, const char *resource, struct gov_msg *welcome, int *region_fd);
+int harness_post(struct gov_region_hdr *h, const void *frame, uint32_t len, uint64_t seq,
+		 struct gov_wire_rep *rep, const char **text);
+
 /* Calls fn(seq) for seq from..to-1, errno cleared before each: how many
  * returned 0, how many -1 with EAGAIN (a full queue), how many anything
  * else. */

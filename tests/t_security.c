@@ -27,48 +27,15 @@ static long gadd(long a, long b) { return GOV_CALL("lll", add, a, b); }
 
 static char stderr_path[512];
 
-static int raw_connect(const char *resource)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.sock", harness_run_dir(), resource);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* HELLO as a process of resource; returns the WELCOME and the region fd. */
-static int raw_hello(int fd, const char *resource, struct gov_msg *welcome, int *region_fd)
-{
-	struct gov_msg m = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
-			     .type = GOV_MSG_HELLO, .role = GOV_ROLE_PROCESS, .pid = getpid() };
-	snprintf(m.name, sizeof m.name, "%s", resource);
-	if (send(fd, &m, sizeof m, 0) != sizeof m)
-		return -1;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { welcome, sizeof *welcome };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof cbuf };
-	*region_fd = -1;
-	if (recvmsg(fd, &mh, 0) != sizeof *welcome)
-		return -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	if (c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(region_fd, CMSG_DATA(c), sizeof(int));
-	return 0;
-}
-
 static void test_other_uid(void)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
 		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 			_exit(10);
-		int fd = raw_connect(R), rfd;
+		int fd = harness_raw_connect(R), rfd;
 		struct gov_msg w;
-		if (fd < 0 || raw_hello(fd, R, &w, &rfd) < 0)
+		if (fd < 0 || harness_raw_hello(fd, R, &w, &rfd) < 0)
 			_exit(11);
 		_exit(w.status == EACCES && rfd < 0 && strstr(w.text, "uid 65534 may not join") ? 0 : 12);
 	}
@@ -103,7 +70,7 @@ static void test_other_uid(void)
 
 static void test_malformed_hello(void)
 {
-	int fd = raw_connect(R);
+	int fd = harness_raw_connect(R);
 	char junk[10] = "garbage!!";
 	send(fd, junk, sizeof junk, 0);
 	struct gov_msg w;
@@ -113,37 +80,11 @@ static void test_malformed_hello(void)
 	close(fd);
 }
 
-/* Posts a frame in slot 0 of a raw connection and returns the reply. */
-static int post(struct gov_region_hdr *h, const void *frame, uint32_t len, uint64_t seq,
-		struct gov_wire_rep *rep, const char **text)
-{
-	struct gov_slot *s = gov_region_slot(h, 0);
-	uint32_t cap = h->slot_size - (uint32_t)sizeof *s;
-	s->owner_tid = (uint32_t)getpid();
-	memcpy(s->payload, frame, len < cap ? len : 0); /* an oversized len is a lie to test */
-	s->len = len;
-	s->seq = seq;
-	__atomic_store_n(&h->slots_used, 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&s->state, GOV_SLOT_REQUEST, __ATOMIC_SEQ_CST);
-	if (__atomic_exchange_n(&h->agent_sleeping, 0, __ATOMIC_SEQ_CST))
-		gov_futex_wake(&h->agent_sleeping, 1);
-	for (long long end = now_ms() + 2000; now_ms() < end;)
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REPLY) {
-			char err[200];
-			int r = gov_wire_decode_rep(&s->rep, s->payload, cap, seq, rep, text, err,
-						    sizeof err);
-			s->state = GOV_SLOT_IDLE;
-			s->owner_tid = 0;
-			return r;
-		}
-	return -1;
-}
-
 static void test_malformed_frame(void)
 {
-	int fd = raw_connect(R), rfd;
+	int fd = harness_raw_connect(R), rfd;
 	struct gov_msg w;
-	ok(fd >= 0 && raw_hello(fd, R, &w, &rfd) == 0 && w.status == 0 && rfd >= 0,
+	ok(fd >= 0 && harness_raw_hello(fd, R, &w, &rfd) == 0 && w.status == 0 && rfd >= 0,
 	   "a client speaking the protocol by hand is welcomed");
 	struct gov_region_hdr *h = mmap(NULL, w.size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
 	ok(h != MAP_FAILED && gov_region_check(h, w.size) == NULL, "its region passes the checks");
@@ -155,19 +96,19 @@ static void test_malformed_frame(void)
 	long len = gov_wire_encode_req(frame, sizeof frame, 1, &site, &call, err, sizeof err);
 	struct gov_wire_rep rep;
 	const char *text;
-	ok(post(h, frame, (uint32_t)len, 1, &rep, &text) == 0 && rep.status == GOV_WIRE_OK,
+	ok(harness_post(h, frame, (uint32_t)len, 1, &rep, &text) == 0 && rep.status == GOV_WIRE_OK,
 	   "a good frame is answered");
 
 	((struct gov_wire_req *)frame)->nargs = 40;
 	((struct gov_wire_req *)frame)->seq = 2;
-	ok(post(h, frame, (uint32_t)len, 2, &rep, &text) == 0 && rep.status == GOV_WIRE_MALFORMED,
+	ok(harness_post(h, frame, (uint32_t)len, 2, &rep, &text) == 0 && rep.status == GOV_WIRE_MALFORMED,
 	   "a frame with a bad field gets a MALFORMED reply");
 	has_str(text, "field nargs", "naming the field");
-	ok(post(h, frame, 1u << 30, 3, &rep, &text) == 0 && rep.status == GOV_WIRE_MALFORMED,
+	ok(harness_post(h, frame, 1u << 30, 3, &rep, &text) == 0 && rep.status == GOV_WIRE_MALFORMED,
 	   "a slot length past the payload is refused");
 	has_str(text, "slot field len", "naming the field");
 	len = gov_wire_encode_req(frame, sizeof frame, 4, &site, &call, err, sizeof err);
-	ok(post(h, frame, (uint32_t)len, 4, &rep, &text) == 0 && rep.status == GOV_WIRE_OK,
+	ok(harness_post(h, frame, (uint32_t)len, 4, &rep, &text) == 0 && rep.status == GOV_WIRE_OK,
 	   "and the agent carries on answering good frames");
 	char *log = agent_log_text(R);
 	has_str(log, "event=malformed_frame", "the agent logs malformed frames");

@@ -2,7 +2,9 @@
  * region, the worker thread that answers its calls, and the counts.
  *
  * The worker scans the slots below slots_used. Finding work, it keeps
- * scanning; idle for spin_ns, it sets agent_sleeping, scans once more (a
+ * scanning; idle, it spins, yielding the CPU after 2 us (a forwarder it
+ * just woke may be waiting for it: docs/cfs.md, issue 8); idle for
+ * spin_ns, it sets agent_sleeping, scans once more (a
  * request posted before the flag was visible must not be missed) and sleeps
  * on the flag as a futex. A process wakes it only when it sees the flag set,
  * so a busy agent makes no system call. Requests are decoded by the one wire
@@ -10,6 +12,7 @@
  * reply naming the field, and the agent carries on. */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +288,10 @@ static void *worker(void *p)
 	unsigned idle = 0;
 	while (!atomic_load_explicit(&w.c->stop, memory_order_relaxed)) {
 		if (scan(w.a, w.c)) {
+			/* spin_ns idle from here: from the wake-up alone, a worker
+			 * that handed a call to a forwarder slept just before the
+			 * next thread's call came (docs/cfs.md, issue 8) */
+			last_busy = gov_now_ns();
 			idle = 0;
 			continue;
 		}
@@ -293,6 +300,8 @@ static void *worker(void *p)
 		    ((++idle & 63) != 0 || gov_now_ns() - last_busy < (uint64_t)w.a->cfg.spin_ns)) {
 			if (idle & 63)
 				__builtin_ia32_pause();
+			else if (gov_now_ns() - last_busy > 2000)
+				sched_yield(); /* a forwarder it woke may wait for this CPU */
 			continue;
 		}
 		__atomic_store_n(&h->agent_sleeping, 1, __ATOMIC_SEQ_CST);
