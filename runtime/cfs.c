@@ -157,6 +157,7 @@ struct waiter {
 	uint32_t go; /* futex word: 1 = the slot is this waiter's */
 	pid_t tid;
 	int pin;                    /* the CPU it was pinned to when handed its slot, or -1 */
+	unsigned fork_gen;          /* govrt.fork_gen when it entered */
 	const cpu_set_t *own;       /* its affinity while it waits (on enter's
 				     * stack: not zeroed on every call), or NULL */
 };
@@ -589,7 +590,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	q->st.calls++;
 	uint64_t now = gov_now_ns();
 	*wp = (struct waiter){ .vruntime = e->vruntime, .seq = ++q->seq, .key = key, .since = now,
-			       .pin = -1 };
+			       .pin = -1,
+			       .fork_gen = atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed) };
 	if (q->nkept)
 		expire(q, now);
 	int mine = q->nkept ? kept_by_me(q) : -1;
@@ -674,6 +676,11 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 {
 	struct waiter *wake[8];
 	pthread_mutex_lock(&q->lock);
+	if (w->fork_gen != atomic_load_explicit(&govrt.fork_gen, memory_order_relaxed)) {
+		/* forked inside the call: this child's queue started empty */
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
 	struct entity *e = entity_get(q, key);
 	e->vruntime += ns * WEIGHT_DEFAULT / weight;
 	RB_REMOVE(waiters, &q->running_tree, w);
@@ -835,6 +842,39 @@ int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t r
 	memcpy(&call->ret, &rv, sizeof call->ret);
 	errno = saved;
 	return GOV_RUN_RETURN;
+}
+
+/* A forked child's only thread: the parent's slot holders and waiters
+ * are threads the child does not have (a waiter handed a slot here would
+ * hold it for ever, and the child's calls would wait for slots nobody
+ * gives back), so each queue starts empty, as a new process's; its
+ * weights' history (the entities) and counters go too. A call the
+ * forking thread was in returns without touching its queue (leave: the
+ * waiter's fork generation). Its pin, if it held one, is undone: the
+ * child is not the parent's slot holder. Locks are made anew: another
+ * thread of the parent may have held one. Called by channel.c's atfork
+ * child handler, after govrt.fork_gen moved. */
+void govrt_cfs_atfork_child(void)
+{
+	pthread_mutex_init(&queues_lock, NULL);
+	pthread_mutex_init(&natives_lock, NULL);
+	for (unsigned r = 0; r < GOV_REGION_DYN_MAX; r++) {
+		struct runq *q = atomic_load(&queues[r]);
+		if (!q)
+			continue;
+		unsigned slots = q->slots;
+		memset(q, 0, sizeof *q);
+		pthread_mutex_init(&q->lock, NULL);
+		RB_INIT(&q->tree);
+		RB_INIT(&q->running_tree);
+		q->slots = slots;
+	}
+	for (unsigned i = 0; i < CPU_SETSIZE / 64; i++)
+		atomic_store(&pinned_cpus[i], 0);
+	if (my_pin.held) {
+		sched_setaffinity(0, sizeof my_pin.own, &my_pin.own);
+		my_pin.held = 0;
+	}
 }
 
 /* GOV_CFS_STATS=1: each queue's counters on stderr at exit, to see where

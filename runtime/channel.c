@@ -302,6 +302,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&govrt.counters_lock, NULL);
 	atomic_fetch_add(&govrt.fork_gen, 1);
 	govrt_dispatch_atfork_child();
+	govrt_cfs_atfork_child();
 	struct govrt_conn *c = atomic_exchange(&govrt.conn, NULL);
 	if (c) {
 		close(c->fd);

@@ -181,6 +181,7 @@ static inline struct gov_dynrule *govrt_dyn_rule(uint32_t i) /* NULL: ask the ag
 }
 extern uint32_t govrt_dyn_caller_id;            /* gov_dyn_id(this resource) */
 void govrt_dispatch_atfork_child(void);         /* dispatch.c: the kept context refilled */
+void govrt_cfs_atfork_child(void);              /* cfs.c: the run queues start empty */
 /* cfs.c: the cfs rule's run queues in the process (docs/cfs.md). Runs the
  * call under rule's queue as ctx->entity: GOV_RUN_RETURN with its value,
  * GOV_RUN_NATIVE if the function cannot be called from there (unscheduled),

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "gov/govrt.h"
@@ -37,6 +38,8 @@ static int nlog;
 static __thread int me = -1;
 static uint64_t b_started_ns; /* when thread 21's call began running */
 static int a_running;         /* thread 20's first call is running */
+static int forks_in_call;     /* thread 60's next call forks (fork_starts_empty) */
+static pid_t forked_in_call;  /* ... its child, 0 in the child */
 static uint64_t k_left_first, k_ended; /* exit_gives_up_every_queue's K left queue 1, ended */
 static long gtask2(long weight, long slots);
 static int k_in[2], w_queued[2]; /* exit_gives_up_every_queue's K, in queue i; W_i queued */
@@ -95,6 +98,10 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 	}
 	if (me == 21)
 		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
+	if (me == 60 && forks_in_call) {
+		forks_in_call = 0;
+		forked_in_call = fork();
+	}
 	if (me == 50) { /* K of exit_gives_up_every_queue: in queue 0, then 1 inside it */
 		int i = __atomic_load_n(&k_in[0], __ATOMIC_ACQUIRE) ? 1 : 0;
 		__atomic_store_n(&k_in[i], 1, __ATOMIC_RELEASE);
@@ -653,6 +660,55 @@ static void exit_gives_up_every_queue(pid_t a, const char *obj)
 	   w2_ms[0], w2_ms[1], w2_ms[2]);
 }
 
+/* A forked child's run queues start empty: the parent's slot holders and
+ * waiters are threads it does not have. Forked while a thread holds the
+ * only slot in a 200 ms call and another waits, the child's own call runs
+ * at once (it waited past its timeout before, 800 ms, and failed with
+ * EAGAIN: exit 2). A child forked inside a scheduled call returns from it
+ * and its next call runs. */
+static void fork_starts_empty(const char *mode)
+{
+	pthread_t h, w;
+	spin_us = 300;
+	hog_us = 200000;
+	nlog = 0;
+	pthread_create(&h, NULL, hog, NULL);
+	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 1)
+		usleep(1000);
+	pthread_create(&w, NULL, counted_waiter, (void *)(intptr_t)0);
+	usleep(2000); /* asleep in the queue */
+	uint64_t t0 = now_ns();
+	pid_t c = fork();
+	if (c == 0) {
+		long r = gtask(1024, 1);
+		_exit(r == 1025 && now_ns() - t0 < 150000000 ? 0 : r == -1 ? 2 : 3);
+	}
+	int st = 0;
+	waitpid(c, &st, 0);
+	pthread_join(h, NULL);
+	pthread_join(w, NULL);
+	hog_us = 0;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "%s: a child forked while the only slot is held and a call waits runs its own call at "
+	   "once (exit %d: 0 ran within 150 ms, 2 waited past its timeout, 3 slow)", mode,
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+
+	int saved = me;
+	me = 60;
+	forks_in_call = 1;
+	long r = gtask(1024, 1);
+	if (forked_in_call == 0) { /* the child, out of the call it was forked in */
+		long again = gtask(1024, 1);
+		_exit(r == 1025 && again == 1025 ? 0 : 1);
+	}
+	me = saved;
+	st = 0;
+	waitpid(forked_in_call, &st, 0);
+	ok(r == 1025 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "%s: a child forked inside a scheduled call returns from it and its next call runs "
+	   "(exit %d)", mode, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 /* A slot freed on CPU a by an exiting thread (H, of W's entity), handed
  * to the only waiter, W, asleep on CPU b, is run on a: W is steered there
  * (its affinity set to a alone while it is woken) rather than woken on b,
@@ -935,6 +991,7 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		steered_to_freeing_cpu(mode);
 		spread_from_crowded_cpu(mode);
 		kept_slot_expiry_unpins(mode);
+		fork_starts_empty(mode);
 		exit_gives_up_every_queue(a, obj);
 		set_rules(a, mode, "object", obj, placement);
 		ok(govrt_wait_table(table_rev, 10000) == 0, "%s: back to the one rule", mode);
