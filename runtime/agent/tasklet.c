@@ -476,8 +476,11 @@ int tasklet_called(struct agent *a, const char *from, const struct gov_xcall_hdr
 	struct gov_wire_call call;
 	char why[256] = "", name[GOV_NAME_MAX] = "";
 	pthread_rwlock_rdlock(&a->rules_lock);
-	const char *listed = gov_wire_decode_req(body, h->body_len, &call, why, sizeof why) < 0
-				     ? NULL : listed_here(a, call.hdr->callee);
+	/* most resources have no tasklets: their calls skip the decoding */
+	const char *listed = NULL;
+	if (a->rules.edges.ntasklets &&
+	    gov_wire_decode_req(body, h->body_len, &call, why, sizeof why) == 0)
+		listed = listed_here(a, call.hdr->callee);
 	if (listed)
 		snprintf(name, sizeof name, "%s", listed);
 	pthread_rwlock_unlock(&a->rules_lock);
