@@ -50,9 +50,9 @@ long tk_work(long dev, long seq)
 		return LOCAL;
 	long long t0 = mono_us();
 	usleep(seq >= SLOW_SEQ ? 2000000 : 300000);
-	char line[96];
-	int n = snprintf(line, sizeof line, "d%ld %ld %lld %lld\n", dev, seq, t0, mono_us());
-	return write(rec_fd, line, (size_t)n) == n ? 0 : -1;
+	char name[24];
+	snprintf(name, sizeof name, "d%ld", dev);
+	return record_call(rec_fd, name, seq, t0);
 }
 long tk_now(long n) { return in_server ? n + 1 : LOCAL; }
 long tk_fill(void *out, size_t cap)
@@ -82,27 +82,7 @@ static const char drv_rules[] =
 	"tasklets:\n  - {name: dev1, function: tk_work, resource: " DRV "}\n"
 	"  - {name: fill, function: tk_fill, resource: " DRV "}\n";
 
-/* not inlined: gcc 12 then sees a dangling pointer to out that is not there */
-static __attribute__((noinline)) char *stats_of(const char *resource)
-{
-	char *const argv[] = { GOVAGENT_PATH, "--stats", (char *)resource, NULL };
-	char *out = NULL;
-	run_capture(argv, &out);
-	return out;
-}
 
-/* "KEY":N of tasklet name in resource's stats, -1 if it has none. */
-static long tasklet_figure(const char *resource, const char *name, const char *key)
-{
-	char *st = stats_of(resource), pat[96];
-	snprintf(pat, sizeof pat, "{\"name\":\"%s\",", name);
-	char *row = st ? strstr(st, pat) : NULL, *end = row ? strchr(row, '}') : NULL;
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	char *k = row ? strstr(row, pat) : NULL;
-	long v = k && k < end ? strtol(k + strlen(pat), NULL, 10) : -1;
-	free(st);
-	return v;
-}
 
 static long scheduled(void)
 {
@@ -110,13 +90,6 @@ static long scheduled(void)
 	return n < 0 ? 0 : n;
 }
 
-static void set_rules(pid_t agent, const char *resource, const char *rules)
-{
-	long rev = agent_stat(resource, "rules_rev");
-	agent_set_rules(agent, resource, rules);
-	for (long long end = now_ms() + 20000; now_ms() < end && agent_stat(resource, "rules_rev") <= rev;)
-		usleep(5000);
-}
 
 static char record_path[512];
 

@@ -59,6 +59,18 @@ static int schedule(const char *name)
 	return govrt_tasklet_schedule(name, "tc_slow", 1) == 0 ? 0 : errno;
 }
 
+/* An agent just started: tasklet name is disabled (list), refuses a
+ * scheduling, and the agent logged that it took that from the store. */
+static void from_store(const char *name, const char *when)
+{
+	char want[160];
+	snprintf(want, sizeof want, "event=tasklet_disabled resource=" DRV " tasklet=%s "
+		 "source=store", name);
+	is_long(disabled(name), 1, "%s: list says %s is disabled", when, name);
+	is_long(schedule(name), ECANCELED, "... and %s refuses a scheduling: ECANCELED", name);
+	ok(agent_log_has(DRV, want, 5000), "... which the agent took from the store, and logged");
+}
+
 static const char *store_extra[] = { "--store", NULL, NULL }; /* the URL set in main */
 
 static pid_t start_agent(void)
@@ -137,10 +149,7 @@ static pid_t while_down(pid_t agent, const char *url)
 
 	agent = start_agent();
 	ok(agent > 0, "down: an agent started with --store afterwards");
-	is_long(disabled("rx"), 1, "... starts with rx disabled (list)");
-	is_long(schedule("rx"), ECANCELED, "... and rx refuses a scheduling: ECANCELED");
-	ok(agent_log_has(DRV, "event=tasklet_disabled resource=" DRV " tasklet=rx source=store", 5000),
-	   "... which it took from the store, and logged");
+	from_store("rx", "down: the agent started next");
 	is_long(schedule("d"), 0, "... and d takes calls");
 
 	/* the agent up again: today's path, the agent checks the name */
@@ -179,10 +188,7 @@ int main(int argc, char **argv)
 	is_long(schedule("q"), ECANCELED, "q refuses a scheduling: ECANCELED");
 
 	agent = restart(agent, "disabled");
-	is_long(disabled("q"), 1, "after the restart list says q is disabled");
-	is_long(schedule("q"), ECANCELED, "... and q still refuses: ECANCELED");
-	ok(agent_log_has(DRV, "event=tasklet_disabled resource=" DRV " tasklet=q source=store", 5000),
-	   "... which the agent took from the store, and logged");
+	from_store("q", "after the restart");
 	is_long(schedule("other"), 0, "another tasklet takes calls");
 
 	rc = govctl_call(&out, "tasklet", "enable", DRV, "q", NULL);
