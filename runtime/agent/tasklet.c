@@ -26,7 +26,11 @@
  * rule may answer DEFER (gov/dynrule.h): tasklet_defer queues the call's
  * own frame on the tasklet the rule names, or, for a function another
  * resource exports, has edge.c send it to that resource's agent (DEFER,
- * gov/xcall.h), whose tasklet_forwarded queues it there.
+ * gov/xcall.h), whose tasklet_forwarded queues it there. A plain CALL
+ * forwarded by an agent that does not read the tasklets: entry (it names
+ * resource: this one) is queued here too (tasklet_called); as this agent
+ * then cannot let direct grants pass its queues, edge.c asks
+ * tasklet_listed before it gives one.
  *
  * govctl tasklet flush|disable|enable reaches tasklet_control (main.c's
  * control HELLO): a flush drops what is queued (counted as dropped), a
