@@ -4,8 +4,11 @@
  * (a control HELLO whose text names them, runtime/agent/main.c), which
  * acts on its queue at once; disable and enable are also kept in the rule
  * store (/tasklets/RESOURCE/NAME), which the agent follows, so they hold
- * across its restarts. Not the rules that make tasklets. */
+ * across its restarts, and with the agent down they are written there
+ * alone, the name checked against the rules the store routes to
+ * RESOURCE. Not the rules that make tasklets. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +30,12 @@ static const char tasklet_usage[] =
 	"ECANCELED, counted as refused) until enable, across the agent's restarts (the\n"
 	"rule store keeps it); what is queued still runs.\n"
 	"TASKLET is a name the agent has queued under, or one of its resource's\n"
-	"tasklets: rules. Exit 3 for an unknown resource or tasklet, 4 if its agent\n"
-	"does not run, is older than these commands, or the store cannot be used.\n"
+	"tasklets: rules. With RESOURCE's agent not running, disable and enable only\n"
+	"write the rule store, TASKLET checked against the tasklets: of the rules the\n"
+	"store routes to RESOURCE; the agent started next with --store takes it.\n"
+	"Exit 3 for an unknown resource or tasklet, 4 if its agent does not run\n"
+	"(flush) or does not answer, is older than these commands, or the store\n"
+	"cannot be used.\n"
 	"\n"
 	"example:\n"
 	"  govctl tasklet list net-driver\n"
@@ -138,17 +145,31 @@ static int older_agent(const char *verb, const char *resource, const char *what,
 			   "this govctl" : "older than the tasklet commands", what, resource, resource);
 }
 
+#define AGENT_DOWN (-1) /* ask: no agent answered, and none runs */
+
+/* 1 if RESOURCE's pid file names a process that is still there. */
+static int agent_process_runs(const char *resource)
+{
+	int pid = govctl_agent_pid(resource);
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
 /* Asks RESOURCE's agent `tasklet VERB NAME`: GOVCTL_OK with its JSON
- * answer in *o, or the exit code after saying why. */
+ * answer in *o, AGENT_DOWN when down_ok and no agent runs for it, or the
+ * exit code after saying why. */
 static int ask(struct govctl *g, const char *verb, const char *resource, const char *name,
-	       json_t **o)
+	       int down_ok, json_t **o)
 {
 	char command[160], why[200] = "", *json = NULL;
 	snprintf(command, sizeof command, "tasklet %s %s", verb, name);
 	*o = NULL;
 	int r = govctl_ask_agent(resource, command, &json, why, sizeof why);
+	if (r < 0 && down_ok && agent_process_runs(resource))
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the agent of %s (pid %d) runs but "
+				   "does not answer on its socket; nothing changed", verb, resource,
+				   govctl_agent_pid(resource));
 	if (r < 0)
-		return no_agent(g, resource);
+		return down_ok ? AGENT_DOWN : no_agent(g, resource);
 	if (r == ENOENT)
 		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet %s: %s (see govctl tasklet list %s)", verb,
 				   why, resource);
@@ -191,6 +212,125 @@ static int keep_state(struct govctl *g, const char *resource, const char *name, 
 	return r < 0 ? -1 : 0;
 }
 
+/* Adds to names the tasklets: names for resource (no resource:, or
+ * resource) of version `version` (decimal text) of rule `rule`, as the
+ * agent would read them; a version that does not parse is left out, as
+ * the agent leaves it out. 0, or -1 with why when the store fails. */
+static int doc_tasklets(struct govctl *g, const char *rule, const char *version,
+			const char *resource, json_t *names, char *why, size_t whylen)
+{
+	char key[300], origin[300];
+	snprintf(key, sizeof key, GOV_RULE_VERSION_FMT, rule, strtoull(version, NULL, 10));
+	snprintf(origin, sizeof origin, "%s version %s", rule, version);
+	struct gov_kv text;
+	int r = gov_store_get(govctl_store(g), key, &text, why, whylen);
+	if (r == GOV_STORE_NOT_FOUND)
+		return 0;
+	if (r < 0)
+		return -1;
+	struct gov_ruledoc d;
+	char bad[256];
+	if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, bad, sizeof bad) == 0) {
+		for (unsigned i = 0; i < d.ntasklets; i++)
+			if (!d.tasklets[i].resource[0] || strcmp(d.tasklets[i].resource, resource) == 0)
+				json_object_set_new(names, d.tasklets[i].name, json_true());
+		gov_ruledoc_free(&d);
+	}
+	gov_kv_clear(&text);
+	return 0;
+}
+
+/* The tasklets: names of the rules the store routes to resource
+ * (/routes/RESOURCE/ and /routes/STAR/, STAR being *), at the versions
+ * routed: those an agent of resource started from this store knows. A
+ * JSON object whose keys are the names, or NULL with why. */
+static json_t *routed_tasklets(struct govctl *g, const char *resource, char *why, size_t whylen)
+{
+	const char *whom[2] = { resource, GOV_ROUTE_ALL };
+	json_t *names = json_object();
+	for (int w = 0; w < 2 && names; w++) {
+		char prefix[GOV_NAME_MAX + 16];
+		snprintf(prefix, sizeof prefix, GOV_KEY_ROUTES "%s/", whom[w]);
+		struct gov_kv *items;
+		size_t n;
+		uint64_t rev;
+		if (gov_store_list(govctl_store(g), prefix, &items, &n, &rev, why, whylen) < 0) {
+			json_decref(names);
+			return NULL;
+		}
+		for (size_t i = 0; i < n && names; i++)
+			if (doc_tasklets(g, items[i].key + strlen(prefix), (char *)items[i].value,
+					 resource, names, why, whylen) < 0) {
+				json_decref(names);
+				names = NULL;
+			}
+		gov_kv_free(items, n);
+	}
+	return names;
+}
+
+/* disable or enable while RESOURCE's agent is down: the name checked
+ * against the rules the store routes to it (or a disable the store already
+ * keeps, so that one can be undone), then the store key written, which an
+ * agent started with --store reads at its start. */
+static int act_down(struct govctl *g, const char *verb, const char *resource, const char *name,
+		    int disable)
+{
+	char key[sizeof GOV_KEY_TASKLETS + 2 * GOV_NAME_MAX], why[512] = "";
+	snprintf(key, sizeof key, GOV_KEY_RESOURCES "%s", resource);
+	struct gov_kv kv;
+	int r = gov_store_get(govctl_store(g), key, &kv, why, sizeof why);
+	if (r == GOV_STORE_NOT_FOUND)
+		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet %s: unknown resource %s: not registered "
+				   "(govctl resources) and no agent runs for it", verb, resource);
+	if (r < 0)
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: no agent runs for %s, and the store "
+				   "could not say whether it is registered: %s; nothing written", verb,
+				   resource, why);
+	gov_kv_clear(&kv);
+	snprintf(key, sizeof key, GOV_TASKLET_STATE_FMT, resource, name);
+	r = gov_store_get(govctl_store(g), key, &kv, why, sizeof why);
+	json_t *names = r < 0 ? NULL : routed_tasklets(g, resource, why, sizeof why);
+	if (!names)
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: no agent runs for %s, and the rule "
+				   "store could not be read: %s; nothing written", verb, resource, why);
+	int kept = r == 0;
+	if (kept)
+		gov_kv_clear(&kv);
+	if (!kept && !json_object_get(names, name)) {
+		char list[400] = "";
+		size_t o = 0;
+		const char *k;
+		json_t *v;
+		json_object_foreach(names, k, v)
+			if (o < sizeof list)
+				o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", k);
+		json_decref(names);
+		return govctl_fail(GOVCTL_NOT_FOUND, "tasklet %s: the agent of %s is not running, and "
+				   "no rule the store routes to %s names tasklet %s in its tasklets: "
+				   "(they name: %s); nothing written. A tasklet named only when called "
+				   "(govrt_tasklet_schedule, a dynamic rule's id) is known to its "
+				   "running agent: govctl agent start %s first", verb, resource, resource,
+				   name, o ? list : "none", resource);
+	}
+	json_decref(names);
+	if (kept != disable && keep_state(g, resource, name, disable, why, sizeof why) < 0)
+		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the rule store could not keep it: "
+				   "%s; nothing changed", verb, why);
+	if (g->json) {
+		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:b,s:s,s:b}", "resource", resource, "tasklet",
+				      name, "done", verb, "dropped", 0, "was_disabled", kept, "store",
+				      gov_store_url(govctl_store(g)), "agent_running", 0);
+		govctl_print_json(o);
+		json_decref(o);
+	} else {
+		printf("tasklet %s of %s %sd in the rule store (its agent is not running; started "
+		       "with --store %s, it starts with %s %s)\n", name, resource, verb,
+		       gov_store_url(govctl_store(g)), name, disable ? "disabled" : "enabled");
+	}
+	return GOVCTL_OK;
+}
+
 static int tasklet_act(struct govctl *g, int argc, char **argv)
 {
 	const char *verb = argv[0];
@@ -206,7 +346,9 @@ static int tasklet_act(struct govctl *g, int argc, char **argv)
 	if (!flush)
 		govctl_store(g); /* before the agent acts: no store, nothing changes (exit 4) */
 	json_t *o;
-	int rc = ask(g, verb, resource, name, &o);
+	int rc = ask(g, verb, resource, name, !flush, &o);
+	if (rc == AGENT_DOWN)
+		return act_down(g, verb, resource, name, disable);
 	if (rc != GOVCTL_OK)
 		return rc;
 	char why[256];
@@ -215,7 +357,7 @@ static int tasklet_act(struct govctl *g, int argc, char **argv)
 		int was = json_is_true(json_object_get(o, "was_disabled")), back = GOVCTL_OK;
 		if (was != disable) {
 			json_t *undo = NULL;
-			back = ask(g, was ? "disable" : "enable", resource, name, &undo);
+			back = ask(g, was ? "disable" : "enable", resource, name, 0, &undo);
 			json_decref(undo);
 		}
 		json_decref(o);

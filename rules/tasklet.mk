@@ -16,6 +16,10 @@ $(B)/tests/t_tasklet_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)
 $(B)/tests/t_tasklet_forward.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS) -lm
 $(B)/tests/t_tasklet_forward.t: runtime/xcall_io.h include/gov/xcall.h
 
+# a forwarded CALL of a function the callee's tasklets: list, queued by
+# the callee's agent; tk_work lives in the test executable
+$(B)/tests/t_tasklet_callee.t: TEST_EXTRA_LIBS = -rdynamic
+
 # govctl tasklet list|flush|disable|enable and bad tasklet settings;
 # tc_slow lives in the test executable
 $(B)/tests/t_tasklet_control.t: TEST_EXTRA_LIBS = -rdynamic

@@ -13,7 +13,7 @@
  *   tasklets unaffected, a tasklets: name disabled before its first
  *   scheduling; enable takes them again;
  *   errors: unknown tasklet (3), unknown resource (3), agent not running
- *   (4), bad names and usage (1), an unknown control command refused by
+ *   (flush: 4; disable of an unregistered resource: 3), bad names and usage (1), an unknown control command refused by
  *   the agent itself;
  *   an agent older than these commands (a tiny server on the real control
  *   socket path speaking the old answers: its statistics, an unknown
@@ -377,9 +377,15 @@ int main(int argc, char **argv)
 	char pidfile[600], pid_text[24];
 	snprintf(pid_text, sizeof pid_text, "%d\n", (int)dead);
 	harness_file(pidfile, sizeof pidfile, "tc-gone.pid", pid_text);
-	rc = govctl_call(&out, "tasklet", "disable", "tc-gone", "q", NULL);
+	rc = govctl_call(&out, "tasklet", "flush", "tc-gone", "q", NULL);
 	ok(rc == 4 && out && strstr(out, "the agent of tc-gone is not running"),
-	   "an agent that is not running: exit 4 and why (%d)", rc);
+	   "flush, the agent not running: exit 4 and why (%d)", rc);
+	free(out);
+	/* disable and enable go to the store then (t_tasklet_state.c), which
+	 * knows no such resource */
+	rc = govctl_call(&out, "tasklet", "disable", "tc-gone", "q", NULL);
+	ok(rc == 3 && out && strstr(out, "unknown resource tc-gone"),
+	   "disable, the agent not running, the resource not registered: exit 3 (%d)", rc);
 	free(out);
 	unlink(pidfile);
 	rc = govctl_call(&out, "tasklet", "frob", DRV, "q", NULL);

@@ -61,9 +61,9 @@ long tf_work(long dev, long seq)
 		return LOCAL;
 	long long t0 = mono_us();
 	usleep(seq >= SLOW_SEQ ? 1000000 : 30000);
-	char line[96];
-	int n = snprintf(line, sizeof line, "d%ld %ld %lld %lld\n", dev, seq, t0, mono_us());
-	return write(rec_fd, line, (size_t)n) == n ? 0 : -1;
+	char name[24];
+	snprintf(name, sizeof name, "d%ld", dev);
+	return record_call(rec_fd, name, seq, t0);
 }
 long tf_old(long dev, long seq) { return dev + seq; }
 static long work(long dev, long seq) { return GOV_CALL("lll", tf_work, dev, seq); }
@@ -100,21 +100,7 @@ static const char *drv_rules(int exports)
 		       : "tasklets:\n  - {name: dev1, function: tf_work}\n";
 }
 
-static char *stats_of(const char *resource)
-{
-	char *const argv[] = { GOVAGENT_PATH, "--stats", (char *)resource, NULL };
-	char *out = NULL;
-	run_capture(argv, &out);
-	return out;
-}
 
-static void set_rules(pid_t agent, const char *resource, const char *rules)
-{
-	long rev = agent_stat(resource, "rules_rev");
-	agent_set_rules(agent, resource, rules);
-	for (long long end = now_ms() + 20000; now_ms() < end && agent_stat(resource, "rules_rev") <= rev;)
-		usleep(5000);
-}
 
 static unsigned long long table_rev = 1;
 
@@ -189,18 +175,6 @@ static const char *section_rules(void)
 	       "protocols:\n  - {from: " APP ", to: " DRV ", protocol: unix}\n";
 }
 
-/* "KEY":N of tasklet name in resource's stats, -1 if absent. */
-static long tasklet_figure(const char *resource, const char *name, const char *key)
-{
-	char *st = stats_of(resource), pat[96];
-	snprintf(pat, sizeof pat, "{\"name\":\"%s\",", name);
-	char *row = st ? strstr(st, pat) : NULL, *end = row ? strchr(row, '}') : NULL;
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	char *k = row ? strstr(row, pat) : NULL;
-	long v = k && k < end ? strtol(k + strlen(pat), NULL, 10) : -1;
-	free(st);
-	return v;
-}
 
 /* The tasklets: section's path: a governed call of tf_work, which tf-drv
  * exports, listed under this resource's tasklets: is queued by tf-drv's

@@ -13,7 +13,11 @@
  *   a key that names no tasklet is logged and changes nothing;
  *   a govctl that cannot open the store, or cannot write it (another
  *   writer holds its lock): exit 4, the agent's state as it was (nothing
- *   half done). */
+ *   half done);
+ *   with the agent stopped: disable of a name of the tasklets: rules the
+ *   store routes to ts-drv is kept in the store, and the agent started
+ *   next starts with it disabled; an unknown name or resource is exit 3
+ *   with nothing written; enable takes out a disable the store keeps. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -55,6 +59,18 @@ static int schedule(const char *name)
 	return govrt_tasklet_schedule(name, "tc_slow", 1) == 0 ? 0 : errno;
 }
 
+/* An agent just started: tasklet name is disabled (list), refuses a
+ * scheduling, and the agent logged that it took that from the store. */
+static void from_store(const char *name, const char *when)
+{
+	char want[160];
+	snprintf(want, sizeof want, "event=tasklet_disabled resource=" DRV " tasklet=%s "
+		 "source=store", name);
+	is_long(disabled(name), 1, "%s: list says %s is disabled", when, name);
+	is_long(schedule(name), ECANCELED, "... and %s refuses a scheduling: ECANCELED", name);
+	ok(agent_log_has(DRV, want, 5000), "... which the agent took from the store, and logged");
+}
+
 static const char *store_extra[] = { "--store", NULL, NULL }; /* the URL set in main */
 
 static pid_t start_agent(void)
@@ -69,6 +85,83 @@ static pid_t restart(pid_t agent, const char *what)
 	ok(st == 0 && wait_connected(0, 3000) == 0, "%s: the agent stops (status %d)", what, st);
 	agent = start_agent();
 	ok(agent > 0, "%s: a new agent starts from the store and the program reconnects", what);
+	return agent;
+}
+
+/* 1 if the store keeps tasklet name of DRV disabled, 0 if not, -1 if it
+ * cannot say. */
+static int kept(const char *url, const char *name)
+{
+	struct gov_store *s = NULL;
+	char err[256], key[160];
+	struct gov_kv kv;
+	if (gov_store_open(url, &s, err, sizeof err) < 0)
+		return -1;
+	snprintf(key, sizeof key, GOV_TASKLET_STATE_FMT, DRV, name);
+	int r = gov_store_get(s, key, &kv, err, sizeof err);
+	if (r == 0)
+		gov_kv_clear(&kv);
+	gov_store_close(s);
+	return r == 0 ? 1 : r == GOV_STORE_NOT_FOUND ? 0 : -1;
+}
+
+/* govctl's output as diagnostics, then freed. */
+static void show(char *out)
+{
+	for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n"))
+		diag("%s", line);
+	free(out);
+}
+
+/* disable and enable with the agent down: checked against the rules the
+ * store routes to DRV, kept in the store, taken by the agent started
+ * next. Returns the agent running at the end. */
+static pid_t while_down(pid_t agent, const char *url)
+{
+	ok(rule_publish("tasklets:\n  - {name: rx, function: tc_slow, resource: " DRV "}\n") > 0,
+	   "a rule naming tasklet rx of " DRV " is published");
+	int st = agent_stop(agent);
+	ok(st == 0 && wait_connected(0, 3000) == 0, "down: the agent stops (status %d)", st);
+
+	char *out = NULL;
+	int rc = govctl_call(&out, "tasklet", "disable", DRV, "rx", NULL);
+	ok(rc == 0 && out && strstr(out, "tasklet rx of " DRV " disabled in the rule store (its "
+				    "agent is not running"),
+	   "down: disable rx, a name of its tasklets: rules (exit %d)", rc);
+	show(out);
+	is_long(kept(url, "rx"), 1, "... kept in the store");
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "nope", NULL);
+	ok(rc == 3 && out && strstr(out, "no rule the store routes to " DRV " names tasklet nope") &&
+	   strstr(out, "(they name: rx)") && strstr(out, "nothing written"),
+	   "down: an unknown tasklet: exit 3 and why (%d)", rc);
+	show(out);
+	is_long(kept(url, "nope"), 0, "... nothing written");
+	rc = govctl_call(&out, "tasklet", "disable", "ts-none", "rx", NULL);
+	ok(rc == 3 && out && strstr(out, "unknown resource ts-none"),
+	   "down: an unknown resource: exit 3 (%d)", rc);
+	show(out);
+	rc = govctl_call(&out, "--json", "tasklet", "enable", DRV, "d", NULL);
+	ok(rc == 0 && out && strstr(out, "\"agent_running\": false") &&
+	   strstr(out, "\"was_disabled\": true"),
+	   "down: enable d, named by no rule but kept disabled (exit %d)", rc);
+	show(out);
+	is_long(kept(url, "d"), 0, "... taken out of the store");
+
+	agent = start_agent();
+	ok(agent > 0, "down: an agent started with --store afterwards");
+	from_store("rx", "down: the agent started next");
+	is_long(schedule("d"), 0, "... and d takes calls");
+
+	/* the agent up again: today's path, the agent checks the name */
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "nope", NULL);
+	ok(rc == 3 && out && strstr(out, "the agent of " DRV " has no tasklet nope"),
+	   "up: an unknown tasklet is the agent's answer, exit 3 (%d)", rc);
+	free(out);
+	st = agent_stop(agent);
+	rc = govctl_call(NULL, "tasklet", "enable", DRV, "rx", NULL);
+	ok(st == 0 && rc == 0 && kept(url, "rx") == 0, "down: enable rx (exit %d)", rc);
+	agent = start_agent();
+	is_long(schedule("rx"), 0, "... and the agent started next takes calls of rx");
 	return agent;
 }
 
@@ -95,10 +188,7 @@ int main(int argc, char **argv)
 	is_long(schedule("q"), ECANCELED, "q refuses a scheduling: ECANCELED");
 
 	agent = restart(agent, "disabled");
-	is_long(disabled("q"), 1, "after the restart list says q is disabled");
-	is_long(schedule("q"), ECANCELED, "... and q still refuses: ECANCELED");
-	ok(agent_log_has(DRV, "event=tasklet_disabled resource=" DRV " tasklet=q source=store", 5000),
-	   "... which the agent took from the store, and logged");
+	from_store("q", "after the restart");
 	is_long(schedule("other"), 0, "another tasklet takes calls");
 
 	rc = govctl_call(&out, "tasklet", "enable", DRV, "q", NULL);
@@ -171,6 +261,7 @@ int main(int argc, char **argv)
 	is_long(disabled("d"), 1, "... and d stays disabled (as it was)");
 	is_long(schedule("d"), ECANCELED, "... and refuses");
 
+	agent = while_down(agent, url);
 	ok(agent_stop(agent) == 0, "the agent stops cleanly");
 	return done_testing();
 }

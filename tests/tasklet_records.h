@@ -3,7 +3,8 @@
  * serving processes write (harness_serve_records), one line per call, whole at
  * its end ("NAME SEQ START END", µs of CLOCK_MONOTONIC), and the checks
  * made on it: each name's calls ran in order and never overlapped, and
- * calls of different names did overlap.
+ * calls of different names did overlap; and the agents' figures they
+ * read (stats_of, tasklet_figure) and rules they change (set_rules).
  * Header-only, static: each test includes it once. */
 #ifndef TASKLET_RECORDS_H
 #define TASKLET_RECORDS_H
@@ -74,6 +75,48 @@ static struct rec_check check_records(const struct rec *r, int n, const char *fi
 		}
 	}
 	return c;
+}
+
+/* The record of one call of NAME that started at t0 (mono_us), written
+ * whole at its end: 0, or -1 if it could not be. */
+static inline long record_call(int fd, const char *name, long seq, long long t0)
+{
+	char line[96];
+	int n = snprintf(line, sizeof line, "%s %ld %lld %lld\n", name, seq, t0, mono_us());
+	return write(fd, line, (size_t)n) == n ? 0 : -1;
+}
+
+/* govagent --stats RESOURCE (malloc'ed), NULL if it did not answer. Not
+ * inlined: gcc 12 then warns of a dangling pointer to out that is not. */
+static __attribute__((noinline, unused)) char *stats_of(const char *resource)
+{
+	char *const argv[] = { GOVAGENT_PATH, "--stats", (char *)resource, NULL };
+	char *out = NULL;
+	run_capture(argv, &out);
+	return out;
+}
+
+/* "KEY":N of tasklet name in resource's stats, -1 if it has none. */
+static inline long tasklet_figure(const char *resource, const char *name, const char *key)
+{
+	char *st = stats_of(resource), pat[96];
+	snprintf(pat, sizeof pat, "{\"name\":\"%s\",", name);
+	char *row = st ? strstr(st, pat) : NULL, *end = row ? strchr(row, '}') : NULL;
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	char *k = row ? strstr(row, pat) : NULL;
+	long v = k && k < end ? strtol(k + strlen(pat), NULL, 10) : -1;
+	free(st);
+	return v;
+}
+
+/* The agent's rules file rewritten, and waited for (20 s at most) until
+ * its statistics show a later rules_rev. */
+static inline void set_rules(pid_t agent, const char *resource, const char *rules)
+{
+	long rev = agent_stat(resource, "rules_rev");
+	agent_set_rules(agent, resource, rules);
+	for (long long end = now_ms() + 20000; now_ms() < end && agent_stat(resource, "rules_rev") <= rev;)
+		usleep(5000);
 }
 
 #endif

@@ -28,7 +28,8 @@
  * Direct grants (docs/xcall.md "Direct calls"): once an shm call has gone
  * well, the caller's agent offers the callee's agent a memfd of boxes
  * (GRANT); the callee's agent hands it to a serving process, unless a cfs
- * rule schedules calls into its resource, and the caller's agent passes it
+ * rule schedules calls into its resource or its tasklets: name one of its
+ * exports (the agent queues those calls), and the caller's agent passes it
  * to its processes, whose govrt then calls the serving process through it
  * with no agent on the path. Either agent revokes it: the caller's at a
  * protocol switch (after the direct calls in flight drain), the callee's
@@ -1487,7 +1488,7 @@ static void handle_call(struct agent *a, const char *from, const struct gov_xcal
 	pthread_mutex_unlock(&E.lock);
 	if (h->type == GOV_XCALL_DEFER)
 		defer_here(a, from, h, body, rep);
-	else
+	else if (!tasklet_called(a, from, h, body, rep)) /* one of its tasklets: queued */
 		run_scheduled(a, from, h, body, rep, out);
 	if (d) {
 		pthread_mutex_lock(&E.lock);
@@ -1565,6 +1566,9 @@ static void grant_offered(struct agent *a, const char *from, struct edge_link *l
 	else if (cfs_weight(a, from) >= 0)
 		snprintf(rep->text, sizeof rep->text, "a cfs rule schedules the calls into %s",
 			 a->cfg.resource);
+	else if (tasklet_listed(a))
+		snprintf(rep->text, sizeof rep->text, "%s queues the calls of its tasklets",
+			 a->cfg.resource);
 	else if (!(s = pick_server(0)))
 		snprintf(rep->text, sizeof rep->text, "no process of %s serves its exports",
 			 a->cfg.resource);
@@ -1628,17 +1632,20 @@ static void grants_end(struct grant *mine)
 }
 
 /* The rules changed: a grant into a resource whose calls a cfs rule now
- * schedules, or after --no-direct, is revoked (its link keeps it mapped
+ * schedules, or whose tasklets: now name one of its exports (tasklet.c
+ * queues those calls), or after --no-direct, is revoked (its link keeps it mapped
  * until it closes). */
 static void grants_recheck(struct agent *a)
 {
+	int queues = tasklet_listed(a);
 	pthread_rwlock_rdlock(&a->rules_lock);
 	pthread_mutex_lock(&E.lock);
 	for (struct grant *g = E.grants; g; g = g->next)
-		if (!g->d->revoked && cfs_weight_in(&a->rules.edges, g->from) >= 0) {
+		if (!g->d->revoked && (queues || cfs_weight_in(&a->rules.edges, g->from) >= 0)) {
 			__atomic_store_n(&g->d->revoked, 1, __ATOMIC_SEQ_CST);
-			agent_log("info", "direct_revoked", "resource=%s from=%s why=\"a cfs rule "
-				  "schedules its calls\"", a->cfg.resource, g->from);
+			agent_log("info", "direct_revoked", "resource=%s from=%s why=\"%s\"",
+				  a->cfg.resource, g->from, queues ? "it queues the calls of its "
+				  "tasklets" : "a cfs rule schedules its calls");
 		}
 	pthread_mutex_unlock(&E.lock);
 	pthread_rwlock_unlock(&a->rules_lock);

@@ -26,7 +26,11 @@
  * rule may answer DEFER (gov/dynrule.h): tasklet_defer queues the call's
  * own frame on the tasklet the rule names, or, for a function another
  * resource exports, has edge.c send it to that resource's agent (DEFER,
- * gov/xcall.h), whose tasklet_forwarded queues it there.
+ * gov/xcall.h), whose tasklet_forwarded queues it there. A plain CALL
+ * forwarded by an agent that does not read the tasklets: entry (it names
+ * resource: this one) is queued here too (tasklet_called); as this agent
+ * then cannot let direct grants pass its queues, edge.c asks
+ * tasklet_listed before it gives one.
  *
  * govctl tasklet flush|disable|enable reaches tasklet_control (main.c's
  * control HELLO): a flush drops what is queued (counted as dropped), a
@@ -46,6 +50,7 @@
 #include <time.h>
 #include "agent.h"
 #include "gov/dynrule.h"
+#include "gov/typestr.h"
 #include "gov/wire.h"
 #include "internal.h"
 #include "tasklet.h"
@@ -431,6 +436,82 @@ int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void
 		agent_log("warning", "tasklet_refused", "resource=%s from=%s tasklet=%08x function=%s "
 			  "error=\"%s\"", a->cfg.resource, from, id, fn, why);
 	return e;
+}
+
+/* The tasklet this agent's rules name for fn when its resource exports fn
+ * (a tasklets: entry with no resource:, or this resource's), or NULL. */
+static const char *listed_here(struct agent *a, const char *fn)
+{
+	const struct edge_rules *er = &a->rules.edges;
+	for (unsigned i = 0; i < er->ntasklets; i++)
+		if (strcmp(er->tasklets[i].fn, fn) == 0)
+			return exported_here(a, fn) ? er->tasklets[i].name : NULL;
+	return NULL;
+}
+
+int tasklet_listed(struct agent *a)
+{
+	int listed = 0;
+	pthread_rwlock_rdlock(&a->rules_lock);
+	const struct edge_rules *er = &a->rules.edges;
+	for (unsigned i = 0; i < er->ntasklets && !listed; i++)
+		listed = exported_here(a, er->tasklets[i].fn);
+	pthread_rwlock_unlock(&a->rules_lock);
+	return listed;
+}
+
+/* 1 if the call's type string asks for something back besides the value
+ * (an out-buffer `o`, a struct returned), which a queued call cannot give. */
+static int wants_result(const char *types)
+{
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	if (gov_typestr_parse(types, &ts, &why, &where) < 0)
+		return 0; /* run_on_server's decoding says what is wrong with it */
+	if (ts.top[0] == GOV_T_STRUCT)
+		return 1;
+	return strchr(ts.top + 1, GOV_T_OUTBUF) != NULL;
+}
+
+int tasklet_called(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
+		   const void *body, struct gov_xcall_hdr *rep)
+{
+	struct gov_wire_call call;
+	char why[256] = "", name[GOV_NAME_MAX] = "";
+	pthread_rwlock_rdlock(&a->rules_lock);
+	/* most resources have no tasklets: their calls skip the decoding */
+	const char *listed = NULL;
+	if (a->rules.edges.ntasklets &&
+	    gov_wire_decode_req(body, h->body_len, &call, why, sizeof why) == 0)
+		listed = listed_here(a, call.hdr->callee);
+	if (listed)
+		snprintf(name, sizeof name, "%s", listed);
+	pthread_rwlock_unlock(&a->rules_lock);
+	if (!name[0])
+		return 0; /* not a tasklet here: it runs now (a frame that does not decode too) */
+	const char *fn = call.hdr->callee;
+	int e = wants_result(call.hdr->types) ? EINVAL
+					      : -tasklet_schedule(a, name, body, h->body_len);
+	if (e == EINVAL)
+		snprintf(why, sizeof why, "%s of %s is tasklet %s: its type string %s asks for "
+			 "out-buffers or a struct back, which a queued call cannot give", fn,
+			 a->cfg.resource, name, call.hdr->types);
+	else if (e)
+		snprintf(why, sizeof why, "%s", e == EAGAIN ? "the tasklet's queue is full" :
+			 e == ESHUTDOWN ? "the agent is stopping" :
+			 e == ECANCELED ? "the tasklet is disabled (govctl tasklet enable)" : strerror(e));
+	if (e && e != EAGAIN && e != ECANCELED) /* counted as refused, not logged each */
+		agent_log("warning", "tasklet_refused", "resource=%s from=%s tasklet=%s function=%s "
+			  "error=\"%s\"", a->cfg.resource, from, name, fn, why);
+	gov_xcall_init(rep, GOV_XCALL_RESULT);
+	rep->caller_epoch = h->caller_epoch;
+	rep->req_id = h->req_id;
+	rep->status = e ? GOV_XCALL_NOT_RUN : GOV_XCALL_OK;
+	rep->err = e;
+	rep->value = e ? -1 : 0;
+	snprintf(rep->text, sizeof rep->text, "%s", why);
+	return 1;
 }
 
 int tasklet_set_disabled(struct agent *a, const char *name, int disabled)

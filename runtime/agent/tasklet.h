@@ -35,6 +35,20 @@ int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
  * exported here), EAGAIN, ENOMEM, ESHUTDOWN; why says so. rules_lock held. */
 int tasklet_forwarded(struct agent *a, const char *from, uint32_t id, const void *frame,
 		      uint32_t len, char *why, size_t whylen);
+/* A CALL another resource's agent forwarded (edge.c, header h and frame
+ * body) of a function this agent's rules list under tasklets: and its
+ * resource exports: queued on that tasklet as a DEFER is, and answered in
+ * rep as one (OK, value 0; NOT_RUN with EAGAIN, ECANCELED, ENOMEM,
+ * ESHUTDOWN, or EINVAL when its type string wants out-buffers or a struct
+ * back). Returns 1 when it answered, 0 when the call is no tasklet here
+ * (it runs now). Takes rules_lock itself. */
+struct gov_xcall_hdr;
+int tasklet_called(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
+		   const void *body, struct gov_xcall_hdr *rep);
+/* 1 if the rules list a tasklet whose function this resource exports: its
+ * agent then gives no direct grants (edge.c), whose calls would pass its
+ * queues. Takes rules_lock itself. */
+int tasklet_listed(struct agent *a);
 /* Before the agent stops: refuses new schedulings (ESHUTDOWN) and waits,
  * at most GOV_TASKLET_DRAIN_MS, for the queued calls to run; logs what
  * is still queued then as dropped (tasklet_dropped, per tasklet). */
