@@ -18,7 +18,8 @@
  * sent to tf-drv's agent and queued there, and ENOSYS when tf-drv does
  * not export it there;
  *
- * then the refusals, each with nothing queued: a full tasklet there
+ * then the refusals, each with nothing queued: a call with an out-buffer
+ * (EINVAL, refused by tf-app's agent), a full tasklet there
  * (EAGAIN), tf-drv not exporting it there (ENOSYS), tf-drv's agent stopping
  * (ESHUTDOWN) and down (EHOSTUNREACH), an agent of an older version that
  * does not take DEFER (EPROTONOSUPPORT, never sent), and DEFER frames
@@ -66,6 +67,11 @@ long tf_work(long dev, long seq)
 	return record_call(rec_fd, name, seq, t0);
 }
 long tf_old(long dev, long seq) { return dev + seq; }
+long tf_fill(void *out, size_t cap)
+{
+	memset(out, 'y', cap);
+	return (long)cap;
+}
 static long work(long dev, long seq) { return GOV_CALL("lll", tf_work, dev, seq); }
 static long work0(long seq) { return work(0, seq); }
 static long old_work(long dev, long seq) { return GOV_CALL("lll", tf_old, dev, seq); }
@@ -170,8 +176,10 @@ static long drv_scheduled(void);
 static const char *section_rules(void)
 {
 	return "verdicts:\n  - {function: tf_work, action: forward}\n"
-	       "resources:\n  - {name: " DRV ", type: driver, exports: [tf_work]}\n"
+	       "  - {function: tf_fill, action: forward}\n"
+	       "resources:\n  - {name: " DRV ", type: driver, exports: [tf_work, tf_fill]}\n"
 	       "tasklets:\n  - {name: dev1, function: tf_work}\n"
+	       "  - {name: fill, function: tf_fill}\n"
 	       "protocols:\n  - {from: " APP ", to: " DRV ", protocol: unix}\n";
 }
 
@@ -221,6 +229,24 @@ static void section_path(pid_t app, pid_t drv)
 	ok(st && strstr(st, "\"tasklets\":[]"), "tasklets: section: ... nor here");
 	free(st);
 	set_rules(drv, DRV, drv_rules(1));
+
+	/* a call that wants its out-buffer back cannot be queued: refused by
+	 * tf-app's agent, before any DEFER */
+	char buf[16];
+	memset(buf, 'x', sizeof buf);
+	before = drv_scheduled();
+	errno = 0;
+	rv = GOV_CALL("loz", tf_fill, buf, sizeof buf);
+	int e = errno;
+	ok(rv == -1 && e == EINVAL, "tasklets: section: tf_fill (an out-buffer) of tasklet fill: -1, "
+	   "EINVAL (%ld, %s)", rv, strerror(e));
+	ok(buf[0] == 'x' && buf[sizeof buf - 1] == 'x', "tasklets: section: ... the buffer untouched");
+	st = stats_of(APP);
+	ok(drv_scheduled() == before && st && strstr(st, "\"tasklets\":[]"),
+	   "tasklets: section: ... nothing queued, here or on %s", DRV);
+	free(st);
+	ok(agent_log_has(APP, "function=tf_fill error=\"its type string loz asks for out-buffers", 2000),
+	   "tasklets: section: ... logged by %s's agent, saying why", APP);
 }
 
 /* The tasklets' figures in tf-drv's stats: "scheduled" of both summed. */

@@ -10,6 +10,7 @@
  *   each tasklet runs its calls in order, one at a time;
  *   the two tasklets run at the same time;
  *   a call the rule does not defer runs in the program;
+ *   a deferred call with an out-buffer is refused (EINVAL), nothing queued;
  *   govagent --stats counts them under the tasklets' names;
  * then a DEFER rule that faults (tests/dyn/defer_div.c) takes its fail
  * outcome with nothing queued, in each mode; a full tasklet refuses with
@@ -53,6 +54,13 @@ long tr_work(long dev, long seq)
 	return write(rec_fd, line, (size_t)n) == n ? 0 : -1;
 }
 static long work(long dev, long seq) { return GOV_CALL("lll", tr_work, dev, seq); }
+/* an out-buffer: deferred by the rule (its first argument, a pointer, is
+ * >= 0), which a queued call cannot fill */
+long tr_fill(void *out, size_t cap)
+{
+	memset(out, 'y', cap);
+	return (long)cap;
+}
 static long work0(long seq) { return work(0, seq); }
 
 static int serve_main(void)
@@ -77,13 +85,15 @@ static int read_records(const char *path, struct rec *r, int max)
 
 static unsigned long long table_rev = 1;
 
+static long dev0_scheduled(void);
+
 static void mode_tests(pid_t a, const char *mode, const char *placement, const char *record_path,
 		       int round)
 {
 	char rules[800];
 	snprintf(rules, sizeof rules,
 		 "dynamic:\n  - name: tasklet\n    mode: %s\n    source: %s\n"
-		 "    attach: [{function: tr_work}]\n    placement: %s\n",
+		 "    attach: [{function: tr_work}, {function: tr_fill}]\n    placement: %s\n",
 		 mode, DYN_TOP "/rules/tasklet/tasklet.c", placement);
 	agent_set_rules(a, DRV, rules);
 	ok(govrt_wait_table(++table_rev, 20000) == 0, "%s/%s: rules/tasklet/tasklet.c builds and loads",
@@ -102,6 +112,15 @@ static void mode_tests(pid_t a, const char *mode, const char *placement, const c
 	   2 * PER, took);
 	is_long(work(-1, 1), LOCAL, "%s/%s: a call the rule does not defer runs in the program", mode,
 		placement);
+	char buf[16] __attribute__((aligned(16))); /* an even pointer: tasklet dev0 */
+	memset(buf, 'x', sizeof buf);
+	long before = dev0_scheduled();
+	errno = 0;
+	long rv = GOV_CALL("loz", tr_fill, buf, sizeof buf);
+	int e = errno;
+	ok(rv == -1 && e == EINVAL && buf[0] == 'x' && dev0_scheduled() == before,
+	   "%s/%s: a deferred call with an out-buffer is refused: -1, EINVAL (%ld, %s), its buffer "
+	   "untouched, nothing queued", mode, placement, rv, strerror(e));
 
 	int n = 0;
 	for (long long end = now_ms() + 10000; now_ms() < end && n < 2 * PER; usleep(20000))

@@ -779,9 +779,14 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 			 * of another resource's functions is queued by that
 			 * resource's agent, where it can run (DEFER) */
 			const char *owner = callee_of(er, call->hdr->callee);
-			int r = owner && strcmp(owner, a->cfg.resource) != 0
-					? -edge_defer(a, owner, gov_dyn_id(er->tasklets[i].name), frame, len)
-					: tasklet_schedule(a, er->tasklets[i].name, frame, len);
+			uint32_t id = gov_dyn_id(er->tasklets[i].name);
+			int r = tasklet_refuse_result(a, frame, id);
+			if (r)
+				r = -r; /* its out-buffers cannot come back: refused */
+			else if (owner && strcmp(owner, a->cfg.resource) != 0)
+				r = -edge_defer(a, owner, id, frame, len);
+			else
+				r = tasklet_schedule(a, er->tasklets[i].name, frame, len);
 			*action = r ? GOV_ACT_DENY : GOV_ACT_FORWARD;
 			*err = r ? -r : 0;
 			*value = r ? -1 : 0;

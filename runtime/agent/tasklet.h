@@ -23,10 +23,19 @@ int tasklet_is_request(const struct gov_wire_call *call);
  * queues the call fn(arg) on the tasklet; EMULATE with value 0 or an errno. */
 void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t *action,
 		     int32_t *err, int64_t *value);
+/* 1 if a call's type string asks for something back besides the value
+ * (an out-buffer `o`, a struct returned), which a queued call cannot give:
+ * scheduled as a tasklet, such a call is refused with EINVAL, nothing
+ * queued (tasklet_defer, tasklet_called, edge.c's tasklets: path). */
+int tasklet_wants_result(const char *types);
+/* The refusal of the frame's call if it wants a result (logged, EINVAL),
+ * else 0; id names the tasklet in the log. */
+int tasklet_refuse_result(struct agent *a, const void *frame, uint32_t id);
 /* A dynamic rule's DEFER: queues the call's frame on the tasklet whose
  * gov_dyn_id is id (a tasklets: name of this resource, else named
  * "tasklet-ID" in hex); a function another resource exports is sent to
- * that resource's agent instead (edge_defer). 0, or the errno to answer.
+ * that resource's agent instead (edge_defer). 0, or the errno to answer
+ * (EINVAL: the call wants out-buffers or a struct back).
  * rules_lock held for reading (let go of during a send). */
 int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len);
 /* A DEFER another resource's agent forwarded (edge.c): the frame checked,
