@@ -116,29 +116,28 @@
  * for long. */
 #define AFFINE_LOOK 4
 #define AFFINE_WAIT_NS 4000000ull
-/* A waiter handed a slot freed by a thread leaving its CPU (above) is
- * pinned, its affinity set to one CPU before it is woken, and runs pinned
+/* PIN: a waiter handed a slot freed by a thread leaving its CPU (above)
+ * is pinned, its affinity set to one CPU before it is woken, and runs pinned
  * until it gives the slot up: the slot's CPU, one of its affinity no other
  * slot holder runs on (the freeing CPU first; one pinned holder per CPU,
- * of any queue). Linux placed woken holders
- * by its own heuristics: at 16-32 threads the two holders often shared a
- * CPU, and a woken holder queued behind the other while a CPU idled, for
- * up to milliseconds (bench/cfs: holders runnable but off a CPU for 22 %
- * of the time they held a slot, CPUs busy 1.5 of 2 against 1.75 direct).
- * A holder that took a free slot at once (nobody waiting) is not pinned:
- * uncontended calls cost no system call and Linux places them. Nor is a
- * waiter handed a slot at the end of a call (its caller ahead, or its
- * slice over): the caller goes on running there, and Linux sees the
- * other CPU idle; pinned away from the caller's CPU, one slot's two
- * threads took the two CPUs in turn, each always the same one, so one
- * busy with another process's work slowed one of them only, charged in
- * wall time (t_cfs_rule's 3:1 weights read 4-5:1 at load 4). A pinned
- * holder gets its own affinity back when it gives its slot up (one system
- * call), or from the watcher if its kept slot expires; not when it exits.
- * A waiter whose affinity is one CPU, or with no CPU free (more slots
- * than CPUs), is not pinned. A program that reads a pinned holder's
- * affinity sees one CPU; one that changes it meanwhile sees it undone
- * when the slot is given up. */
+ * of any queue). Linux placed woken holders by its own heuristics: at
+ * 16-32 threads the two holders often shared a CPU, and a woken holder
+ * queued behind the other while a CPU idled, for up to milliseconds
+ * (bench/cfs: holders runnable but off a CPU for 22 % of the time they
+ * held a slot, CPUs busy 1.5 of 2 against 1.75 direct). A holder that took
+ * a free slot at once (nobody waiting) is not pinned: uncontended calls
+ * cost no system call and Linux places them. Nor is a waiter handed a slot
+ * at the end of a call (its caller ahead, or its slice over): the caller
+ * goes on running there, and Linux sees the other CPU idle; pinned away
+ * from the caller's CPU, one slot's two threads took the two CPUs in turn,
+ * each always the same one, so one busy with another process's work slowed
+ * one of them only, charged in wall time (t_cfs_rule's 3:1 weights read
+ * 4-5:1 at load 4). A pinned holder gets its own affinity back when it
+ * gives its slot up (one system call), or from the watcher if its kept
+ * slot expires; not when it exits. A waiter whose affinity is one CPU, or
+ * with no CPU free (more slots than CPUs), is not pinned. A program that
+ * reads a pinned holder's affinity sees one CPU; one that changes it
+ * meanwhile sees it undone when the slot is given up. */
 
 struct entity {
 	uint64_t key, vruntime;
