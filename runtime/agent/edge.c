@@ -775,21 +775,14 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 	const struct edge_rules *er = &a->rules.edges;
 	for (unsigned i = 0; i < er->ntasklets; i++)
 		if (strcmp(er->tasklets[i].fn, call->hdr->callee) == 0) {
-			/* a tasklet: scheduled now, run later by tasklet.c; one
-			 * of another resource's functions is queued by that
-			 * resource's agent, where it can run (DEFER) */
-			const char *owner = callee_of(er, call->hdr->callee);
-			uint32_t id = gov_dyn_id(er->tasklets[i].name);
-			int r = tasklet_refuse_result(a, frame, id);
-			if (r)
-				r = -r; /* its out-buffers cannot come back: refused */
-			else if (owner && strcmp(owner, a->cfg.resource) != 0)
-				r = -edge_defer(a, owner, id, frame, len);
-			else
-				r = tasklet_schedule(a, er->tasklets[i].name, frame, len);
-			*action = r ? GOV_ACT_DENY : GOV_ACT_FORWARD;
-			*err = r ? -r : 0;
-			*value = r ? -1 : 0;
+			/* a tasklet: scheduled now, run later, as a rule's
+			 * DEFER is (tasklet.c: here, or by the agent of the
+			 * resource that exports it; refused if it wants
+			 * out-buffers back) */
+			int e = tasklet_defer(a, gov_dyn_id(er->tasklets[i].name), frame, len);
+			*action = e ? GOV_ACT_DENY : GOV_ACT_FORWARD;
+			*err = e;
+			*value = e ? -1 : 0;
 			return 0;
 		}
 	char to_buf[GOV_NAME_MAX];

@@ -394,21 +394,20 @@ void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t 
 	*value = e;
 }
 
-/* A call scheduled as a tasklet whose type string wants out-buffers or a
- * struct back (tasklet_wants_result): refused, nothing queued, logged.
- * EINVAL. */
-static int refuse_result(struct agent *a, const struct gov_wire_req *req, uint32_t id)
+/* 1 if a call's type string asks for something back besides the value
+ * (an out-buffer `o`, a struct returned), which a queued call cannot give:
+ * scheduled as a tasklet, such a call is refused with EINVAL, nothing
+ * queued (tasklet_defer, tasklet_called). */
+static int wants_result(const char *types)
 {
-	agent_log("warning", "tasklet_refused", "resource=%s tasklet=%08x function=%s "
-		  "error=\"its type string %s asks for out-buffers or a struct back, which a "
-		  "queued call cannot give\"", a->cfg.resource, id, req->callee, req->types);
-	return EINVAL;
-}
-
-int tasklet_refuse_result(struct agent *a, const void *frame, uint32_t id)
-{
-	const struct gov_wire_req *req = frame;
-	return tasklet_wants_result(req->types) ? refuse_result(a, req, id) : 0;
+	struct gov_typestr ts;
+	const char *why;
+	size_t where;
+	if (gov_typestr_parse(types, &ts, &why, &where) < 0)
+		return 0; /* run_on_server's decoding says what is wrong with it */
+	if (ts.top[0] == GOV_T_STRUCT)
+		return 1;
+	return strchr(ts.top + 1, GOV_T_OUTBUF) != NULL;
 }
 
 /* Queues a deferred call here, on the tasklet whose id the rule gave. */
@@ -428,8 +427,12 @@ static int defer_local(struct agent *a, uint32_t id, const void *frame, uint32_t
 int tasklet_defer(struct agent *a, uint32_t id, const void *frame, uint32_t len)
 {
 	const struct gov_wire_req *req = frame;
-	if (tasklet_wants_result(req->types))
-		return refuse_result(a, req, id);
+	if (wants_result(req->types)) { /* refused: nothing queued */
+		agent_log("warning", "tasklet_refused", "resource=%s tasklet=%08x function=%s "
+			  "error=\"its type string %s asks for out-buffers or a struct back, which "
+			  "a queued call cannot give\"", a->cfg.resource, id, req->callee, req->types);
+		return EINVAL;
+	}
 	/* a function of another resource runs on its serving processes:
 	 * its agent queues it (edge.c, DEFER) */
 	const char *to = edge_callee(&a->rules.edges, req->callee);
@@ -480,18 +483,6 @@ int tasklet_listed(struct agent *a)
 	return listed;
 }
 
-int tasklet_wants_result(const char *types)
-{
-	struct gov_typestr ts;
-	const char *why;
-	size_t where;
-	if (gov_typestr_parse(types, &ts, &why, &where) < 0)
-		return 0; /* run_on_server's decoding says what is wrong with it */
-	if (ts.top[0] == GOV_T_STRUCT)
-		return 1;
-	return strchr(ts.top + 1, GOV_T_OUTBUF) != NULL;
-}
-
 int tasklet_called(struct agent *a, const char *from, const struct gov_xcall_hdr *h,
 		   const void *body, struct gov_xcall_hdr *rep)
 {
@@ -509,7 +500,7 @@ int tasklet_called(struct agent *a, const char *from, const struct gov_xcall_hdr
 	if (!name[0])
 		return 0; /* not a tasklet here: it runs now (a frame that does not decode too) */
 	const char *fn = call.hdr->callee;
-	int e = tasklet_wants_result(call.hdr->types) ? EINVAL
+	int e = wants_result(call.hdr->types) ? EINVAL
 					      : -tasklet_schedule(a, name, body, h->body_len);
 	if (e == EINVAL)
 		snprintf(why, sizeof why, "%s of %s is tasklet %s: its type string %s asks for "

@@ -23,14 +23,6 @@ int tasklet_is_request(const struct gov_wire_call *call);
  * queues the call fn(arg) on the tasklet; EMULATE with value 0 or an errno. */
 void tasklet_request(struct agent *a, const struct gov_wire_call *call, uint8_t *action,
 		     int32_t *err, int64_t *value);
-/* 1 if a call's type string asks for something back besides the value
- * (an out-buffer `o`, a struct returned), which a queued call cannot give:
- * scheduled as a tasklet, such a call is refused with EINVAL, nothing
- * queued (tasklet_defer, tasklet_called, edge.c's tasklets: path). */
-int tasklet_wants_result(const char *types);
-/* The refusal of the frame's call if it wants a result (logged, EINVAL),
- * else 0; id names the tasklet in the log. */
-int tasklet_refuse_result(struct agent *a, const void *frame, uint32_t id);
 /* A dynamic rule's DEFER: queues the call's frame on the tasklet whose
  * gov_dyn_id is id (a tasklets: name of this resource, else named
  * "tasklet-ID" in hex); a function another resource exports is sent to
