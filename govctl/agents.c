@@ -126,6 +126,12 @@ int govctl_agent_pid(const char *resource)
 	return pid > 0 ? (int)pid : 0;
 }
 
+int govctl_agent_alive(const char *resource)
+{
+	pid_t pid = read_pid(resource);
+	return alive(pid) ? (int)pid : 0;
+}
+
 static int agent_start(struct govctl *g, int argc, char **argv)
 {
 	if (argc < 2 || argv[1][0] == '-')

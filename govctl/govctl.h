@@ -78,6 +78,8 @@ int govctl_ask_agent(const char *resource, const char *command, char **json, cha
 json_t *govctl_agent_names(void);
 /* The pid in RESOURCE's agent pid file, or 0 if it has none. */
 int govctl_agent_pid(const char *resource);
+/* That pid if its process is still there, else 0. */
+int govctl_agent_alive(const char *resource);
 /* tasklets.c */
 govctl_cmd cmd_tasklet;
 /* trace.c */

@@ -8,7 +8,6 @@
  * alone, the name checked against the rules the store routes to
  * RESOURCE. Not the rules that make tasklets. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,13 +146,6 @@ static int older_agent(const char *verb, const char *resource, const char *what,
 
 #define AGENT_DOWN (-1) /* ask: no agent answered, and none runs */
 
-/* 1 if RESOURCE's pid file names a process that is still there. */
-static int agent_process_runs(const char *resource)
-{
-	int pid = govctl_agent_pid(resource);
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 /* Asks RESOURCE's agent `tasklet VERB NAME`: GOVCTL_OK with its JSON
  * answer in *o, AGENT_DOWN when down_ok and no agent runs for it, or the
  * exit code after saying why. */
@@ -164,10 +156,10 @@ static int ask(struct govctl *g, const char *verb, const char *resource, const c
 	snprintf(command, sizeof command, "tasklet %s %s", verb, name);
 	*o = NULL;
 	int r = govctl_ask_agent(resource, command, &json, why, sizeof why);
-	if (r < 0 && down_ok && agent_process_runs(resource))
+	int pid = r < 0 && down_ok ? govctl_agent_alive(resource) : 0;
+	if (pid)
 		return govctl_fail(GOVCTL_UNAVAILABLE, "tasklet %s: the agent of %s (pid %d) runs but "
-				   "does not answer on its socket; nothing changed", verb, resource,
-				   govctl_agent_pid(resource));
+				   "does not answer on its socket; nothing changed", verb, resource, pid);
 	if (r < 0)
 		return down_ok ? AGENT_DOWN : no_agent(g, resource);
 	if (r == ENOENT)
@@ -212,61 +204,54 @@ static int keep_state(struct govctl *g, const char *resource, const char *name, 
 	return r < 0 ? -1 : 0;
 }
 
-/* Adds to names the tasklets: names for resource (no resource:, or
- * resource) of version `version` (decimal text) of rule `rule`, as the
- * agent would read them; a version that does not parse is left out, as
- * the agent leaves it out. 0, or -1 with why when the store fails. */
-static int doc_tasklets(struct govctl *g, const char *rule, const char *version,
-			const char *resource, json_t *names, char *why, size_t whylen)
+/* routed_tasklets, per rule routed to the resource: its tasklets: names
+ * for the resource (no resource:, or this one) added as keys of names, as
+ * the agent would read them. A version absent or that does not parse is
+ * left out, as the agent leaves it out; one the store cannot read stops
+ * the walk, with why. */
+struct tasklet_names {
+	const char *resource;
+	json_t *names;
+	char *why;
+	size_t whylen;
+};
+
+static int add_routed(void *ctx, const char *rule, uint64_t version, int r,
+		      const struct gov_kv *text, const char *why)
 {
-	char key[300], origin[300];
-	snprintf(key, sizeof key, GOV_RULE_VERSION_FMT, rule, strtoull(version, NULL, 10));
-	snprintf(origin, sizeof origin, "%s version %s", rule, version);
-	struct gov_kv text;
-	int r = gov_store_get(govctl_store(g), key, &text, why, whylen);
+	struct tasklet_names *t = ctx;
 	if (r == GOV_STORE_NOT_FOUND)
 		return 0;
-	if (r < 0)
+	if (r < 0) {
+		snprintf(t->why, t->whylen, "%s", why);
 		return -1;
-	struct gov_ruledoc d;
-	char bad[256];
-	if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, bad, sizeof bad) == 0) {
-		for (unsigned i = 0; i < d.ntasklets; i++)
-			if (!d.tasklets[i].resource[0] || strcmp(d.tasklets[i].resource, resource) == 0)
-				json_object_set_new(names, d.tasklets[i].name, json_true());
-		gov_ruledoc_free(&d);
 	}
-	gov_kv_clear(&text);
+	char origin[300], bad[256];
+	snprintf(origin, sizeof origin, "%s version %llu", rule, (unsigned long long)version);
+	struct gov_ruledoc d;
+	if (gov_ruledoc_parse((char *)text->value, text->len, origin, &d, bad, sizeof bad) < 0)
+		return 0;
+	for (unsigned i = 0; i < d.ntasklets; i++)
+		if (!d.tasklets[i].resource[0] || strcmp(d.tasklets[i].resource, t->resource) == 0)
+			json_object_set_new(t->names, d.tasklets[i].name, json_true());
+	gov_ruledoc_free(&d);
 	return 0;
 }
 
-/* The tasklets: names of the rules the store routes to resource
- * (/routes/RESOURCE/ and /routes/STAR/, STAR being *), at the versions
- * routed: those an agent of resource started from this store knows. A
- * JSON object whose keys are the names, or NULL with why. */
+/* The tasklets: names of the rules the store routes to resource, at the
+ * versions routed (gov_store_routed): those an agent of resource started
+ * from this store knows. A JSON object whose keys are the names, or NULL
+ * with why. */
 static json_t *routed_tasklets(struct govctl *g, const char *resource, char *why, size_t whylen)
 {
-	const char *whom[2] = { resource, GOV_ROUTE_ALL };
-	json_t *names = json_object();
-	for (int w = 0; w < 2 && names; w++) {
-		char prefix[GOV_NAME_MAX + 16];
-		snprintf(prefix, sizeof prefix, GOV_KEY_ROUTES "%s/", whom[w]);
-		struct gov_kv *items;
-		size_t n;
-		uint64_t rev;
-		if (gov_store_list(govctl_store(g), prefix, &items, &n, &rev, why, whylen) < 0) {
-			json_decref(names);
-			return NULL;
-		}
-		for (size_t i = 0; i < n && names; i++)
-			if (doc_tasklets(g, items[i].key + strlen(prefix), (char *)items[i].value,
-					 resource, names, why, whylen) < 0) {
-				json_decref(names);
-				names = NULL;
-			}
-		gov_kv_free(items, n);
+	struct tasklet_names t = { resource, json_object(), why, whylen };
+	uint64_t rev;
+	if (t.names && gov_store_routed(govctl_store(g), resource, add_routed, &t, &rev, why,
+					whylen) != 0) {
+		json_decref(t.names);
+		return NULL;
 	}
-	return names;
+	return t.names;
 }
 
 /* disable or enable while RESOURCE's agent is down: the name checked

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "gov/store_keys.h"
 #include "store_backend.h"
 
 int store_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -193,6 +194,35 @@ int gov_store_list(struct gov_store *s, const char *prefix, struct gov_kv **item
 	int r = s->ops->list(s, prefix, end, items, n, rev, err, errlen);
 	free(end);
 	return r;
+}
+
+int gov_store_routed(struct gov_store *s, const char *resource, gov_routed_fn fn, void *ctx,
+		     uint64_t *rev, char *err, size_t errlen)
+{
+	const char *whom[2] = { resource, GOV_ROUTE_ALL };
+	int ret = 0;
+	for (int w = 0; w < 2 && !ret; w++) {
+		char prefix[300];
+		struct gov_kv *items;
+		size_t n;
+		snprintf(prefix, sizeof prefix, GOV_KEY_ROUTES "%s/", whom[w]);
+		/* one listing per prefix; the later revision covers both */
+		if (gov_store_list(s, prefix, &items, &n, rev, err, errlen) < 0)
+			return -1;
+		for (size_t i = 0; i < n && !ret; i++) {
+			const char *rule = items[i].key + strlen(prefix);
+			uint64_t version = strtoull((char *)items[i].value, NULL, 10);
+			char key[300], why[512] = "";
+			struct gov_kv text;
+			snprintf(key, sizeof key, GOV_RULE_VERSION_FMT, rule, (unsigned long long)version);
+			int r = gov_store_get(s, key, &text, why, sizeof why);
+			ret = fn(ctx, rule, version, r, r == 0 ? &text : NULL, why);
+			if (r == 0)
+				gov_kv_clear(&text);
+		}
+		gov_kv_free(items, n);
+	}
+	return ret;
 }
 
 void gov_kv_clear(struct gov_kv *kv)

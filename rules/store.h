@@ -59,6 +59,18 @@ int gov_store_list(struct gov_store *s, const char *prefix, struct gov_kv **item
 void gov_kv_free(struct gov_kv *items, size_t n);  /* frees the keys and values too */
 void gov_kv_clear(struct gov_kv *kv);              /* one kv from gov_store_get */
 
+/* The rule documents the store routes to resource (gov/store_keys.h:
+ * the routes of resource, then those of every resource, STAR), each at
+ * the version its route names, as an agent of resource reads them. fn
+ * gets the rule's name, that version and its text: r is 0 with text, or
+ * GOV_STORE_NOT_FOUND or -1 with why when it cannot be read; it returns
+ * 0 to go on. *rev: the revision of the later listing. 0; -1 with err
+ * when a listing fails; or fn's nonzero return. */
+typedef int (*gov_routed_fn)(void *ctx, const char *rule, uint64_t version, int r,
+			     const struct gov_kv *text, const char *why);
+int gov_store_routed(struct gov_store *s, const char *resource, gov_routed_fn fn, void *ctx,
+		     uint64_t *rev, char *err, size_t errlen);
+
 /* An atomic multi-key transaction: if every comparison holds, apply every
  * operation, in order, under one new revision; otherwise change nothing and
  * return GOV_STORE_CONFLICT (*rev is then the current revision). A

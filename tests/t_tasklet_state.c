@@ -14,7 +14,9 @@
  *   a govctl that cannot open the store, or cannot write it (another
  *   writer holds its lock): exit 4, the agent's state as it was (nothing
  *   half done);
- *   with the agent stopped: disable of a name of the tasklets: rules the
+ *   with the agent stopped: a pid file naming a live process that does
+ *   not answer, or a store govctl cannot write, is exit 4 with nothing
+ *   written; disable of a name of the tasklets: rules the
  *   store routes to ts-drv is kept in the store, and the agent started
  *   next starts with it disabled; an unknown name or resource is exit 3
  *   with nothing written; enable takes out a disable the store keeps. */
@@ -123,8 +125,38 @@ static pid_t while_down(pid_t agent, const char *url)
 	int st = agent_stop(agent);
 	ok(st == 0 && wait_connected(0, 3000) == 0, "down: the agent stops (status %d)", st);
 
+	/* a pid file naming a live process that does not answer (this one):
+	 * not taken for a stopped agent */
+	char pidfile[600], db[600];
+	snprintf(pidfile, sizeof pidfile, "%s/" DRV ".pid", harness_run_dir());
+	FILE *pf = fopen(pidfile, "w");
+	if (pf) {
+		fprintf(pf, "%d\n", (int)getpid());
+		fclose(pf);
+	}
 	char *out = NULL;
 	int rc = govctl_call(&out, "tasklet", "disable", DRV, "rx", NULL);
+	ok(pf && rc == 4 && out && strstr(out, "runs but does not answer on its socket; nothing "
+					    "changed") && kept(url, "rx") == 0,
+	   "down: a pid file naming a live process that does not answer: exit 4, nothing "
+	   "written (%d)", rc);
+	show(out);
+	unlink(pidfile);
+	/* a store govctl cannot write (another writer holds its lock past
+	 * the 10 s busy timeout): exit 4, nothing written */
+	snprintf(db, sizeof db, "%s/store.db", harness_run_dir());
+	sqlite3 *holder = NULL;
+	int held = sqlite3_open(db, &holder) == SQLITE_OK &&
+		   sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "rx", NULL);
+	sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(holder);
+	ok(held && rc == 4 && out && strstr(out, "the rule store could not keep it") &&
+	   strstr(out, "nothing changed") && kept(url, "rx") == 0,
+	   "down: a store govctl cannot write: exit 4, nothing written (%d)", rc);
+	show(out);
+
+	rc = govctl_call(&out, "tasklet", "disable", DRV, "rx", NULL);
 	ok(rc == 0 && out && strstr(out, "tasklet rx of " DRV " disabled in the rule store (its "
 				    "agent is not running"),
 	   "down: disable rx, a name of its tasklets: rules (exit %d)", rc);

@@ -93,15 +93,6 @@ static long parse_num(const char *opt, const char *v, long min, long max)
 	return x;
 }
 
-/* The rules routed to this agent (/routes/<resource>/ and /routes/STAR/, as
- * govctl maintains them; STAR is *), each at the version the route names.
- * A version that does not parse (it passed govctl's checks, so something
- * else wrote the store) is logged and left out. */
-static void route_prefix(char *buf, size_t len, const char *who)
-{
-	snprintf(buf, len, GOV_KEY_ROUTES "%s/", who);
-}
-
 /* The objects of the dynamic entries from first on, which came from
  * version `version` of rule `name`: named NAME/ENTRY, read and loaded. */
 static void load_objects(struct agent_rules *out, unsigned first, const char *name,
@@ -130,43 +121,43 @@ static void load_objects(struct agent_rules *out, unsigned first, const char *na
 	}
 }
 
+/* One rule routed to this agent (gov_store_routed: as govctl maintains
+ * the routes). A version that cannot be read or does not parse (it passed
+ * govctl's checks, so something else wrote the store) is logged and left
+ * out. */
+struct loading {
+	struct agent_rules *out, *old;
+};
+
+static int load_routed(void *ctx, const char *name, uint64_t version, int r,
+		       const struct gov_kv *text, const char *why)
+{
+	struct loading *l = ctx;
+	char origin[256], bad[512];
+	snprintf(origin, sizeof origin, "%s version %llu", name, (unsigned long long)version);
+	if (r != 0) {
+		agent_log("error", "rule_unreadable", "rule=\"%s\" error=\"%s\"", origin, why);
+		return 0;
+	}
+	struct gov_ruledoc d;
+	if (gov_ruledoc_parse((char *)text->value, text->len, origin, &d, bad, sizeof bad) < 0) {
+		agent_log("error", "rule_invalid", "error=\"%s\"", bad);
+		return 0;
+	}
+	unsigned first = l->out->v.ndyn;
+	gov_verdicts_append(&l->out->v, &d, A.cfg.resource);
+	edge_rules_add(&l->out->edges, &d, A.cfg.resource);
+	gov_ruledoc_free(&d);
+	load_objects(l->out, first, name, version, l->old);
+	return 0;
+}
+
 static int load_from_store(struct agent_rules *out, struct agent_rules *old, char *err, size_t errlen)
 {
-	const char *whom[2] = { A.cfg.resource, GOV_ROUTE_ALL };
 	uint64_t rev = 0;
-	for (int w = 0; w < 2; w++) {
-		char prefix[GOV_NAME_MAX + 16];
-		struct gov_kv *items;
-		size_t n;
-		route_prefix(prefix, sizeof prefix, whom[w]);
-		/* one listing per prefix; the later revision covers both */
-		if (gov_store_list(store, prefix, &items, &n, &rev, err, errlen) < 0)
-			return -1;
-		for (size_t i = 0; i < n; i++) {
-			const char *name = items[i].key + strlen(prefix);
-			char key[256], origin[256], why[512];
-			snprintf(key, sizeof key, GOV_RULE_VERSION_FMT, name,
-				 strtoull((char *)items[i].value, NULL, 10));
-			snprintf(origin, sizeof origin, "%s version %s", name, (char *)items[i].value);
-			struct gov_kv text;
-			struct gov_ruledoc d;
-			if (gov_store_get(store, key, &text, why, sizeof why) != 0) {
-				agent_log("error", "rule_unreadable", "rule=\"%s\" error=\"%s\"", origin, why);
-				continue;
-			}
-			if (gov_ruledoc_parse((char *)text.value, text.len, origin, &d, why, sizeof why) < 0) {
-				agent_log("error", "rule_invalid", "error=\"%s\"", why);
-			} else {
-				unsigned first = out->v.ndyn;
-				gov_verdicts_append(&out->v, &d, A.cfg.resource);
-				edge_rules_add(&out->edges, &d, A.cfg.resource);
-				gov_ruledoc_free(&d);
-				load_objects(out, first, name, strtoull((char *)items[i].value, NULL, 10), old);
-			}
-			gov_kv_clear(&text);
-		}
-		gov_kv_free(items, n);
-	}
+	struct loading l = { out, old };
+	if (gov_store_routed(store, A.cfg.resource, load_routed, &l, &rev, err, errlen) < 0)
+		return -1;
 	/* registered exports name the callee of a forward without `to:` */
 	struct gov_kv *res;
 	size_t nres;
@@ -677,10 +668,12 @@ int main(int argc, char **argv)
 	if (!store)
 		A.rules.rev = 1;
 	/* follow the store from just after the revision the rules came from,
-	 * watching only the routes to this agent */
+	 * watching only the routes to this agent (those gov_store_routed
+	 * reads) */
 	for (int w = 0; store && w < 2; w++) {
 		char prefix[GOV_NAME_MAX + 16];
-		route_prefix(prefix, sizeof prefix, w == 0 ? A.cfg.resource : GOV_ROUTE_ALL);
+		snprintf(prefix, sizeof prefix, GOV_KEY_ROUTES "%s/",
+			 w == 0 ? A.cfg.resource : GOV_ROUTE_ALL);
 		if (gov_store_watch(store, prefix, A.rules.rev + 1, &watch[w], err, sizeof err) < 0) {
 			fprintf(stderr, "govagent: %s\n", err);
 			return EXIT_START;
