@@ -50,9 +50,7 @@ long tk_work(long dev, long seq)
 		return LOCAL;
 	long long t0 = mono_us();
 	usleep(seq >= SLOW_SEQ ? 2000000 : 300000);
-	char name[24];
-	snprintf(name, sizeof name, "d%ld", dev);
-	return record_call(rec_fd, name, seq, t0);
+	return record_call(rec_fd, dev, seq, t0);
 }
 long tk_now(long n) { return in_server ? n + 1 : LOCAL; }
 long tk_fill(void *out, size_t cap)

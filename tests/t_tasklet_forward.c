@@ -62,9 +62,7 @@ long tf_work(long dev, long seq)
 		return LOCAL;
 	long long t0 = mono_us();
 	usleep(seq >= SLOW_SEQ ? 1000000 : 30000);
-	char name[24];
-	snprintf(name, sizeof name, "d%ld", dev);
-	return record_call(rec_fd, name, seq, t0);
+	return record_call(rec_fd, dev, seq, t0);
 }
 long tf_old(long dev, long seq) { return dev + seq; }
 long tf_fill(void *out, size_t cap)

@@ -77,12 +77,12 @@ static struct rec_check check_records(const struct rec *r, int n, const char *fi
 	return c;
 }
 
-/* The record of one call of NAME that started at t0 (mono_us), written
- * whole at its end: 0, or -1 if it could not be. */
-static inline long record_call(int fd, const char *name, long seq, long long t0)
+/* The record of one call for device dev (named dDEV) that started at t0
+ * (mono_us), written whole at its end: 0, or -1 if it could not be. */
+static inline long record_call(int fd, long dev, long seq, long long t0)
 {
 	char line[96];
-	int n = snprintf(line, sizeof line, "%s %ld %lld %lld\n", name, seq, t0, mono_us());
+	int n = snprintf(line, sizeof line, "d%ld %ld %lld %lld\n", dev, seq, t0, mono_us());
 	return write(fd, line, (size_t)n) == n ? 0 : -1;
 }
 
