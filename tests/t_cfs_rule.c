@@ -761,6 +761,17 @@ static void *steered_waiter(void *p)
 	return NULL;
 }
 
+/* W started (its affinity all, once asleep on w_sleep_cpu), back when it
+ * is about to call. */
+static void start_w(pthread_t *tw, cpu_set_t *all)
+{
+	started_cpu[43] = -1;
+	w_arrived = 0;
+	pthread_create(tw, NULL, steered_waiter, all);
+	while (!__atomic_load_n(&w_arrived, __ATOMIC_ACQUIRE))
+		usleep(50);
+}
+
 static void steered_to_freeing_cpu(const char *mode)
 {
 	cpu_set_t mine;
@@ -773,12 +784,8 @@ static void steered_to_freeing_cpu(const char *mode)
 	do {
 		struct pinned h;
 		pthread_t th, tw, hog_b;
-		started_cpu[43] = -1;
-		w_arrived = 0;
 		start_h(&h, &th, w_cpus[0]);
-		pthread_create(&tw, NULL, steered_waiter, &mine);
-		while (!__atomic_load_n(&w_arrived, __ATOMIC_ACQUIRE))
-			usleep(50);
+		start_w(&tw, &mine);
 		usleep(100); /* W asleep on b: b busy from now on */
 		__atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
 		pthread_create(&hog_b, NULL, cpu_hog, &w_cpus[1]);
@@ -889,15 +896,11 @@ static void spread_from_crowded_cpu(const char *mode)
 	do {
 		struct pinned h, x = { 44, w_cpus[0], 1, 0, 0 };
 		pthread_t th, tx, tw;
-		started_cpu[43] = -1;
-		w_arrived = 0;
 		start_h(&h, &th, w_cpus[0]);
 		pthread_create(&tx, NULL, pinned_caller, &x);
 		while (!__atomic_load_n(&started_ns[44], __ATOMIC_ACQUIRE))
 			usleep(50);
-		pthread_create(&tw, NULL, steered_waiter, &mine);
-		while (!__atomic_load_n(&w_arrived, __ATOMIC_ACQUIRE))
-			usleep(50);
+		start_w(&tw, &mine);
 		usleep(200);
 		__atomic_store_n(&h_release, 1, __ATOMIC_RELEASE);
 		pthread_join(th, NULL);
