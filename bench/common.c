@@ -137,6 +137,19 @@ double bench_median(const double *v, int n)
 	return m;
 }
 
+double bench_quartiles(const double *v, int n, double *q1, double *q3)
+{
+	double *s = malloc((size_t)n * sizeof *s);
+	if (!s)
+		return *q1 = *q3 = 0;
+	memcpy(s, v, (size_t)n * sizeof *s);
+	qsort(s, (size_t)n, sizeof *s, cmp_double);
+	*q1 = s[n / 4];
+	*q3 = s[(3 * n) / 4];
+	free(s);
+	return bench_median(v, n);
+}
+
 double bench_min(const double *v, int n)
 {
 	double m = v[0];

@@ -13,6 +13,9 @@ uint64_t bench_process_cpu_ns(pid_t pid);
 
 /* Order statistics of n samples (n >= 1); v is left as it was. */
 double bench_median(const double *v, int n);
+/* the median of v, with its lower and upper quartiles (v[n/4], v[3n/4]
+ * of the sorted values) in q1 and q3 */
+double bench_quartiles(const double *v, int n, double *q1, double *q3);
 double bench_min(const double *v, int n);
 double bench_max(const double *v, int n);
 

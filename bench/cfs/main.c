@@ -45,11 +45,11 @@
 
 #define APP "bc-app"
 #define SVC "bc-svc"
-#define ROUNDS_MAX 15
+#define ROUNDS_MAX 64
 #define NCOUNTS 5
 static const int counts[NCOUNTS] = { 2, 4, 8, 16, 32 };
 static long calls = 100, steps = 20000;
-static int rounds = 9, with_agent = 1, trace, per_thread;
+static int rounds = 31, with_agent = 1, trace, per_thread;
 static int only; /* --threads N: that count alone (A/B runs, perf), 0: all */
 
 static int in_server;
@@ -263,6 +263,22 @@ static double median_of_rounds(const struct outcome *o, enum measure m, double *
 	return bench_median(v, rounds);
 }
 
+/* The rounds' own ratios, process / direct, of one measure of a thread
+ * count: their median, with its quartiles in lo and hi. Each round's two
+ * runs are back to back, so a ratio compares runs at one machine speed;
+ * this VM's speed moves by up to 2x between rounds (the direct runs'
+ * CPU per task: 5.6-11 us), which the ratio of the two medians mixes
+ * in. */
+static double paired_ratio(int c, enum measure m, double *lo, double *hi)
+{
+	double v[ROUNDS_MAX];
+	for (int r = 0; r < rounds; r++) {
+		const struct outcome *d = &direct[c][r], *p = &native[c][r];
+		v[r] = m == MEDIAN ? p->median / d->median : p->makespan / d->makespan;
+	}
+	return bench_quartiles(v, rounds, lo, hi);
+}
+
 /* The median thread's end / CALLS, in ns, with no overhead and each
  * thread's tasks (of t ns each) run in one go, p threads at a time: thread
  * i ends after (i / p + 1) threads' worth of tasks. */
@@ -295,9 +311,9 @@ static void report(FILE *f, void *arg)
 			   : "the shipped rules/cfs/cfs.c (one entity per process)",
 		ncpus, rounds);
 	fprintf(f, "| threads | direct µs/task | spread | cfs process µs/task | spread | process / direct "
-		   "| cfs agent µs/task | spread | agent / direct |\n"
-		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-	int met = 1, span_met = 1;
+		   "| paired | quartiles | cfs agent µs/task | spread | agent / direct |\n"
+		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	int met = 1, paired_met = 1, span_met = 1, span_paired_met = 1;
 	for (int c = 0; c < NCOUNTS; c++) {
 		if (only && counts[c] != only)
 			continue;
@@ -305,16 +321,22 @@ static void report(FILE *f, void *arg)
 		double d = median_of_rounds(direct[c], MEDIAN, &dl, &dh);
 		double p = median_of_rounds(native[c], MEDIAN, &pl, &ph);
 		double x = median_of_rounds(cfs[c], MEDIAN, &cl, &ch);
+		double ql, qh, q = paired_ratio(c, MEDIAN, &ql, &qh);
 		met &= d && p / d <= 1.2;
-		fprintf(f, "| %d | %.1f | %.1f–%.1f | %.1f | %.1f–%.1f | %.2f× | %.1f | %.1f–%.1f | %.2f× |\n",
+		paired_met &= q <= 1.2;
+		fprintf(f, "| %d | %.1f | %.1f–%.1f | %.1f | %.1f–%.1f | %.2f× | %.2f× | %.2f–%.2f "
+			   "| %.1f | %.1f–%.1f | %.2f× |\n",
 			counts[c], d / 1000, dl / 1000, dh / 1000, p / 1000, pl / 1000, ph / 1000,
-			d ? p / d : 0, x / 1000, cl / 1000, ch / 1000, d ? x / d : 0);
+			d ? p / d : 0, q, ql, qh, x / 1000, cl / 1000, ch / 1000, d ? x / d : 0);
 	}
-	fprintf(f, "\nTarget (≤ 1.2× at every N) on this measure, the median thread's latency, with the "
-		   "native mode: **%s** in this run. The agent placement stays far off: its callee runs "
+	fprintf(f, "\n**paired**: the median over the rounds of each round's own ratio (its two runs "
+		   "back to back, at one machine speed: this VM's speed moves by up to 2× between rounds), "
+		   "with its quartiles; **process / direct** divides the two columns' medians. "
+		   "Target (≤ 1.2× at every N) on this measure, the median thread's latency, with the "
+		   "native mode: **%s** on the ratio of the medians, **%s** paired, in this run. The agent placement stays far off: its callee runs "
 		   "one call at a time in one serving process, and each call crosses two agents. "
 		   "tests/t_cfs_rule.c and tests/t_cfs.c check the order; this measures the cost.%s\n",
-		met ? "met" : "missed", wrong ? " **Some calls returned wrong values: see stderr.**" : "");
+		met ? "met" : "missed", paired_met ? "met" : "missed", wrong ? " **Some calls returned wrong values: see stderr.**" : "");
 	fprintf(f, "\nThe median thread's latency depends on the order the threads are served in as "
 		   "much as on the cost of serving them: threads served one after another end spread "
 		   "over the run (the median near half of it), threads interleaved all end near its end, "
@@ -328,9 +350,9 @@ static void report(FILE *f, void *arg)
 		   "thread's tasks run in one go (run to completion); a fair schedule that interleaves "
 		   "the threads has its median at the makespan.\n\n", calls, ncpus);
 	fprintf(f, "| threads | no overhead: makespan µs/task | run to completion: median | direct makespan "
-		   "µs/task | spread | cfs process makespan | spread | process / direct | median / "
-		   "makespan direct | cfs process |\n"
-		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+		   "µs/task | spread | cfs process makespan | spread | process / direct | paired (quartiles) "
+		   "| median / makespan direct | cfs process |\n"
+		   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int c = 0; c < NCOUNTS; c++) {
 		if (only && counts[c] != only)
 			continue;
@@ -344,18 +366,22 @@ static void report(FILE *f, void *arg)
 			fd[r] = direct[c][r].median / direct[c][r].makespan;
 			fp[r] = native[c][r].median / native[c][r].makespan;
 		}
+		double ql, qh, q = paired_ratio(c, MAKESPAN, &ql, &qh);
 		span_met &= d && p / d <= 1.2;
+		span_paired_met &= q <= 1.2;
 		double task = median_of_rounds(direct[c], CPU, &lo, &hi);
-		fprintf(f, "| %d | %.1f | %.1f | %.1f | %.1f–%.1f | %.1f | %.1f–%.1f | %.2f× | %.2f | %.2f |\n",
+		fprintf(f, "| %d | %.1f | %.1f | %.1f | %.1f–%.1f | %.1f | %.1f–%.1f | %.2f× | %.2f× (%.2f–%.2f) "
+			   "| %.2f | %.2f |\n",
 			n, (double)((n + cpus - 1) / cpus) * task / 1000,
 			ideal_run_to_completion(n, cpus, task) / 1000, d / 1000, dl / 1000, dh / 1000,
-			p / 1000, pl / 1000, ph / 1000, d ? p / d : 0, bench_median(fd, rounds),
+			p / 1000, pl / 1000, ph / 1000, d ? p / d : 0, q, ql, qh, bench_median(fd, rounds),
 			bench_median(fp, rounds));
 	}
-	fprintf(f, "\nTarget (≤ 1.2× at every N) on the makespan with the native mode: **%s** in this "
+	fprintf(f, "\nTarget (≤ 1.2× at every N) on the makespan with the native mode: **%s** on the "
+		   "ratio of the medians, **%s** paired, in this "
 		   "run. Both targets are stated: the first is issue 8's measure; the makespan is the "
 		   "cost of the scheduling with the order of service taken out (docs/cfs.md).\n",
-		span_met ? "met" : "missed");
+		span_met ? "met" : "missed", span_paired_met ? "met" : "missed");
 }
 
 int main(int argc, char **argv)
