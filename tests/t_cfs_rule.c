@@ -8,8 +8,10 @@
  * a call that waits past its timeout is not run (EAGAIN), and a faulting
  * classifier takes its fail outcome, is counted and disabled. The shipped
  * rules/cfs/cfs.c loads and schedules in both modes too. In the process:
- * waiters sleep until their turn (one of them polls for kept slots), and
- * the time Linux keeps a slot holder off its CPU is not its slice's. */
+ * waiters sleep until their turn (one of them polls for kept slots), the
+ * time Linux keeps a slot holder off its CPU is not its slice's, and a
+ * kept slot's lease charges its calls, is not taken back in a call, and
+ * gives a spare slot to a newcomer. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -28,7 +30,7 @@
 
 static int running, max_running;
 static long spin_us = 300;
-static long hog_us; /* if set, thread 9's calls spin this long instead */
+static long spin_of[64]; /* if set, thread i's calls spin this long instead */
 /* if set, thread 0 of run() runs on this CPU only, its calls spinning in
  * its own CPU time */
 static int pin_cpu = -1;
@@ -130,7 +132,7 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 	else if (me == 0 && pin_cpu >= 0)
 		spin_cpu(spin_us);
 	else
-		spin(me == 9 && hog_us ? hog_us : spin_us);
+		spin(me >= 0 && me < 64 && spin_of[me] ? spin_of[me] : spin_us);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
 	return weight + slots;
 }
@@ -322,7 +324,7 @@ static void waiters_sleep(const char *mode)
 {
 	pthread_t h, w[4];
 	spin_us = 300;
-	hog_us = 200000;
+	spin_of[9] = 200000;
 	nlog = 0;
 	pthread_create(&h, NULL, hog, NULL);
 	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 1)
@@ -342,7 +344,7 @@ static void waiters_sleep(const char *mode)
 			second = n;
 		}
 	}
-	hog_us = 0;
+	spin_of[9] = 0;
 	is_long(nlog, 5, "%s: the 4 waiters behind a 200 ms call all ran", mode);
 	ok(most >= 20 && second <= 20,
 	   "%s: one waiter watched (%ld wake-ups), the others slept (at most %ld; all %ld)", mode,
@@ -670,7 +672,7 @@ static void fork_starts_empty(const char *mode)
 {
 	pthread_t h, w;
 	spin_us = 300;
-	hog_us = 200000;
+	spin_of[9] = 200000;
 	nlog = 0;
 	pthread_create(&h, NULL, hog, NULL);
 	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 1)
@@ -687,7 +689,7 @@ static void fork_starts_empty(const char *mode)
 	waitpid(c, &st, 0);
 	pthread_join(h, NULL);
 	pthread_join(w, NULL);
-	hog_us = 0;
+	spin_of[9] = 0;
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	   "%s: a child forked while the only slot is held and a call waits runs its own call at "
 	   "once (exit %d: 0 ran within 150 ms, 2 waited past its timeout, 3 slow)", mode,
@@ -695,6 +697,7 @@ static void fork_starts_empty(const char *mode)
 
 	int saved = me;
 	me = 60;
+	gtask(1024, 1); /* its slot kept on a lease: the next call forks under it */
 	forks_in_call = 1;
 	long r = gtask(1024, 1);
 	if (forked_in_call == 0) { /* the child, out of the call it was forked in */
@@ -917,6 +920,117 @@ static void spread_from_crowded_cpu(const char *mode)
 	   pl.ran_on, tries);
 }
 
+/* Leases (runtime/cfs.c, LEASE): a caller that keeps its slot makes its
+ * next calls without the queue's lock until the lease ends. */
+
+/* Weights 3072 and 1024, one slot, calls of 20 us: ~10 of a thread's
+ * calls run under each 200 us lease and are charged when it ends. Calls
+ * under a lease that were not charged would leave both always owed, and
+ * the 2 ms slices would share the slot 1:1. */
+static void lease_charges_its_calls(const char *mode)
+{
+	long w2[2] = { 3072, 1024 }, done[2];
+	double ratio = 0;
+	int tries = 0;
+	spin_us = 20;
+	do {
+		run(2, w2, 1, 100000, 4000, done);
+		ratio = done[1] ? (double)done[0] / (double)done[1] : 99;
+	} while (++tries < 3 && !(ratio >= 1.6 && ratio <= 4.5));
+	spin_us = 300;
+	ok(ratio >= 1.6 && ratio <= 4.5,
+	   "%s: leases: weight 3072 vs 1024 with calls of 20 us: %ld vs %ld calls (%.2f, want ~3; "
+	   "~1 if calls under a lease went uncharged; measurement %d of at most 3)",
+	   mode, done[0], done[1], ratio, tries);
+}
+
+/* A call under a lease is not taken back from its caller: L (thread 34)
+ * ends a short call, keeping the only slot on a lease (nobody waits), then
+ * makes a 3 ms call under it; N (35) arrives in that call. The kept slot
+ * is due back 1 ms after the short call (RESERVE_NS), inside the long one:
+ * taken back then, or given to N as a spare one, N would run beside L. */
+static void *lease_holder(void *p)
+{
+	(void)p;
+	me = 34;
+	spin_of[34] = 10;
+	gtask(1024, 1);
+	spin_of[34] = 3000;
+	gtask(1024, 1);
+	return NULL;
+}
+
+static void *lease_newcomer(void *p)
+{
+	me = *(int *)p;
+	__atomic_store_n(&away_arrived[me], now_ns(), __ATOMIC_RELEASE);
+	gtask(1024, 1);
+	return NULL;
+}
+
+static void lease_call_kept(const char *mode)
+{
+	pthread_t l, n;
+	int id = 35;
+	spin_us = 10;
+	nlog = 0;
+	max_running = 0;
+	pthread_create(&l, NULL, lease_holder, NULL);
+	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 2) /* in the long call */
+		usleep(20);
+	uint64_t long_began = __atomic_load_n(&started_ns[34], __ATOMIC_ACQUIRE);
+	pthread_create(&n, NULL, lease_newcomer, &id);
+	pthread_join(l, NULL);
+	pthread_join(n, NULL);
+	spin_of[34] = 0;
+	spin_us = 300;
+	ok(max_running == 1 && started_ns[35] >= long_began + 3000000,
+	   "%s: leases: a call under a lease keeps its slot past the time it was due back (%d at "
+	   "once, want 1; the newcomer ran %.2f ms into the 3 ms call)", mode, max_running,
+	   ((double)started_ns[35] - (double)long_began) / 1e6);
+}
+
+/* A slot kept spare (nobody waited) is a newcomer's at once while its
+ * keeper is away, as a free one: K (thread 36) calls once and sleeps 5 ms;
+ * N (37) calls 200 us after K's call ended. Left to the watcher, the slot
+ * would reach N when due back, 1 ms after K's call. The least of 3 tries. */
+static uint64_t spare_ended; /* when K's call ended */
+
+static void *spare_keeper(void *p)
+{
+	(void)p;
+	me = 36;
+	gtask(1024, 1);
+	__atomic_store_n(&spare_ended, now_ns(), __ATOMIC_RELEASE);
+	usleep(5000);
+	return NULL;
+}
+
+static void spare_slot_to_newcomer(const char *mode)
+{
+	double least = 1e9;
+	spin_us = 10;
+	for (int t = 0; t < 3; t++) {
+		pthread_t k, n;
+		int id = 37;
+		spare_ended = 0;
+		pthread_create(&k, NULL, spare_keeper, NULL);
+		while (!__atomic_load_n(&spare_ended, __ATOMIC_ACQUIRE))
+			usleep(20);
+		while (now_ns() - spare_ended < 200000)
+			usleep(20);
+		pthread_create(&n, NULL, lease_newcomer, &id);
+		pthread_join(n, NULL);
+		pthread_join(k, NULL);
+		double waited = ((double)started_ns[37] - (double)away_arrived[37]) / 1e6;
+		if (waited < least)
+			least = waited;
+	}
+	spin_us = 300;
+	ok(least < 0.5, "%s: leases: a slot kept spare goes to a newcomer while its keeper is away "
+	   "(it waited %.2f ms, the least of 3; 0.8+ if left to the watcher)", mode, least);
+}
+
 static void mode_tests(pid_t a, const char *mode, const char *placement)
 {
 	const char *obj = strcmp(mode, "ebpf") == 0 ? DYN_OBJS "/tests/dyn/cfs_arg.bpf.o"
@@ -994,6 +1108,9 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		steered_to_freeing_cpu(mode);
 		spread_from_crowded_cpu(mode);
 		kept_slot_expiry_unpins(mode);
+		lease_charges_its_calls(mode);
+		lease_call_kept(mode);
+		spare_slot_to_newcomer(mode);
 		fork_starts_empty(mode);
 		exit_gives_up_every_queue(a, obj);
 		set_rules(a, mode, "object", obj, placement);
