@@ -22,6 +22,8 @@ $(BENCH_CFS): bench/cfs/main.c bench/common.c bench/common.h bench/ipc/baselines
 	  bench/common.c $(BENCH_LINK) -lrt -lpthread
 $(BENCH_CFS): $(B)/dyn/rules/cfs/cfs.bpf.o $(B)/dyn/bench/cfs/per_thread.bpf.o
 BENCHES += $(BENCH_CFS)
+# tests/t_bench_cfs.sh runs it (its options, a short run)
+tests: $(BENCH_CFS)
 $(B)/tests/t_tasklet.t: TEST_EXTRA_LIBS = -rdynamic
 
 # the cfs rule as a dynamic rule, in both modes (rules/cfs/cfs.c,
