@@ -1,5 +1,6 @@
 /* bench/common.c - helpers shared by the benchmarks (bench/common.h). */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +165,29 @@ double bench_max(const double *v, int n)
 	for (int i = 1; i < n; i++)
 		m = v[i] > m ? v[i] : m;
 	return m;
+}
+
+int bench_governed_run(const char *name, const char *resource, long timeout_ms, char **argv,
+		       char *dir, size_t len)
+{
+	const char *again = getenv("GOV_BENCH_RUN_DIR");
+	if (again) {
+		snprintf(dir, len, "%s", again);
+		return 0;
+	}
+	char made[PATH_MAX], ms[32];
+	snprintf(made, sizeof made, "/tmp/bench-%s.XXXXXX", name);
+	if (!mkdtemp(made)) {
+		fprintf(stderr, "bench/%s: %s: %s\n", name, made, strerror(errno));
+		return -1;
+	}
+	snprintf(ms, sizeof ms, "%ld", timeout_ms);
+	setenv("GOV_RUN_DIR", made, 1);
+	setenv("GOV_RESOURCE", resource, 1);
+	setenv("GOV_TIMEOUT_MS", ms, 1);
+	setenv("GOV_BENCH_RUN_DIR", made, 1);
+	execv("/proc/self/exe", argv);
+	fprintf(stderr, "bench/%s: running itself again: %s\n", name, strerror(errno));
+	rmdir(made);
+	return -1;
 }

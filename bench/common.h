@@ -28,4 +28,13 @@ void bench_machine_line(FILE *f, const char *command);
 int bench_write_section(const char *path, const char *name,
 			void (*body)(FILE *f, void *arg), void *arg);
 
+/* A benchmark that is itself a governed resource: govrt reads GOV_RUN_DIR
+ * and GOV_RESOURCE before main, so the first run makes a run directory
+ * /tmp/bench-NAME.XXXXXX, sets them (resource, and GOV_TIMEOUT_MS to
+ * timeout_ms) and runs argv again; it returns only if that fails (-1).
+ * Run again, it copies the run directory's path into dir and returns 0;
+ * the benchmark removes the directory when done. */
+int bench_governed_run(const char *name, const char *resource, long timeout_ms, char **argv,
+		       char *dir, size_t len);
+
 #endif

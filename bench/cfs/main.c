@@ -431,19 +431,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench/cfs: --threads measures one count: not written to --markdown\n");
 		return 1;
 	}
-	if (!getenv("BC_CHILD")) {
-		/* govrt reads GOV_RESOURCE and GOV_RUN_DIR before main: set, re-exec */
-		snprintf(dir, sizeof dir, "/tmp/bench-cfs.XXXXXX");
-		if (!mkdtemp(dir))
-			return 1;
-		setenv("GOV_RUN_DIR", dir, 1);
-		setenv("GOV_RESOURCE", APP, 1);
-		setenv("GOV_TIMEOUT_MS", "30000", 1);
-		setenv("BC_CHILD", "1", 1);
-		execv("/proc/self/exe", argv);
+	if (bench_governed_run("cfs", APP, 30000, argv, dir, sizeof dir) < 0)
 		return 1;
-	}
-	snprintf(dir, sizeof dir, "%s", getenv("GOV_RUN_DIR"));
 	uint64_t t0 = ipc_now_ns();
 	for (int i = 0; i < 100; i++)
 		bc_task(steps);

@@ -388,19 +388,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (!getenv("BX_CHILD")) {
-		/* govrt reads GOV_RESOURCE and GOV_RUN_DIR before main: set, re-exec */
-		snprintf(dir, sizeof dir, "/tmp/bench-xcall.XXXXXX");
-		if (!mkdtemp(dir))
-			return 1;
-		setenv("GOV_RUN_DIR", dir, 1);
-		setenv("GOV_RESOURCE", APP, 1);
-		setenv("GOV_TIMEOUT_MS", "5000", 1);
-		setenv("BX_CHILD", "1", 1);
-		execv("/proc/self/exe", argv);
+	if (bench_governed_run("xcall", APP, 5000, argv, dir, sizeof dir) < 0)
 		return 1;
-	}
-	snprintf(dir, sizeof dir, "%s", getenv("GOV_RUN_DIR"));
 	uint64_t t0 = ipc_now_ns();
 	long sum = 0;
 	for (long i = 0; i < 10000000; i++)
