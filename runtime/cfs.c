@@ -1066,6 +1066,7 @@ int govrt_cfs_stats(unsigned rule, struct govrt_cfs_stats *out)
 		return -1;
 	}
 	pthread_mutex_lock(&q->lock);
+	lease_end(q); /* the caller's own calls under a lease counted (others' when theirs end) */
 	*out = q->st;
 	out->slots = q->slots;
 	out->running = q->running;
