@@ -90,9 +90,12 @@ TEST_SUPPORT := $(B)/lib/libtestsupport.a
 $(B)/tests/harness.o: $(HARNESS) tests/harness.h tests/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
+$(B)/tests/documents.o: tests/documents.c tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
 # the harness speaks HELLO to agents' edges by hand: xcall_io.o (frame I/O)
-$(TEST_SUPPORT): $(B)/tests/harness.o $(RULES_SRCS:%.c=$(B)/obj/%.o) $(RT_SHARED:%.c=$(B)/obj/%.o) \
-                 $(B)/obj/runtime/xcall_io.o
+$(TEST_SUPPORT): $(B)/tests/harness.o $(B)/tests/documents.o $(RULES_SRCS:%.c=$(B)/obj/%.o) \
+                 $(RT_SHARED:%.c=$(B)/obj/%.o) $(B)/obj/runtime/xcall_io.o
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 

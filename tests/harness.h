@@ -105,6 +105,12 @@ int store_agent_start(const char *resource);
  * the store revision it reached, or 0 (govctl's output on stderr). */
 unsigned long long rule_publish(const char *text);
 
+/* 1 if gov_ruledoc_parse refuses text (read as "doc") with an error
+ * that holds both where (e.g. ":2:5:") and why; the error in err
+ * (tests/documents.c). */
+int document_refused(const char *text, const char *where, const char *why, char *err,
+		     size_t len);
+
 /* Reads a whole file (malloc'ed) or NULL. */
 char *read_file(const char *path);
 long long now_ms(void);

@@ -50,6 +50,7 @@ long tk_orphan(long seq) { return in_server ? seq : LOCAL; }
 
 static long s_rx(long seq) { return GOV_CALL("ll", tk_rx, seq); }
 static long s_tx(long seq) { return GOV_CALL("ll", tk_tx, seq); }
+static long schedule_rx_tx(long i) { return (s_rx(i) != 0) + (s_tx(i) != 0); }
 static long s_orphan(long seq) { return GOV_CALL("ll", tk_orphan, seq); }
 
 static int serve_main(void)
@@ -86,13 +87,9 @@ static void bad_documents(void)
 		  "function 'f' is already tasklet 'a'" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct gov_ruledoc d;
-		char err[512] = "";
-		int r = gov_ruledoc_parse(cases[i].text, strlen(cases[i].text), "doc", &d, err, sizeof err);
-		ok(r < 0 && strstr(err, cases[i].where) && strstr(err, cases[i].why),
+		char err[512];
+		ok(document_refused(cases[i].text, cases[i].where, cases[i].why, err, sizeof err),
 		   "refused: %s (%s)", cases[i].what, err);
-		if (r == 0)
-			gov_ruledoc_free(&d);
 	}
 	struct gov_ruledoc d;
 	char err[512] = "";
@@ -122,25 +119,7 @@ int main(int argc, char **argv)
 	ok(agent > 0 && wait_connected(1, 5000) == 0, "the driver is connected to its agent");
 	pid_t servers[2] = { serving_start(argv[0], DRV, exports), serving_start(argv[0], DRV, exports) };
 
-	long long t0 = mono_us();
-	long bad = 0;
-	for (long i = 1; i <= PER; i++)
-		bad += (s_rx(i) != 0) + (s_tx(i) != 0);
-	long long took = mono_us() - t0;
-	struct rec r[2 * PER + 4];
-	int early = read_records(record_path, r, 2 * PER + 4);
-	is_long(bad, 0, "every scheduling returned 0");
-	ok(early < 2 * PER, "scheduling did not wait for the calls (%d of %d ran, %lld us)", early,
-	   2 * PER, took);
-
-	int n = wait_records(record_path, r, 2 * PER + 4, 2 * PER);
-	is_long(n, 2 * PER, "every scheduled call ran once");
-
-	struct rec_check c = check_records(r, n, "rx");
-	is_long(c.overlap_same, 0, "calls of one tasklet never overlap");
-	ok(c.order_ok, "each tasklet ran its calls in the order scheduled");
-	ok(c.overlap_other > 0, "calls of rx and tx ran at the same time (%d overlaps)",
-	   c.overlap_other / 2);
+	check_two_tasklets(record_path, PER, schedule_rx_tx, "rx", "tx");
 
 	is_long(s_orphan(7), 0, "a tasklet nobody serves is still scheduled");
 	int logged = 0;
@@ -182,7 +161,7 @@ int main(int argc, char **argv)
 	struct rec all[64];
 	int base = 2 * PER + accepted;
 	is_long(wait_records(record_path, all, 64, base), base, "the bound's accepted calls ran");
-	bad = 0;
+	long bad = 0;
 	for (long i = 1; i <= 6; i++)
 		bad += s_rx(200 + i) != 0;
 	kill(agent, SIGTERM);
@@ -191,7 +170,7 @@ int main(int argc, char **argv)
 	long late = s_rx(299);
 	int late_errno = errno;
 	waitpid(agent, NULL, 0);
-	n = read_records(record_path, all, 64);
+	int n = read_records(record_path, all, 64);
 	ok(bad == 0 && n == base + 6, "stopping the agent ran the 6 queued calls first (%d of 6)",
 	   n - base);
 	ok(late == -1 && late_errno == ESHUTDOWN,

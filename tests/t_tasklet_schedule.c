@@ -84,28 +84,10 @@ static char *stats(void)
 	return out;
 }
 
-static void order_and_concurrency(const char *record_path)
+static long schedule_a_b(long i)
 {
-	long long t0 = mono_us();
-	long bad = 0;
-	for (long i = 1; i <= PER; i++)
-		bad += (govrt_tasklet_schedule("a", "ts_a", i) != 0) +
-		       (govrt_tasklet_schedule("b", "ts_b", i) != 0);
-	long long took = mono_us() - t0;
-	struct rec r[2 * PER + 4];
-	int early = read_records(record_path, r, 2 * PER + 4);
-	is_long(bad, 0, "every scheduling returned 0");
-	ok(early < 2 * PER, "scheduling did not wait for the calls (%d of %d ran, %lld us)", early,
-	   2 * PER, took);
-
-	int n = wait_records(record_path, r, 2 * PER + 4, 2 * PER);
-	is_long(n, 2 * PER, "every scheduled call ran once");
-
-	struct rec_check c = check_records(r, n, "a");
-	is_long(c.overlap_same, 0, "calls under one name never overlap");
-	ok(c.order_ok, "each name ran its calls in the order scheduled");
-	ok(c.overlap_other > 0, "calls under a and b ran at the same time (%d overlaps)",
-	   c.overlap_other / 2);
+	return (govrt_tasklet_schedule("a", "ts_a", i) != 0) +
+	       (govrt_tasklet_schedule("b", "ts_b", i) != 0);
 }
 
 int main(int argc, char **argv)
@@ -141,7 +123,7 @@ int main(int argc, char **argv)
 	free(st);
 
 	pid_t servers[2] = { serving_start(argv[0], DRV, exports), serving_start(argv[0], DRV, exports) };
-	order_and_concurrency(record_path);
+	check_two_tasklets(record_path, PER, schedule_a_b, "a", "b");
 
 	st = stats();
 	ok(st && strstr(st, "{\"name\":\"a\",\"scheduled\":5,\"ran\":5,\"failed\":0,\"queued\":0,"

@@ -4,7 +4,8 @@
  * its end ("NAME SEQ START END", µs of CLOCK_MONOTONIC), and the checks
  * made on it: each name's calls ran in order and never overlapped, and
  * calls of different names did overlap; and the agents' figures they
- * read (stats_of, tasklet_figure) and rules they change (set_rules).
+ * read (stats_of, tasklet_figure) and rules they change (set_rules);
+ * check_two_tasklets schedules two tasklets' calls and makes the checks.
  * Header-only, static: each test includes it once. */
 #ifndef TASKLET_RECORDS_H
 #define TASKLET_RECORDS_H
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include "gov/govrt.h"
 #include "harness.h"
+#include "tap.h"
 
 static long long mono_us(void)
 {
@@ -117,6 +119,35 @@ static inline void set_rules(pid_t agent, const char *resource, const char *rule
 	agent_set_rules(agent, resource, rules);
 	for (long long end = now_ms() + 20000; now_ms() < end && agent_stat(resource, "rules_rev") <= rev;)
 		usleep(5000);
+}
+
+/* Schedules per calls of each of two tasklets, call i of both at a time
+ * (schedule(i): how many of the two did not return 0), then checks the
+ * record: every scheduling returned 0 and none waited for its call, every
+ * call ran once, calls of one tasklet never overlapped and ran in the order
+ * scheduled, and calls of the two did overlap. first names the first. */
+static __attribute__((unused)) void check_two_tasklets(const char *record_path, long per,
+						       long (*schedule)(long i),
+						       const char *first, const char *second)
+{
+	long long t0 = mono_us();
+	long bad = 0;
+	for (long i = 1; i <= per; i++)
+		bad += schedule(i);
+	long long took = mono_us() - t0;
+	int max = 2 * (int)per + 4;
+	struct rec r[max];
+	int early = read_records(record_path, r, max);
+	is_long(bad, 0, "every scheduling returned 0");
+	ok(early < 2 * per, "scheduling did not wait for the calls (%d of %ld ran, %lld us)", early,
+	   2 * per, took);
+	int n = wait_records(record_path, r, max, 2 * (int)per);
+	is_long(n, 2 * per, "every scheduled call ran once");
+	struct rec_check c = check_records(r, n, first);
+	is_long(c.overlap_same, 0, "calls of one tasklet never overlap");
+	ok(c.order_ok, "each tasklet ran its calls in the order scheduled");
+	ok(c.overlap_other > 0, "calls of %s and %s ran at the same time (%d overlaps)", first,
+	   second, c.overlap_other / 2);
 }
 
 #endif
