@@ -9,28 +9,26 @@
  *           br (%v != 0), %slow, %fast            !prof: slow very unlikely
  *   fast:   %r1 = call T @callee(a, b)            the original instruction
  *           br %join
- *   join:   %r = phi [%r1, fast], [%r2, native], [%r3, ret]
- *   ...
- *   slow:   store zeroinitializer, %gov.call      one per function, entry
- *           store a -> word 0, b -> word 1        bit for bit, low bytes
- *           %d = call i32 @__govrt_dispatch(site, %gov.call)
- *           br (%d == GOV_RUN_NATIVE), %native, %ret
- *   native: %r2 = call T @callee(word 0, word 1)  the words govrt may change
+ *   slow:   %r2 = call T @gov_site.N.slow(a, b)   the slow path, out of line
  *           br %join
- *   ret:    %r3 = load T, gov.call.ret            denied or emulated
- *           br %join
+ *   join:   %r = phi [%r1, fast], [%r2, slow]
+ *
+ * and the slow path, a function of its own (rewriter::slow_path), packs
+ * the words, calls __govrt_dispatch, and makes the call natively with the
+ * words govrt may have changed or returns what govrt wrote.
  *
  * A struct by value (docs/abi.md "Structs by value") is already lowered by
  * the x86-64 ABI when the pass sees the call: one passed in memory is a
  * `byval` pointer to the caller's copy, which is its word; one passed in
  * registers is one IR value per eightbyte, stored at 0 and 8 in a slot of
- * the function (gov.struct.N) whose address is its word, and loaded back
+ * the slow path (gov.struct.N) whose address is its word, and loaded back
  * for the native call. A struct return is an `sret` pointer, zeroed and
  * put in `ret`, or a coerced value (`{ i32, double }`, `i16`) loaded from a
  * zeroed slot whose address is `ret`; the type string, parsed with
  * gov/typestr.h, says which words are structs and their sizes.
  *
- * An invoke (C++) keeps its unwind edge on both calls. The same shape
+ * An invoke (C++) keeps its unwind edge on both calls (the slow path is
+ * invoked). The same shape
  * serves syscall(2) (the number stays) and the one inline asm form the
  * front end accepts (its D, S, d inputs are the words).
  *
@@ -275,57 +273,181 @@ static bool word_sources(CallBase *cb, const gov_site_desc &d, std::vector<word_
 	return op == cb->arg_size();
 }
 
+/* A zeroed-on-use slot of 16 bytes or more at b's place (a function's
+ * entry). */
+static AllocaInst *slot(IRBuilder<> &b, uint64_t size)
+{
+	AllocaInst *a = b.CreateAlloca(ArrayType::get(b.getInt8Ty(), size < 16 ? 16 : (size + 7) & ~7ull),
+				       nullptr, "gov.struct");
+	a->setAlignment(Align(16));
+	return a;
+}
+
+static Value *at(IRBuilder<> &b, Value *base, unsigned off, Type *t)
+{
+	Value *p = b.CreatePointerCast(base, b.getInt8PtrTy());
+	p = b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), p, off);
+	return b.CreatePointerCast(p, t->getPointerTo());
+}
+
+/* Attributes of the caller that do not hold for its slow path (it
+ * returns, writes memory, is not to be inlined back). */
+static const Attribute::AttrKind not_for_slow[] = {
+	Attribute::AlwaysInline, Attribute::InlineHint, Attribute::NoReturn, Attribute::Naked,
+	Attribute::ReadNone, Attribute::ReadOnly, Attribute::WriteOnly, Attribute::ArgMemOnly,
+	Attribute::InaccessibleMemOnly, Attribute::InaccessibleMemOrArgMemOnly,
+	Attribute::Speculatable, Attribute::NoFree, Attribute::NoSync, Attribute::WillReturn,
+};
+
 struct rewriter {
 	emitter &e;
 	Function &f;
-	AllocaInst *call_var = nullptr;
 
 	rewriter(emitter &e, Function &f) : e(e), f(f) {}
-	Value *word_ptr(IRBuilder<> &b, unsigned i, Type *t)
-	{
-		Value *p = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 0);
-		p = b.CreateConstInBoundsGEP2_32(ArrayType::get(b.getInt64Ty(), GOV_MAX_ARGS), p, 0, i);
-		return b.CreatePointerCast(p, t->getPointerTo());
-	}
-	/* a zeroed-on-use slot of 16 bytes or more in the function's entry */
-	AllocaInst *slot(uint64_t size)
-	{
-		IRBuilder<> b(&*f.getEntryBlock().getFirstInsertionPt());
-		AllocaInst *a = b.CreateAlloca(ArrayType::get(b.getInt8Ty(), size < 16 ? 16 : (size + 7) & ~7ull),
-					       nullptr, "gov.struct");
-		a->setAlignment(Align(16));
-		return a;
-	}
-	static Value *at(IRBuilder<> &b, Value *base, unsigned off, Type *t)
-	{
-		Value *p = b.CreatePointerCast(base, b.getInt8PtrTy());
-		p = b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), p, off);
-		return b.CreatePointerCast(p, t->getPointerTo());
-	}
+	Function *slow_path(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w,
+			    bool sret, uint32_t ret_size, GlobalVariable *site);
 	void rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w, bool sret,
 		     uint32_t ret_size, GlobalVariable *site);
 };
 
-void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w,
-		       bool sret, uint32_t ret_size, GlobalVariable *site)
+/* The site's slow path, out of line: `T <site>.slow(the call's operands)`,
+ * internal, cold and never inlined, taking what the call would pass and
+ * returning what it would return:
+ *
+ *   entry:  store zeroinitializer, %gov.call
+ *           store a -> word 0, b -> word 1        bit for bit, low bytes
+ *           %d = call i32 @__govrt_dispatch(site, %gov.call)
+ *           br (%d == GOV_RUN_NATIVE), %native, %ret
+ *   native: %r = call T @callee(word 0, word 1)   the words govrt may change
+ *           ret %r
+ *   ret:    ret (load T, gov.call.ret)            denied or emulated
+ *
+ * Inline in the caller, around each site, the slow paths took registers
+ * and stack in functions whose hot loops were nowhere near a site (bzip2's
+ * BZ2_blockSort: 5 % more instructions, clang-plugin/README.md "Cost").
+ * The native call inside is the site's call (its callee or asm, calling
+ * convention, attributes: byval and sret copy or point as they did);
+ * an exception it throws leaves through the caller's invoke of this. */
+Function *rewriter::slow_path(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w,
+			      bool sret, uint32_t ret_size, GlobalVariable *site)
 {
 	LLVMContext &c = e.c;
-	DebugLoc dl = cb->getDebugLoc();
-	if (!call_var) {
-		IRBuilder<> b(&*f.getEntryBlock().getFirstInsertionPt());
-		call_var = b.CreateAlloca(e.call_ty, nullptr, "gov.call");
-		call_var->setAlignment(Align(8));
-	}
+	std::vector<Type *> params;
+	for (Value *a : cb->args())
+		params.push_back(a->getType());
+	Type *rt = cb->getType();
+	Function *h = Function::Create(FunctionType::get(rt, params, false),
+				       GlobalValue::InternalLinkage, site->getName() + ".slow",
+				       f.getParent());
+	AttributeList fa = AttributeList::get(c, f.getAttributes().getFnAttrs(), AttributeSet(), {});
+	for (Attribute::AttrKind k : not_for_slow)
+		fa = fa.removeFnAttribute(c, k);
+	h->setAttributes(fa);
+	h->addFnAttr(Attribute::NoInline);
+	h->addFnAttr(Attribute::Cold);
+	if (!h->hasFnAttribute(Attribute::OptimizeNone)) /* -O0: they conflict */
+		h->addFnAttr(Attribute::OptimizeForSize);
+	h->setCallingConv(CallingConv::C);
+
+	BasicBlock *entry = BasicBlock::Create(c, "entry", h);
+	BasicBlock *native = BasicBlock::Create(c, "gov.native", h);
+	BasicBlock *ret = BasicBlock::Create(c, "gov.ret", h);
+	IRBuilder<> b(entry);
+	AllocaInst *call_var = b.CreateAlloca(e.call_ty, nullptr, "gov.call");
+	call_var->setAlignment(Align(8));
+	auto word_ptr = [&](unsigned i, Type *t) {
+		Value *p = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 0);
+		p = b.CreateConstInBoundsGEP2_32(ArrayType::get(b.getInt64Ty(), GOV_MAX_ARGS), p, 0, i);
+		return b.CreatePointerCast(p, t->getPointerTo());
+	};
 	/* a struct in registers gets a slot for its bytes; a struct return
 	 * not through sret one for govrt to write it in */
 	std::vector<AllocaInst *> slots(w.size(), nullptr);
 	for (unsigned i = 0; i < w.size(); i++)
 		if (w[i].size && !w[i].byval)
-			slots[i] = slot(w[i].size);
-	Type *rt = cb->getType();
+			slots[i] = slot(b, w[i].size);
 	const DataLayout &layout = f.getParent()->getDataLayout();
 	uint64_t ret_bytes = !ret_size ? 0 : sret ? ret_size : layout.getTypeAllocSize(rt);
-	AllocaInst *ret_slot = ret_size && !sret ? slot(ret_bytes) : nullptr;
+	AllocaInst *ret_slot = ret_size && !sret ? slot(b, ret_bytes) : nullptr;
+
+	/* pack the words, ask govrt */
+	b.CreateStore(ConstantAggregateZero::get(e.call_ty), call_var);
+	for (unsigned i = 0; i < w.size(); i++) {
+		if (w[i].op < 0)
+			continue;
+		Value *a = h->getArg(w[i].op);
+		if (slots[i]) { /* its eightbytes, as in memory */
+			for (unsigned k = 0; k < w[i].n; k++) {
+				Value *piece = h->getArg(w[i].op + k);
+				b.CreateStore(piece, at(b, slots[i], 8 * k, piece->getType()));
+			}
+			a = slots[i];
+		}
+		b.CreateStore(a, word_ptr(i, a->getType()));
+	}
+	Value *ret_place = sret ? static_cast<Value *>(h->getArg(d.first_arg)) : ret_slot;
+	if (ret_place) { /* zeroed: a deny returns zeroes */
+		b.CreateMemSet(ret_place, b.getInt8(0), ret_bytes, MaybeAlign(1));
+		Value *rp = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 1);
+		b.CreateStore(b.CreatePtrToInt(ret_place, b.getInt64Ty()),
+			      b.CreatePointerCast(rp, b.getInt64Ty()->getPointerTo()));
+	}
+	Value *res = b.CreateCall(e.dispatch, { site, call_var }, "gov.result");
+	MDBuilder md(c);
+	b.CreateCondBr(b.CreateICmpEQ(res, b.getInt32(GOV_RUN_NATIVE)), native, ret,
+		       md.createBranchWeights(1, 1));
+
+	/* native: the site's call, with the words govrt may have changed */
+	b.SetInsertPoint(native);
+	std::vector<Value *> args;
+	for (Argument &a : h->args())
+		args.push_back(&a);
+	for (unsigned i = 0; i < w.size(); i++) {
+		if (w[i].op < 0)
+			continue;
+		if (slots[i]) { /* the eightbytes from the struct the word points at */
+			Value *base = b.CreateLoad(slots[i]->getType(), word_ptr(i, slots[i]->getType()),
+						   "gov.arg");
+			for (unsigned k = 0; k < w[i].n; k++) {
+				Type *t = params[w[i].op + k];
+				args[w[i].op + k] = b.CreateLoad(t, at(b, base, 8 * k, t), "gov.arg");
+			}
+			continue;
+		}
+		Type *t = params[w[i].op];
+		args[w[i].op] = b.CreateLoad(t, word_ptr(i, t), "gov.arg");
+	}
+	SmallVector<OperandBundleDef, 1> bundles;
+	cb->getOperandBundlesAsDefs(bundles);
+	CallInst *again = b.CreateCall(cb->getFunctionType(), cb->getCalledOperand(), args, bundles);
+	again->setCallingConv(cb->getCallingConv());
+	again->setAttributes(cb->getAttributes());
+	if (rt->isVoidTy())
+		b.CreateRetVoid();
+	else
+		b.CreateRet(again);
+
+	/* ret: what govrt returned, bit for bit from the low bytes of c.ret */
+	b.SetInsertPoint(ret);
+	if (ret_slot) { /* govrt wrote the struct in the slot: the coerced value */
+		b.CreateRet(b.CreateLoad(rt, b.CreatePointerCast(ret_slot, rt->getPointerTo()), "gov.ret"));
+	} else if (!rt->isVoidTy()) {
+		Value *p = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 1);
+		b.CreateRet(b.CreateLoad(rt, b.CreatePointerCast(p, rt->getPointerTo()), "gov.ret"));
+	} else {
+		b.CreateRetVoid();
+	}
+	return h;
+}
+
+/* The site's head and its two ways: the original call, or the slow path
+ * (slow_path) with the same operands, invoked if the call was. */
+void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<word_src> &w,
+		       bool sret, uint32_t ret_size, GlobalVariable *site)
+{
+	LLVMContext &c = e.c;
+	DebugLoc dl = cb->getDebugLoc();
+	Function *h = slow_path(cb, d, w, sret, ret_size, site);
 
 	BasicBlock *head = cb->getParent();
 	BasicBlock *fast = head->splitBasicBlock(cb, "gov.fast");
@@ -337,8 +459,6 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<w
 		join = fast->splitBasicBlock(cb->getNextNode(), "gov.join");
 	join->setName("gov.join");
 	BasicBlock *slow = BasicBlock::Create(c, "gov.slow", &f);
-	BasicBlock *native = BasicBlock::Create(c, "gov.native", &f);
-	BasicBlock *ret = BasicBlock::Create(c, "gov.ret", &f);
 
 	/* head: the verdict byte */
 	head->getTerminator()->eraseFromParent();
@@ -350,75 +470,23 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<w
 	MDBuilder md(c);
 	b.CreateCondBr(cond, slow, fast, md.createBranchWeights(1, (1u << 20) - 1));
 
-	/* slow: pack the words, ask govrt */
+	/* slow: the out-of-line slow path, as the call was made */
 	b.SetInsertPoint(slow);
-	b.CreateStore(ConstantAggregateZero::get(e.call_ty), call_var);
-	for (unsigned i = 0; i < w.size(); i++) {
-		if (w[i].op < 0)
-			continue;
-		Value *a = cb->getArgOperand(w[i].op);
-		if (slots[i]) { /* its eightbytes, as in memory */
-			for (unsigned k = 0; k < w[i].n; k++) {
-				Value *piece = cb->getArgOperand(w[i].op + k);
-				b.CreateStore(piece, at(b, slots[i], 8 * k, piece->getType()));
-			}
-			a = slots[i];
-		}
-		b.CreateStore(a, word_ptr(b, i, a->getType()));
-	}
-	Value *ret_place = sret ? cb->getArgOperand(d.first_arg) : ret_slot;
-	if (ret_place) { /* zeroed: a deny returns zeroes */
-		b.CreateMemSet(ret_place, b.getInt8(0), ret_bytes, MaybeAlign(1));
-		Value *rp = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 1);
-		b.CreateStore(b.CreatePtrToInt(ret_place, b.getInt64Ty()),
-			      b.CreatePointerCast(rp, b.getInt64Ty()->getPointerTo()));
-	}
-	Value *res = b.CreateCall(e.dispatch, { site, call_var }, "gov.result");
-	b.CreateCondBr(b.CreateICmpEQ(res, b.getInt32(GOV_RUN_NATIVE)), native, ret,
-		       md.createBranchWeights(1, 1));
-
-	/* native: the original call again, with the words govrt may have changed */
-	b.SetInsertPoint(native);
-	CallBase *again = cast<CallBase>(cb->clone());
-	for (unsigned i = 0; i < w.size(); i++) {
-		if (w[i].op < 0)
-			continue;
-		if (slots[i]) { /* the eightbytes from the struct the word points at */
-			Value *base = b.CreateLoad(slots[i]->getType(),
-						   word_ptr(b, i, slots[i]->getType()), "gov.arg");
-			for (unsigned k = 0; k < w[i].n; k++) {
-				Type *t = cb->getArgOperand(w[i].op + k)->getType();
-				again->setArgOperand(w[i].op + k,
-						     b.CreateLoad(t, at(b, base, 8 * k, t), "gov.arg"));
-			}
-			continue;
-		}
-		Type *t = cb->getArgOperand(w[i].op)->getType();
-		again->setArgOperand(w[i].op, b.CreateLoad(t, word_ptr(b, i, t), "gov.arg"));
-	}
-	b.Insert(again);
-	if (auto *inv2 = dyn_cast<InvokeInst>(again)) {
-		inv2->setNormalDest(join);
-		/* the landing pad gets the same incoming values from native */
+	std::vector<Value *> args(cb->arg_begin(), cb->arg_end());
+	CallBase *r2;
+	if (inv) {
+		r2 = b.CreateInvoke(h, join, inv->getUnwindDest(), args);
+		/* the landing pad gets the same incoming values from slow */
 		for (PHINode &phi : inv->getUnwindDest()->phis())
-			phi.addIncoming(phi.getIncomingValueForBlock(fast), native);
+			phi.addIncoming(phi.getIncomingValueForBlock(fast), slow);
 	} else {
+		r2 = b.CreateCall(h, args);
 		b.CreateBr(join);
 	}
 
-	/* ret: what govrt returned, bit for bit from the low bytes of c.ret */
-	b.SetInsertPoint(ret);
-	Value *r3 = nullptr;
-	if (ret_slot) { /* govrt wrote the struct in the slot: the coerced value */
-		r3 = b.CreateLoad(rt, b.CreatePointerCast(ret_slot, rt->getPointerTo()), "gov.ret");
-	} else if (!rt->isVoidTy()) {
-		Value *p = b.CreateConstInBoundsGEP2_32(e.call_ty, call_var, 0, 1);
-		r3 = b.CreateLoad(rt, b.CreatePointerCast(p, rt->getPointerTo()), "gov.ret");
-	}
-	b.CreateBr(join);
-
+	Type *rt = cb->getType();
 	if (!rt->isVoidTy() && !cb->use_empty()) {
-		PHINode *phi = PHINode::Create(rt, 3, "gov.value", &join->front());
+		PHINode *phi = PHINode::Create(rt, 2, "gov.value", &join->front());
 		phi->setDebugLoc(dl);
 		std::vector<Use *> uses;
 		for (Use &u : cb->uses())
@@ -426,15 +494,8 @@ void rewriter::rewrite(CallBase *cb, const gov_site_desc &d, const std::vector<w
 		for (Use *u : uses)
 			u->set(phi);
 		phi->addIncoming(cb, fast);
-		phi->addIncoming(again, native);
-		phi->addIncoming(r3, ret);
+		phi->addIncoming(r2, slow);
 	}
-	for (Instruction &i : *slow)
-		i.setDebugLoc(dl);
-	for (Instruction &i : *native)
-		i.setDebugLoc(dl);
-	for (Instruction &i : *ret)
-		i.setDebugLoc(dl);
 }
 
 /* ---- matching IR calls to the front end's sites ---- */
@@ -546,9 +607,12 @@ PreservedAnalyses gov_pass::run(Module &m, ModuleAnalysisManager &)
 		return PreservedAnalyses::all();
 
 	bool changed = false;
-	for (Function &f : m) {
-		if (f.isDeclaration())
-			continue;
+	std::vector<Function *> defined; /* not the slow paths added on the way */
+	for (Function &f : m)
+		if (!f.isDeclaration())
+			defined.push_back(&f);
+	for (Function *fp : defined) {
+		Function &f = *fp;
 		std::vector<std::pair<CallBase *, gov_site_desc *>> todo;
 		for (BasicBlock &bb : f)
 			for (Instruction &i : bb)

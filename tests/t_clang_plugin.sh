@@ -152,6 +152,12 @@ for k in 1 2; do
 done
 cmp -s repro1.o repro2.o
 ok $? "two compiles give byte-identical objects"
+# each site's slow path is a function of its own (pass.cc, README "Cost"):
+# the callers keep a load, a branch and a call, never __govrt_dispatch
+objdump -dr repro1.o | awk '/^[0-9a-f]+ <.*>:$/ { fn = $2 } /__govrt_dispatch/ { print fn }' \
+	>dispatchers
+[ -s dispatchers ] && ! grep -qv '\.slow>:$' dispatchers
+ok $? "__govrt_dispatch is called only from the sites' out-of-line slow paths ($(wc -l <dispatchers) of them; $(grep -cv '\.slow>:$' dispatchers) elsewhere)"
 [ "$(objdump -h inst2 | awk '$2 == "gov_sites" { print $3 }')" = "$(printf '%08x' $((30 * 64)))" ]
 ok $? "the executable's gov_sites section holds 30 records of 64 bytes"
 clang -O2 -Isrc -c src/calls.c -o noplug.o && clang -O2 -Isrc -Rpass=govintercept -c src/calls.c -o rpass.o &&
