@@ -221,6 +221,8 @@ struct kept {
 	struct lease *lease;  /* its lease (the keeper's thread-local), or NULL */
 	int spare;            /* kept with nobody waiting: a newcomer takes it
 			       * from a keeper not in a call */
+	uint64_t vruntime;    /* its entity's when kept: for min_vruntime */
+	int cpu;              /* where its keeper ran: for placement (PIN) */
 };
 
 static int waiter_cmp(struct waiter *a, struct waiter *b)
@@ -307,16 +309,21 @@ static struct entity *entity_get(struct runq *q, uint64_t key)
 }
 
 /* q->lock held: min_vruntime follows the least vruntime of the calls
- * running (as they started) and waiting, and never goes back. */
+ * running (as they started), waiting, and of the kept slots' entities
+ * (as kept: their keepers' calls under a lease are nowhere else), and
+ * never goes back. */
 static void update_min(struct runq *q)
 {
 	struct waiter *r = RB_MIN(waiters, &q->running_tree), *w = RB_MIN(waiters, &q->tree);
-	if (!r && !w)
-		return;
-	uint64_t v = r ? r->vruntime : w->vruntime;
-	if (r && w && w->vruntime < v)
+	uint64_t v = UINT64_MAX;
+	if (r)
+		v = r->vruntime;
+	if (w && w->vruntime < v)
 		v = w->vruntime;
-	if (v > q->min_vruntime)
+	for (unsigned i = 0; i < q->nkept; i++)
+		if (q->kept[i].vruntime < v)
+			v = q->kept[i].vruntime;
+	if (v != UINT64_MAX && v > q->min_vruntime)
 		q->min_vruntime = v;
 }
 
@@ -372,6 +379,9 @@ static int slot_cpu(struct runq *q, const struct waiter *w, int prefer)
 	RB_FOREACH(r, waiters, &q->running_tree)
 		if (r != w && r->cpu >= 0 && r->cpu < CPU_SETSIZE)
 			CPU_SET(r->cpu, &running);
+	for (unsigned i = 0; i < q->nkept; i++) /* keepers: in calls under a lease, or back soon */
+		if (q->kept[i].cpu >= 0 && q->kept[i].cpu < CPU_SETSIZE)
+			CPU_SET(q->kept[i].cpu, &running);
 	if (prefer >= 0 && prefer < CPU_SETSIZE && CPU_ISSET(prefer, w->own) &&
 	    !CPU_ISSET(prefer, &running) && pin_take(prefer))
 		return prefer;
@@ -440,6 +450,8 @@ static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigne
 	struct waiter *r;
 	RB_FOREACH(r, waiters, &q->running_tree)
 		crowded |= cpu >= 0 && r->cpu == cpu;
+	for (unsigned i = 0; i < q->nkept; i++)
+		crowded |= cpu >= 0 && q->kept[i].cpu == cpu;
 	crowded |= pin_taken(cpu);
 	while (q->running + q->nkept < q->slots && n < max &&
 	       (w = next_waiter(q, n || crowded ? -1 : cpu, now))) {
@@ -461,6 +473,16 @@ static unsigned hand_over(struct runq *q, int cpu, struct waiter **wake, unsigne
 static void unkeep(struct runq *q, unsigned i)
 {
 	q->kept[i] = q->kept[--q->nkept];
+}
+
+/* q->lock held: the calling thread's kept slot, or -1. */
+static int kept_by_me(struct runq *q)
+{
+	pthread_t me = pthread_self();
+	for (unsigned i = 0; i < q->nkept; i++)
+		if (pthread_equal(q->kept[i].thread, me))
+			return (int)i;
+	return -1;
 }
 
 /* q->lock held: kept slots whose callers did not come back in time go;
@@ -509,6 +531,9 @@ static void lease_end(struct runq *q)
 		return;
 	entity_get(q, l->key)->vruntime += l->vruntime;
 	q->st.calls += l->calls;
+	int i = kept_by_me(q);
+	if (i >= 0 && q->kept[i].lease == l) /* due back after its last call, not its grant */
+		q->kept[i].until = atomic_load_explicit(&l->until, memory_order_relaxed);
 	l->q = NULL;
 }
 
@@ -538,18 +563,14 @@ static int lease_leave(struct runq *q, uint64_t vruntime, uint64_t now)
 	if (now >= l->end || atomic_load_explicit(&q->wait_gen, memory_order_relaxed) != l->gen)
 		return 0;
 	atomic_store_explicit(&l->until, now + RESERVE_NS, memory_order_relaxed);
-	atomic_store_explicit(&l->state, LEASE_IDLE, memory_order_release);
-	return 1;
-}
-
-/* q->lock held: the calling thread's kept slot, or -1. */
-static int kept_by_me(struct runq *q)
-{
-	pthread_t me = pthread_self();
-	for (unsigned i = 0; i < q->nkept; i++)
-		if (pthread_equal(q->kept[i].thread, me))
-			return (int)i;
-	return -1;
+	atomic_store(&l->state, LEASE_IDLE);
+	/* a call that started waiting meanwhile either sees the slot idle
+	 * (take_spare after its wait_gen move) or is seen here: both seq_cst */
+	if (atomic_load(&q->wait_gen) == l->gen)
+		return 1;
+	unsigned idle = LEASE_IDLE;
+	atomic_compare_exchange_strong(&l->state, &idle, LEASE_IN_CALL); /* else taken: leave() copes */
+	return 0;
 }
 
 /* A waiter may return as soon as it sees go, before our wake: its stack
@@ -626,13 +647,17 @@ static void reclaim(struct runq *q)
 static pthread_key_t keeper_key;
 static pthread_once_t keeper_once = PTHREAD_ONCE_INIT;
 
+static __thread int keeper_noted, keeper_gone __attribute__((tls_model("initial-exec")));
+
 static void keeper_exit(void *unused)
 {
 	(void)unused;
+	keeper_gone = 1; /* a governed call made later in its exit keeps nothing */
 	for (unsigned r = 0; r < GOV_REGION_DYN_MAX; r++) {
 		struct runq *q = atomic_load_explicit(&queues[r], memory_order_acquire);
-		/* racy, and enough: only this thread makes its own kept slots */
-		if (!q || !__atomic_load_n(&q->nkept, __ATOMIC_RELAXED))
+		/* racy, and enough: only this thread makes its own kept slots
+		 * (a lease taken back left its calls to charge) */
+		if (!q || (my_lease.q != q && !__atomic_load_n(&q->nkept, __ATOMIC_RELAXED)))
 			continue;
 		struct waiter *wake[8];
 		unsigned n = 0;
@@ -666,15 +691,16 @@ static int pins_usable(void)
 
 /* The calling thread kept a slot: its exit is to give it up (keeper_exit).
  * A plain TLS check first: pthread_setspecific once per thread. 0 if its
- * exit will not (no key, or no memory for it). */
+ * exit will not (no key, or no memory for it), or is under way
+ * (keeper_exit ran: a destructor after it made a governed call). */
 static int keeper_note(void)
 {
-	static __thread int noted __attribute__((tls_model("initial-exec")));
-	if (noted)
-		return 1;
+	if (keeper_noted || keeper_gone)
+		return keeper_noted && !keeper_gone;
 	pthread_once(&keeper_once, keeper_init);
-	noted = keeper_key != (pthread_key_t)-1 && pthread_setspecific(keeper_key, &noted) == 0;
-	return noted;
+	keeper_noted = keeper_key != (pthread_key_t)-1 &&
+		       pthread_setspecific(keeper_key, &keeper_noted) == 0;
+	return keeper_noted;
 }
 
 /* q->lock held: the watcher stops waiting; the leftmost waiter (if any)
@@ -739,7 +765,8 @@ static int enter(struct runq *q, uint64_t key, unsigned slots, struct waiter *wp
 	cpu_set_t own;
 	wp->own = sched_getaffinity(0, sizeof own, &own) == 0 ? &own : NULL;
 	RB_INSERT(waiters, &q->tree, wp);
-	atomic_fetch_add_explicit(&q->wait_gen, 1, memory_order_relaxed);
+	atomic_fetch_add(&q->wait_gen, 1); /* seq_cst: see lease_leave */
+	take_spare(q); /* a keeper that ended its call meanwhile */
 	q->st.waited++;
 	unsigned n = hand_over(q, -1, wake, 8); /* slots may have grown */
 	pthread_mutex_unlock(&q->lock);
@@ -842,8 +869,10 @@ static void leave(struct runq *q, uint64_t key, unsigned weight, uint64_t ns, st
 		q->kept[q->nkept++] = (struct kept){ key, now + RESERVE_NS, w->slice_start,
 						     w->slice_delay, pthread_self(),
 						     noted ? &my_pin : NULL,
-						     leasable ? &my_lease : NULL, !next };
+						     leasable ? &my_lease : NULL, !next, e->vruntime,
+						     sched_getcpu() };
 		q->st.kept++;
+		update_min(q);
 		if (leasable) {
 			struct lease *l = &my_lease;
 			l->q = q;
@@ -971,6 +1000,20 @@ static const struct native *native_of(const struct gov_site *site)
 	return r->fn ? r : NULL;
 }
 
+/* The queue whose scheduled call the calling thread is in, if any. */
+static __thread const struct runq *calling __attribute__((tls_model("initial-exec")));
+
+static uint64_t call_native(const struct native *nv, const struct gov_site *site,
+			    struct gov_call *call)
+{
+	void *argp[GOV_MAX_ARGS];
+	for (unsigned k = 0; k < site->nparams; k++)
+		argp[k] = &call->arg[k]; /* little-endian: the low bytes are the value */
+	uint64_t rv = 0;
+	ffi_call((ffi_cif *)&nv->cif, nv->fn, &rv, argp);
+	return rv;
+}
+
 int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t rule,
 		  const struct gov_dyn_ctx *ctx)
 {
@@ -978,6 +1021,16 @@ int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t r
 	struct runq *q = rule < GOV_REGION_DYN_MAX ? queue_get(rule) : NULL;
 	if (!nv || !q)
 		return GOV_RUN_NATIVE;
+	uint64_t rv;
+	if (calling == q) {
+		/* inside a call of q (nested, or a signal handler's): the thread
+		 * holds a slot of q already, and the outer call's time covers
+		 * this one's (a slot of its own would deadlock with one slot,
+		 * or be the outer call's own kept one) */
+		rv = call_native(nv, site, call);
+		memcpy(&call->ret, &rv, sizeof call->ret);
+		return GOV_RUN_RETURN;
+	}
 	unsigned weight = ctx->weight ? ctx->weight : WEIGHT_DEFAULT;
 	if (weight > WEIGHT_MAX)
 		weight = WEIGHT_MAX;
@@ -990,11 +1043,10 @@ int govrt_cfs_run(const struct gov_site *site, struct gov_call *call, uint32_t r
 			return GOVRT_CFS_TIMED_OUT;
 		t0 = gov_now_ns();
 	}
-	void *argp[GOV_MAX_ARGS];
-	for (unsigned k = 0; k < site->nparams; k++)
-		argp[k] = &call->arg[k]; /* little-endian: the low bytes are the value */
-	uint64_t rv = 0;
-	ffi_call((ffi_cif *)&nv->cif, nv->fn, &rv, argp);
+	const struct runq *outer = calling;
+	calling = q;
+	rv = call_native(nv, site, call);
+	calling = outer;
 	uint64_t t1 = gov_now_ns(), ns = t1 - t0;
 	int saved = errno;
 	if (!leased || !lease_leave(q, ns * WEIGHT_DEFAULT / weight, t1))
@@ -1066,8 +1118,9 @@ int govrt_cfs_stats(unsigned rule, struct govrt_cfs_stats *out)
 		return -1;
 	}
 	pthread_mutex_lock(&q->lock);
-	lease_end(q); /* the caller's own calls under a lease counted (others' when theirs end) */
 	*out = q->st;
+	if (my_lease.q == q) /* the caller's own calls under a lease (others' when theirs end) */
+		out->calls += my_lease.calls;
 	out->slots = q->slots;
 	out->running = q->running;
 	pthread_mutex_unlock(&q->lock);

@@ -43,9 +43,15 @@ static int a_running;         /* thread 20's first call is running */
 static int forks_in_call;     /* thread 60's next call forks (fork_starts_empty) */
 static pid_t forked_in_call;  /* ... its child, 0 in the child */
 static uint64_t k_left_first, k_ended; /* exit_gives_up_every_queue's K left queue 1, ended */
+static long gtask(long weight, long slots);
 static long gtask2(long weight, long slots);
 static int k_in[2], w_queued[2]; /* exit_gives_up_every_queue's K, in queue i; W_i queued */
 static int b_calling;         /* thread 21 is about to call: 20 waits for it */
+/* nested_call_in_its_slot: O's next call nests one; its inner call's value
+ * and time, when the outer call ended */
+static int nest_in_call, nest_begun;
+static long nested_ret;
+static uint64_t nested_ns, nest_outer_end;
 
 static uint64_t now_ns(void)
 {
@@ -100,6 +106,16 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 	}
 	if (me == 21)
 		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
+	if (me == 38 && nest_in_call) { /* O of nested_call_in_its_slot */
+		nest_in_call = 0;
+		__atomic_store_n(&nest_begun, 1, __ATOMIC_RELEASE);
+		usleep(2000);
+		uint64_t t = now_ns();
+		nested_ret = gtask(weight, slots);
+		nested_ns = now_ns() - t;
+		usleep(2000);
+		nest_outer_end = now_ns();
+	}
 	if (me == 60 && forks_in_call) {
 		forks_in_call = 0;
 		forked_in_call = fork();
@@ -1031,6 +1047,93 @@ static void spare_slot_to_newcomer(const char *mode)
 	   "(it waited %.2f ms, the least of 3; 0.8+ if left to the watcher)", mode, least);
 }
 
+/* A scheduled call that makes another of the same queue (a callee that
+ * calls back, or a signal handler) runs it in its own slot: O (thread
+ * 38), one slot, after a short call that keeps its slot on a lease, makes
+ * a call that sleeps 2 ms, calls task, and sleeps 2 ms; W (39) arrives in
+ * the first 2 ms. The inner call returns at once and W runs after O's
+ * call. Given a turn of its own, the inner call waited for the only slot,
+ * its own thread's (EAGAIN at the timeout), or took the outer call's kept
+ * slot and handed it to W in the middle of the outer call. */
+static void *nesting_caller(void *p)
+{
+	(void)p;
+	me = 38;
+	gtask(1024, 1);
+	nest_in_call = 1;
+	gtask(1024, 1);
+	return NULL;
+}
+
+static void nested_call_in_its_slot(const char *mode)
+{
+	pthread_t o, w;
+	int id = 39;
+	spin_us = 10;
+	nested_ret = 0;
+	nest_begun = 0;
+	started_ns[39] = 0;
+	pthread_create(&o, NULL, nesting_caller, NULL);
+	while (!__atomic_load_n(&nest_begun, __ATOMIC_ACQUIRE))
+		usleep(20);
+	pthread_create(&w, NULL, lease_newcomer, &id);
+	pthread_join(o, NULL);
+	pthread_join(w, NULL);
+	spin_us = 300;
+	ok(nested_ret == 1025 && nested_ns < 100000000 && started_ns[39] >= nest_outer_end,
+	   "%s: a call nested in a scheduled call of the same queue runs in its slot (returned %ld "
+	   "in %.2f ms; the waiter ran %.2f ms after the outer call, want >= 0)", mode, nested_ret,
+	   (double)nested_ns / 1e6, ((double)started_ns[39] - (double)nest_outer_end) / 1e6);
+}
+
+/* min_vruntime follows an entity whose calls run under leases (they are
+ * in no tree): A (thread 0) calls alone for 200 ms, then B and C (1, 2),
+ * entities of their own, call too, for 300 ms, all of equal weight. A
+ * gets about a third of those calls. B and C started at a min_vruntime
+ * left where A's leases began, up to 200 ms of A's service behind, and
+ * took nearly all of them (in 3 of 4 runs: a pause of A's between two
+ * calls put it in the running tree, and min_vruntime caught up). */
+static int phase, phase_stop;
+static long phase_calls[3];
+
+static void *phase_caller(void *p)
+{
+	me = (int)(intptr_t)p;
+	while (!__atomic_load_n(&phase_stop, __ATOMIC_ACQUIRE)) {
+		gtask(1024, 1);
+		if (__atomic_load_n(&phase, __ATOMIC_ACQUIRE))
+			phase_calls[me]++;
+	}
+	return NULL;
+}
+
+static void newcomers_start_at_lease_holder(const char *mode)
+{
+	pthread_t t[3];
+	/* calls of 190 us, under 200 us leases: every second call ends after
+	 * its lease, which leave() renews; one would start after its lease
+	 * ended (and take the lock: seen in the running tree) only if its
+	 * thread paused 10 us between two calls */
+	spin_us = 190;
+	phase = phase_stop = 0;
+	memset(phase_calls, 0, sizeof phase_calls);
+	pthread_create(&t[0], NULL, phase_caller, (void *)(intptr_t)0);
+	usleep(200000);
+	__atomic_store_n(&phase, 1, __ATOMIC_RELEASE);
+	for (long i = 1; i < 3; i++)
+		pthread_create(&t[i], NULL, phase_caller, (void *)(intptr_t)i);
+	usleep(300000);
+	__atomic_store_n(&phase_stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	spin_us = 300;
+	long all = phase_calls[0] + phase_calls[1] + phase_calls[2];
+	double share = all ? (double)phase_calls[0] / (double)all : 0;
+	ok(share >= 0.15, "%s: leases: entities that start calling start at a lease holder's "
+	   "vruntime (its share then %.2f of %ld calls, want ~0.33; ~0 if 200 ms behind)", mode,
+	   share, all);
+}
+
 static void mode_tests(pid_t a, const char *mode, const char *placement)
 {
 	const char *obj = strcmp(mode, "ebpf") == 0 ? DYN_OBJS "/tests/dyn/cfs_arg.bpf.o"
@@ -1111,6 +1214,8 @@ static void mode_tests(pid_t a, const char *mode, const char *placement)
 		lease_charges_its_calls(mode);
 		lease_call_kept(mode);
 		spare_slot_to_newcomer(mode);
+		nested_call_in_its_slot(mode);
+		newcomers_start_at_lease_holder(mode);
 		fork_starts_empty(mode);
 		exit_gives_up_every_queue(a, obj);
 		set_rules(a, mode, "object", obj, placement);
