@@ -20,28 +20,59 @@ static void warn_line(const char *line)
 	govrt_warn("%s", line);
 }
 
-/* Copies the area under the table's sequence lock. */
-static struct gov_region_dyn *read_area(struct gov_region_hdr *h)
+/* The bytes of the area in use: the directory, and the objects of the
+ * entries it counts (an entry whose bounds are bad adds nothing; apply
+ * refuses it). The area is 512 KiB and mostly empty: copying all of it was
+ * most of what applying a table cost. */
+static uint32_t area_used(const struct gov_region_dyn *d, uint32_t cap)
 {
-	struct gov_region_dyn *copy = malloc(h->dyn_cap);
-	if (!copy)
-		return NULL;
+	uint32_t used = sizeof *d;
+	uint32_t n = d->count < GOV_REGION_DYN_MAX ? d->count : GOV_REGION_DYN_MAX;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct gov_region_dyn_entry *e = &d->ent[i];
+		if (e->len && e->off >= sizeof *d && e->off <= cap && e->len <= cap - e->off &&
+		    e->off + e->len > used)
+			used = e->off + e->len;
+	}
+	return used;
+}
+
+/* Copies the area's used bytes (*len of them) under the table's sequence
+ * lock. */
+static struct gov_region_dyn *read_area(struct gov_region_hdr *h, uint32_t *len)
+{
+	const char *area = (const char *)h + h->dyn_off;
+	struct gov_region_dyn *copy = NULL;
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&h->table_seq, __ATOMIC_ACQUIRE);
 		if (seq & 1) {
 			sched_yield();
 			continue;
 		}
-		memcpy(copy, (char *)h + h->dyn_off, h->dyn_cap);
+		/* the directory first, which says how much more to copy */
+		struct gov_region_dyn dir;
+		memcpy(&dir, area, sizeof dir);
+		uint32_t used = area_used(&dir, h->dyn_cap);
+		struct gov_region_dyn *tmp = realloc(copy, used);
+		if (!tmp) {
+			free(copy);
+			return NULL;
+		}
+		copy = tmp;
+		memcpy(copy, &dir, sizeof dir);
+		memcpy((char *)copy + sizeof dir, area + sizeof dir, used - sizeof dir);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&h->table_seq, __ATOMIC_RELAXED) == seq)
+		if (__atomic_load_n(&h->table_seq, __ATOMIC_RELAXED) == seq) {
+			*len = used;
 			return copy;
+		}
 	}
 }
 
 void govrt_dyn_apply(struct gov_region_hdr *h)
 {
-	struct gov_region_dyn *d = read_area(h);
+	uint32_t len;
+	struct gov_region_dyn *d = read_area(h, &len);
 	if (!d) {
 		govrt_warn("out of memory reading the dynamic rules; keeping the old ones");
 		return;
@@ -53,8 +84,8 @@ void govrt_dyn_apply(struct gov_region_hdr *h)
 		struct gov_region_dyn_entry *e = &d->ent[i];
 		struct gov_dynrule *have = atomic_load(&rules[i]), *want = NULL;
 		e->spec.name[sizeof e->spec.name - 1] = 0;
-		int mine = i < n && e->len && e->off >= sizeof *d && e->off <= h->dyn_cap &&
-			   e->len <= h->dyn_cap - e->off && e->spec.mode == GOV_DYN_EBPF;
+		int mine = i < n && e->len && e->off >= sizeof *d && e->off <= len &&
+			   e->len <= len - e->off && e->spec.mode == GOV_DYN_EBPF;
 		if (mine && have && have->hash == e->hash && memcmp(&have->spec, &e->spec, sizeof e->spec) == 0)
 			continue;
 		if (mine) {

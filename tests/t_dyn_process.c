@@ -4,7 +4,8 @@
  * changed arguments, deny, emulate, forward to the agent); a fault in the
  * program (division by zero) gives the fail outcome, is counted toward
  * disabling the rule, and the program lives on; a new version replaces the
- * running one live; librte_bpf is mapped only once such a rule arrives. */
+ * running one live; librte_bpf is mapped only once such a rule arrives;
+ * two process rules in one version both arrive whole. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 
 __attribute__((noinline)) long work(long a, long b) { return a * 1000 + b; }
 static long gwork(long a, long b) { return GOV_CALL("lll", work, a, b); }
+__attribute__((noinline)) long work2(long a, long b) { return a * 1000 + b; }
+static long gwork2(long a, long b) { return GOV_CALL("lll", work2, a, b); }
 
 #define govctl govctl_run
 
@@ -85,6 +88,19 @@ int main(int argc, char **argv)
 	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0, "version 3 moves it to the agent");
 	is_long(gwork(0, 10), 10, "work(0, 10) = 100 / 10");
 	is_long(agent_calls() - before, 1, "answered by the agent");
+
+	/* two process rules: govrt copies the area only up to the end of the
+	 * last object, so the second one (further in) must arrive whole */
+	rev = rule_publish("name: proc\ndynamic:\n"
+			   "  - name: first\n    mode: ebpf\n    object: " DYN_OBJS "/tests/dyn/modargs.bpf.o\n"
+			   "    placement: process\n    attach: [{function: work}]\n"
+			   "  - name: second\n    mode: ebpf\n    object: " DYN_OBJS "/tests/dyn/div.bpf.o\n"
+			   "    placement: process\n    attach: [{function: work2}]\n");
+	before = agent_calls();
+	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0, "version 4 (two process rules) reaches the program");
+	is_long(gwork(3, 4), 25, "the first runs: work(3, 4) emulated as 100 / 4");
+	is_long(gwork2(0, 5), 20, "the second runs: work2(0, 5) emulated as 100 / 5");
+	is_long(agent_calls() - before, 0, "both in the program, neither went to the agent");
 	ok(govctl(NULL, "agent", "stop", R) == 0, "the agent stops");
 	return done_testing();
 }
