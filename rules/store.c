@@ -196,6 +196,17 @@ int gov_store_list(struct gov_store *s, const char *prefix, struct gov_kv **item
 	return r;
 }
 
+int gov_store_read_begin(struct gov_store *s, char *err, size_t errlen)
+{
+	return s->ops->read_begin ? s->ops->read_begin(s, err, errlen) : 0;
+}
+
+void gov_store_read_end(struct gov_store *s)
+{
+	if (s->ops->read_end)
+		s->ops->read_end(s);
+}
+
 int gov_store_routed(struct gov_store *s, const char *resource, gov_routed_fn fn, void *ctx,
 		     uint64_t *rev, char *err, size_t errlen)
 {

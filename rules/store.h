@@ -59,6 +59,16 @@ int gov_store_list(struct gov_store *s, const char *prefix, struct gov_kv **item
 void gov_kv_free(struct gov_kv *items, size_t n);  /* frees the keys and values too */
 void gov_kv_clear(struct gov_kv *kv);              /* one kv from gov_store_get */
 
+/* Reads as one batch: between gov_store_read_begin and gov_store_read_end,
+ * gov_store_get, gov_store_list and gov_store_routed on this handle all see
+ * one revision of the store. On sqlite: one read transaction, whose locks
+ * and page checks they share instead of each taking its own (what an agent
+ * re-reading its routes pays per change); on etcd every read is its own
+ * request as before. On sqlite, writes on the handle and a second begin
+ * fail until gov_store_read_end. 0, or -1 with err. */
+int gov_store_read_begin(struct gov_store *s, char *err, size_t errlen);
+void gov_store_read_end(struct gov_store *s);
+
 /* The rule documents the store routes to resource (gov/store_keys.h:
  * the routes of resource, then those of every resource, STAR), each at
  * the version its route names, as an agent of resource reads them. fn

@@ -24,6 +24,9 @@ struct store_ops {
 		   const struct gov_txn_cmp *cmps, size_t ncmps,
 		   const struct gov_txn_op *ops, size_t nops,
 		   uint64_t *rev, int *changed, char *err, size_t errlen);
+	/* gov_store_read_begin / _end; NULL: reads are not batched */
+	int (*read_begin)(struct gov_store *s, char *err, size_t errlen);
+	void (*read_end)(struct gov_store *s);
 	int (*watch)(struct gov_store *s, const char *prefix, const char *end,
 		     uint64_t from_rev, struct gov_watch **out, char *err, size_t errlen);
 	/* The events that have arrived, without waiting: n, 0, or -1. */

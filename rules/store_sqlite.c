@@ -13,8 +13,9 @@
  *                 The log is the history that watches replay; nothing
  *                 compacts it yet.
  *   PATH.rev      the revision file: after each commit the writer writes the
- *                 new revision into it in place. Watchers hold an inotify
- *                 watch on it, which is what wakes them; its content is only
+ *                 new revision into it in place and closes it. Watchers
+ *                 hold an inotify watch on it (IN_CLOSE_WRITE), which is
+ *                 what wakes them; its content is only
  *                 a hint (two writers may finish in either order), watchers
  *                 always ask the database.
  *
@@ -34,13 +35,19 @@
  * (length 0), create_rev and version 0. Catching up, gov_watch_next returns
  * whole revisions, about WATCH_BATCH events at a time.
  *
- * A handle (store or watch) has its own SQLite connection; it must not cross
- * fork(): SQLite's locks are per process, so a child opens its own. */
+ * A store has its own SQLite connection, and its watches share one more
+ * (under a mutex, so each watch can still live in any thread): a commit
+ * makes a connection drop its page cache, so the first watch to look after
+ * it reads the pages again and the others find them read, instead of every
+ * watch re-reading the same pages. Neither may cross fork(): SQLite's locks
+ * are per process, so a child opens its own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,16 +133,26 @@ struct conn {
 	long long busy_since;
 };
 
+/* The connection a store's watches share; the store and each watch hold a
+ * reference, since watches may outlive their store. */
+struct watch_conn {
+	pthread_mutex_t lock;
+	struct conn c;
+	_Atomic int refs;
+};
+
 struct sqlite_store {
 	struct gov_store base;
 	struct conn c;
+	struct watch_conn *wc;  /* made by the first watch */
 	char *path;
 	char *rev_path;
+	int reading;    /* in gov_store_read_begin's read transaction */
 };
 
 struct sqlite_watch {
 	struct gov_watch base;
-	struct conn c;
+	struct watch_conn *wc;
 	char *what;     /* "watch PREFIX", for errors */
 	char *rev_path;
 	char *prefix;
@@ -356,8 +373,9 @@ static int touch_rev_file(const char *path, const char *what, char *err, size_t 
 }
 
 /* Wakes the watchers: writes the revision in place (no rename: the watchers'
- * inotify watch is on this inode) and closes, which fires IN_MODIFY and
- * IN_CLOSE_WRITE. The commit is done; a failure here cannot be reported as a
+ * inotify watch is on this inode) and closes, which fires the IN_CLOSE_WRITE
+ * they wait for (a writer killed in between closes on exit, which fires it
+ * too). The commit is done; a failure here cannot be reported as a
  * failed write, and watchers still see the commit within WATCH_RECHECK_MS. */
 static void notify(const struct sqlite_store *s, uint64_t rev)
 {
@@ -373,11 +391,21 @@ static void notify(const struct sqlite_store *s, uint64_t rev)
 
 static const struct store_ops sqlite_ops;
 
+static void watch_conn_put(struct watch_conn *wc)
+{
+	if (wc && atomic_fetch_sub(&wc->refs, 1) == 1) {
+		conn_close(&wc->c);
+		pthread_mutex_destroy(&wc->lock);
+		free(wc);
+	}
+}
+
 static void sqlite_close(struct gov_store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	if (s->c.db)
 		conn_close(&s->c);
+	watch_conn_put(s->wc);
 	free(s->base.url);
 	free(s->path);
 	free(s->rev_path);
@@ -485,8 +513,10 @@ static int sqlite_list(struct gov_store *base, const char *prefix, const char *e
 	size_t count = 0, cap = 0;
 	uint64_t r = 0;
 	sqlite3_stmt *st = NULL;
-	/* One read transaction: the revision and the rows are one snapshot. */
-	if (run(c, Q_BEGIN) < 0 || read_rev(c, &r) < 0 || !(st = stmt(c, Q_LIST)))
+	/* One read transaction: the revision and the rows are one snapshot
+	 * (the batch's, when in one). */
+	if ((!s->reading && run(c, Q_BEGIN) < 0) || read_rev(c, &r) < 0 ||
+	    !(st = stmt(c, Q_LIST)))
 		goto dberr;
 	bind_text(st, 1, prefix);
 	bind_text(st, 2, end);
@@ -503,7 +533,7 @@ static int sqlite_list(struct gov_store *base, const char *prefix, const char *e
 	if (rc != SQLITE_DONE)
 		goto dberr;
 	done(st);
-	if (run(c, Q_COMMIT) < 0)
+	if (!s->reading && run(c, Q_COMMIT) < 0)
 		goto dberr;
 	*items = out;
 	*n = count;
@@ -515,9 +545,35 @@ dberr:
 bad:
 	if (st)
 		done(st);
-	rollback(c);
+	if (!s->reading)
+		rollback(c);
 	gov_kv_free(out, count);
 	return -1;
+}
+
+/* One read transaction for the reads until read_end. BEGIN is deferred:
+ * the snapshot is taken by the first read. */
+static int sqlite_read_begin(struct gov_store *base, char *err, size_t errlen)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (s->reading)
+		return store_fail(err, errlen, "read batch: already in one");
+	if (run(&s->c, Q_BEGIN) < 0)
+		return db_fail(&s->c, err, errlen, "read batch");
+	s->reading = 1;
+	return 0;
+}
+
+static void sqlite_read_end(struct gov_store *base)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (!s->reading)
+		return;
+	s->reading = 0;
+	/* a read transaction: COMMIT only releases it; should it fail, the
+	 * rollback does */
+	if (run(&s->c, Q_COMMIT) < 0)
+		rollback(&s->c);
 }
 
 /* ---- writing ---------------------------------------------------------------- */
@@ -625,6 +681,9 @@ static int sqlite_txn(struct gov_store *base, const char *what,
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct conn *c = &s->c;
 	uint64_t cur;
+	if (s->reading)
+		return store_fail(err, errlen, "%s: in a read batch (gov_store_read_begin); "
+				  "end it before writing", what);
 	if (run(c, Q_BEGIN_WRITE) < 0 || read_rev(c, &cur) < 0)
 		goto dberr;
 	for (size_t i = 0; i < ncmps; i++) {
@@ -677,14 +736,15 @@ dberr:
 
 /* ---- watching --------------------------------------------------------------- */
 
-/* Watches the revision file: IN_MODIFY and IN_CLOSE_WRITE from writers, and
- * the file going away (deleted or renamed: the watch is on the inode), after
- * which drain() watches a new one. */
+/* Watches the revision file: IN_CLOSE_WRITE from writers (once per commit:
+ * IN_MODIFY too would wake every watcher twice, the second time for
+ * nothing), and the file going away (deleted or renamed: the watch is on
+ * the inode), after which drain() watches a new one. */
 static int arm(struct sqlite_watch *w, char *err, size_t errlen)
 {
 	if (touch_rev_file(w->rev_path, w->what, err, errlen) < 0)
 		return -1;
-	w->wd = inotify_add_watch(w->ifd, w->rev_path, IN_MODIFY | IN_CLOSE_WRITE |
+	w->wd = inotify_add_watch(w->ifd, w->rev_path, IN_CLOSE_WRITE |
 				  IN_DELETE_SELF | IN_MOVE_SELF);
 	if (w->wd < 0)
 		return store_fail(err, errlen, "%s: inotify on %s: %s", w->what, w->rev_path,
@@ -710,6 +770,10 @@ static int drain(struct sqlite_watch *w, char *err, size_t errlen)
 				rearm = 1;
 			p += sizeof *ev + ev->len;
 		}
+		/* room left for one more event of any size: the queue was empty
+		 * (no second read just to be told EAGAIN) */
+		if ((size_t)n <= sizeof buf - sizeof(struct inotify_event) - NAME_MAX - 1)
+			break;
 	}
 	if (!rearm)
 		return 0;
@@ -728,9 +792,10 @@ static int event_from_row(sqlite3_stmt *st, struct gov_event *ev)
 /* The events after w->last, up to WATCH_BATCH of them (whole revisions), in
  * one read transaction. Advances w->last past revisions without an event
  * under the prefix too, so they are not scanned again. */
-static int fetch(struct sqlite_watch *w, struct gov_event **evs, char *err, size_t errlen)
+static int fetch_locked(struct sqlite_watch *w, struct gov_event **evs, char *err,
+			size_t errlen)
 {
-	struct conn *c = &w->c;
+	struct conn *c = &w->wc->c;
 	struct gov_event *out = NULL;
 	int count = 0, cap = 0, full = 0;
 	uint64_t cur = 0, last = w->last;
@@ -786,6 +851,37 @@ bad:
 	return -1;
 }
 
+static int fetch(struct sqlite_watch *w, struct gov_event **evs, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&w->wc->lock);
+	int n = fetch_locked(w, evs, err, errlen);
+	pthread_mutex_unlock(&w->wc->lock);
+	return n;
+}
+
+/* The store's watch connection, opened by its first watch; a reference for
+ * the caller. NULL with err. */
+static struct watch_conn *watch_conn_get(struct sqlite_store *s, const char *what,
+					 char *err, size_t errlen)
+{
+	if (!s->wc) {
+		struct watch_conn *wc = calloc(1, sizeof *wc);
+		if (!wc) {
+			store_fail(err, errlen, "%s: out of memory", what);
+			return NULL;
+		}
+		if (conn_open(&wc->c, s->path, 0, what, err, errlen) < 0) {
+			free(wc);
+			return NULL;
+		}
+		pthread_mutex_init(&wc->lock, NULL);
+		atomic_init(&wc->refs, 1); /* the store's */
+		s->wc = wc;
+	}
+	atomic_fetch_add(&s->wc->refs, 1);
+	return s->wc;
+}
+
 static void sqlite_watch_close(struct gov_watch *base);
 
 static int sqlite_watch(struct gov_store *base, const char *prefix, const char *end,
@@ -805,9 +901,9 @@ static int sqlite_watch(struct gov_store *base, const char *prefix, const char *
 		store_fail(err, errlen, "watch %s: out of memory", prefix);
 		goto bad;
 	}
-	/* The watch's own connection: it may be used from another thread than
+	/* The watches' connection: they may be used from another thread than
 	 * the store, and outlive it. */
-	if (conn_open(&w->c, s->path, 0, w->what, err, errlen) < 0)
+	if (!(w->wc = watch_conn_get(s, w->what, err, errlen)))
 		goto bad;
 	w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->ifd < 0) {
@@ -819,10 +915,13 @@ static int sqlite_watch(struct gov_store *base, const char *prefix, const char *
 	if (arm(w, err, errlen) < 0)
 		goto bad;
 	if (from_rev == 0) {
-		if (read_rev(&w->c, &w->last) < 0) {
-			db_fail(&w->c, err, errlen, w->what);
+		pthread_mutex_lock(&w->wc->lock);
+		int r = read_rev(&w->wc->c, &w->last);
+		if (r < 0)
+			db_fail(&w->wc->c, err, errlen, w->what);
+		pthread_mutex_unlock(&w->wc->lock);
+		if (r < 0)
 			goto bad;
-		}
 	} else {
 		w->last = from_rev - 1;
 	}
@@ -855,8 +954,7 @@ static void sqlite_watch_close(struct gov_watch *base)
 	struct sqlite_watch *w = (struct sqlite_watch *)base;
 	if (w->ifd >= 0)
 		close(w->ifd);
-	if (w->c.db)
-		conn_close(&w->c);
+	watch_conn_put(w->wc);
 	free(w->what);
 	free(w->rev_path);
 	free(w->prefix);
@@ -870,6 +968,8 @@ static const struct store_ops sqlite_ops = {
 	.get = sqlite_get,
 	.list = sqlite_list,
 	.txn = sqlite_txn,
+	.read_begin = sqlite_read_begin,
+	.read_end = sqlite_read_end,
 	.watch = sqlite_watch,
 	.watch_take = sqlite_watch_take,
 	.recheck_ms = WATCH_RECHECK_MS,

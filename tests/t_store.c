@@ -2,13 +2,16 @@
  * keys, revisions and transactions; watches that catch up and then follow
  * live, woken across processes; concurrent writers that lose nothing; a
  * writer killed mid-transaction that leaves all or nothing; and bad input
- * refused with a reason and nothing changed. Each test has its own
+ * refused with a reason and nothing changed; reads batched in one snapshot;
+ * watches of one store sharing a connection, from several threads, seeing
+ * every commit (no stale page cache) and outliving their store. Each test has its own
  * directory under /tmp. Handles never cross fork(): children open their own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -410,6 +413,129 @@ static void test_watch(void)
 	gov_watch_close(w0);
 	gov_watch_close(wp);
 	gov_store_close(s);
+}
+
+/* ---- 3b. read batches and the watches' shared connection ----------------- */
+
+static void test_batch(void)
+{
+	const char *dir = new_dir();
+	struct gov_store *s = open_in(dir), *other = open_in(dir);
+	if (!ok(s && other, "two handles on one store"))
+		return;
+	uint64_t rev0 = 0, rev = 0;
+	put_str(s, "/b/1", "a", NULL);
+	put_str(s, "/b/2", "b", &rev0);
+	ok(gov_store_read_begin(s, err, sizeof err) == 0, "a read batch begins (%s)", err);
+	ok(strcmp(value_of(s, "/b/1"), "a") == 0, "a get in the batch");
+	put_str(other, "/b/1", "A", NULL);
+	put_str(other, "/b/3", "c", NULL);
+	ok(strcmp(value_of(s, "/b/1"), "a") == 0, "another handle's commits are not seen in the batch");
+	struct gov_kv *items;
+	size_t n = 0;
+	int listed = gov_store_list(s, "/b/", &items, &n, &rev, err, sizeof err);
+	ok(listed == 0 && n == 2 && rev == rev0,
+	   "a listing in the batch: the same snapshot (%zu keys, revision %llu of %llu)", n,
+	   (unsigned long long)rev, (unsigned long long)rev0);
+	if (n)
+		gov_kv_free(items, n);
+	err[0] = 0;
+	ok(gov_store_put(s, "/b/9", "x", 1, NULL, err, sizeof err) < 0 && strstr(err, "read batch"),
+	   "a write on the handle is refused with why (%s)", err);
+	err[0] = 0;
+	ok(gov_store_read_begin(s, err, sizeof err) < 0 && strstr(err, "already"),
+	   "and a second batch (%s)", err);
+	gov_store_read_end(s);
+	ok(strcmp(value_of(other, "/b/9"), "(absent)") == 0, "the refused write changed nothing");
+	ok(strcmp(value_of(s, "/b/1"), "A") == 0, "after the batch the handle sees the commits");
+	is_long((long)count_prefix(s, "/b/"), 3, "all 3 keys");
+	ok(put_str(s, "/b/9", "x", NULL) == 0, "and writes again");
+	gov_store_close(s);
+	gov_store_close(other);
+}
+
+struct follower {
+	struct gov_watch *w;
+	struct seen all;
+	int want;
+};
+
+static void *follow(void *arg)
+{
+	struct follower *f = arg;
+	gather(f->w, &f->all, f->want, 20000);
+	return NULL;
+}
+
+static int in_order(const struct seen *all, const char *prefix)
+{
+	for (int i = 0; i < all->n; i++) {
+		char want[64];
+		snprintf(want, sizeof want, "%s%03d", prefix, i);
+		if (strcmp(all->ev[i].kv.key, want) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void test_shared_watches(void)
+{
+	const char *dir = new_dir();
+	struct gov_store *s = open_in(dir), *other = open_in(dir);
+	if (!ok(s && other, "a store for watches sharing a connection"))
+		return;
+	struct gov_watch *wa, *wb;
+	ok(gov_store_watch(s, "/a/", 0, &wa, err, sizeof err) == 0 &&
+	   gov_store_watch(s, "/b/", 0, &wb, err, sizeof err) == 0, "two watches of one store");
+	struct gov_event *evs;
+	put_str(other, "/a/x", "1", NULL);
+	int n = gov_watch_next(wa, &evs, 1000, err, sizeof err);
+	ok(n == 1 && strcmp(evs[0].kv.key, "/a/x") == 0, "the first watch takes its event");
+	gov_events_free(evs, n);
+	/* the connection has read the store at that commit; the next commit
+	 * must still be seen by the other watch */
+	struct gov_txn_op ops[] = { { GOV_TXN_PUT, "/a/y", "2", 1 }, { GOV_TXN_PUT, "/b/y", "3", 1 } };
+	gov_store_txn(other, NULL, 0, ops, 2, NULL, err, sizeof err);
+	n = gov_watch_next(wb, &evs, 1000, err, sizeof err);
+	ok(n == 1 && strcmp(evs[0].kv.key, "/b/y") == 0, "the second sees the next commit");
+	gov_events_free(evs, n);
+	n = gov_watch_next(wa, &evs, 1000, err, sizeof err);
+	ok(n == 1 && strcmp(evs[0].kv.key, "/a/y") == 0, "and so does the first");
+	gov_events_free(evs, n);
+
+	/* each in its own thread while another handle commits */
+	enum { COMMITS = 60 };
+	struct follower fa = { wa, { 0 }, COMMITS }, fb = { wb, { 0 }, COMMITS };
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, follow, &fa);
+	pthread_create(&tb, NULL, follow, &fb);
+	for (int i = 0; i < COMMITS; i++) {
+		char ka[32], kb[32];
+		snprintf(ka, sizeof ka, "/a/%03d", i);
+		snprintf(kb, sizeof kb, "/b/%03d", i);
+		struct gov_txn_op two[] = { { GOV_TXN_PUT, ka, "v", 1 }, { GOV_TXN_PUT, kb, "v", 1 } };
+		gov_store_txn(other, NULL, 0, two, 2, NULL, err, sizeof err);
+	}
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ok(fa.all.n == COMMITS && in_order(&fa.all, "/a/") && fb.all.n == COMMITS &&
+	   in_order(&fb.all, "/b/"), "two threads following a watch each get all %d of theirs, "
+	   "in order (%d, %d)", COMMITS, fa.all.n, fb.all.n);
+	seen_free(&fa.all);
+	seen_free(&fb.all);
+
+	gov_store_close(s);
+	put_str(other, "/a/z", "after", NULL);
+	n = gov_watch_next(wa, &evs, 1000, err, sizeof err);
+	ok(n == 1 && strcmp(evs[0].kv.key, "/a/z") == 0, "a watch outlives its store");
+	gov_events_free(evs, n);
+	gov_watch_close(wa);
+	put_str(other, "/b/z", "after", NULL);
+	n = gov_watch_next(wb, &evs, 1000, err, sizeof err);
+	ok(n == 1 && strcmp(evs[0].kv.key, "/b/z") == 0, "and the other one its sibling");
+	gov_events_free(evs, n);
+	gov_watch_close(wb);
+	gov_store_close(other);
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -907,6 +1033,8 @@ int main(void)
 	test_basic();
 	test_txn();
 	test_watch();
+	test_batch();
+	test_shared_watches();
 	test_latency();
 	test_concurrent();
 	test_crash();

@@ -156,8 +156,14 @@ static int load_from_store(struct agent_rules *out, struct agent_rules *old, cha
 {
 	uint64_t rev = 0;
 	struct loading l = { out, old };
-	if (gov_store_routed(store, A.cfg.resource, load_routed, &l, &rev, err, errlen) < 0)
+	/* the routes, the versions, their objects and the resources: one
+	 * batch of reads, so one snapshot (and on sqlite one transaction) */
+	if (gov_store_read_begin(store, err, errlen) < 0)
 		return -1;
+	if (gov_store_routed(store, A.cfg.resource, load_routed, &l, &rev, err, errlen) < 0) {
+		gov_store_read_end(store);
+		return -1;
+	}
 	/* registered exports name the callee of a forward without `to:` */
 	struct gov_kv *res;
 	size_t nres;
@@ -167,6 +173,7 @@ static int load_from_store(struct agent_rules *out, struct agent_rules *old, cha
 			edge_rules_add_resource(&out->edges, (char *)res[i].value, res[i].len);
 		gov_kv_free(res, nres);
 	}
+	gov_store_read_end(store);
 	out->rev = rev;
 	return 0;
 }
@@ -738,12 +745,12 @@ int main(int argc, char **argv)
 
 	for (int running = 1; running;) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(epfd, evs, 16, -1);
+		int n = epoll_wait(epfd, evs, 16, -1), routes = 0;
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &lfd) {
 				accept_client(lfd, epfd);
 			} else if (evs[i].data.ptr == &wfd[0] || evs[i].data.ptr == &wfd[1]) {
-				follow_store();
+				routes = 1; /* once below: follow_store takes both */
 			} else if (evs[i].data.ptr == &wfd[2]) {
 				follow_tasklet_states();
 			} else if (evs[i].data.ptr == &sfd) {
@@ -763,6 +770,8 @@ int main(int argc, char **argv)
 					drop_client(c, epfd);
 			}
 		}
+		if (routes)
+			follow_store();
 	}
 	tasklet_drain(&A); /* with the serving processes still there */
 	edge_stop();
