@@ -39,8 +39,9 @@
  * (under a mutex, so each watch can still live in any thread): a commit
  * makes a connection drop its page cache, so the first watch to look after
  * it reads the pages again and the others find them read, instead of every
- * watch re-reading the same pages. Neither may cross fork(): SQLite's locks
- * are per process, so a child opens its own. */
+ * watch re-reading the same pages; a read batch (gov_store_read_begin) of a
+ * store with watches runs on that connection too, holding its mutex. Neither
+ * may cross fork(): SQLite's locks are per process, so a child opens its own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -139,6 +140,9 @@ struct watch_conn {
 	pthread_mutex_t lock;
 	struct conn c;
 	_Atomic int refs;
+	/* the thread whose read batch holds lock (valid while batch is 1) */
+	pthread_t batch_owner;
+	_Atomic int batch;
 };
 
 struct sqlite_store {
@@ -147,7 +151,11 @@ struct sqlite_store {
 	struct watch_conn *wc;  /* made by the first watch */
 	char *path;
 	char *rev_path;
-	int reading;    /* in gov_store_read_begin's read transaction */
+	/* in gov_store_read_begin's read transaction, on rc: the watches'
+	 * connection when there is one (its pages were most likely just read
+	 * by the watch that woke), else c */
+	int reading;
+	struct conn *rc;
 };
 
 struct sqlite_watch {
@@ -473,9 +481,10 @@ static int sqlite_get(struct gov_store *base, const char *key, struct gov_kv *ou
 		      char *err, size_t errlen)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	sqlite3_stmt *st = stmt(&s->c, Q_GET);
+	struct conn *c = s->reading ? s->rc : &s->c;
+	sqlite3_stmt *st = stmt(c, Q_GET);
 	if (!st)
-		return db_fail(&s->c, err, errlen, "get");
+		return db_fail(c, err, errlen, "get");
 	bind_text(st, 1, key);
 	int rc = sqlite3_step(st), r;
 	if (rc == SQLITE_ROW)
@@ -483,7 +492,7 @@ static int sqlite_get(struct gov_store *base, const char *key, struct gov_kv *ou
 	else if (rc == SQLITE_DONE)
 		r = GOV_STORE_NOT_FOUND;
 	else
-		r = store_fail(err, errlen, "get %s: %s", key, sqlite3_errmsg(s->c.db));
+		r = store_fail(err, errlen, "get %s: %s", key, sqlite3_errmsg(c->db));
 	done(st);
 	return r;
 }
@@ -508,7 +517,7 @@ static int sqlite_list(struct gov_store *base, const char *prefix, const char *e
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	char what[64];
 	snprintf(what, sizeof what, "list %s", prefix);
-	struct conn *c = &s->c;
+	struct conn *c = s->reading ? s->rc : &s->c;
 	struct gov_kv *out = NULL;
 	size_t count = 0, cap = 0;
 	uint64_t r = 0;
@@ -551,6 +560,14 @@ bad:
 	return -1;
 }
 
+static void sqlite_read_unlock(struct sqlite_store *s)
+{
+	if (s->rc == &s->c || !s->wc)
+		return;
+	atomic_store(&s->wc->batch, 0);
+	pthread_mutex_unlock(&s->wc->lock);
+}
+
 /* One read transaction for the reads until read_end. BEGIN is deferred:
  * the snapshot is taken by the first read. */
 static int sqlite_read_begin(struct gov_store *base, char *err, size_t errlen)
@@ -558,8 +575,18 @@ static int sqlite_read_begin(struct gov_store *base, char *err, size_t errlen)
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	if (s->reading)
 		return store_fail(err, errlen, "read batch: already in one");
-	if (run(&s->c, Q_BEGIN) < 0)
-		return db_fail(&s->c, err, errlen, "read batch");
+	s->rc = &s->c;
+	if (s->wc) {
+		pthread_mutex_lock(&s->wc->lock);
+		s->wc->batch_owner = pthread_self();
+		atomic_store(&s->wc->batch, 1);
+		s->rc = &s->wc->c;
+	}
+	if (run(s->rc, Q_BEGIN) < 0) {
+		db_fail(s->rc, err, errlen, "read batch");
+		sqlite_read_unlock(s);
+		return -1;
+	}
 	s->reading = 1;
 	return 0;
 }
@@ -572,8 +599,9 @@ static void sqlite_read_end(struct gov_store *base)
 	s->reading = 0;
 	/* a read transaction: COMMIT only releases it; should it fail, the
 	 * rollback does */
-	if (run(&s->c, Q_COMMIT) < 0)
-		rollback(&s->c);
+	if (run(s->rc, Q_COMMIT) < 0)
+		rollback(s->rc);
+	sqlite_read_unlock(s);
 }
 
 /* ---- writing ---------------------------------------------------------------- */
@@ -853,6 +881,10 @@ bad:
 
 static int fetch(struct sqlite_watch *w, struct gov_event **evs, char *err, size_t errlen)
 {
+	/* only this thread could have made itself the owner */
+	if (atomic_load(&w->wc->batch) && pthread_equal(w->wc->batch_owner, pthread_self()))
+		return store_fail(err, errlen, "%s: inside a read batch of its store "
+				  "(gov_store_read_begin); end it first", w->what);
 	pthread_mutex_lock(&w->wc->lock);
 	int n = fetch_locked(w, evs, err, errlen);
 	pthread_mutex_unlock(&w->wc->lock);

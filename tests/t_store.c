@@ -503,6 +503,23 @@ static void test_shared_watches(void)
 	ok(n == 1 && strcmp(evs[0].kv.key, "/a/y") == 0, "and so does the first");
 	gov_events_free(evs, n);
 
+	/* a read batch of the store runs on the watches' connection */
+	put_str(other, "/a/x", "changed", NULL);
+	n = gov_watch_next(wa, &evs, 1000, err, sizeof err);
+	gov_events_free(evs, n);
+	put_str(other, "/a/x", "again", NULL);
+	ok(gov_store_read_begin(s, err, sizeof err) == 0, "a read batch of the watched store");
+	ok(strcmp(value_of(s, "/a/x"), "again") == 0,
+	   "sees the commit after the one the watch read last");
+	err[0] = 0;
+	n = gov_watch_next(wa, &evs, 0, err, sizeof err);
+	ok(n < 0 && strstr(err, "inside a read batch"),
+	   "a watch of the store taken inside the batch is refused with why (%s)", err);
+	gov_store_read_end(s);
+	n = gov_watch_next(wa, &evs, 1000, err, sizeof err);
+	ok(n == 1 && strcmp((char *)evs[0].kv.value, "again") == 0, "and after it gets its event");
+	gov_events_free(evs, n);
+
 	/* each in its own thread while another handle commits */
 	enum { COMMITS = 60 };
 	struct follower fa = { wa, { 0 }, COMMITS }, fb = { wb, { 0 }, COMMITS };
