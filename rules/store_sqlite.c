@@ -408,9 +408,12 @@ static void watch_conn_put(struct watch_conn *wc)
 	}
 }
 
+static void sqlite_read_end(struct gov_store *base);
+
 static void sqlite_close(struct gov_store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite_read_end(base); /* a batch left open would keep its watches waiting */
 	if (s->c.db)
 		conn_close(&s->c);
 	watch_conn_put(s->wc);

@@ -541,6 +541,7 @@ static void test_shared_watches(void)
 	seen_free(&fa.all);
 	seen_free(&fb.all);
 
+	ok(gov_store_read_begin(s, err, sizeof err) == 0, "a batch left open when its store closes");
 	gov_store_close(s);
 	put_str(other, "/a/z", "after", NULL);
 	n = gov_watch_next(wa, &evs, 1000, err, sizeof err);
