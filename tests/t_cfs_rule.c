@@ -49,7 +49,7 @@ static int k_in[2], w_queued[2]; /* exit_gives_up_every_queue's K, in queue i; W
 static int b_calling;         /* thread 21 is about to call: 20 waits for it */
 /* nested_call_in_its_slot: O's next call nests one; its inner call's value
  * and time, when the outer call ended */
-static int nest_in_call, nest_begun;
+static int nest_in_call;
 static long nested_ret;
 static uint64_t nested_ns, nest_outer_end;
 
@@ -108,7 +108,6 @@ __attribute__((noinline)) long task(long weight, long slots, long entity)
 		__atomic_store_n(&b_started_ns, now_ns(), __ATOMIC_RELEASE);
 	if (me == 38 && nest_in_call) { /* O of nested_call_in_its_slot */
 		nest_in_call = 0;
-		__atomic_store_n(&nest_begun, 1, __ATOMIC_RELEASE);
 		usleep(2000);
 		uint64_t t = now_ns();
 		nested_ret = gtask(weight, slots);
@@ -984,20 +983,29 @@ static void *lease_newcomer(void *p)
 	return NULL;
 }
 
-static void lease_call_kept(const char *mode)
+/* holder (thread holder_id) started and, once it is in its second call
+ * (two calls logged), a newcomer (thread id) calling once; both joined.
+ * When the holder's second call began. */
+static uint64_t newcomer_in_second_call(void *(*holder)(void *), int holder_id, int id)
 {
-	pthread_t l, n;
-	int id = 35;
-	spin_us = 10;
+	pthread_t h, n;
 	nlog = 0;
 	max_running = 0;
-	pthread_create(&l, NULL, lease_holder, NULL);
-	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 2) /* in the long call */
+	started_ns[id] = 0;
+	pthread_create(&h, NULL, holder, NULL);
+	while (__atomic_load_n(&nlog, __ATOMIC_ACQUIRE) < 2)
 		usleep(20);
-	uint64_t long_began = __atomic_load_n(&started_ns[34], __ATOMIC_ACQUIRE);
+	uint64_t began = __atomic_load_n(&started_ns[holder_id], __ATOMIC_ACQUIRE);
 	pthread_create(&n, NULL, lease_newcomer, &id);
-	pthread_join(l, NULL);
+	pthread_join(h, NULL);
 	pthread_join(n, NULL);
+	return began;
+}
+
+static void lease_call_kept(const char *mode)
+{
+	spin_us = 10;
+	uint64_t long_began = newcomer_in_second_call(lease_holder, 34, 35);
 	spin_of[34] = 0;
 	spin_us = 300;
 	ok(max_running == 1 && started_ns[35] >= long_began + 3000000,
@@ -1067,18 +1075,9 @@ static void *nesting_caller(void *p)
 
 static void nested_call_in_its_slot(const char *mode)
 {
-	pthread_t o, w;
-	int id = 39;
 	spin_us = 10;
 	nested_ret = 0;
-	nest_begun = 0;
-	started_ns[39] = 0;
-	pthread_create(&o, NULL, nesting_caller, NULL);
-	while (!__atomic_load_n(&nest_begun, __ATOMIC_ACQUIRE))
-		usleep(20);
-	pthread_create(&w, NULL, lease_newcomer, &id);
-	pthread_join(o, NULL);
-	pthread_join(w, NULL);
+	newcomer_in_second_call(nesting_caller, 38, 39); /* W: in the outer call's first 2 ms */
 	spin_us = 300;
 	ok(nested_ret == 1025 && nested_ns < 100000000 && started_ns[39] >= nest_outer_end,
 	   "%s: a call nested in a scheduled call of the same queue runs in its slot (returned %ld "
