@@ -50,6 +50,8 @@ $(BENCH_RULES): bench/rules/main.c bench/common.c bench/common.h rules/deny/deny
 	$(CC) $(BENCH_FLAGS) -DGOVCTL_PATH='"$(abspath $(GOVCTL))"' $(DYN_TEST_FLAGS) -o $@ bench/rules/main.c \
 	  bench/common.c $(DYN_HOST_OBJS) $(RT_SHARED) $(BENCH_LINK) -ldl -lpthread
 BENCHES += $(BENCH_RULES)
+# tests/t_bench_rules.sh runs it (its options, a short run)
+tests: $(BENCH_RULES)
 
 # wasm rules are compiled with these two files (GOV_WASM_GLUE_DIR points an
 # installed govagent or govctl at them) and the headers rules include

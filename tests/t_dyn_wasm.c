@@ -88,8 +88,20 @@ static void answers(void)
 	is_long(run(r, &own, -1, "unlink", 0, 0, 0), GOV_DYN_DENY, "a context of the caller's own still works");
 	is_long(own.err, EACCES, "... its answer copied out");
 	is_long(run(r, c, -1, "unlinkat", 0, 0, 0), GOV_DYN_NATIVE, "in place again after it: unlinkat runs");
+	/* another rule run on this one's context, right after a run in place:
+	 * its own code runs (the context copied into its instance), not the
+	 * code of the thread's last run on that context */
+	struct gov_dynrule *other = load(GOV_DYN_WASM, "tests/dyn/ctxid", NULL);
+	ok(other, "ctxid loads (%s)", err);
+	if (other) { /* (loading it made this thread's instance of it: run r in place again) */
+		is_long(run(r, c, 1, NULL, 1, 0, 100), GOV_DYN_NATIVE, "in place after another rule's load");
+		*c = (struct gov_dyn_ctx){ .kind = 2, .sysno = 1, .nargs = 3, .args = { 6, 1, 100 } };
+		is_long(gov_dynrule_run(other, c), GOV_DYN_EMULATE, "another rule on this one's context runs its own code");
+		is_long(c->value, 101, "... and answers there");
+		gov_dynrule_free(other);
+	}
 	is_long(atomic_load(&r->counters[0]) + atomic_load(&r->counters[1]), 3, "counters counted all three denials");
-	is_long(atomic_load(&r->runs), 5, "five runs");
+	is_long(atomic_load(&r->runs), 6, "six runs of its own");
 	is_long(atomic_load(&r->faults), 0, "no faults");
 out:
 	gov_dynrule_free(r);

@@ -18,8 +18,15 @@
  *     context's baseline, A/B in one run), eBPF in the agent, wasm in the
  *     agent. Target: eBPF in the program <= 10 ns per call.
  *
- * Each figure is the median of REPS runs (alternating between variants),
- * with the min..max spread. It asserts nothing. With --markdown FILE it
+ * A's figures change with where a process's stack, heap, thread block and
+ * the rule's memory land (a row moved by 30 % between two processes of the
+ * same binary, ASLR on or off), so A runs in HOST_PROCS processes of their
+ * own (this program again, GOV_BENCH_HOST set), each REPS runs alternating
+ * between variants: a row is the median of the processes' medians, with
+ * their min..max; a ratio is paired, each process's median of its runs'
+ * own ratios, then the median of those. B's figures are the median of
+ * REPS runs (alternating between variants), with the min..max spread. It
+ * asserts nothing. With --markdown FILE it
  * replaces its section of FILE (BENCHMARKS.md). */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +50,7 @@
 #undef gov_counter_add
 
 #define REPS 11
+#define HOST_PROCS 9
 #define MAXV 8
 
 struct result {
@@ -50,6 +58,10 @@ struct result {
 	double ns[REPS];
 	int n;
 	double median, lo, hi;
+	/* A: each process's median, and of its runs' ratios to host[1]'s */
+	double proc[HOST_PROCS], ratio[HOST_PROCS];
+	int nproc;
+	double ratio_median, ratio_lo, ratio_hi;
 };
 static struct result host[MAXV], call[MAXV];
 static int nhost, ncall;
@@ -143,31 +155,104 @@ static double run_rule_in_place(struct gov_dynrule *r, long n)
 	return (now_ns() - t0) / n;
 }
 
-static void bench_host(void)
+static const char *const host_names[] = {
+	"plain C (the same source, direct call)",
+	"plain C through gov_dynrule_run (fault policy included)",
+	"eBPF, librte_bpf JIT (gov_dynrule_run)",
+	"wasm, wasm2c (gov_dynrule_run: sandbox entry, context in the rule's memory)",
+	"wasm, the caller's own context (copied in, the answer out)",
+};
+#define NHOST (int)(sizeof host_names / sizeof *host_names)
+
+/* One process's part A: REPS rounds of every variant, written to out as
+ * one line per round, "ns ns ns ns ns" (0: the variant did not run). */
+static int host_runs(FILE *out)
 {
 	struct gov_dynrule *bpf = load(GOV_DYN_EBPF), *wasm = load(GOV_DYN_WASM);
 	/* plain C run the way the JIT's code is: gov_dynrule_run's fast path */
 	static struct gov_dynrule plain;
 	plain.fast = (uint64_t (*)(void *))(void *)deny;
-	host[0].name = "plain C (the same source, direct call)";
-	host[1].name = "plain C through gov_dynrule_run (fault policy included)";
-	host[2].name = "eBPF, librte_bpf JIT (gov_dynrule_run)";
-	host[3].name = "wasm, wasm2c (gov_dynrule_run: sandbox entry, context in the rule's memory)";
-	host[4].name = "wasm, the caller's own context (copied in, the answer out)";
-	nhost = 5;
 	for (int rep = 0; rep < REPS; rep++) {
-		host[0].ns[host[0].n++] = run_plain(host_iters);
-		host[1].ns[host[1].n++] = run_rule(&plain, host_iters);
+		double ns[NHOST] = { run_plain(host_iters), run_rule(&plain, host_iters) };
 		if (bpf)
-			host[2].ns[host[2].n++] = run_rule(bpf, host_iters);
+			ns[2] = run_rule(bpf, host_iters);
 		if (wasm && gov_wasm_ctx(wasm))
-			host[3].ns[host[3].n++] = run_rule_in_place(wasm, host_iters / 4);
+			ns[3] = run_rule_in_place(wasm, host_iters / 4);
 		if (wasm)
-			host[4].ns[host[4].n++] = run_rule(wasm, host_iters / 4);
+			ns[4] = run_rule(wasm, host_iters / 4);
+		for (int i = 0; i < NHOST; i++)
+			fprintf(out, "%s%.4f", i ? " " : "", ns[i]);
+		fputc('\n', out);
 	}
-	for (int i = 0; i < nhost; i++)
-		if (host[i].n)
-			finish(&host[i]);
+	gov_dynrule_free(bpf);
+	gov_dynrule_free(wasm);
+	return fflush(out) == 0 ? 0 : -1;
+}
+
+/* Runs host_runs in HOST_PROCS processes, each this program run again
+ * (a fresh layout, see the top), and reads their rounds. The first
+ * process builds the wasm rule's object; the others find it in the
+ * cache. */
+static void bench_host(char **argv)
+{
+	for (int i = 0; i < NHOST; i++)
+		host[i].name = host_names[i];
+	nhost = NHOST;
+	setenv("GOV_BENCH_HOST", "1", 1);
+	for (int p = 0; p < HOST_PROCS; p++) {
+		int fd[2];
+		if (pipe(fd) < 0)
+			break;
+		pid_t pid = fork();
+		if (pid == 0) {
+			unsetenv("GOV_RESOURCE"); /* part A has no use for govrt */
+			dup2(fd[1], 1);
+			close(fd[0]);
+			close(fd[1]);
+			execv("/proc/self/exe", argv);
+			_exit(127);
+		}
+		close(fd[1]);
+		FILE *in = fdopen(fd[0], "r");
+		double round[REPS][NHOST];
+		int n = 0;
+		while (in && n < REPS && fscanf(in, "%lf %lf %lf %lf %lf", &round[n][0], &round[n][1],
+						&round[n][2], &round[n][3], &round[n][4]) == NHOST)
+			n++;
+		if (in)
+			fclose(in);
+		int st;
+		waitpid(pid, &st, 0);
+		if (n < REPS || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "bench/rules: part A's process %d ended after %d of %d rounds\n",
+				p + 1, n, REPS);
+			continue;
+		}
+		for (int i = 0; i < NHOST; i++) {
+			double v[REPS], r[REPS];
+			for (int k = 0; k < REPS; k++) {
+				v[k] = round[k][i];
+				r[k] = round[k][i] / round[k][1];
+			}
+			if (v[0] <= 0)
+				continue;
+			host[i].proc[host[i].nproc] = bench_median(v, REPS);
+			host[i].ratio[host[i].nproc++] = bench_median(r, REPS);
+		}
+	}
+	unsetenv("GOV_BENCH_HOST");
+	for (int i = 0; i < nhost; i++) {
+		struct result *h = &host[i];
+		h->n = h->nproc;
+		if (!h->n)
+			continue;
+		h->median = bench_median(h->proc, h->n);
+		h->lo = bench_min(h->proc, h->n);
+		h->hi = bench_max(h->proc, h->n);
+		h->ratio_median = bench_median(h->ratio, h->n);
+		h->ratio_lo = bench_min(h->ratio, h->n);
+		h->ratio_hi = bench_max(h->ratio, h->n);
+	}
 }
 
 /* ---- B: governed calls ---- */
@@ -281,21 +366,25 @@ static void body(FILE *f, void *arg)
 			"%.1f): figures of a few ns move by several ns from run to run; re-run on a quiet "
 			"machine before judging a target.\n", load[0]);
 	fprintf(f, "\nThe ratios within one run are what to compare.\n\n");
-	fprintf(f, "A. The deny rule alone (rules/deny/deny.c), median of %d runs of %ld calls "
-		"(wasm: %ld), min..max:\n\n", REPS, host_iters, host_iters / 4);
-	fprintf(f, "| variant | ns per run | spread | vs plain C | vs plain C through the runner |\n"
-		"|---|---|---|---|---|\n");
+	fprintf(f, "A. The deny rule alone (rules/deny/deny.c) in %d processes, each %d runs of %ld "
+		"calls (wasm: %ld) alternating between variants. ns: the median of the processes' "
+		"medians, min..max of them. Paired: each process's median of its runs' own ratios "
+		"to the runner's run beside them; the median of the processes' ratios, min..max "
+		"of them.\n\n", host[1].n, REPS, host_iters, host_iters / 4);
+	fprintf(f, "| variant | ns per run | spread | vs plain C | vs plain C through the runner, paired "
+		"| its spread |\n|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nhost; i++)
 		if (host[i].n)
-			fprintf(f, "| %s | %.2f | %.2f..%.2f | %.2fx | %.2fx |\n", host[i].name, host[i].median,
-				host[i].lo, host[i].hi, host[i].median / host[0].median,
-				host[i].median / host[1].median);
+			fprintf(f, "| %s | %.2f | %.2f..%.2f | %.2fx | %.2fx | %.2f..%.2f |\n", host[i].name,
+				host[i].median, host[i].lo, host[i].hi, host[i].median / host[0].median,
+				host[i].ratio_median, host[i].ratio_lo, host[i].ratio_hi);
 	if (nhost > 3 && host[3].n)
 		fprintf(f, "\nTarget wasm <= 1.5x plain C, both run as a rule (through gov_dynrule_run, "
-			"its fault policy included): %s (%.2fx). Against the bare direct call of the "
-			"same C, which no rule mode can be (no runner, no fault policy): %.2fx.\n",
-			host[3].median <= 1.5 * host[1].median ? "met" : "missed",
-			host[3].median / host[1].median, host[3].median / host[0].median);
+			"its fault policy included), paired: %s (%.2fx; %.2f..%.2fx over the processes). "
+			"Against the bare direct call of the same C, which no rule mode can be (no runner, "
+			"no fault policy): %.2fx.\n", host[3].ratio_median <= 1.5 ? "met" : "missed",
+			host[3].ratio_median, host[3].ratio_lo, host[3].ratio_hi,
+			host[3].median / host[0].median);
 	fprintf(f, "\nB. A governed call (GOV_CALL of a two-argument function) with the deny rule "
 		"attached, through a real agent; median of %d runs, min..max:\n\n", REPS);
 	fprintf(f, "| variant | ns per call | spread | vs no rule |\n|---|---|---|---|\n");
@@ -330,6 +419,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (getenv("GOV_BENCH_HOST"))
+		return host_runs(stdout) < 0;
 	if (!getenv("GOV_BENCH_CHILD")) {
 		/* govrt reads its environment before main: set it and run again */
 		char dir[] = "/tmp/gov-bench-rules.XXXXXX", buf[700];
@@ -353,7 +444,7 @@ int main(int argc, char **argv)
 		if (system(buf)) {}
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 	}
-	bench_host();
+	bench_host(argv);
 	bench_calls();
 	body(stdout, NULL);
 	if (markdown && bench_write_section(markdown, "bench/rules", body, NULL) < 0) {
