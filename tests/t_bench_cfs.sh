@@ -6,29 +6,16 @@
 # (one round, no agent column) prints its tables and, with --markdown,
 # replaces its own section of the file and nothing else. TAP output.
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-bench=$top/build/bench/cfs
-tmp=$(mktemp -d /tmp/benchcfs.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-. "$top/tests/tap.sh"
-
-if [ ! -x "$bench" ]; then
-	echo "Bail out! build first: make all tests"
-	exit 1
-fi
-
-md=$tmp/BENCH.md
-printf '# notes\n\nkept as it is\n' >"$md"
-cp "$md" "$tmp/before.md"
-unchanged() { cmp -s "$md" "$tmp/before.md"; }
-dirs() { ls -d /tmp/bench-cfs.* 2>/dev/null | wc -l; }
-before_dirs=$(dirs)
+bench_name=cfs
+bench_dirs='/tmp/bench-cfs.*'
+# shellcheck source=tests/bench_tap.sh
+. "$(dirname "$0")/bench_tap.sh"
 
 # refused ARGS... -- WHY: exit 1, WHY on stderr, the file and /tmp untouched
 refused() {
 	why=$1; shift
 	run "$bench" "$@"
-	[ "$rc" -eq 1 ] && grep -q -- "$why" "$tmp/err" && unchanged && [ "$(dirs)" -eq "$before_dirs" ]
+	[ "$rc" -eq 1 ] && grep -q -- "$why" "$tmp/err" && unchanged && [ "$(run_dirs)" -eq "$before_dirs" ]
 	ok $? "bench/cfs $*: refused ($why), nothing written"
 }
 refused "--threads: one of 2, 4, 8, 16, 32" --threads 3
@@ -54,6 +41,6 @@ run "$bench" --quick --no-agent --rounds 1 --markdown "$md"
 [ "$(grep -c '^<!-- cfs: begin -->$' "$md")" -eq 1 ] && [ "$(grep -c '^| 32 | ' "$md")" -eq 2 ] &&
 	head -3 "$md" | cmp -s - "$tmp/before.md"
 ok $(( rc != 0 || $? != 0 )) "--markdown again: the section replaced, not added twice (exit $rc)"
-[ "$(dirs)" -eq "$before_dirs" ]
+[ "$(run_dirs)" -eq "$before_dirs" ]
 ok $? "its run directories under /tmp removed"
 finish

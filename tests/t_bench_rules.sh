@@ -6,27 +6,15 @@
 # and with --markdown replaces its own section of the file and nothing
 # else. TAP output.
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-bench=$top/build/bench/rules
-tmp=$(mktemp -d /tmp/benchrules.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-. "$top/tests/tap.sh"
-
-if [ ! -x "$bench" ]; then
-	echo "Bail out! build first: make all tests"
-	exit 1
-fi
-
-md=$tmp/BENCH.md
-printf '# notes\n\nkept as it is\n' >"$md"
-cp "$md" "$tmp/before.md"
-dirs() { ls -d /tmp/gov-bench-rules.* 2>/dev/null | wc -l; }
-before_dirs=$(dirs)
+bench_name=rules
+bench_dirs='/tmp/gov-bench-rules.*'
+# shellcheck source=tests/bench_tap.sh
+. "$(dirname "$0")/bench_tap.sh"
 
 for args in "--bogus" "--markdown" "--quick --markdown"; do
 	# shellcheck disable=SC2086 # the words are the options
 	run "$bench" $args
-	[ "$rc" -eq 1 ] && grep -q "usage:" "$tmp/err" && cmp -s "$md" "$tmp/before.md"
+	[ "$rc" -eq 1 ] && grep -q "usage:" "$tmp/err" && unchanged
 	ok $? "bench/rules $args: refused with its usage, exit 1, nothing written"
 done
 
@@ -54,6 +42,6 @@ run "$bench" --quick --markdown "$md"
 [ "$(grep -c '^<!-- bench/rules: begin -->$' "$md")" -eq 1 ] && [ "$(grep -c '^Target wasm' "$md")" -eq 1 ] &&
 	head -3 "$md" | cmp -s - "$tmp/before.md"
 ok $(( rc != 0 || $? != 0 )) "--markdown again: the section replaced, not added twice (exit $rc)"
-[ "$(dirs)" -eq "$before_dirs" ]
+[ "$(run_dirs)" -eq "$before_dirs" ]
 ok $? "its run directories under /tmp removed"
 finish
