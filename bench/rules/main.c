@@ -215,6 +215,7 @@ static void bench_host(char **argv)
 		close(fd[1]);
 		FILE *in = fdopen(fd[0], "r");
 		double round[REPS][NHOST];
+		_Static_assert(NHOST == 5, "one %lf a variant below");
 		int n = 0;
 		while (in && n < REPS && fscanf(in, "%lf %lf %lf %lf %lf", &round[n][0], &round[n][1],
 						&round[n][2], &round[n][3], &round[n][4]) == NHOST)
