@@ -23,3 +23,7 @@ $(B)/tests/t_tasklet_callee.t: TEST_EXTRA_LIBS = -rdynamic
 # govctl tasklet list|flush|disable|enable and bad tasklet settings;
 # tc_slow lives in the test executable
 $(B)/tests/t_tasklet_control.t: TEST_EXTRA_LIBS = -rdynamic
+
+# a dynamic rule's FORWARD and NATIVE_ARGS answered by the agent
+# (tests/dyn/fwd.c, built at run time); df_work lives in the test executable
+$(B)/tests/t_forward_rule.t: TEST_EXTRA_LIBS = -rdynamic $(DYN_TEST_FLAGS)

@@ -295,8 +295,19 @@ static int ask_agent(struct gov_site *site, struct gov_call *call)
 			result = govrt_xcall_apply(site, call, &rep, s->payload, cap);
 			if (result < 0)
 				result = fail_outcome(site, call);
+		} else if (rep.action == GOV_ACT_NATIVE && rep.body_len &&
+			   (rep.body_len % sizeof *call->arg ||
+			    rep.body_len / sizeof *call->arg > site->nparams ||
+			    rep.body_len / sizeof *call->arg > GOV_MAX_ARGS)) {
+			govrt_warn("bad reply from the agent for %s: %u bytes of arguments for a call "
+				   "of %u", site->callee, rep.body_len, (unsigned)site->nparams);
+			result = fail_outcome(site, call);
 		} else {
 			COUNT(agent_calls);
+			/* a NATIVE may bring the words to run the call with (a rule's
+			 * NATIVE_ARGS, docs/wire.md) */
+			if (rep.action == GOV_ACT_NATIVE && rep.body_len)
+				memcpy(call->arg, s->payload, rep.body_len);
 			result = apply(site, call, rep.action, rep.err, rep.value);
 		}
 		release_slot(s);

@@ -40,8 +40,8 @@ enum gov_dyn_action {
 	GOV_DYN_NATIVE = 1,      /* run the original call */
 	GOV_DYN_DENY = 2,        /* fail with ctx->err (default EPERM) */
 	GOV_DYN_EMULATE = 3,     /* do not run it; return ctx->value */
-	GOV_DYN_FORWARD = 4,     /* hand it to the agent (in the program) or to
-				  * the callee's agent, ctx->forward_to (issue 7) */
+	GOV_DYN_FORWARD = 4,     /* run it in the process of the resource
+				  * ctx->forward_to names (docs/dynrules.md) */
 	GOV_DYN_NATIVE_ARGS = 5, /* run the original with ctx->args as changed */
 	GOV_DYN_SCHEDULE = 6,    /* run it under the cfs run queue of this rule:
 				  * as ctx->entity with ctx->weight, at most
@@ -70,7 +70,7 @@ struct gov_dyn_ctx {
 	/* the rule's answer */
 	int64_t value;          /* EMULATE: the value returned */
 	int32_t err;            /* DENY: the errno */
-	uint32_t forward_to;    /* FORWARD: a resource id, 0 = this resource's agent */
+	uint32_t forward_to;    /* FORWARD: GOV_DYN_ID(a resource), 0 = where a forward verdict goes */
 	/* SCHEDULE's answer (docs/cfs.md); the runtime sets entity to the
 	 * calling thread (pid << 32 | tid) and the others to 0 before the run */
 	uint64_t entity;        /* who is charged for the call's time */

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include "gov/dynrule.h"
 #include "gov/region.h"
 #include "../internal.h"
 #include "../../rules/ruledoc.h"
@@ -99,9 +100,17 @@ int agent_dyn_load(struct agent_rules *r, unsigned i, const void *obj, size_t le
 /* For a file's rules: reads or compiles each entry relative to the file. */
 int agent_dyn_load_files(struct agent_rules *r, const char *rules_path, struct agent_rules *old);
 void agent_dyn_free(struct agent_rules *r); /* frees what is not NULL */
-/* Runs dynamic rule i on a decoded call; fills the reply. */
+/* What a dynamic rule's answer adds to the reply's action: where a
+ * FORWARD goes, and the argument words a NATIVE_ARGS runs the call with. */
+struct agent_dyn_extra {
+	uint32_t forward_to;  /* FORWARD: gov_dyn_id of a resource; 0: the function's exporter */
+	unsigned nargs;       /* NATIVE_ARGS: how many of args (0: the call's own) */
+	uint64_t args[GOV_DYN_MAX_ARGS];
+};
+/* Runs dynamic rule i on a decoded call; fills the reply and *extra. */
 void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
-		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value);
+		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value,
+		      struct agent_dyn_extra *extra);
 /* Appends "rules":[...] (without braces around) to a JSON text. */
 size_t agent_dyn_json(struct agent *a, char *buf, size_t cap);
 

@@ -94,7 +94,8 @@ void agent_dyn_free(struct agent_rules *r)
 }
 
 void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
-		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value)
+		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value,
+		      struct agent_dyn_extra *extra)
 {
 	const struct gov_wire_req *h = call->hdr;
 	struct gov_dynrule *r = i < a->rules.v.ndyn && a->rules.dyn ? a->rules.dyn[i].rule : NULL;
@@ -128,6 +129,8 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 	}
 	*err = 0;
 	*value = 0;
+	extra->forward_to = 0;
+	extra->nargs = 0;
 	switch (act) {
 	case GOV_DYN_DENY:
 		*action = GOV_ACT_DENY;
@@ -151,9 +154,16 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 		*value = e ? -1 : 0;
 		break;
 	}
+	case GOV_DYN_FORWARD: /* serve.c forwards it (edge.c) */
+		*action = GOV_ACT_FORWARD;
+		extra->forward_to = ctx->forward_to;
+		break;
+	case GOV_DYN_NATIVE_ARGS: /* the words travel back in the reply (docs/wire.md) */
+		*action = GOV_ACT_NATIVE;
+		extra->nargs = h->nargs < GOV_DYN_MAX_ARGS ? h->nargs : GOV_DYN_MAX_ARGS;
+		memcpy(extra->args, ctx->args, extra->nargs * sizeof *extra->args);
+		break;
 	default:
-		/* NATIVE; NATIVE_ARGS and FORWARD cannot travel back yet: the
-		 * reply has no arguments and forwarding is issue 7 */
 		*action = GOV_ACT_NATIVE;
 	}
 }

@@ -768,11 +768,51 @@ static int edge_trip(struct agent *a, const char *to, struct gov_xcall_hdr *h, c
 	return st;
 }
 
+static uint32_t forward_call(struct agent *a, const char *to_in, const void *frame, uint32_t len,
+			     void *out, uint32_t cap, uint8_t *action, int32_t *err, int64_t *value);
+
+/* The resource whose gov_dyn_id is id among those the rules name: the
+ * exporters (registered resources and the rules' resources:), forward
+ * targets and edges; NULL if none is. */
+static const char *resource_by_id(const struct edge_rules *e, uint32_t id)
+{
+	for (unsigned i = 0; i < e->nexporters; i++)
+		if (gov_dyn_id(e->exporters[i].to) == id)
+			return e->exporters[i].to;
+	for (unsigned i = 0; i < e->nfwd; i++)
+		if (e->fwd[i].to[0] && gov_dyn_id(e->fwd[i].to) == id)
+			return e->fwd[i].to;
+	for (unsigned i = 0; i < e->nprotos; i++)
+		if (gov_dyn_id(e->protos[i].to) == id)
+			return e->protos[i].to;
+	return NULL;
+}
+
+/* A dynamic rule's FORWARD to the resource it named (forward_to). */
+static uint32_t forward_to_id(struct agent *a, const struct gov_wire_call *call, const void *frame,
+			      uint32_t len, void *out, uint32_t cap, uint32_t to_id, uint8_t *action,
+			      int32_t *err, int64_t *value)
+{
+	const char *to = resource_by_id(&a->rules.edges, to_id);
+	if (!to) {
+		*action = GOV_ACT_DENY;
+		*value = 0;
+		*err = EHOSTUNREACH;
+		agent_log("warning", "forward_failed", "from=%s function=%s error=\"the rule's forward_to "
+			  "(0x%08x) is no resource the rules name (declare it under resources:)\"",
+			  a->cfg.resource, call->hdr->callee, to_id);
+		return 0;
+	}
+	return forward_call(a, to, frame, len, out, cap, action, err, value);
+}
+
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
-		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
-		      int64_t *value)
+		      uint32_t len, void *out, uint32_t cap, uint32_t to_id, uint8_t *action,
+		      int32_t *err, int64_t *value)
 {
 	const struct edge_rules *er = &a->rules.edges;
+	if (to_id)
+		return forward_to_id(a, call, frame, len, out, cap, to_id, action, err, value);
 	for (unsigned i = 0; i < er->ntasklets; i++)
 		if (strcmp(er->tasklets[i].fn, call->hdr->callee) == 0) {
 			/* a tasklet: scheduled now, run later, as a rule's
@@ -785,19 +825,28 @@ uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const v
 			*value = e ? -1 : 0;
 			return 0;
 		}
-	char to_buf[GOV_NAME_MAX];
 	const char *to = callee_of(&a->rules.edges, call->hdr->callee);
-	if (to)
-		to = strcpy(to_buf, to);
-	*action = GOV_ACT_DENY;
-	*value = 0;
 	if (!to) {
+		*action = GOV_ACT_DENY;
+		*value = 0;
 		*err = EHOSTUNREACH;
 		agent_log("warning", "forward_failed", "from=%s function=%s error=\"no resource exports it "
 			  "(give the rule a 'to:', or declare the resource's exports)\"",
 			  a->cfg.resource, call->hdr->callee);
 		return 0;
 	}
+	return forward_call(a, to, frame, len, out, cap, action, err, value);
+}
+
+/* Forwards the call (frame, len bytes) to the agent of `to` as a CALL;
+ * fills the reply as edge_forward does. */
+static uint32_t forward_call(struct agent *a, const char *to_in, const void *frame, uint32_t len,
+			     void *out, uint32_t cap, uint8_t *action, int32_t *err, int64_t *value)
+{
+	char to[GOV_NAME_MAX];
+	snprintf(to, sizeof to, "%s", to_in); /* the rules may change during the trip */
+	*action = GOV_ACT_DENY;
+	*value = 0;
 	/* out may be where frame is (the slot's payload): a resend needs the frame */
 	void *copy = malloc(len);
 	if (!copy) {
@@ -876,6 +925,7 @@ struct fwd_job {
 	uint64_t seq;
 	struct gov_slot *s;
 	uint32_t len;
+	uint32_t to_id;             /* edge_forward's */
 	struct gov_wire_call call;
 	struct fwd_job *next;       /* in the queue */
 };
@@ -953,7 +1003,7 @@ static void *forwarder(void *p)
 		if (__atomic_load_n(&j->s->state, __ATOMIC_ACQUIRE) == GOV_SLOT_REQUEST) {
 			pthread_rwlock_rdlock(&a->rules_lock);
 			body = edge_forward(a, &j->call, j->s->payload, j->len, j->s->payload, cap,
-					    &action, &err, &value);
+					    j->to_id, &action, &err, &value);
 			pthread_rwlock_unlock(&a->rules_lock);
 		}
 		fwd_answer(j, action, err, value, body);
@@ -987,7 +1037,7 @@ static int other_calls(struct gov_region_hdr *h, const struct gov_slot *s)
 }
 
 int edge_forward_async(struct agent *a, struct client *c, struct gov_slot *s,
-		       const struct gov_wire_call *call, uint32_t len)
+		       const struct gov_wire_call *call, uint32_t len, uint32_t to_id)
 {
 	struct gov_region_hdr *h = c->region;
 	if (!other_calls(h, s))
@@ -1006,6 +1056,7 @@ int edge_forward_async(struct agent *a, struct client *c, struct gov_slot *s,
 	j->s = s;
 	j->seq = call->hdr->seq;
 	j->len = len;
+	j->to_id = to_id;
 	atomic_store(&j->hold, c);
 	j->call = *call; /* points into the slot, which stays ours until answered */
 	j->next = NULL;

@@ -77,15 +77,18 @@ struct client;
 uint32_t edge_direct_id(const struct edge_rules *er, const char *fn);
 void edge_direct_send(struct client *c);
 
-/* A FORWARD decision for a decoded call from a slot (frame, len bytes).
- * A function under this resource's tasklets: is queued (tasklet.c), or,
- * when another resource exports it, deferred to its agent (edge_defer).
+/* A FORWARD decision for a decoded call from a slot (frame, len bytes),
+ * to the resource whose gov_dyn_id is to_id (a dynamic rule's forward_to),
+ * or with to_id 0 to where the rules say: a function under this
+ * resource's tasklets: is queued (tasklet.c), or, when another resource
+ * exports it, deferred to its agent (edge_defer); else the rule's to: or
+ * the function's exporter.
  * Fills the reply (action FORWARD with value, err and the out-buffers in
  * out, or DENY with why) and returns the reply body's length. Called with
  * rules_lock held for reading; lets go of it for the round trip. */
 uint32_t edge_forward(struct agent *a, const struct gov_wire_call *call, const void *frame,
-		      uint32_t len, void *out, uint32_t cap, uint8_t *action, int32_t *err,
-		      int64_t *value);
+		      uint32_t len, void *out, uint32_t cap, uint32_t to_id, uint8_t *action,
+		      int32_t *err, int64_t *value);
 /* Forwards a call a dynamic rule deferred (tasklet id, frame of len
  * bytes) to the agent of `to`, which exports its function: that agent
  * queues it on its tasklet (DEFER, gov/xcall.h). 0 once it is queued
@@ -104,7 +107,7 @@ const char *edge_callee(const struct edge_rules *er, const char *fn);
 struct client;
 struct gov_slot;
 int edge_forward_async(struct agent *a, struct client *c, struct gov_slot *s,
-		       const struct gov_wire_call *call, uint32_t len);
+		       const struct gov_wire_call *call, uint32_t len, uint32_t to_id);
 /* 1 while slot idx of c is with a forwarder: its worker leaves it alone. */
 int edge_slot_busy(const struct client *c, uint32_t idx);
 /* Waits until no forwarder holds a slot of c (before its region goes). */

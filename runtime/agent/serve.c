@@ -165,14 +165,17 @@ static void bump(atomic_ullong *n)
 			      memory_order_relaxed);
 }
 
-/* The reply for one decoded request, from the rules in force. */
+/* The reply for one decoded request, from the rules in force; a dynamic
+ * rule's answer may add to it (*extra). */
 static void decide(struct agent *a, struct client *c, const struct gov_wire_call *call,
-		   uint8_t *action, int32_t *err, int64_t *value)
+		   uint8_t *action, int32_t *err, int64_t *value, struct agent_dyn_extra *extra)
 {
 	const struct gov_wire_req *h = call->hdr;
 	*action = GOV_ACT_NATIVE;
 	*err = 0;
 	*value = 0;
+	extra->forward_to = 0;
+	extra->nargs = 0;
 	if (tasklet_is_request(call)) { /* govrt_tasklet_schedule */
 		tasklet_request(a, call, action, err, value);
 		return;
@@ -182,7 +185,7 @@ static void decide(struct agent *a, struct client *c, const struct gov_wire_call
 		const struct gov_decision *d = &v->rows[i];
 		if (gov_decision_matches(d, h->kind, h->callee, h->sysno)) {
 			if (d->action == GOV_ACT_RULE) {
-				agent_dyn_decide(a, c, (unsigned)d->value, call, action, err, value);
+				agent_dyn_decide(a, c, (unsigned)d->value, call, action, err, value, extra);
 				return;
 			}
 			*action = d->action;
@@ -214,16 +217,22 @@ static void serve_slot(struct agent *a, struct client *c, struct gov_slot *s)
 			 (unsigned long long)call.hdr->seq, (unsigned long long)seq);
 		goto malformed;
 	}
-	decide(a, c, &call, &action, &err, &value);
+	struct agent_dyn_extra extra;
+	decide(a, c, &call, &action, &err, &value, &extra);
 	struct site_count *sc = site_counter(c, call.hdr->site_id, call.hdr->callee);
 	bump(sc ? &sc->calls : &c->other_calls);
 	bump(&c->calls);
 	uint32_t body = 0;
-	if (action == GOV_ACT_FORWARD && edge_forward_async(a, c, s, &call, len))
+	if (action == GOV_ACT_FORWARD && edge_forward_async(a, c, s, &call, len, extra.forward_to))
 		return; /* a forwarder answers it (edge.c) */
 	if (action == GOV_ACT_FORWARD) /* the reply's body, the out-buffers, replaces the request */
-		body = edge_forward(a, &call, s->payload, len, s->payload, cap, &action, &err, &value);
+		body = edge_forward(a, &call, s->payload, len, s->payload, cap, extra.forward_to,
+				    &action, &err, &value);
 	gov_wire_encode_rep(&s->rep, s->payload, cap, seq, GOV_WIRE_OK, action, err, value, NULL);
+	if (extra.nargs) { /* NATIVE with the words to run it with (docs/wire.md) */
+		body = extra.nargs * (uint32_t)sizeof *extra.args;
+		memcpy(s->payload, extra.args, body);
+	}
 	s->rep.body_len = body;
 	goto reply;
 malformed:
