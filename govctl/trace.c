@@ -2,7 +2,8 @@
  * RESOURCE's agent have seen: runs, faults, whether disabled, their
  * counters and the newest entries of their event rings (gov_event in
  * gov/dynrule.h; rules/trace fills them). Read from the agent's statistics;
- * rules placed in a process keep theirs in that process and are not shown. */
+ * a rule placed in the processes adds what they counted and logged
+ * (docs/dynrules.md "Helpers"); its runs are the agent's alone. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -230,9 +230,23 @@ static void handle_message(struct govrt_conn *c)
 	}
 }
 
+#define FIGURES_MS 200
+
+/* At exit, the last figures of the rules this process ran, before the
+ * connection closes and the agent keeps what its region says. */
+__attribute__((destructor)) static void figures_at_exit(void)
+{
+	struct govrt_conn *c = govrt_conn_get();
+	if (c) {
+		govrt_dyn_figures(c->region);
+		govrt_conn_put(c);
+	}
+}
+
 static void *watcher(void *arg)
 {
 	unsigned gen = (unsigned)(uintptr_t)arg;
+	int runs_rules = 0;
 	while (atomic_load(&govrt.fork_gen) == gen) {
 		struct govrt_conn *c = govrt_conn_get();
 		if (!c) {
@@ -248,11 +262,14 @@ static void *watcher(void *arg)
 			continue;
 		}
 		struct pollfd pfd = { c->fd, POLLIN, 0 };
-		int r = poll(&pfd, 1, 1000);
+		/* rules this process runs: their figures reach the agent's
+		 * statistics at most FIGURES_MS late */
+		int r = poll(&pfd, 1, runs_rules ? FIGURES_MS : 1000);
 		if (r > 0 && (pfd.revents & POLLIN))
 			handle_message(c);
 		else if (r > 0)
 			govrt_conn_lost(c, "the connection broke");
+		runs_rules = govrt_dyn_figures(c->region);
 		govrt_conn_put(c);
 	}
 	return NULL;
@@ -302,6 +319,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&govrt.counters_lock, NULL);
 	atomic_fetch_add(&govrt.fork_gen, 1);
 	govrt_dispatch_atfork_child();
+	govrt_dyn_atfork_child();
 	govrt_cfs_atfork_child();
 	struct govrt_conn *c = atomic_exchange(&govrt.conn, NULL);
 	if (c) {

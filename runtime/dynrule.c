@@ -6,6 +6,7 @@
  * never freed, because a thread may still be running it (rules change
  * rarely). Not the running itself (dispatch.c) nor the fault policy
  * (rules/dynamic/dynrt.c). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "govrt_private.h"
@@ -99,4 +100,76 @@ void govrt_dyn_apply(struct gov_region_hdr *h)
 		atomic_store_explicit(&rules[i], want, memory_order_release);
 	}
 	free(d);
+}
+
+/* Figures are this process's own: a forked child starts from what its
+ * rules held at the fork (base), which its parent reports. */
+static struct {
+	const struct gov_dynrule *rule; /* whose figures base holds; NULL: none */
+	uint64_t faults, head, counters[GOV_DYN_COUNTERS];
+} base[GOV_REGION_DYN_MAX];
+static pthread_mutex_t figures_lock = PTHREAD_MUTEX_INITIALIZER; /* the watcher and exit */
+static const struct gov_dynrule *last[GOV_REGION_DYN_MAX];
+static uint64_t last_head[GOV_REGION_DYN_MAX];
+
+void govrt_dyn_atfork_child(void)
+{
+	pthread_mutex_init(&figures_lock, NULL);
+	for (int i = 0; i < GOV_REGION_DYN_MAX; i++) {
+		const struct gov_dynrule *r = atomic_load(&rules[i]);
+		base[i].rule = r;
+		last[i] = NULL;
+		if (!r)
+			continue;
+		base[i].faults = atomic_load(&r->faults);
+		base[i].head = atomic_load(&r->event_head);
+		for (int k = 0; k < GOV_DYN_COUNTERS; k++)
+			base[i].counters[k] = atomic_load(&r->counters[k]);
+	}
+}
+
+/* Each rule's event ring is copied only when the rule or its head changed
+ * since the last copy; the rest are a few words. Rules here are never
+ * freed (see the top), so reading one that was replaced meanwhile is safe,
+ * and its figures are the old version's under the old hash. */
+int govrt_dyn_figures(struct gov_region_hdr *h)
+{
+	_Static_assert(GOV_REGION_DYN_EVENTS == GOV_DYN_EVENTS, "one ring's length");
+	if (!h->stats_off)
+		return 0;
+	struct gov_region_dynstat *st = (struct gov_region_dynstat *)((char *)h + h->stats_off);
+	int any = 0;
+	pthread_mutex_lock(&figures_lock);
+	for (int i = 0; i < GOV_REGION_DYN_MAX; i++) {
+		const struct gov_dynrule *r = atomic_load(&rules[i]);
+		struct gov_region_dynstat *s = &st[i];
+		if (!r) {
+			__atomic_store_n(&s->hash, 0, __ATOMIC_RELEASE);
+			last[i] = NULL;
+			continue;
+		}
+		any = 1;
+		int own = base[i].rule != r; /* else the fork's figures are the parent's */
+		uint64_t head = atomic_load(&r->event_head), from = own ? 0 : base[i].head;
+		if (last[i] != r || last_head[i] != head || __atomic_load_n(&s->hash, __ATOMIC_RELAXED) != r->hash) {
+			__atomic_store_n(&s->hash, 0, __ATOMIC_RELEASE); /* being written */
+			/* the ring of events since from, renumbered from 0 */
+			uint64_t e = head - from > GOV_DYN_EVENTS ? head - GOV_DYN_EVENTS : from;
+			for (; e < head; e++) {
+				const struct gov_dyn_event *ev = &r->events[e % GOV_DYN_EVENTS];
+				s->events[(e - from) % GOV_DYN_EVENTS] =
+					(struct gov_region_dynevent){ ev->time_ns, ev->site_id, ev->a, ev->b };
+			}
+			s->event_head = head - from;
+			last[i] = r;
+			last_head[i] = head;
+		}
+		s->faults = atomic_load(&r->faults) - (own ? 0 : base[i].faults);
+		s->disabled = (uint32_t)atomic_load(&r->disabled);
+		for (int k = 0; k < GOV_DYN_COUNTERS; k++)
+			s->counters[k] = atomic_load(&r->counters[k]) - (own ? 0 : base[i].counters[k]);
+		__atomic_store_n(&s->hash, r->hash, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&figures_lock);
+	return any;
 }

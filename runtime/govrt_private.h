@@ -173,6 +173,11 @@ int govrt_direct_call(struct gov_site *site, struct gov_call *call, uint32_t id,
 /* dynrule.c: dynamic rules that run in the process */
 struct gov_dynrule;
 void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table */
+/* The figures of the rules this process runs (counters, faults, event
+ * ring) copied into h's area for the agent's statistics; 1 if it runs
+ * any. From the watcher thread, and at exit. */
+int govrt_dyn_figures(struct gov_region_hdr *h);
+void govrt_dyn_atfork_child(void); /* a child's figures start at the fork */
 extern _Atomic(struct gov_dynrule *) govrt_dyn_rules[GOV_REGION_DYN_MAX];
 static inline struct gov_dynrule *govrt_dyn_rule(uint32_t i) /* NULL: ask the agent */
 {

@@ -5,7 +5,9 @@
  * program (division by zero) gives the fail outcome, is counted toward
  * disabling the rule, and the program lives on; a new version replaces the
  * running one live; librte_bpf is mapped only once such a rule arrives;
- * two process rules in one version both arrive whole. */
+ * two process rules in one version both arrive whole; `govctl trace` shows
+ * what a rule placed here counted and logged, and a forked child's own
+ * once it exited (not again what it inherited). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,39 @@ static int maps_bpf(void)
 	int has = maps && strstr(maps, "librte_bpf");
 	free(maps);
 	return has;
+}
+
+/* Whether `govctl trace R --json` shows, within ms, the trace rule having
+ * counted calls (counter 0) with an event each whose b (the call's first
+ * argument) is every one of firsts. */
+static int trace_shows(long calls, const long *firsts, int n, int ms)
+{
+	char want[64], *out = NULL;
+	snprintf(want, sizeof want, "\"counters\":[%ld,", calls);
+	for (long long end = now_ms() + ms;; usleep(50000)) {
+		free(out);
+		out = NULL;
+		int ok = govctl_call(&out, "trace", R, "--json", NULL) == 0 && out;
+		if (ok) { /* its JSON without the layout's blanks */
+			char *w = out;
+			for (char *r = out; *r; r++)
+				if (*r != ' ' && *r != '\n')
+					*w++ = *r;
+			*w = 0;
+			ok = strstr(out, want) != NULL;
+		}
+		for (int i = 0; ok && i < n; i++) {
+			char b[48];
+			snprintf(b, sizeof b, "\"b\":%ld}", firsts[i]);
+			ok = strstr(out, b) != NULL;
+		}
+		if (ok || now_ms() >= end) {
+			if (!ok)
+				diag("govctl trace: %.600s", out ? out : "(nothing)");
+			free(out);
+			return ok;
+		}
+	}
 }
 
 static uint64_t agent_calls(void)
@@ -106,6 +141,36 @@ int main(int argc, char **argv)
 	is_long(gwork(3, 4), 25, "the first runs: work(3, 4) emulated as 100 / 4");
 	is_long(gwork2(0, 5), 20, "the second runs: work2(0, 5) emulated as 100 / 5");
 	is_long(agent_calls() - before, 0, "both in the program, neither went to the agent");
+
+	/* the trace rule placed here: its figures reach govctl trace */
+	rev = rule_publish("name: proc\ndynamic:\n  - name: trace\n    mode: ebpf\n"
+			   "    object: " DYN_OBJS "/rules/trace/trace.bpf.o\n"
+			   "    placement: process\n    attach: [{function: work}]\n");
+	ok(rev > 0 && govrt_wait_table(rev, 3000) == 0, "the trace rule, placed here, reaches the program");
+	before = agent_calls();
+	for (long i = 1; i <= 5; i++)
+		gwork(i, 0);
+	is_long(agent_calls() - before, 0, "five calls, none went to the agent");
+	static const long firsts[] = { 1, 2, 3, 4, 5, 11, 12, 13 };
+	ok(trace_shows(5, firsts, 5, 3000), "govctl trace shows the 5 calls it counted here, and an "
+	   "event each");
+	pid_t kid = fork();
+	if (kid == 0) {
+		/* connected as itself; exit's destructors hand its figures over */
+		for (int t = 0; t < 100 && !govrt_connected(); t++)
+			usleep(20000);
+		for (long i = 11; i <= 13; i++)
+			gwork(i, 0);
+		exit(0);
+	}
+	int st = -1;
+	waitpid(kid, &st, 0);
+	/* once the agent has let the child's connection go: what it keeps */
+	for (long long end = now_ms() + 3000; now_ms() < end && agent_stat(R, "clients") != 1;)
+		usleep(20000);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && agent_stat(R, "clients") == 1 &&
+	   trace_shows(8, firsts, 8, 3000),
+	   "... and a forked child's 3 once it exited and is gone: 8, not the 5 it inherited again");
 	ok(govctl(NULL, "agent", "stop", R) == 0, "the agent stops");
 	return done_testing();
 }

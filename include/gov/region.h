@@ -6,6 +6,7 @@
  *   offset 0            struct gov_region_hdr
  *   hdr.table_off       struct gov_decision[hdr.table_cap]   (agent writes)
  *   hdr.dyn_off         struct gov_region_dyn + objects       (agent writes)
+ *   hdr.stats_off       struct gov_region_dynstat[GOV_REGION_DYN_MAX] (process writes)
  *   hdr.slots_off       hdr.nslots slots of hdr.slot_size bytes each
  *
  * Each slot is a struct gov_slot followed by its payload: one wire frame
@@ -24,7 +25,7 @@
 #include "gov/dynrule.h"
 
 #define GOV_REGION_MAGIC 0x474f5652u /* "GOVR" */
-#define GOV_REGION_VERSION 2 /* 2: the dynamic rule area */
+#define GOV_REGION_VERSION 3 /* 2: the dynamic rule area; 3: its figures */
 #define GOV_CACHELINE 64
 
 /* Slot states (gov_slot.state), the futex word a waiting thread sleeps on. */
@@ -54,7 +55,7 @@ struct gov_region_hdr {
 	uint32_t table_cap;    /* entries the decision table can hold */
 	uint32_t dyn_off;      /* the dynamic rule area (struct gov_region_dyn) */
 	uint32_t dyn_cap;      /* its bytes, directory included */
-	uint32_t reserved;
+	uint32_t stats_off;    /* the process rules' figures (struct gov_region_dynstat), 0 = none */
 
 	/* The decision table, under a sequence lock: odd while the agent
 	 * rewrites it. A reader copies it and retries if table_seq moved. */
@@ -102,6 +103,27 @@ struct gov_region_dyn {
 	struct gov_region_dyn_entry ent[GOV_REGION_DYN_MAX];
 	/* the objects follow */
 };
+
+/* What the process's runs of its rule i (an entry it runs itself) did, for
+ * the agent's statistics (govctl trace): govrt copies its rule's counters,
+ * faults and event ring here from its watcher thread (at most a second
+ * behind) and when the process exits; hash is the rule object's, written
+ * last, so the agent adds up only the figures of the rule it has now. The
+ * process writes it, the agent only reads; a torn figure is a figure late. */
+struct gov_region_dynevent {
+	uint64_t time_ns, site_id, a, b; /* gov_event's */
+};
+#define GOV_REGION_DYN_EVENTS 256
+struct gov_region_dynstat {
+	uint64_t hash;         /* of the rule's object; 0 = nothing yet */
+	uint64_t faults;
+	uint64_t event_head;   /* events written so far; the newest at (head - 1) % EVENTS */
+	uint32_t disabled;
+	uint32_t reserved;
+	uint64_t counters[GOV_DYN_COUNTERS];
+	struct gov_region_dynevent events[GOV_REGION_DYN_EVENTS];
+};
+#define GOV_REGION_STATS_SIZE (GOV_REGION_DYN_MAX * sizeof(struct gov_region_dynstat))
 
 /* Two cache lines of control, then the payload. The first is the one that
  * travels between the caller's and the agent's CPUs: the state word, the
@@ -152,6 +174,9 @@ static inline const char *gov_region_check(const struct gov_region_hdr *h,
 	if (h->dyn_off < h->table_off + (uint64_t)h->table_cap * sizeof(struct gov_decision) ||
 	    h->dyn_cap < sizeof(struct gov_region_dyn) || h->dyn_off + (uint64_t)h->dyn_cap > h->slots_off)
 		return "dyn_off";
+	if (h->stats_off && (h->stats_off % 8 || h->stats_off < h->dyn_off + (uint64_t)h->dyn_cap ||
+			     h->stats_off + (uint64_t)GOV_REGION_STATS_SIZE > h->slots_off))
+		return "stats_off";
 	if (h->slots_off % GOV_CACHELINE ||
 	    h->slots_off + (uint64_t)h->nslots * h->slot_size > h->size)
 		return "slots_off";

@@ -66,6 +66,9 @@ struct client {
 	struct site_count sites[SITE_COUNTS];
 	atomic_ullong other_calls;
 	int direct;               /* its HELLO said GOV_HELLO_DIRECT */
+	/* the figures of the rules it runs itself (the region's, where the
+	 * agent put them: the process cannot move them) */
+	const struct gov_region_dynstat *dynstats;
 	struct client *next;
 };
 
@@ -79,6 +82,9 @@ struct agent {
 	/* counts of clients that have gone, kept for the statistics */
 	struct site_count gone[SITE_COUNTS];
 	uint64_t gone_other, gone_calls, gone_malformed;
+	/* ... and the figures of the rules they ran themselves, per rule
+	 * (agent_dyn_figures_add, events oldest first) */
+	struct gov_region_dynstat gone_dyn[GOV_REGION_DYN_MAX];
 };
 
 /* serve.c */
@@ -111,8 +117,18 @@ struct agent_dyn_extra {
 void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 		      const struct gov_wire_call *call, uint8_t *action, int32_t *err, int64_t *value,
 		      struct agent_dyn_extra *extra);
-/* Appends "rules":[...] (without braces around) to a JSON text. */
-size_t agent_dyn_json(struct agent *a, char *buf, size_t cap);
+/* Rules placed in a process run there (runtime/dynrule.c), which copies
+ * their figures into its region. into += from, both of one rule (from's
+ * hash; into's is set if it had none): faults and counters added,
+ * disabled or'ed, and of both events the newest GOV_REGION_DYN_EVENTS by
+ * time, kept in into's array oldest first (from's is a ring: ring != 0),
+ * event_head the count of all. A from of another rule is left out. */
+void agent_dyn_figures_add(struct gov_region_dynstat *into, const struct gov_region_dynstat *from,
+			   int ring);
+/* Appends "rules":[...] (without braces around) to a JSON text; a rule
+ * placed in a process counts what procs[i] adds (the processes' figures,
+ * gathered with agent_dyn_figures_add), NULL for none. */
+size_t agent_dyn_json(struct agent *a, char *buf, size_t cap, const struct gov_region_dynstat *procs);
 
 /* log.c: one logfmt line per event on stderr: ts=... level=... event=... */
 void agent_log(const char *level, const char *event, const char *fmt, ...)

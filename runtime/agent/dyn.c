@@ -168,7 +168,82 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
 	}
 }
 
-size_t agent_dyn_json(struct agent *a, char *buf, size_t cap)
+static int by_time(const void *x, const void *y)
+{
+	const struct gov_region_dynevent *a = x, *b = y;
+	return a->time_ns < b->time_ns ? -1 : a->time_ns > b->time_ns;
+}
+
+void agent_dyn_figures_add(struct gov_region_dynstat *into, const struct gov_region_dynstat *from,
+			   int ring)
+{
+	if (!from->hash || (into->hash && into->hash != from->hash))
+		return;
+	into->hash = from->hash;
+	into->faults += from->faults;
+	into->disabled |= from->disabled;
+	for (int k = 0; k < GOV_DYN_COUNTERS; k++)
+		into->counters[k] += from->counters[k];
+	/* both sets of events, then the newest of them */
+	enum { N = GOV_REGION_DYN_EVENTS };
+	_Static_assert(GOV_REGION_DYN_EVENTS == GOV_DYN_EVENTS, "a process's ring is a rule's");
+	struct gov_region_dynevent all[2 * N];
+	unsigned have = into->event_head < N ? (unsigned)into->event_head : N, n = have;
+	memcpy(all, into->events, have * sizeof *all);
+	uint64_t head = from->event_head;
+	for (uint64_t e = head > N ? head - N : 0; e < head; e++)
+		all[n++] = from->events[ring ? e % N : e - (head > N ? head - N : 0)];
+	qsort(all, n, sizeof *all, by_time);
+	unsigned keep = n < N ? n : N;
+	memcpy(into->events, all + (n - keep), keep * sizeof *all);
+	into->event_head += head;
+}
+
+/* r's own figures and what the processes add (procs), as one rule for
+ * gov_dynrule_json: a copy of r, its counters added to and its event ring
+ * made of the newest of both. NULL if out of memory. */
+static struct gov_dynrule *with_processes(const struct gov_dynrule *r,
+					  const struct gov_region_dynstat *procs)
+{
+	struct gov_dynrule *v = malloc(sizeof *v);
+	struct gov_region_dynstat *mine = calloc(1, sizeof *mine);
+	if (!v || !mine) {
+		free(v);
+		free(mine);
+		return NULL;
+	}
+	memcpy(v, r, sizeof *v);
+	mine->hash = r->hash;
+	mine->event_head = atomic_load(&r->event_head);
+	for (uint64_t e = 0; e < GOV_REGION_DYN_EVENTS; e++) {
+		const struct gov_dyn_event *ev = &r->events[e];
+		mine->events[e] = (struct gov_region_dynevent){ ev->time_ns, ev->site_id, ev->a, ev->b };
+	}
+	struct gov_region_dynstat *sum = calloc(1, sizeof *sum);
+	if (sum) {
+		agent_dyn_figures_add(sum, mine, 1);
+		agent_dyn_figures_add(sum, procs, 0);
+		atomic_store(&v->faults, atomic_load(&r->faults) + procs->faults);
+		if (procs->disabled)
+			atomic_store(&v->disabled, 1);
+		for (int k = 0; k < GOV_DYN_COUNTERS; k++)
+			atomic_store(&v->counters[k], atomic_load(&r->counters[k]) + procs->counters[k]);
+		/* gov_dynrule_json reads the ring from head - EVENTS on */
+		uint64_t head = sum->event_head;
+		unsigned keep = head < GOV_REGION_DYN_EVENTS ? (unsigned)head : GOV_REGION_DYN_EVENTS;
+		for (unsigned j = 0; j < keep; j++) {
+			const struct gov_region_dynevent *ev = &sum->events[j];
+			v->events[(head - keep + j) % GOV_DYN_EVENTS] =
+				(struct gov_dyn_event){ ev->time_ns, ev->site_id, ev->a, ev->b };
+		}
+		atomic_store(&v->event_head, head);
+	}
+	free(sum);
+	free(mine);
+	return v;
+}
+
+size_t agent_dyn_json(struct agent *a, char *buf, size_t cap, const struct gov_region_dynstat *procs)
 {
 	size_t o = (size_t)snprintf(buf, cap, "\"rules\":[");
 	int first = 1;
@@ -179,7 +254,12 @@ size_t agent_dyn_json(struct agent *a, char *buf, size_t cap)
 		if (!first)
 			buf[o++] = ',';
 		first = 0;
-		o += gov_dynrule_json(r, buf + o, cap - o);
+		struct gov_dynrule *v = NULL;
+		if (procs && i < GOV_REGION_DYN_MAX && procs[i].hash == r->hash &&
+		    r->spec.placement == GOV_DYN_IN_PROCESS)
+			v = with_processes(r, &procs[i]);
+		o += gov_dynrule_json(v ? v : r, buf + o, cap - o);
+		free(v);
 	}
 	if (o + 2 < cap)
 		o += (size_t)snprintf(buf + o, cap - o, "]");

@@ -32,7 +32,7 @@
 #define SLEEP_SLICE_NS (100 * 1000000L) /* to notice a stop request */
 
 static size_t region_size(const struct agent_config *cfg, uint32_t *table_off,
-			  uint32_t *dyn_off, uint32_t *slots_off)
+			  uint32_t *dyn_off, uint32_t *stats_off, uint32_t *slots_off)
 {
 	size_t off = (sizeof(struct gov_region_hdr) + GOV_CACHELINE - 1) & ~(size_t)(GOV_CACHELINE - 1);
 	*table_off = (uint32_t)off;
@@ -40,6 +40,9 @@ static size_t region_size(const struct agent_config *cfg, uint32_t *table_off,
 	off = (off + 4095) & ~(size_t)4095;
 	*dyn_off = (uint32_t)off;
 	off += DYN_CAP;
+	off = (off + 4095) & ~(size_t)4095;
+	*stats_off = (uint32_t)off;
+	off += GOV_REGION_STATS_SIZE;
 	off = (off + 4095) & ~(size_t)4095;
 	*slots_off = (uint32_t)off;
 	return off + (size_t)cfg->nslots * cfg->slot_size;
@@ -92,8 +95,8 @@ static void write_table(struct gov_region_hdr *h, const struct agent_rules *r)
 struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 			     char *why, size_t whylen)
 {
-	uint32_t table_off, dyn_off, slots_off;
-	size_t size = region_size(&a->cfg, &table_off, &dyn_off, &slots_off);
+	uint32_t table_off, dyn_off, stats_off, slots_off;
+	size_t size = region_size(&a->cfg, &table_off, &dyn_off, &stats_off, &slots_off);
 	char name[96];
 	snprintf(name, sizeof name, "gov-region:%s:%d", a->cfg.resource, (int)pid);
 	int mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -126,6 +129,8 @@ struct client *client_create(struct agent *a, int fd, pid_t pid, uid_t uid,
 	h->table_cap = TABLE_CAP;
 	h->dyn_off = dyn_off;
 	h->dyn_cap = DYN_CAP;
+	h->stats_off = stats_off;
+	c->dynstats = (const struct gov_region_dynstat *)((char *)p + stats_off);
 	pthread_rwlock_rdlock(&a->rules_lock);
 	write_table(h, &a->rules);
 	pthread_rwlock_unlock(&a->rules_lock);
@@ -376,6 +381,14 @@ void client_stop(struct agent *a, struct client *c)
 	for (uint32_t i = 0; i < h->slots_used && i < h->nslots; i++)
 		gov_futex_wake(&gov_region_slot(h, i)->state, INT_MAX);
 	merge_counts(a->gone, c->sites, &a->gone_other);
+	/* what it ran itself, kept for the rule's version it ran last */
+	for (int i = 0; c->dynstats && i < GOV_REGION_DYN_MAX; i++) {
+		struct gov_region_dynstat *g = &a->gone_dyn[i];
+		uint64_t hash = c->dynstats[i].hash;
+		if (hash && g->hash != hash)
+			memset(g, 0, sizeof *g);
+		agent_dyn_figures_add(g, &c->dynstats[i], 1);
+	}
 	a->gone_other += atomic_load(&c->other_calls);
 	a->gone_calls += atomic_load(&c->calls);
 	a->gone_malformed += atomic_load(&c->malformed);
@@ -429,23 +442,41 @@ char *agent_stats_json(struct agent *a)
 	static struct site_count all[SITE_COUNTS];
 	uint64_t other, calls, malformed;
 	unsigned nclients = 0;
+	/* the rules the processes run themselves: their figures, of the
+	 * versions in force (procs[i].hash; 0 for the agent's own) */
+	struct gov_region_dynstat *procs = calloc(GOV_REGION_DYN_MAX, sizeof *procs);
+	pthread_rwlock_rdlock(&a->rules_lock);
+	for (unsigned i = 0; procs && a->rules.dyn && i < a->rules.v.ndyn && i < GOV_REGION_DYN_MAX; i++) {
+		const struct gov_dynrule *r = a->rules.dyn[i].rule;
+		if (r && r->spec.placement == GOV_DYN_IN_PROCESS)
+			procs[i].hash = r->hash;
+	}
+	pthread_rwlock_unlock(&a->rules_lock);
 	pthread_mutex_lock(&a->clients_lock);
 	memcpy(all, a->gone, sizeof all);
 	other = a->gone_other;
 	calls = a->gone_calls;
 	malformed = a->gone_malformed;
+	for (int i = 0; procs && i < GOV_REGION_DYN_MAX; i++)
+		if (procs[i].hash)
+			agent_dyn_figures_add(&procs[i], &a->gone_dyn[i], 0);
 	for (struct client *c = a->clients; c; c = c->next, nclients++) {
 		merge_counts(all, c->sites, &other);
 		other += atomic_load(&c->other_calls);
 		calls += atomic_load(&c->calls);
 		malformed += atomic_load(&c->malformed);
+		for (int i = 0; procs && c->dynstats && i < GOV_REGION_DYN_MAX; i++)
+			if (procs[i].hash)
+				agent_dyn_figures_add(&procs[i], &c->dynstats[i], 1);
 	}
 	pthread_mutex_unlock(&a->clients_lock);
 
 	size_t cap = 256 + SITE_COUNTS * 2 * (GOV_NAME_MAX * 6 + 96) + (1 << 20), o = 0;
 	char *out = malloc(cap), esc[GOV_NAME_MAX * 6 + 8], esc2[GOV_NAME_MAX * 6 + 8];
-	if (!out)
+	if (!out) {
+		free(procs);
 		return NULL;
+	}
 	pthread_rwlock_rdlock(&a->rules_lock);
 	uint64_t rev = a->rules.rev;
 	pthread_rwlock_unlock(&a->rules_lock);
@@ -494,8 +525,9 @@ char *agent_stats_json(struct agent *a)
 		out[o++] = ',';
 	pthread_rwlock_rdlock(&a->rules_lock);
 	if (o < cap)
-		o += agent_dyn_json(a, out + o, cap - o);
+		o += agent_dyn_json(a, out + o, cap - o, procs);
 	pthread_rwlock_unlock(&a->rules_lock);
+	free(procs);
 	if (o < cap)
 		snprintf(out + o, cap - o, "}\n");
 	return out;
