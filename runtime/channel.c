@@ -93,6 +93,7 @@ static int connect_once(int quiet)
 	c->size = m.size;
 	c->epoch = m.epoch;
 	atomic_store(&c->alive, 1);
+	govrt_dyn_figures_rebase(); /* the agent kept what the last region said */
 	govrt_apply_table(c);
 	atomic_store(&govrt.conn, c);
 	govrt_count(GOVRT_N_connects);

@@ -102,8 +102,9 @@ void govrt_dyn_apply(struct gov_region_hdr *h)
 	free(d);
 }
 
-/* Figures are this process's own: a forked child starts from what its
- * rules held at the fork (base), which its parent reports. */
+/* The figures a region gets are what the rules counted since it came
+ * (base): the agent kept what an earlier connection's region said, and a
+ * forked child's parent reports what the child inherited. */
 static struct {
 	const struct gov_dynrule *rule; /* whose figures base holds; NULL: none */
 	uint64_t faults, head, counters[GOV_DYN_COUNTERS];
@@ -112,9 +113,8 @@ static pthread_mutex_t figures_lock = PTHREAD_MUTEX_INITIALIZER; /* the watcher 
 static const struct gov_dynrule *last[GOV_REGION_DYN_MAX];
 static uint64_t last_head[GOV_REGION_DYN_MAX];
 
-void govrt_dyn_atfork_child(void)
+static void rebase(void)
 {
-	pthread_mutex_init(&figures_lock, NULL);
 	for (int i = 0; i < GOV_REGION_DYN_MAX; i++) {
 		const struct gov_dynrule *r = atomic_load(&rules[i]);
 		base[i].rule = r;
@@ -126,6 +126,19 @@ void govrt_dyn_atfork_child(void)
 		for (int k = 0; k < GOV_DYN_COUNTERS; k++)
 			base[i].counters[k] = atomic_load(&r->counters[k]);
 	}
+}
+
+void govrt_dyn_atfork_child(void)
+{
+	pthread_mutex_init(&figures_lock, NULL);
+	rebase();
+}
+
+void govrt_dyn_figures_rebase(void)
+{
+	pthread_mutex_lock(&figures_lock);
+	rebase();
+	pthread_mutex_unlock(&figures_lock);
 }
 
 /* Each rule's event ring is copied only when the rule or its head changed

@@ -178,6 +178,7 @@ void govrt_dyn_apply(struct gov_region_hdr *h);   /* lock held, before the table
  * any. From the watcher thread, and at exit. */
 int govrt_dyn_figures(struct gov_region_hdr *h);
 void govrt_dyn_atfork_child(void); /* a child's figures start at the fork */
+void govrt_dyn_figures_rebase(void); /* ... and a new connection's at it */
 extern _Atomic(struct gov_dynrule *) govrt_dyn_rules[GOV_REGION_DYN_MAX];
 static inline struct gov_dynrule *govrt_dyn_rule(uint32_t i) /* NULL: ask the agent */
 {

@@ -7,7 +7,8 @@
  * running one live; librte_bpf is mapped only once such a rule arrives;
  * two process rules in one version both arrive whole; `govctl trace` shows
  * what a rule placed here counted and logged, and a forked child's own
- * once it exited (not again what it inherited). */
+ * once it exited (not again what it inherited); a child that writes other
+ * hashes over its figures before it goes changes nothing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "gov/govrt.h"
+#include "gov/region.h"
 #include "harness.h"
 #include "tap.h"
 
@@ -171,6 +173,36 @@ int main(int argc, char **argv)
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && agent_stat(R, "clients") == 1 &&
 	   trace_shows(8, firsts, 8, 3000),
 	   "... and a forked child's 3 once it exited and is gone: 8, not the 5 it inherited again");
+	/* the area is the process's to write: a child that puts another
+	 * hash on every entry, then leaves without its exit's copy */
+	kid = fork();
+	if (kid == 0) {
+		for (int t = 0; t < 100 && !govrt_connected(); t++)
+			usleep(20000);
+		gwork(21, 0);
+		usleep(400000); /* its watcher copied the call */
+		/* its region, by the memfd's name (the agent names it by pid) */
+		char *maps = read_file("/proc/self/maps"), name[64], *at;
+		snprintf(name, sizeof name, "gov-region:%s:%d ", R, (int)getpid());
+		struct gov_region_hdr *h = NULL;
+		if (maps && (at = strstr(maps, name))) {
+			while (at > maps && at[-1] != '\n')
+				at--;
+			h = (struct gov_region_hdr *)(uintptr_t)strtoull(at, NULL, 16);
+		}
+		struct gov_region_dynstat *figures =
+			h && h->stats_off ? (struct gov_region_dynstat *)((char *)h + h->stats_off) : NULL;
+		for (int i = 0; figures && i < GOV_REGION_DYN_MAX; i++)
+			figures[i].hash = 0x1234567;
+		_exit(figures ? 0 : 1);
+	}
+	waitpid(kid, &st, 0);
+	for (long long end = now_ms() + 3000; now_ms() < end && agent_stat(R, "clients") != 1;)
+		usleep(20000);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && agent_stat(R, "clients") == 1 &&
+	   trace_shows(8, firsts, 8, 3000),
+	   "a child that wrote another hash over its figures, gone: still 8, its call not "
+	   "counted and nothing lost");
 	ok(govctl(NULL, "agent", "stop", R) == 0, "the agent stops");
 	return done_testing();
 }

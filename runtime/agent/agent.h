@@ -83,8 +83,11 @@ struct agent {
 	struct site_count gone[SITE_COUNTS];
 	uint64_t gone_other, gone_calls, gone_malformed;
 	/* ... and the figures of the rules they ran themselves, per rule
-	 * (agent_dyn_figures_add, events oldest first) */
+	 * (agent_dyn_figures_add, events oldest first), of the version in
+	 * force: dyn_hash[i], the object hash of rule i if the processes run
+	 * it, else 0 (agent_dyn_note_hashes; read without rules_lock) */
 	struct gov_region_dynstat gone_dyn[GOV_REGION_DYN_MAX];
+	_Atomic uint64_t dyn_hash[GOV_REGION_DYN_MAX];
 };
 
 /* serve.c */
@@ -125,9 +128,13 @@ void agent_dyn_decide(struct agent *a, struct client *c, unsigned i,
  * event_head the count of all. A from of another rule is left out. */
 void agent_dyn_figures_add(struct gov_region_dynstat *into, const struct gov_region_dynstat *from,
 			   int ring);
+/* a->dyn_hash from the rules in force (rules_lock held for writing). */
+void agent_dyn_note_hashes(struct agent *a);
 /* Appends "rules":[...] (without braces around) to a JSON text; a rule
- * placed in a process counts what procs[i] adds (the processes' figures,
- * gathered with agent_dyn_figures_add), NULL for none. */
+ * placed in the processes shows their figures, procs[i] (gathered with
+ * agent_dyn_figures_add), not the agent's own runs of it (a call it
+ * forwards or defers ran there first), with runs 0: a process does not
+ * count its runs. procs NULL: the agent's own figures. */
 size_t agent_dyn_json(struct agent *a, char *buf, size_t cap, const struct gov_region_dynstat *procs);
 
 /* log.c: one logfmt line per event on stderr: ts=... level=... event=... */

@@ -199,47 +199,39 @@ void agent_dyn_figures_add(struct gov_region_dynstat *into, const struct gov_reg
 	into->event_head += head;
 }
 
-/* r's own figures and what the processes add (procs), as one rule for
- * gov_dynrule_json: a copy of r, its counters added to and its event ring
- * made of the newest of both. NULL if out of memory. */
+void agent_dyn_note_hashes(struct agent *a)
+{
+	for (unsigned i = 0; i < GOV_REGION_DYN_MAX; i++) {
+		const struct gov_dynrule *r =
+			a->rules.dyn && i < a->rules.v.ndyn ? a->rules.dyn[i].rule : NULL;
+		atomic_store(&a->dyn_hash[i],
+			     r && r->spec.placement == GOV_DYN_IN_PROCESS ? r->hash : 0);
+	}
+}
+
+/* The processes' figures of r (procs: events oldest first) as one rule for
+ * gov_dynrule_json: a copy of r with theirs. NULL if out of memory. */
 static struct gov_dynrule *with_processes(const struct gov_dynrule *r,
 					  const struct gov_region_dynstat *procs)
 {
 	struct gov_dynrule *v = malloc(sizeof *v);
-	struct gov_region_dynstat *mine = calloc(1, sizeof *mine);
-	if (!v || !mine) {
-		free(v);
-		free(mine);
+	if (!v)
 		return NULL;
-	}
 	memcpy(v, r, sizeof *v);
-	mine->hash = r->hash;
-	mine->event_head = atomic_load(&r->event_head);
-	for (uint64_t e = 0; e < GOV_REGION_DYN_EVENTS; e++) {
-		const struct gov_dyn_event *ev = &r->events[e];
-		mine->events[e] = (struct gov_region_dynevent){ ev->time_ns, ev->site_id, ev->a, ev->b };
+	atomic_store(&v->runs, 0);
+	atomic_store(&v->faults, procs->faults);
+	atomic_store(&v->disabled, procs->disabled != 0);
+	for (int k = 0; k < GOV_DYN_COUNTERS; k++)
+		atomic_store(&v->counters[k], procs->counters[k]);
+	/* gov_dynrule_json reads the ring from head - EVENTS on */
+	uint64_t head = procs->event_head;
+	unsigned keep = head < GOV_REGION_DYN_EVENTS ? (unsigned)head : GOV_REGION_DYN_EVENTS;
+	for (unsigned j = 0; j < keep; j++) {
+		const struct gov_region_dynevent *ev = &procs->events[j];
+		v->events[(head - keep + j) % GOV_DYN_EVENTS] =
+			(struct gov_dyn_event){ ev->time_ns, ev->site_id, ev->a, ev->b };
 	}
-	struct gov_region_dynstat *sum = calloc(1, sizeof *sum);
-	if (sum) {
-		agent_dyn_figures_add(sum, mine, 1);
-		agent_dyn_figures_add(sum, procs, 0);
-		atomic_store(&v->faults, atomic_load(&r->faults) + procs->faults);
-		if (procs->disabled)
-			atomic_store(&v->disabled, 1);
-		for (int k = 0; k < GOV_DYN_COUNTERS; k++)
-			atomic_store(&v->counters[k], atomic_load(&r->counters[k]) + procs->counters[k]);
-		/* gov_dynrule_json reads the ring from head - EVENTS on */
-		uint64_t head = sum->event_head;
-		unsigned keep = head < GOV_REGION_DYN_EVENTS ? (unsigned)head : GOV_REGION_DYN_EVENTS;
-		for (unsigned j = 0; j < keep; j++) {
-			const struct gov_region_dynevent *ev = &sum->events[j];
-			v->events[(head - keep + j) % GOV_DYN_EVENTS] =
-				(struct gov_dyn_event){ ev->time_ns, ev->site_id, ev->a, ev->b };
-		}
-		atomic_store(&v->event_head, head);
-	}
-	free(sum);
-	free(mine);
+	atomic_store(&v->event_head, head);
 	return v;
 }
 

@@ -239,6 +239,7 @@ static void reload(void)
 	gov_verdicts_free(&A.rules.v);
 	edge_rules_free(&A.rules.edges);
 	A.rules = fresh;
+	agent_dyn_note_hashes(&A);
 	pthread_rwlock_unlock(&A.rules_lock);
 	edge_rules_changed(&A);
 	for (unsigned i = 0; keep.dyn && i < keep.v.ndyn; i++)

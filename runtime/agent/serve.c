@@ -381,14 +381,20 @@ void client_stop(struct agent *a, struct client *c)
 	for (uint32_t i = 0; i < h->slots_used && i < h->nslots; i++)
 		gov_futex_wake(&gov_region_slot(h, i)->state, INT_MAX);
 	merge_counts(a->gone, c->sites, &a->gone_other);
-	/* what it ran itself, kept for the rule's version it ran last */
-	for (int i = 0; c->dynstats && i < GOV_REGION_DYN_MAX; i++) {
+	/* what it ran itself, of the versions in force: a copy first, since
+	 * the process writes the area (a process still running may go on) */
+	struct gov_region_dynstat *snap = c->dynstats ? malloc(sizeof *snap) : NULL;
+	for (int i = 0; snap && i < GOV_REGION_DYN_MAX; i++) {
 		struct gov_region_dynstat *g = &a->gone_dyn[i];
-		uint64_t hash = c->dynstats[i].hash;
-		if (hash && g->hash != hash)
+		uint64_t want = atomic_load(&a->dyn_hash[i]);
+		memcpy(snap, &c->dynstats[i], sizeof *snap);
+		if (!want || snap->hash != want)
+			continue;
+		if (g->hash != want) /* of a version no longer in force */
 			memset(g, 0, sizeof *g);
-		agent_dyn_figures_add(g, &c->dynstats[i], 1);
+		agent_dyn_figures_add(g, snap, 1);
 	}
+	free(snap);
 	a->gone_other += atomic_load(&c->other_calls);
 	a->gone_calls += atomic_load(&c->calls);
 	a->gone_malformed += atomic_load(&c->malformed);
