@@ -122,6 +122,23 @@ static void test_malformed_frame(void)
 	is_long(gadd(2, 2), 4, "the governed program itself was never disturbed");
 }
 
+/* A fake agent's WELCOME: the region's size and epoch, its memfd attached. */
+static void fake_welcome(int c, int mfd, size_t size, uint64_t epoch)
+{
+	struct gov_msg w = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
+			     .type = GOV_MSG_WELCOME, .size = size, .epoch = epoch };
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &w, sizeof w };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+	sendmsg(c, &mh, 0);
+}
+
 /* A fake agent that hands out a region of another version. */
 static int fake_fd;
 static void *fake_agent(void *arg)
@@ -145,18 +162,7 @@ static void *fake_agent(void *arg)
 		h->hdr_size = sizeof *h;
 		h->size = size;
 		munmap(h, size);
-		struct gov_msg w = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
-				     .type = GOV_MSG_WELCOME, .size = size };
-		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-		struct iovec iov = { &w, sizeof w };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof cbuf };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
-		sendmsg(c, &mh, 0);
+		fake_welcome(c, mfd, size, 0);
 		close(mfd);
 		close(c);
 	}
@@ -242,18 +248,7 @@ static void *fake_slot_agent(void *arg)
 	snprintf(row->name, sizeof row->name, "add");
 	h->table_count = 1;
 	h->table_rev = 1;
-	struct gov_msg w = { .magic = GOV_MSG_MAGIC, .version = GOV_WIRE_VERSION,
-			     .type = GOV_MSG_WELCOME, .size = size, .epoch = 7 };
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { &w, sizeof w };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof cbuf };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
-	sendmsg(c, &mh, 0);
+	fake_welcome(c, mfd, size, 7);
 	close(mfd);
 	fake_serve(h);
 	close(c);
