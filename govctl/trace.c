@@ -2,8 +2,8 @@
  * RESOURCE's agent have seen: runs, faults, whether disabled, their
  * counters and the newest entries of their event rings (gov_event in
  * gov/dynrule.h; rules/trace fills them). Read from the agent's statistics;
- * a rule placed in the processes adds what they counted and logged
- * (docs/dynrules.md "Helpers"); its runs are the agent's alone. */
+ * a rule placed in the processes shows what they counted and logged
+ * (docs/dynrules.md "Helpers"), with runs 0: a process does not count runs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -156,8 +156,9 @@ int govrt_dyn_figures(struct gov_region_hdr *h)
 	for (int i = 0; i < GOV_REGION_DYN_MAX; i++) {
 		const struct gov_dynrule *r = atomic_load(&rules[i]);
 		struct gov_region_dynstat *s = &st[i];
-		if (!r) {
-			__atomic_store_n(&s->hash, 0, __ATOMIC_RELEASE);
+		if (!r) { /* (a store only where there was one: most processes run none) */
+			if (__atomic_load_n(&s->hash, __ATOMIC_RELAXED))
+				__atomic_store_n(&s->hash, 0, __ATOMIC_RELEASE);
 			last[i] = NULL;
 			continue;
 		}

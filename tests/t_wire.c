@@ -283,6 +283,21 @@ static void test_region_check(void)
 	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "dyn_off") == 0,
 	   "a dynamic rule area running into the slots is named");
 	h->dyn_cap = 4096;
+	/* the figures' area: after the dynamic rule area, before the slots */
+	h->slots_off = 8192 + (uint32_t)((GOV_REGION_STATS_SIZE + 4095) & ~(size_t)4095);
+	h->stats_off = 8192;
+	ok(gov_region_check(h, size) == NULL, "a good region with the figures' area passes");
+	h->stats_off = 8196;
+	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "stats_off") == 0,
+	   "a figures' area not on 8 bytes is named");
+	h->stats_off = 4096;
+	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "stats_off") == 0,
+	   "a figures' area over the dynamic rule area is named");
+	h->stats_off = 8192 + 4096;
+	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "stats_off") == 0,
+	   "a figures' area running into the slots is named");
+	h->stats_off = 0;
+	h->slots_off = 8192;
 	h->version = GOV_REGION_VERSION + 1;
 	ok(gov_region_check(h, size) && strcmp(gov_region_check(h, size), "version") == 0,
 	   "a region of another version is refused, naming version");

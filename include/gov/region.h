@@ -106,10 +106,11 @@ struct gov_region_dyn {
 
 /* What the process's runs of its rule i (an entry it runs itself) did, for
  * the agent's statistics (govctl trace): govrt copies its rule's counters,
- * faults and event ring here from its watcher thread (at most a second
- * behind) and when the process exits; hash is the rule object's, written
- * last, so the agent adds up only the figures of the rule it has now. The
- * process writes it, the agent only reads; a torn figure is a figure late. */
+ * faults and event ring here from its watcher thread (every 200 ms) and
+ * when the process exits; hash is the rule object's, written last (0 while
+ * the ring is rewritten), so the agent adds up only the figures of the
+ * rule it has now. The process writes it, the agent only reads, trusting
+ * none of it; a torn figure is a figure late. docs/region.md. */
 struct gov_region_dynevent {
 	uint64_t time_ns, site_id, a, b; /* gov_event's */
 };

@@ -451,13 +451,8 @@ char *agent_stats_json(struct agent *a)
 	/* the rules the processes run themselves: their figures, of the
 	 * versions in force (procs[i].hash; 0 for the agent's own) */
 	struct gov_region_dynstat *procs = calloc(GOV_REGION_DYN_MAX, sizeof *procs);
-	pthread_rwlock_rdlock(&a->rules_lock);
-	for (unsigned i = 0; procs && a->rules.dyn && i < a->rules.v.ndyn && i < GOV_REGION_DYN_MAX; i++) {
-		const struct gov_dynrule *r = a->rules.dyn[i].rule;
-		if (r && r->spec.placement == GOV_DYN_IN_PROCESS)
-			procs[i].hash = r->hash;
-	}
-	pthread_rwlock_unlock(&a->rules_lock);
+	for (int i = 0; procs && i < GOV_REGION_DYN_MAX; i++)
+		procs[i].hash = atomic_load(&a->dyn_hash[i]);
 	pthread_mutex_lock(&a->clients_lock);
 	memcpy(all, a->gone, sizeof all);
 	other = a->gone_other;
